@@ -1,0 +1,109 @@
+"""Instruments: what is traded, on which price and size grid, in which currency and hours.
+
+>>> spy = us_equity("SPY", sector="ETF")
+>>> spy.price("167.65"), spy.size(100)
+(16765, 100)
+>>> BINANCE_BTCUSDT_USDM.price_grid.to_decimal(618003)
+Decimal('61800.3')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from vtrade.core.numbers import Grid, Number
+
+
+@dataclass(frozen=True, slots=True)
+class TradingHours:
+    """A venue's regular session in its local time zone; ``open is None`` means always open.
+
+    >>> US_EQUITY_REGULAR.is_open(1381152600 * 10**9)  # 2013-10-07 09:30 New York
+    True
+    """
+
+    timezone: str = "UTC"
+    open: time | None = None
+    close: time | None = None
+    weekdays_only: bool = False
+
+    def is_open(self, ts_ns: int) -> bool:
+        """Whether the regular session is open at ``ts_ns`` (UTC ns). Holidays are not modelled here."""
+        if self.open is None or self.close is None:
+            return True
+        local = datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).astimezone(_zone(self.timezone))
+        if self.weekdays_only and local.weekday() >= 5:
+            return False
+        return self.open <= local.time() < self.close
+
+
+@lru_cache(maxsize=32)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+ALWAYS_OPEN = TradingHours()
+US_EQUITY_REGULAR = TradingHours("America/New_York", time(9, 30), time(16, 0), weekdays_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A tradable instrument. Prices are integer ticks and sizes integer lots inside the engine.
+
+    ``price()``/``size()`` convert user input to the grid (OffGridError when off it);
+    ``price_grid.to_decimal()``/``size_grid.to_decimal()`` convert back for display.
+    """
+
+    symbol: str
+    tick_size: Decimal
+    lot_size: Decimal
+    currency: str = "USD"
+    venue: str = ""
+    asset_class: str = "equity"
+    sector: str | None = None
+    name: str = ""
+    hours: TradingHours = ALWAYS_OPEN
+    price_grid: Grid = field(init=False, repr=False, compare=False)
+    size_grid: Grid = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.symbol or self.symbol != self.symbol.strip():
+            raise ValueError(f"an instrument needs a non-blank symbol without surrounding spaces, got {self.symbol!r}")
+        object.__setattr__(self, "tick_size", Decimal(self.tick_size))
+        object.__setattr__(self, "lot_size", Decimal(self.lot_size))
+        object.__setattr__(self, "price_grid", Grid(self.tick_size))
+        object.__setattr__(self, "size_grid", Grid(self.lot_size))
+
+    def price(self, value: Number) -> int:
+        """``value`` in ticks; raises OffGridError if it is not a multiple of the tick size."""
+        return self.price_grid.to_int(value)
+
+    def size(self, value: Number) -> int:
+        """``value`` in lots; raises OffGridError if it is not a multiple of the lot size."""
+        return self.size_grid.to_int(value)
+
+
+def us_equity(symbol: str, *, sector: str | None = None, name: str = "", tick_size: Number = "0.01") -> Instrument:
+    """A US-listed stock or ETF: one-cent tick, one-share lots, NYSE/Nasdaq regular hours."""
+    return Instrument(
+        symbol=symbol,
+        tick_size=Decimal(str(tick_size)),
+        lot_size=Decimal(1),
+        venue="US",
+        sector=sector,
+        name=name,
+        hours=US_EQUITY_REGULAR,
+    )
+
+
+# Binance's exchangeInfo filters for BTCUSDT as of the 2024-08-08 captures in data/.
+BINANCE_BTCUSDT_SPOT = Instrument(
+    "BTCUSDT", Decimal("0.01"), Decimal("0.00001"), currency="USDT", venue="BINANCE", asset_class="crypto"
+)
+BINANCE_BTCUSDT_USDM = Instrument(
+    "BTCUSDT", Decimal("0.1"), Decimal("0.001"), currency="USDT", venue="BINANCE_USDM", asset_class="crypto_perp"
+)

@@ -1,0 +1,99 @@
+"""Exact prices and sizes: integers counting an instrument's increment.
+
+Inside the engine a price is a count of ticks and a size a count of lots (DESIGN.md §3).
+:class:`Grid` converts at the edges: decimal text, ``Decimal``, ``int`` or ``float`` in;
+``Decimal`` out. A value that is not a whole number of increments raises
+:class:`~vtrade.core.errors.OffGridError`; nothing is rounded.
+
+>>> g = Grid("0.1")
+>>> g.to_int("61800.30")
+618003
+>>> g.to_decimal(618003)
+Decimal('61800.3')
+>>> g.to_int("61800.35")
+Traceback (most recent call last):
+...
+vtrade.core.errors.OffGridError: 61800.35 is not on the 0.1 grid
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from vtrade.core.errors import OffGridError
+
+Number = str | Decimal | int | float
+
+# Text-to-int conversions repeat the same few thousand price strings over and over (a book's
+# levels), so a bounded memo pays. It is cleared wholesale when full: cheap and never unbounded.
+_MEMO_LIMIT = 1 << 18
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A price or size grid with a fixed positive increment (tick size or lot size).
+
+    >>> Grid("0.01").to_int(Decimal("167.65"))
+    16765
+    """
+
+    increment: Decimal
+    _memo: dict[str, int] = field(default_factory=dict, repr=False, compare=False, hash=False)
+
+    def __init__(self, increment: Number) -> None:
+        inc = _as_decimal(increment)
+        if not inc.is_finite() or inc <= 0:
+            raise ValueError(f"a grid increment must be a positive finite number, got {increment!r}")
+        object.__setattr__(self, "increment", inc.normalize())
+        object.__setattr__(self, "_memo", {})
+
+    def to_int(self, value: Number) -> int:
+        """Count of increments in ``value``; raises OffGridError when it is not a whole count."""
+        if isinstance(value, str):
+            hit = self._memo.get(value)
+            if hit is not None:
+                return hit
+            n = self._exact(_as_decimal(value), value)
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[value] = n
+            return n
+        if isinstance(value, bool):
+            raise TypeError("a price or size cannot be a bool")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise OffGridError(f"{value} is not a finite number")
+        return self._exact(_as_decimal(value), value)
+
+    def to_decimal(self, count: int) -> Decimal:
+        """The exact decimal value of ``count`` increments."""
+        return (self.increment * count).normalize() if count else Decimal(0)
+
+    def to_float(self, count: int) -> float:
+        """``count`` increments as a float, for analytics and display only."""
+        return float(self.to_decimal(count))
+
+    def _exact(self, d: Decimal, original: object) -> int:
+        if not d.is_finite():
+            raise OffGridError(f"{original} is not a finite number")
+        q, r = divmod(d, self.increment)
+        if r != 0:
+            raise OffGridError(f"{original} is not on the {self.increment} grid")
+        return int(q)
+
+    def __str__(self) -> str:
+        return str(self.increment)
+
+
+def _as_decimal(value: Number) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        # repr() is the shortest text that round-trips, so 0.1 becomes Decimal("0.1") rather than
+        # the binary expansion 0.1000000000000000055511151231257827...
+        return Decimal(repr(value))
+    try:
+        return Decimal(value.strip() if isinstance(value, str) else value)
+    except (InvalidOperation, TypeError) as exc:
+        raise OffGridError(f"{value!r} is not a number") from exc
