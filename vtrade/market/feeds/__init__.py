@@ -1,0 +1,1 @@
+"""Feeds: streaming readers that turn recorded files into timestamped market events."""
