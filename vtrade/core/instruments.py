@@ -100,9 +100,11 @@ def us_equity(symbol: str, *, sector: str | None = None, name: str = "", tick_si
     )
 
 
-# Binance's exchangeInfo filters for BTCUSDT as of the 2024-08-08 captures in data/.
+# Binance BTCUSDT grids for the 2024-08-08 captures in data/. Spot depth levels aggregate
+# quantities at the asset's 8-decimal precision (e.g. 25.42618900), finer than the 0.00001
+# order step, so the spot size grid is 1e-8; futures quantities are on the 0.001 step.
 BINANCE_BTCUSDT_SPOT = Instrument(
-    "BTCUSDT", Decimal("0.01"), Decimal("0.00001"), currency="USDT", venue="BINANCE", asset_class="crypto"
+    "BTCUSDT", Decimal("0.01"), Decimal("0.00000001"), currency="USDT", venue="BINANCE", asset_class="crypto"
 )
 BINANCE_BTCUSDT_USDM = Instrument(
     "BTCUSDT", Decimal("0.1"), Decimal("0.001"), currency="USDT", venue="BINANCE_USDM", asset_class="crypto_perp"

@@ -1,0 +1,253 @@
+"""Numba kernels behind :class:`vtrade.market.l2book.L2Book`.
+
+One side of a book lives in a *key space* where a higher key is a better price: bids use
+key = price, asks key = -price, so every kernel serves both sides.
+
+A side is a dense **ladder** (``lad[i]`` = size at key ``base + i``) over a window of W ticks
+placed so the best level sits near its top, plus a sorted **overflow** (``ok``/``os``,
+ascending) for levels below the window. Almost every update lands near the touch, where a
+ladder write is O(1) with no search and no shifting; far-away levels (Binance diffs reach
+levels thousands of ticks deep) pay a binary search in the small overflow. When a level
+arrives above the window, or the window empties while overflow remains, the window is
+re-centred: O(W + levels), and rare.
+
+``meta`` holds ``[base, top, nwin, nov]``: the key at ladder index 0, the index of the best
+ladder level (-1 if none), the number of ladder levels and the number of overflow levels.
+Invariants: ``lad`` has exactly ``nwin`` non-zero entries; every overflow key < ``base``.
+Kernels assume the caller reserved overflow capacity for every level that may exist.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+SNAPSHOT = 1  # event kind: clear both sides, then apply the event's levels
+DELTA = 0  # event kind: apply the event's levels on top of the book
+BASE, TOP, NWIN, NOV = 0, 1, 2, 3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _find(keys: np.ndarray, n: int, key: int) -> int:
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _sorted_set(keys: np.ndarray, sizes: np.ndarray, n: int, key: int, size: int) -> int:
+    i = _find(keys, n, key)
+    if i < n and keys[i] == key:
+        if size == 0:
+            keys[i : n - 1] = keys[i + 1 : n].copy()
+            sizes[i : n - 1] = sizes[i + 1 : n].copy()
+            return n - 1
+        sizes[i] = size
+        return n
+    if size == 0:
+        return n  # venues send removals of levels we do not hold; nothing to do
+    keys[i + 1 : n + 1] = keys[i:n].copy()
+    sizes[i + 1 : n + 1] = sizes[i:n].copy()
+    keys[i] = key
+    sizes[i] = size
+    return n + 1
+
+
+@njit(cache=True, nogil=True)
+def recenter(lad: np.ndarray, meta: np.ndarray, ok: np.ndarray, os: np.ndarray, new_base: int) -> None:
+    """Move the window to start at ``new_base``; every level must end up below ``new_base + W``."""
+    w = lad.shape[0]
+    base = meta[BASE]
+    n = meta[NOV]
+    if meta[NWIN] > 0:
+        # Window keys are all above the overflow's, so appending them keeps ``ok`` sorted.
+        for i in range(w):
+            if lad[i] != 0:
+                ok[n] = base + i
+                os[n] = lad[i]
+                lad[i] = 0
+                n += 1
+    j = _find(ok, n, new_base)
+    top = -1
+    for q in range(j, n):
+        top = ok[q] - new_base
+        lad[top] = os[q]
+    meta[BASE] = new_base
+    meta[TOP] = top
+    meta[NWIN] = n - j
+    meta[NOV] = j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def get(lad: np.ndarray, meta: np.ndarray, ok: np.ndarray, os: np.ndarray, key: int) -> int:
+    """Size at ``key`` (0 if no level)."""
+    i = key - meta[BASE]
+    if 0 <= i < lad.shape[0]:
+        return lad[i]
+    if i < 0:
+        n = meta[NOV]
+        j = _find(ok, n, key)
+        if j < n and ok[j] == key:
+            return os[j]
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def put(lad: np.ndarray, meta: np.ndarray, ok: np.ndarray, os: np.ndarray, key: int, size: int) -> None:
+    """Set the level at ``key`` to ``size``; 0 removes it."""
+    w = lad.shape[0]
+    head = w - w // 8  # where the best level goes when the window is (re)placed
+    if meta[NWIN] + meta[NOV] == 0:
+        if size == 0:
+            return
+        meta[BASE] = key - head  # empty side: put the window around the first level
+    i = key - meta[BASE]
+    if i >= w:
+        if size == 0:
+            return
+        recenter(lad, meta, ok, os, key - head)
+        i = key - meta[BASE]
+    if i < 0:
+        meta[NOV] = _sorted_set(ok, os, meta[NOV], key, size)
+        return
+    old = lad[i]
+    lad[i] = size
+    if old == 0:
+        if size != 0:
+            meta[NWIN] += 1
+            if i > meta[TOP]:
+                meta[TOP] = i
+    elif size == 0:
+        meta[NWIN] -= 1
+        if i == meta[TOP]:
+            if meta[NWIN] == 0:
+                meta[TOP] = -1
+                if meta[NOV] > 0:
+                    recenter(lad, meta, ok, os, ok[meta[NOV] - 1] - head)
+            else:
+                t = i - 1
+                while lad[t] == 0:
+                    t -= 1
+                meta[TOP] = t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def best(lad: np.ndarray, meta: np.ndarray, ok: np.ndarray) -> int:
+    """Best key; only meaningful when the side is not empty."""
+    if meta[TOP] >= 0:
+        return meta[BASE] + meta[TOP]
+    return ok[meta[NOV] - 1]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def count(meta: np.ndarray) -> int:
+    return meta[NWIN] + meta[NOV]
+
+
+@njit(cache=True, nogil=True)
+def clear(lad: np.ndarray, meta: np.ndarray) -> None:
+    if meta[NWIN] > 0:
+        lad[:] = 0
+    meta[TOP] = -1
+    meta[NWIN] = 0
+    meta[NOV] = 0
+
+
+@njit(cache=True, nogil=True)
+def top_levels(  # type: ignore[no-untyped-def]
+    lad, meta, ok, os, depth, out_keys, out_sizes
+) -> int:
+    """Write the best ``depth`` levels (best first) into the outputs; returns how many."""
+    c = 0
+    seen = 0
+    t = meta[TOP]
+    while t >= 0 and c < depth and seen < meta[NWIN]:
+        if lad[t] != 0:
+            out_keys[c] = meta[BASE] + t
+            out_sizes[c] = lad[t]
+            c += 1
+            seen += 1
+        t -= 1
+    q = meta[NOV] - 1
+    while q >= 0 and c < depth:
+        out_keys[c] = ok[q]
+        out_sizes[c] = os[q]
+        c += 1
+        q -= 1
+    return c
+
+
+@njit(cache=True, nogil=True)
+def depth_within(lad: np.ndarray, meta: np.ndarray, ok: np.ndarray, os: np.ndarray, band: int) -> int:
+    """Total size of the levels within ``band`` keys of the best (inclusive)."""
+    if count(meta) == 0:
+        return 0
+    floor = best(lad, meta, ok) - band
+    total = 0
+    if meta[TOP] >= 0:
+        lo = max(floor - meta[BASE], 0)
+        for i in range(lo, meta[TOP] + 1):
+            total += lad[i]
+    n = meta[NOV]
+    for q in range(_find(ok, n, floor), n):
+        total += os[q]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _write_row(bl, bm, bok, bos, al, am, aok, aos, out, row, depth, kbuf, sbuf):  # type: ignore[no-untyped-def]
+    nb = top_levels(bl, bm, bok, bos, depth, kbuf, sbuf)
+    for k in range(depth):
+        out[row, 0, k] = kbuf[k] if k < nb else 0
+        out[row, 1, k] = sbuf[k] if k < nb else 0
+    na = top_levels(al, am, aok, aos, depth, kbuf, sbuf)
+    for k in range(depth):
+        out[row, 2, k] = -kbuf[k] if k < na else 0
+        out[row, 3, k] = sbuf[k] if k < na else 0
+
+
+@njit(cache=True, nogil=True)
+def apply_events(  # type: ignore[no-untyped-def]
+    bl, bm, bok, bos, al, am, aok, aos, kinds, ends, side, px, sz, scratch, out, depth
+):
+    """Apply events in order; after each, check for a crossed book and optionally record the top.
+
+    ``kinds[e]``/``ends[e]``: kind and end (exclusive) of event e's updates in ``side/px/sz``
+    (side +1 bid, -1 ask). ``scratch`` (len >= the largest event) keeps the sizes an event
+    overwrote, so an event that crosses the book is undone before returning: the book is
+    left exactly as it was after the last good event. Returns the failed event or -1.
+    ``out[e]`` gets bid_px, bid_sz, ask_px, ask_sz of the top ``depth`` levels (0/0 = empty).
+    """
+    kbuf = np.empty(max(depth, 1), dtype=np.int64)
+    sbuf = np.empty(max(depth, 1), dtype=np.int64)
+    start = 0
+    for e in range(kinds.shape[0]):
+        end = ends[e]
+        if kinds[e] == SNAPSHOT:
+            clear(bl, bm)
+            clear(al, am)
+        for u in range(start, end):
+            if side[u] > 0:
+                scratch[u - start] = get(bl, bm, bok, bos, px[u])
+                put(bl, bm, bok, bos, px[u], sz[u])
+            else:
+                scratch[u - start] = get(al, am, aok, aos, -px[u])
+                put(al, am, aok, aos, -px[u], sz[u])
+        if count(bm) > 0 and count(am) > 0 and best(bl, bm, bok) >= -best(al, am, aok):
+            # Undo in reverse so a price repeated within the event gets its first value back.
+            # (Snapshots are checked for crossing before they get here, so never need undoing.)
+            for u in range(end - 1, start - 1, -1):
+                if side[u] > 0:
+                    put(bl, bm, bok, bos, px[u], scratch[u - start])
+                else:
+                    put(al, am, aok, aos, -px[u], scratch[u - start])
+            return e
+        if depth > 0:
+            _write_row(bl, bm, bok, bos, al, am, aok, aos, out, e, depth, kbuf, sbuf)
+        start = end
+    return -1

@@ -1,0 +1,368 @@
+"""The L2 (price-level) order book.
+
+Each side holds one aggregate size per price level, in integer ticks and lots. Updates are
+absolute: a level is set to a new size, and size 0 removes it (the convention of Binance,
+Databento MBP and most L2 feeds). The heavy lifting is in Numba kernels (``_l2kernels``) over
+sorted arrays, so a stream of updates applies at millions of levels per second while the book
+stays exact, sorted and checked for crossing after every event.
+
+>>> book = L2Book()
+>>> book.apply_levels(bids=[(100, 5), (99, 7)], asks=[(101, 3), (102, 4)])
+>>> book.best_bid(), book.best_ask(), book.spread()
+((100, 5), (101, 3), 1)
+>>> book.depth(Side.BUY, within=1)
+12
+>>> book.apply_levels(asks=[(101, 0)])  # size 0 removes the level
+>>> book.top(2).ask_px.tolist()
+[102]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vtrade.core.errors import CrossedBookError
+from vtrade.core.events import BookDelta, BookSnapshot, Event, Quote, Side
+from vtrade.market import _l2kernels as k
+
+_I64 = np.int64
+_GROW_AT = 64  # overflow levels that make a side's ladder widen
+_CHUNK = 1 << 13  # level updates per kernel call, so ladders can widen between calls
+
+
+@dataclass(frozen=True, slots=True)
+class TopOfBook:
+    """The best ``n`` levels per side, best first (arrays may be shorter than ``n``)."""
+
+    bid_px: np.ndarray
+    bid_sz: np.ndarray
+    ask_px: np.ndarray
+    ask_sz: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateBatch:
+    """Many book events flattened into arrays: what the kernels consume.
+
+    Event ``e`` has kind ``kinds[e]`` (``SNAPSHOT``/``DELTA``) and owns the level updates
+    ``ends[e-1]:ends[e]`` of ``side`` (+1 bid, -1 ask), ``px`` (ticks) and ``sz`` (lots).
+    ``ts`` and ``seq`` identify each event in errors and exports.
+    """
+
+    kinds: np.ndarray
+    ends: np.ndarray
+    side: np.ndarray
+    px: np.ndarray
+    sz: np.ndarray
+    ts: np.ndarray
+    seq: np.ndarray
+
+    @property
+    def n_events(self) -> int:
+        return int(self.kinds.shape[0])
+
+    @property
+    def n_updates(self) -> int:
+        return int(self.px.shape[0])
+
+    @classmethod
+    def from_events(cls, events: Iterable[Event]) -> UpdateBatch:
+        """Flatten ``BookSnapshot``/``BookDelta`` events (others are ignored) into a batch.
+
+        Raises ValueError for a negative size or a snapshot that is crossed in itself.
+        """
+        kinds: list[int] = []
+        ends: list[int] = []
+        side: list[int] = []
+        px: list[int] = []
+        sz: list[int] = []
+        ts: list[int] = []
+        seq: list[int] = []
+        for ev in events:
+            if isinstance(ev, BookDelta):
+                kinds.append(k.DELTA)
+            elif isinstance(ev, BookSnapshot):
+                _check_snapshot(ev)
+                kinds.append(k.SNAPSHOT)
+            else:
+                continue
+            px += ev.bid_px
+            sz += ev.bid_sz
+            side += [1] * len(ev.bid_px)
+            px += ev.ask_px
+            sz += ev.ask_sz
+            side += [-1] * len(ev.ask_px)
+            ends.append(len(px))
+            ts.append(ev.ts)
+            seq.append(ev.seq)
+        batch = cls(
+            np.array(kinds, dtype=np.int8),
+            np.array(ends, dtype=_I64),
+            np.array(side, dtype=np.int8),
+            np.array(px, dtype=_I64),
+            np.array(sz, dtype=_I64),
+            np.array(ts, dtype=_I64),
+            np.array(seq, dtype=_I64),
+        )
+        if batch.n_updates and batch.sz.min() < 0:
+            bad = int(np.argmax(batch.ends > int(np.argmax(batch.sz < 0))))
+            raise ValueError(f"negative level size in book event #{bad} (seq {batch.seq[bad]})")
+        return batch
+
+    def max_event_updates(self) -> int:
+        if not self.n_events:
+            return 0
+        return int(np.diff(self.ends, prepend=0).max())
+
+
+def quote_snapshot(q: Quote) -> BookSnapshot:
+    """An L1 quote as a one-level-per-side snapshot, for building a book from an L1-only feed.
+
+    >>> quote_snapshot(Quote(1, 1, "SPY", 0, 16764, 300, 16765, 200)).ask_px
+    [16765]
+    """
+    bids = ([q.bid_px], [q.bid_sz]) if q.bid_sz > 0 else ([], [])
+    asks = ([q.ask_px], [q.ask_sz]) if q.ask_sz > 0 else ([], [])
+    return BookSnapshot(q.ts, q.recv_ts, q.symbol, q.seq, *bids, *asks)
+
+
+def _check_snapshot(ev: BookSnapshot) -> None:
+    if len(ev.bid_px) != len(ev.bid_sz) or len(ev.ask_px) != len(ev.ask_sz):
+        raise ValueError(f"snapshot seq {ev.seq}: price and size lists differ in length")
+    live_bids = [p for p, s in zip(ev.bid_px, ev.bid_sz, strict=True) if s > 0]
+    live_asks = [p for p, s in zip(ev.ask_px, ev.ask_sz, strict=True) if s > 0]
+    if live_bids and live_asks and max(live_bids) >= min(live_asks):
+        raise CrossedBookError(
+            f"snapshot seq {ev.seq} at ts {ev.ts} is crossed: best bid {max(live_bids)} >= best ask {min(live_asks)}",
+            seq=ev.seq,
+        )
+
+
+class _Side:
+    """One side: the ladder window, its meta, and the sorted overflow (see ``_l2kernels``)."""
+
+    __slots__ = ("lad", "meta", "ok", "os")
+
+    def __init__(self, window: int, capacity: int) -> None:
+        self.lad = np.zeros(window, dtype=_I64)
+        self.meta = np.array([0, -1, 0, 0], dtype=_I64)
+        self.ok = np.zeros(capacity, dtype=_I64)
+        self.os = np.zeros(capacity, dtype=_I64)
+
+    @property
+    def n(self) -> int:
+        return int(self.meta[k.NWIN] + self.meta[k.NOV])
+
+    def reserve(self, extra: int) -> None:
+        # A re-centre may move every level into the overflow, so it must be able to hold them all.
+        need = self.n + extra
+        if need > self.ok.shape[0]:
+            cap = max(need, 2 * self.ok.shape[0])
+            self.ok = np.resize(self.ok, cap)
+            self.os = np.resize(self.os, cap)
+
+    def args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.lad, self.meta, self.ok, self.os
+
+    def maybe_grow(self, max_window: int) -> None:
+        """Widen the ladder when many levels sit in the slower overflow below it.
+
+        Feeds differ by orders of magnitude in how far from the touch they update (a 0.01-tick
+        spot book vs a 0.1-tick futures book), so the window adapts instead of being tuned.
+        """
+        w = self.lad.shape[0]
+        if self.meta[k.NOV] <= _GROW_AT or w >= max_window:
+            return
+        keys, sizes = self.keys_sizes()
+        n = keys.shape[0]
+        self.lad = np.zeros(min(4 * w, max_window), dtype=_I64)
+        self.reserve(n)
+        self.ok[:n] = keys[::-1]
+        self.os[:n] = sizes[::-1]
+        self.meta[:] = (0, -1, 0, n)
+        head = self.lad.shape[0] - self.lad.shape[0] // 8
+        k.recenter(self.lad, self.meta, self.ok, self.os, int(keys[0]) - head)
+
+    def best_key(self) -> int | None:
+        return int(k.best(self.lad, self.meta, self.ok)) if self.n else None
+
+    def keys_sizes(self) -> tuple[np.ndarray, np.ndarray]:
+        """All levels, best first."""
+        idx = np.flatnonzero(self.lad)
+        nov = int(self.meta[k.NOV])
+        keys = np.concatenate((self.ok[:nov], self.meta[k.BASE] + idx))[::-1]
+        sizes = np.concatenate((self.os[:nov], self.lad[idx]))[::-1]
+        return keys, sizes
+
+    def top(self, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.empty(depth, dtype=_I64)
+        sizes = np.empty(depth, dtype=_I64)
+        c = k.top_levels(*self.args(), depth, keys, sizes)
+        return keys[:c], sizes[:c]
+
+
+class L2Book:
+    """An exact price-level book for one instrument; see the module docstring for an example.
+
+    Crossed books are errors: an event that leaves best bid >= best ask raises
+    :class:`CrossedBookError` naming the event, and the book is left as it was before it.
+    """
+
+    def __init__(
+        self, symbol: str = "", *, window: int = 1 << 12, max_window: int = 1 << 18, capacity: int = 1024
+    ) -> None:
+        if not 16 <= window <= max_window:
+            raise ValueError(f"need 16 <= window <= max_window ticks, got window={window}, max_window={max_window}")
+        self.symbol = symbol
+        self.max_window = max_window
+        self._bids = _Side(window, capacity)
+        self._asks = _Side(window, capacity)
+        self._scratch = np.zeros(64, dtype=_I64)
+        self._empty_out = np.zeros((0, 4, 0), dtype=_I64)
+
+    # ----------------------------------------------------------------- updates
+    def apply(self, event: Event) -> bool:
+        """Apply a ``BookSnapshot`` (replaces the book) or ``BookDelta`` (sets levels).
+
+        Returns False, changing nothing, for any other event: an L2 book is built from depth
+        messages only (a venue's separate top-of-book stream runs at its own cadence; feed an
+        L1-only source through :func:`quote_snapshot`).
+        """
+        if not isinstance(event, BookSnapshot | BookDelta):
+            return False
+        self.apply_batch(UpdateBatch.from_events((event,)))
+        return True
+
+    def apply_levels(
+        self, bids: Sequence[tuple[int, int]] = (), asks: Sequence[tuple[int, int]] = (), *, snapshot: bool = False
+    ) -> None:
+        """Set levels given as ``(price_ticks, size_lots)`` pairs as one event."""
+        ev_type = BookSnapshot if snapshot else BookDelta
+        ev = ev_type(
+            0, 0, self.symbol, 0,
+            [int(p) for p, _ in bids], [int(s) for _, s in bids],
+            [int(p) for p, _ in asks], [int(s) for _, s in asks],
+        )  # fmt: skip
+        self.apply_batch(UpdateBatch.from_events((ev,)))
+
+    def apply_batch(self, batch: UpdateBatch, *, record_depth: int = 0) -> np.ndarray:
+        """Apply every event of ``batch`` in order, the fast path for replays.
+
+        With ``record_depth=N`` returns an int64 array ``[events, 4, N]`` holding, after each
+        event, bid_px, bid_sz, ask_px, ask_sz of the top N levels (0/0 where a level is empty).
+        On a crossing event raises CrossedBookError; earlier events stay applied, the
+        crossing one does not.
+        """
+        out = np.empty((batch.n_events, 4, record_depth), dtype=_I64) if record_depth else self._empty_out
+        widest = batch.max_event_updates()
+        if self._scratch.shape[0] < widest:
+            self._scratch = np.zeros(widest, dtype=_I64)
+        e0 = 0
+        while e0 < batch.n_events:
+            u0 = int(batch.ends[e0 - 1]) if e0 else 0
+            e1 = max(int(np.searchsorted(batch.ends, u0 + _CHUNK, side="right")), e0 + 1)
+            u1 = int(batch.ends[e1 - 1])
+            n_bid = int(np.count_nonzero(batch.side[u0:u1] > 0))
+            self._bids.reserve(n_bid)
+            self._asks.reserve(u1 - u0 - n_bid)
+            failed = k.apply_events(
+                *self._bids.args(), *self._asks.args(),
+                batch.kinds[e0:e1], batch.ends[e0:e1] - u0, batch.side[u0:u1], batch.px[u0:u1], batch.sz[u0:u1],
+                self._scratch, out[e0:e1] if record_depth else out, record_depth,
+            )  # fmt: skip
+            if failed >= 0:
+                self._raise_crossed(batch, e0 + failed)
+            self._bids.maybe_grow(self.max_window)
+            self._asks.maybe_grow(self.max_window)
+            e0 = e1
+        return out
+
+    def _raise_crossed(self, batch: UpdateBatch, e: int) -> None:
+        start = int(batch.ends[e - 1]) if e else 0
+        bids = [int(p) for p, s in zip(batch.px[start : batch.ends[e]], batch.side[start : batch.ends[e]]) if s > 0]
+        asks = [int(p) for p, s in zip(batch.px[start : batch.ends[e]], batch.side[start : batch.ends[e]]) if s < 0]
+        raise CrossedBookError(
+            f"{self.symbol or 'book'}: event #{e} (seq {int(batch.seq[e])}, ts {int(batch.ts[e])}) would cross "
+            f"the book (bid levels {bids[:5]}, ask levels {asks[:5]} against best bid {self.best_bid()} / "
+            f"best ask {self.best_ask()}); the event was not applied",
+            event_index=e,
+            seq=int(batch.seq[e]),
+        )
+
+    def set_level(self, side: Side, price: int, size: int) -> None:
+        """Set one level (size 0 removes it). Raises on a negative size or a crossing."""
+        pair = [(price, size)]
+        self.apply_levels(bids=pair if side is Side.BUY else (), asks=pair if side is Side.SELL else ())
+
+    def clear(self) -> None:
+        """Remove every level."""
+        k.clear(self._bids.lad, self._bids.meta)
+        k.clear(self._asks.lad, self._asks.meta)
+
+    # ----------------------------------------------------------------- queries
+    def best_bid(self) -> tuple[int, int] | None:
+        """``(price, size)`` of the best bid, or None when there are no bids."""
+        key = self._bids.best_key()
+        return None if key is None else (key, self._size(self._bids, key))
+
+    def best_ask(self) -> tuple[int, int] | None:
+        """``(price, size)`` of the best ask, or None when there are no asks."""
+        key = self._asks.best_key()
+        return None if key is None else (-key, self._size(self._asks, key))
+
+    def spread(self) -> int | None:
+        """Best ask minus best bid in ticks, or None when a side is empty."""
+        bb, ba = self.best_bid(), self.best_ask()
+        return ba[0] - bb[0] if bb and ba else None
+
+    def mid2(self) -> int | None:
+        """Twice the mid price in ticks (an exact integer), or None when a side is empty."""
+        bb, ba = self.best_bid(), self.best_ask()
+        return ba[0] + bb[0] if bb and ba else None
+
+    def levels(self, side: Side) -> tuple[np.ndarray, np.ndarray]:
+        """All levels of one side as ``(prices, sizes)``, best first."""
+        keys, sizes = self._side(side).keys_sizes()
+        return (keys if side is Side.BUY else -keys), sizes
+
+    def top(self, n: int) -> TopOfBook:
+        """The best ``n`` levels of each side, best first."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        bk, bs = self._bids.top(n)
+        ak, az = self._asks.top(n)
+        return TopOfBook(bk, bs, -ak, az)
+
+    def size_at(self, side: Side, price: int) -> int:
+        """Size resting at ``price`` on ``side`` (0 if no level)."""
+        s = self._side(side)
+        return self._size(s, price if side is Side.BUY else -price)
+
+    def depth(self, side: Side, within: int) -> int:
+        """Total size on ``side`` within ``within`` ticks of that side's best price (inclusive)."""
+        if within < 0:
+            raise ValueError(f"within must be >= 0 ticks, got {within}")
+        return int(k.depth_within(*self._side(side).args(), within))
+
+    def n_levels(self, side: Side) -> int:
+        """How many price levels ``side`` holds."""
+        return self._side(side).n
+
+    def _side(self, side: Side) -> _Side:
+        return self._bids if side is Side.BUY else self._asks
+
+    @staticmethod
+    def _size(s: _Side, key: int) -> int:
+        return int(k.get(*s.args(), key))
+
+    def snapshot(self, ts: int = 0, seq: int = 0) -> BookSnapshot:
+        """The whole book as a ``BookSnapshot`` event (restoring from it rebuilds this book)."""
+        bp, bs = self.levels(Side.BUY)
+        ap, az = self.levels(Side.SELL)
+        return BookSnapshot(ts, ts, self.symbol, seq, bp.tolist(), bs.tolist(), ap.tolist(), az.tolist())
+
+    def __repr__(self) -> str:
+        return f"L2Book({self.symbol!r}, bids={self._bids.n}, asks={self._asks.n}, bid={self.best_bid()}, ask={self.best_ask()})"
