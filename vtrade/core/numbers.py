@@ -46,7 +46,10 @@ class Grid:
         inc = _as_decimal(increment)
         if not inc.is_finite() or inc <= 0:
             raise ValueError(f"a grid increment must be a positive finite number, got {increment!r}")
-        object.__setattr__(self, "increment", inc.normalize())
+        inc = inc.normalize()
+        if inc.as_tuple().exponent > 0:  # type: ignore[operator]
+            inc = inc.quantize(Decimal(1))  # 1E+1 -> 10, so values print as plain numbers
+        object.__setattr__(self, "increment", inc)
         object.__setattr__(self, "_memo", {})
 
     def to_int(self, value: Number) -> int:
@@ -67,8 +70,8 @@ class Grid:
         return self._exact(_as_decimal(value), value)
 
     def to_decimal(self, count: int) -> Decimal:
-        """The exact decimal value of ``count`` increments."""
-        return (self.increment * count).normalize() if count else Decimal(0)
+        """The exact decimal value of ``count`` increments, with the increment's decimal places."""
+        return self.increment * count
 
     def to_float(self, count: int) -> float:
         """``count`` increments as a float, for analytics and display only."""

@@ -13,27 +13,45 @@ bare ``EOFError`` from deep inside ``gzip``.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO
 
 from vtrade.core.errors import DataError
 
 
+#: Receives the number of (compressed) bytes read since its last call. Long-running callers
+#: such as the book export set it to drive a progress bar without threading it through feeds.
+progress_sink: ContextVar[Callable[[int], None] | None] = ContextVar("progress_sink", default=None)
+_REPORT_EVERY = 2048  # lines
+
+
 def open_text(path: str | Path) -> IO[str]:
     """Open ``path`` for reading text, transparently un-gzipping ``.gz`` files."""
+    return _open(path)[0]
+
+
+def _open(path: str | Path) -> tuple[IO[str], IO[bytes]]:
     p = Path(path)
     if not p.exists():
         raise DataError(p, None, "no such file")
     if not p.is_file():
         raise DataError(p, None, "not a regular file")
-    with p.open("rb") as probe:
-        magic = probe.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(p, "rt", encoding="utf-8", newline="")
-    return p.open("r", encoding="utf-8", newline="")
+    raw = p.open("rb")
+    magic = raw.read(2)
+    raw.seek(0)
+    binary: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
+    return io.TextIOWrapper(binary, encoding="utf-8", newline=""), raw
+
+
+def file_size(path: str | Path) -> int:
+    """Size of ``path`` on disk in bytes (what progress is measured in)."""
+    return Path(path).stat().st_size
 
 
 def numbered_lines(path: str | Path) -> Iterator[tuple[int, str]]:
@@ -43,12 +61,22 @@ def numbered_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     DataError naming the line at which the file stopped being readable.
     """
     lineno = 0
+    sink = progress_sink.get()
+    reported = 0
+    text, raw = _open(path)
     try:
-        with open_text(path) as fh:
-            for lineno, line in enumerate(fh, 1):  # noqa: B007 - lineno is read in the except
+        with raw, text:
+            for lineno, line in enumerate(text, 1):  # noqa: B007 - lineno is read in the except
                 line = line.rstrip("\r\n")
                 if line:
                     yield lineno, line
+                if sink is not None and lineno % _REPORT_EVERY == 0:
+                    with contextlib.suppress(ValueError):  # tell() on a closed file at teardown
+                        pos = raw.tell()
+                        sink(pos - reported)
+                        reported = pos
+            if sink is not None:
+                sink(file_size(path) - reported)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataError(path, lineno + 1, f"truncated or corrupt gzip stream ({exc})") from exc
     except UnicodeDecodeError as exc:

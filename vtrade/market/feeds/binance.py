@@ -65,6 +65,16 @@ class BinanceFeed:
     def __iter__(self) -> Iterator[MarketEvent]:
         return _Reader(self).events()
 
+    def resolve_instrument(self) -> Instrument:
+        """Read up to the first depth diff to learn spot vs futures, and return the instrument."""
+        if self.instrument is not None:
+            return self.instrument
+        reader = _Reader(self)
+        for ev in reader.events():
+            if self.market != "auto":
+                return reader._default_for(None, self.market, ev.symbol)
+        raise DataError(self.path, None, "no depth diff: cannot tell spot from futures; pass market=")
+
 
 class _Reader:
     """One pass over a capture: the sequencing state machine."""
@@ -224,7 +234,7 @@ class _Reader:
             raise DataError(self.path, lineno, f"symbol {symbol!r} in a {self.inst.symbol} capture")
         return self.inst
 
-    def _default_for(self, lineno: int, market: str, symbol: str) -> Instrument:
+    def _default_for(self, lineno: int | None, market: str, symbol: str) -> Instrument:
         try:
             return _KNOWN[(market, symbol)]
         except KeyError:
