@@ -1,0 +1,84 @@
+"""Book export (`vtrade book` / read_book), the terminal demo, and the CLI's error handling."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from rich.console import Console
+
+from vtrade.cli import main
+from vtrade.market import export
+from vtrade.market.export import read_book
+from vtrade.ui.terminal import run_demo
+
+DATA = Path(__file__).resolve().parent.parent / "data/crypto"
+USDM = DATA / "hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
+SPOT = DATA / "hftbacktest_binance_spot_btcusdt_20240808.jsonl.gz"
+
+
+def test_read_book_is_exact_and_matches_the_feed_row_count() -> None:
+    df = read_book(SPOT, levels=3)
+    assert list(df.columns[:6]) == ["ts", "seq", "bid_px_1", "bid_sz_1", "ask_px_1", "ask_sz_1"]
+    assert len(df.columns) == 2 + 4 * 3
+    assert df.seq.is_monotonic_increasing
+    first = df.iloc[0]
+    assert first.bid_px_1 == Decimal("61837.63") and first.ask_px_1 == Decimal("61837.64")
+    assert isinstance(first.bid_sz_1, Decimal)
+    assert (df.bid_px_1 < df.ask_px_1).all()
+
+
+def test_cli_book_writes_parquet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "book.parquet"
+    assert main(["book", str(USDM), "--levels", "5", "--out", str(out), "--quiet"]) == 0
+    table = pq.read_table(out)
+    assert table.num_rows == 6548  # one row per applied diff + the snapshot
+    assert table.schema.field("bid_px_5").type.scale == 1
+    assert "6,548 book updates" in capsys.readouterr().out
+    assert not (tmp_path / "book.parquet.partial").exists()
+
+
+def test_cli_errors_leave_nothing_behind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = USDM.read_bytes()
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "book.parquet"
+    assert main(["book", str(cut), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "truncated or corrupt gzip" in err and str(cut) in err
+    assert list(tmp_path.iterdir()) == [cut]  # no book.parquet, no .partial
+
+    odd = tmp_path / "odd.txt"
+    odd.write_text("hello\n")
+    assert main(["book", str(odd), "--out", str(out), "--quiet"]) == 2
+    assert "unrecognised format" in capsys.readouterr().err
+    assert main(["book", str(USDM), "--format", "bogus", "--out", str(out), "--quiet"]) == 2
+    assert "unknown format 'bogus'" in capsys.readouterr().err
+    assert main(["book", str(USDM), "--levels", "0", "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_export_streams_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export, "_CHUNK_EVENTS", 1000)
+    chunked = read_book(USDM, levels=2)
+    monkeypatch.setattr(export, "_CHUNK_EVENTS", 1 << 20)
+    whole = read_book(USDM, levels=2)
+    pd.testing.assert_frame_equal(chunked, whole)
+
+
+def test_demo_replays_and_summarises(tmp_path: Path) -> None:
+    short = tmp_path / "short.jsonl.gz"
+    with gzip.open(USDM, "rt") as fin, gzip.open(short, "wt") as fout:
+        for _, line in zip(range(5000), fin, strict=False):
+            fout.write(line)
+    buf = io.StringIO()
+    stats = run_demo(short, speed=0, levels=5, console=Console(file=buf, width=120))
+    text = buf.getvalue()
+    assert "replay summary: BTCUSDT" in text and "sequence gaps / crossed books" in text
+    assert stats.events > 4000 and stats.trades > 0 and stats.book_updates > 0
+    assert "61" in text  # prices on the ladder
