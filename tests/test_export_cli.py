@@ -82,3 +82,20 @@ def test_demo_replays_and_summarises(tmp_path: Path) -> None:
     assert "replay summary: BTCUSDT" in text and "sequence gaps / crossed books" in text
     assert stats.events > 4000 and stats.trades > 0 and stats.book_updates > 0
     assert "61" in text  # prices on the ladder
+
+
+def test_lobster_export_reproduces_the_orderbook_file() -> None:
+    fixtures = Path(__file__).resolve().parent / "fixtures/lobster"
+    msg = fixtures / "AAPL_2012-06-21_34200000_57600000_message_10.first999.csv.gz"
+    truth = pd.read_csv(fixtures / "AAPL_2012-06-21_34200000_57600000_orderbook_10.first999.csv.gz", header=None)
+    df = read_book(msg, levels=10)
+    assert len(df) == len(truth) == 999
+    assert df.seq.tolist() == list(range(1, 1000))
+    for k in range(10):
+        # LOBSTER columns per level: ask_px, ask_sz, bid_px, bid_sz; prices in USD x 10000.
+        ask_px = df[f"ask_px_{k + 1}"].astype(float).mul(10000).round().astype("int64")
+        bid_px = df[f"bid_px_{k + 1}"].astype(float).mul(10000).round().astype("int64")
+        assert (ask_px.to_numpy() == truth[4 * k].to_numpy()).all()
+        assert (df[f"ask_sz_{k + 1}"].astype("int64").to_numpy() == truth[4 * k + 1].to_numpy()).all()
+        assert (bid_px.to_numpy() == truth[4 * k + 2].to_numpy()).all()
+        assert (df[f"bid_sz_{k + 1}"].astype("int64").to_numpy() == truth[4 * k + 3].to_numpy()).all()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,9 +34,8 @@ _GROW_AT = 64  # overflow levels that make a side's ladder widen
 _CHUNK = 1 << 13  # level updates per kernel call, so ladders can widen between calls
 
 
-@dataclass(frozen=True, slots=True)
-class TopOfBook:
-    """The best ``n`` levels per side, best first (arrays may be shorter than ``n``)."""
+class TopOfBook(NamedTuple):
+    """The best ``n`` levels per side as int64 arrays, best first (each may be shorter than ``n``)."""
 
     bid_px: np.ndarray
     bid_sz: np.ndarray

@@ -52,11 +52,10 @@ def _binance(path: Path, instrument: Instrument | None) -> Feed:
 
 
 def _lobster(path: Path, instrument: Instrument | None) -> Feed:
-    from vtrade.core.instruments import us_equity
-    from vtrade.market.feeds.lobster import lobster_files, read_lobster
+    from vtrade.market.feeds.lobster import lobster_files, lobster_instrument, read_lobster
 
     files = lobster_files(path)
-    inst = instrument or us_equity(files.symbol)
+    inst = instrument or lobster_instrument(files.symbol)
     return Feed(
         files.message, "lobster", "L3", inst, files.levels,
         lambda: read_lobster(files.message, files.orderbook, instrument=inst),
