@@ -98,32 +98,32 @@ def _l3_tops(feed: Feed, levels: int) -> _Tops:
     ts_l: list[int] = []
     seq_l: list[int] = []
     rows: list[np.ndarray] = []
-    current: tuple[int, int] | None = None
 
-    def close_row() -> None:
+    def close_row(ts: int, seq: int) -> None:
         if window is not None:
             book.truncate(window)
-        top = book.top(levels)
         row = np.zeros((4, levels), dtype=np.int64)
-        for i, arr in enumerate(top):
+        for i, arr in enumerate(book.top(levels)):
             row[i, : len(arr)] = arr
-        assert current is not None
-        ts_l.append(current[0])
-        seq_l.append(current[1])
+        ts_l.append(ts)
+        seq_l.append(seq)
         rows.append(row)
 
+    group: tuple[int, int] | None = None  # (ts, seq) of the message being applied
+    changed = False
     for ev in feed:
-        if not book.apply(ev):
-            continue
-        seq = getattr(ev, "seq", 0)
-        if current is not None and seq != current[1]:
-            close_row()
+        seq = ev.seq
+        if group is not None and seq != group[1]:
+            if changed:
+                close_row(*group)
             if len(rows) >= _CHUNK_EVENTS:
                 yield np.array(ts_l), np.array(seq_l), np.stack(rows)
                 ts_l.clear(), seq_l.clear(), rows.clear()
-        current = (ev.ts, seq)
-    if current is not None:
-        close_row()
+            changed = False
+        group = (ev.ts, seq)
+        changed = book.apply(ev) or changed
+    if group is not None and changed:
+        close_row(*group)
     if rows:
         yield np.array(ts_l), np.array(seq_l), np.stack(rows)
 
