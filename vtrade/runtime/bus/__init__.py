@@ -1,0 +1,101 @@
+"""The event log (DESIGN.md §1): one :class:`Bus` interface, several transports.
+
+:func:`open_bus` picks a backend from a URL:
+
+- ``memory://`` -- :class:`~vtrade.runtime.bus.memory.MemoryBus`, in-process (a new, empty log
+  per call: share the object, not the URL);
+- ``redis://host:port/db`` (or ``rediss://``, ``unix://``) --
+  :class:`~vtrade.runtime.bus.redis_streams.RedisBus`. ``?namespace=name`` (or the ``namespace``
+  argument) prefixes every key, so several sessions or test runs can share one server.
+
+>>> bus = open_bus("memory://")
+>>> bus.create_topic("user", partitions=2)
+>>> bus.publish("user", "ana", b"joined").offset
+0
+>>> open_bus("kafka2://broker:9092")
+Traceback (most recent call last):
+...
+ValueError: unknown bus URL 'kafka2://broker:9092': expected 'memory://' or 'redis://host:port/db'
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from vtrade.runtime.bus.base import (
+    Bus,
+    BusClosedError,
+    BusError,
+    Clock,
+    CommitError,
+    Consumer,
+    Deduplicator,
+    LiveSubscription,
+    MemberConflictError,
+    Record,
+    RecordMetadata,
+    TopicConflictError,
+    TopicPartition,
+    UnknownTopicError,
+    range_assignment,
+)
+from vtrade.runtime.bus.memory import MemoryBus
+
+if TYPE_CHECKING:
+    from vtrade.runtime.bus.redis_streams import RedisBus
+
+__all__ = [
+    "Bus",
+    "BusClosedError",
+    "BusError",
+    "CommitError",
+    "Consumer",
+    "Deduplicator",
+    "LiveSubscription",
+    "MemberConflictError",
+    "MemoryBus",
+    "Record",
+    "RecordMetadata",
+    "RedisBus",
+    "TopicConflictError",
+    "TopicPartition",
+    "UnknownTopicError",
+    "open_bus",
+    "range_assignment",
+]
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def open_bus(url: str = "memory://", *, namespace: str | None = None, clock: Clock | None = None) -> Bus:
+    """A bus for ``url`` (see the module docstring). ``clock`` overrides the heartbeat clock."""
+    if not isinstance(url, str):
+        raise TypeError(f"a bus URL must be a str, got {type(url).__name__}")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "memory":
+        if parts.netloc or parts.path.strip("/") or parts.query:
+            raise ValueError(f"bus URL {url!r}: the memory bus takes no host, path or options; use 'memory://'")
+        return MemoryBus(clock=clock or time.monotonic)
+    if scheme in _REDIS_SCHEMES:
+        # The namespace is ours, not redis-py's: take it out of the query before handing over.
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        ns_in_url = [v for k, v in query if k == "namespace"]
+        rest = urlencode([(k, v) for k, v in query if k != "namespace"])
+        if namespace is None:
+            namespace = ns_in_url[-1] if ns_in_url else "vt"
+        from vtrade.runtime.bus.redis_streams import RedisBus
+
+        return RedisBus(urlunsplit(parts._replace(query=rest)), namespace=namespace, clock=clock or time.time)
+    raise ValueError(f"unknown bus URL {url!r}: expected 'memory://' or 'redis://host:port/db'")
+
+
+def __getattr__(name: str) -> Any:
+    # RedisBus needs the optional redis package: import it only when asked for.
+    if name == "RedisBus":
+        from vtrade.runtime.bus.redis_streams import RedisBus
+
+        return RedisBus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,340 @@
+"""The embedded bus: the whole log in this process, with the same semantics as the others.
+
+One re-entrant lock guards all state (logs, groups, subscriptions) and a condition on it wakes
+waiting polls when a record is published or a partition is released. Group membership,
+ownership epochs, committed offsets and heartbeat expiry follow the same algorithm as the Redis
+backend, so a test that passes here passes there. The clock used for heartbeats is injectable,
+so a test can let a member's session expire without sleeping.
+
+>>> bus = MemoryBus()
+>>> bus.create_topic("exec", partitions=2)
+>>> a = bus.consumer("portfolio", "exec", member_id="a")
+>>> b = bus.consumer("portfolio", "exec", member_id="b")
+>>> _ = a.poll(), b.poll()  # a lets go of the partition the range assignor gives to b
+>>> a.assignment(), b.assignment()
+([TopicPartition(topic='exec', partition=0)], [TopicPartition(topic='exec', partition=1)])
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+from vtrade.core.events import Event
+from vtrade.core.ids import partition_for
+from vtrade.runtime.bus.base import (
+    Bus,
+    BusClosedError,
+    Clock,
+    CommitError,
+    Consumer,
+    LiveSubscription,
+    MemberConflictError,
+    OffsetReset,
+    PartitionState,
+    Record,
+    RecordMetadata,
+    TopicConflictError,
+    TopicPartition,
+    UnknownTopicError,
+    check_name,
+    check_partitions,
+    check_timeout,
+    prepare_value,
+    range_assignment,
+)
+
+__all__ = ["MemoryBus", "MemoryConsumer", "MemoryLiveSubscription"]
+
+
+@dataclass
+class _Member:
+    topics: tuple[str, ...]
+    deadline: float  # bus-clock time after which the member is presumed dead
+    incarnation: object  # the consumer object, so a stale one cannot act for its successor
+
+
+@dataclass
+class _Group:
+    members: dict[str, _Member] = field(default_factory=dict)
+    owners: dict[TopicPartition, tuple[str, int]] = field(default_factory=dict)  # (member, epoch)
+    committed: dict[TopicPartition, int] = field(default_factory=dict)  # next offset to read
+    start: dict[TopicPartition, int] = field(default_factory=dict)  # where the group began
+    epochs: int = 0
+
+
+class MemoryBus(Bus):
+    """In-process bus. Thread-safe; share the object between the threads of one process.
+
+    ``clock`` (seconds, monotonic) times heartbeats and session expiry; inject a fake one in
+    tests. Each ``MemoryBus()`` is a separate log.
+    """
+
+    def __init__(self, *, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._logs: dict[str, list[list[Record]]] = {}
+        self._groups: dict[str, _Group] = {}
+        self._live: dict[str, set[MemoryLiveSubscription]] = {}
+        self._consumers: set[MemoryConsumer] = set()
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusClosedError("the memory bus is closed")
+
+    def create_topic(self, name: str, partitions: int = 1) -> None:
+        check_name("topic", name)
+        check_partitions(partitions)
+        with self._lock:
+            self._check_open()
+            log = self._logs.get(name)
+            if log is not None:
+                if len(log) != partitions:
+                    raise TopicConflictError(
+                        f"topic {name!r} already exists with {len(log)} partitions, not {partitions}"
+                    )
+                return
+            self._logs[name] = [[] for _ in range(partitions)]
+
+    def topics(self) -> dict[str, int]:
+        with self._lock:
+            self._check_open()
+            return {t: len(log) for t, log in sorted(self._logs.items())}
+
+    def partitions(self, topic: str) -> int:
+        return len(self._log(topic))
+
+    def _log(self, topic: str) -> list[list[Record]]:
+        with self._lock:
+            self._check_open()
+            log = self._logs.get(topic) if isinstance(topic, str) else None
+            if log is None:
+                raise UnknownTopicError(f"unknown topic {topic!r} (create it with create_topic)")
+            return log
+
+    def publish(
+        self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None
+    ) -> RecordMetadata:
+        log = self._log(topic)
+        key, payload, ts = prepare_value(key, value, timestamp_ns)
+        partition = partition_for(key, len(log))
+        with self._lock:
+            self._check_open()
+            part = log[partition]
+            record = Record(topic, partition, len(part), key, payload, ts)
+            part.append(record)
+            for sub in self._live.get(topic, ()):
+                sub._push(record)
+            self._cond.notify_all()
+        return RecordMetadata(topic, partition, record.offset, ts)
+
+    def end_offsets(self, topic: str) -> list[int]:
+        log = self._log(topic)
+        with self._lock:
+            return [len(p) for p in log]
+
+    def read(self, topic: str, partition: int, offset: int = 0, max_records: int = 1000) -> list[Record]:
+        self._check_read_args(topic, partition, offset, max_records)
+        with self._lock:
+            return self._logs[topic][partition][offset : offset + max_records]
+
+    def consumer(
+        self,
+        group: str,
+        topics: str | Sequence[str],
+        *,
+        member_id: str | None = None,
+        auto_offset_reset: OffsetReset = "earliest",
+        session_timeout_s: float = 10.0,
+    ) -> MemoryConsumer:
+        args = self._check_consumer_args(group, topics, member_id, auto_offset_reset, session_timeout_s)
+        return MemoryConsumer(self, *args)
+
+    def subscribe_live(self, topic: str, maxlen: int = 10_000) -> MemoryLiveSubscription:
+        self._log(topic)
+        if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen <= 0:
+            raise ValueError(f"maxlen must be a positive int, got {maxlen!r}")
+        sub = MemoryLiveSubscription(self, topic, maxlen)
+        with self._lock:
+            self._live.setdefault(topic, set()).add(sub)
+        return sub
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            for c in list(self._consumers):
+                c.close()
+            for subs in list(self._live.values()):
+                for s in list(subs):
+                    s.close()
+            self._closed = True
+            self._cond.notify_all()
+
+    def __repr__(self) -> str:
+        return f"<MemoryBus topics={len(self._logs)} groups={len(self._groups)}>"
+
+
+class MemoryConsumer(Consumer):
+    """A group member on a :class:`MemoryBus` (create it with :meth:`MemoryBus.consumer`)."""
+
+    def __init__(
+        self,
+        bus: MemoryBus,
+        group: str,
+        topics: tuple[str, ...],
+        member_id: str,
+        auto_offset_reset: OffsetReset,
+        session_timeout_s: float,
+    ) -> None:
+        super().__init__(group, topics, member_id, auto_offset_reset, session_timeout_s)
+        self._bus = bus
+        with bus._lock:
+            bus._check_open()
+            g = bus._groups.setdefault(group, _Group())
+            other = g.members.get(member_id)
+            if other is not None and other.deadline > bus.clock():
+                raise MemberConflictError(f"member {member_id!r} is already live in group {group!r}")
+            bus._consumers.add(self)
+            self._sync()
+            bus._cond.notify_all()  # current owners may have partitions to hand over
+
+    def _locked(self) -> AbstractContextManager[object]:
+        return self._bus._lock
+
+    def _sync(self) -> None:
+        bus = self._bus
+        bus._check_open()
+        g = bus._groups[self.group]
+        now = bus.clock()
+        me = self.member_id
+        current = g.members.get(me)
+        if current is not None and current.incarnation is not self and current.deadline > now:
+            raise MemberConflictError(
+                f"member {me!r} of group {self.group!r} was presumed dead and has been replaced by a new consumer"
+            )
+        # Heartbeat first, so that a clock jump expires the others and never this live caller.
+        g.members[me] = _Member(self.topics, now + self.session_timeout_s, self)
+        for m in [m for m, info in g.members.items() if info.deadline <= now]:
+            del g.members[m]
+        counts = {t: len(bus._logs[t]) for info in g.members.values() for t in info.topics}
+        mine = set(range_assignment({m: i.topics for m, i in g.members.items()}, counts)[me])
+        released = False
+        for tp, st in list(self._owned.items()):
+            if g.owners.get(tp) != (me, st.epoch):
+                del self._owned[tp]  # taken over while this member was presumed dead
+            elif tp not in mine:
+                del g.owners[tp]  # cooperative hand-over: let go, the new owner takes it
+                del self._owned[tp]
+                released = True
+        for tp in sorted(mine - self._owned.keys()):
+            owner = g.owners.get(tp)
+            if owner is not None and owner[0] != me and owner[0] in g.members:
+                continue  # still held by a live member; it lets go on its next poll
+            g.epochs += 1
+            g.owners[tp] = (me, g.epochs)
+            if tp not in g.start:
+                g.start[tp] = 0 if self.auto_offset_reset == "earliest" else len(bus._logs[tp.topic][tp.partition])
+            pos = g.committed.get(tp, g.start[tp])
+            self._owned[tp] = PartitionState(epoch=g.epochs, position=pos, delivered=pos)
+        if released:
+            bus._cond.notify_all()
+
+    def _fetch(self, tp: TopicPartition, state: PartitionState, max_records: int) -> list[Record]:
+        part = self._bus._logs[tp.topic][tp.partition]
+        return part[state.position : state.position + max_records]
+
+    def _wait(self, seconds: float) -> None:
+        bus = self._bus
+        with bus._cond:
+            # Records published since the last fetch would not notify us again: check first.
+            for tp, st in self._owned.items():
+                if st.position < len(bus._logs[tp.topic][tp.partition]):
+                    return
+            bus._cond.wait(seconds)
+
+    def _store_commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        g = self._bus._groups[self.group]
+        for tp in offsets:
+            st = self._owned[tp]
+            if g.owners.get(tp) != (self.member_id, st.epoch):
+                del self._owned[tp]
+                raise CommitError(
+                    f"cannot commit {tp.topic}[{tp.partition}]: member {self.member_id!r} of group "
+                    f"{self.group!r} was presumed dead and the partition was reassigned"
+                )
+        for tp, nxt in offsets.items():
+            if nxt > g.committed.get(tp, -1):
+                g.committed[tp] = nxt
+
+    def _read_committed(self, tp: TopicPartition) -> int | None:
+        return self._bus._groups[self.group].committed.get(tp)
+
+    def _end_offset(self, tp: TopicPartition) -> int:
+        return len(self._bus._logs[tp.topic][tp.partition])
+
+    def _partitions(self, topic: str) -> int:
+        return self._bus.partitions(topic)
+
+    def _leave(self) -> None:
+        bus = self._bus
+        g = bus._groups[self.group]
+        info = g.members.get(self.member_id)
+        if info is not None and info.incarnation is self:
+            del g.members[self.member_id]
+        for tp, st in self._owned.items():
+            if g.owners.get(tp) == (self.member_id, st.epoch):
+                del g.owners[tp]
+        bus._consumers.discard(self)
+        bus._cond.notify_all()
+
+
+class MemoryLiveSubscription(LiveSubscription):
+    """Live records of one topic on a :class:`MemoryBus` (see :class:`LiveSubscription`)."""
+
+    def __init__(self, bus: MemoryBus, topic: str, maxlen: int) -> None:
+        self.topic = topic
+        self.maxlen = maxlen
+        self.dropped = 0
+        self._bus = bus
+        self._buf: deque[Record] = deque()
+        self._closed = False
+
+    def _push(self, record: Record) -> None:
+        # Called with the bus lock held. Latest wins: a lagging dashboard loses the oldest.
+        if len(self._buf) >= self.maxlen:
+            self._buf.popleft()
+            self.dropped += 1
+        self._buf.append(record)
+
+    def get(self, timeout_s: float = 0.0) -> Record | None:
+        timeout = check_timeout(timeout_s)
+        with self._bus._cond:
+            self._check_open()
+            self._bus._cond.wait_for(lambda: bool(self._buf) or self._closed, timeout)
+            return self._buf.popleft() if self._buf else None
+
+    def drain(self) -> list[Record]:
+        with self._bus._lock:
+            self._check_open()
+            out = list(self._buf)
+            self._buf.clear()
+            return out
+
+    def close(self) -> None:
+        with self._bus._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._bus._live.get(self.topic, set()).discard(self)
+            self._bus._cond.notify_all()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusClosedError(f"the live subscription to {self.topic!r} is closed")
