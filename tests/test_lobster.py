@@ -12,10 +12,10 @@ import gzip
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from vtrade.core.errors import VtradeError
 
-DEFAULT_DEMO_FEED = Path(__file__).resolve().parent.parent / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
+DATA = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_DEMO_FEED = DATA / "crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

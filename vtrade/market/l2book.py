@@ -281,9 +281,9 @@ class L2Book:
         return out
 
     def _raise_crossed(self, batch: UpdateBatch, e: int) -> None:
-        start = int(batch.ends[e - 1]) if e else 0
-        bids = [int(p) for p, s in zip(batch.px[start : batch.ends[e]], batch.side[start : batch.ends[e]]) if s > 0]
-        asks = [int(p) for p, s in zip(batch.px[start : batch.ends[e]], batch.side[start : batch.ends[e]]) if s < 0]
+        start, end = (int(batch.ends[e - 1]) if e else 0), int(batch.ends[e])
+        px, side = batch.px[start:end], batch.side[start:end]
+        bids, asks = px[side > 0].tolist(), px[side < 0].tolist()
         raise CrossedBookError(
             f"{self.symbol or 'book'}: event #{e} (seq {int(batch.seq[e])}, ts {int(batch.ts[e])}) would cross "
             f"the book (bid levels {bids[:5]}, ask levels {asks[:5]} against best bid {self.best_bid()} / "
@@ -365,4 +365,5 @@ class L2Book:
         return BookSnapshot(ts, ts, self.symbol, seq, bp.tolist(), bs.tolist(), ap.tolist(), az.tolist())
 
     def __repr__(self) -> str:
-        return f"L2Book({self.symbol!r}, bids={self._bids.n}, asks={self._asks.n}, bid={self.best_bid()}, ask={self.best_ask()})"
+        b, a = self._bids.n, self._asks.n
+        return f"L2Book({self.symbol!r}, bids={b}, asks={a}, bid={self.best_bid()}, ask={self.best_ask()})"

@@ -116,7 +116,7 @@ def summary(stats: ReplayStats, inst: Instrument, wall_s: float) -> Table:
         ("sequence gaps / crossed books", "0 / 0"),
         ("trades", f"{stats.trades:,}, volume {sz(stats.volume)}"),
         ("VWAP", f"{vwap.quantize(inst.price_grid.increment / 100)}" if vwap is not None else "-"),
-        ("high / low", f"{px(stats.high)} / {px(stats.low)}" if stats.high is not None and stats.low is not None else "-"),
+        ("high / low", "-" if stats.high is None or stats.low is None else f"{px(stats.high)} / {px(stats.low)}"),
         ("mean spread", f"{stats.spread_sum / stats.spread_n:.2f} ticks" if stats.spread_n else "-"),
     ]
     for k, v in rows:

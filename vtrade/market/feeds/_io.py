@@ -24,7 +24,6 @@ from typing import IO
 
 from vtrade.core.errors import DataError
 
-
 #: Receives the number of (compressed) bytes read since its last call. Long-running callers
 #: such as the book export set it to drive a progress bar without threading it through feeds.
 progress_sink: ContextVar[Callable[[int], None] | None] = ContextVar("progress_sink", default=None)
@@ -66,7 +65,7 @@ def numbered_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     text, raw = _open(path)
     try:
         with raw, text:
-            for lineno, line in enumerate(text, 1):  # noqa: B007 - lineno is read in the except
+            for lineno, line in enumerate(text, 1):
                 line = line.rstrip("\r\n")
                 if line:
                     yield lineno, line

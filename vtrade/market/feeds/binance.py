@@ -173,11 +173,14 @@ class _Reader:
                     f"Binance requires U <= {self.snapshot_id + 1} <= u",
                 )  # fmt: skip
         elif self.feed.market == "usdm" and prev != self.last_u:
-            raise SequenceGapError(self.path, lineno, f"sequence gap: pu={prev} but the previous diff ended at u={self.last_u}")
+            raise SequenceGapError(
+                self.path, lineno, f"sequence gap: pu={prev} but the previous diff ended at u={self.last_u}"
+            )
         elif self.feed.market == "spot" and first != self.last_u + 1:
             raise SequenceGapError(
-                self.path, lineno, f"sequence gap: U={first} but the previous diff ended at u={self.last_u} (expected U={self.last_u + 1})"
-            )
+                self.path, lineno,
+                f"sequence gap: U={first} but the previous diff ended at u={self.last_u} (expected {self.last_u + 1})",
+            )  # fmt: skip
         inst = self._instrument(lineno, d.get("s"))
         bp, bs = self._levels(lineno, d["b"], inst)
         ap, az = self._levels(lineno, d["a"], inst)
