@@ -66,11 +66,16 @@ def _clock(ts: int) -> str:
     return datetime.fromtimestamp(ts / 1e9, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
-def render(book: L2Book, stats: ReplayStats, inst: Instrument, levels: int, speed: float) -> Group:
-    """The live screen: a header, the depth ladder (asks above bids) and the latest trades."""
+def render(
+    book: L2Book, stats: ReplayStats, inst: Instrument, levels: int, speed: float, screen_width: int = 120
+) -> Group:
+    """The live screen: a header, the depth ladder (asks above bids) and the latest trades.
+
+    Ladder and trades sit side by side on a wide screen and stacked on a narrow one.
+    """
     px, sz = inst.price_grid.to_decimal, inst.size_grid.to_decimal
     top = book.top(levels)
-    width = max([1, *top.bid_sz.tolist(), *top.ask_sz.tolist()])
+    largest = max([1, *top.bid_sz.tolist(), *top.ask_sz.tolist()])
     ladder = Table(title="depth", expand=False, show_edge=False)
     ladder.add_column("", justify="right", style="green", no_wrap=True, width=12)
     ladder.add_column("bid size", justify="right", style="green", no_wrap=True)
@@ -79,7 +84,7 @@ def render(book: L2Book, stats: ReplayStats, inst: Instrument, levels: int, spee
     ladder.add_column("", justify="left", style="red", no_wrap=True, width=12)
 
     def bar(s: int) -> str:
-        return "█" * max(1, 12 * s // width)
+        return "█" * max(1, 12 * s // largest)
 
     for p, s in reversed(list(zip(top.ask_px.tolist(), top.ask_sz.tolist(), strict=True))):
         ladder.add_row("", "", str(px(p)), str(sz(s)), bar(s))
@@ -98,6 +103,8 @@ def render(book: L2Book, stats: ReplayStats, inst: Instrument, levels: int, spee
         f"speed {'max' if speed == 0 else f'{speed:g}x'}  mid {mid}  spread {book.spread()} ticks  ",
         f"events {stats.events:,}  trades {stats.trades:,}",
     )  # fmt: skip
+    if screen_width < 110:
+        return Group(header, ladder, trades)
     grid = Table.grid(padding=(0, 4))
     grid.add_row(ladder, trades)
     return Group(header, grid)
@@ -146,8 +153,8 @@ def run_demo(path: str | Path, *, speed: float = 30.0, levels: int = 10, console
             stats.on_event(ev, book)
             now = time.monotonic()
             if now >= next_draw:  # ~10 frames a second, whatever the event rate
-                live.update(render(book, stats, inst, levels, speed), refresh=True)
+                live.update(render(book, stats, inst, levels, speed, console.width), refresh=True)
                 next_draw = now + 0.1
-        live.update(render(book, stats, inst, levels, speed), refresh=True)
+        live.update(render(book, stats, inst, levels, speed, console.width), refresh=True)
     console.print(summary(stats, inst, time.monotonic() - started))
     return stats
