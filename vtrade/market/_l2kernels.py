@@ -212,40 +212,51 @@ def _write_row(bl, bm, bok, bos, al, am, aok, aos, out, row, depth, kbuf, sbuf):
 
 
 @njit(cache=True, nogil=True)
+def apply_event(  # type: ignore[no-untyped-def]
+    bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, scratch
+) -> bool:
+    """Apply one event's updates ``start:end``; False (and undone) if it would cross the book.
+
+    ``scratch`` (len >= end - start) keeps the sizes the event overwrote, so a crossing event
+    is undone exactly. Snapshots are checked for crossing before they get here.
+    """
+    if snapshot:
+        clear(bl, bm)
+        clear(al, am)
+    for u in range(start, end):
+        if side[u] > 0:
+            scratch[u - start] = get(bl, bm, bok, bos, px[u])
+            put(bl, bm, bok, bos, px[u], sz[u])
+        else:
+            scratch[u - start] = get(al, am, aok, aos, -px[u])
+            put(al, am, aok, aos, -px[u], sz[u])
+    if count(bm) > 0 and count(am) > 0 and best(bl, bm, bok) >= -best(al, am, aok):
+        # Undo in reverse so a price repeated within the event gets its first value back.
+        for u in range(end - 1, start - 1, -1):
+            if side[u] > 0:
+                put(bl, bm, bok, bos, px[u], scratch[u - start])
+            else:
+                put(al, am, aok, aos, -px[u], scratch[u - start])
+        return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def apply_events(  # type: ignore[no-untyped-def]
     bl, bm, bok, bos, al, am, aok, aos, kinds, ends, side, px, sz, scratch, out, depth
 ):
-    """Apply events in order; after each, check for a crossed book and optionally record the top.
+    """Apply events in order (see :func:`apply_event`); stop at the first that would cross.
 
     ``kinds[e]``/``ends[e]``: kind and end (exclusive) of event e's updates in ``side/px/sz``
-    (side +1 bid, -1 ask). ``scratch`` (len >= the largest event) keeps the sizes an event
-    overwrote, so an event that crosses the book is undone before returning: the book is
-    left exactly as it was after the last good event. Returns the failed event or -1.
-    ``out[e]`` gets bid_px, bid_sz, ask_px, ask_sz of the top ``depth`` levels (0/0 = empty).
+    (side +1 bid, -1 ask). Returns the failed event or -1. ``out[e]`` gets bid_px, bid_sz,
+    ask_px, ask_sz of the top ``depth`` levels after event e (0/0 where a level is empty).
     """
     kbuf = np.empty(max(depth, 1), dtype=np.int64)
     sbuf = np.empty(max(depth, 1), dtype=np.int64)
     start = 0
     for e in range(kinds.shape[0]):
         end = ends[e]
-        if kinds[e] == SNAPSHOT:
-            clear(bl, bm)
-            clear(al, am)
-        for u in range(start, end):
-            if side[u] > 0:
-                scratch[u - start] = get(bl, bm, bok, bos, px[u])
-                put(bl, bm, bok, bos, px[u], sz[u])
-            else:
-                scratch[u - start] = get(al, am, aok, aos, -px[u])
-                put(al, am, aok, aos, -px[u], sz[u])
-        if count(bm) > 0 and count(am) > 0 and best(bl, bm, bok) >= -best(al, am, aok):
-            # Undo in reverse so a price repeated within the event gets its first value back.
-            # (Snapshots are checked for crossing before they get here, so never need undoing.)
-            for u in range(end - 1, start - 1, -1):
-                if side[u] > 0:
-                    put(bl, bm, bok, bos, px[u], scratch[u - start])
-                else:
-                    put(al, am, aok, aos, -px[u], scratch[u - start])
+        if not apply_event(bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, kinds[e] == SNAPSHOT, scratch):
             return e
         if depth > 0:
             _write_row(bl, bm, bok, bos, al, am, aok, aos, out, e, depth, kbuf, sbuf)

@@ -231,9 +231,32 @@ class L2Book:
         messages only (a venue's separate top-of-book stream runs at its own cadence; feed an
         L1-only source through :func:`quote_snapshot`).
         """
-        if not isinstance(event, BookSnapshot | BookDelta):
+        if isinstance(event, BookSnapshot):
+            _check_snapshot(event)
+        elif not isinstance(event, BookDelta):
             return False
-        self.apply_batch(UpdateBatch.from_events((event,)))
+        # One event skips the batch bookkeeping: this is the path live consumers take.
+        n_bid, n = len(event.bid_px), len(event.bid_px) + len(event.ask_px)
+        px = np.array(event.bid_px + event.ask_px, dtype=_I64)
+        sz = np.array(event.bid_sz + event.ask_sz, dtype=_I64)
+        if len(sz) != n:
+            raise ValueError(f"book event seq {event.seq}: price and size lists differ in length")
+        if n and sz.min() < 0:
+            raise ValueError(f"negative level size in book event seq {event.seq}")
+        side = np.ones(n, dtype=np.int8)
+        side[n_bid:] = -1
+        self._bids.reserve(n_bid)
+        self._asks.reserve(n - n_bid)
+        if self._scratch.shape[0] < n:
+            self._scratch = np.zeros(n, dtype=_I64)
+        snapshot = isinstance(event, BookSnapshot)
+        if not k.apply_event(*self._bids.args(), *self._asks.args(), side, px, sz, 0, n, snapshot, self._scratch):
+            batch = UpdateBatch(
+                np.zeros(1, np.int8), np.array([n]), side, px, sz, np.array([event.ts]), np.array([event.seq])
+            )
+            self._raise_crossed(batch, 0)
+        self._bids.maybe_grow(self.max_window)
+        self._asks.maybe_grow(self.max_window)
         return True
 
     def apply_levels(
