@@ -73,6 +73,22 @@ class Grid:
         """The exact decimal value of ``count`` increments, with the increment's decimal places."""
         return self.increment * count
 
+    def decimal_scale(self) -> tuple[int, int]:
+        """``(mantissa, scale)`` with ``increment == mantissa * 10**-scale`` and ``scale >= 0``.
+
+        What exact decimal columns need: a count of increments is ``count * mantissa``
+        units of ``10**-scale``.
+
+        >>> Grid("0.05").decimal_scale(), Grid("0.0001").decimal_scale(), Grid("10").decimal_scale()
+        ((5, 2), (1, 4), (10, 0))
+        """
+        _, digits, exponent = self.increment.as_tuple()
+        mantissa = int("".join(map(str, digits)))
+        assert isinstance(exponent, int)  # a finite Decimal
+        if exponent >= 0:
+            return mantissa * 10**exponent, 0
+        return mantissa, -exponent
+
     def to_float(self, count: int) -> float:
         """``count`` increments as a float, for analytics and display only."""
         return float(self.to_decimal(count))

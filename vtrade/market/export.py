@@ -142,20 +142,13 @@ def _record_batch(
     return pa.RecordBatch.from_arrays(cols, schema=schema)
 
 
-def _scale_and_multiplier(grid: Grid) -> tuple[int, int]:
-    exponent = grid.increment.as_tuple().exponent
-    assert isinstance(exponent, int)
-    scale = max(-exponent, 0)
-    return scale, int(grid.increment.scaleb(scale))
-
-
 def _decimal_type(grid: Grid) -> pa.Decimal128Type:
-    return pa.decimal128(38, _scale_and_multiplier(grid)[0])
+    return pa.decimal128(38, grid.decimal_scale()[1])
 
 
 def _decimals(counts: np.ndarray, valid: np.ndarray, grid: Grid) -> pa.Array:
     """Integer counts of ``grid`` increments as an exact decimal128 array, built without Python objects."""
-    scale, mult = _scale_and_multiplier(grid)
+    mult, scale = grid.decimal_scale()
     unscaled = counts.astype(np.int64) * mult
     words = np.empty((len(unscaled), 2), dtype="<i8")  # decimal128 = little-endian 128-bit two's complement
     words[:, 0] = unscaled

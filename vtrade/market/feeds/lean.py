@@ -235,20 +235,6 @@ def _all_empty(columns: Iterable[pa.Array]) -> np.ndarray | None:
     return mask
 
 
-def grid_scale(grid: Grid) -> tuple[int, int]:
-    """``(mantissa, scale)`` with ``increment == mantissa * 10**-scale`` (``scale >= 0``).
-
-    >>> grid_scale(Grid("0.05")), grid_scale(Grid("0.0001")), grid_scale(Grid("10"))
-    ((5, 2), (1, 4), (10, 0))
-    """
-    _, digits, exponent = grid.increment.as_tuple()
-    mantissa = int("".join(map(str, digits)))
-    assert isinstance(exponent, int)
-    if exponent >= 0:
-        return mantissa * 10**exponent, 0
-    return mantissa, -exponent
-
-
 def decimal_column(
     values: pa.Array, grid: Grid, *, path: str | Path, lines: np.ndarray, column: str, owner: str = ""
 ) -> np.ndarray:
@@ -258,7 +244,7 @@ def decimal_column(
     is not a plain non-negative decimal, or not a whole number of increments, raises
     :class:`DataError` naming the first offending line.
     """
-    mantissa, scale = grid_scale(grid)
+    mantissa, scale = grid.decimal_scale()
     if scale > 12:
         raise ValueError(f"grids finer than 1e-12 are not supported here, got {grid}")
     n = len(values)
@@ -347,7 +333,7 @@ def ny_timestamps(
 
 def to_float(ticks: np.ndarray, grid: Grid) -> np.ndarray:
     """Ticks as float64 prices for analytics: ``ticks * mantissa / 10**scale`` (correctly rounded)."""
-    mantissa, scale = grid_scale(grid)
+    mantissa, scale = grid.decimal_scale()
     return (ticks * mantissa).astype(np.float64) / float(10**scale)
 
 
