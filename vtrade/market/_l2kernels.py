@@ -211,16 +211,31 @@ def _write_row(bl, bm, bok, bos, al, am, aok, aos, out, row, depth, kbuf, sbuf):
         out[row, 3, k] = sbuf[k] if k < na else 0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _crossed(bid: int, ask: int, locked_ok: bool) -> bool:
+    return bid > ask or (bid == ask and not locked_ok)
+
+
 @njit(cache=True, nogil=True)
 def apply_event(  # type: ignore[no-untyped-def]
-    bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, scratch
+    bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, locked_ok, scratch
 ) -> bool:
-    """Apply one event's updates ``start:end``; False (and undone) if it would cross the book.
+    """Apply one event's updates ``start:end``; False, with the book untouched, if it would
+    leave the book crossed (or locked, unless ``locked_ok``).
 
-    ``scratch`` (len >= end - start) keeps the sizes the event overwrote, so a crossing event
-    is undone exactly. Snapshots are checked for crossing before they get here.
+    ``scratch`` (len >= end - start) keeps the sizes a delta overwrote, so a crossing delta
+    is undone exactly; a snapshot is checked before it clears anything.
     """
     if snapshot:
+        hi_bid, lo_ask = -(1 << 62), 1 << 62
+        for u in range(start, end):
+            if sz[u] > 0:
+                if side[u] > 0:
+                    hi_bid = max(hi_bid, px[u])
+                else:
+                    lo_ask = min(lo_ask, px[u])
+        if _crossed(hi_bid, lo_ask, locked_ok):
+            return False
         clear(bl, bm)
         clear(al, am)
     for u in range(start, end):
@@ -230,7 +245,7 @@ def apply_event(  # type: ignore[no-untyped-def]
         else:
             scratch[u - start] = get(al, am, aok, aos, -px[u])
             put(al, am, aok, aos, -px[u], sz[u])
-    if count(bm) > 0 and count(am) > 0 and best(bl, bm, bok) >= -best(al, am, aok):
+    if count(bm) > 0 and count(am) > 0 and _crossed(best(bl, bm, bok), -best(al, am, aok), locked_ok):
         # Undo in reverse so a price repeated within the event gets its first value back.
         for u in range(end - 1, start - 1, -1):
             if side[u] > 0:
@@ -243,7 +258,7 @@ def apply_event(  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def apply_events(  # type: ignore[no-untyped-def]
-    bl, bm, bok, bos, al, am, aok, aos, kinds, ends, side, px, sz, scratch, out, depth
+    bl, bm, bok, bos, al, am, aok, aos, kinds, ends, side, px, sz, locked_ok, scratch, out, depth
 ):
     """Apply events in order (see :func:`apply_event`); stop at the first that would cross.
 
@@ -256,7 +271,8 @@ def apply_events(  # type: ignore[no-untyped-def]
     start = 0
     for e in range(kinds.shape[0]):
         end = ends[e]
-        if not apply_event(bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, kinds[e] == SNAPSHOT, scratch):
+        snapshot = kinds[e] == SNAPSHOT
+        if not apply_event(bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, locked_ok, scratch):
             return e
         if depth > 0:
             _write_row(bl, bm, bok, bos, al, am, aok, aos, out, e, depth, kbuf, sbuf)

@@ -72,7 +72,7 @@ class UpdateBatch:
     def from_events(cls, events: Iterable[Event]) -> UpdateBatch:
         """Flatten ``BookSnapshot``/``BookDelta`` events (others are ignored) into a batch.
 
-        Raises ValueError for a negative size or a snapshot that is crossed in itself.
+        Raises ValueError for a negative size or price and size lists of different lengths.
         """
         kinds: list[int] = []
         ends: list[int] = []
@@ -85,10 +85,10 @@ class UpdateBatch:
             if isinstance(ev, BookDelta):
                 kinds.append(k.DELTA)
             elif isinstance(ev, BookSnapshot):
-                _check_snapshot(ev)
                 kinds.append(k.SNAPSHOT)
             else:
                 continue
+            _check_lengths(ev)
             px += ev.bid_px
             sz += ev.bid_sz
             side += [1] * len(ev.bid_px)
@@ -129,16 +129,9 @@ def quote_snapshot(q: Quote) -> BookSnapshot:
     return BookSnapshot(q.ts, q.recv_ts, q.symbol, q.seq, *bids, *asks)
 
 
-def _check_snapshot(ev: BookSnapshot) -> None:
+def _check_lengths(ev: BookSnapshot | BookDelta) -> None:
     if len(ev.bid_px) != len(ev.bid_sz) or len(ev.ask_px) != len(ev.ask_sz):
-        raise ValueError(f"snapshot seq {ev.seq}: price and size lists differ in length")
-    live_bids = [p for p, s in zip(ev.bid_px, ev.bid_sz, strict=True) if s > 0]
-    live_asks = [p for p, s in zip(ev.ask_px, ev.ask_sz, strict=True) if s > 0]
-    if live_bids and live_asks and max(live_bids) >= min(live_asks):
-        raise CrossedBookError(
-            f"snapshot seq {ev.seq} at ts {ev.ts} is crossed: best bid {max(live_bids)} >= best ask {min(live_asks)}",
-            seq=ev.seq,
-        )
+        raise ValueError(f"book event seq {ev.seq}: price and size lists differ in length")
 
 
 class _Side:
@@ -209,14 +202,23 @@ class L2Book:
 
     Crossed books are errors: an event that leaves best bid >= best ask raises
     :class:`CrossedBookError` naming the event, and the book is left as it was before it.
+    ``allow_locked=True`` accepts bid == ask: a consolidated quote (an NBBO) can lock across
+    venues, while one venue's own book never can.
     """
 
     def __init__(
-        self, symbol: str = "", *, window: int = 1 << 12, max_window: int = 1 << 18, capacity: int = 1024
+        self,
+        symbol: str = "",
+        *,
+        allow_locked: bool = False,
+        window: int = 1 << 12,
+        max_window: int = 1 << 18,
+        capacity: int = 1024,
     ) -> None:
         if not 16 <= window <= max_window:
             raise ValueError(f"need 16 <= window <= max_window ticks, got window={window}, max_window={max_window}")
         self.symbol = symbol
+        self.allow_locked = allow_locked
         self.max_window = max_window
         self._bids = _Side(window, capacity)
         self._asks = _Side(window, capacity)
@@ -231,16 +233,13 @@ class L2Book:
         messages only (a venue's separate top-of-book stream runs at its own cadence; feed an
         L1-only source through :func:`quote_snapshot`).
         """
-        if isinstance(event, BookSnapshot):
-            _check_snapshot(event)
-        elif not isinstance(event, BookDelta):
+        if not isinstance(event, BookSnapshot | BookDelta):
             return False
         # One event skips the batch bookkeeping: this is the path live consumers take.
         n_bid, n = len(event.bid_px), len(event.bid_px) + len(event.ask_px)
+        _check_lengths(event)
         px = np.array(event.bid_px + event.ask_px, dtype=_I64)
         sz = np.array(event.bid_sz + event.ask_sz, dtype=_I64)
-        if len(sz) != n:
-            raise ValueError(f"book event seq {event.seq}: price and size lists differ in length")
         if n and sz.min() < 0:
             raise ValueError(f"negative level size in book event seq {event.seq}")
         side = np.ones(n, dtype=np.int8)
@@ -250,10 +249,10 @@ class L2Book:
         if self._scratch.shape[0] < n:
             self._scratch = np.zeros(n, dtype=_I64)
         snapshot = isinstance(event, BookSnapshot)
-        if not k.apply_event(*self._bids.args(), *self._asks.args(), side, px, sz, 0, n, snapshot, self._scratch):
-            batch = UpdateBatch(
-                np.zeros(1, np.int8), np.array([n]), side, px, sz, np.array([event.ts]), np.array([event.seq])
-            )
+        args = (side, px, sz, 0, n, snapshot, self.allow_locked, self._scratch)
+        if not k.apply_event(*self._bids.args(), *self._asks.args(), *args):
+            kind = np.array([k.SNAPSHOT if snapshot else k.DELTA], dtype=np.int8)
+            batch = UpdateBatch(kind, np.array([n]), side, px, sz, np.array([event.ts]), np.array([event.seq]))
             self._raise_crossed(batch, 0)
         self._bids.maybe_grow(self.max_window)
         self._asks.maybe_grow(self.max_window)
@@ -294,7 +293,7 @@ class L2Book:
             failed = k.apply_events(
                 *self._bids.args(), *self._asks.args(),
                 batch.kinds[e0:e1], batch.ends[e0:e1] - u0, batch.side[u0:u1], batch.px[u0:u1], batch.sz[u0:u1],
-                self._scratch, out[e0:e1] if record_depth else out, record_depth,
+                self.allow_locked, self._scratch, out[e0:e1] if record_depth else out, record_depth,
             )  # fmt: skip
             if failed >= 0:
                 self._raise_crossed(batch, e0 + failed)
@@ -308,7 +307,8 @@ class L2Book:
         px, side = batch.px[start:end], batch.side[start:end]
         bids, asks = px[side > 0].tolist(), px[side < 0].tolist()
         raise CrossedBookError(
-            f"{self.symbol or 'book'}: event #{e} (seq {int(batch.seq[e])}, ts {int(batch.ts[e])}) would cross "
+            f"{self.symbol or 'book'}: {'snapshot' if batch.kinds[e] == k.SNAPSHOT else 'event'} #{e} "
+            f"(seq {int(batch.seq[e])}, ts {int(batch.ts[e])}) would cross "
             f"the book (bid levels {bids[:5]}, ask levels {asks[:5]} against best bid {self.best_bid()} / "
             f"best ask {self.best_ask()}); the event was not applied",
             event_index=e,
