@@ -105,3 +105,44 @@ def test_lobster_export_reproduces_the_orderbook_file() -> None:
         assert (df[f"ask_sz_{k + 1}"].astype("int64").to_numpy() == truth[4 * k + 1].to_numpy()).all()
         assert (bid_px.to_numpy() == truth[4 * k + 2].to_numpy()).all()
         assert (df[f"bid_sz_{k + 1}"].astype("int64").to_numpy() == truth[4 * k + 3].to_numpy()).all()
+
+
+ROOT = Path(__file__).resolve().parent.parent / "data"
+
+
+def test_every_market_data_file_in_data_is_recognised() -> None:
+    from vtrade.market.feeds import open_feed
+
+    expected = {
+        "crypto/hftbacktest_binance_spot_btcusdt_20240808.jsonl.gz": ("binance", "L2"),
+        "intraday/lean_second_quote_bars_SPY.csv.gz": ("lean-quote-bars", "L1"),
+        "intraday/lean_minute_trade_bars.csv.gz": ("lean-trade-bars", "bars"),
+        "taq/lean_tick_quotes_IBM_BAC.csv.gz": ("taq-quotes", "L1"),
+        "taq/lean_tick_trades_IBM_BAC.csv.gz": ("taq-trades", "trades"),
+        "equities_daily/sp500_2018members_daily_2013_2017.csv.gz": ("daily", "bars"),
+    }
+    for name, (fmt, kind) in expected.items():
+        feed = open_feed(ROOT / name)
+        assert (feed.format, feed.book_kind) == (fmt, kind), name
+
+
+def test_nbbo_export_keeps_real_crossed_consolidated_quotes() -> None:
+    df = read_book(ROOT / "taq/lean_tick_quotes_IBM_BAC.csv.gz", levels=1, symbol="IBM")
+    assert len(df) > 50_000
+    both = df.bid_px_1.notna() & df.ask_px_1.notna()
+    crossed = (df.bid_px_1 > df.ask_px_1) & both
+    assert 0 < crossed.sum() < 0.01 * both.sum()  # rare, pre-market, and real: kept, not an error
+
+
+def test_quote_bar_export_and_symbol_selection(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    df = read_book(ROOT / "intraday/lean_minute_quote_bars.csv.gz", levels=1, symbol="IBM")
+    assert len(df) > 1000 and (df.bid_px_1.dropna() > 100).all()
+    out = tmp_path / "b.parquet"
+    quotes = str(ROOT / "intraday/lean_minute_quote_bars.csv.gz")
+    assert main(["book", quotes, "--out", str(out), "--quiet"]) == 2
+    assert "several tickers (SPY, IBM" in capsys.readouterr().err
+    assert main(["book", str(ROOT / "intraday/lean_minute_trade_bars.csv.gz"), "--out", str(out), "--quiet"]) == 2
+    assert "no book to rebuild" in capsys.readouterr().err
+    assert main(["book", str(ROOT / "equities_daily/sp500_2018members_meta.csv"), "--out", str(out), "--quiet"]) == 2
+    assert "unrecognised format" in capsys.readouterr().err
+    assert not out.exists()

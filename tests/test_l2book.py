@@ -85,12 +85,17 @@ def test_locked_books_only_where_allowed() -> None:
     venue = make_book()
     with pytest.raises(CrossedBookError, match="event #0"):
         venue.apply(BookDelta(1, 1, "T", 5, [101], [1], [], []))  # bid at the ask: locked
-    nbbo = L2Book("T", allow_locked=True)
+    nbbo = L2Book("T", crossing="locked")
     nbbo.apply(quote_snapshot(Quote(1, 1, "T", 1, 100, 2, 100, 3)))  # NBBOs lock across venues
     assert nbbo.spread() == 0
     with pytest.raises(CrossedBookError, match="snapshot #0"):
         nbbo.apply(quote_snapshot(Quote(2, 2, "T", 2, 101, 2, 100, 3)))
     assert (nbbo.best_bid(), nbbo.best_ask()) == ((100, 2), (100, 3))
+    consolidated = L2Book("T", crossing="crossed")
+    consolidated.apply(quote_snapshot(Quote(2, 2, "T", 2, 101, 2, 100, 3)))
+    assert consolidated.spread() == -1
+    with pytest.raises(ValueError, match="crossing must be one of"):
+        L2Book("T", crossing="sometimes")  # type: ignore[arg-type]
 
 
 def test_non_book_events_are_ignored_and_quotes_convert_explicitly() -> None:

@@ -19,7 +19,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     book = sub.add_parser("book", help="rebuild a recorded feed's order book and write it to Parquet")
     book.add_argument("file", type=Path, help="feed file (for LOBSTER, the message file)")
-    book.add_argument("--format", default="auto", help="auto (default), binance, lobster, …")
+    book.add_argument("--format", default="auto", help="auto (default), binance, lobster, taq-quotes, …")
+    book.add_argument("--symbol", help="the ticker to rebuild, for files holding several")
     book.add_argument("--levels", type=int, default=10, help="levels per side to write (default 10)")
     book.add_argument("--out", type=Path, required=True, help="output Parquet file")
     book.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -49,7 +50,9 @@ def _book(args: argparse.Namespace) -> int:
     if args.levels < 1:
         print(f"vtrade book: error: --levels must be at least 1, got {args.levels}", file=sys.stderr)
         return 2
-    res = write_book(args.file, args.out, format=args.format, levels=args.levels, progress=not args.quiet)
+    res = write_book(
+        args.file, args.out, format=args.format, levels=args.levels, symbol=args.symbol, progress=not args.quiet
+    )
     print(f"{res.rows:,} book updates ({res.format}) -> {res.out} in {res.seconds:.2f}s")
     return 0
 

@@ -211,17 +211,22 @@ def _write_row(bl, bm, bok, bos, al, am, aok, aos, out, row, depth, kbuf, sbuf):
         out[row, 3, k] = sbuf[k] if k < na else 0
 
 
+STRICT, LOCKED_OK, CROSSED_OK = 0, 1, 2  # what an event may leave behind
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _crossed(bid: int, ask: int, locked_ok: bool) -> bool:
-    return bid > ask or (bid == ask and not locked_ok)
+def _crossed(bid: int, ask: int, tolerance: int) -> bool:
+    if tolerance == CROSSED_OK:
+        return False
+    return bid > ask or (bid == ask and tolerance == STRICT)
 
 
 @njit(cache=True, nogil=True)
 def apply_event(  # type: ignore[no-untyped-def]
-    bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, locked_ok, scratch
+    bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, tolerance, scratch
 ) -> bool:
     """Apply one event's updates ``start:end``; False, with the book untouched, if it would
-    leave the book crossed (or locked, unless ``locked_ok``).
+    leave the book crossed or locked beyond ``tolerance`` (STRICT, LOCKED_OK or CROSSED_OK).
 
     ``scratch`` (len >= end - start) keeps the sizes a delta overwrote, so a crossing delta
     is undone exactly; a snapshot is checked before it clears anything.
@@ -234,7 +239,7 @@ def apply_event(  # type: ignore[no-untyped-def]
                     hi_bid = max(hi_bid, px[u])
                 else:
                     lo_ask = min(lo_ask, px[u])
-        if _crossed(hi_bid, lo_ask, locked_ok):
+        if _crossed(hi_bid, lo_ask, tolerance):
             return False
         clear(bl, bm)
         clear(al, am)
@@ -245,7 +250,7 @@ def apply_event(  # type: ignore[no-untyped-def]
         else:
             scratch[u - start] = get(al, am, aok, aos, -px[u])
             put(al, am, aok, aos, -px[u], sz[u])
-    if count(bm) > 0 and count(am) > 0 and _crossed(best(bl, bm, bok), -best(al, am, aok), locked_ok):
+    if count(bm) > 0 and count(am) > 0 and _crossed(best(bl, bm, bok), -best(al, am, aok), tolerance):
         # Undo in reverse so a price repeated within the event gets its first value back.
         for u in range(end - 1, start - 1, -1):
             if side[u] > 0:
@@ -258,7 +263,7 @@ def apply_event(  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def apply_events(  # type: ignore[no-untyped-def]
-    bl, bm, bok, bos, al, am, aok, aos, kinds, ends, side, px, sz, locked_ok, scratch, out, depth
+    bl, bm, bok, bos, al, am, aok, aos, kinds, ends, side, px, sz, tolerance, scratch, out, depth
 ):
     """Apply events in order (see :func:`apply_event`); stop at the first that would cross.
 
@@ -272,7 +277,7 @@ def apply_events(  # type: ignore[no-untyped-def]
     for e in range(kinds.shape[0]):
         end = ends[e]
         snapshot = kinds[e] == SNAPSHOT
-        if not apply_event(bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, locked_ok, scratch):
+        if not apply_event(bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, tolerance, scratch):
             return e
         if depth > 0:
             _write_row(bl, bm, bok, bos, al, am, aok, aos, out, e, depth, kbuf, sbuf)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from vtrade.core.errors import DataError
 from vtrade.core.events import BookDelta, BookSnapshot, Event, Quote
 from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Grid
@@ -49,6 +50,9 @@ def book_batches(feed: Feed, levels: int) -> Iterator[pa.RecordBatch]:
         raise ValueError(f"levels must be at least 1, got {levels}")
     if feed.instrument is None:
         raise ValueError(f"{feed.path}: the feed has no instrument, so prices have no grid")
+    if feed.book_kind not in ("L1", "L2", "L3"):
+        what = f"{feed.format} holds {feed.book_kind}, not quotes or depth"
+        raise DataError(feed.path, None, f"{what}: there is no book to rebuild")
     schema = book_schema(feed.instrument, levels)
     tops = _l3_tops(feed, levels) if feed.book_kind == "L3" else _l2_tops(feed, levels)
     for ts, seq, top in tops:
@@ -56,10 +60,18 @@ def book_batches(feed: Feed, levels: int) -> Iterator[pa.RecordBatch]:
 
 
 def read_book(
-    path: str | Path, format: str = "auto", levels: int = 10, *, instrument: Instrument | None = None
+    path: str | Path,
+    format: str = "auto",
+    levels: int = 10,
+    *,
+    instrument: Instrument | None = None,
+    symbol: str | None = None,
 ) -> pd.DataFrame:
-    """The reconstructed top-``levels`` book of a recorded feed as a DataFrame (see module doc)."""
-    feed = open_feed(path, format, instrument=instrument)
+    """The reconstructed top-``levels`` book of a recorded feed as a DataFrame (see module doc).
+
+    ``symbol`` picks one ticker of a multi-ticker file (Lean quote bars, TAQ quotes).
+    """
+    feed = open_feed(path, format, instrument=instrument, symbol=symbol)
     batches = list(book_batches(feed, levels))
     schema = book_schema(feed.instrument, levels) if feed.instrument else None
     table = pa.Table.from_batches(batches, schema=schema)
@@ -71,7 +83,10 @@ _Tops = Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]  # ts, seq, top[even
 
 
 def _l2_tops(feed: Feed, levels: int) -> _Tops:
-    book = L2Book(feed.instrument.symbol if feed.instrument else "")
+    symbol = feed.instrument.symbol if feed.instrument else ""
+    # An L1 source is a consolidated quote that can lock or cross across venues (IBM's NBBO
+    # crosses pre-market on 2013-10-07); a venue's own depth never can.
+    book = L2Book(symbol, crossing="crossed" if feed.book_kind == "L1" else "reject")
     pending: list[Event] = []
 
     def flush() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -83,6 +98,9 @@ def _l2_tops(feed: Feed, levels: int) -> _Tops:
         if feed.book_kind == "L1" and isinstance(ev, Quote):
             ev = quote_snapshot(ev)
         if isinstance(ev, BookSnapshot | BookDelta):
+            if ev.symbol != symbol:
+                tickers = f"{symbol}, {ev.symbol}, …"
+                raise DataError(feed.path, None, f"the file holds several tickers ({tickers}): choose one with symbol= (--symbol)")
             pending.append(ev)
             if len(pending) >= _CHUNK_EVENTS:
                 yield flush()

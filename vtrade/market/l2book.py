@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from vtrade.market import _l2kernels as k
 
 _I64 = np.int64
 _GROW_AT = 64  # overflow levels that make a side's ladder widen
+_TOLERANCE = {"reject": k.STRICT, "locked": k.LOCKED_OK, "crossed": k.CROSSED_OK}
 _CHUNK = 1 << 13  # level updates per kernel call, so ladders can widen between calls
 
 
@@ -202,15 +203,16 @@ class L2Book:
 
     Crossed books are errors: an event that leaves best bid >= best ask raises
     :class:`CrossedBookError` naming the event, and the book is left as it was before it.
-    ``allow_locked=True`` accepts bid == ask: a consolidated quote (an NBBO) can lock across
-    venues, while one venue's own book never can.
+    ``crossing="locked"`` accepts bid == ask and ``crossing="crossed"`` any bid/ask: a
+    consolidated quote (an NBBO, whose one level per side is replaced by every quote) can
+    lock or even cross across venues, while one venue's own book never can.
     """
 
     def __init__(
         self,
         symbol: str = "",
         *,
-        allow_locked: bool = False,
+        crossing: Literal["reject", "locked", "crossed"] = "reject",
         window: int = 1 << 12,
         max_window: int = 1 << 18,
         capacity: int = 1024,
@@ -218,7 +220,10 @@ class L2Book:
         if not 16 <= window <= max_window:
             raise ValueError(f"need 16 <= window <= max_window ticks, got window={window}, max_window={max_window}")
         self.symbol = symbol
-        self.allow_locked = allow_locked
+        if crossing not in _TOLERANCE:
+            raise ValueError(f"crossing must be one of {sorted(_TOLERANCE)}, got {crossing!r}")
+        self.crossing = crossing
+        self._tolerance = _TOLERANCE[crossing]
         self.max_window = max_window
         self._bids = _Side(window, capacity)
         self._asks = _Side(window, capacity)
@@ -249,7 +254,7 @@ class L2Book:
         if self._scratch.shape[0] < n:
             self._scratch = np.zeros(n, dtype=_I64)
         snapshot = isinstance(event, BookSnapshot)
-        args = (side, px, sz, 0, n, snapshot, self.allow_locked, self._scratch)
+        args = (side, px, sz, 0, n, snapshot, self._tolerance, self._scratch)
         if not k.apply_event(*self._bids.args(), *self._asks.args(), *args):
             kind = np.array([k.SNAPSHOT if snapshot else k.DELTA], dtype=np.int8)
             batch = UpdateBatch(kind, np.array([n]), side, px, sz, np.array([event.ts]), np.array([event.seq]))
@@ -293,7 +298,7 @@ class L2Book:
             failed = k.apply_events(
                 *self._bids.args(), *self._asks.args(),
                 batch.kinds[e0:e1], batch.ends[e0:e1] - u0, batch.side[u0:u1], batch.px[u0:u1], batch.sz[u0:u1],
-                self.allow_locked, self._scratch, out[e0:e1] if record_depth else out, record_depth,
+                self._tolerance, self._scratch, out[e0:e1] if record_depth else out, record_depth,
             )  # fmt: skip
             if failed >= 0:
                 self._raise_crossed(batch, e0 + failed)

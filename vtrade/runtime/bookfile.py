@@ -33,6 +33,7 @@ def write_book(
     format: str = "auto",
     levels: int = 10,
     instrument: Instrument | None = None,
+    symbol: str | None = None,
     progress: bool = True,
 ) -> BookExport:
     """Rebuild the book of ``path`` and write its top ``levels`` after every update to ``out``.
@@ -41,7 +42,7 @@ def write_book(
     end, and removed on any error, so a bad input never leaves a half-written Parquet file.
     """
     started = time.perf_counter()
-    feed = open_feed(path, format, instrument=instrument)
+    feed = open_feed(path, format, instrument=instrument, symbol=symbol)
     if feed.instrument is None:
         raise ValueError(f"{path}: the feed has no instrument")
     out = Path(out)
