@@ -2,7 +2,7 @@
 
 >>> from vtrade.market import read_book
 >>> read_book("data/crypto/hftbacktest_binance_spot_btcusdt_20240808.jsonl.gz", levels=1).shape
-(3451, 6)
+(3450, 6)
 """
 
 from __future__ import annotations

@@ -29,8 +29,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import duckdb
 import pandas as pd
@@ -38,7 +37,7 @@ import pyarrow as pa
 
 from vtrade.core.errors import VtradeError
 from vtrade.core.events import Event, decode, event_type
-from vtrade.runtime.bus.base import Record, check_offset
+from vtrade.runtime.bus.base import Closeable, Record, check_count, check_offset
 
 __all__ = ["Journal", "JournalError"]
 
@@ -74,11 +73,16 @@ def _first(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
     return rows[0] if rows else None
 
 
+def _check_topic(topic: object) -> None:
+    if not isinstance(topic, str):
+        raise TypeError(f"topic must be a str, got {type(topic).__name__}")
+
+
 class JournalError(VtradeError, ValueError):
     """The journal file cannot be used, or a record contradicts what the journal holds."""
 
 
-class Journal:
+class Journal(Closeable):
     """Bus records in a DuckDB table named ``journal``.
 
     ``path`` is ``":memory:"`` (the default) or a database file, created if missing. Columns:
@@ -197,8 +201,7 @@ class Journal:
         clauses: list[str] = []
         params: list[Any] = []
         if topic is not None:
-            if not isinstance(topic, str):
-                raise TypeError(f"topic must be a str, got {type(topic).__name__}")
+            _check_topic(topic)
             clauses.append("topic = ?")
             params.append(topic)
         if partition is not None:
@@ -229,6 +232,19 @@ class Journal:
             return ' ORDER BY ts, topic, "partition", "offset"'
         raise ValueError(f"order_by must be 'offset' or 'ts', got {order_by!r}")
 
+    def _select(
+        self,
+        columns: str,
+        topic: str | None,
+        partition: int | None,
+        since_offset: int | None,
+        types: str | Iterable[str] | None,
+        order_by: str,
+    ) -> tuple[str, list[Any]]:
+        """The SQL (and its parameters) selecting ``columns`` of the rows ``read`` describes."""
+        where, params = self._where(topic, partition, since_offset, types)
+        return f"SELECT {columns} FROM {_TABLE}{where}{self._order(order_by)}", params
+
     def read(
         self,
         topic: str | None = None,
@@ -244,12 +260,7 @@ class Journal:
         (a type tag or several). Rows come in log order (topic, partition, offset) or, with
         ``order_by="ts"``, in event-time order.
         """
-        where, params = self._where(topic, partition, since_offset, types)
-        sql = f"SELECT {_COLS_SQL} FROM {_TABLE}{where}{self._order(order_by)}"
-        with self._lock:
-            self._check_open()
-            # Through Arrow, so that payloads come out as bytes (not bytearray).
-            return self._con.sql(sql, params=params).to_arrow_table().to_pandas()
+        return self.query(*self._select(_COLS_SQL, topic, partition, since_offset, types, order_by))
 
     def read_events(
         self,
@@ -262,15 +273,13 @@ class Journal:
         batch_size: int = 10_000,
     ) -> Iterator[Event]:
         """The decoded events of ``read``'s rows, streamed ``batch_size`` rows at a time."""
-        where, params = self._where(topic, partition, since_offset, types)
-        order = self._order(order_by)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        sql, params = self._select("payload", topic, partition, since_offset, types, order_by)
+        check_count("batch_size", batch_size)
         with self._lock:
             self._check_open()
             # A cursor of its own: the caller may append while iterating without deadlocking.
             cur = self._con.cursor()
-        return self._stream_events(cur, f"SELECT payload FROM {_TABLE}{where}{order}", params, batch_size)
+        return self._stream_events(cur, sql, params, batch_size)
 
     @staticmethod
     def _stream_events(
@@ -287,8 +296,7 @@ class Journal:
     def high_watermark(self, topic: str, partition: int) -> int:
         """One past the highest stored offset of a partition (0 if none): where to resume
         copying from the bus."""
-        if not isinstance(topic, str):
-            raise TypeError(f"topic must be a str, got {type(topic).__name__}")
+        _check_topic(topic)
         check_offset("partition", partition)
         with self._lock:
             self._check_open()
@@ -301,6 +309,7 @@ class Journal:
         """Run SQL against the journal's database (the table is ``journal``)."""
         with self._lock:
             self._check_open()
+            # Through Arrow, so that payloads come out as bytes (not bytearray).
             return self._con.sql(sql, params=params).to_arrow_table().to_pandas()
 
     def __len__(self) -> int:
@@ -326,14 +335,6 @@ class Journal:
             if not self._closed:
                 self._closed = True
                 self._con.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Journal {self.path!r}{' closed' if self._closed else ''}>"

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -225,10 +225,15 @@ def csv_blocks(path: str | Path, header: Sequence[str], *, block_bytes: int = _B
         stream.close()
 
 
+def empty_mask(values: pa.Array) -> np.ndarray:
+    """Boolean mask of the empty strings in a text column."""
+    return pc.equal(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
+
+
 def _all_empty(columns: Iterable[pa.Array]) -> np.ndarray | None:
     mask: np.ndarray | None = None
     for col in columns:
-        empty = pc.equal(pc.binary_length(col), 0).to_numpy(zero_copy_only=False)
+        empty = empty_mask(col)
         mask = empty if mask is None else mask & empty
     if mask is None or not mask.any():
         return None
@@ -677,7 +682,7 @@ class LeanQuoteBars(_BarReader):
 
     def _blank_side(self, chunk: Chunk, names: Sequence[str]) -> Chunk:
         cols = chunk.block.columns
-        empty = [pc.equal(pc.binary_length(cols[n]), 0).to_numpy(zero_copy_only=False) for n in names]
+        empty = [empty_mask(cols[n]) for n in names]
         anyempty = np.logical_or.reduce(empty)
         if not anyempty.any():
             return chunk

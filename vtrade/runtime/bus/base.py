@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -128,6 +129,25 @@ class Record(msgspec.Struct, frozen=True):
         return decode(self.value)
 
 
+class Closeable(ABC):
+    """Something with a ``close``; ``with obj:`` closes it at the end of the block.
+
+    Buses, consumers, live subscriptions and the journal all release their resources this way.
+    """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the object holds. Idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
 # ----------------------------------------------------------------------------------------------
 # validation shared by the backends, so that both reject the same inputs with the same words
 
@@ -150,6 +170,12 @@ def check_partitions(partitions: object) -> int:
     return partitions
 
 
+def check_same_partitions(topic: str, existing: int, partitions: int) -> None:
+    """TopicConflictError unless an existing topic's partition count is the one asked for."""
+    if existing != partitions:
+        raise TopicConflictError(f"topic {topic!r} already exists with {existing} partitions, not {partitions}")
+
+
 def check_offset(what: str, offset: object) -> int:
     """A valid (non-negative int) offset."""
     if isinstance(offset, bool) or not isinstance(offset, int):
@@ -157,6 +183,20 @@ def check_offset(what: str, offset: object) -> int:
     if offset < 0:
         raise ValueError(f"{what} must be >= 0, got {offset}")
     return offset
+
+
+def check_count(what: str, count: object) -> int:
+    """A valid positive int limit (``max_records``, ``maxlen``, ``batch_size``), else a ValueError."""
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+        raise ValueError(f"{what} must be a positive int, got {count!r}")
+    return count
+
+
+def check_partition(topic: str, partition: object, partitions: int) -> TopicPartition:
+    """``(topic, partition)`` if ``partition`` is one of the topic's ``partitions``, else a ValueError."""
+    if isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < partitions:
+        raise ValueError(f"topic {topic!r} has partitions 0..{partitions - 1}, got {partition!r}")
+    return TopicPartition(topic, partition)
 
 
 def prepare_value(key: object, value: object, timestamp_ns: object) -> tuple[str, bytes, int]:
@@ -223,7 +263,7 @@ def range_assignment(
 # live fan-out
 
 
-class LiveSubscription(ABC):
+class LiveSubscription(Closeable):
     """Latest records of one topic as they are published: no history, no offsets committed,
     no redelivery. For dashboards; a slow reader loses the oldest records, never blocks the bus.
 
@@ -247,13 +287,34 @@ class LiveSubscription(ABC):
     def close(self) -> None:
         """Stop receiving. Idempotent."""
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+class BufferedLiveSubscription(LiveSubscription):
+    """The part of a live subscription every backend shares: the buffer of the latest
+    ``maxlen`` records and the closed flag. The caller serialises access (the memory bus holds
+    its lock; a Redis subscription is used from one thread)."""
+
+    def __init__(self, topic: str, maxlen: int) -> None:
+        self.topic = topic
+        self.maxlen = maxlen
+        self.dropped = 0
+        self._buf: deque[Record] = deque()
+        self._closed = False
+
+    def _push(self, record: Record) -> None:
+        # Latest wins: a lagging dashboard loses the oldest.
+        if len(self._buf) >= self.maxlen:
+            self._buf.popleft()
+            self.dropped += 1
+        self._buf.append(record)
+
+    def _take_all(self) -> list[Record]:
+        out = list(self._buf)
+        self._buf.clear()
+        return out
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusClosedError(f"the live subscription to {self.topic!r} is closed")
 
 
 def check_timeout(timeout_s: float) -> float:
@@ -276,7 +337,7 @@ class PartitionState:
     delivered: int  # one past the highest offset handed out in this epoch: the commit bound
 
 
-class Consumer(ABC):
+class Consumer(Closeable):
     """A member of a consumer group reading some topics.
 
     Create one with :meth:`Bus.consumer`. ``poll`` returns records of the partitions currently
@@ -356,8 +417,7 @@ class Consumer(ABC):
         unspecified. Polling also heartbeats and applies rebalances.
         """
         self._check_open()
-        if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records <= 0:
-            raise ValueError(f"max_records must be a positive int, got {max_records!r}")
+        check_count("max_records", max_records)
         deadline = time.monotonic() + check_timeout(timeout_s)
         while True:
             with self._locked():
@@ -501,18 +561,26 @@ class Consumer(ABC):
             raise BusClosedError(f"consumer {self.member_id!r} of group {self.group!r} is closed")
 
     def _check_tp(self, topic: str, partition: int) -> TopicPartition:
-        n = self._partitions(topic)
-        if isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < n:
-            raise ValueError(f"topic {topic!r} has partitions 0..{n - 1}, got {partition!r}")
-        return TopicPartition(topic, partition)
+        return check_partition(topic, partition, self._partitions(topic))
 
-    def __enter__(self) -> Self:
-        return self
+    def _already_live(self) -> MemberConflictError:
+        """The error for joining under the id of a live member."""
+        return MemberConflictError(f"member {self.member_id!r} is already live in group {self.group!r}")
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def _replaced(self) -> MemberConflictError:
+        """The error for a member that finds a new consumer living under its id."""
+        return MemberConflictError(
+            f"member {self.member_id!r} of group {self.group!r} was presumed dead and has been replaced by a new "
+            "consumer"
+        )
+
+    def _fenced(self, tp: TopicPartition) -> CommitError:
+        """Forget ``tp``, which another member owns now, and return the error for the refused commit."""
+        self._owned.pop(tp, None)
+        return CommitError(
+            f"cannot commit {tp.topic}[{tp.partition}]: member {self.member_id!r} of group {self.group!r} was "
+            "presumed dead and the partition was reassigned"
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"owns {len(self._owned)} partitions"
@@ -523,7 +591,7 @@ class Consumer(ABC):
 # the bus
 
 
-class Bus(ABC):
+class Bus(Closeable):
     """An event log of partitioned topics (see the module docstring for the semantics).
 
     Backends: :class:`~vtrade.runtime.bus.memory.MemoryBus` and
@@ -597,14 +665,6 @@ class Bus(ABC):
     def close(self) -> None:
         """Close every consumer and subscription of this bus object and release connections."""
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def _check_consumer_args(
         self,
         group: str,
@@ -631,13 +691,15 @@ class Bus(ABC):
         return group, tuple(sorted(set(names))), member, reset, float(session_timeout_s)
 
     def _check_read_args(self, topic: str, partition: int, offset: int, max_records: int) -> TopicPartition:
-        n = self.partitions(topic)
-        if isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < n:
-            raise ValueError(f"topic {topic!r} has partitions 0..{n - 1}, got {partition!r}")
+        tp = check_partition(topic, partition, self.partitions(topic))
         check_offset("offset", offset)
-        if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records <= 0:
-            raise ValueError(f"max_records must be a positive int, got {max_records!r}")
-        return TopicPartition(topic, partition)
+        check_count("max_records", max_records)
+        return tp
+
+    def _check_live_args(self, topic: str, maxlen: int) -> None:
+        """Validate ``subscribe_live`` arguments the same way on every backend."""
+        self.partitions(topic)
+        check_count("maxlen", maxlen)
 
 
 # ----------------------------------------------------------------------------------------------

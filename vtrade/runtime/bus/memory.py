@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -27,22 +26,20 @@ from dataclasses import dataclass, field
 from vtrade.core.events import Event
 from vtrade.core.ids import partition_for
 from vtrade.runtime.bus.base import (
+    BufferedLiveSubscription,
     Bus,
     BusClosedError,
     Clock,
-    CommitError,
     Consumer,
-    LiveSubscription,
-    MemberConflictError,
     OffsetReset,
     PartitionState,
     Record,
     RecordMetadata,
-    TopicConflictError,
     TopicPartition,
     UnknownTopicError,
     check_name,
     check_partitions,
+    check_same_partitions,
     check_timeout,
     prepare_value,
     range_assignment,
@@ -95,10 +92,7 @@ class MemoryBus(Bus):
             self._check_open()
             log = self._logs.get(name)
             if log is not None:
-                if len(log) != partitions:
-                    raise TopicConflictError(
-                        f"topic {name!r} already exists with {len(log)} partitions, not {partitions}"
-                    )
+                check_same_partitions(name, len(log), partitions)
                 return
             self._logs[name] = [[] for _ in range(partitions)]
 
@@ -157,9 +151,7 @@ class MemoryBus(Bus):
         return MemoryConsumer(self, *args)
 
     def subscribe_live(self, topic: str, maxlen: int = 10_000) -> MemoryLiveSubscription:
-        self._log(topic)
-        if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen <= 0:
-            raise ValueError(f"maxlen must be a positive int, got {maxlen!r}")
+        self._check_live_args(topic, maxlen)
         sub = MemoryLiveSubscription(self, topic, maxlen)
         with self._lock:
             self._live.setdefault(topic, set()).add(sub)
@@ -200,7 +192,7 @@ class MemoryConsumer(Consumer):
             g = bus._groups.setdefault(group, _Group())
             other = g.members.get(member_id)
             if other is not None and other.deadline > bus.clock():
-                raise MemberConflictError(f"member {member_id!r} is already live in group {group!r}")
+                raise self._already_live()
             bus._consumers.add(self)
             self._sync()
             bus._cond.notify_all()  # current owners may have partitions to hand over
@@ -216,9 +208,7 @@ class MemoryConsumer(Consumer):
         me = self.member_id
         current = g.members.get(me)
         if current is not None and current.incarnation is not self and current.deadline > now:
-            raise MemberConflictError(
-                f"member {me!r} of group {self.group!r} was presumed dead and has been replaced by a new consumer"
-            )
+            raise self._replaced()
         # Heartbeat first, so that a clock jump expires the others and never this live caller.
         g.members[me] = _Member(self.topics, now + self.session_timeout_s, self)
         for m in [m for m, info in g.members.items() if info.deadline <= now]:
@@ -264,11 +254,7 @@ class MemoryConsumer(Consumer):
         for tp in offsets:
             st = self._owned[tp]
             if g.owners.get(tp) != (self.member_id, st.epoch):
-                del self._owned[tp]
-                raise CommitError(
-                    f"cannot commit {tp.topic}[{tp.partition}]: member {self.member_id!r} of group "
-                    f"{self.group!r} was presumed dead and the partition was reassigned"
-                )
+                raise self._fenced(tp)
         for tp, nxt in offsets.items():
             if nxt > g.committed.get(tp, -1):
                 g.committed[tp] = nxt
@@ -295,23 +281,15 @@ class MemoryConsumer(Consumer):
         bus._cond.notify_all()
 
 
-class MemoryLiveSubscription(LiveSubscription):
-    """Live records of one topic on a :class:`MemoryBus` (see :class:`LiveSubscription`)."""
+class MemoryLiveSubscription(BufferedLiveSubscription):
+    """Live records of one topic on a :class:`MemoryBus` (see :class:`LiveSubscription`).
+
+    :meth:`MemoryBus.publish` pushes each record into the buffer with the bus lock held.
+    """
 
     def __init__(self, bus: MemoryBus, topic: str, maxlen: int) -> None:
-        self.topic = topic
-        self.maxlen = maxlen
-        self.dropped = 0
+        super().__init__(topic, maxlen)
         self._bus = bus
-        self._buf: deque[Record] = deque()
-        self._closed = False
-
-    def _push(self, record: Record) -> None:
-        # Called with the bus lock held. Latest wins: a lagging dashboard loses the oldest.
-        if len(self._buf) >= self.maxlen:
-            self._buf.popleft()
-            self.dropped += 1
-        self._buf.append(record)
 
     def get(self, timeout_s: float = 0.0) -> Record | None:
         timeout = check_timeout(timeout_s)
@@ -323,9 +301,7 @@ class MemoryLiveSubscription(LiveSubscription):
     def drain(self) -> list[Record]:
         with self._bus._lock:
             self._check_open()
-            out = list(self._buf)
-            self._buf.clear()
-            return out
+            return self._take_all()
 
     def close(self) -> None:
         with self._bus._lock:
@@ -334,7 +310,3 @@ class MemoryLiveSubscription(LiveSubscription):
             self._closed = True
             self._bus._live.get(self.topic, set()).discard(self)
             self._bus._cond.notify_all()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise BusClosedError(f"the live subscription to {self.topic!r} is closed")

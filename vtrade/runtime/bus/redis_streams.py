@@ -43,23 +43,22 @@ import redis
 from vtrade.core.events import Event
 from vtrade.core.ids import partition_for
 from vtrade.runtime.bus.base import (
+    BufferedLiveSubscription,
     Bus,
     BusClosedError,
     BusError,
     Clock,
-    CommitError,
     Consumer,
-    LiveSubscription,
     MemberConflictError,
     OffsetReset,
     PartitionState,
     Record,
     RecordMetadata,
-    TopicConflictError,
     TopicPartition,
     UnknownTopicError,
     check_name,
     check_partitions,
+    check_same_partitions,
     check_timeout,
     prepare_value,
     range_assignment,
@@ -286,9 +285,7 @@ class RedisBus(Bus):
         check_partitions(partitions)
         self._check_open()
         if not self._r.hsetnx(self._key("topics"), name, partitions):
-            existing = int(self._r.hget(self._key("topics"), name) or 0)
-            if existing != partitions:
-                raise TopicConflictError(f"topic {name!r} already exists with {existing} partitions, not {partitions}")
+            check_same_partitions(name, int(self._r.hget(self._key("topics"), name) or 0), partitions)
         self._counts[name] = partitions
 
     def topics(self) -> dict[str, int]:
@@ -380,9 +377,7 @@ class RedisBus(Bus):
         return c
 
     def subscribe_live(self, topic: str, maxlen: int = 10_000) -> RedisLiveSubscription:
-        self.partitions(topic)
-        if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen <= 0:
-            raise ValueError(f"maxlen must be a positive int, got {maxlen!r}")
+        self._check_live_args(topic, maxlen)
         sub = RedisLiveSubscription(self, topic, maxlen)
         with self._lock:
             self._subs.add(sub)
@@ -450,7 +445,7 @@ class RedisConsumer(Consumer):
             self._sync()
         except MemberConflictError:
             self._closed = True
-            raise MemberConflictError(f"member {member_id!r} is already live in group {group!r}") from None
+            raise self._already_live() from None
 
     @staticmethod
     def _field(tp: TopicPartition) -> str:
@@ -468,9 +463,7 @@ class RedisConsumer(Consumer):
             )
         except redis.ResponseError as exc:
             if "VT_MEMBER_TAKEN" in str(exc):
-                raise MemberConflictError(
-                    f"member {me!r} of group {self.group!r} was presumed dead and has been replaced by a new consumer"
-                ) from None
+                raise self._replaced() from None
             raise
         live: dict[str, list[str]] = {}
         for i in range(0, len(live_raw), 2):
@@ -572,11 +565,7 @@ class RedisConsumer(Consumer):
                 raise
             where = str(exc).split("VT_FENCED", 1)[1].strip()
             topic, _, part = where.rpartition(":")
-            self._owned.pop(TopicPartition(topic, int(part)), None)
-            raise CommitError(
-                f"cannot commit {topic}[{part}]: member {self.member_id!r} of group {self.group!r} was "
-                "presumed dead and the partition was reassigned"
-            ) from None
+            raise self._fenced(TopicPartition(topic, int(part))) from None
 
     def _read_committed(self, tp: TopicPartition) -> int | None:
         raw = self._bus._r.hget(self._bus._gkey(self.group, "committed"), self._field(tp))
@@ -600,19 +589,15 @@ class RedisConsumer(Consumer):
             bus._consumers.discard(self)
 
 
-class RedisLiveSubscription(LiveSubscription):
+class RedisLiveSubscription(BufferedLiveSubscription):
     """Live records of one topic over Redis Pub/Sub (see :class:`LiveSubscription`).
 
     Use it from one thread at a time.
     """
 
     def __init__(self, bus: RedisBus, topic: str, maxlen: int) -> None:
-        self.topic = topic
-        self.maxlen = maxlen
-        self.dropped = 0
+        super().__init__(topic, maxlen)
         self._bus = bus
-        self._buf: deque[Record] = deque()
-        self._closed = False
         self._ps = bus._r.pubsub()
         self._ps.subscribe(bus._channel(topic))
         # SUBSCRIBE is asynchronous: wait for the server's confirmation, so that every record
@@ -631,10 +616,7 @@ class RedisLiveSubscription(LiveSubscription):
             return False
         seq, _, payload = bytes(msg["data"]).partition(b"|")
         partition, key, value, ts = _live_decoder.decode(payload)
-        if len(self._buf) >= self.maxlen:
-            self._buf.popleft()  # latest wins: a lagging dashboard loses the oldest
-            self.dropped += 1
-        self._buf.append(Record(self.topic, partition, int(seq) - 1, key, value, ts))
+        self._push(Record(self.topic, partition, int(seq) - 1, key, value, ts))
         return True
 
     def _pump(self) -> None:
@@ -659,9 +641,7 @@ class RedisLiveSubscription(LiveSubscription):
     def drain(self) -> list[Record]:
         self._check_open()
         self._pump()
-        out = list(self._buf)
-        self._buf.clear()
-        return out
+        return self._take_all()
 
     def close(self) -> None:
         if self._closed:
@@ -672,7 +652,3 @@ class RedisLiveSubscription(LiveSubscription):
         finally:
             with self._bus._lock:
                 self._bus._subs.discard(self)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise BusClosedError(f"the live subscription to {self.topic!r} is closed")
