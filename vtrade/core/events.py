@@ -199,7 +199,7 @@ def decode(data: bytes) -> Event:
 
 def event_type(event: Event) -> str:
     """The event's type tag, e.g. ``'Trade'`` (what the journal stores in its ``type`` column)."""
-    return type(event).__name__
+    return str(type(event).__struct_config__.tag)
 
 
 register_event(

@@ -99,8 +99,8 @@ def _l2_tops(feed: Feed, levels: int) -> _Tops:
             ev = quote_snapshot(ev)
         if isinstance(ev, BookSnapshot | BookDelta):
             if ev.symbol != symbol:
-                tickers = f"{symbol}, {ev.symbol}, …"
-                raise DataError(feed.path, None, f"the file holds several tickers ({tickers}): choose one with symbol= (--symbol)")
+                what = f"the file holds several tickers ({symbol}, {ev.symbol}, …)"
+                raise DataError(feed.path, None, f"{what}: choose one with symbol= (--symbol)")
             pending.append(ev)
             if len(pending) >= _CHUNK_EVENTS:
                 yield flush()

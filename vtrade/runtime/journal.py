@@ -191,13 +191,16 @@ class Journal(Closeable):
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _where(
+    def _select(
         self,
+        columns: str,
         topic: str | None,
         partition: int | None,
         since_offset: int | None,
         types: str | Iterable[str] | None,
+        order_by: str,
     ) -> tuple[str, list[Any]]:
+        """The SQL (and its parameters) selecting ``columns`` of the rows ``read`` describes."""
         clauses: list[str] = []
         params: list[Any] = []
         if topic is not None:
@@ -222,7 +225,8 @@ class Journal(Closeable):
             else:
                 clauses.append(f"type IN ({', '.join('?' for _ in names)})")
                 params.extend(names)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        return f"SELECT {columns} FROM {_TABLE}{where}{self._order(order_by)}", params
 
     @staticmethod
     def _order(order_by: str) -> str:
@@ -231,19 +235,6 @@ class Journal(Closeable):
         if order_by == "ts":
             return ' ORDER BY ts, topic, "partition", "offset"'
         raise ValueError(f"order_by must be 'offset' or 'ts', got {order_by!r}")
-
-    def _select(
-        self,
-        columns: str,
-        topic: str | None,
-        partition: int | None,
-        since_offset: int | None,
-        types: str | Iterable[str] | None,
-        order_by: str,
-    ) -> tuple[str, list[Any]]:
-        """The SQL (and its parameters) selecting ``columns`` of the rows ``read`` describes."""
-        where, params = self._where(topic, partition, since_offset, types)
-        return f"SELECT {columns} FROM {_TABLE}{where}{self._order(order_by)}", params
 
     def read(
         self,

@@ -35,7 +35,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import TracebackType
@@ -399,6 +399,40 @@ class Consumer(Closeable):
     @abstractmethod
     def _partitions(self, topic: str) -> int:
         """The partition count of ``topic`` (UnknownTopicError if none)."""
+
+    def _rebalance(
+        self,
+        mine: set[TopicPartition],
+        live: Container[str],
+        owner_of: Callable[[TopicPartition], tuple[str, int] | None],
+        release: Callable[[TopicPartition, PartitionState], object],
+        take: Callable[[TopicPartition], PartitionState | None],
+    ) -> bool:
+        """The cooperative part of ``_sync``, the same on every backend: given this member's
+        assignment ``mine`` and the ``live`` member ids, drop the partitions taken over by
+        others, let go of those assigned elsewhere and take the free ones assigned here.
+
+        The backend supplies the primitives: ``owner_of`` (the ``(member, epoch)`` owning a
+        partition, or None), ``release`` and ``take`` (the new partition state, or None if
+        another member took it first). Returns whether any partition was let go.
+        """
+        me = self.member_id
+        released = False
+        for tp, st in list(self._owned.items()):
+            if owner_of(tp) != (me, st.epoch):
+                del self._owned[tp]  # taken over while this member was presumed dead
+            elif tp not in mine:
+                release(tp, st)  # cooperative hand-over: let go, the new owner takes it
+                del self._owned[tp]
+                released = True
+        for tp in sorted(mine - self._owned.keys()):
+            owner = owner_of(tp)
+            if owner is not None and owner[0] != me and owner[0] in live:
+                continue  # still held by a live member; it lets go on its next poll
+            state = take(tp)
+            if state is not None:
+                self._owned[tp] = state
+        return released
 
     @abstractmethod
     def _leave(self) -> None:

@@ -215,25 +215,16 @@ class MemoryConsumer(Consumer):
             del g.members[m]
         counts = {t: len(bus._logs[t]) for info in g.members.values() for t in info.topics}
         mine = set(range_assignment({m: i.topics for m, i in g.members.items()}, counts)[me])
-        released = False
-        for tp, st in list(self._owned.items()):
-            if g.owners.get(tp) != (me, st.epoch):
-                del self._owned[tp]  # taken over while this member was presumed dead
-            elif tp not in mine:
-                del g.owners[tp]  # cooperative hand-over: let go, the new owner takes it
-                del self._owned[tp]
-                released = True
-        for tp in sorted(mine - self._owned.keys()):
-            owner = g.owners.get(tp)
-            if owner is not None and owner[0] != me and owner[0] in g.members:
-                continue  # still held by a live member; it lets go on its next poll
+
+        def take(tp: TopicPartition) -> PartitionState:
             g.epochs += 1
             g.owners[tp] = (me, g.epochs)
             if tp not in g.start:
                 g.start[tp] = 0 if self.auto_offset_reset == "earliest" else len(bus._logs[tp.topic][tp.partition])
             pos = g.committed.get(tp, g.start[tp])
-            self._owned[tp] = PartitionState(epoch=g.epochs, position=pos, delivered=pos)
-        if released:
+            return PartitionState(epoch=g.epochs, position=pos, delivered=pos)
+
+        if self._rebalance(mine, g.members, g.owners.get, lambda tp, _: g.owners.pop(tp), take):
             bus._cond.notify_all()
 
     def _fetch(self, tp: TopicPartition, state: PartitionState, max_records: int) -> list[Record]:

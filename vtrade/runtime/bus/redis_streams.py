@@ -472,21 +472,24 @@ class RedisConsumer(Consumer):
         owners = {owners_raw[i].decode(): owners_raw[i + 1].decode() for i in range(0, len(owners_raw), 2)}
         counts = {t: bus.partitions(t) for ts in live.values() for t in ts}
         mine = set(range_assignment(live, counts)[me])
-        for tp, st in list(self._owned.items()):
-            mark = f"{st.epoch}|{me}"
-            if owners.get(self._field(tp)) != mark:
-                del self._owned[tp]  # taken over while this member was presumed dead
-            elif tp not in mine:
-                bus._lua_release(keys=[self._owners], args=[self._field(tp), mark])
-                del self._owned[tp]
-        for tp in sorted(mine - self._owned.keys()):
+
+        def owner_of(tp: TopicPartition) -> tuple[str, int] | None:
+            seen = owners.get(self._field(tp))
+            if not seen:
+                return None
+            epoch, _, holder = seen.partition("|")
+            return (holder, int(epoch) if epoch.isdigit() else -1)  # -1: not an epoch of ours
+
+        def release(tp: TopicPartition, st: PartitionState) -> None:
+            bus._lua_release(keys=[self._owners], args=[self._field(tp), f"{st.epoch}|{me}"])
+
+        def take(tp: TopicPartition) -> _RedisPartitionState | None:
+            # Compare-and-set against the owner seen in this sync: a member that took it since wins.
             seen = owners.get(self._field(tp), "")
-            holder = seen.partition("|")[2]
-            if seen and holder != me and holder in live:
-                continue  # still held by a live member; it lets go on its next poll
             epoch = bus._lua_take(keys=[self._owners, bus._gkey(self.group, "epoch")], args=[self._field(tp), me, seen])
-            if epoch is not None:
-                self._owned[tp] = self._take_over(tp, int(epoch), now)
+            return None if epoch is None else self._take_over(tp, int(epoch), now)
+
+        self._rebalance(mine, live, owner_of, release, take)
 
     def _take_over(self, tp: TopicPartition, epoch: int, now: float) -> _RedisPartitionState:
         bus = self._bus
