@@ -41,6 +41,22 @@ class TradingHours:
         return self.open <= local.time() < self.close
 
 
+    def session_close(self, ts_ns: int) -> int | None:
+        """UTC ns of the close of the session that ``ts_ns`` falls in (before the close), else None.
+
+        None for always-open venues, and for times after that day's close: a DAY order
+        entered after the close has no session left to live in.
+
+        >>> US_EQUITY_REGULAR.session_close(1381152600 * 10**9)  # 2013-10-07 09:30 New York
+        1381176000000000000
+        """
+        if self.close is None:
+            return None
+        local = datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).astimezone(_zone(self.timezone))
+        close = local.replace(hour=self.close.hour, minute=self.close.minute, second=0, microsecond=0)
+        return int(close.timestamp()) * 1_000_000_000 if local < close else None
+
+
 @lru_cache(maxsize=32)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)

@@ -152,6 +152,21 @@ def _noisy(sizes: tuple[int, ...], params: DepthParams, seed: int | None, symbol
     return out
 
 
+def _side(touch: int, touch_sz: int, sizes: list[int], step: int) -> tuple[list[int], list[int]]:
+    """One side's ``(prices, sizes)``: the touch, then ``sizes`` every ``step`` ticks away from it
+    (a negative step for bids) while prices stay positive; empty if the touch is missing."""
+    if touch <= 0 or touch_sz <= 0:
+        return [], []
+    prices, out = [touch], [touch_sz]
+    for k, size in enumerate(sizes, 1):
+        px = touch + k * step
+        if px <= 0:
+            break
+        prices.append(px)
+        out.append(size)
+    return prices, out
+
+
 def _book(
     symbol: str, ts: int, seq: int, bid: int, bid_sz: int, ask: int, ask_sz: int, shape: DepthShape,
     params: DepthParams, seed: int | None,
@@ -163,26 +178,8 @@ def _book(
     n = len(shape.sizes)
     bid_sizes = sizes[:n]
     ask_sizes = sizes[n:] if len(sizes) > n else sizes  # noise draws each side separately
-    step = shape.spacing
-    bid_px: list[int] = []
-    bid_sz_l: list[int] = []
-    ask_px: list[int] = []
-    ask_sz_l: list[int] = []
-    if bid > 0 and bid_sz > 0:
-        bid_px.append(bid)
-        bid_sz_l.append(bid_sz)
-        for k, size in enumerate(bid_sizes, 1):
-            px = bid - k * step
-            if px <= 0:
-                break
-            bid_px.append(px)
-            bid_sz_l.append(size)
-    if ask > 0 and ask_sz > 0:
-        ask_px.append(ask)
-        ask_sz_l.append(ask_sz)
-        for k, size in enumerate(ask_sizes, 1):
-            ask_px.append(ask + k * step)
-            ask_sz_l.append(size)
+    bid_px, bid_sz_l = _side(bid, bid_sz, bid_sizes, -shape.spacing)
+    ask_px, ask_sz_l = _side(ask, ask_sz, ask_sizes, shape.spacing)
     return BookSnapshot(ts, ts, symbol, seq, bid_px, bid_sz_l, ask_px, ask_sz_l)
 
 

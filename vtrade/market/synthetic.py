@@ -126,6 +126,99 @@ def _geometric_lots(u: float, log_q: float) -> int:
     return 1 + math.floor(math.log(1.0 - u) / log_q)
 
 
+# The side helpers below serve both sides of the book: ``step`` is the direction away from the
+# spread in window index (-1 for bids, whose best is the highest index; +1 for asks).
+
+
+@njit(cache=True, nogil=True)
+def _next_level(book: np.ndarray, i: int, step: int) -> int:
+    """The first non-empty level from ``i`` on, going ``step``; stops at the window's edge."""
+    w = book.shape[0]
+    while 0 <= i + step < w and book[i] == 0:
+        i += step
+    return i
+
+
+@njit(cache=True, nogil=True)
+def _place(
+    book: np.ndarray, best: int, opposite: int, step: int, k: int, size: int, lo: int, kind: int,
+    it_kind: np.ndarray, it_px: np.ndarray, it_sz: np.ndarray, ni: int,
+) -> tuple[int, int]:
+    """A limit order of ``size``, ``k`` ticks from the ``opposite`` best (clipped to the window);
+    returns (best, items out)."""
+    w = book.shape[0]
+    i = opposite + step * k
+    i = i if i >= 0 else 0
+    i = i if i < w else w - 1
+    book[i] += size
+    if (i - best) * step < 0:  # inside the spread: the new best
+        best = i
+    it_kind[ni], it_px[ni], it_sz[ni] = kind, lo + i, book[i]
+    return best, ni + 1
+
+
+@njit(cache=True, nogil=True)
+def _sweep(
+    book: np.ndarray, best: int, step: int, total: int, size: int, lo: int, trade_kind: int, kind: int,
+    it_kind: np.ndarray, it_px: np.ndarray, it_sz: np.ndarray, ni: int,
+) -> tuple[int, int, int]:
+    """A market order of ``size`` takes ``book`` level by level from ``best``; it never takes the
+    side's last share. Returns (best, total, items out)."""
+    size = size if size < total else total - 1
+    total -= size
+    while size > 0:
+        take = book[best] if book[best] < size else size
+        book[best] -= take
+        size -= take
+        it_kind[ni], it_px[ni], it_sz[ni] = trade_kind, lo + best, take
+        it_kind[ni + 1], it_px[ni + 1], it_sz[ni + 1] = kind, lo + best, book[best]
+        ni += 2
+        if book[best] == 0:
+            best = _next_level(book, best, step)
+    return best, total, ni
+
+
+@njit(cache=True, nogil=True)
+def _cancel(
+    book: np.ndarray, best: int, step: int, total: int, u: float, size: int, lo: int, kind: int,
+    it_kind: np.ndarray, it_px: np.ndarray, it_sz: np.ndarray, ni: int,
+) -> tuple[int, int, int]:
+    """Cancel up to ``size`` at a level chosen in proportion to its size (by the uniform ``u``);
+    returns (best, total, items out)."""
+    w = book.shape[0]
+    target = np.int64(u * total)
+    i = best
+    acc = book[i]
+    while acc <= target and 0 <= i + step < w:
+        i += step
+        acc += book[i]
+    size = size if size < book[i] else book[i]
+    if size == total:
+        size -= 1  # keep the side's last share so the book always has a bid and an ask
+    if size > 0:
+        book[i] -= size
+        total -= size
+        it_kind[ni], it_px[ni], it_sz[ni] = kind, lo + i, book[i]
+        ni += 1
+        if i == best and book[i] == 0:
+            best = _next_level(book, best, step)
+    return best, total, ni
+
+
+@njit(cache=True, nogil=True)
+def _shift(book: np.ndarray, shift: int) -> None:
+    """Move the window ``shift`` ticks up (down if negative): level ``j`` becomes ``j - shift``;
+    levels coming in are empty."""
+    w = book.shape[0]
+    if shift > 0:
+        book[: w - shift] = book[shift:].copy()
+        book[w - shift :] = 0
+    else:
+        s = -shift
+        book[s:] = book[: w - s].copy()
+        book[:s] = 0
+
+
 @njit(cache=True, nogil=True)
 def _simulate(
     bid: np.ndarray, ask: np.ndarray, st: np.ndarray, fst: np.ndarray, u: np.ndarray, u_pos: int, n_events: int,
@@ -158,121 +251,40 @@ def _simulate(
             k = np.searchsorted(cdf, u2, side="right") + 1
             size = lot * _geometric_lots(u3, log_ql)
             if x < lam:
-                i = ba - k
-                i = i if i >= 0 else 0
-                bid[i] += size
+                bb, ni = _place(bid, bb, ba, -1, k, size, lo, _BID, it_kind, it_px, it_sz, ni)
                 totb += size
-                if i > bb:
-                    bb = i
-                it_kind[ni], it_px[ni], it_sz[ni] = _BID, lo + i, bid[i]
             else:
-                i = bb + k
-                i = i if i < w else w - 1
-                ask[i] += size
+                ba, ni = _place(ask, ba, bb, 1, k, size, lo, _ASK, it_kind, it_px, it_sz, ni)
                 tota += size
-                if i < ba:
-                    ba = i
-                it_kind[ni], it_px[ni], it_sz[ni] = _ASK, lo + i, ask[i]
-            ni += 1
         elif x < 2.0 * lam + 2.0 * mu:  # a market order sweeps the other side
             size = lot * _geometric_lots(u3, log_qm)
-            if x < 2.0 * lam + mu:  # buy: lifts asks; never takes the side's last share
-                size = size if size < tota else tota - 1
-                tota -= size
-                while size > 0:
-                    take = ask[ba] if ask[ba] < size else size
-                    ask[ba] -= take
-                    size -= take
-                    it_kind[ni], it_px[ni], it_sz[ni] = _TRADE_BUY, lo + ba, take
-                    it_kind[ni + 1], it_px[ni + 1], it_sz[ni + 1] = _ASK, lo + ba, ask[ba]
-                    ni += 2
-                    if ask[ba] == 0:
-                        while ba < w - 1 and ask[ba] == 0:
-                            ba += 1
+            if x < 2.0 * lam + mu:  # buy: lifts asks
+                ba, tota, ni = _sweep(ask, ba, 1, tota, size, lo, _TRADE_BUY, _ASK, it_kind, it_px, it_sz, ni)
             else:  # sell: hits bids
-                size = size if size < totb else totb - 1
-                totb -= size
-                while size > 0:
-                    take = bid[bb] if bid[bb] < size else size
-                    bid[bb] -= take
-                    size -= take
-                    it_kind[ni], it_px[ni], it_sz[ni] = _TRADE_SELL, lo + bb, take
-                    it_kind[ni + 1], it_px[ni + 1], it_sz[ni + 1] = _BID, lo + bb, bid[bb]
-                    ni += 2
-                    if bid[bb] == 0:
-                        while bb > 0 and bid[bb] == 0:
-                            bb -= 1
+                bb, totb, ni = _sweep(bid, bb, -1, totb, size, lo, _TRADE_SELL, _BID, it_kind, it_px, it_sz, ni)
         else:  # a cancellation, at a level chosen in proportion to its size
             size = lot * _geometric_lots(u3, log_ql)
             if x < 2.0 * lam + 2.0 * mu + cancel_b:
-                target = np.int64(u2 * totb)
-                i = bb
-                acc = bid[i]
-                while acc <= target and i > 0:
-                    i -= 1
-                    acc += bid[i]
-                size = size if size < bid[i] else bid[i]
-                if size == totb:
-                    size -= 1  # keep the side's last share so the book always has a bid
-                if size > 0:
-                    bid[i] -= size
-                    totb -= size
-                    it_kind[ni], it_px[ni], it_sz[ni] = _BID, lo + i, bid[i]
-                    ni += 1
-                    if i == bb and bid[i] == 0:
-                        while bb > 0 and bid[bb] == 0:
-                            bb -= 1
+                bb, totb, ni = _cancel(bid, bb, -1, totb, u2, size, lo, _BID, it_kind, it_px, it_sz, ni)
             else:
-                target = np.int64(u2 * tota)
-                i = ba
-                acc = ask[i]
-                while acc <= target and i < w - 1:
-                    i += 1
-                    acc += ask[i]
-                size = size if size < ask[i] else ask[i]
-                if size == tota:
-                    size -= 1
-                if size > 0:
-                    ask[i] -= size
-                    tota -= size
-                    it_kind[ni], it_px[ni], it_sz[ni] = _ASK, lo + i, ask[i]
-                    ni += 1
-                    if i == ba and ask[i] == 0:
-                        while ba < w - 1 and ask[ba] == 0:
-                            ba += 1
+                ba, tota, ni = _cancel(ask, ba, 1, tota, u2, size, lo, _ASK, it_kind, it_px, it_sz, ni)
         # Re-centre the window when the mid has drifted a quarter of it away from the centre.
         mid = (bb + ba) // 2
         if mid < w // 4 or mid > w - w // 4:
             shift = mid - w // 2
-            if shift > 0:
-                for j in range(shift):
-                    if bid[j]:
-                        it_kind[ni], it_px[ni], it_sz[ni] = _BID, lo + j, 0
-                        ni += 1
-                        totb -= bid[j]
-                    if ask[j]:
-                        it_kind[ni], it_px[ni], it_sz[ni] = _ASK, lo + j, 0
-                        ni += 1
-                        tota -= ask[j]
-                bid[: w - shift] = bid[shift:].copy()
-                ask[: w - shift] = ask[shift:].copy()
-                bid[w - shift :] = 0
-                ask[w - shift :] = 0
-            else:
-                s = -shift
-                for j in range(w - s, w):
-                    if bid[j]:
-                        it_kind[ni], it_px[ni], it_sz[ni] = _BID, lo + j, 0
-                        ni += 1
-                        totb -= bid[j]
-                    if ask[j]:
-                        it_kind[ni], it_px[ni], it_sz[ni] = _ASK, lo + j, 0
-                        ni += 1
-                        tota -= ask[j]
-                bid[s:] = bid[: w - s].copy()
-                ask[s:] = ask[: w - s].copy()
-                bid[:s] = 0
-                ask[:s] = 0
+            # The levels that fall off the far edge are removed (size-0 items), bid before ask.
+            gone, stop = (0, shift) if shift > 0 else (w + shift, w)
+            for j in range(gone, stop):
+                if bid[j]:
+                    it_kind[ni], it_px[ni], it_sz[ni] = _BID, lo + j, 0
+                    ni += 1
+                    totb -= bid[j]
+                if ask[j]:
+                    it_kind[ni], it_px[ni], it_sz[ni] = _ASK, lo + j, 0
+                    ni += 1
+                    tota -= ask[j]
+            _shift(bid, shift)
+            _shift(ask, shift)
             lo += shift
             bb -= shift
             ba -= shift

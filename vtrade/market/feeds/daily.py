@@ -37,13 +37,13 @@ import heapq
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from vtrade.core.errors import DataError
@@ -56,11 +56,12 @@ from vtrade.market.feeds.lean import (
     MINUTE_NS,
     DateSpec,
     csv_blocks,
-    day_codes,
     decimal_column,
     int_column,
     ny_local_to_utc_ns,
     parse_day,
+    parse_tickers,
+    select_rows,
     to_float,
 )
 
@@ -119,15 +120,6 @@ def daily_instrument(
     )
 
 
-def _ticker_filter(tickers: str | Iterable[str] | None) -> frozenset[str] | None:
-    if tickers is None:
-        return None
-    found = frozenset([tickers] if isinstance(tickers, str) else tickers)
-    if not found or any(not isinstance(t, str) or not t.strip() for t in found):
-        raise ValueError(f"tickers must be non-empty ticker strings, got {tickers!r}")
-    return found
-
-
 @dataclass(frozen=True, eq=False)
 class DailyTable:
     """Exact daily bars of one file, column-wise: prices in ticks of ``grid``, rows in
@@ -165,6 +157,10 @@ class DailyTable:
                           self.high[mask], self.low[mask], self.close[mask], self.volume[mask], self.line[mask],
                           self.grid)
 
+    def ticker_per_row(self) -> np.ndarray:
+        """The ticker of every row (object array)."""
+        return np.array(self.symbols, dtype=object)[self.code] if len(self) else np.zeros(0, dtype=object)
+
     def time_order(self) -> np.ndarray:
         """Row positions sorted by (date, ticker name)."""
         rank = np.argsort(np.argsort(np.array(self.symbols, dtype=object)))
@@ -192,7 +188,7 @@ class DailyTable:
         """``date, ticker, open, high, low, close, volume`` with float64 prices and volume."""
         return pd.DataFrame({
             "date": self.day.astype("datetime64[ns]"),
-            "ticker": np.array(self.symbols, dtype=object)[self.code] if len(self) else np.zeros(0, dtype=object),
+            "ticker": self.ticker_per_row(),
             "open": to_float(self.open, self.grid), "high": to_float(self.high, self.grid),
             "low": to_float(self.low, self.grid), "close": to_float(self.close, self.grid),
             "volume": self.volume.astype(np.float64),
@@ -217,30 +213,16 @@ def read_daily(
     ([843260, 842290], [2, 3])
     """
     p = Path(path)
-    wanted = _ticker_filter(tickers)
+    wanted = parse_tickers(tickers)
     lo_day, hi_day = parse_day(start, "start"), parse_day(end, "end")
-    lo64 = np.datetime64(lo_day) if lo_day else None
-    hi64 = np.datetime64(hi_day) if hi_day else None
     codes_of: dict[str, int] = {}
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("code", "day", "o", "h", "l", "c", "v", "line")}
     for block in csv_blocks(p, DAILY_COLUMNS):
-        if wanted is not None:
-            keep = pc.is_in(block.columns["ticker"], value_set=pa.array(sorted(wanted))).to_numpy(zero_copy_only=False)
-            if not keep.any():
-                continue
-            block = block.take(keep)
-        codes, days = day_codes(block.columns["date"], path=p, lines=block.lines)
+        selected = select_rows(block, wanted, lo_day, hi_day, path=p)
+        if selected is None:
+            continue
+        block, codes, days = selected
         day = np.array(days, dtype="datetime64[D]")[codes]
-        keep = np.ones(len(block), dtype=np.bool_)
-        if lo64 is not None:
-            keep &= day >= lo64
-        if hi64 is not None:
-            keep &= day <= hi64
-        if not keep.all():
-            if not keep.any():
-                continue
-            block = block.take(keep)
-            day = day[keep]
         enc = pc.dictionary_encode(block.columns["ticker"])
         local = []
         for t in enc.dictionary.to_pylist():
@@ -298,6 +280,16 @@ def _read_small_csv(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, 
         yield lineno, row
 
 
+def _day_at(path: Path, lineno: int, text: str) -> date:
+    """``text`` as a date; a :class:`DataError` at ``path:lineno`` otherwise."""
+    try:
+        day = parse_day(text)
+    except ValueError:
+        raise DataError(path, lineno, f"date {text!r} is not a YYYY-MM-DD date") from None
+    assert day is not None
+    return day
+
+
 def read_meta(path: str | Path = EQUITIES_DIR / META_FILE) -> pd.DataFrame:
     """The 505-row membership table (ticker, name, GICS sectors, coverage, status) as strings."""
     p = Path(path)
@@ -311,11 +303,7 @@ def read_flagged(path: str | Path = EQUITIES_DIR / FLAGGED_FILE) -> pd.DataFrame
     p = Path(path)
     out: list[list[object]] = []
     for lineno, row in _read_small_csv(p, FLAGGED_COLUMNS):
-        try:
-            day = parse_day(row[2])
-        except ValueError:
-            raise DataError(p, lineno, f"date {row[2]!r} is not a YYYY-MM-DD date") from None
-        out.append([*row, day, lineno])
+        out.append([*row, _day_at(p, lineno, row[2]), lineno])
     df = pd.DataFrame(out, columns=[*FLAGGED_COLUMNS, "day", "line"])
     df["date"] = pd.to_datetime(df.pop("day"))
     return df
@@ -362,7 +350,7 @@ def load_universe(
     """
     d = Path(directory)
     meta = read_meta(d / META_FILE)
-    wanted = _ticker_filter(tickers)
+    wanted = parse_tickers(tickers)
     stock_names = set(meta["ticker"])
     if wanted is not None:
         unknown = sorted(wanted - stock_names - (set(ETF_INFO) if etfs else set()))
@@ -383,11 +371,10 @@ def load_universe(
     by_meta = {row.ticker: row for row in meta.itertuples(index=False)}
     instruments: dict[str, Instrument] = {}
     if stocks is not None:
-        names = np.array(stocks.symbols, dtype=object)
         for ticker in stocks.tickers:
             row = by_meta.get(ticker)
             if row is None:
-                first = int(stocks.line[np.argmax(names[stocks.code] == ticker)])
+                first = int(stocks.line[np.argmax(stocks.ticker_per_row() == ticker)])
                 raise DataError(stocks.path, first, f"{ticker} has bars but no row in {d / META_FILE}")
             instruments[ticker] = daily_instrument(ticker, sector=row.gics_sector_2018 or None, name=row.name)
     if etf_table is not None:
@@ -463,10 +450,7 @@ def read_factors(path: str | Path = EQUITIES_DIR / LEAN_FACTOR_FILE) -> dict[str
     rows: dict[str, list[tuple[np.datetime64, float, float, int]]] = {}
     for lineno, row in _read_small_csv(p, FACTOR_COLUMNS):
         ticker, day_text, pf_text, sf_text, _ = row
-        try:
-            day = parse_day(day_text)
-        except ValueError:
-            raise DataError(p, lineno, f"date {day_text!r} is not a YYYY-MM-DD date") from None
+        day = _day_at(p, lineno, day_text)
         try:
             pf, sf = float(pf_text), float(sf_text)
         except ValueError:
@@ -510,7 +494,7 @@ def load_lean_daily(
     n = len(raw)
     pf = np.empty(n)
     sf = np.empty(n)
-    tick_names = np.array(table.symbols, dtype=object)[table.code] if n else np.zeros(0, dtype=object)
+    tick_names = table.ticker_per_row()
     for ticker in table.tickers:
         rows = np.flatnonzero(tick_names == ticker)
         f = factors.get(ticker)

@@ -39,7 +39,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -359,14 +359,68 @@ class Chunk:
     day: np.ndarray  # per-row index into ``days``
     days: list[date]
 
+    def take(self, index: np.ndarray) -> Chunk:
+        """The rows at ``index`` (positions or a boolean mask)."""
+        return Chunk(self.symbol, self.instrument, self.block.take(index), self.ts[index], self.ms[index],
+                     self.day[index], self.days)
 
-def _ticker_set(tickers: str | Iterable[str] | None) -> frozenset[str] | None:
+
+def parse_tickers(tickers: str | Iterable[str] | None) -> frozenset[str] | None:
+    """The ticker selection as a set (one ticker or several; ``None`` means all).
+
+    >>> sorted(parse_tickers(["IBM", "SPY"]))
+    ['IBM', 'SPY']
+    """
     if tickers is None:
         return None
     found = frozenset([tickers] if isinstance(tickers, str) else tickers)
     if not found or any(not isinstance(t, str) or not t.strip() for t in found):
         raise ValueError(f"tickers must be non-empty ticker strings, got {tickers!r}")
     return found
+
+
+def select_rows(
+    block: CsvBlock, tickers: frozenset[str] | None, start: date | None, end: date | None, *, path: str | Path
+) -> tuple[CsvBlock, np.ndarray, list[date]] | None:
+    """The rows of ``block`` whose ``ticker`` is in ``tickers`` and whose ``date`` is within
+    ``start``..``end`` (inclusive; ``None`` does not filter), with their :func:`day_codes`;
+    ``None`` when no row is left. A bad date among the selected tickers raises :class:`DataError`.
+    """
+    if tickers is not None:
+        wanted = pc.is_in(block.columns["ticker"], value_set=pa.array(sorted(tickers)))
+        keep = wanted.to_numpy(zero_copy_only=False)
+        if not keep.any():
+            return None
+        block = block.take(keep)
+    codes, days = day_codes(block.columns["date"], path=path, lines=block.lines)
+    if start is not None or end is not None:
+        day64 = np.array(days, dtype="datetime64[D]")[codes] if days else np.zeros(0, "datetime64[D]")
+        keep = np.ones(len(block), dtype=np.bool_)
+        if start is not None:
+            keep &= day64 >= np.datetime64(start)
+        if end is not None:
+            keep &= day64 <= np.datetime64(end)
+        if not keep.any():
+            return None
+        if not keep.all():
+            block = block.take(keep)
+            codes = codes[keep]
+    return block, codes, days
+
+
+class ReaderOptions(TypedDict, total=False):
+    """The keyword options every :class:`LeanCsvReader` takes (see there)."""
+
+    tickers: str | Iterable[str] | None
+    start: DateSpec
+    end: DateSpec
+    instruments: InstrumentSpec
+
+
+class BarOptions(ReaderOptions, total=False):
+    """The keyword options of the bar readers: :class:`ReaderOptions` and ``interval``."""
+
+    interval: IntervalSpec | None
 
 
 class LeanCsvReader:
@@ -392,7 +446,7 @@ class LeanCsvReader:
         instruments: InstrumentSpec = None,
     ) -> None:
         self.path = Path(path)
-        self.tickers = _ticker_set(tickers)
+        self.tickers = parse_tickers(tickers)
         if isinstance(instruments, Instrument):
             if self.tickers is None:
                 self.tickers = frozenset([instruments.symbol])
@@ -427,32 +481,14 @@ class LeanCsvReader:
         seen: set[str] = set()
         last_ts: dict[str, tuple[int, int]] = {}  # symbol -> (ts, line) of its previous row
         self.rows_read = 0
-        start = np.datetime64(self.start) if self.start else None
-        end = np.datetime64(self.end) if self.end else None
         for block in csv_blocks(self.path, self.columns):
             self.rows_read += len(block)
-            tick_col = block.columns["ticker"]
-            uniq = pc.unique(tick_col).to_pylist()
-            seen.update(uniq)
-            if self.tickers is not None:
-                if not self.tickers.intersection(uniq):
-                    continue
-                block = block.take(pc.is_in(tick_col, value_set=pa.array(sorted(self.tickers))).to_numpy(
-                    zero_copy_only=False
-                ))
-            codes, days = day_codes(block.columns["date"], path=self.path, lines=block.lines)
-            if start is not None or end is not None:
-                day64 = np.array(days, dtype="datetime64[D]")[codes] if days else np.zeros(0, "datetime64[D]")
-                keep = np.ones(len(block), dtype=np.bool_)
-                if start is not None:
-                    keep &= day64 >= start
-                if end is not None:
-                    keep &= day64 <= end
-                if not keep.any():
-                    continue
-                if not keep.all():
-                    block = block.take(keep)
-                    codes = codes[keep]
+            # Every ticker in the file counts as seen, whatever the date filter keeps of it.
+            seen.update(pc.unique(block.columns["ticker"]).to_pylist())
+            selected = select_rows(block, self.tickers, self.start, self.end, path=self.path)
+            if selected is None:
+                continue
+            block, codes, days = selected
             ms = int_column(block.columns["ms_since_midnight"], path=self.path, lines=block.lines,
                             column="ms_since_midnight")
             ts = ny_timestamps(codes, days, ms, path=self.path, lines=block.lines)
@@ -495,16 +531,14 @@ class LeanCsvReader:
         last[symbol] = (int(ts[-1]), int(lines[-1]))
 
     def _prices(self, chunk: Chunk, names: Sequence[str]) -> list[np.ndarray]:
-        grid = chunk.instrument.price_grid
-        return [
-            decimal_column(chunk.block.columns[c], grid, path=self.path, lines=chunk.block.lines, column=c,
-                           owner=chunk.symbol)
-            for c in names
-        ]
+        return [self._decimals(chunk, c, chunk.instrument.price_grid) for c in names]
 
     def _sizes(self, chunk: Chunk, name: str) -> np.ndarray:
-        return decimal_column(chunk.block.columns[name], chunk.instrument.size_grid, path=self.path,
-                              lines=chunk.block.lines, column=name, owner=chunk.symbol)
+        return self._decimals(chunk, name, chunk.instrument.size_grid)
+
+    def _decimals(self, chunk: Chunk, name: str, grid: Grid) -> np.ndarray:
+        return decimal_column(chunk.block.columns[name], grid, path=self.path, lines=chunk.block.lines, column=name,
+                              owner=chunk.symbol)
 
     def _check_ohlc(self, chunk: Chunk, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
                     what: str) -> None:
@@ -557,17 +591,9 @@ def infer_interval(path: str | Path, *, sample_rows: int = 2000) -> int:
 
 
 class _BarReader(LeanCsvReader):
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        tickers: str | Iterable[str] | None = None,
-        start: DateSpec = None,
-        end: DateSpec = None,
-        interval: IntervalSpec | None = None,
-        instruments: InstrumentSpec = None,
-    ) -> None:
-        super().__init__(path, tickers=tickers, start=start, end=end, instruments=instruments)
+    def __init__(self, path: str | Path, *, interval: IntervalSpec | None = None,
+                 **options: Unpack[ReaderOptions]) -> None:
+        super().__init__(path, **options)
         self.interval_ns = _interval_ns(interval) if interval is not None else infer_interval(self.path)
 
     def _check_alignment(self, chunk: Chunk) -> None:
@@ -642,18 +668,8 @@ class LeanQuoteBars(_BarReader):
 
     columns = QUOTE_BAR_COLUMNS
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        tickers: str | Iterable[str] | None = None,
-        start: DateSpec = None,
-        end: DateSpec = None,
-        interval: IntervalSpec | None = None,
-        instruments: InstrumentSpec = None,
-        quotes: bool = False,
-    ) -> None:
-        super().__init__(path, tickers=tickers, start=start, end=end, interval=interval, instruments=instruments)
+    def __init__(self, path: str | Path, *, quotes: bool = False, **options: Unpack[BarOptions]) -> None:
+        super().__init__(path, **options)
         self.quotes = quotes
 
     def __iter__(self) -> Iterator[QuoteBar | Quote]:
@@ -695,8 +711,7 @@ class LeanQuoteBars(_BarReader):
         mask = pa.array(allempty)
         for n in names:
             new[n] = pc.if_else(mask, "0", cols[n])
-        return Chunk(chunk.symbol, chunk.instrument, CsvBlock(chunk.block.lines, new), chunk.ts, chunk.ms,
-                     chunk.day, chunk.days)
+        return replace(chunk, block=CsvBlock(chunk.block.lines, new))
 
     def to_frame(self) -> pd.DataFrame:
         """All selected quote bars as a DataFrame (prices float64, sizes int64, ``ts`` = bar start)."""

@@ -39,10 +39,11 @@ exact integer ticks, ``file:line`` in every :class:`DataError`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import numpy as np
 import pandas as pd
@@ -53,10 +54,10 @@ from vtrade.core.errors import DataError
 from vtrade.core.events import Quote, Trade
 from vtrade.market.feeds.lean import (
     Chunk,
-    DateSpec,
-    InstrumentSpec,
     LeanCsvReader,
+    ReaderOptions,
     concat_frame,
+    empty_mask,
     int_column,
     to_float,
 )
@@ -98,20 +99,18 @@ class NbboStats:
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
+class TaqOptions(ReaderOptions, total=False):
+    """The keyword options of the TAQ readers: :class:`~vtrade.market.feeds.lean.ReaderOptions`
+    and ``keep_suspicious``."""
+
+    keep_suspicious: bool
+
+
 class _TaqReader(LeanCsvReader):
     strictly_increasing = False  # several ticks share a millisecond
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        tickers: str | Iterable[str] | None = None,
-        start: DateSpec = None,
-        end: DateSpec = None,
-        instruments: InstrumentSpec = None,
-        keep_suspicious: bool = False,
-    ) -> None:
-        super().__init__(path, tickers=tickers, start=start, end=end, instruments=instruments)
+    def __init__(self, path: str | Path, *, keep_suspicious: bool = False, **options: Unpack[ReaderOptions]) -> None:
+        super().__init__(path, **options)
         self.keep_suspicious = keep_suspicious
 
     def _suspicious(self, chunk: Chunk) -> np.ndarray:
@@ -122,9 +121,18 @@ class _TaqReader(LeanCsvReader):
             raise DataError(self.path, int(chunk.block.lines[i]), f"suspicious must be 0 or 1, got {int(flag[i])}")
         return flag.astype(np.bool_)
 
+    def _drop_suspicious(self, chunk: Chunk) -> tuple[Chunk, np.ndarray]:
+        """``chunk`` without its rows flagged suspicious (all kept with ``keep_suspicious``), and
+        the flags of the rows kept."""
+        flagged = self._suspicious(chunk)
+        if self.keep_suspicious or not flagged.any():
+            return chunk, flagged
+        keep = ~flagged
+        return chunk.take(keep), flagged[keep]
+
     def _exchange(self, chunk: Chunk) -> pa.Array:
         ex = chunk.block.columns["exchange"]
-        empty = pc.equal(pc.binary_length(ex), 0).to_numpy(zero_copy_only=False)
+        empty = empty_mask(ex)
         if empty.any():
             raise DataError(self.path, int(chunk.block.lines[int(np.argmax(empty))]), "empty exchange code")
         return ex
@@ -146,18 +154,9 @@ class TaqNbbo(_TaqReader):
     columns = QUOTE_COLUMNS
 
     def __init__(
-        self,
-        path: str | Path,
-        *,
-        tickers: str | Iterable[str] | None = None,
-        start: DateSpec = None,
-        end: DateSpec = None,
-        instruments: InstrumentSpec = None,
-        keep_suspicious: bool = False,
-        method: Literal["latest", "per_exchange"] = "latest",
+        self, path: str | Path, *, method: Literal["latest", "per_exchange"] = "latest", **options: Unpack[TaqOptions]
     ) -> None:
-        super().__init__(path, tickers=tickers, start=start, end=end, instruments=instruments,
-                         keep_suspicious=keep_suspicious)
+        super().__init__(path, **options)
         if method not in ("latest", "per_exchange"):
             raise ValueError(f"method must be 'latest' or 'per_exchange', got {method!r}")
         self.method = method
@@ -172,7 +171,9 @@ class TaqNbbo(_TaqReader):
         for chunk in self._chunks():
             st = self.stats_by_symbol.setdefault(chunk.symbol, NbboStats())
             st.rows += len(chunk.ts)
-            chunk = self._drop_suspicious(chunk, st)
+            kept, _ = self._drop_suspicious(chunk)
+            st.skipped_suspicious += len(chunk.ts) - len(kept.ts)
+            chunk = kept
             if not len(chunk.ts):
                 continue
             book = books.get(chunk.symbol)
@@ -186,15 +187,6 @@ class TaqNbbo(_TaqReader):
             yield from current.flush()
         for st in self.stats_by_symbol.values():
             self.stats.add(st)
-
-    def _drop_suspicious(self, chunk: Chunk, st: NbboStats) -> Chunk:
-        flagged = self._suspicious(chunk)
-        if self.keep_suspicious or not flagged.any():
-            return chunk
-        st.skipped_suspicious += int(flagged.sum())
-        keep = ~flagged
-        return Chunk(chunk.symbol, chunk.instrument, chunk.block.take(keep), chunk.ts[keep], chunk.ms[keep],
-                     chunk.day[keep], chunk.days)
 
     def _consolidate(self, chunk: Chunk, book: _Consolidator, st: NbboStats) -> Iterator[Quote]:
         bp, ap = self._prices(chunk, ("bid_price", "ask_price"))
@@ -212,14 +204,11 @@ class TaqNbbo(_TaqReader):
         st.exchanges.update(letters)
         # A new trading day starts from an empty book: mark the first row of each day.
         day = np.array([chunk.days[d].toordinal() for d in range(len(chunk.days))], dtype=np.int64)[chunk.day]
-        if self.method == "latest":
-            yield from book.latest(chunk.ts.tolist(), day.tolist(), bp.tolist(), bs.tolist(), ap.tolist(),
-                                   az.tolist())
-        else:
+        ex: list[int] | None = None  # "latest" needs no exchange state
+        if self.method == "per_exchange":
             slot = np.array([book.slot(x) for x in letters], dtype=np.int64)
-            ex = slot[encoded.indices.to_numpy(zero_copy_only=False)]
-            yield from book.per_exchange(chunk.ts.tolist(), day.tolist(), ex.tolist(), bp.tolist(), bs.tolist(),
-                                         ap.tolist(), az.tolist())
+            ex = slot[encoded.indices.to_numpy(zero_copy_only=False)].tolist()
+        yield from book.apply(chunk.ts.tolist(), day.tolist(), ex, bp.tolist(), bs.tolist(), ap.tolist(), az.tolist())
 
     def to_frame(self) -> pd.DataFrame:
         """The emitted NBBO changes as a DataFrame: ``symbol, ts, time, bid, bid_size, ask, ask_size``
@@ -308,39 +297,24 @@ class _Consolidator:
                 st.crossed += 1
         yield Quote(self.ts, self.ts, self.symbol, 0, self.bb, self.bbs, ask, self.bas)
 
-    def latest(
-        self, ts: list[int], day: list[int], bp: list[int], bs: list[int], ap: list[int], az: list[int]
-    ) -> Iterator[Quote]:
-        """Each row states the new national best bid (or offer) on its side."""
-        bb, bbs, ba, bas = self.bb, self.bbs, self.ba, self.bas
-        cur_ts, cur_day = self.ts, self.day
-        for t, d, p, s, q, z in zip(ts, day, bp, bs, ap, az, strict=True):
-            if t != cur_ts or d != cur_day:
-                self.bb, self.bbs, self.ba, self.bas = bb, bbs, ba, bas
-                yield from self.flush()
-                if d != cur_day:
-                    self._new_day(d)
-                    bb = bbs = bas = 0
-                    ba = _NO_ASK
-                    cur_day = d
-                self.ts = cur_ts = t
-            if p or s:
-                bb, bbs = (p, s) if s else (0, 0)
-            if q or z:
-                ba, bas = (q, z) if z else (_NO_ASK, 0)
-        self.bb, self.bbs, self.ba, self.bas = bb, bbs, ba, bas
-
-    def per_exchange(
-        self, ts: list[int], day: list[int], ex: list[int], bp: list[int], bs: list[int], ap: list[int],
+    def apply(
+        self, ts: list[int], day: list[int], ex: list[int] | None, bp: list[int], bs: list[int], ap: list[int],
         az: list[int],
     ) -> Iterator[Quote]:
-        """Each row updates one exchange's own best bid (or offer); the NBBO aggregates them."""
+        """Apply quote rows, emitting the NBBO of each finished timestamp.
+
+        With ``ex`` (each row's exchange slot, method ``per_exchange``) a row updates that
+        exchange's own best bid (or offer) and the NBBO aggregates them; without (``latest``)
+        a row states the new national best bid (or offer) on its side.
+        """
+        per_exchange = ex is not None
         # Per-exchange state lives in plain lists: for ~15 venues a Python max() beats numpy.
         bpx, bsz, apx, asz = self.bid_px, self.bid_sz, self.ask_px, self.ask_sz
         bb, bbs, ba, bas = self.bb, self.bbs, self.ba, self.bas
         cur_ts, cur_day = self.ts, self.day
         no_ask = _NO_ASK
-        for t, d, e, p, s, q, z in zip(ts, day, ex, bp, bs, ap, az, strict=True):
+        slots = ex if ex is not None else itertools.repeat(0, len(ts))
+        for t, d, e, p, s, q, z in zip(ts, day, slots, bp, bs, ap, az, strict=True):
             if t != cur_ts or d != cur_day:
                 self.bb, self.bbs, self.ba, self.bas = bb, bbs, ba, bas
                 yield from self.flush()
@@ -351,34 +325,40 @@ class _Consolidator:
                     cur_day = d
                 self.ts = cur_ts = t
             if p or s:
-                if not s:
-                    p = 0  # a price with size 0: the exchange withdrew its bid
-                old = bpx[e]
-                if old == bb and old:
-                    bbs -= bsz[e]
-                bpx[e] = p
-                bsz[e] = s
-                if p > bb:
-                    bb, bbs = p, s
-                elif p == bb and p:
-                    bbs += s
-                if not bbs:  # the best level emptied: rescan the venues
-                    bb = max(bpx)
-                    bbs = sum(sz for px, sz in zip(bpx, bsz, strict=True) if px == bb) if bb else 0
+                if not per_exchange:
+                    bb, bbs = (p, s) if s else (0, 0)
+                else:
+                    if not s:
+                        p = 0  # a price with size 0: the exchange withdrew its bid
+                    old = bpx[e]
+                    if old == bb and old:
+                        bbs -= bsz[e]
+                    bpx[e] = p
+                    bsz[e] = s
+                    if p > bb:
+                        bb, bbs = p, s
+                    elif p == bb and p:
+                        bbs += s
+                    if not bbs:  # the best level emptied: rescan the venues
+                        bb = max(bpx)
+                        bbs = sum(sz for px, sz in zip(bpx, bsz, strict=True) if px == bb) if bb else 0
             if q or z:
-                q = q if z else no_ask
-                old = apx[e]
-                if old == ba and old != no_ask:
-                    bas -= asz[e]
-                apx[e] = q
-                asz[e] = z if q != no_ask else 0
-                if q < ba:
-                    ba, bas = q, z
-                elif q == ba and q != no_ask:
-                    bas += z
-                if not bas:
-                    ba = min(apx)
-                    bas = sum(sz for px, sz in zip(apx, asz, strict=True) if px == ba) if ba != no_ask else 0
+                if not per_exchange:
+                    ba, bas = (q, z) if z else (no_ask, 0)
+                else:
+                    q = q if z else no_ask
+                    old = apx[e]
+                    if old == ba and old != no_ask:
+                        bas -= asz[e]
+                    apx[e] = q
+                    asz[e] = z if q != no_ask else 0
+                    if q < ba:
+                        ba, bas = q, z
+                    elif q == ba and q != no_ask:
+                        bas += z
+                    if not bas:
+                        ba = min(apx)
+                        bas = sum(sz for px, sz in zip(apx, asz, strict=True) if px == ba) if ba != no_ask else 0
         self.bb, self.bbs, self.ba, self.bas = bb, bbs, ba, bas
 
 
@@ -394,13 +374,8 @@ class TaqTrades(_TaqReader):
     columns = TRADE_COLUMNS
 
     def _parsed(self) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray, np.ndarray]]:
-        for chunk in self._chunks():
-            flagged = self._suspicious(chunk)
-            if not self.keep_suspicious and flagged.any():
-                keep = ~flagged
-                chunk = Chunk(chunk.symbol, chunk.instrument, chunk.block.take(keep), chunk.ts[keep],
-                              chunk.ms[keep], chunk.day[keep], chunk.days)
-                flagged = flagged[keep]
+        for whole in self._chunks():
+            chunk, flagged = self._drop_suspicious(whole)
             if not len(chunk.ts):
                 continue
             (price,) = self._prices(chunk, ("price",))
