@@ -52,12 +52,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from vtrade.core.errors import CrossedBookError
 from vtrade.core.events import Bar, BookSnapshot, Quote
-from vtrade.core.ids import murmur2
 from vtrade.core.instruments import Instrument
+from vtrade.core.rng import seeded_rng
 
 SESSION_NS = 23_400 * 1_000_000_000  # a regular US session, 6.5 hours
 _PARKINSON = 1.0 / (2.0 * math.sqrt(math.log(2.0)))  # σ ≈ ln(high/low) / (2√ln2)
@@ -142,9 +140,7 @@ def _noisy(sizes: tuple[int, ...], params: DepthParams, seed: int | None, symbol
     if seed is None:
         raise ValueError("size_noise > 0 needs a seed (noise is drawn from a seeded Generator)")
     # One generator per (seed, symbol, time): the same snapshot is reproduced wherever it is built.
-    seq = np.random.SeedSequence([seed & 0xFFFFFFFFFFFFFFFF, murmur2(symbol.encode()) & 0xFFFFFFFF,
-                                  ts & 0xFFFFFFFFFFFFFFFF])
-    rng = np.random.Generator(np.random.PCG64(seq))
+    rng = seeded_rng(seed, symbol, ts & 0xFFFFFFFFFFFFFFFF)
     s = params.size_noise
     factors = rng.lognormal(-0.5 * s * s, s, size=2 * len(sizes))
     lot = params.round_lot

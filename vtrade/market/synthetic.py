@@ -64,8 +64,8 @@ import numpy as np
 from numba import njit
 
 from vtrade.core.events import BookDelta, BookSnapshot, MarketEvent, Side, Trade
-from vtrade.core.ids import murmur2
 from vtrade.core.instruments import Instrument, us_equity
+from vtrade.core.rng import seeded_rng
 
 SECONDS_PER_YEAR = 252 * 23_400  # trading seconds: 252 days of 6.5 hours
 
@@ -299,10 +299,6 @@ def _simulate(
     return done, ne, ni, u_pos
 
 
-def _seed_sequence(seed: int, symbol: str) -> np.random.SeedSequence:
-    # murmur2 is stable across runs and platforms (Python's hash() of str is salted per process).
-    return np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, murmur2(symbol.encode()) & 0xFFFFFFFF])
-
 
 @dataclass(slots=True)
 class _Buffers:
@@ -336,7 +332,7 @@ class SyntheticMarket:
         self.symbol = self.instrument.symbol
         self.seed = seed
         self.params = p = params or SyntheticParams()
-        self._rng = np.random.Generator(np.random.PCG64(_seed_sequence(seed, self.symbol)))
+        self._rng = seeded_rng(seed, self.symbol)
         grid = self.instrument.price_grid
         start_px = int(Decimal(p.initial_price) // grid.increment)
         self._lot = self.instrument.size(p.round_lot)  # a round lot in the instrument's lots
