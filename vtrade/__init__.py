@@ -5,4 +5,24 @@
 '0.1.0'
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from vtrade.market import open_feed, read_book
+    from vtrade.runtime.replay import replay
+
+__all__ = ["__version__", "open_feed", "read_book", "replay"]
+_LAZY = {"replay": "vtrade.runtime.replay", "read_book": "vtrade.market", "open_feed": "vtrade.market"}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import vtrade` stays cheap; pandas, numba and friends load on first use.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vtrade' has no attribute {name!r}")

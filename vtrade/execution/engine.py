@@ -1,0 +1,659 @@
+"""The matching engine for one symbol: a deterministic fold of market data and order commands.
+
+:class:`ExecutionEngine` is the exchange in vtrade's simulation. It consumes ONE sequenced
+stream (market events and commands already merged in time order, DESIGN.md §4) and returns
+the execution events each input causes. Given the same stream it returns byte-identical
+events, on every run and after ``snapshot()``/``restore()`` at any point.
+
+How orders fill depends on the session's rung of the realism ladder (DESIGN.md §5):
+
+``bars``
+    Orders fill on the first bar that starts at or after their arrival, at the bar model's
+    price (default: zipline's volume-share model, close ± impact) and at most its
+    participation cap per bar; the rest waits for later bars. Stops trigger on the bar's
+    high/low.
+``L1``
+    Marketable orders cross the spread up to the displayed size (less what we already
+    took); the remainder fills at the square-root impact price, within the limit. Resting
+    orders queue behind the displayed size at the touch.
+``L2``
+    Marketable orders walk the levels; what we take stays taken until the feed restates the
+    level; price protection caps how far from the touch a marketable order may go. Resting
+    orders carry a queue position that trades and (per the queue model) cancels drain.
+``L3``
+    Resting orders know exactly which orders are ahead (order-by-order data): they fill
+    when those are gone and the next execution at their price would reach them.
+
+In every mode a resting order also fills when the market trades through its price, or when
+the opposite best crosses it. The engine does not know accounts' cash: pre-trade account
+rules run before the engine (:mod:`vtrade.execution.accounts`); it does keep each account's
+position in this symbol, for reduce-only orders.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+
+from vtrade.core.events import (
+    Bar,
+    BookDelta,
+    BookSnapshot,
+    Event,
+    OrderCancelled,
+    OrderDeleted,
+    OrderExecuted,
+    Quote,
+    Side,
+    Trade,
+    TradingStatus,
+)
+from vtrade.core.instruments import Instrument
+from vtrade.core.rng import seeded_rng
+from vtrade.execution import events as ev
+from vtrade.execution.fees import FeeModel, FillContext, NoFees
+from vtrade.execution.impact import BarFillModel, SquareRootImpact, VolumeShareSlippage
+from vtrade.execution.liquidity import ConsumedLiquidity, Take, walk
+from vtrade.execution.orders import (
+    CancelOrder,
+    InvalidTransition,
+    Liquidity,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    ReplaceOrder,
+    SubmitOrder,
+    TimeInForce,
+)
+from vtrade.execution.queue import QueueModel, QueuePosition, RiskAverseQueue
+from vtrade.market.l2book import L2Book, quote_snapshot
+from vtrade.market.l3book import L3Book
+
+Code = ev.RejectCode
+
+
+class Realism(StrEnum):
+    """The rungs of the realism ladder."""
+
+    BARS = "bars"
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """How the engine fills orders for one instrument.
+
+    ``price_protection_bps``: a marketable order never fills further than this from the touch
+    at arrival (the rest is cancelled); None turns protection off. ``daily_vol`` (fraction)
+    and ``adv`` (lots) feed the square-root impact of L1 remainders. ``extended_hours``
+    accepts orders outside the instrument's regular session.
+    """
+
+    instrument: Instrument
+    realism: Realism = Realism.L2
+    queue_model: QueueModel = field(default_factory=RiskAverseQueue)
+    fees: FeeModel = field(default_factory=NoFees)
+    bar_model: BarFillModel = field(default_factory=VolumeShareSlippage)
+    impact: SquareRootImpact = field(default_factory=SquareRootImpact)
+    price_protection_bps: int | None = 500
+    daily_vol: float = 0.02
+    adv: int = 1_000_000
+    extended_hours: bool = True
+    session_seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "realism", Realism(self.realism))
+        if self.price_protection_bps is not None and self.price_protection_bps <= 0:
+            raise ValueError(f"price_protection_bps must be positive or None, got {self.price_protection_bps}")
+
+
+@dataclass(slots=True)
+class _Working:
+    """What the engine keeps about one order besides its OrderState."""
+
+    state: OrderState
+    arrival_mid2: int
+    queue: QueuePosition | None = None  # L1/L2 resting orders
+    queue_at_entry: int | None = None
+    l3_ahead: dict[int, int] | None = None  # L3: order id -> lots ahead of us, plus key 0 = anonymous
+    stop: int | None = None  # current stop price (trailing stops move it)
+    trail_ref: int | None = None  # best price seen since acceptance, for trailing stops
+    fees: Decimal = Decimal(0)
+    notional: Decimal = Decimal(0)
+
+    @property
+    def order(self) -> SubmitOrder:
+        return self.state.order
+
+    @property
+    def resting_price(self) -> int | None:
+        """The price the order rests at, or None while it does not rest (stops not triggered, market)."""
+        o = self.order
+        if o.order_type is OrderType.LIMIT or (o.order_type is OrderType.STOP_LIMIT and self.state.triggered):
+            return o.limit_price
+        return None
+
+
+class ExecutionEngine:
+    """One symbol's exchange. ``step(event)`` returns the execution events it causes.
+
+    >>> from vtrade.core.instruments import us_equity
+    >>> eng = ExecutionEngine(EngineConfig(us_equity("SPY")))
+    >>> _ = eng.step(BookSnapshot(1, 1, "SPY", 1, [16764], [500], [16765], [300]))
+    >>> accepted, filled, cancelled = eng.step(SubmitOrder(2, "a", "c1", "SPY", Side.BUY, OrderType.MARKET, 400))
+    >>> filled.price, filled.quantity, filled.liquidity, filled.slippage_bps
+    (16765, 300, <Liquidity.TAKER: 'taker'>, 0.298...)
+    >>> cancelled.leaves, cancelled.reason
+    (100, 'market order: no more liquidity within 500 bps of the touch')
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.instrument = config.instrument
+        self.symbol = config.instrument.symbol
+        self.realism = config.realism
+        self.book = L2Book(self.symbol, crossing="crossed" if config.realism is Realism.L1 else "reject")
+        self.l3 = L3Book(self.symbol) if config.realism is Realism.L3 else None
+        self.used = ConsumedLiquidity()
+        self.orders: dict[tuple[str, str], _Working] = {}  # (account, client order id) -> every order seen
+        self._live: dict[tuple[str, str], _Working] = {}  # the open ones: what each market event looks at
+        self.positions: dict[str, int] = {}
+        self.rng = seeded_rng(config.session_seed, self.symbol)
+        self.now = 0
+        self.halted = False
+        self.last_trade: int | None = None
+        self.last_bar: Bar | None = None
+        self._fill_seq = 0
+        self._bar_used = 0  # lots the current bar already gave to our fills
+
+    # ------------------------------------------------------------------ driver
+    def step(self, event: Event) -> list[ev.ExecEvent]:
+        """Apply one input (market event or command); return the execution events it caused."""
+        self.now = max(self.now, event.ts)
+        out: list[ev.ExecEvent] = []
+        if isinstance(event, SubmitOrder):
+            self._submit(event, out)
+        elif isinstance(event, CancelOrder):
+            self._cancel(event, out)
+        elif isinstance(event, ReplaceOrder):
+            self._replace(event, out)
+        else:
+            self._market(event, out)
+        self._expire(out)
+        return out
+
+    def open_orders(self) -> list[OrderState]:
+        """Open orders, in the order they were accepted."""
+        return [w.state for w in self._live.values()]
+
+    def order(self, account: str, client_order_id: str) -> OrderState | None:
+        w = self.orders.get((account, client_order_id))
+        return None if w is None else w.state
+
+    def position(self, account: str) -> int:
+        """Net lots ``account`` holds in this symbol from fills seen by this engine."""
+        return self.positions.get(account, 0)
+
+    def snapshot(self) -> bytes:
+        """The engine's whole state; :meth:`restore` continues exactly from here."""
+        return pickle.dumps(self.__dict__, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, blob: bytes) -> ExecutionEngine:
+        engine = cls.__new__(cls)
+        engine.__dict__.update(pickle.loads(blob))  # our own snapshot, never user input
+        return engine
+
+    # ---------------------------------------------------------------- commands
+    def _submit(self, o: SubmitOrder, out: list[ev.ExecEvent]) -> None:
+        key = (o.account, o.client_order_id)
+        problem = self._check_submit(o, key)
+        if problem is not None:
+            out.append(ev.OrderRejected(self.now, o.account, o.client_order_id, o.symbol, *problem))
+            return
+        w = _Working(OrderState.new(o).to(OrderStatus.ACCEPTED), self._mid2())
+        if o.order_type in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP):
+            w.stop = o.stop_price
+            w.trail_ref = self.last_trade
+            if o.order_type is OrderType.TRAILING_STOP:
+                w.stop = self._trail_stop(w) if w.trail_ref is not None else None
+        self.orders[key] = self._live[key] = w
+        out.append(ev.OrderAccepted(self.now, o.account, o.client_order_id, o.symbol))
+        if w.stop is not None and self.last_trade is not None and self._stop_hit(w, self.last_trade):
+            self._trigger(w, out)
+        if not self._is_waiting_stop(w):
+            self._work(w, out)
+
+    def _check_submit(self, o: SubmitOrder, key: tuple[str, str]) -> tuple[Code, str] | None:
+        if o.symbol != self.symbol:
+            return Code.UNKNOWN_SYMBOL, f"this exchange trades {self.symbol}, not {o.symbol}"
+        if key in self.orders:
+            return Code.DUPLICATE_ORDER_ID, f"order id {o.client_order_id} was already used by this account"
+        if not isinstance(o.order_type, OrderType):
+            return Code.UNKNOWN_ORDER_TYPE, f"unknown order type {o.order_type!r}"
+        if o.quantity <= 0:
+            return Code.INVALID_QUANTITY, f"quantity must be positive, got {o.quantity}"
+        needs_limit = o.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        needs_stop = o.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        if needs_limit and o.limit_price is None:
+            return Code.MISSING_FIELD, f"a {o.order_type} order needs a limit price"
+        if needs_stop and o.stop_price is None:
+            return Code.MISSING_FIELD, f"a {o.order_type} order needs a stop price"
+        if o.order_type is OrderType.TRAILING_STOP and (o.trail_ticks is None) == (o.trail_bps is None):
+            return Code.MISSING_FIELD, "a trailing stop needs exactly one of a trail amount or a trail percentage"
+        for name in ("limit_price", "stop_price", "trail_ticks", "trail_bps"):
+            value = getattr(o, name)
+            if value is not None and value <= 0:
+                return Code.INVALID_PRICE, f"{name.replace('_', ' ')} must be positive, got {value}"
+        if o.tif is TimeInForce.GTD and (o.expire_ts is None or o.expire_ts <= self.now):
+            return Code.MISSING_FIELD, "a GTD order needs an expiry time in the future"
+        if self.halted:
+            return Code.HALTED, f"trading in {self.symbol} is halted"
+        if not self.config.extended_hours and not self.instrument.hours.is_open(self.now):
+            return Code.MARKET_CLOSED, f"{self.symbol}'s market is closed"
+        if o.post_only and (o.order_type is not OrderType.LIMIT or self._marketable(o.side, o.limit_price)):
+            return Code.POST_ONLY_WOULD_TAKE, "a post-only order must rest: this one would trade on arrival"
+        if o.reduce_only:
+            pos = self.position(o.account)
+            if pos == 0 or (pos > 0) == (o.side is Side.BUY):
+                return Code.REDUCE_ONLY, f"a reduce-only {o.side.name.lower()} would not reduce your position ({pos})"
+        return None
+
+    def _cancel(self, c: CancelOrder, out: list[ev.ExecEvent]) -> None:
+        w = self.orders.get((c.account, c.client_order_id))
+        if w is None:
+            out.append(ev.OrderRejected(self.now, c.account, c.client_order_id, c.symbol, Code.UNKNOWN_ORDER,
+                                        f"no order {c.client_order_id} to cancel"))  # fmt: skip
+            return
+        if not w.state.status.is_open:
+            out.append(ev.OrderRejected(self.now, c.account, c.client_order_id, c.symbol, Code.ORDER_NOT_OPEN,
+                                        f"order {c.client_order_id} is already {w.state.status}"))  # fmt: skip
+            return
+        self._close(w, OrderStatus.CANCELLED, "cancelled by user", out)
+
+    def _replace(self, r: ReplaceOrder, out: list[ev.ExecEvent]) -> None:
+        w = self.orders.get((r.account, r.client_order_id))
+        reject: tuple[Code, str] | None = None
+        if w is None:
+            reject = Code.UNKNOWN_ORDER, f"no order {r.client_order_id} to replace"
+        elif not w.state.status.is_open:
+            reject = Code.ORDER_NOT_OPEN, f"order {r.client_order_id} is already {w.state.status}"
+        elif r.quantity is not None and r.quantity <= w.state.filled:
+            reject = Code.INVALID_QUANTITY, f"new quantity {r.quantity} must exceed the {w.state.filled} already filled"
+        elif any(p is not None and p <= 0 for p in (r.limit_price, r.stop_price)):
+            reject = Code.INVALID_PRICE, "prices must be positive"
+        elif r.limit_price is not None and w.order.limit_price is None:
+            reject = Code.INVALID_PRICE, f"a {w.order.order_type} order has no limit price to change"
+        elif r.stop_price is not None and w.order.stop_price is None:
+            reject = Code.INVALID_PRICE, f"a {w.order.order_type} order has no stop price to change"
+        if reject is not None:
+            out.append(ev.OrderRejected(self.now, r.account, r.client_order_id, r.symbol, *reject))
+            return
+        assert w is not None
+        old = w.order
+        fields = {k: v for k, v in (("quantity", r.quantity), ("limit_price", r.limit_price),
+                                    ("stop_price", r.stop_price)) if v is not None}  # fmt: skip
+        new = SubmitOrder(**{**{f: getattr(old, f) for f in old.__struct_fields__}, **fields})
+        if new.post_only and self._marketable(new.side, new.limit_price):
+            out.append(ev.OrderRejected(self.now, r.account, r.client_order_id, r.symbol, Code.POST_ONLY_WOULD_TAKE,
+                                        "the new price would trade on arrival; the order is unchanged"))  # fmt: skip
+            return
+        # Exchanges (NASDAQ, CME, Binance) keep priority only for a pure size decrease.
+        kept = new.limit_price == old.limit_price and new.quantity <= old.quantity
+        w.state = w.state.amend(new)
+        if w.stop is not None and r.stop_price is not None:
+            w.stop = r.stop_price
+        out.append(ev.OrderReplaced(self.now, r.account, r.client_order_id, r.symbol, new.quantity,
+                                    new.limit_price, new.stop_price, kept))  # fmt: skip
+        if not kept:
+            w.queue = None
+            w.l3_ahead = None
+            if not self._is_waiting_stop(w):
+                self._work(w, out)
+
+    # ------------------------------------------------------------------ market
+    def _market(self, e: Event, out: list[ev.ExecEvent]) -> None:
+        r = self.realism
+        if isinstance(e, TradingStatus):
+            self.halted = e.halted
+        elif isinstance(e, Trade):
+            self._on_trade(e, out)
+        elif r is Realism.L2 and isinstance(e, BookSnapshot | BookDelta):
+            self._on_depth(e, out)
+        elif r is Realism.L1 and isinstance(e, Quote):
+            self._on_depth(quote_snapshot(e), out)
+        elif r is Realism.L3 and self.l3 is not None:
+            self._on_l3(e, out)
+        elif r is Realism.BARS and isinstance(e, Bar):
+            self._on_bar(e, out)
+
+    def _on_depth(self, e: BookSnapshot | BookDelta, out: list[ev.ExecEvent]) -> None:
+        before = {w_key: self.book.size_at(w.order.side, p) for w_key, w in self._resting() if (p := w.resting_price)}
+        self.book.apply(e)
+        if isinstance(e, BookSnapshot):
+            self.used.clear()
+        else:
+            self.used.refresh(Side.BUY, e.bid_px)
+            self.used.refresh(Side.SELL, e.ask_px)
+        qm = self.config.queue_model
+        for key, w in self._resting():
+            price = w.resting_price
+            if price is None:
+                continue
+            if w.queue is None:
+                self._join_queue(w, price)
+            else:
+                w.queue = qm.on_depth_change(w.queue, before.get(key, 0), self.book.size_at(w.order.side, price))
+        self._fill_crossed_resting(out)
+
+    def _on_trade(self, t: Trade, out: list[ev.ExecEvent]) -> None:
+        self.last_trade = t.price
+        for _, w in list(self._open()):
+            if w.stop is not None and not w.state.triggered:
+                if w.order.order_type is OrderType.TRAILING_STOP:
+                    self._follow_trail(w, t.price)
+                if w.stop is not None and self._stop_hit(w, t.price):
+                    self._trigger(w, out)
+                    self._work(w, out)
+        if self.realism is Realism.L3:
+            return  # L3 resting orders fill from order-by-order executions, not prints
+        qm = self.config.queue_model
+        remaining = t.size
+        for _, w in list(self._resting()):
+            price = w.resting_price
+            if price is None or not w.state.status.is_open:
+                continue
+            through = t.price < price if w.order.side is Side.BUY else t.price > price
+            at = t.price == price
+            if through:
+                self._fill(w, [Take(price, w.state.leaves)], Liquidity.MAKER, out, "trade through")
+            elif at and w.queue is not None and remaining > 0:
+                w.queue, filled = qm.on_trade(w.queue, remaining)
+                filled = min(filled, w.state.leaves)
+                if filled:
+                    self._fill(w, [Take(price, filled)], Liquidity.MAKER, out, f"queue {qm!r}")
+
+    def _on_l3(self, e: Event, out: list[ev.ExecEvent]) -> None:
+        assert self.l3 is not None
+        executed: OrderExecuted | None = e if isinstance(e, OrderExecuted) else None
+        reached: dict[tuple[str, str], int] = {}
+        if executed is not None:
+            # Before the book changes: would this execution reach one of our orders at its price?
+            for key, w in self._resting():
+                if w.l3_ahead is not None and w.resting_price == executed.price and w.order.side is executed.side:
+                    ahead = sum(w.l3_ahead.values())
+                    reached[key] = max(0, executed.size - ahead)
+        if self.l3.apply(e):
+            self._sync_l2_from_l3()
+        if isinstance(e, OrderExecuted | OrderCancelled | OrderDeleted):
+            for _, w in self._resting():
+                if w.l3_ahead is not None and w.resting_price == e.price and w.order.side is e.side:
+                    self._drain_l3(w, e)
+        if isinstance(e, BookSnapshot | BookDelta):
+            for _, w in self._resting():
+                if w.l3_ahead is not None and w.resting_price is not None:
+                    anon = self.l3.anonymous_at(w.order.side, w.resting_price)
+                    w.l3_ahead[0] = min(w.l3_ahead.get(0, 0), anon)
+        for key, extra in reached.items():
+            w = self.orders[key]
+            if extra and w.state.status.is_open:
+                self._fill(w, [Take(w.resting_price or 0, min(extra, w.state.leaves))], Liquidity.MAKER, out, "L3 FIFO")
+        for _, w in self._resting():
+            if w.l3_ahead is None and w.resting_price is not None:
+                self._join_l3(w)
+        self._fill_crossed_resting(out)
+
+    def _on_bar(self, bar: Bar, out: list[ev.ExecEvent]) -> None:
+        model = self.config.bar_model
+        self._bar_used = 0
+        for _, w in list(self._open()):
+            if w.stop is not None and not w.state.triggered:
+                hit = bar.high >= w.stop if w.order.side is Side.BUY else bar.low <= w.stop
+                if not hit:
+                    continue
+                self._trigger(w, out)
+            # The participation cap is per bar and shared by every order on the instrument.
+            fill = model.fill(w.order.side, w.state.leaves, self._bar_limit(w), bar, self.instrument, self._bar_used)
+            if fill is not None and fill.quantity > 0:
+                self._bar_used += fill.quantity
+                if w.arrival_mid2 == 0:
+                    w.arrival_mid2 = 2 * bar.open
+                self._fill(w, [Take(fill.price, fill.quantity)], Liquidity.TAKER, out, fill.model)
+                if w.order.tif in (TimeInForce.IOC, TimeInForce.FOK) and w.state.status.is_open:
+                    self._close(w, OrderStatus.CANCELLED, f"{w.order.tif.upper()}: rest not fillable in this bar", out)
+        self.last_bar = bar
+        self.last_trade = bar.close
+
+    # ------------------------------------------------------------------ matching
+    def _work(self, w: _Working, out: list[ev.ExecEvent]) -> None:
+        """Match a newly active order (new, replaced or triggered) against the book now."""
+        if self.realism is Realism.BARS:
+            if w.order.tif in (TimeInForce.IOC, TimeInForce.FOK) and self.last_bar is None:
+                self._close(w, OrderStatus.CANCELLED, "no bar to fill against", out)
+            return  # fills happen on the next bar (no look-ahead)
+        o = w.order
+        limit = self._effective_limit(w)
+        if w.arrival_mid2 == 0:
+            w.arrival_mid2 = self._mid2()
+        if o.tif is TimeInForce.FOK and self._fillable(o.side, w.state.leaves, limit) < w.state.leaves:
+            self._close(w, OrderStatus.CANCELLED, "FOK: the book cannot fill it in full", out)
+            return
+        if self._marketable(o.side, limit):
+            takes = self._takes(o.side, w.state.leaves, limit)
+            if takes:
+                resting = Side.SELL if o.side is Side.BUY else Side.BUY
+                self.used.record(resting, takes)
+                self._fill(w, takes, Liquidity.TAKER, out, f"{self.realism} sweep")
+            if self.realism is Realism.L1 and w.state.status.is_open:
+                self._impact_remainder(w, limit, out)
+        if not w.state.status.is_open:
+            return
+        rests = o.order_type is OrderType.LIMIT or (o.order_type is OrderType.STOP_LIMIT and w.state.triggered)
+        if o.tif in (TimeInForce.IOC, TimeInForce.FOK) or not rests:
+            why = "IOC: rest cancelled" if o.tif is TimeInForce.IOC else self._unfilled_reason(w)
+            self._close(w, OrderStatus.CANCELLED, why, out)
+            return
+        self._rest(w)
+
+    def _rest(self, w: _Working) -> None:
+        price = w.resting_price
+        assert price is not None
+        if self.realism is Realism.L3:
+            self._join_l3(w)
+        else:
+            self._join_queue(w, price)
+
+    def _join_queue(self, w: _Working, price: int) -> None:
+        w.queue = self.config.queue_model.on_join(self.book.size_at(w.order.side, price), w.state.leaves)
+        w.queue_at_entry = round(w.queue.front)
+
+    def _join_l3(self, w: _Working) -> None:
+        assert self.l3 is not None and w.resting_price is not None
+        price, side = w.resting_price, w.order.side
+        ahead = {oid: size for oid, size in self.l3.queue(side, price)}
+        ahead[0] = self.l3.anonymous_at(side, price)
+        w.l3_ahead = ahead
+        w.queue_at_entry = sum(ahead.values())
+
+    def _drain_l3(self, w: _Working, e: OrderExecuted | OrderCancelled | OrderDeleted) -> None:
+        assert w.l3_ahead is not None
+        oid = e.order_id if e.order_id in w.l3_ahead else 0
+        left = w.l3_ahead.get(oid, 0) - e.size
+        if isinstance(e, OrderDeleted) or left <= 0:
+            w.l3_ahead.pop(oid, None) if oid else w.l3_ahead.__setitem__(0, max(left, 0))
+        else:
+            w.l3_ahead[oid] = left
+
+    def _sync_l2_from_l3(self) -> None:
+        assert self.l3 is not None
+        top = self.l3.top(64)
+        self.book.apply(BookSnapshot(self.now, self.now, self.symbol, 0, top.bid_px.tolist(), top.bid_sz.tolist(),
+                                     top.ask_px.tolist(), top.ask_sz.tolist()))  # fmt: skip
+
+    def _takes(self, side: Side, quantity: int, limit: int | None) -> list[Take]:
+        opposite = Side.SELL if side is Side.BUY else Side.BUY
+        px, sz = self.book.levels(opposite)
+        bound = self._protection_bound(side)
+        if bound is not None:
+            limit = bound if limit is None else (min(limit, bound) if side is Side.BUY else max(limit, bound))
+        if self.realism is Realism.L1:
+            px, sz = px[:1], sz[:1]
+        return walk(zip(px.tolist(), sz.tolist(), strict=True), quantity, limit=limit, used=self.used, side=side)
+
+    def _fillable(self, side: Side, quantity: int, limit: int | None) -> int:
+        return sum(t.quantity for t in self._takes(side, quantity, limit))
+
+    def _impact_remainder(self, w: _Working, limit: int | None, out: list[ev.ExecEvent]) -> None:
+        """L1: what the displayed size could not fill fills at the square-root impact price."""
+        ref = self.book.best_ask() if w.order.side is Side.BUY else self.book.best_bid()
+        if ref is None:
+            return
+        price = self.config.impact.impact_price(
+            w.order.side, w.state.leaves, ref[0], self.config.daily_vol, self.config.adv, self.instrument
+        )
+        if limit is not None and (price > limit if w.order.side is Side.BUY else price < limit):
+            return
+        bound = self._protection_bound(w.order.side)
+        if bound is not None and (price > bound if w.order.side is Side.BUY else price < bound):
+            return
+        self._fill(w, [Take(price, w.state.leaves)], Liquidity.TAKER, out, f"L1 remainder {self.config.impact!r}")
+
+    def _fill_crossed_resting(self, out: list[ev.ExecEvent]) -> None:
+        """A resting order the opposite best has crossed would have traded: fill it at its price."""
+        bid, ask = self.book.best_bid(), self.book.best_ask()
+        for _, w in list(self._resting()):
+            price = w.resting_price
+            if price is None or not w.state.status.is_open:
+                continue
+            if w.order.side is Side.BUY:
+                crossed = ask is not None and ask[0] <= price
+            else:
+                crossed = bid is not None and bid[0] >= price
+            if crossed:
+                self._fill(w, [Take(price, w.state.leaves)], Liquidity.MAKER, out, "market crossed the order")
+
+    def _fill(self, w: _Working, takes: list[Take], liq: Liquidity, out: list[ev.ExecEvent], model: str) -> None:
+        o = w.order
+        inst = self.instrument
+        for take in takes:
+            qty = min(take.quantity, w.state.leaves)
+            if o.reduce_only:
+                qty = min(qty, abs(self.position(o.account)))
+            if qty <= 0:
+                break
+            ctx = FillContext(inst, o.side, qty, take.price, liq, w.state.filled, w.fees, w.notional)
+            fee = self.config.fees.fee(ctx)
+            w.state = w.state.fill(qty, take.price)
+            w.fees += fee
+            w.notional += inst.price_grid.to_decimal(take.price) * inst.size_grid.to_decimal(qty)
+            self.positions[o.account] = self.position(o.account) + (qty if o.side is Side.BUY else -qty)
+            self._fill_seq += 1
+            if w.state.status is OrderStatus.FILLED:
+                self._live.pop((o.account, o.client_order_id), None)
+            mid2 = w.arrival_mid2
+            slip = float(int(o.side) * (2 * take.price - mid2) / mid2 * 1e4) if mid2 > 0 else 0.0
+            queue = w.queue_at_entry if liq is Liquidity.MAKER else None
+            out.append(ev.OrderFilled(
+                self.now, o.account, o.client_order_id, o.symbol, f"{self.symbol}-f{self._fill_seq}", o.side,
+                take.price, qty, w.state.leaves, liq, fee, mid2, slip, model, queue,
+            ))  # fmt: skip
+        if o.reduce_only and w.state.status.is_open and self.position(o.account) == 0:
+            self._close(w, OrderStatus.CANCELLED, "reduce-only: the position is closed", out)
+
+    def _close(self, w: _Working, status: OrderStatus, reason: str, out: list[ev.ExecEvent]) -> None:
+        leaves = w.state.leaves
+        w.state = w.state.to(status, reason)
+        o = w.order
+        self._live.pop((o.account, o.client_order_id), None)
+        if status is OrderStatus.EXPIRED:
+            out.append(ev.OrderExpired(self.now, o.account, o.client_order_id, o.symbol, leaves))
+        else:
+            out.append(ev.OrderCancelled(self.now, o.account, o.client_order_id, o.symbol, leaves, reason))
+
+    def _expire(self, out: list[ev.ExecEvent]) -> None:
+        for _, w in list(self._open()):
+            o = w.order
+            end = o.expire_ts if o.tif is TimeInForce.GTD else (self._day_end(w) if o.tif is TimeInForce.DAY else None)
+            if end is not None and self.now >= end:
+                self._close(w, OrderStatus.EXPIRED, "", out)
+
+    # ------------------------------------------------------------------ stops
+    def _is_waiting_stop(self, w: _Working) -> bool:
+        return w.order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP) and not (
+            w.state.triggered
+        )
+
+    def _stop_hit(self, w: _Working, price: int) -> bool:
+        assert w.stop is not None
+        return price >= w.stop if w.order.side is Side.BUY else price <= w.stop
+
+    def _trigger(self, w: _Working, out: list[ev.ExecEvent]) -> None:
+        assert w.stop is not None
+        w.state = replace(w.state, triggered=True)
+        w.arrival_mid2 = self._mid2()
+        o = w.order
+        out.append(ev.OrderTriggered(self.now, o.account, o.client_order_id, o.symbol, w.stop))
+
+    def _follow_trail(self, w: _Working, price: int) -> None:
+        better = w.trail_ref is None or (price < w.trail_ref if w.order.side is Side.BUY else price > w.trail_ref)
+        if better:
+            w.trail_ref = price
+            w.stop = self._trail_stop(w)
+
+    def _trail_stop(self, w: _Working) -> int:
+        """Stop = best price since acceptance ∓ the trail; a percentage trail rounds away from the market."""
+        ref, o = w.trail_ref, w.order
+        assert ref is not None
+        sign = 1 if o.side is Side.BUY else -1
+        if o.trail_ticks is not None:
+            return ref + sign * o.trail_ticks
+        assert o.trail_bps is not None
+        num = ref * (10_000 + sign * o.trail_bps)
+        return -((-num) // 10_000) if sign > 0 else num // 10_000
+
+    # ------------------------------------------------------------------ helpers
+    def _open(self) -> list[tuple[tuple[str, str], _Working]]:
+        return list(self._live.items())
+
+    def _resting(self) -> list[tuple[tuple[str, str], _Working]]:
+        return [(k, w) for k, w in self._open() if w.resting_price is not None and not self._is_waiting_stop(w)]
+
+    def _effective_limit(self, w: _Working) -> int | None:
+        o = w.order
+        return o.limit_price if o.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+
+    def _bar_limit(self, w: _Working) -> int | None:
+        return self._effective_limit(w)
+
+    def _marketable(self, side: Side, limit: int | None) -> bool:
+        opp = self.book.best_ask() if side is Side.BUY else self.book.best_bid()
+        if opp is None:
+            return False
+        return limit is None or (opp[0] <= limit if side is Side.BUY else opp[0] >= limit)
+
+    def _protection_bound(self, side: Side) -> int | None:
+        bps = self.config.price_protection_bps
+        touch = self.book.best_ask() if side is Side.BUY else self.book.best_bid()
+        if bps is None or touch is None:
+            return None
+        # Rounded toward the touch: protection never lets an order trade further than stated.
+        return touch[0] + (touch[0] * bps) // 10_000 if side is Side.BUY else touch[0] - (touch[0] * bps) // 10_000
+
+    def _unfilled_reason(self, w: _Working) -> str:
+        if self.config.price_protection_bps is not None and self._protection_bound(w.order.side) is not None:
+            return f"market order: no more liquidity within {self.config.price_protection_bps} bps of the touch"
+        return "market order: no liquidity left to fill it"
+
+    def _mid2(self) -> int:
+        return self.book.mid2() or (2 * self.last_trade if self.last_trade is not None else 0)
+
+    def _day_end(self, w: _Working) -> int | None:
+        # Always-open venues have no close: a DAY order there behaves as GTC.
+        return self.instrument.hours.session_close(w.order.ts)
+
+
+__all__ = ["EngineConfig", "ExecutionEngine", "InvalidTransition", "Realism"]

@@ -1,0 +1,403 @@
+"""Replay a recorded feed through the execution engine with a strategy: ``vt.replay(...)``.
+
+The runner is the deterministic execution worker's single-process form (DESIGN.md §4). It
+merges three clocks into ONE sequence of inputs for the engine:
+
+- market data reaches the exchange at its event time ``ts``, and the strategy at
+  ``ts + feed latency`` (the strategy keeps its own, delayed copy of the book);
+- a strategy's command reaches the exchange at ``now + entry latency``;
+- the exchange's answers (accepts, fills, cancels) reach the strategy ``response latency`` later.
+
+Ties at one nanosecond resolve by a fixed rank (market data, then commands, then what the
+strategy hears, then its timer), then by arrival order, so the merge never depends on
+anything but the inputs. The engine's input sequence is kept (``result.inputs``), so the run
+can be replayed, hashed and compared.
+
+>>> import vtrade as vt
+>>> def quote_both_sides(ctx):
+...     ctx.cancel_all()
+...     bid, ask = ctx.book.best_bid(), ctx.book.best_ask()
+...     if bid and ask:
+...         ctx.buy(1, price=bid[0] - 1, post_only=True)
+...         ctx.sell(1, price=ask[0] + 1, post_only=True)
+>>> result = vt.replay("data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz",
+...                    strategy=quote_both_sides, every="100ms", realism="L2", latency="1ms")
+>>> len(result.fills) > 0, list(result.fills.columns[:4])
+(True, ['ts', 'account', 'client_order_id', 'fill_id'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+from tqdm import tqdm
+
+from vtrade.core.events import Bar, BookDelta, BookSnapshot, Event, MarketEvent, Quote, Side, Trade, encode
+from vtrade.core.instruments import Instrument
+from vtrade.execution import events as ev
+from vtrade.execution.engine import EngineConfig, ExecutionEngine, Realism
+from vtrade.execution.fees import FeeModel, NoFees
+from vtrade.execution.latency import ConstantLatency, LatencyModel
+from vtrade.execution.orders import CancelOrder, OrderType, ReplaceOrder, SubmitOrder, TimeInForce
+from vtrade.execution.queue import QueueModel, RiskAverseQueue
+from vtrade.market.feeds import Feed, open_feed
+from vtrade.market.l2book import L2Book, quote_snapshot
+
+# Ranks break ties at equal timestamps (lower first).
+_MARKET, _COMMAND, _VIEW, _NOTICE, _TIMER = range(5)
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000}
+
+
+def parse_duration(value: str | int | float) -> int:
+    """Nanoseconds in ``"100ms"``, ``"1.5s"``, ``"250us"`` or a plain int of ns.
+
+    >>> parse_duration("100ms"), parse_duration("1.5s"), parse_duration(0)
+    (100000000, 1500000000, 0)
+    """
+    if isinstance(value, bool):
+        raise ValueError("a duration cannot be a bool")
+    if isinstance(value, int | float):
+        if not value >= 0:
+            raise ValueError(f"a duration must be >= 0 ns, got {value}")
+        return int(value)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|min)\s*", value)
+    if m is None:
+        raise ValueError(f"not a duration: {value!r} (use e.g. '100ms', '1s', '250us')")
+    return int(Decimal(m[1]) * _UNITS[m[2]])
+
+
+class Strategy(Protocol):
+    """A strategy is any callable taking the context; it runs every ``every`` of simulated time.
+
+    Objects may also define ``on_fill(ctx, fill)`` and ``on_market(ctx, event)``.
+    """
+
+    def __call__(self, ctx: Context) -> None: ...
+
+
+@dataclass
+class Context:
+    """What a strategy sees (its own, feed-delayed view) and the orders it can send."""
+
+    instrument: Instrument
+    account: str
+    book: L2Book
+    now: int = 0
+    position: int = 0
+    last_trade: int | None = None
+    open_orders: dict[str, SubmitOrder] = field(default_factory=dict)
+    _send: Callable[[Event], None] = field(default=lambda e: None, repr=False)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
+
+    def buy(self, quantity: int, price: int | None = None, **kw: Any) -> str:
+        """Send a buy of ``quantity`` lots; a limit order at ``price`` ticks, else a market order."""
+        return self._order(Side.BUY, quantity, price, **kw)
+
+    def sell(self, quantity: int, price: int | None = None, **kw: Any) -> str:
+        """Send a sell of ``quantity`` lots; a limit order at ``price`` ticks, else a market order."""
+        return self._order(Side.SELL, quantity, price, **kw)
+
+    def cancel(self, client_order_id: str) -> None:
+        self._send(CancelOrder(self.now, self.account, client_order_id, self.instrument.symbol))
+
+    def cancel_all(self) -> None:
+        for coid in list(self.open_orders):
+            self.cancel(coid)
+
+    def replace(self, client_order_id: str, *, quantity: int | None = None, price: int | None = None) -> None:
+        self._send(ReplaceOrder(self.now, self.account, client_order_id, self.instrument.symbol, quantity, price))
+
+    def submit(self, order: SubmitOrder) -> str:
+        """Send a fully specified order (its ``ts`` is set to now)."""
+        order = SubmitOrder(**{**{f: getattr(order, f) for f in order.__struct_fields__}, "ts": self.now})
+        self.open_orders[order.client_order_id] = order
+        self._send(order)
+        return order.client_order_id
+
+    def _order(self, side: Side, quantity: int, price: int | None, **kw: Any) -> str:
+        coid = kw.pop("client_order_id", None) or f"{self.account}-{next(self._ids)}"
+        otype = kw.pop("order_type", OrderType.MARKET if price is None else OrderType.LIMIT)
+        tif = kw.pop("tif", TimeInForce.GTC)
+        order = SubmitOrder(
+            self.now, self.account, coid, self.instrument.symbol, side, OrderType(otype), quantity,
+            limit_price=price, tif=TimeInForce(tif), **kw,
+        )  # fmt: skip
+        return self.submit(order)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """Orders, fills (with receipts) and book samples of a replay, as DataFrames."""
+
+    orders: pd.DataFrame
+    fills: pd.DataFrame
+    book: pd.DataFrame
+    events: list[ev.ExecEvent]
+    inputs: int
+    market_events: int
+    instrument: Instrument
+
+    def output_hash(self) -> str:
+        """SHA-256 of the encoded output events: equal hashes mean byte-identical runs."""
+        h = hashlib.sha256()
+        for e in self.events:
+            h.update(encode(e))
+        return h.hexdigest()
+
+    def summary(self) -> dict[str, Any]:
+        """Fills, traded volume, VWAP shortfall vs arrival mid, fees and P&L (marked at the last mid)."""
+        f = self.fills
+        inst = self.instrument
+        if f.empty:
+            return {"fills": 0, "volume": 0.0, "fees": 0.0, "pnl": 0.0, "shortfall_bps": float("nan")}
+        signed_qty = f.quantity_lots * f.side
+        cash = -(f.price * f.quantity * f.side).sum() - f.fee.sum()
+        last_mid = float(self.book.mid.dropna().iloc[-1]) if not self.book.empty else float(f.price.iloc[-1])
+        position = float((f.quantity * f.side).sum())
+        weights = f.quantity / f.quantity.sum()
+        return {
+            "fills": len(f),
+            "volume": float(f.quantity.sum()),
+            "position": position,
+            "position_lots": int(signed_qty.sum()),
+            "vwap_shortfall_bps": float((f.slippage_bps * weights).sum()),
+            "fees": float(f.fee.sum()),
+            "pnl": float(cash + position * last_mid),
+            "maker_share": float((f.liquidity == "maker").mean()),
+            "currency": inst.currency,
+        }
+
+
+def replay(
+    feed: str | Path | Feed | Iterable[MarketEvent],
+    *,
+    strategy: Strategy | None = None,
+    every: str | int = "1s",
+    realism: str | Realism = Realism.L2,
+    latency: str | int | LatencyModel = 0,
+    fees: FeeModel | None = None,
+    queue: QueueModel | None = None,
+    instrument: Instrument | None = None,
+    account: str = "you",
+    seed: int = 0,
+    sample_every: str | int | None = None,
+    progress: bool = False,
+    **engine_options: Any,
+) -> ReplayResult:
+    """Replay ``feed`` through the execution engine with ``strategy``; see the module docstring.
+
+    ``feed`` is a path (any format :func:`vtrade.market.open_feed` knows), a Feed, or
+    events with ``instrument=`` given. ``latency`` is one duration for entry, response and
+    feed, or a :class:`LatencyModel`. ``sample_every`` samples the top of book (default:
+    at each strategy call).
+    """
+    source = open_feed(feed, instrument=instrument) if isinstance(feed, str | Path) else feed
+    inst = instrument or (source.instrument if isinstance(source, Feed) else None)
+    if inst is None:
+        raise ValueError("replaying raw events needs instrument=")
+    lat = latency if isinstance(latency, LatencyModel) else ConstantLatency(parse_duration(latency))
+    config = EngineConfig(
+        inst, Realism(realism), queue_model=queue or RiskAverseQueue(), fees=fees or NoFees(),
+        session_seed=seed, **engine_options,
+    )  # fmt: skip
+    runner = _Runner(config, strategy, parse_duration(every), lat, account, sample_every)
+    return runner.run(iter(source), progress=progress)
+
+
+class _Runner:
+    def __init__(
+        self,
+        config: EngineConfig,
+        strategy: Strategy | None,
+        every: int,
+        latency: LatencyModel,
+        account: str,
+        sample_every: str | int | None,
+    ) -> None:
+        if every <= 0:
+            raise ValueError("every must be a positive duration")
+        self.engine = ExecutionEngine(config)
+        self.inst = config.instrument
+        self.strategy = strategy
+        self.every = every
+        self.latency = latency
+        self.rng = self.engine.rng
+        self.sample_every = parse_duration(sample_every) if sample_every is not None else None
+        self.heap: list[tuple[int, int, int, Any]] = []
+        self.seq = itertools.count()
+        l1 = config.realism is Realism.L1
+        self.view = L2Book(self.inst.symbol, crossing="crossed" if l1 else "reject")
+        self.ctx = Context(self.inst, account, self.view, _send=self._send)
+        self.outputs: list[ev.ExecEvent] = []
+        self.samples: list[_Sample] = []
+        self.inputs = 0
+        self.market_events = 0
+        self.realism = config.realism
+
+    def _push(self, ts: int, rank: int, item: Any) -> None:
+        heapq.heappush(self.heap, (ts, rank, next(self.seq), item))
+
+    def _send(self, command: Event) -> None:
+        self._push(self.ctx.now + self.latency.entry(self.rng), _COMMAND, command)
+
+    def run(self, events: Iterator[MarketEvent], *, progress: bool) -> ReplayResult:
+        bar = tqdm(desc="replay", unit=" events", disable=not progress, mininterval=0.5)
+        pending = next(events, None)
+        next_timer: int | None = None
+        clock = 0
+        while pending is not None or self.heap:
+            # Keep exactly one not-yet-due market event in the heap: the feed is streamed.
+            if pending is not None and (not self.heap or self.heap[0][0] >= pending.ts):
+                clock = max(clock, pending.ts)
+                self._push(clock, _MARKET, pending)
+                if next_timer is None and self.strategy is not None:
+                    next_timer = clock
+                    self._push(clock, _TIMER, None)
+                pending = next(events, None)
+                continue
+            ts, rank, _, item = heapq.heappop(self.heap)
+            if rank in (_MARKET, _COMMAND):
+                self._exchange(ts, rank, item)
+                bar.update(1)
+            elif rank == _VIEW:
+                self._view(ts, item)
+            elif rank == _NOTICE:
+                self._notice(ts, item)
+            else:
+                self.ctx.now = ts
+                self._sample(ts)
+                assert self.strategy is not None
+                self.strategy(self.ctx)
+                if pending is not None or any(r == _MARKET for _, r, _, _ in self.heap):
+                    self._push(ts + self.every, _TIMER, None)
+        bar.close()
+        return self._result()
+
+    def _exchange(self, ts: int, rank: int, item: Event) -> None:
+        self.inputs += 1
+        if rank == _MARKET:
+            self.market_events += 1
+            self._push(ts + self.latency.feed(self.rng), _VIEW, item)
+        out = self.engine.step(item)
+        for e in out:
+            self.outputs.append(e)
+            self._push(e.ts + self.latency.response(self.rng), _NOTICE, e)
+
+    def _view(self, ts: int, e: MarketEvent) -> None:
+        ctx = self.ctx
+        ctx.now = ts
+        if isinstance(e, BookSnapshot | BookDelta) and self.realism is not Realism.L1:
+            self.view.apply(e)
+        elif isinstance(e, Quote) and self.realism is Realism.L1:
+            self.view.apply(quote_snapshot(e))
+        elif isinstance(e, Trade):
+            ctx.last_trade = e.price
+        elif isinstance(e, Bar):
+            ctx.last_trade = e.close
+        hook = getattr(self.strategy, "on_market", None)
+        if hook is not None:
+            hook(ctx, e)
+        if self.sample_every is not None and (not self.samples or ts - self.samples[-1][0] >= self.sample_every):
+            self._sample(ts)
+
+    def _notice(self, ts: int, e: ev.ExecEvent) -> None:
+        ctx = self.ctx
+        ctx.now = ts
+        if isinstance(e, ev.OrderFilled):
+            ctx.position += e.quantity if e.side is Side.BUY else -e.quantity
+            if e.leaves == 0:
+                ctx.open_orders.pop(e.client_order_id, None)
+            hook = getattr(self.strategy, "on_fill", None)
+            if hook is not None:
+                hook(ctx, e)
+        elif isinstance(e, ev.OrderCancelled | ev.OrderExpired | ev.OrderRejected):
+            ctx.open_orders.pop(e.client_order_id, None)
+
+    def _sample(self, ts: int) -> None:
+        b = self.engine.book
+        bid, ask = b.best_bid(), b.best_ask()
+        self.samples.append((ts, *(bid or (None, None)), *(ask or (None, None))))
+
+    def _result(self) -> ReplayResult:
+        return ReplayResult(
+            orders=_orders_frame(self.engine, self.outputs, self.inst),
+            fills=_fills_frame(self.outputs, self.inst),
+            book=_book_frame(self.samples, self.inst),
+            events=self.outputs,
+            inputs=self.inputs,
+            market_events=self.market_events,
+            instrument=self.inst,
+        )
+
+
+def _fills_frame(outputs: list[ev.ExecEvent], inst: Instrument) -> pd.DataFrame:
+    fills = [e for e in outputs if isinstance(e, ev.OrderFilled)]
+    px, sz = inst.price_grid.to_float, inst.size_grid.to_float
+    df = pd.DataFrame(
+        {
+            "ts": pd.to_datetime([f.ts for f in fills], unit="ns", utc=True),
+            "account": [f.account for f in fills],
+            "client_order_id": [f.client_order_id for f in fills],
+            "fill_id": [f.fill_id for f in fills],
+            "side": [int(f.side) for f in fills],
+            "price": [px(f.price) for f in fills],
+            "quantity": [sz(f.quantity) for f in fills],
+            "quantity_lots": [f.quantity for f in fills],
+            "leaves_lots": [f.leaves for f in fills],
+            "liquidity": [str(f.liquidity) for f in fills],
+            "fee": [float(f.fee) for f in fills],
+            "arrival_mid": [px(f.arrival_mid2) / 2 for f in fills],
+            "slippage_bps": [f.slippage_bps for f in fills],
+            "queue_ahead_lots": pd.array([f.queue_ahead for f in fills], dtype="Int64"),
+            "model": [f.model for f in fills],
+        }
+    )
+    return df
+
+
+def _orders_frame(engine: ExecutionEngine, outputs: list[ev.ExecEvent], inst: Instrument) -> pd.DataFrame:
+    px = inst.price_grid.to_float
+    rejected = [e for e in outputs if isinstance(e, ev.OrderRejected)]
+    rows = []
+    for w in engine.orders.values():
+        s, o = w.state, w.order
+        rows.append({
+            "client_order_id": o.client_order_id, "account": o.account, "ts": o.ts, "side": int(o.side),
+            "type": str(o.order_type), "tif": str(o.tif), "quantity_lots": o.quantity,
+            "limit_price": px(o.limit_price) if o.limit_price is not None else None,
+            "status": str(s.status), "filled_lots": s.filled,
+            "avg_price": px(1) * s.notional / s.filled if s.filled else None, "fees": float(w.fees), "reason": s.reason,
+        })  # fmt: skip
+    for r in rejected:
+        rows.append({"client_order_id": r.client_order_id, "account": r.account, "ts": r.ts, "status": "rejected",
+                     "filled_lots": 0, "reason": r.reason})  # fmt: skip
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
+    return df
+
+
+_Sample = tuple[int, int | None, int | None, int | None, int | None]
+
+
+def _book_frame(samples: list[_Sample], inst: Instrument) -> pd.DataFrame:
+    px, sz = inst.price_grid.to_float, inst.size_grid.to_float
+
+    def column(i: int, conv: Callable[[int], float]) -> list[float]:
+        return [conv(row[i]) if row[i] is not None else float("nan") for row in samples]  # type: ignore[arg-type]
+
+    df = pd.DataFrame({
+        "ts": pd.to_datetime([row[0] for row in samples], unit="ns", utc=True),
+        "bid_px": column(1, px), "bid_sz": column(2, sz), "ask_px": column(3, px), "ask_sz": column(4, sz),
+    })  # fmt: skip
+    df["mid"] = (df.bid_px + df.ask_px) / 2
+    return df
