@@ -37,6 +37,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
+import numpy as np
+
 from vtrade.core.events import (
     Bar,
     BookDelta,
@@ -52,6 +54,7 @@ from vtrade.core.events import (
 )
 from vtrade.core.instruments import Instrument
 from vtrade.core.rng import seeded_rng
+from vtrade.execution import _match
 from vtrade.execution import events as ev
 from vtrade.execution.fees import FeeModel, FillContext, NoFees
 from vtrade.execution.impact import BarFillModel, SquareRootImpact, VolumeShareSlippage
@@ -67,8 +70,10 @@ from vtrade.execution.orders import (
     SubmitOrder,
     TimeInForce,
 )
-from vtrade.execution.queue import QueueModel, QueuePosition, RiskAverseQueue
-from vtrade.market.l2book import L2Book, quote_snapshot
+from vtrade.execution.queue import QueueModel, RiskAverseQueue
+from vtrade.market._l2kernels import SNAPSHOT as SNAPSHOT_KIND
+from vtrade.market._l2kernels import TRADE as TRADE_KIND
+from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
 from vtrade.market.l3book import L3Book
 
 Code = ev.RejectCode
@@ -117,7 +122,7 @@ class _Working:
 
     state: OrderState
     arrival_mid2: int
-    queue: QueuePosition | None = None  # L1/L2 resting orders
+    slot: int | None = None  # L1/L2: row in the resting-order table the compiled path works on
     queue_at_entry: int | None = None
     l3_ahead: dict[int, int] | None = None  # L3: order id -> lots ahead of us, plus key 0 = anonymous
     stop: int | None = None  # current stop price (trailing stops move it)
@@ -136,6 +141,55 @@ class _Working:
         if o.order_type is OrderType.LIMIT or (o.order_type is OrderType.STOP_LIMIT and self.state.triggered):
             return o.limit_price
         return None
+
+
+class _RestingTable:
+    """Our resting L1/L2 limit orders as arrays: the compiled market path reads and updates them."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.side = np.zeros(capacity, dtype=np.int8)  # 0 = free slot
+        self.px = np.zeros(capacity, dtype=np.int64)
+        self.leaves = np.zeros(capacity, dtype=np.int64)
+        self.front = np.zeros(capacity, dtype=np.float64)
+        self.traded = np.zeros(capacity, dtype=np.float64)
+        self.keys: list[tuple[str, str] | None] = [None] * capacity
+        # Fill records of the last kernel call (at most one per slot).
+        self.f_slot = np.zeros(capacity, dtype=np.int64)
+        self.f_qty = np.zeros(capacity, dtype=np.int64)
+        self.f_why = np.zeros(capacity, dtype=np.int64)
+
+    def add(self, key: tuple[str, str], side: Side, price: int, leaves: int, front: float) -> int:
+        free = np.flatnonzero(self.side == 0)
+        if free.size == 0:
+            self._grow()
+            free = np.flatnonzero(self.side == 0)
+        k = int(free[0])
+        self.side[k], self.px[k], self.leaves[k], self.front[k], self.traded[k] = int(side), price, leaves, front, 0.0
+        self.keys[k] = key
+        return k
+
+    def free(self, k: int) -> None:
+        self.side[k] = 0
+        self.leaves[k] = 0
+        self.keys[k] = None
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.side, self.px, self.leaves, self.front, self.traded
+
+    def outputs(self) -> tuple[np.ndarray, ...]:
+        return self.f_slot, self.f_qty, self.f_why
+
+    def _grow(self) -> None:
+        n = self.side.shape[0]
+        for name in ("side", "px", "leaves", "front", "traded", "f_slot", "f_qty", "f_why"):
+            old = getattr(self, name)
+            new = np.zeros(2 * n, dtype=old.dtype)
+            new[:n] = old
+            setattr(self, name, new)
+        self.keys += [None] * n
+
+
+_WHY = {_match.WHY_QUEUE: "queue", _match.WHY_THROUGH: "trade through", _match.WHY_CROSSED: "market crossed the order"}
 
 
 class ExecutionEngine:
@@ -169,10 +223,16 @@ class ExecutionEngine:
         self.last_bar: Bar | None = None
         self._fill_seq = 0
         self._bar_used = 0  # lots the current bar already gave to our fills
+        self._table = _RestingTable()
+        self._kstate = np.array([-1], dtype=np.int64)  # the kernel writes the last trade price here
 
     # ------------------------------------------------------------------ driver
     def step(self, event: Event) -> list[ev.ExecEvent]:
         """Apply one input (market event or command); return the execution events it caused."""
+        if self.realism is Realism.L2 and isinstance(event, Quote):
+            # A venue's separate top-of-book stream is not an input of an L2 exchange, not even
+            # as a clock tick: the book and its time come from depth messages and trades.
+            return []
         self.now = max(self.now, event.ts)
         out: list[ev.ExecEvent] = []
         if isinstance(event, SubmitOrder):
@@ -309,73 +369,110 @@ class ExecutionEngine:
             w.stop = r.stop_price
         out.append(ev.OrderReplaced(self.now, r.account, r.client_order_id, r.symbol, new.quantity,
                                     new.limit_price, new.stop_price, kept))  # fmt: skip
-        if not kept:
-            w.queue = None
-            w.l3_ahead = None
-            if not self._is_waiting_stop(w):
-                self._work(w, out)
+        if kept:
+            self._sync_slot(w)  # same place in the queue, fewer lots
+            return
+        if w.slot is not None:
+            self._table.free(w.slot)
+            w.slot = None
+        w.l3_ahead = None
+        if not self._is_waiting_stop(w):
+            self._work(w, out)
 
     # ------------------------------------------------------------------ market
+    def step_batch(self, batch: UpdateBatch, e0: int, e1: int) -> tuple[int, list[ev.ExecEvent]]:
+        """L1/L2 fast path: apply book/trade events ``e0:e1`` of ``batch`` (built with
+        ``UpdateBatch.from_events(..., trades=True)``; L1 quotes as ``quote_snapshot``s).
+
+        Stops right after the first event that fills one of our orders, so the caller can act
+        on the news in time order; returns ``(next_event, execution_events)``. Equivalent to
+        calling :meth:`step` on each event, only faster.
+        """
+        if self.realism not in (Realism.L1, Realism.L2):
+            raise ValueError(f"step_batch serves the L1 and L2 realism levels, not {self.realism}")
+        out: list[ev.ExecEvent] = []
+        e = self._market_events(batch, e0, e1, out)
+        self._expire(out)
+        return e, out
+
     def _market(self, e: Event, out: list[ev.ExecEvent]) -> None:
         r = self.realism
         if isinstance(e, TradingStatus):
             self.halted = e.halted
+        elif r in (Realism.L1, Realism.L2) and isinstance(e, BookSnapshot | BookDelta | Quote | Trade):
+            if isinstance(e, Quote):
+                e = quote_snapshot(e)
+            elif r is Realism.L1 and not isinstance(e, Trade):
+                return
+            self._market_events(UpdateBatch.from_events((e,), trades=True), 0, 1, out)
         elif isinstance(e, Trade):
-            self._on_trade(e, out)
-        elif r is Realism.L2 and isinstance(e, BookSnapshot | BookDelta):
-            self._on_depth(e, out)
-        elif r is Realism.L1 and isinstance(e, Quote):
-            self._on_depth(quote_snapshot(e), out)
+            self.last_trade = e.price
+            self._stops_on_trade(e.price, out)
         elif r is Realism.L3 and self.l3 is not None:
             self._on_l3(e, out)
         elif r is Realism.BARS and isinstance(e, Bar):
             self._on_bar(e, out)
 
-    def _on_depth(self, e: BookSnapshot | BookDelta, out: list[ev.ExecEvent]) -> None:
-        before = {w_key: self.book.size_at(w.order.side, p) for w_key, w in self._resting() if (p := w.resting_price)}
-        self.book.apply(e)
-        if isinstance(e, BookSnapshot):
-            self.used.clear()
-        else:
-            self.used.refresh(Side.BUY, e.bid_px)
-            self.used.refresh(Side.SELL, e.ask_px)
+    def _market_events(self, batch: UpdateBatch, e0: int, e1: int, out: list[ev.ExecEvent]) -> int:
+        """Run the compiled path over ``e0:e1``; stops after an event that filled us."""
+        e = e0
         qm = self.config.queue_model
-        for key, w in self._resting():
-            price = w.resting_price
-            if price is None:
-                continue
-            if w.queue is None:
-                self._join_queue(w, price)
-            else:
-                w.queue = qm.on_depth_change(w.queue, before.get(key, 0), self.book.size_at(w.order.side, price))
-        self._fill_crossed_resting(out)
+        tab = self._table
+        while e < e1:
+            # Waiting stops need a look at every trade, so go one event at a time while any wait.
+            stop_at = e + 1 if self._has_waiting_stops() else e1
+            scratch = self.book.prepare(batch, e, stop_at)
+            nxt, n_fills, failed = _match.run(
+                *self.book.kernel_arrays(), batch.kinds, batch.ends, batch.side, batch.px, batch.sz, e, stop_at,
+                self.book.tolerance, scratch, *tab.arrays(), qm.kind, qm.n, *tab.outputs(), self._kstate,
+            )  # fmt: skip
+            self.book.settle()
+            if self.used.taken:
+                self._refresh_consumed(batch, e, nxt if failed < 0 else failed)
+            if failed >= 0:
+                self.book.raise_crossed(batch, failed)
+            self.now = max(self.now, int(batch.ts[e:nxt].max()))  # feeds interleave two clocks (E and T)
+            if self._kstate[0] >= 0:
+                self.last_trade = int(self._kstate[0])
+            for i in range(n_fills):
+                key = tab.keys[int(tab.f_slot[i])]
+                assert key is not None
+                w = self.orders[key]
+                why = _WHY[int(tab.f_why[i])]
+                model = f"queue {qm!r}" if why == "queue" else why
+                self._fill(w, [Take(int(tab.px[tab.f_slot[i]]), int(tab.f_qty[i]))], Liquidity.MAKER, out, model)
+            if batch.kinds[nxt - 1] == TRADE_KIND and self._has_waiting_stops():
+                self._stops_on_trade(int(batch.px[batch.ends[nxt - 1] - 1]), out)
+            e = nxt
+            if n_fills:
+                break
+        return e
 
-    def _on_trade(self, t: Trade, out: list[ev.ExecEvent]) -> None:
-        self.last_trade = t.price
+    def _refresh_consumed(self, batch: UpdateBatch, e0: int, e1: int) -> None:
+        """The feed restated levels in events e0:e1: what we took there is displayed anew."""
+        for e in range(e0, e1):
+            kind = batch.kinds[e]
+            if kind == TRADE_KIND:
+                continue
+            if kind == SNAPSHOT_KIND:
+                self.used.clear()
+                continue
+            u0 = int(batch.ends[e - 1]) if e else 0
+            for u in range(u0, int(batch.ends[e])):
+                self.used.refresh(Side.BUY if batch.side[u] > 0 else Side.SELL, (int(batch.px[u]),))
+
+    def _has_waiting_stops(self) -> bool:
+        return any(self._is_waiting_stop(w) for w in self._live.values())
+
+    def _stops_on_trade(self, price: int, out: list[ev.ExecEvent]) -> None:
+        """A print at ``price``: trailing stops follow it, and stops it reaches trigger."""
         for _, w in list(self._open()):
             if w.stop is not None and not w.state.triggered:
                 if w.order.order_type is OrderType.TRAILING_STOP:
-                    self._follow_trail(w, t.price)
-                if w.stop is not None and self._stop_hit(w, t.price):
+                    self._follow_trail(w, price)
+                if w.stop is not None and self._stop_hit(w, price):
                     self._trigger(w, out)
                     self._work(w, out)
-        if self.realism is Realism.L3:
-            return  # L3 resting orders fill from order-by-order executions, not prints
-        qm = self.config.queue_model
-        remaining = t.size
-        for _, w in list(self._resting()):
-            price = w.resting_price
-            if price is None or not w.state.status.is_open:
-                continue
-            through = t.price < price if w.order.side is Side.BUY else t.price > price
-            at = t.price == price
-            if through:
-                self._fill(w, [Take(price, w.state.leaves)], Liquidity.MAKER, out, "trade through")
-            elif at and w.queue is not None and remaining > 0:
-                w.queue, filled = qm.on_trade(w.queue, remaining)
-                filled = min(filled, w.state.leaves)
-                if filled:
-                    self._fill(w, [Take(price, filled)], Liquidity.MAKER, out, f"queue {qm!r}")
 
     def _on_l3(self, e: Event, out: list[ev.ExecEvent]) -> None:
         assert self.l3 is not None
@@ -468,8 +565,20 @@ class ExecutionEngine:
             self._join_queue(w, price)
 
     def _join_queue(self, w: _Working, price: int) -> None:
-        w.queue = self.config.queue_model.on_join(self.book.size_at(w.order.side, price), w.state.leaves)
-        w.queue_at_entry = round(w.queue.front)
+        pos = self.config.queue_model.on_join(self.book.size_at(w.order.side, price), w.state.leaves)
+        o = w.order
+        w.slot = self._table.add((o.account, o.client_order_id), o.side, price, w.state.leaves, pos.front)
+        w.queue_at_entry = round(pos.front)
+
+    def _sync_slot(self, w: _Working) -> None:
+        """Keep the resting-order table in step with the order's state after a change."""
+        if w.slot is None:
+            return
+        if w.state.status.is_open and w.resting_price is not None:
+            self._table.leaves[w.slot] = w.state.leaves
+        else:
+            self._table.free(w.slot)
+            w.slot = None
 
     def _join_l3(self, w: _Working) -> None:
         assert self.l3 is not None and w.resting_price is not None
@@ -561,6 +670,7 @@ class ExecutionEngine:
                 self.now, o.account, o.client_order_id, o.symbol, f"{self.symbol}-f{self._fill_seq}", o.side,
                 take.price, qty, w.state.leaves, liq, fee, mid2, slip, model, queue,
             ))  # fmt: skip
+        self._sync_slot(w)
         if o.reduce_only and w.state.status.is_open and self.position(o.account) == 0:
             self._close(w, OrderStatus.CANCELLED, "reduce-only: the position is closed", out)
 
@@ -569,15 +679,34 @@ class ExecutionEngine:
         w.state = w.state.to(status, reason)
         o = w.order
         self._live.pop((o.account, o.client_order_id), None)
+        self._sync_slot(w)
         if status is OrderStatus.EXPIRED:
             out.append(ev.OrderExpired(self.now, o.account, o.client_order_id, o.symbol, leaves))
         else:
             out.append(ev.OrderCancelled(self.now, o.account, o.client_order_id, o.symbol, leaves, reason))
 
+    def tick(self, ts: int) -> list[ev.ExecEvent]:
+        """Simulated time reaches ``ts`` with no event: orders due to expire by then expire."""
+        self.now = max(self.now, ts)
+        out: list[ev.ExecEvent] = []
+        self._expire(out)
+        return out
+
+    def next_deadline(self) -> int | None:
+        """The earliest time an open DAY/GTD order expires (None if none will): a batch
+        caller must not run market data past it without stepping the engine there."""
+        ends = [e for w in self._live.values() if (e := self._end_of(w)) is not None]
+        return min(ends) if ends else None
+
+    def _end_of(self, w: _Working) -> int | None:
+        o = w.order
+        if o.tif is TimeInForce.GTD:
+            return o.expire_ts
+        return self._day_end(w) if o.tif is TimeInForce.DAY else None
+
     def _expire(self, out: list[ev.ExecEvent]) -> None:
         for _, w in list(self._open()):
-            o = w.order
-            end = o.expire_ts if o.tif is TimeInForce.GTD else (self._day_end(w) if o.tif is TimeInForce.DAY else None)
+            end = self._end_of(w)
             if end is not None and self.now >= end:
                 self._close(w, OrderStatus.EXPIRED, "", out)
 

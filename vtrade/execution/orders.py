@@ -83,8 +83,8 @@ class Liquidity(StrEnum):
 
 # ---------------------------------------------------------------------------- commands
 class SubmitOrder(Event, frozen=True, array_like=True, tag=True):
-    """A new order. ``ts`` is when the user entered it; it reaches the exchange at ``ts`` +
-    entry latency. Prices in ticks (None where the type has none), ``quantity`` in lots.
+    """A new order. ``ts`` is when it reaches the exchange: entry time + entry latency (the
+    sequencer stamps it so). Prices in ticks (None where the type has none), ``quantity`` in lots.
 
     ``trail_ticks`` / ``trail_bps`` set a trailing stop's distance (exactly one of them).
     """

@@ -24,6 +24,7 @@ from numba import njit
 
 SNAPSHOT = 1  # event kind: clear both sides, then apply the event's levels
 DELTA = 0  # event kind: apply the event's levels on top of the book
+TRADE = 2  # event kind: a print (one "update": aggressor side, price, size); the book does not change
 BASE, TOP, NWIN, NOV = 0, 1, 2, 3
 
 
@@ -277,7 +278,11 @@ def apply_events(  # type: ignore[no-untyped-def]
     for e in range(kinds.shape[0]):
         end = ends[e]
         snapshot = kinds[e] == SNAPSHOT
-        if not apply_event(bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, tolerance, scratch):
+        if kinds[e] == TRADE:
+            pass
+        elif not apply_event(
+            bl, bm, bok, bos, al, am, aok, aos, side, px, sz, start, end, snapshot, tolerance, scratch
+        ):
             return e
         if depth > 0:
             _write_row(bl, bm, bok, bos, al, am, aok, aos, out, e, depth, kbuf, sbuf)

@@ -26,7 +26,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from vtrade.core.errors import CrossedBookError
-from vtrade.core.events import BookDelta, BookSnapshot, Event, Quote, Side
+from vtrade.core.events import BookDelta, BookSnapshot, Event, Quote, Side, Trade
 from vtrade.market import _l2kernels as k
 
 _I64 = np.int64
@@ -70,9 +70,11 @@ class UpdateBatch:
         return int(self.px.shape[0])
 
     @classmethod
-    def from_events(cls, events: Iterable[Event]) -> UpdateBatch:
+    def from_events(cls, events: Iterable[Event], *, trades: bool = False) -> UpdateBatch:
         """Flatten ``BookSnapshot``/``BookDelta`` events (others are ignored) into a batch.
 
+        With ``trades=True`` each ``Trade`` becomes a ``TRADE`` event of one update (side =
+        aggressor, 0 if unknown; price; size), in stream order, for the matching engine.
         Raises ValueError for a negative size or price and size lists of different lengths.
         """
         kinds: list[int] = []
@@ -87,6 +89,15 @@ class UpdateBatch:
                 kinds.append(k.DELTA)
             elif isinstance(ev, BookSnapshot):
                 kinds.append(k.SNAPSHOT)
+            elif trades and isinstance(ev, Trade):
+                kinds.append(k.TRADE)
+                side.append(int(ev.aggressor) if ev.aggressor is not None else 0)
+                px.append(ev.price)
+                sz.append(ev.size)
+                ends.append(len(px))
+                ts.append(ev.ts)
+                seq.append(ev.seq)
+                continue
             else:
                 continue
             _check_lengths(ev)
@@ -112,6 +123,15 @@ class UpdateBatch:
             bad = int(np.argmax(batch.ends > int(np.argmax(batch.sz < 0))))
             raise ValueError(f"negative level size in book event #{bad} (seq {batch.seq[bad]})")
         return batch
+
+    def slice(self, e0: int, e1: int) -> UpdateBatch:
+        """Events ``e0:e1`` as a batch of their own (views, no copies of the updates)."""
+        u0 = int(self.ends[e0 - 1]) if e0 else 0
+        u1 = int(self.ends[e1 - 1]) if e1 > e0 else u0
+        return UpdateBatch(
+            self.kinds[e0:e1], self.ends[e0:e1] - u0, self.side[u0:u1], self.px[u0:u1], self.sz[u0:u1],
+            self.ts[e0:e1], self.seq[e0:e1],
+        )  # fmt: skip
 
     def max_event_updates(self) -> int:
         if not self.n_events:
@@ -306,6 +326,36 @@ class L2Book:
             self._asks.maybe_grow(self.max_window)
             e0 = e1
         return out
+
+    # ------------------------------------------------- for compiled consumers (the matcher)
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """The eight arrays the ``_l2kernels`` functions take: bid side, then ask side."""
+        return (*self._bids.args(), *self._asks.args())
+
+    @property
+    def tolerance(self) -> int:
+        """The crossing tolerance code the kernels take (STRICT, LOCKED_OK or CROSSED_OK)."""
+        return self._tolerance
+
+    def prepare(self, batch: UpdateBatch, e0: int, e1: int) -> np.ndarray:
+        """Reserve room for events ``e0:e1`` of ``batch``; returns the scratch array to pass."""
+        u0 = int(batch.ends[e0 - 1]) if e0 else 0
+        u1 = int(batch.ends[e1 - 1]) if e1 else 0
+        self._bids.reserve(u1 - u0)
+        self._asks.reserve(u1 - u0)
+        widest = int(np.diff(batch.ends[e0:e1], prepend=u0).max()) if e1 > e0 else 0
+        if self._scratch.shape[0] < widest:
+            self._scratch = np.zeros(widest, dtype=_I64)
+        return self._scratch
+
+    def settle(self) -> None:
+        """After a compiled consumer applied events: let the ladders widen if they need to."""
+        self._bids.maybe_grow(self.max_window)
+        self._asks.maybe_grow(self.max_window)
+
+    def raise_crossed(self, batch: UpdateBatch, e: int) -> None:
+        """Raise the CrossedBookError for event ``e`` of ``batch`` (which was not applied)."""
+        self._raise_crossed(batch, e)
 
     def _raise_crossed(self, batch: UpdateBatch, e: int) -> None:
         start, end = (int(batch.ends[e - 1]) if e else 0), int(batch.ends[e])

@@ -10,8 +10,7 @@ merges three clocks into ONE sequence of inputs for the engine:
 
 Ties at one nanosecond resolve by a fixed rank (market data, then commands, then what the
 strategy hears, then its timer), then by arrival order, so the merge never depends on
-anything but the inputs. The engine's input sequence is kept (``result.inputs``), so the run
-can be replayed, hashed and compared.
+anything but the inputs, and ``result.output_hash()`` is the same on every run.
 
 >>> import vtrade as vt
 >>> def quote_both_sides(ctx):
@@ -38,6 +37,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -49,8 +50,9 @@ from vtrade.execution.fees import FeeModel, NoFees
 from vtrade.execution.latency import ConstantLatency, LatencyModel
 from vtrade.execution.orders import CancelOrder, OrderType, ReplaceOrder, SubmitOrder, TimeInForce
 from vtrade.execution.queue import QueueModel, RiskAverseQueue
+from vtrade.market._l2kernels import TRADE as TRADE_KIND
 from vtrade.market.feeds import Feed, open_feed
-from vtrade.market.l2book import L2Book, quote_snapshot
+from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
 
 # Ranks break ties at equal timestamps (lower first).
 _MARKET, _COMMAND, _VIEW, _NOTICE, _TIMER = range(5)
@@ -189,7 +191,6 @@ def replay(
     instrument: Instrument | None = None,
     account: str = "you",
     seed: int = 0,
-    sample_every: str | int | None = None,
     progress: bool = False,
     **engine_options: Any,
 ) -> ReplayResult:
@@ -197,8 +198,9 @@ def replay(
 
     ``feed`` is a path (any format :func:`vtrade.market.open_feed` knows), a Feed, or
     events with ``instrument=`` given. ``latency`` is one duration for entry, response and
-    feed, or a :class:`LatencyModel`. ``sample_every`` samples the top of book (default:
-    at each strategy call).
+    feed, or a :class:`LatencyModel`. The top of book is sampled every ``every`` (when the
+    strategy runs). L1/L2 replays with a constant latency run on arrays through the engine's
+    compiled path; others step event by event; both give the same events.
     """
     source = open_feed(feed, instrument=instrument) if isinstance(feed, str | Path) else feed
     inst = instrument or (source.instrument if isinstance(source, Feed) else None)
@@ -209,7 +211,7 @@ def replay(
         inst, Realism(realism), queue_model=queue or RiskAverseQueue(), fees=fees or NoFees(),
         session_seed=seed, **engine_options,
     )  # fmt: skip
-    runner = _Runner(config, strategy, parse_duration(every), lat, account, sample_every)
+    runner = _Runner(config, strategy, parse_duration(every), lat, account)
     return runner.run(iter(source), progress=progress)
 
 
@@ -221,7 +223,6 @@ class _Runner:
         every: int,
         latency: LatencyModel,
         account: str,
-        sample_every: str | int | None,
     ) -> None:
         if every <= 0:
             raise ValueError("every must be a positive duration")
@@ -231,7 +232,6 @@ class _Runner:
         self.every = every
         self.latency = latency
         self.rng = self.engine.rng
-        self.sample_every = parse_duration(sample_every) if sample_every is not None else None
         self.heap: list[tuple[int, int, int, Any]] = []
         self.seq = itertools.count()
         l1 = config.realism is Realism.L1
@@ -242,26 +242,124 @@ class _Runner:
         self.inputs = 0
         self.market_events = 0
         self.realism = config.realism
+        self._t_first: int | None = None
+        self._t_last = 0
 
     def _push(self, ts: int, rank: int, item: Any) -> None:
         heapq.heappush(self.heap, (ts, rank, next(self.seq), item))
 
     def _send(self, command: Event) -> None:
-        self._push(self.ctx.now + self.latency.entry(self.rng), _COMMAND, command)
+        # In the engine's input a command carries the time it reaches the exchange (DESIGN §4).
+        arrival = self.ctx.now + self.latency.entry(self.rng)
+        self._push(arrival, _COMMAND, msgspec.structs.replace(command, ts=arrival))
 
     def run(self, events: Iterator[MarketEvent], *, progress: bool) -> ReplayResult:
         bar = tqdm(desc="replay", unit=" events", disable=not progress, mininterval=0.5)
+        batch = self._batch(events) if self._batchable() else None
+        if batch is not None:
+            self._run_batched(batch, bar)
+        else:
+            self._run_stepwise(events, bar)
+        bar.close()
+        return self._result()
+
+    # ------------------------------------------------------------ fast mode
+    def _batchable(self) -> bool:
+        """L1/L2 with a constant feed latency and no per-event strategy hook run on arrays."""
+        return (
+            self.realism in (Realism.L1, Realism.L2)
+            and isinstance(self.latency, ConstantLatency)
+            and getattr(self.strategy, "on_market", None) is None
+        )
+
+    def _batch(self, events: Iterator[MarketEvent]) -> UpdateBatch | None:
+        """The feed as arrays (depth + trades); None if it holds events only the slow path knows."""
+        seen: list[MarketEvent] = []
+        keep: list[Event] = []
+        for e in events:
+            seen.append(e)
+            # Strategy time runs from the feed's first event to its last, whatever is kept.
+            self._t_first = e.ts if self._t_first is None else self._t_first
+            self._t_last = max(self._t_last, e.ts)
+            if isinstance(e, Quote):
+                if self.realism is Realism.L1:
+                    keep.append(quote_snapshot(e))
+                # at L2 a venue's separate top-of-book stream is not book data
+            elif isinstance(e, BookSnapshot | BookDelta | Trade):
+                keep.append(e)
+            else:  # e.g. a halt: the event-by-event path handles it
+                self._pending_events = itertools.chain(seen, events)
+                return None
+        return UpdateBatch.from_events(keep, trades=True)
+
+    def _run_batched(self, batch: UpdateBatch, bar: tqdm) -> None:
+        engine, n = self.engine, batch.n_events
+        clock = np.maximum.accumulate(batch.ts) if n else batch.ts
+        e = 0
+        self._view_at = 0
+        if self._t_first is not None:
+            self._push(self._t_first, _TIMER, None)
+        while e < n or self.heap:
+            t_next = self.heap[0][0] if self.heap else None
+            deadline = engine.next_deadline()
+            limit = min(t for t in (t_next, deadline) if t is not None) if t_next or deadline else None
+            # Market data at a timestamp goes before anything else at that timestamp.
+            e_end = n if limit is None else int(np.searchsorted(clock, limit, side="right"))
+            if e < e_end:
+                nxt, out = engine.step_batch(batch, e, e_end)
+                self.inputs += nxt - e
+                self.market_events += nxt - e
+                bar.update(nxt - e)
+                self._deliver(out)
+                e = nxt
+                continue
+            if deadline is not None and (t_next is None or deadline <= t_next):
+                self._deliver(engine.tick(deadline))
+                if not self.heap and e >= n:
+                    break
+                continue
+            ts, rank, _, item = heapq.heappop(self.heap)
+            if rank == _COMMAND:
+                self.inputs += 1
+                self._deliver(engine.step(item))
+            elif rank == _NOTICE:
+                self._notice(ts, item)
+            else:
+                self._advance_view(batch, clock, ts)
+                self._on_timer(ts, more=ts < self._t_last)
+
+    def _advance_view(self, batch: UpdateBatch, clock: np.ndarray, ts: int) -> None:
+        """Bring the strategy's book up to what has reached it by ``ts`` (feed latency later)."""
+        upto = int(np.searchsorted(clock, ts - self.latency.feed(self.rng), side="right"))
+        if upto > self._view_at:
+            part = batch.slice(self._view_at, upto)
+            self.view.apply_batch(part)
+            trades = np.flatnonzero(part.kinds == TRADE_KIND)
+            if trades.size:
+                self.ctx.last_trade = int(part.px[part.ends[trades[-1]] - 1])
+            self._view_at = upto
+
+    # ------------------------------------------------------------ event by event
+    def _run_stepwise(self, events: Iterator[MarketEvent], bar: tqdm) -> None:
+        events = getattr(self, "_pending_events", events)
         pending = next(events, None)
-        next_timer: int | None = None
+        timer_started = False
         clock = 0
         while pending is not None or self.heap:
             # Keep exactly one not-yet-due market event in the heap: the feed is streamed.
-            if pending is not None and (not self.heap or self.heap[0][0] >= pending.ts):
-                clock = max(clock, pending.ts)
-                self._push(clock, _MARKET, pending)
-                if next_timer is None and self.strategy is not None:
-                    next_timer = clock
-                    self._push(clock, _TIMER, None)
+            # At L2 a quote is not an exchange input (see ExecutionEngine.step): it only goes to
+            # the strategy, and must not hold back the book events behind it in the file.
+            view_only = self.realism is Realism.L2 and isinstance(pending, Quote)
+            if pending is not None and (view_only or not self.heap or self.heap[0][0] >= pending.ts):
+                if not timer_started:
+                    timer_started = True
+                    self._push(pending.ts, _TIMER, None)
+                self._t_last = max(self._t_last, pending.ts)
+                if view_only:
+                    self._push(max(clock, pending.ts) + self.latency.feed(self.rng), _VIEW, pending)
+                else:
+                    clock = max(clock, pending.ts)
+                    self._push(clock, _MARKET, pending)
                 pending = next(events, None)
                 continue
             ts, rank, _, item = heapq.heappop(self.heap)
@@ -273,24 +371,29 @@ class _Runner:
             elif rank == _NOTICE:
                 self._notice(ts, item)
             else:
-                self.ctx.now = ts
-                self._sample(ts)
-                assert self.strategy is not None
-                self.strategy(self.ctx)
-                if pending is not None or any(r == _MARKET for _, r, _, _ in self.heap):
-                    self._push(ts + self.every, _TIMER, None)
-        bar.close()
-        return self._result()
+                # As in the fast mode: the strategy runs until the feed's last event time.
+                self._on_timer(ts, more=pending is not None or ts < self._t_last)
+
+    # ------------------------------------------------------------ shared
+    def _on_timer(self, ts: int, *, more: bool) -> None:
+        self.ctx.now = ts
+        self._sample(ts)
+        if self.strategy is not None:
+            self.strategy(self.ctx)
+        if more:
+            self._push(ts + self.every, _TIMER, None)
+
+    def _deliver(self, out: list[ev.ExecEvent]) -> None:
+        for e in out:
+            self.outputs.append(e)
+            self._push(e.ts + self.latency.response(self.rng), _NOTICE, e)
 
     def _exchange(self, ts: int, rank: int, item: Event) -> None:
         self.inputs += 1
         if rank == _MARKET:
             self.market_events += 1
             self._push(ts + self.latency.feed(self.rng), _VIEW, item)
-        out = self.engine.step(item)
-        for e in out:
-            self.outputs.append(e)
-            self._push(e.ts + self.latency.response(self.rng), _NOTICE, e)
+        self._deliver(self.engine.step(item))
 
     def _view(self, ts: int, e: MarketEvent) -> None:
         ctx = self.ctx
@@ -306,8 +409,6 @@ class _Runner:
         hook = getattr(self.strategy, "on_market", None)
         if hook is not None:
             hook(ctx, e)
-        if self.sample_every is not None and (not self.samples or ts - self.samples[-1][0] >= self.sample_every):
-            self._sample(ts)
 
     def _notice(self, ts: int, e: ev.ExecEvent) -> None:
         ctx = self.ctx
