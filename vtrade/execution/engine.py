@@ -153,17 +153,16 @@ class _RestingTable:
         self.front = np.zeros(capacity, dtype=np.float64)
         self.traded = np.zeros(capacity, dtype=np.float64)
         self.keys: list[tuple[str, str] | None] = [None] * capacity
+        self._free = list(range(capacity - 1, -1, -1))  # a stack: the lowest slot is reused first
         # Fill records of the last kernel call (at most one per slot).
         self.f_slot = np.zeros(capacity, dtype=np.int64)
         self.f_qty = np.zeros(capacity, dtype=np.int64)
         self.f_why = np.zeros(capacity, dtype=np.int64)
 
     def add(self, key: tuple[str, str], side: Side, price: int, leaves: int, front: float) -> int:
-        free = np.flatnonzero(self.side == 0)
-        if free.size == 0:
+        if not self._free:
             self._grow()
-            free = np.flatnonzero(self.side == 0)
-        k = int(free[0])
+        k = self._free.pop()
         self.side[k], self.px[k], self.leaves[k], self.front[k], self.traded[k] = int(side), price, leaves, front, 0.0
         self.keys[k] = key
         return k
@@ -172,6 +171,7 @@ class _RestingTable:
         self.side[k] = 0
         self.leaves[k] = 0
         self.keys[k] = None
+        self._free.append(k)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         return self.side, self.px, self.leaves, self.front, self.traded
@@ -187,8 +187,10 @@ class _RestingTable:
             new[:n] = old
             setattr(self, name, new)
         self.keys += [None] * n
+        self._free = list(range(2 * n - 1, n - 1, -1)) + self._free
 
 
+_EXPIRING = (TimeInForce.DAY, TimeInForce.GTD)
 _WHY = {_match.WHY_QUEUE: "queue", _match.WHY_THROUGH: "trade through", _match.WHY_CROSSED: "market crossed the order"}
 
 
@@ -224,6 +226,7 @@ class ExecutionEngine:
         self._fill_seq = 0
         self._bar_used = 0  # lots the current bar already gave to our fills
         self._table = _RestingTable()
+        self._n_expiring = 0  # live DAY/GTD orders: when 0 there is no deadline to look for
         self._kstate = np.array([-1], dtype=np.int64)  # the kernel writes the last trade price here
 
     # ------------------------------------------------------------------ driver
@@ -282,6 +285,7 @@ class ExecutionEngine:
             if o.order_type is OrderType.TRAILING_STOP:
                 w.stop = self._trail_stop(w) if w.trail_ref is not None else None
         self.orders[key] = self._live[key] = w
+        self._n_expiring += o.tif in _EXPIRING
         out.append(ev.OrderAccepted(self.now, o.account, o.client_order_id, o.symbol))
         if w.stop is not None and self.last_trade is not None and self._stop_hit(w, self.last_trade):
             self._trigger(w, out)
@@ -570,6 +574,11 @@ class ExecutionEngine:
         w.slot = self._table.add((o.account, o.client_order_id), o.side, price, w.state.leaves, pos.front)
         w.queue_at_entry = round(pos.front)
 
+    def _forget(self, w: _Working) -> None:
+        """A terminal order leaves the live set (it stays in ``orders`` for the record)."""
+        if self._live.pop((w.order.account, w.order.client_order_id), None) is not None:
+            self._n_expiring -= w.order.tif in _EXPIRING
+
     def _sync_slot(self, w: _Working) -> None:
         """Keep the resting-order table in step with the order's state after a change."""
         if w.slot is None:
@@ -662,7 +671,7 @@ class ExecutionEngine:
             self.positions[o.account] = self.position(o.account) + (qty if o.side is Side.BUY else -qty)
             self._fill_seq += 1
             if w.state.status is OrderStatus.FILLED:
-                self._live.pop((o.account, o.client_order_id), None)
+                self._forget(w)
             mid2 = w.arrival_mid2
             slip = float(int(o.side) * (2 * take.price - mid2) / mid2 * 1e4) if mid2 > 0 else 0.0
             queue = w.queue_at_entry if liq is Liquidity.MAKER else None
@@ -678,7 +687,7 @@ class ExecutionEngine:
         leaves = w.state.leaves
         w.state = w.state.to(status, reason)
         o = w.order
-        self._live.pop((o.account, o.client_order_id), None)
+        self._forget(w)
         self._sync_slot(w)
         if status is OrderStatus.EXPIRED:
             out.append(ev.OrderExpired(self.now, o.account, o.client_order_id, o.symbol, leaves))
@@ -695,7 +704,9 @@ class ExecutionEngine:
     def next_deadline(self) -> int | None:
         """The earliest time an open DAY/GTD order expires (None if none will): a batch
         caller must not run market data past it without stepping the engine there."""
-        ends = [e for w in self._live.values() if (e := self._end_of(w)) is not None]
+        if not self._n_expiring:
+            return None
+        ends = [e for w in self._live.values() if w.order.tif in _EXPIRING and (e := self._end_of(w)) is not None]
         return min(ends) if ends else None
 
     def _end_of(self, w: _Working) -> int | None:

@@ -145,6 +145,16 @@ def best(lad: np.ndarray, meta: np.ndarray, ok: np.ndarray) -> int:
     return ok[meta[NOV] - 1]
 
 
+@njit(cache=True, nogil=True)
+def best_level(lad: np.ndarray, meta: np.ndarray, ok: np.ndarray, os: np.ndarray) -> tuple[int, int]:
+    """``(key, size)`` of the best level; size 0 when the side is empty."""
+    if meta[TOP] >= 0:
+        return meta[BASE] + meta[TOP], lad[meta[TOP]]
+    if meta[NOV] > 0:
+        return ok[meta[NOV] - 1], os[meta[NOV] - 1]
+    return 0, 0
+
+
 @njit(cache=True, nogil=True, inline="always")
 def count(meta: np.ndarray) -> int:
     return meta[NWIN] + meta[NOV]

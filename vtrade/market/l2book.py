@@ -304,9 +304,10 @@ class L2Book:
         crossing one does not.
         """
         out = np.empty((batch.n_events, 4, record_depth), dtype=_I64) if record_depth else self._empty_out
-        widest = batch.max_event_updates()
-        if self._scratch.shape[0] < widest:
-            self._scratch = np.zeros(widest, dtype=_I64)
+        if self._scratch.shape[0] < batch.n_updates:  # cheaper than finding the widest event
+            widest = batch.max_event_updates()
+            if self._scratch.shape[0] < widest:
+                self._scratch = np.zeros(widest, dtype=_I64)
         e0 = 0
         while e0 < batch.n_events:
             u0 = int(batch.ends[e0 - 1]) if e0 else 0
@@ -343,9 +344,8 @@ class L2Book:
         u1 = int(batch.ends[e1 - 1]) if e1 else 0
         self._bids.reserve(u1 - u0)
         self._asks.reserve(u1 - u0)
-        widest = int(np.diff(batch.ends[e0:e1], prepend=u0).max()) if e1 > e0 else 0
-        if self._scratch.shape[0] < widest:
-            self._scratch = np.zeros(widest, dtype=_I64)
+        if self._scratch.shape[0] < u1 - u0:  # no event is wider than the whole range
+            self._scratch = np.zeros(max(u1 - u0, 2 * self._scratch.shape[0]), dtype=_I64)
         return self._scratch
 
     def settle(self) -> None:
@@ -383,13 +383,13 @@ class L2Book:
     # ----------------------------------------------------------------- queries
     def best_bid(self) -> tuple[int, int] | None:
         """``(price, size)`` of the best bid, or None when there are no bids."""
-        key = self._bids.best_key()
-        return None if key is None else (key, self._size(self._bids, key))
+        key, size = k.best_level(*self._bids.args())
+        return (key, size) if size else None
 
     def best_ask(self) -> tuple[int, int] | None:
         """``(price, size)`` of the best ask, or None when there are no asks."""
-        key = self._asks.best_key()
-        return None if key is None else (-key, self._size(self._asks, key))
+        key, size = k.best_level(*self._asks.args())
+        return (-key, size) if size else None
 
     def spread(self) -> int | None:
         """Best ask minus best bid in ticks, or None when a side is empty."""

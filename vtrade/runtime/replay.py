@@ -120,7 +120,8 @@ class Context:
 
     def submit(self, order: SubmitOrder) -> str:
         """Send a fully specified order (its ``ts`` is set to now)."""
-        order = SubmitOrder(**{**{f: getattr(order, f) for f in order.__struct_fields__}, "ts": self.now})
+        if order.ts != self.now:
+            order = msgspec.structs.replace(order, ts=self.now)
         self.open_orders[order.client_order_id] = order
         self._send(order)
         return order.client_order_id
@@ -180,7 +181,7 @@ class ReplayResult:
 
 
 def replay(
-    feed: str | Path | Feed | Iterable[MarketEvent],
+    feed: str | Path | Feed | Iterable[MarketEvent] | UpdateBatch,
     *,
     strategy: Strategy | None = None,
     every: str | int = "1s",
@@ -196,11 +197,14 @@ def replay(
 ) -> ReplayResult:
     """Replay ``feed`` through the execution engine with ``strategy``; see the module docstring.
 
-    ``feed`` is a path (any format :func:`vtrade.market.open_feed` knows), a Feed, or
-    events with ``instrument=`` given. ``latency`` is one duration for entry, response and
-    feed, or a :class:`LatencyModel`. The top of book is sampled every ``every`` (when the
-    strategy runs). L1/L2 replays with a constant latency run on arrays through the engine's
-    compiled path; others step event by event; both give the same events.
+    ``feed`` is a path (any format :func:`vtrade.market.open_feed` knows), a Feed,
+    events with ``instrument=`` given, or (L1/L2) an ``UpdateBatch`` built once with
+    ``UpdateBatch.from_events(events, trades=True)`` to replay the same feed many times
+    without converting it again (strategy time then spans the batch's events). ``latency``
+    is one duration for entry, response and feed, or a :class:`LatencyModel`. The top of
+    book is sampled every ``every`` (when the strategy runs). L1/L2 replays with a constant
+    latency run on arrays through the engine's compiled path; others step event by event;
+    both give the same events.
     """
     source = open_feed(feed, instrument=instrument) if isinstance(feed, str | Path) else feed
     inst = instrument or (source.instrument if isinstance(source, Feed) else None)
@@ -212,6 +216,8 @@ def replay(
         session_seed=seed, **engine_options,
     )  # fmt: skip
     runner = _Runner(config, strategy, parse_duration(every), lat, account)
+    if isinstance(source, UpdateBatch):
+        return runner.run_batch(source, progress=progress)
     return runner.run(iter(source), progress=progress)
 
 
@@ -263,6 +269,16 @@ class _Runner:
         bar.close()
         return self._result()
 
+    def run_batch(self, batch: UpdateBatch, *, progress: bool) -> ReplayResult:
+        if not self._batchable():
+            raise ValueError("a pre-converted batch replays at L1/L2 with a constant latency and no on_market hook")
+        if batch.n_events:
+            self._t_first, self._t_last = int(batch.ts.min()), int(batch.ts.max())
+        bar = tqdm(desc="replay", unit=" events", disable=not progress, mininterval=0.5)
+        self._run_batched(batch, bar)
+        bar.close()
+        return self._result()
+
     # ------------------------------------------------------------ fast mode
     def _batchable(self) -> bool:
         """L1/L2 with a constant feed latency and no per-event strategy hook run on arrays."""
@@ -304,7 +320,7 @@ class _Runner:
             deadline = engine.next_deadline()
             limit = min(t for t in (t_next, deadline) if t is not None) if t_next or deadline else None
             # Market data at a timestamp goes before anything else at that timestamp.
-            e_end = n if limit is None else int(np.searchsorted(clock, limit, side="right"))
+            e_end = n if limit is None else int(clock.searchsorted(limit, side="right"))
             if e < e_end:
                 nxt, out = engine.step_batch(batch, e, e_end)
                 self.inputs += nxt - e
