@@ -95,7 +95,8 @@ class EngineConfig:
     ``price_protection_bps``: a marketable order never fills further than this from the touch
     at arrival (the rest is cancelled); None turns protection off. ``daily_vol`` (fraction)
     and ``adv`` (lots) feed the square-root impact of L1 remainders. ``extended_hours``
-    accepts orders outside the instrument's regular session.
+    accepts orders outside the instrument's regular session. ``l3_window`` is the visible
+    depth of a depth-limited L3 feed (LOBSTER's level count; :class:`Feed` ``.window``).
     """
 
     instrument: Instrument
@@ -109,6 +110,7 @@ class EngineConfig:
     adv: int = 1_000_000
     extended_hours: bool = True
     session_seed: int = 0
+    l3_window: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "realism", Realism(self.realism))
@@ -471,9 +473,9 @@ class ExecutionEngine:
     def _stops_on_trade(self, price: int, out: list[ev.ExecEvent]) -> None:
         """A print at ``price``: trailing stops follow it, and stops it reaches trigger."""
         for _, w in list(self._open()):
-            if w.stop is not None and not w.state.triggered:
+            if self._is_waiting_stop(w):
                 if w.order.order_type is OrderType.TRAILING_STOP:
-                    self._follow_trail(w, price)
+                    self._follow_trail(w, price)  # also arms a trailing stop entered before any print
                 if w.stop is not None and self._stop_hit(w, price):
                     self._trigger(w, out)
                     self._work(w, out)
@@ -488,12 +490,18 @@ class ExecutionEngine:
                 if w.l3_ahead is not None and w.resting_price == executed.price and w.order.side is executed.side:
                     ahead = sum(w.l3_ahead.values())
                     reached[key] = max(0, executed.size - ahead)
+        # An id the book never saw is part of the anonymous liquidity (resting before the data
+        # began); a known id not in our ahead-set joined behind us and cannot move us forward.
+        unseen = isinstance(e, OrderExecuted | OrderCancelled | OrderDeleted) and e.order_id not in self.l3
         if self.l3.apply(e):
+            window = self.config.l3_window
+            if window is not None:
+                self.l3.truncate(window)  # a depth-limited feed knows nothing beyond its window
             self._sync_l2_from_l3()
         if isinstance(e, OrderExecuted | OrderCancelled | OrderDeleted):
             for _, w in self._resting():
                 if w.l3_ahead is not None and w.resting_price == e.price and w.order.side is e.side:
-                    self._drain_l3(w, e)
+                    self._drain_l3(w, e, unseen)
         if isinstance(e, BookSnapshot | BookDelta):
             for _, w in self._resting():
                 if w.l3_ahead is not None and w.resting_price is not None:
@@ -512,18 +520,22 @@ class ExecutionEngine:
         model = self.config.bar_model
         self._bar_used = 0
         for _, w in list(self._open()):
-            if w.stop is not None and not w.state.triggered:
-                hit = bar.high >= w.stop if w.order.side is Side.BUY else bar.low <= w.stop
-                if not hit:
+            if w.order.ts > bar.ts:
+                continue  # no look-ahead: an order fills on bars that start at or after its arrival
+            if self._is_waiting_stop(w):
+                buy = w.order.side is Side.BUY
+                if w.order.order_type is OrderType.TRAILING_STOP:
+                    self._follow_trail(w, bar.low if buy else bar.high)
+                if w.stop is None or not (bar.high >= w.stop if buy else bar.low <= w.stop):
                     continue
                 self._trigger(w, out)
             # The participation cap is per bar and shared by every order on the instrument.
             fill = model.fill(w.order.side, w.state.leaves, self._bar_limit(w), bar, self.instrument, self._bar_used)
-            if fill is not None and fill.quantity > 0:
-                self._bar_used += fill.quantity
+            if fill is not None and fill.quantity_lots > 0:
+                self._bar_used += fill.quantity_lots
                 if w.arrival_mid2 == 0:
                     w.arrival_mid2 = 2 * bar.open
-                self._fill(w, [Take(fill.price, fill.quantity)], Liquidity.TAKER, out, fill.model)
+                self._fill(w, [Take(fill.price_ticks, fill.quantity_lots)], Liquidity.TAKER, out, fill.model)
                 if w.order.tif in (TimeInForce.IOC, TimeInForce.FOK) and w.state.status.is_open:
                     self._close(w, OrderStatus.CANCELLED, f"{w.order.tif.upper()}: rest not fillable in this bar", out)
         self.last_bar = bar
@@ -544,7 +556,9 @@ class ExecutionEngine:
             self._close(w, OrderStatus.CANCELLED, "FOK: the book cannot fill it in full", out)
             return
         if self._marketable(o.side, limit):
-            takes = self._takes(o.side, w.state.leaves, limit)
+            # A reduce-only order takes no more than the position it reduces.
+            wanted = min(w.state.leaves, abs(self.position(o.account))) if o.reduce_only else w.state.leaves
+            takes = self._takes(o.side, wanted, limit)
             if takes:
                 resting = Side.SELL if o.side is Side.BUY else Side.BUY
                 self.used.record(resting, takes)
@@ -597,8 +611,10 @@ class ExecutionEngine:
         w.l3_ahead = ahead
         w.queue_at_entry = sum(ahead.values())
 
-    def _drain_l3(self, w: _Working, e: OrderExecuted | OrderCancelled | OrderDeleted) -> None:
+    def _drain_l3(self, w: _Working, e: OrderExecuted | OrderCancelled | OrderDeleted, unseen: bool) -> None:
         assert w.l3_ahead is not None
+        if e.order_id not in w.l3_ahead and not unseen:
+            return  # an order behind us
         oid = e.order_id if e.order_id in w.l3_ahead else 0
         left = w.l3_ahead.get(oid, 0) - e.size
         if isinstance(e, OrderDeleted) or left <= 0:

@@ -211,6 +211,8 @@ def replay(
     if inst is None:
         raise ValueError("replaying raw events needs instrument=")
     lat = latency if isinstance(latency, LatencyModel) else ConstantLatency(parse_duration(latency))
+    if isinstance(source, Feed) and source.window is not None:
+        engine_options.setdefault("l3_window", source.window)
     config = EngineConfig(
         inst, Realism(realism), queue_model=queue or RiskAverseQueue(), fees=fees or NoFees(),
         session_seed=seed, **engine_options,
@@ -318,7 +320,7 @@ class _Runner:
         while e < n or self.heap:
             t_next = self.heap[0][0] if self.heap else None
             deadline = engine.next_deadline()
-            limit = min(t for t in (t_next, deadline) if t is not None) if t_next or deadline else None
+            limit = min((t for t in (t_next, deadline) if t is not None), default=None)
             # Market data at a timestamp goes before anything else at that timestamp.
             e_end = n if limit is None else int(clock.searchsorted(limit, side="right"))
             if e < e_end:
