@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib
+import importlib.util
+import os
+import re
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from vtrade.core.errors import VtradeError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from vtrade.execution.engine import Realism
+    from vtrade.execution.fees import FeeModel
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_DEMO_FEED = DATA / "crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
@@ -30,12 +46,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--speed", type=float, default=30.0, help="simulated seconds per wall second (0 = max)")
     demo.add_argument("--levels", type=int, default=10, help="depth levels shown")
 
+    replay = sub.add_parser(
+        "replay",
+        help="replay a recorded feed through the execution engine with a strategy; write orders, fills, book",
+        description="Replay FILE through the execution engine, calling the strategy every --every of simulated\n"
+        "time, and write orders.parquet, fills.parquet and book.parquet into --out.",
+        epilog="example:\n  vtrade replay data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz \\\n"
+        "    --strategy examples/strategies.py:market_maker --realism L2 --every 100ms --latency 1ms --out /tmp/mm",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay.add_argument("file", type=Path, help="recorded feed (any format `vtrade book` reads)")
+    replay.add_argument(
+        "--strategy", required=True, metavar="MODULE:FUNCTION",
+        help="the strategy: a module path (pkg.mod:func) or a file (path/to/file.py:func)",
+    )  # fmt: skip
+    replay.add_argument("--realism", default="L2", help="bars, L1, L2 (default) or L3")
+    replay.add_argument("--out", type=Path, required=True, help="output directory (written atomically)")
+    replay.add_argument("--every", default="1s", help="how often the strategy runs, in simulated time (default 1s)")
+    replay.add_argument("--latency", default="0ms", help="order entry, response and feed latency (default 0ms)")
+    replay.add_argument("--symbol", help="the ticker to replay, for files holding several")
+    replay.add_argument("--format", default="auto", help="auto (default), binance, lobster, lean-trade-bars, …")
+    replay.add_argument("--seed", type=int, default=0, help="session seed of the stochastic models (default 0)")
+    replay.add_argument("--fees", default="none", help="none (default), per-share or maker-taker")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "book":
             return _book(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "replay":
+            return _replay(args)
     except VtradeError as exc:
         print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -62,6 +104,205 @@ def _demo(args: argparse.Namespace) -> int:
 
     run_demo(args.file, speed=args.speed, levels=args.levels)
     return 0
+
+
+# ---------------------------------------------------------------------------------------------- replay
+
+#: ``--fees`` choices: ``per-share`` is IBKR's fixed US-stock schedule ($0.005/share, $1.00
+#: minimum, 1 % cap); ``maker-taker`` is Binance USD-M futures' base tier (2 bps maker, 5 bps taker).
+FEES = ("none", "per-share", "maker-taker")
+_OUTPUTS = ("orders.parquet", "fills.parquet", "book.parquet")
+
+
+class UsageError(VtradeError):
+    """Bad command-line input; the message names the option and what was wrong with it."""
+
+
+def fee_model(name: str) -> FeeModel:
+    """The fee model ``--fees name`` stands for (UsageError for an unknown name).
+
+    >>> fee_model("maker-taker")
+    MakerTaker(maker_bps=2, taker_bps=5)
+    """
+    from vtrade.execution.fees import MakerTaker, NoFees, PerShare
+
+    if name == "none":
+        return NoFees()
+    if name == "per-share":
+        return PerShare("0.005", minimum_per_order="1.00", maximum_pct_of_notional="1")
+    if name == "maker-taker":
+        return MakerTaker(maker_bps="2", taker_bps="5")
+    raise UsageError(f"--fees: unknown fee model {name!r} (choose from {', '.join(FEES)})")
+
+
+def load_strategy(spec: str) -> Callable[..., Any]:
+    """The callable ``spec`` names: ``package.module:function`` or ``path/to/file.py:function``.
+
+    A module path is looked up from the current directory first (as ``python -m`` does).
+
+    >>> load_strategy("examples/strategies.py:market_maker").__name__
+    'market_maker'
+    >>> load_strategy("examples/strategies.py:nope")
+    Traceback (most recent call last):
+    ...
+    vtrade.cli.UsageError: --strategy: examples/strategies.py has no function 'nope' (it has: buy_and_hold, ...)
+    """
+    source, sep, name = spec.rpartition(":")
+    if not sep or not source or not name.isidentifier():
+        raise UsageError(f"--strategy: expected MODULE:FUNCTION or path/to/file.py:FUNCTION, got {spec!r}")
+    is_file = source.endswith(".py") or "/" in source or os.sep in source
+    module = _module_from_file(Path(source)) if is_file else _module_from_path(source)
+    fn = getattr(module, name, None)
+    if fn is None:
+        defined = sorted(
+            k for k, v in vars(module).items()
+            if callable(v) and not k.startswith("_") and getattr(v, "__module__", None) == module.__name__
+        )  # fmt: skip
+        raise UsageError(f"--strategy: {source} has no function {name!r} (it has: {', '.join(defined) or 'none'})")
+    if not callable(fn):
+        raise UsageError(f"--strategy: {source}:{name} is a {type(fn).__name__}, not a function")
+    return fn  # type: ignore[no-any-return]
+
+
+def _module_from_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise UsageError(f"--strategy: no such file: {path}")
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    name = f"vtrade_strategy_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"--strategy: cannot import {path} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickle look modules up by name
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise UsageError(f"--strategy: importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _module_from_path(dotted: str) -> ModuleType:
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(dotted)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (dotted == exc.name or dotted.startswith(exc.name + ".")):
+            raise UsageError(f"--strategy: unknown strategy module {dotted!r} (no module named {exc.name!r})") from exc
+        raise UsageError(f"--strategy: importing {dotted} failed: {exc}") from exc
+    except Exception as exc:
+        raise UsageError(f"--strategy: importing {dotted} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if added:
+            sys.path.remove(cwd)
+
+
+def _realism(value: str) -> Realism:
+    from vtrade.execution.engine import Realism
+
+    for r in Realism:
+        if r.value.lower() == value.lower():
+            return r
+    raise UsageError(f"--realism: unknown realism {value!r} (choose from {', '.join(r.value for r in Realism)})")
+
+
+def _duration(option: str, value: str, *, positive: bool) -> int:
+    from vtrade.runtime.replay import parse_duration
+
+    try:
+        ns = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if positive and ns <= 0:
+        raise UsageError(f"{option}: must be a positive duration, got {value!r}")
+    return ns
+
+
+def _check_realism_fits(realism: Realism, book_kind: str, path: Path) -> None:
+    """A realism the feed cannot drive would replay without a single fill: refuse it up front."""
+    name = path.name
+    if realism.value == "bars" and book_kind != "bars":
+        raise UsageError(f"--realism bars needs a bar file; {name} is a {book_kind} feed (try --realism L2 or L1)")
+    if realism.value != "bars" and book_kind in ("bars", "trades"):
+        raise UsageError(f"--realism {realism.value} needs quotes or depth; {name} is a {book_kind} feed "
+                         "(use --realism bars)")  # fmt: skip
+    if realism.value == "L3" and book_kind != "L3":
+        raise UsageError(f"--realism L3 needs order-by-order data (e.g. LOBSTER); {name} is a {book_kind} feed")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from vtrade.market.feeds import open_feed
+    from vtrade.runtime.replay import replay
+
+    started = time.perf_counter()
+    realism = _realism(args.realism)
+    every = _duration("--every", args.every, positive=True)
+    latency = _duration("--latency", args.latency, positive=False)
+    fees = fee_model(args.fees)
+    if not args.file.exists():
+        raise UsageError(f"no such file: {args.file}")
+    if args.file.is_dir():
+        raise UsageError(f"{args.file} is a directory, not a feed file")
+    _check_out_dir(args.out)
+    strategy = load_strategy(args.strategy)
+    feed = open_feed(args.file, args.format, symbol=args.symbol)
+    _check_realism_fits(realism, feed.book_kind, args.file)
+    result = replay(
+        feed, strategy=strategy, every=every, realism=realism, latency=latency, fees=fees, seed=args.seed,
+        progress=not args.quiet,
+    )  # fmt: skip
+    frames = {"orders.parquet": result.orders, "fills.parquet": result.fills, "book.parquet": result.book}
+    _write_atomically(args.out, frames)
+    inst = result.instrument
+    print(f"{inst.symbol} {realism.value} replay: {result.inputs:,} inputs, "
+          f"{_summary_text(result.summary(), inst.currency)}")  # fmt: skip
+    print(f"wrote {', '.join(_OUTPUTS)} -> {args.out} in {time.perf_counter() - started:.2f}s")
+    return 0
+
+
+def _summary_text(s: Mapping[str, Any], currency: str) -> str:
+    """``ReplayResult.summary()`` as one line: fills, VWAP shortfall, fees, P&L, maker share."""
+    nan = float("nan")
+    shortfall = s.get("vwap_shortfall_bps", s.get("shortfall_bps", nan))
+    return (
+        f"{s.get('fills', 0):,} fills, VWAP shortfall {shortfall:+.2f} bps, fees {s.get('fees', 0.0):,.2f} {currency}, "
+        f"P&L {s.get('pnl', 0.0):+,.2f} {currency}, maker share {s.get('maker_share', nan):.0%}"
+    )
+
+
+def _check_out_dir(out: Path) -> None:
+    """--out may be new, empty, or hold a previous replay's files (which it replaces); nothing else."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} exists and is not a directory")
+    if out.is_dir():
+        other = sorted(p.name for p in out.iterdir() if p.name not in _OUTPUTS)
+        if other:
+            shown = ", ".join(other[:3]) + (", …" if len(other) > 3 else "")
+            raise UsageError(f"--out: {out} holds files that are not a replay's ({shown}); choose another directory")
+
+
+def _write_atomically(out: Path, frames: Mapping[str, pd.DataFrame]) -> None:
+    """Write every frame into a temporary sibling of ``out``, then swap it in by renaming:
+    ``out`` ends up with all the new files or keeps what it held, never a mix."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    old = tmp.with_suffix(".old")
+    try:
+        for name, frame in frames.items():
+            frame.to_parquet(tmp / name, index=False)
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+    except BaseException:
+        if old.exists() and not out.exists():
+            old.rename(out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 if __name__ == "__main__":

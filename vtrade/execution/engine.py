@@ -786,10 +786,10 @@ class ExecutionEngine:
         return self._effective_limit(w)
 
     def _marketable(self, side: Side, limit: int | None) -> bool:
-        opp = self.book.best_ask() if side is Side.BUY else self.book.best_bid()
-        if opp is None:
-            return False
-        return limit is None or (opp[0] <= limit if side is Side.BUY else opp[0] >= limit)
+        bid, bid_sz, ask, ask_sz = self.book.touch()
+        if side is Side.BUY:
+            return ask_sz > 0 and (limit is None or ask <= limit)
+        return bid_sz > 0 and (limit is None or bid >= limit)
 
     def _protection_bound(self, side: Side) -> int | None:
         bps = self.config.price_protection_bps

@@ -155,6 +155,14 @@ def best_level(lad: np.ndarray, meta: np.ndarray, ok: np.ndarray, os: np.ndarray
     return 0, 0
 
 
+@njit(cache=True, nogil=True)
+def touch(bl, bm, bok, bos, al, am, aok, aos) -> tuple[int, int, int, int]:  # type: ignore[no-untyped-def]
+    """``(bid, bid_size, ask, ask_size)`` of the best levels in one call; size 0 = empty side."""
+    bk, bs = best_level(bl, bm, bok, bos)
+    ak, az = best_level(al, am, aok, aos)
+    return bk, bs, -ak, az
+
+
 @njit(cache=True, nogil=True, inline="always")
 def count(meta: np.ndarray) -> int:
     return meta[NWIN] + meta[NOV]

@@ -391,15 +391,34 @@ class L2Book:
         key, size = k.best_level(*self._asks.args())
         return (-key, size) if size else None
 
+    def touch(self) -> tuple[int, int, int, int]:
+        """``(bid, bid_size, ask, ask_size)`` in one call; a size of 0 means that side is empty."""
+        return k.touch(*self._bids.args(), *self._asks.args())  # type: ignore[no-any-return]
+
     def spread(self) -> int | None:
         """Best ask minus best bid in ticks, or None when a side is empty."""
-        bb, ba = self.best_bid(), self.best_ask()
-        return ba[0] - bb[0] if bb and ba else None
+        bid, bs, ask, az = self.touch()
+        return ask - bid if bs and az else None
 
     def mid2(self) -> int | None:
         """Twice the mid price in ticks (an exact integer), or None when a side is empty."""
-        bb, ba = self.best_bid(), self.best_ask()
-        return ba[0] + bb[0] if bb and ba else None
+        bid, bs, ask, az = self.touch()
+        return ask + bid if bs and az else None
+
+    def apply_range(self, batch: UpdateBatch, e0: int, e1: int) -> None:
+        """Apply events ``e0:e1`` of ``batch`` in one kernel call (for consumers that advance
+        a book through a batch piece by piece, e.g. a strategy's delayed view)."""
+        if e1 <= e0:
+            return
+        scratch = self.prepare(batch, e0, e1)
+        part = batch.slice(e0, e1)
+        failed = k.apply_events(
+            *self.kernel_arrays(), part.kinds, part.ends, part.side, part.px, part.sz, self._tolerance, scratch,
+            self._empty_out, 0,
+        )  # fmt: skip
+        self.settle()
+        if failed >= 0:
+            self._raise_crossed(part, failed)
 
     def levels(self, side: Side) -> tuple[np.ndarray, np.ndarray]:
         """All levels of one side as ``(prices, sizes)``, best first."""

@@ -320,7 +320,7 @@ class _Runner:
         while e < n or self.heap:
             t_next = self.heap[0][0] if self.heap else None
             deadline = engine.next_deadline()
-            limit = min((t for t in (t_next, deadline) if t is not None), default=None)
+            limit = t_next if deadline is None else (deadline if t_next is None else min(t_next, deadline))
             # Market data at a timestamp goes before anything else at that timestamp.
             e_end = n if limit is None else int(clock.searchsorted(limit, side="right"))
             if e < e_end:
@@ -350,11 +350,10 @@ class _Runner:
         """Bring the strategy's book up to what has reached it by ``ts`` (feed latency later)."""
         upto = int(np.searchsorted(clock, ts - self.latency.feed(self.rng), side="right"))
         if upto > self._view_at:
-            part = batch.slice(self._view_at, upto)
-            self.view.apply_batch(part)
-            trades = np.flatnonzero(part.kinds == TRADE_KIND)
+            self.view.apply_range(batch, self._view_at, upto)
+            trades = np.flatnonzero(batch.kinds[self._view_at : upto] == TRADE_KIND)
             if trades.size:
-                self.ctx.last_trade = int(part.px[part.ends[trades[-1]] - 1])
+                self.ctx.last_trade = int(batch.px[batch.ends[self._view_at + trades[-1]] - 1])
             self._view_at = upto
 
     # ------------------------------------------------------------ event by event
