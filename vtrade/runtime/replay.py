@@ -159,25 +159,32 @@ class ReplayResult:
     def summary(self) -> dict[str, Any]:
         """Fills, traded volume, VWAP shortfall vs arrival mid, fees and P&L (marked at the last mid)."""
         f = self.fills
-        inst = self.instrument
         if f.empty:
-            return {"fills": 0, "volume": 0.0, "fees": 0.0, "pnl": 0.0, "shortfall_bps": float("nan")}
-        signed_qty = f.quantity_lots * f.side
+            nan = float("nan")
+            return {"fills": 0, "volume": 0.0, "position": 0.0, "position_lots": 0, "vwap_shortfall_bps": nan,
+                    "fees": 0.0, "pnl": 0.0, "maker_share": nan, "currency": self.instrument.currency}  # fmt: skip
         cash = -(f.price * f.quantity * f.side).sum() - f.fee.sum()
-        last_mid = float(self.book.mid.dropna().iloc[-1]) if not self.book.empty else float(f.price.iloc[-1])
         position = float((f.quantity * f.side).sum())
         weights = f.quantity / f.quantity.sum()
         return {
             "fills": len(f),
             "volume": float(f.quantity.sum()),
             "position": position,
-            "position_lots": int(signed_qty.sum()),
+            "position_lots": int((f.quantity_lots * f.side).sum()),
             "vwap_shortfall_bps": float((f.slippage_bps * weights).sum()),
             "fees": float(f.fee.sum()),
-            "pnl": float(cash + position * last_mid),
+            "pnl": float(cash + position * self._mark(float(f.price.iloc[-1]))),
             "maker_share": float((f.liquidity == "maker").mean()),
-            "currency": inst.currency,
+            "currency": self.instrument.currency,
         }
+
+    def _mark(self, fallback: float) -> float:
+        """The price positions are marked at: the last mid, else the last trade (bars), else ``fallback``."""
+        for column in ("mid", "last"):
+            values = self.book[column].dropna() if column in self.book else None
+            if values is not None and not values.empty:
+                return float(values.iloc[-1])
+        return fallback
 
 
 def replay(
@@ -443,7 +450,7 @@ class _Runner:
     def _sample(self, ts: int) -> None:
         b = self.engine.book
         bid, ask = b.best_bid(), b.best_ask()
-        self.samples.append((ts, *(bid or (None, None)), *(ask or (None, None))))
+        self.samples.append((ts, *(bid or (None, None)), *(ask or (None, None)), self.engine.last_trade))
 
     def _result(self) -> ReplayResult:
         return ReplayResult(
@@ -504,7 +511,7 @@ def _orders_frame(engine: ExecutionEngine, outputs: list[ev.ExecEvent], inst: In
     return df
 
 
-_Sample = tuple[int, int | None, int | None, int | None, int | None]
+_Sample = tuple[int, int | None, int | None, int | None, int | None, int | None]  # ts, bid, size, ask, size, last
 
 
 def _book_frame(samples: list[_Sample], inst: Instrument) -> pd.DataFrame:
@@ -516,6 +523,7 @@ def _book_frame(samples: list[_Sample], inst: Instrument) -> pd.DataFrame:
     df = pd.DataFrame({
         "ts": pd.to_datetime([row[0] for row in samples], unit="ns", utc=True),
         "bid_px": column(1, px), "bid_sz": column(2, sz), "ask_px": column(3, px), "ask_sz": column(4, sz),
+        "last": column(5, px),
     })  # fmt: skip
     df["mid"] = (df.bid_px + df.ask_px) / 2
     return df
