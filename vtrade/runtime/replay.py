@@ -45,6 +45,8 @@ from tqdm import tqdm
 from vtrade.core.events import Bar, BookDelta, BookSnapshot, Event, MarketEvent, Quote, Side, Trade, encode
 from vtrade.core.instruments import Instrument
 from vtrade.execution import events as ev
+from vtrade.execution.accounts import AccountKind, MarginPolicy, MarketStatus, SessionLimits
+from vtrade.execution.broker import Broker
 from vtrade.execution.engine import EngineConfig, ExecutionEngine, Realism
 from vtrade.execution.fees import FeeModel, NoFees
 from vtrade.execution.latency import ConstantLatency, LatencyModel
@@ -198,6 +200,10 @@ def replay(
     queue: QueueModel | None = None,
     instrument: Instrument | None = None,
     account: str = "you",
+    cash: Decimal | int | str | None = None,
+    account_kind: AccountKind = "cash",
+    limits: SessionLimits | None = None,
+    margin: MarginPolicy | None = None,
     seed: int = 0,
     progress: bool = False,
     **engine_options: Any,
@@ -212,6 +218,12 @@ def replay(
     book is sampled every ``every`` (when the strategy runs). L1/L2 replays with a constant
     latency run on arrays through the engine's compiled path; others step event by event;
     both give the same events.
+
+    With ``cash`` set, the account's rules apply (:mod:`vtrade.execution.broker`): every
+    order is checked at entry (buying power, ``account_kind`` "cash" or "margin" with Reg T
+    ``margin``, shorting, hours and halts, class ``limits``) and a refused order never
+    reaches the exchange; a margin account in a call is liquidated, checked every ``every``.
+    Without ``cash`` nothing limits the account (a research replay, as in hftbacktest).
     """
     source = open_feed(feed, instrument=instrument) if isinstance(feed, str | Path) else feed
     inst = instrument or (source.instrument if isinstance(source, Feed) else None)
@@ -224,7 +236,11 @@ def replay(
         inst, Realism(realism), queue_model=queue or RiskAverseQueue(), fees=fees or NoFees(),
         session_seed=seed, **engine_options,
     )  # fmt: skip
-    runner = _Runner(config, strategy, parse_duration(every), lat, account)
+    broker = None
+    if cash is not None:
+        broker = Broker(inst, account, Decimal(str(cash)), account_kind, limits or SessionLimits(),
+                        margin or MarginPolicy(), fees)  # fmt: skip
+    runner = _Runner(config, strategy, parse_duration(every), lat, account, broker)
     if isinstance(source, UpdateBatch):
         return runner.run_batch(source, progress=progress)
     return runner.run(iter(source), progress=progress)
@@ -238,6 +254,7 @@ class _Runner:
         every: int,
         latency: LatencyModel,
         account: str,
+        broker: Broker | None = None,
     ) -> None:
         if every <= 0:
             raise ValueError("every must be a positive duration")
@@ -257,6 +274,7 @@ class _Runner:
         self.inputs = 0
         self.market_events = 0
         self.realism = config.realism
+        self.broker = broker
         self._t_first: int | None = None
         self._t_last = 0
 
@@ -264,6 +282,22 @@ class _Runner:
         heapq.heappush(self.heap, (ts, rank, next(self.seq), item))
 
     def _send(self, command: Event) -> None:
+        if self.broker is not None and isinstance(command, SubmitOrder):
+            bid, bid_sz, ask, ask_sz = self.view.touch()
+            market = MarketStatus.at(self.inst, self.ctx.now, halted=self.engine.halted)
+            refused = self.broker.check(
+                command, bid=bid if bid_sz else None, ask=ask if ask_sz else None, last=self.ctx.last_trade,
+                market=market,
+            )  # fmt: skip
+            if refused is not None:
+                o, now = command, self.ctx.now
+                no = ev.OrderRejected(now, o.account, o.client_order_id, o.symbol, refused.code, refused.reason)
+                self.outputs.append(no)
+                self._push(now + self.latency.response(self.rng), _NOTICE, no)
+                return
+        self._route(command)
+
+    def _route(self, command: Event) -> None:
         # In the engine's input a command carries the time it reaches the exchange (DESIGN §4).
         arrival = self.ctx.now + self.latency.entry(self.rng)
         self._push(arrival, _COMMAND, msgspec.structs.replace(command, ts=arrival))
@@ -402,6 +436,12 @@ class _Runner:
     def _on_timer(self, ts: int, *, more: bool) -> None:
         self.ctx.now = ts
         self._sample(ts)
+        if self.broker is not None and self.broker.kind == "margin":
+            bid, bid_sz, ask, ask_sz = self.view.touch()
+            mark = (bid + ask) // 2 if bid_sz and ask_sz else self.ctx.last_trade
+            if mark is not None:
+                for order in self.broker.liquidations(mark, ts):  # the broker's own orders: no pre-check
+                    self._route(msgspec.structs.replace(order, ts=ts))
         if self.strategy is not None:
             self.strategy(self.ctx)
         if more:
@@ -409,6 +449,8 @@ class _Runner:
 
     def _deliver(self, out: list[ev.ExecEvent]) -> None:
         for e in out:
+            if self.broker is not None:
+                self.broker.on_exec(e)
             self.outputs.append(e)
             self._push(e.ts + self.latency.response(self.rng), _NOTICE, e)
 
