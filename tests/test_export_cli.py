@@ -146,3 +146,8 @@ def test_quote_bar_export_and_symbol_selection(capsys: pytest.CaptureFixture[str
     assert main(["book", str(ROOT / "equities_daily/sp500_2018members_meta.csv"), "--out", str(out), "--quiet"]) == 2
     assert "unrecognised format" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_warmup_compiles_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["warmup"]) == 0
+    assert "compiled kernels are cached" in capsys.readouterr().out

@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     book.add_argument("--out", type=Path, required=True, help="output Parquet file")
     book.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    sub.add_parser("warmup", help="compile the Numba kernels into the on-disk cache (make does this)")
     demo = sub.add_parser("demo", help="replay the Binance capture with a live terminal view")
     demo.add_argument("file", type=Path, nargs="?", default=DEFAULT_DEMO_FEED, help="feed to replay")
     demo.add_argument("--speed", type=float, default=30.0, help="simulated seconds per wall second (0 = max)")
@@ -76,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _book(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "warmup":
+            from vtrade.runtime.warmup import warm_up
+
+            print(f"vtrade: compiled kernels are cached ({warm_up():.1f}s)")
+            return 0
         if args.command == "replay":
             return _replay(args)
     except VtradeError as exc:

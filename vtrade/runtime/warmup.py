@@ -1,0 +1,45 @@
+"""Compile vtrade's Numba kernels once, into the on-disk cache, so no user waits for them.
+
+Numba caches compiled kernels next to their modules (``cache=True``). The first process to
+use a kernel compiles it (seconds); every later process loads it (milliseconds). ``make``
+runs this right after installing, so even the first ``make demo`` starts fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent.parent / "data"
+CAPTURE = DATA / "crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
+
+
+def warm_up() -> float:
+    """Run each compiled path once on a little real data; returns the seconds it took."""
+    from vtrade.core.events import Side
+    from vtrade.core.instruments import BINANCE_BTCUSDT_USDM
+    from vtrade.execution.queue import PowerProbQueueFunc, ProbQueue
+    from vtrade.market.feeds import open_feed
+    from vtrade.market.l2book import L2Book, UpdateBatch
+    from vtrade.market.synthetic import SyntheticMarket
+    from vtrade.runtime.replay import Context, replay
+
+    started = time.perf_counter()
+    events = list(itertools.islice(open_feed(CAPTURE), 3000))
+
+    def quote(ctx: Context) -> None:
+        ctx.cancel_all()
+        bid, ask = ctx.book.best_bid(), ctx.book.best_ask()
+        if bid and ask:
+            ctx.buy(1, price=bid[0] - 1, post_only=True)
+            ctx.sell(1, price=ask[0] + 1, post_only=True)
+
+    replay(events, instrument=BINANCE_BTCUSDT_USDM, strategy=quote, every="100ms", latency="1ms",
+           queue=ProbQueue(PowerProbQueueFunc(2)))  # fmt: skip
+    book = L2Book("warm-up")
+    book.apply_batch(UpdateBatch.from_events(events), record_depth=5)
+    book.top(5)
+    book.depth(Side.BUY, 10)
+    list(itertools.islice(iter(SyntheticMarket("SYN", seed=0)), 2000))
+    return time.perf_counter() - started
