@@ -31,6 +31,7 @@ import hashlib
 import heapq
 import itertools
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -275,6 +276,12 @@ class _Runner:
         self.market_events = 0
         self.realism = config.realism
         self.broker = broker
+        # Without an on_fill hook the strategy only needs the exchange's answers before it next
+        # runs: keep them in time order here instead of in the heap (constant latency keeps the
+        # order), and hand them over just before each strategy call.
+        self._inbox: deque[tuple[int, ev.ExecEvent]] | None = None
+        if getattr(strategy, "on_fill", None) is None and isinstance(latency, ConstantLatency):
+            self._inbox = deque()
         self._t_first: int | None = None
         self._t_last = 0
 
@@ -293,7 +300,7 @@ class _Runner:
                 o, now = command, self.ctx.now
                 no = ev.OrderRejected(now, o.account, o.client_order_id, o.symbol, refused.code, refused.reason)
                 self.outputs.append(no)
-                self._push(now + self.latency.response(self.rng), _NOTICE, no)
+                self._tell(now + self.latency.response(self.rng), no)
                 return
         self._route(command)
 
@@ -434,6 +441,7 @@ class _Runner:
 
     # ------------------------------------------------------------ shared
     def _on_timer(self, ts: int, *, more: bool) -> None:
+        self._drain(ts, inclusive=True)  # answers due at ts rank before the timer
         self.ctx.now = ts
         self._sample(ts)
         if self.broker is not None and self.broker.kind == "margin":
@@ -452,7 +460,20 @@ class _Runner:
             if self.broker is not None:
                 self.broker.on_exec(e)
             self.outputs.append(e)
-            self._push(e.ts + self.latency.response(self.rng), _NOTICE, e)
+            self._tell(e.ts + self.latency.response(self.rng), e)
+
+    def _tell(self, ts: int, e: ev.ExecEvent) -> None:
+        """The strategy hears ``e`` at ``ts``."""
+        if self._inbox is not None:
+            self._inbox.append((ts, e))
+        else:
+            self._push(ts, _NOTICE, e)
+
+    def _drain(self, upto: int, *, inclusive: bool) -> None:
+        inbox = self._inbox
+        while inbox and (inbox[0][0] < upto or (inclusive and inbox[0][0] == upto)):
+            ts, e = inbox.popleft()
+            self._notice(ts, e)
 
     def _exchange(self, ts: int, rank: int, item: Event) -> None:
         self.inputs += 1
@@ -462,6 +483,7 @@ class _Runner:
         self._deliver(self.engine.step(item))
 
     def _view(self, ts: int, e: MarketEvent) -> None:
+        self._drain(ts, inclusive=False)  # market data at ts ranks before answers at ts
         ctx = self.ctx
         ctx.now = ts
         if isinstance(e, BookSnapshot | BookDelta) and self.realism is not Realism.L1:
