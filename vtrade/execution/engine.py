@@ -732,6 +732,8 @@ class ExecutionEngine:
         return self._day_end(w) if o.tif is TimeInForce.DAY else None
 
     def _expire(self, out: list[ev.ExecEvent]) -> None:
+        if not self._n_expiring:
+            return
         for _, w in list(self._open()):
             end = self._end_of(w)
             if end is not None and self.now >= end:
