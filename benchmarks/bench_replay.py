@@ -1,6 +1,6 @@
 """Market-making replay of the Binance USD-M capture: vtrade next to hftbacktest, same run.
 
-Prints one JSON object. The strategy (``examples/strategies.py:market_maker``, mirrored in
+Prints one JSON object. The strategy (``vtrade.strategies:market_maker``, mirrored in
 ``benchmarks/peers/hftbacktest_mm.py``): every 100 ms of simulated time cancel everything,
 then post 1 lot at best bid - 1 tick and 1 lot at best ask + 1 tick, post-only; power-2
 probabilistic queue model; constant 1 ms entry and response latency; partial fills on.
@@ -32,10 +32,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURE = ROOT / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
-sys.path[:0] = [str(ROOT / "examples"), str(ROOT / "benchmarks")]
+sys.path[:0] = [str(ROOT / "benchmarks")]
 
 SETTINGS = {
-    "strategy": "examples/strategies.py:market_maker (bid - 1 tick, ask + 1 tick, 1 lot, post-only)",
+    "strategy": "vtrade.strategies:market_maker (bid - 1 tick, ask + 1 tick, 1 lot, post-only)",
     "every": "100ms",
     "realism": "L2",
     "queue": "ProbQueue(PowerProbQueueFunc(2))",
@@ -47,10 +47,9 @@ _COLD = """
 import json, time
 t0 = time.perf_counter()
 import sys
-sys.path[:0] = [{examples!r}]
 import vtrade as vt
 from vtrade.execution.queue import PowerProbQueueFunc, ProbQueue
-from strategies import market_maker
+from vtrade.strategies import market_maker
 t1 = time.perf_counter()
 r = vt.replay({capture!r}, strategy=market_maker, every="100ms", realism="L2", latency="1ms",
               queue=ProbQueue(PowerProbQueueFunc(2)))
@@ -60,13 +59,12 @@ print("RESULT " + json.dumps({{"import_s": t1 - t0, "convert_jit_run_s": t2 - t1
 
 
 def vtrade_warm(repeat: int) -> dict[str, Any]:
-    from strategies import market_maker
-
     import vtrade as vt
     from vtrade.core.events import Quote
     from vtrade.execution.queue import PowerProbQueueFunc, ProbQueue
     from vtrade.market import open_feed
     from vtrade.market.l2book import UpdateBatch
+    from vtrade.strategies import market_maker
 
     feed = open_feed(CAPTURE)
     t0 = time.perf_counter()
@@ -98,7 +96,7 @@ def vtrade_warm(repeat: int) -> dict[str, Any]:
 
 
 def vtrade_cold(fresh_numba_cache: bool) -> dict[str, Any]:
-    code = textwrap.dedent(_COLD.format(examples=str(ROOT / "examples"), capture=str(CAPTURE)))
+    code = textwrap.dedent(_COLD.format(capture=str(CAPTURE)))
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as cache:
         if fresh_numba_cache:

@@ -140,12 +140,7 @@ def test_batched_replay_of_a_feed_starting_at_time_zero_honours_latency() -> Non
 
 
 # ---------------------------------------------------------------------------- determinism
-def _quote_both_sides(ctx: Context) -> None:
-    ctx.cancel_all()
-    bid, ask = ctx.book.best_bid(), ctx.book.best_ask()
-    if bid and ask:
-        ctx.buy(1, price=bid[0] - 1, post_only=True)
-        ctx.sell(1, price=ask[0] + 1, post_only=True)
+from vtrade.strategies import market_maker as _quote_both_sides  # noqa: E402
 
 
 def _binance_run() -> ReplayResult:

@@ -160,10 +160,11 @@ def load_strategy(spec: str) -> Callable[..., Any]:
     module = _module_from_file(Path(source)) if is_file else _module_from_path(source)
     fn = getattr(module, name, None)
     if fn is None:
-        defined = sorted(
+        # What the module offers: its __all__, else the public functions defined in it.
+        defined = sorted(getattr(module, "__all__", None) or (
             k for k, v in vars(module).items()
             if callable(v) and not k.startswith("_") and getattr(v, "__module__", None) == module.__name__
-        )  # fmt: skip
+        ))  # fmt: skip
         raise UsageError(f"--strategy: {source} has no function {name!r} (it has: {', '.join(defined) or 'none'})")
     if not callable(fn):
         raise UsageError(f"--strategy: {source}:{name} is a {type(fn).__name__}, not a function")

@@ -23,19 +23,13 @@ def warm_up() -> float:
     from vtrade.market.feeds import open_feed
     from vtrade.market.l2book import L2Book, UpdateBatch
     from vtrade.market.synthetic import SyntheticMarket
-    from vtrade.runtime.replay import Context, replay
+    from vtrade.runtime.replay import replay
+    from vtrade.strategies import market_maker
 
     started = time.perf_counter()
     events = list(itertools.islice(open_feed(CAPTURE), 3000))
 
-    def quote(ctx: Context) -> None:
-        ctx.cancel_all()
-        bid, ask = ctx.book.best_bid(), ctx.book.best_ask()
-        if bid and ask:
-            ctx.buy(1, price=bid[0] - 1, post_only=True)
-            ctx.sell(1, price=ask[0] + 1, post_only=True)
-
-    replay(events, instrument=BINANCE_BTCUSDT_USDM, strategy=quote, every="100ms", latency="1ms",
+    replay(events, instrument=BINANCE_BTCUSDT_USDM, strategy=market_maker, every="100ms", latency="1ms",
            queue=ProbQueue(PowerProbQueueFunc(2)))  # fmt: skip
     book = L2Book("warm-up")
     book.apply_batch(UpdateBatch.from_events(events), record_depth=5)

@@ -1,0 +1,57 @@
+"""Built-in example strategies for ``vtrade replay`` and :func:`vtrade.replay`.
+
+A strategy is any callable taking the replay's :class:`~vtrade.runtime.replay.Context`; the
+replay calls it every ``--every`` of simulated time. Prices are integer ticks and quantities
+integer lots of the instrument (DESIGN.md §3). Keep per-run state on the context, never in a
+module global, so that the same strategy can run twice in one process.
+
+From the command line::
+
+    vtrade replay data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz \\
+        --strategy vtrade.strategies:market_maker --realism L2 --every 100ms --latency 1ms --out /tmp/mm
+    vtrade replay data/intraday/lean_second_trade_bars_SPY.csv.gz \\
+        --strategy vtrade.strategies:buy_and_hold --realism bars --out /tmp/bh
+"""
+
+from __future__ import annotations
+
+from vtrade.runtime.replay import Context
+
+__all__ = ["buy_and_hold", "market_maker"]
+
+
+def market_maker(ctx: Context) -> None:
+    """Quote both sides one tick outside the touch: cancel every open order, then post a bid
+    at best bid - 1 tick and an ask at best ask + 1 tick, 1 lot each, post-only (an order that
+    would trade on arrival is rejected instead of taking liquidity). Needs a book (L1/L2/L3).
+
+    >>> import vtrade as vt
+    >>> result = vt.replay("data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz",
+    ...                    strategy=market_maker, every="100ms", latency="1ms", realism="L2")
+    >>> result.summary()["maker_share"]
+    1.0
+    """
+    ctx.cancel_all()
+    bid, ask = ctx.book.best_bid(), ctx.book.best_ask()
+    if bid is None or ask is None:
+        return
+    ctx.buy(1, price=bid[0] - 1, post_only=True)
+    ctx.sell(1, price=ask[0] + 1, post_only=True)
+
+
+def buy_and_hold(ctx: Context) -> None:
+    """One market buy of 100 lots at the first call, then hold to the end. Works on bars.
+
+    >>> import vtrade as vt
+    >>> from vtrade.core.events import Bar
+    >>> from vtrade.core.instruments import us_equity
+    >>> bars = [Bar(t * 10**9, t * 10**9, "SPY", 0, 10**9, 16700, 16710, 16690, 16705, 100_000) for t in range(5)]
+    >>> result = vt.replay(bars, strategy=buy_and_hold, realism="bars", instrument=us_equity("SPY"))
+    >>> int(result.fills.quantity_lots.sum())
+    100
+    """
+    state = vars(ctx)  # this run's state lives on its context
+    if state.get("buy_and_hold_done"):
+        return
+    ctx.buy(100)
+    state["buy_and_hold_done"] = True
