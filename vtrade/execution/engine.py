@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
+import msgspec
 import numpy as np
 
 from vtrade.core.events import (
@@ -363,7 +364,7 @@ class ExecutionEngine:
         old = w.order
         fields = {k: v for k, v in (("quantity", r.quantity), ("limit_price", r.limit_price),
                                     ("stop_price", r.stop_price)) if v is not None}  # fmt: skip
-        new = SubmitOrder(**{**{f: getattr(old, f) for f in old.__struct_fields__}, **fields})
+        new = msgspec.structs.replace(old, **fields)
         if new.post_only and self._marketable(new.side, new.limit_price):
             out.append(ev.OrderRejected(self.now, r.account, r.client_order_id, r.symbol, Code.POST_ONLY_WOULD_TAKE,
                                         "the new price would trade on arrival; the order is unchanged"))  # fmt: skip
