@@ -1,0 +1,51 @@
+"""The session store: NAV history, fills (idempotent), benchmarks, SQL, and bad input."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from vtrade.runtime.store import Store, StoreError, grid_times
+
+
+def fills(*ids: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "ts": range(len(ids)), "account": "a", "client_order_id": "c", "fill_id": list(ids), "symbol": "SPY",
+        "side": 1, "price": 100.0, "quantity": 1.0, "fee": 0.0, "liquidity": "taker",
+    })  # fmt: skip
+
+
+def test_fills_are_idempotent_by_fill_id() -> None:
+    s = Store()
+    assert s.append_fills(fills("f1", "f2")) == 2
+    assert s.append_fills(fills("f2", "f3", "f3")) == 1  # f2 stored already, f3 twice in one batch
+    assert s.sql("select fill_id from fills order by fill_id").fill_id.tolist() == ["f1", "f2", "f3"]
+
+
+def test_benchmarks_replace_and_join_with_nav(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = Store(tmp_path / "session.duckdb")
+    closes = pd.DataFrame({"date": pd.to_datetime(["2017-01-03", "2017-01-04"]).date, "symbol": "SPY",
+                           "close": [225.24, 226.58]})  # fmt: skip
+    assert s.load_benchmarks(closes) == 2
+    assert s.load_benchmarks(closes) == 2  # reloading replaces, never duplicates
+    assert s.sql("select count(*) as n from benchmarks").n.iloc[0] == 2
+    s.close()
+    reopened = Store(tmp_path / "session.duckdb")
+    assert reopened.sql("select max(close) as c from benchmarks").c.iloc[0] == pytest.approx(226.58)
+
+
+def test_bad_input_is_a_clear_error_and_changes_nothing() -> None:
+    s = Store()
+    with pytest.raises(StoreError, match="missing columns"):
+        s.append_nav(pd.DataFrame({"ts": [1], "account": ["a"]}))
+    with pytest.raises(StoreError, match="SQL failed"):
+        s.sql("select * from no_such_table")
+    with pytest.raises(StoreError, match="unknown grid"):
+        grid_times(0, 10, "5s")
+    assert s.sql("select count(*) as n from nav_history").n.iloc[0] == 0
+
+
+def test_grid_is_aligned_and_inclusive() -> None:
+    day = 86_400_000_000_000
+    assert grid_times(1, 2 * day, "1d").tolist() == [day, 2 * day]
+    assert grid_times(0, 0, "1min").tolist() == [0]

@@ -1,0 +1,117 @@
+"""The session store: NAV history, fills and benchmark series in DuckDB, one SQL query away.
+
+Everything a notebook user wants to slice lives in a few plain tables, so ``session.sql()``
+is ordinary SQL over them:
+
+- ``nav_history(ts, account, nav, cash, gross, net, day_pnl)``: NAV sampled on a
+  simulated-time grid (:func:`grid_times`), one row per account per grid point;
+- ``fills(ts, account, client_order_id, fill_id, symbol, side, price, quantity, fee, liquidity)``;
+- ``benchmarks(date, symbol, close)``: SPY and the sector SPDRs, daily closes.
+
+>>> store = Store()
+>>> store.append_nav(pd.DataFrame({"ts": [0, 60_000_000_000], "account": ["a", "a"], "nav": [100.0, 101.0],
+...                                "cash": 100.0, "gross": 0.0, "net": 0.0, "day_pnl": [0.0, 1.0]}))
+2
+>>> store.sql("select account, max(nav) as peak from nav_history group by account")
+  account   peak
+0       a  101.0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from vtrade.core.errors import VtradeError
+
+_SCHEMA = {
+    "nav_history": "ts BIGINT, account VARCHAR, nav DOUBLE, cash DOUBLE, gross DOUBLE, net DOUBLE, day_pnl DOUBLE",
+    "fills": (
+        "ts BIGINT, account VARCHAR, client_order_id VARCHAR, fill_id VARCHAR PRIMARY KEY, symbol VARCHAR, "
+        "side INTEGER, price DOUBLE, quantity DOUBLE, fee DOUBLE, liquidity VARCHAR"
+    ),
+    "benchmarks": "date DATE, symbol VARCHAR, close DOUBLE, PRIMARY KEY (date, symbol)",
+}
+_GRIDS = {"1min": 60_000_000_000, "1h": 3_600_000_000_000, "1d": 86_400_000_000_000}
+
+
+class StoreError(VtradeError, ValueError):
+    """A store operation was given data it cannot hold, or SQL it cannot run."""
+
+
+def grid_times(start_ns: int, end_ns: int, every: str = "1min") -> np.ndarray:
+    """Sample times on a simulated-time grid aligned to ``every`` (``1min``, ``1h``, ``1d``), inclusive.
+
+    >>> grid_times(30_000_000_000, 150_000_000_000).tolist()
+    [60000000000, 120000000000]
+    """
+    step = _GRIDS.get(every)
+    if step is None:
+        raise StoreError(f"unknown grid {every!r} (choose from {', '.join(_GRIDS)})")
+    first = -(-start_ns // step) * step
+    return np.arange(first, end_ns + 1, step, dtype=np.int64)
+
+
+class Store:
+    """A DuckDB database holding a session's history (``:memory:`` or a file)."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self._con = duckdb.connect(self.path)
+        for table, columns in _SCHEMA.items():
+            self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+
+    def append_nav(self, frame: pd.DataFrame) -> int:
+        """Append NAV samples (columns as ``nav_history``); returns the rows written."""
+        return self._append("nav_history", frame)
+
+    def append_fills(self, frame: pd.DataFrame) -> int:
+        """Append fills; a ``fill_id`` already stored is skipped (at-least-once delivery)."""
+        if frame.empty:
+            return 0
+        new = frame[~frame.fill_id.isin(self._existing_fill_ids(frame.fill_id))]
+        return self._append("fills", new.drop_duplicates("fill_id"))
+
+    def load_benchmarks(self, closes: pd.DataFrame) -> int:
+        """Store daily closes (``date, symbol, close``) of benchmark series, replacing any stored."""
+        self._con.execute("DELETE FROM benchmarks WHERE symbol IN (SELECT DISTINCT symbol FROM closes)")
+        return self._append("benchmarks", closes, name="closes")
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run SQL over the session's tables; the result as a DataFrame."""
+        try:
+            return self._con.sql(query, params=params).to_arrow_table().to_pandas()
+        except duckdb.Error as exc:
+            raise StoreError(f"SQL failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _existing_fill_ids(self, ids: pd.Series) -> set[str]:
+        probe = pd.DataFrame({"fill_id": ids.astype(str)})
+        self._con.register("probe", probe)
+        try:
+            rows = self._con.execute("SELECT f.fill_id FROM fills f JOIN probe p USING (fill_id)").fetchall()
+        finally:
+            self._con.unregister("probe")
+        return {str(r[0]) for r in rows}
+
+    def _append(self, table: str, frame: pd.DataFrame, name: str = "incoming") -> int:
+        columns = [c.split()[0] for c in _SCHEMA[table].split(", ") if not c.startswith("PRIMARY")]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise StoreError(f"{table}: missing columns {missing}")
+        if frame.empty:
+            return 0
+        self._con.register(name, frame[columns])
+        try:
+            self._con.execute(f"INSERT INTO {table} SELECT {', '.join(columns)} FROM {name}")
+        except duckdb.Error as exc:
+            raise StoreError(f"{table}: {exc}") from exc
+        finally:
+            self._con.unregister(name)
+        return len(frame)
