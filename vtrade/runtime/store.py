@@ -28,14 +28,21 @@ import pandas as pd
 
 from vtrade.core.errors import VtradeError
 
-_SCHEMA = {
-    "nav_history": "ts BIGINT, account VARCHAR, nav DOUBLE, cash DOUBLE, gross DOUBLE, net DOUBLE, day_pnl DOUBLE",
-    "fills": (
-        "ts BIGINT, account VARCHAR, client_order_id VARCHAR, fill_id VARCHAR PRIMARY KEY, symbol VARCHAR, "
-        "side INTEGER, price DOUBLE, quantity DOUBLE, fee DOUBLE, liquidity VARCHAR"
+# table -> (columns as (name, type), constraints)
+_SCHEMA: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
+    "nav_history": (
+        (("ts", "BIGINT"), ("account", "VARCHAR"), ("nav", "DOUBLE"), ("cash", "DOUBLE"), ("gross", "DOUBLE"),
+         ("net", "DOUBLE"), ("day_pnl", "DOUBLE")),
+        "",
     ),
-    "benchmarks": "date DATE, symbol VARCHAR, close DOUBLE, PRIMARY KEY (date, symbol)",
-}
+    "fills": (
+        (("ts", "BIGINT"), ("account", "VARCHAR"), ("client_order_id", "VARCHAR"), ("fill_id", "VARCHAR"),
+         ("symbol", "VARCHAR"), ("side", "INTEGER"), ("price", "DOUBLE"), ("quantity", "DOUBLE"), ("fee", "DOUBLE"),
+         ("liquidity", "VARCHAR")),
+        "PRIMARY KEY (fill_id)",
+    ),
+    "benchmarks": ((("date", "DATE"), ("symbol", "VARCHAR"), ("close", "DOUBLE")), "PRIMARY KEY (date, symbol)"),
+}  # fmt: skip
 _GRIDS = {"1min": 60_000_000_000, "1h": 3_600_000_000_000, "1d": 86_400_000_000_000}
 
 
@@ -62,8 +69,9 @@ class Store:
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
         self._con = duckdb.connect(self.path)
-        for table, columns in _SCHEMA.items():
-            self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        for table, (columns, constraints) in _SCHEMA.items():
+            spec = ", ".join([f"{name} {kind}" for name, kind in columns] + ([constraints] if constraints else []))
+            self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({spec})")
 
     def append_nav(self, frame: pd.DataFrame) -> int:
         """Append NAV samples (columns as ``nav_history``); returns the rows written."""
@@ -101,7 +109,7 @@ class Store:
         return {str(r[0]) for r in rows}
 
     def _append(self, table: str, frame: pd.DataFrame, name: str = "incoming") -> int:
-        columns = [c.split()[0] for c in _SCHEMA[table].split(", ") if not c.startswith("PRIMARY")]
+        columns = [name for name, _ in _SCHEMA[table][0]]
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise StoreError(f"{table}: missing columns {missing}")
