@@ -13,16 +13,20 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from vtrade.market import open_feed, read_book
+    from vtrade.portfolio import analytics
     from vtrade.runtime.replay import replay
 
-__all__ = ["__version__", "open_feed", "read_book", "replay"]
+__all__ = ["__version__", "analytics", "open_feed", "read_book", "replay"]
 _LAZY = {"replay": "vtrade.runtime.replay", "read_book": "vtrade.market", "open_feed": "vtrade.market"}
+_MODULES = {"analytics": "vtrade.portfolio.analytics"}
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: `import vtrade` stays cheap; pandas, numba and friends load on first use.
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])
     raise AttributeError(f"module 'vtrade' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Portfolio: exact ledgers, delta NAV across many accounts, risk analytics."""
