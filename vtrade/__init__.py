@@ -15,9 +15,15 @@ if TYPE_CHECKING:
     from vtrade.market import open_feed, read_book
     from vtrade.portfolio import analytics
     from vtrade.runtime.replay import replay
+    from vtrade.runtime.session import Session
 
-__all__ = ["__version__", "analytics", "open_feed", "read_book", "replay"]
-_LAZY = {"replay": "vtrade.runtime.replay", "read_book": "vtrade.market", "open_feed": "vtrade.market"}
+__all__ = ["Session", "__version__", "analytics", "open_feed", "read_book", "replay"]
+_LAZY = {
+    "replay": "vtrade.runtime.replay",
+    "read_book": "vtrade.market",
+    "open_feed": "vtrade.market",
+    "Session": "vtrade.runtime.session",
+}
 _MODULES = {"analytics": "vtrade.portfolio.analytics"}
 
 

@@ -311,7 +311,7 @@ class Ledger:
         self.account = account
         self.kind: AccountKind = kind
         self.policy = policy if policy is not None else MarginPolicy()
-        self.instruments: Mapping[str, Instrument] = MappingProxyType(by_symbol)
+        self._instruments = by_symbol  # a plain dict, so ledgers pickle into worker snapshots
         self.currency = currencies.pop()
         self._quantum = money_precision(self.currency)
         self.initial_cash = _money(cash, "cash")
@@ -326,6 +326,11 @@ class Ledger:
         self._day_start: tuple[date, Decimal] | None = None
 
     # ------------------------------------------------------------------ construction
+
+    @property
+    def instruments(self) -> Mapping[str, Instrument]:
+        """The symbols this account may trade, read-only."""
+        return MappingProxyType(self._instruments)
     @classmethod
     def rebuild(
         cls,

@@ -1,0 +1,138 @@
+"""Many accounts' portfolios, folded from execution and market events.
+
+:class:`PortfolioBook` keeps two views of the same accounts, each for what it is good at:
+
+- one exact :class:`~vtrade.portfolio.ledger.Ledger` per account (Decimal cash, FIFO lots,
+  realized P&L, fees): the books of record, rebuildable from the log;
+- one :class:`~vtrade.portfolio.nav.NavBook` over all accounts (float64): NAV, exposures and
+  sector allocation kept current by deltas as prices move.
+
+A fill goes to both; a price goes to the NAV view. Duplicates are no-ops (the ledger knows its
+fill ids) and a fill for an account nobody opened is an :class:`UnknownAccountError` that
+changes nothing. Pure and deterministic: no I/O, no wall clock.
+
+>>> from vtrade.core.instruments import us_equity
+>>> book = PortfolioBook([us_equity("SPY", sector="ETF")], prices={"SPY": 16765})
+>>> book.open_account("ada", cash=10_000)
+>>> round(float(book.frame().loc["ada", "nav"]), 2)
+10000.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from vtrade.core.errors import VtradeError
+from vtrade.core.events import Bar, Event, Quote, Side, Trade
+from vtrade.core.instruments import Instrument
+from vtrade.execution.events import OrderFilled
+from vtrade.portfolio.ledger import Ledger
+from vtrade.portfolio.nav import NavBook
+
+
+class UnknownAccountError(VtradeError, LookupError):
+    """An event names an account this book never opened."""
+
+
+class PortfolioBook:
+    """Ledgers and the delta NAV view for up to ``capacity`` accounts over ``instruments``.
+
+    ``prices`` gives opening marks in ticks per symbol (instruments without one start at 0
+    and are marked by the first price event).
+    """
+
+    def __init__(
+        self, instruments: Iterable[Instrument], *, prices: Mapping[str, int] | None = None, capacity: int = 1024
+    ) -> None:
+        self.instruments = {i.symbol: i for i in instruments}
+        if not self.instruments:
+            raise ValueError("a portfolio book needs at least one instrument")
+        symbols = list(self.instruments)
+        marks = prices or {}
+        unknown = sorted(set(marks) - set(symbols))
+        if unknown:
+            raise ValueError(f"prices for unknown symbols: {unknown}")
+        floats = [self.instruments[s].price_grid.to_float(marks[s]) if s in marks else 0.0 for s in symbols]
+        sectors = [self.instruments[s].sector for s in symbols]
+        self.nav = NavBook(symbols, sectors, floats, n_accounts=capacity)
+        self._index = {s: i for i, s in enumerate(symbols)}
+        self.ledgers: dict[str, Ledger] = {}
+        self._row: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ accounts
+    def open_account(self, account: str, *, cash: Decimal | int | str = 0) -> None:
+        """Open ``account`` with ``cash`` (in the instruments' currency). Opening twice is an error."""
+        if account in self.ledgers:
+            raise ValueError(f"account {account!r} is already open")
+        if len(self._row) >= self.nav.n_accounts:
+            raise ValueError(f"the book holds {self.nav.n_accounts} accounts; create it with a larger capacity")
+        ledger = Ledger(account, self.instruments.values(), Decimal(str(cash)))
+        row = len(self._row)
+        self.nav.transfer_cash([row], [float(ledger.cash)])
+        self.ledgers[account] = ledger
+        self._row[account] = row
+
+    @property
+    def accounts(self) -> list[str]:
+        return list(self._row)
+
+    # ------------------------------------------------------------------ events
+    def apply(self, event: Event) -> bool:
+        """Fold one event; True when it changed something (a new fill or a new price)."""
+        if isinstance(event, OrderFilled):
+            return self._fill(event)
+        price = _price_of(event)
+        if price is None or event.symbol not in self._index:  # type: ignore[attr-defined]
+            return False
+        inst = self.instruments[event.symbol]  # type: ignore[attr-defined]
+        batch = self.nav.apply_prices([self._index[inst.symbol]], [inst.price_grid.to_float(price)], ts=event.ts)
+        return batch.stale == 0
+
+    def _fill(self, f: OrderFilled) -> bool:
+        ledger = self.ledgers.get(f.account)
+        if ledger is None:
+            raise UnknownAccountError(f"fill {f.fill_id} is for account {f.account!r}, which is not open here")
+        if ledger.apply(f) is None:
+            return False  # delivered before: the ledger already has it
+        inst = self.instruments[f.symbol]
+        qty = inst.size_grid.to_float(f.quantity) * (1 if f.side is Side.BUY else -1)
+        price = inst.price_grid.to_float(f.price)
+        cash = -qty * price - float(f.fee)
+        self.nav.apply_fills([self._row[f.account]], [self._index[f.symbol]], [qty], [cash], fill_prices=[price])
+        return True
+
+    # ------------------------------------------------------------------ views
+    def frame(self) -> pd.DataFrame:
+        """One row per account: NAV, cash, exposures, P&L, concentration (float views)."""
+        rows = np.arange(len(self._row))
+        df = self.nav.frame(rows)
+        df.index = pd.Index(list(self._row), name="account")
+        return df
+
+    def positions(self, account: str) -> pd.DataFrame:
+        """An account's open positions, largest first, with sector and weight."""
+        return self.nav.positions(self._account_row(account))
+
+    def sectors(self, account: str) -> pd.DataFrame:
+        """An account's exposure by GICS sector."""
+        return self.nav.sector_frame(self._account_row(account))
+
+    def _account_row(self, account: str) -> int:
+        if account not in self._row:
+            raise UnknownAccountError(f"no account {account!r} (open: {', '.join(self._row) or 'none'})")
+        return self._row[account]
+
+
+def _price_of(event: Event) -> int | None:
+    """The price an event marks its instrument at: a print, a bar's close, a quote's mid."""
+    if isinstance(event, Trade):
+        return event.price
+    if isinstance(event, Bar):
+        return event.close
+    if isinstance(event, Quote) and event.bid_sz and event.ask_sz:
+        return (event.bid_px + event.ask_px) // 2
+    return None

@@ -1,0 +1,123 @@
+"""A notebook session: many accounts' portfolios and their history, as DataFrames and SQL.
+
+>>> import vtrade as vt
+>>> from vtrade.core.instruments import us_equity
+>>> s = vt.Session([us_equity("SPY", sector="ETF")], prices={"SPY": 16765})
+>>> s.open_account("ada", cash=20_000)
+>>> s.portfolios()[["nav", "cash"]]
+             nav     cash
+account
+ada      20000.0  20000.0
+>>> int(s.sql("select count(*) as n from fills").n.iloc[0])
+0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vtrade.core.events import Event
+from vtrade.core.instruments import Instrument
+from vtrade.execution.events import OrderFilled
+from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
+from vtrade.portfolio.ledger import Ledger
+from vtrade.runtime.portfolio_worker import NavSampler, nav_rows
+from vtrade.runtime.store import Store
+
+BENCHMARKS = ("SPY", "XLB", "XLE", "XLF", "XLI", "XLK", "XLP", "XLU", "XLV", "XLY")
+
+
+class Session:
+    """Accounts over ``instruments`` (opening marks ``prices`` in ticks), history in a DuckDB ``store``."""
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        *,
+        prices: Mapping[str, int] | None = None,
+        capacity: int = 1024,
+        store: str | Path | Store = ":memory:",
+        sample_every: str = "1min",
+    ) -> None:
+        self.book = PortfolioBook(instruments, prices=prices, capacity=capacity)
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.sampler = NavSampler(self.book, self.store, sample_every)
+
+    @classmethod
+    def universe(cls, day: str = "2017-11-10", **kwargs: Any) -> Session:
+        """The 500-stock universe with GICS sectors, marked at ``day``'s closes, with SPY and
+        the sector SPDRs stored as benchmark series (``select * from benchmarks``)."""
+        from vtrade.market.feeds.daily import load_universe
+
+        u = load_universe(end=day)
+        last = u.frame[u.frame.date == u.frame.date.max()]
+        insts = list(u.instruments.values())
+        prices = {r.ticker: u.instruments[r.ticker].price(repr(round(r.close, 4))) for r in last.itertuples()}
+        session = cls(insts, prices=prices, **kwargs)
+        bench = u.frame[u.frame.ticker.isin(BENCHMARKS)]
+        session.store.load_benchmarks(pd.DataFrame({"date": bench.date.dt.date, "symbol": bench.ticker,
+                                                    "close": bench.close}))  # fmt: skip
+        return session
+
+    def open_account(self, account: str, *, cash: Decimal | int | str = 100_000) -> None:
+        """Open an account with ``cash``."""
+        self.book.open_account(account, cash=cash)
+
+    def record(self, events: Iterable[Event]) -> int:
+        """Fold fills and market events into the portfolios (in time order); returns how many
+        changed something. Fills go to the ``fills`` table; NAV is sampled on the session's grid."""
+        changed = 0
+        new_fills: list[OrderFilled] = []
+        for e in events:
+            self.sampler.advance(e.ts)
+            if self.book.apply(e):
+                changed += 1
+                if isinstance(e, OrderFilled):
+                    new_fills.append(e)
+        if new_fills:
+            self.store.append_fills(self._fills_frame(new_fills))
+        return changed
+
+    def sample_nav(self, ts: int | None = None) -> int:
+        """Write every account's NAV now (or at ``ts``) into ``nav_history``."""
+        return self.store.append_nav(nav_rows(self.book, self.sampler.clock if ts is None else ts))
+
+    # ------------------------------------------------------------------ views
+    def portfolios(self) -> pd.DataFrame:
+        """One row per account: NAV, cash, exposures, unrealized and day P&L, HHI."""
+        return self.book.frame()
+
+    def portfolio(self, account: str) -> pd.DataFrame:
+        """An account's positions with sector, value, cost basis, unrealized P&L and weight."""
+        return self.book.positions(account)
+
+    def sectors(self, account: str) -> pd.DataFrame:
+        """An account's exposure by GICS sector."""
+        return self.book.sectors(account)
+
+    def ledger(self, account: str) -> Ledger:
+        """The exact ledger of ``account`` (Decimal cash, FIFO lots, realized P&L)."""
+        if account not in self.book.ledgers:
+            raise UnknownAccountError(f"no account {account!r} (open: {', '.join(self.book.accounts) or 'none'})")
+        return self.book.ledgers[account]
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """SQL over ``nav_history``, ``fills`` and ``benchmarks``."""
+        return self.store.sql(query, params)
+
+    # ------------------------------------------------------------------ internals
+    def _fills_frame(self, fills: list[OrderFilled]) -> pd.DataFrame:
+        rows = []
+        for f in fills:
+            inst = self.book.instruments[f.symbol]
+            rows.append({
+                "ts": f.ts, "account": f.account, "client_order_id": f.client_order_id, "fill_id": f.fill_id,
+                "symbol": f.symbol, "side": int(f.side), "price": inst.price_grid.to_float(f.price),
+                "quantity": inst.size_grid.to_float(f.quantity), "fee": float(f.fee), "liquidity": str(f.liquidity),
+            })  # fmt: skip
+        return pd.DataFrame(rows)
