@@ -157,3 +157,22 @@ def test_worker_publishes_restarts_and_matches_an_uninterrupted_run(buses: Bus) 
     rebuilt = Ledger.rebuild(log, "ada", [SPY, XOM], Decimal(10_000))
     assert rebuilt.cash == restored.book.ledgers["ada"].cash == Decimal("8010.00")
     restored.close()
+
+
+def test_two_workers_split_accounts_and_both_see_every_price() -> None:
+    bus = open_bus("memory://")
+    for topic in (EXEC, MARKET, PORTFOLIO):
+        bus.create_topic(topic, 4)
+    w0 = PortfolioWorker(bus, book(), member="0", partitions=4)
+    w1 = PortfolioWorker(bus, book(), member="1", partitions=4)
+    for topic, key, e in EVENTS:
+        bus.publish(topic, key, e)
+    for _ in range(3):
+        w0.poll_once()
+        w1.poll_once()
+    fills_seen = [w.stats["records"] - 3 for w in (w0, w1)]  # 3 prices each, the rest are exec records
+    assert sum(fills_seen) == 4  # ada x2, bob, eve: each exec record folded exactly once across the group
+    for w in (w0, w1):
+        assert w.book.nav.prices.tolist() == pytest.approx([99.0, 82.0])  # both saw every price
+    w0.close()
+    w1.close()

@@ -1,6 +1,12 @@
 """The portfolio worker: folds ``exec`` fills and ``market`` prices into many accounts'
 portfolios, publishes what changed on ``portfolio``, and samples NAV history into the store.
 
+Partitioned by account: the ``exec`` topic (keyed by account) is shared by the workers of
+one group, so each instance owns some accounts; every instance reads ALL of ``market``
+(its own consumer group), since any account may hold any instrument. Changes are published
+at most every ``publish_every`` of simulated time (the book's publish tolerance decides
+which accounts changed enough to be sent).
+
 Idempotent (a redelivered record is skipped by offset, a redelivered fill by its id) and
 restartable: :meth:`PortfolioWorker.snapshot` captures the book with the offsets it covers,
 and :meth:`PortfolioWorker.restore` continues from there, replaying only what came after.
@@ -19,7 +25,6 @@ and :meth:`PortfolioWorker.restore` continues from there, replaying only what ca
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -41,17 +46,17 @@ class PortfolioWorker:
         book: PortfolioBook,
         *,
         group: str = "portfolio",
-        topics: Sequence[str] = (EXEC, MARKET),
+        member: str = "0",
         store: Store | None = None,
         sample_every: str = "1min",
         partitions: int = 8,
     ) -> None:
         self.bus, self.book, self.store = bus, book, store
         self.sampler = NavSampler(book, store, sample_every)
-        for topic in (*topics, PORTFOLIO):
+        for topic in (EXEC, MARKET, PORTFOLIO):
             bus.create_topic(topic, partitions)
-        self.topics = tuple(topics)
-        self.consumer = bus.consumer(group, list(self.topics))
+        self.accounts_in = bus.consumer(group, [EXEC], member_id=member)
+        self.market_in = bus.consumer(f"{group}.market.{member}", [MARKET], member_id=member)
         self.seen = Deduplicator()
         self.version = 0
         self.stats = {"records": 0, "duplicates": 0, "unknown_account": 0, "published": 0}
@@ -59,7 +64,10 @@ class PortfolioWorker:
 
     def poll_once(self, max_records: int = 10_000, timeout_s: float = 0.0) -> int:
         """Fold one batch of records, publish changed accounts, sample history, commit."""
-        records = self.consumer.poll(max_records=max_records, timeout_s=timeout_s)
+        # Both inputs in simulated-time order, so a fill and the prices around it fold as they happened.
+        fills = self.accounts_in.poll(max_records=max_records, timeout_s=timeout_s)
+        prices = self.market_in.poll(max_records=max_records, timeout_s=0.0)
+        records = sorted(fills + prices, key=lambda r: (r.event.ts, r.topic != MARKET))
         for r in records:
             if not self.seen.is_new(r):
                 self.stats["duplicates"] += 1
@@ -75,8 +83,10 @@ class PortfolioWorker:
                 self.stats["unknown_account"] += 1
                 self.errors.append(str(exc))
         self._publish()
-        if records:
-            self.consumer.commit(records)
+        if fills:
+            self.accounts_in.commit(fills)
+        if prices:
+            self.market_in.commit(prices)
         return len(records)
 
     def snapshot(self) -> bytes:
@@ -94,11 +104,14 @@ class PortfolioWorker:
         return worker
 
     def close(self) -> None:
-        self.consumer.close()
+        self.accounts_in.close()
+        self.market_in.close()
 
     # ------------------------------------------------------------------ internals
     def _publish(self) -> None:
-        changes = self.book.nav.changed_since(self.version)
+        changes = self.book.nav.publish(self.sampler.clock, self.version)
+        if changes is None:
+            return  # not due yet at the configured cadence
         self.version = changes.version
         if not len(changes.accounts):
             return
