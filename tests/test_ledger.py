@@ -499,3 +499,25 @@ def test_rebuild_from_the_log_equals_the_live_ledger() -> None:
     assert rebuilt.realized_pnl("fifo") == live.realized_pnl("fifo") != 0
     # Equality is not vacuous: a log missing one accrual gives another ledger.
     assert Ledger.rebuild(log[:3] + log[4:], "a-1", BOOKS, "100000") != live
+
+
+def test_many_partial_closes_keep_the_basis_at_the_money_unit() -> None:
+    """Regression: closing a 1,600-lot short one lot at a time used to grow the average-cost
+    basis by digits at every step until it no longer fit the exact context (Inexact)."""
+    from vtrade.core.instruments import us_equity
+    from vtrade.execution.events import OrderFilled
+    from vtrade.execution.orders import Liquidity
+
+    spy = us_equity("SPY")
+    ledger = Ledger("a", [spy], Decimal("1000000"))
+    ledger.apply(OrderFilled(1, "a", "c0", "SPY", "f0", Side.SELL, 16767, 1600, 0, Liquidity.TAKER, Decimal(0), 0,
+                             0.0, "m"))  # fmt: skip
+    for i in range(1600):
+        price = 16765 + i % 7
+        ledger.apply(OrderFilled(2 + i, "a", f"c{i + 1}", "SPY", f"f{i + 1}", Side.BUY, price, 1, 0, Liquidity.TAKER,
+                                 Decimal(0), 0, 0.0, "m"))  # fmt: skip
+        basis = ledger.position("SPY").cost_basis if ledger.positions else Decimal(0)
+        assert basis == basis.quantize(Decimal("0.01"))
+    # Flat: both methods agree to the cent. Sold 1,600 x 167.67; bought back at 167.65..167.71 in turn.
+    bought = sum(Decimal(16765 + i % 7) / 100 for i in range(1600))
+    assert ledger.realized_pnl("fifo") == ledger.realized_pnl("average") == Decimal("1600") * Decimal("167.67") - bought

@@ -24,10 +24,10 @@ Money is ``Decimal`` in the account currency; positions are signed integer lots.
 - realized P&L is *gross* (price only): fees, borrow and dividends are tracked separately, and
   ``nav = cash + sum(signed market values)`` includes all of them;
 - both cost methods are kept: FIFO lots (each with its cost) and an average-cost basis. Closing
-  ``m`` of ``n`` lots removes ``cost x m / n``: exact whenever that is a terminating decimal,
-  otherwise rounded half-even to the currency's minor unit (``money_precision``) with the
-  residue left in what stays open, so no money is created or lost; once a position is flat,
-  FIFO and average realized P&L agree exactly;
+  ``m`` of ``n`` lots removes ``cost x m / n`` rounded half-even to the currency's minor unit
+  (``money_precision``), with the residue left in what stays open, so no money is created or
+  lost and the basis never grows digits; once a position is flat, FIFO and average realized
+  P&L agree exactly;
 - borrow accruals and day starts are not ordered against fills by the ledger (they carry a
   date, not a time): the runtime appends each day's accrual after that day's last fill, so the
   log order is what a replay reproduces;
@@ -253,8 +253,17 @@ def _to_decimal(x: Fraction, quantum: Decimal) -> Decimal:
 
 
 def _prorate(amount: Decimal, part: int | Fraction, whole: int | Fraction, quantum: Decimal) -> Decimal:
-    """``amount x part / whole`` by the ledger's rounding rule (exact when it terminates)."""
-    return amount if part == whole else _to_decimal(Fraction(amount) * Fraction(part) / Fraction(whole), quantum)
+    """``amount x part / whole`` rounded half-even to the money unit ``quantum``.
+
+    Always to the money unit, even when the share terminates: repeated partial closes of a
+    position (1,600 lots closed one by one) would otherwise add digits at every step until the
+    basis no longer fits the ledger's exact context. The residue stays with what remains open.
+    """
+    if part == whole:
+        return amount
+    with localcontext(_EXACT):
+        share = Fraction(amount) * Fraction(part) / Fraction(whole)
+        return Decimal(round(share / Fraction(quantum))) * quantum
 
 
 def _money(value: object, name: str) -> Decimal:
