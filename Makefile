@@ -3,7 +3,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,redis
+EXTRAS ?= dev,redis,dashboards
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: demo test lint bench clean

@@ -221,3 +221,15 @@ def test_l3_cancel_of_an_order_behind_us_does_not_advance_us() -> None:
     assert eng.step(OrderExecuted(7, 7, "XYZ", 0, 901, Side.BUY, 50, 40)) == []  # the last 40 ahead
     (f,) = eng.step(OrderExecuted(8, 8, "XYZ", 0, 8, Side.BUY, 50, 15))  # 10 of these were ours
     assert isinstance(f, ev.OrderFilled) and (f.quantity, f.leaves) == (10, 0)
+
+
+def test_l3_print_through_our_price_fills_us_at_our_price() -> None:
+    from vtrade.core.events import Trade
+
+    eng, _ = _l3(_snap(1, (50, 100), (60, 100)))
+    eng.step(_buy(2, 10, 50))  # 100 lots ahead at 50
+    assert eng.step(Trade(3, 3, "XYZ", 0, 50, 5)) == []  # a print AT our price: the queue decides (L3: executions)
+    # A hidden execution at 49, below our bid: the seller would have hit our 50 bid first.
+    (f,) = eng.step(Trade(4, 4, "XYZ", 0, 49, 5))
+    assert isinstance(f, ev.OrderFilled)
+    assert (f.price, f.quantity, f.model, f.liquidity) == (50, 10, "trade through", Liquidity.MAKER)

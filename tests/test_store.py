@@ -20,6 +20,10 @@ def test_fills_are_idempotent_by_fill_id() -> None:
     assert s.append_fills(fills("f1", "f2")) == 2
     assert s.append_fills(fills("f2", "f3", "f3")) == 1  # f2 stored already, f3 twice in one batch
     assert s.sql("select fill_id from fills order by fill_id").fill_id.tolist() == ["f1", "f2", "f3"]
+    # Fill ids are unique per exchange run: another account's f1 is a different fill.
+    other = fills("f1")
+    other["account"] = "b"
+    assert s.append_fills(other) == 1
 
 
 def test_benchmarks_replace_and_join_with_nav(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -47,6 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--speed", type=float, default=30.0, help="simulated seconds per wall second (0 = max)")
     demo.add_argument("--levels", type=int, default=10, help="depth levels shown")
 
+    serve = sub.add_parser("serve", help="serve the trader dashboard on a live simulated market")
+    serve.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
+    serve.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
+    serve.add_argument("--speed", type=float, default=20.0, help="simulated seconds per wall second (0 = max)")
+    serve.add_argument("--seed", type=int, default=7, help="seed of the synthetic market and its traders")
+    serve.add_argument("--queue", default="risk_averse", choices=("risk_averse", "prob"), help="queue model")
+    serve.add_argument("--show", action="store_true", help="open a browser tab")
+
     replay = sub.add_parser(
         "replay",
         help="replay a recorded feed through the execution engine with a strategy; write orders, fills, book",
@@ -84,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "replay":
             return _replay(args)
+        if args.command == "serve":
+            return _serve(args)
     except VtradeError as exc:
         print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -109,6 +119,22 @@ def _demo(args: argparse.Namespace) -> int:
     from vtrade.ui.terminal import run_demo
 
     run_demo(args.file, speed=args.speed, levels=args.levels)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from vtrade.runtime.live import LiveConfig
+    from vtrade.ui.serve import serve_trader
+
+    if not 0 < args.port < 65536:
+        print(f"vtrade serve: error: --port must be 1-65535, got {args.port}", file=sys.stderr)
+        return 2
+    try:
+        config = LiveConfig(speed=args.speed, seed=args.seed, queue=args.queue)
+    except ValueError as exc:
+        print(f"vtrade serve: error: {exc}", file=sys.stderr)
+        return 2
+    serve_trader(port=args.port, address=args.address, config=config, show=args.show)
     return 0
 
 

@@ -415,6 +415,8 @@ class ExecutionEngine:
         elif isinstance(e, Trade):
             self.last_trade = e.price
             self._stops_on_trade(e.price, out)
+            if r is Realism.L3:
+                self._fill_traded_through(e.price, out)
         elif r is Realism.L3 and self.l3 is not None:
             self._on_l3(e, out)
         elif r is Realism.BARS and isinstance(e, Bar):
@@ -656,6 +658,14 @@ class ExecutionEngine:
         if bound is not None and (price > bound if w.order.side is Side.BUY else price < bound):
             return
         self._fill(w, [Take(price, w.state.leaves)], Liquidity.TAKER, out, f"L1 remainder {self.config.impact!r}")
+
+    def _fill_traded_through(self, price: int, out: list[ev.ExecEvent]) -> None:
+        """A print beyond a resting order's price (e.g. a hidden execution below our bid) would
+        have reached it first: fill it at its own price."""
+        for _, w in list(self._resting()):
+            p = w.resting_price
+            if p is not None and w.state.status.is_open and (price < p if w.order.side is Side.BUY else price > p):
+                self._fill(w, [Take(p, w.state.leaves)], Liquidity.MAKER, out, "trade through")
 
     def _fill_crossed_resting(self, out: list[ev.ExecEvent]) -> None:
         """A resting order the opposite best has crossed would have traded: fill it at its price."""

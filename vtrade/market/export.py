@@ -30,6 +30,9 @@ from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
 from vtrade.market.l3book import L3Book
 
 _CHUNK_EVENTS = 16384
+# 18 digits hold any tick count we meet and leave room for arithmetic (a difference of two
+# decimal128(38) columns would need 39 and fails).
+_PRECISION = 18
 
 
 def book_schema(instrument: Instrument, levels: int) -> pa.Schema:
@@ -161,7 +164,7 @@ def _record_batch(
 
 
 def _decimal_type(grid: Grid) -> pa.Decimal128Type:
-    return pa.decimal128(38, grid.decimal_scale()[1])
+    return pa.decimal128(_PRECISION, grid.decimal_scale()[1])
 
 
 def _decimals(counts: np.ndarray, valid: np.ndarray, grid: Grid) -> pa.Array:
@@ -173,5 +176,5 @@ def _decimals(counts: np.ndarray, valid: np.ndarray, grid: Grid) -> pa.Array:
     words[:, 1] = np.where(unscaled < 0, -1, 0)
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
     return pa.Array.from_buffers(
-        pa.decimal128(38, scale), len(unscaled), [bitmap, pa.py_buffer(words)], null_count=int((~valid).sum())
+        pa.decimal128(_PRECISION, scale), len(unscaled), [bitmap, pa.py_buffer(words)], null_count=int((~valid).sum())
     )

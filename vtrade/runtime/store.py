@@ -39,7 +39,7 @@ _SCHEMA: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
         (("ts", "BIGINT"), ("account", "VARCHAR"), ("client_order_id", "VARCHAR"), ("fill_id", "VARCHAR"),
          ("symbol", "VARCHAR"), ("side", "INTEGER"), ("price", "DOUBLE"), ("quantity", "DOUBLE"), ("fee", "DOUBLE"),
          ("liquidity", "VARCHAR")),
-        "PRIMARY KEY (fill_id)",
+        "PRIMARY KEY (account, fill_id)",
     ),
     "benchmarks": ((("date", "DATE"), ("symbol", "VARCHAR"), ("close", "DOUBLE")), "PRIMARY KEY (date, symbol)"),
 }  # fmt: skip
@@ -78,11 +78,13 @@ class Store:
         return self._append("nav_history", frame)
 
     def append_fills(self, frame: pd.DataFrame) -> int:
-        """Append fills; a ``fill_id`` already stored is skipped (at-least-once delivery)."""
+        """Append fills; an (account, fill_id) already stored is skipped (at-least-once delivery).
+        Fill ids are unique per exchange run, not across runs, hence the account in the key."""
         if frame.empty:
             return 0
-        new = frame[~frame.fill_id.isin(self._existing_fill_ids(frame.fill_id))]
-        return self._append("fills", new.drop_duplicates("fill_id"))
+        keys = frame.account.astype(str) + "\x1f" + frame.fill_id.astype(str)
+        new = frame[~keys.isin(self._existing_keys(frame))]
+        return self._append("fills", new.drop_duplicates(["account", "fill_id"]))
 
     def load_benchmarks(self, closes: pd.DataFrame) -> int:
         """Store daily closes (``date, symbol, close``) of benchmark series, replacing any stored."""
@@ -99,14 +101,15 @@ class Store:
     def close(self) -> None:
         self._con.close()
 
-    def _existing_fill_ids(self, ids: pd.Series) -> set[str]:
-        probe = pd.DataFrame({"fill_id": ids.astype(str)})
+    def _existing_keys(self, frame: pd.DataFrame) -> set[str]:
+        probe = pd.DataFrame({"account": frame.account.astype(str), "fill_id": frame.fill_id.astype(str)})
         self._con.register("probe", probe)
         try:
-            rows = self._con.execute("SELECT f.fill_id FROM fills f JOIN probe p USING (fill_id)").fetchall()
+            sql = "SELECT account, fill_id FROM fills JOIN probe USING (account, fill_id)"
+            rows = self._con.execute(sql).fetchall()
         finally:
             self._con.unregister("probe")
-        return {str(r[0]) for r in rows}
+        return {f"{r[0]}\x1f{r[1]}" for r in rows}
 
     def _append(self, table: str, frame: pd.DataFrame, name: str = "incoming") -> int:
         columns = [name for name, _ in _SCHEMA[table][0]]

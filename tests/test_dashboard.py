@@ -1,0 +1,228 @@
+"""The live market behind the trader dashboard, and the dashboard served over real HTTP.
+
+The market tests drive :class:`LiveMarket` synchronously (``advance``: fixed simulated slices,
+no pacing), so they are deterministic for a seed; the serving test starts a real Panel server.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+import urllib.request
+
+import pandas as pd
+import pytest
+
+from vtrade.execution.validation import OrderInputError
+from vtrade.runtime.live import LiveConfig, LiveMarket, UnknownAccountError
+from vtrade.ui.trader import TITLE, TicketState, TraderState, render_ladder
+
+SMALL = dict(symbols=("AAPL", "XOM"), speed=0, seed=3, burn_in=20_000)
+
+
+@pytest.fixture
+def market() -> LiveMarket:
+    m = LiveMarket(LiveConfig(**SMALL))
+    m.advance(3)
+    return m
+
+
+def _far_below(m: LiveMarket, symbol: str) -> str:
+    """A limit price well below the bid, on the tick grid: the order rests and never fills here."""
+    bid = float(m.quotes().set_index("symbol").loc[symbol, "bid"])
+    return f"{round(bid * 0.9, 2):.2f}"
+
+
+def test_accounts_cannot_see_or_cancel_each_others_orders(market: LiveMarket) -> None:
+    market.open_account("ada")
+    market.open_account("bob")
+    out = market.submit("ada", "AAPL", "buy", 10, "limit", _far_below(market, "AAPL"), "gtc")
+    assert out.ok
+    market.advance(1)
+    assert market.orders("ada").status.tolist() == ["accepted"]
+    assert market.orders("bob").empty and market.fills("bob").empty
+
+    refused = market.cancel("bob", out.client_order_id)
+    assert not refused.ok
+    assert refused.code == "unknown_order" and out.client_order_id in refused.reason
+    market.advance(1)
+    assert market.orders("ada").status.tolist() == ["accepted"]  # still resting
+
+    # The ladder marks only the caller's own resting orders.
+    assert market.depth("AAPL", 5, account="ada")["mine"].sum() == 10
+    assert market.depth("AAPL", 5, account="bob")["mine"].sum() == 0
+
+    assert market.cancel("ada", out.client_order_id).ok
+    market.advance(1)
+    assert market.orders("ada").status.tolist() == ["cancelled"]
+    assert not market.cancel("ada", out.client_order_id).ok  # no longer open
+
+
+def test_session_views_are_per_account(market: LiveMarket) -> None:
+    market.open_account("ada")
+    market.open_account("bob")
+    market.submit("ada", "XOM", "buy", 5)
+    market.advance(2)
+    ada, bob = TraderState(market=market, account="ada"), TraderState(market=market, account="bob")
+    ada.refresh()
+    bob.refresh()
+    assert len(ada.orders) == 1 and len(ada.fills) >= 1
+    assert bob.orders.empty and bob.fills.empty
+    assert bob.summary["nav"] == 100_000 and ada.summary["nav"] != 100_000
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field"),
+    [
+        ({"quantity": "0"}, "quantity"),
+        ({"quantity": "-5"}, "quantity"),
+        ({"quantity": "nan"}, "quantity"),
+        ({"quantity": float("nan")}, "quantity"),
+        ({"quantity": "1.5"}, "quantity"),  # off the one-share lot
+        ({"order_type": "limit", "limit_price": "100.005"}, "limit_price"),  # off the cent tick
+        ({"order_type": "limit", "limit_price": "0"}, "limit_price"),
+        ({"symbol": "ZZZZ"}, "symbol"),
+    ],
+)
+def test_bad_ticket_input_names_the_field_and_sends_nothing(market: LiveMarket, inputs: dict, field: str) -> None:
+    market.open_account("ada")
+    order = {"symbol": "AAPL", "side": "buy", "quantity": 10, "order_type": "market", "limit_price": None} | inputs
+    before = market.version("ada")
+    with pytest.raises(OrderInputError) as err:
+        market.submit("ada", **order)
+    assert err.value.field == field and err.value.reason
+    market.advance(2)
+    assert market.orders("ada").empty and market.fills("ada").empty
+    assert market.version("ada") == before
+
+    # The same input through the dashboard's ticket: the reason lands on the field.
+    ticket = TicketState(market=market, account="ada")
+    str_inputs = {k: ("" if v is None else str(v)) for k, v in order.items() if k != "symbol"}
+    if order["symbol"] in market.symbols():
+        ticket.symbol = order["symbol"]
+        ticket.param.update(**str_inputs)
+        assert not ticket.submit()
+        with pytest.raises(OrderInputError) as typed:  # what the ticket sends: the text as typed
+            market.submit("ada", order["symbol"], **{k: (v or None) for k, v in str_inputs.items()})
+        assert set(ticket.errors) == {field} and ticket.errors[field] == typed.value.reason
+        market.advance(1)
+        assert market.orders("ada").empty
+
+
+def test_marketable_order_fills_with_receipt_and_moves_nav(market: LiveMarket) -> None:
+    market.open_account("ada", cash=100_000)
+    preview = market.preview("ada", "AAPL", "buy", 100)
+    assert preview.fillable == 100 and preview.avg_price is not None and preview.slippage_bps >= 0
+    assert preview.fee == 1.0  # IBKR fixed: 100 x $0.005 raised to the $1.00 minimum
+    assert preview.buying_power_after < preview.buying_power
+
+    out = market.submit("ada", "AAPL", "buy", 100)
+    assert out.ok
+    market.advance(2)
+    orders, fills = market.orders("ada"), market.fills("ada")
+    assert orders.status.tolist() == ["filled"] and orders.filled.iloc[0] == 100
+    assert fills.quantity.sum() == 100
+    for column in ("arrival_mid", "slippage_bps", "fee", "liquidity", "model"):
+        assert fills[column].notna().all()
+    assert set(fills.liquidity) == {"taker"}
+
+    pf = market.portfolio("ada")
+    assert pf["summary"]["nav"] != 100_000  # at least the $1.00 commission
+    assert pf["summary"]["cash"] < 100_000 - 100 * 100  # AAPL is well above $100
+    assert pf["positions"].set_index("symbol").loc["AAPL", "qty"] == 100
+    sectors = pf["sectors"].set_index("sector")
+    assert sectors.loc["Information Technology", "exposure"] > 0
+    market.advance(market.config.nav_every)
+    assert len(market.nav_history("ada")) >= 2
+
+
+def test_account_rules_refuse_with_a_reason(market: LiveMarket) -> None:
+    market.open_account("poor", cash=100)
+    out = market.submit("poor", "AAPL", "buy", 100)
+    assert not out.ok and out.code == "insufficient_buying_power" and "buying power" in out.reason
+    market.advance(2)
+    orders = market.orders("poor")
+    assert orders.status.tolist() == ["rejected"] and orders.reason.iloc[0] == out.reason
+    assert market.fills("poor").empty
+    assert market.portfolio("poor")["summary"]["nav"] == 100
+    # A cash account cannot sell what it does not hold.
+    assert market.submit("poor", "AAPL", "sell", 1).code == "short_selling_not_allowed"
+
+
+def test_unknown_and_simulated_accounts_are_not_usable(market: LiveMarket) -> None:
+    with pytest.raises(UnknownAccountError):
+        market.orders("nobody")
+    with pytest.raises(UnknownAccountError):
+        market.submit("bot-maker", "AAPL", "buy", 1)
+    with pytest.raises(ValueError, match="already open"):
+        market.open_account("bot-maker")
+
+
+def test_closing_a_session_cancels_its_resting_orders(market: LiveMarket) -> None:
+    market.open_account("ada")
+    market.submit("ada", "XOM", "buy", 3, "limit", _far_below(market, "XOM"), "gtc")
+    market.advance(1)
+    assert market.close_session("ada") == 1
+    market.advance(1)
+    assert market.orders("ada").status.tolist() == ["cancelled"]
+
+
+def test_market_moves_and_is_deterministic_for_a_seed() -> None:
+    a, b = LiveMarket(LiveConfig(**SMALL)), LiveMarket(LiveConfig(**SMALL))
+    a.advance(30)
+    b.advance(30)
+    pd.testing.assert_frame_equal(a.quotes(), b.quotes())
+    pd.testing.assert_frame_equal(a.prices("AAPL"), b.prices("AAPL"))
+    mids = a.prices("AAPL").mid
+    assert len(mids) == 31 and mids.nunique() > 1  # the simulated traders and flow move prices
+    assert a.clock()["elapsed_s"] == 30.0
+
+
+def test_depth_ladder_and_chart_state(market: LiveMarket) -> None:
+    market.open_account("ada")
+    state = TraderState(market=market, account="ada")
+    state.refresh()
+    html = render_ladder(state.depth, state.symbol)
+    assert state.symbol in html and html.count("<tr>") == 1 + len(state.depth)
+    assert len(state.price_buffer.data) == len(market.prices(state.symbol))
+    market.advance(2)
+    state.refresh()
+    assert len(state.price_buffer.data) == len(market.prices(state.symbol))  # only new rows were sent
+    state.symbol = "XOM"
+    assert len(state.price_buffer.data) == len(market.prices("XOM"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return int(s.getsockname()[1])
+
+
+def test_served_dashboard_opens_an_account_per_session() -> None:
+    from vtrade.ui.serve import serve_trader
+
+    market = LiveMarket(LiveConfig(**(SMALL | {"speed": 50.0}))).start()
+    port = _free_port()
+    server = serve_trader(port=port, market=market, threaded=True)
+    try:
+        url = f"http://localhost:{port}/trader"
+        deadline, page, status = time.monotonic() + 20, "", 0
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    status, page = resp.status, resp.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200 and f"<title>{TITLE}</title>" in page
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.status == 200
+        traders = [a for a in market.leaderboard().index if a.startswith("trader-")]
+        assert len(traders) == 2  # two page loads, two sessions, two accounts
+        assert market.running and market.clock()["elapsed_s"] > 0
+    finally:
+        server.stop()
+        market.stop()
+    assert not market.running
+    assert not math.isnan(market.quotes().mid.iloc[0])
