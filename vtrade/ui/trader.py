@@ -165,7 +165,9 @@ class TicketState(param.Parameterized):
             self.symbol = market.symbols()[0]
 
     def _inputs(self) -> dict[str, Any]:
-        limit = self.limit_price.strip() or None
+        # The limit field is left over from an earlier limit order when the type is market:
+        # what is sent is what the chosen type uses.
+        limit = (self.limit_price.strip() or None) if self.order_type == "limit" else None
         return {"symbol": self.symbol, "side": self.side, "quantity": self.quantity,
                 "order_type": self.order_type, "limit_price": limit}  # fmt: skip
 
