@@ -144,8 +144,8 @@ class LiveConfig:
 
 
 @dataclass(frozen=True)
-class SubmitOutcome:
-    """What happened to a submitted order at the broker: sent (``ok``) or refused with a reason.
+class CommandOutcome:
+    """What became of a command at the broker: sent (``ok``), or refused with ``code`` and ``reason``.
 
     A refused order is kept in the account's orders as ``rejected`` (an audit trail), unlike
     malformed input, which raises :class:`OrderInputError` and leaves no trace.
@@ -157,14 +157,8 @@ class SubmitOutcome:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class CancelOutcome:
-    """Whether a cancel request was sent; if not, why (``code``, ``reason``)."""
-
-    ok: bool
-    client_order_id: str
-    code: str | None = None
-    reason: str | None = None
+# The answers to ``submit`` and ``cancel`` are the same kind of thing.
+SubmitOutcome = CancelOutcome = CommandOutcome
 
 
 @dataclass(frozen=True)
