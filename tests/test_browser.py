@@ -67,7 +67,13 @@ def type_into(page: Page, label: str, text: str) -> None:
     box.press("Enter")
 
 
-def wait_until(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+def confirm(page: Page, preview: str) -> None:
+    """Click confirm once the ticket shows ``preview``: the inputs have reached the server."""
+    page.get_by_text(preview).first.wait_for(timeout=45_000)
+    page.get_by_role("button", name="Confirm order").click()
+
+
+def wait_until(check, timeout: float = 45.0) -> None:  # type: ignore[no-untyped-def]
     end = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < end, "timed out waiting for the dashboard"
@@ -94,9 +100,9 @@ def test_trade_from_the_browser(served: tuple[str, LiveMarket], browser: Browser
     # A marketable order fills: the blotter shows the fill and the NAV moves (fees at least).
     page.get_by_label("Type").select_option("market")
     type_into(page, "Quantity (shares)", "10")
-    page.get_by_role("button", name="Confirm order").click()
-    page.get_by_text(re.compile(r"Sent \S+")).wait_for(timeout=15_000)
+    confirm(page, "buy 10 AAPL")
     wait_until(lambda: not market.fills(account).empty)
+    page.get_by_text(re.compile(r"Sent \S+")).wait_for(timeout=45_000)
     fill_id = str(market.fills(account).iloc[0]["fill_id"])
     page.get_by_text(fill_id).first.wait_for(timeout=30_000)
     wait_until(lambda: market.portfolio(account)["summary"]["nav"] != nav_before)
@@ -121,8 +127,9 @@ def test_two_browser_sessions_cannot_see_or_cancel_each_others_orders(
     type_into(page_a, "Quantity (shares)", "5")
     type_into(page_a, "Limit price ($)", "100.00")
     page_a.get_by_label("Time in force").select_option("gtc")
-    page_a.get_by_role("button", name="Confirm order").click()
-    page_a.get_by_text(re.compile(r"Sent \S+")).wait_for(timeout=15_000)
+    confirm(page_a, "buy 5 AAPL")
+    wait_until(lambda: not market.orders(a).empty)
+    page_a.get_by_text(re.compile(r"Sent \S+")).wait_for(timeout=45_000)
     coid = str(market.orders(a).iloc[0]["client_order_id"])
     page_a.get_by_text(coid).first.wait_for(timeout=30_000)
     page_b.bring_to_front()
