@@ -56,8 +56,10 @@ def open_dashboard(browser: Browser, url: str) -> tuple[Page, str]:
     page = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()
     page.goto(url, timeout=60_000)
     page.get_by_text("Confirm order").wait_for(timeout=60_000)
-    account = re.search(r"Your account: (\S+)", page.get_by_text("Your account:").inner_text())
-    assert account is not None
+    label = page.get_by_text(re.compile(r"Your account: trader-\d+")).first
+    label.wait_for(timeout=60_000)  # rendered in full, not just its first words
+    account = re.search(r"Your account: (trader-\d+)", label.inner_text())
+    assert account is not None, label.inner_text()
     return page, account.group(1)
 
 
