@@ -499,3 +499,11 @@ def test_market_status_uses_the_calendar_for_us_equities() -> None:
     assert MarketStatus.at(SPY, ns(2024, 6, 1, 15, 0)) == MarketStatus(False)  # Saturday, no holiday name
     # crypto trades around the clock, holidays included
     assert MarketStatus.at(BINANCE_BTCUSDT_USDM, ns(2016, 12, 26, 15, 0)) == MarketStatus(True)
+
+
+def test_non_numeric_parameters_are_a_clear_value_error() -> None:
+    # Used to escape as decimal.InvalidOperation from Decimal("abc").
+    with pytest.raises(ValueError, match="initial is not a number: 'abc'"):
+        MarginPolicy(initial="abc")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="never a float"):
+        MarginPolicy(initial=0.5)  # type: ignore[arg-type]

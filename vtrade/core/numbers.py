@@ -105,6 +105,44 @@ class Grid:
         return str(self.increment)
 
 
+def exact_decimal(
+    value: object,
+    name: str,
+    *,
+    allow_float: bool = False,
+    allow_negative: bool = False,
+    error: type[Exception] = ValueError,
+) -> Decimal:
+    """``value`` as an exact, finite Decimal, or ``error`` naming ``name`` and what was wrong.
+
+    Money and model parameters come in as Decimal, int or decimal text; a float is refused
+    unless ``allow_float`` (then read through its shortest text, so 0.1 stays 0.1).
+
+    >>> exact_decimal("27.80", "sec_rate")
+    Decimal('27.80')
+    >>> exact_decimal("-1", "rate")
+    Traceback (most recent call last):
+    ...
+    ValueError: rate must not be negative, got '-1'
+    """
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str | float):
+        raise error(f"{name} must be a Decimal, int or decimal string, got {value!r}")
+    if isinstance(value, float):
+        if not allow_float:
+            raise error(f"{name} must be a Decimal, int or decimal string (never a float), got {value!r}")
+        if not math.isfinite(value):
+            raise error(f"{name} must be finite, got {value!r}")
+    try:
+        d = _as_decimal(value)
+    except OffGridError:
+        raise error(f"{name} is not a number: {value!r}") from None
+    if not d.is_finite():
+        raise error(f"{name} must be finite, got {value!r}")
+    if d < 0 and not allow_negative:
+        raise error(f"{name} must not be negative, got {value!r}")
+    return d
+
+
 def _as_decimal(value: Number) -> Decimal:
     if isinstance(value, Decimal):
         return value

@@ -32,6 +32,7 @@ from typing import Literal
 
 from vtrade.core.events import Side
 from vtrade.core.instruments import US_EQUITY_REGULAR, Instrument
+from vtrade.core.numbers import exact_decimal
 from vtrade.execution import calendar
 from vtrade.execution.events import RejectCode
 from vtrade.execution.fees import FeeModel, FillContext, money_precision
@@ -60,15 +61,8 @@ _ZERO = Decimal(0)
 _ONE = Decimal(1)
 
 
-def _dec(value: object, name: str, *, allow_negative: bool = False) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise ValueError(f"{name} must be a Decimal, int or decimal string, got {value!r}")
-    d = Decimal(value)
-    if not d.is_finite():
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if d < 0 and not allow_negative:
-        raise ValueError(f"{name} must not be negative, got {value!r}")
-    return d
+# Amounts and rates: exact, finite, non-negative unless said otherwise (one rule, in core).
+_dec = exact_decimal
 
 
 def _money(amount: Decimal, currency: str) -> str:

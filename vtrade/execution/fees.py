@@ -40,16 +40,16 @@ Decimal('1.00')
 
 from __future__ import annotations
 
-import math
+import functools
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, ROUND_UP, Decimal
 
 from vtrade.core.events import Side
 from vtrade.core.instruments import Instrument
-from vtrade.core.numbers import Number
+from vtrade.core.numbers import Number, exact_decimal
 from vtrade.execution.orders import Liquidity
 
 __all__ = [
@@ -94,23 +94,8 @@ def money_precision(currency: str) -> Decimal:
     return CURRENCY_PRECISION.get(currency, _DEFAULT_PRECISION)
 
 
-def _param(value: Number, name: str, *, allow_negative: bool = False) -> Decimal:
-    """A model parameter as an exact finite Decimal; ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
-        value = repr(value)  # the shortest round-tripping text: 0.1 -> "0.1", not its binary expansion
-    try:
-        d = Decimal(value.strip() if isinstance(value, str) else value)
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a number, got {value!r}") from exc
-    if not d.is_finite():
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if d < 0 and not allow_negative:
-        raise ValueError(f"{name} must not be negative, got {value!r}")
-    return d
+# Model parameters: exact and finite; a float is read through its shortest text (0.1 -> "0.1").
+_param = functools.partial(exact_decimal, allow_float=True)
 
 
 @dataclass(frozen=True, slots=True)

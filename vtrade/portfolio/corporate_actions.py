@@ -42,6 +42,7 @@ those years step to the next weekday (holidays there are not known).
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vtrade.core.errors import DataError
+from vtrade.core.numbers import exact_decimal
 from vtrade.execution import calendar
 from vtrade.market.feeds._io import numbered_lines
 from vtrade.market.feeds.daily import EQUITIES_DIR, LEAN_FACTOR_FILE, read_factors
@@ -145,16 +147,7 @@ class CorporateAction:
                    reference_price=_finite(reference_price, "reference_price"))
 
 
-def _finite(value: object, name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise ValueError(f"{name} must be a Decimal, int or decimal string (never a float), got {value!r}")
-    try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{name} is not a number: {value!r}") from None
-    if not d.is_finite():
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return d
+_finite = functools.partial(exact_decimal, allow_negative=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
@@ -78,6 +79,7 @@ from zoneinfo import ZoneInfo
 from vtrade.core.errors import OffGridError, VtradeError
 from vtrade.core.events import Event, Side, encode
 from vtrade.core.instruments import Instrument
+from vtrade.core.numbers import exact_decimal
 from vtrade.execution.accounts import (
     AccountKind,
     AccountState,
@@ -266,17 +268,8 @@ def _prorate(amount: Decimal, part: int | Fraction, whole: int | Fraction, quant
         return Decimal(round(share / Fraction(quantum))) * quantum
 
 
-def _money(value: object, name: str) -> Decimal:
-    """A finite exact amount; floats are refused (DESIGN.md §3)."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise LedgerError(f"{name} must be a Decimal, int or decimal string, got {value!r}")
-    try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise LedgerError(f"{name} is not a number: {value!r}") from None
-    if not d.is_finite():
-        raise LedgerError(f"{name} must be finite, got {value!r}")
-    return d
+# A finite exact amount (cash may be negative); floats are refused (DESIGN.md §3).
+_money = functools.partial(exact_decimal, allow_negative=True, error=LedgerError)
 
 
 def _is_int(value: object) -> bool:
