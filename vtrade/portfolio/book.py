@@ -92,6 +92,23 @@ class PortfolioBook:
         batch = self.nav.apply_prices([self._index[inst.symbol]], [inst.price_grid.to_float(price)], ts=event.ts)
         return batch.stale == 0
 
+    def mark(self, prices: np.ndarray, ts: int) -> None:
+        """Mark every instrument at once: ``prices`` (float units, NaN = no price now) in the
+        order the instruments were given; the NAV view updates only the holders of what moved.
+
+        >>> from vtrade.core.instruments import us_equity
+        >>> book = PortfolioBook([us_equity("A"), us_equity("B")])
+        >>> book.mark(np.array([10.0, np.nan]), ts=1)
+        >>> book.nav.prices.tolist()
+        [10.0, 0.0]
+        """
+        prices = np.asarray(prices, dtype=float)
+        if prices.shape != (len(self._index),):
+            raise ValueError(f"mark needs one price per instrument ({len(self._index)}), got shape {prices.shape}")
+        ids = np.flatnonzero(np.isfinite(prices) & (prices > 0))
+        if len(ids):
+            self.nav.apply_prices(ids, prices[ids], ts=ts)
+
     def _fill(self, f: OrderFilled) -> bool:
         ledger = self.ledgers.get(f.account)
         if ledger is None:
@@ -112,6 +129,16 @@ class PortfolioBook:
         df = self.nav.frame(rows)
         df.index = pd.Index(list(self._row), name="account")
         return df
+
+    def navs(self, accounts: Iterable[str]) -> np.ndarray:
+        """The NAVs of ``accounts`` (a cheap read: no exposures or concentration computed)."""
+        return self.nav.nav[[self._account_row(a) for a in accounts]]
+
+    def row(self, account: str) -> pd.Series:
+        """One account's line of :meth:`frame` (without computing everyone's)."""
+        s = self.nav.frame([self._account_row(account)]).iloc[0]
+        s.name = account
+        return s
 
     def positions(self, account: str) -> pd.DataFrame:
         """An account's open positions, largest first, with sector and weight."""

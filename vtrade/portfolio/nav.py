@@ -92,6 +92,7 @@ UNKNOWN_SECTOR = "Unknown"
 # sequential slot read per position held by anyone (parallel). Measured on the 100k × 500
 # benchmark the crossover is near 1/4 of all positions; below it the CSC path wins.
 _CSC_SHARE = 1 / 4
+_SMALL_WORK = 65_536  # positions touched below which the sequential kernel always wins
 Path = Literal["auto", "csc", "rows"]
 _MAX_SLOTS = 2**31 - 1
 
@@ -694,7 +695,8 @@ class NavBook:
         self._dpm[moved] = (new - self._price[moved]) * self._mult[moved]
         if path == "auto":
             work = int(self._csc_len[moved].sum())
-            path = "csc" if work <= _CSC_SHARE * max(1, int(self._row_len.sum())) else "rows"
+            # A parallel pass over every row costs a thread launch: small books take the sequential one.
+            path = "csc" if work <= max(_CSC_SHARE * int(self._row_len.sum()), _SMALL_WORK) else "rows"
         if path == "csc":
             _delta_csc(moved, self._dpm, self._csc_ptr, self._csc_len, self._csc_qty, self._csc_acct, self._sec_of,
                        self._nav, self._net, self._gross, self._sector)

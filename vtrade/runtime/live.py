@@ -2,21 +2,34 @@
 
 :class:`LiveMarket` is the imperative shell around the domain: a background thread advances
 simulated time in fixed slices (``step``, default one simulated second), paced by
-:class:`~vtrade.runtime.pacer.Pacer` at ``speed`` times wall time. In each slice, per symbol,
-the seeded :class:`~vtrade.market.synthetic.SyntheticMarket` order flow and the commands that
-reached the exchange are merged in time order into that symbol's
-:class:`~vtrade.execution.engine.ExecutionEngine` (market data first at equal times, as in
-:mod:`vtrade.runtime.replay`); the execution events of all symbols are then folded, in time
-order, into the account records and one :class:`~vtrade.portfolio.book.PortfolioBook`.
-A few seeded simulated traders (a market maker and a noise trader, on their own accounts)
-keep prices and fills moving.
+:class:`~vtrade.runtime.pacer.Pacer` at ``speed`` times wall time. It trades three kinds of venue,
+each on its own :class:`~vtrade.execution.engine.ExecutionEngine`:
+
+- **the universe** (``universe=True``): the 500-stock daily universe and its ETF benchmarks,
+  replayed day by day from ``universe_start`` on :class:`~vtrade.market.intraday.IntradayUniverse`
+  paths through the real daily bars, with calibrated synthesised depth. Sessions follow the NYSE
+  calendar and the clock jumps from one close to the next open. A stock's engine is started
+  when someone needs its book (an order, a preview, a depth view): its quotes are one
+  vectorised step for all 500 either way, so idle stocks cost nothing;
+- **the full-depth capture** (``crypto=True``): the recorded Binance USD-M BTCUSDT book,
+  looped (:class:`~vtrade.market.capture.CaptureLoop`), with its real trades;
+- **synthetic order flow** (``symbols``): seeded Santa-Fe-style agent flow
+  (:class:`~vtrade.market.synthetic.SyntheticMarket`).
+
+In each slice, per venue, the market data and the commands that reached the exchange are
+merged in time order into the engine (market data first at equal times, as in
+:mod:`vtrade.runtime.replay`); the execution events of all venues are then folded, in time
+order, into the account records and one :class:`~vtrade.portfolio.book.PortfolioBook`, and
+every price is marked in one batch. Seeded simulated participants keep things moving: a market
+maker and a noise trader inside the synthetic and capture venues (part of the market, outside
+the class), and, with the universe, three simulated class members (index, momentum,
+contrarian) who trade through the same account rules as people and rank with them.
 
 Everything people do goes through the same path: :func:`~vtrade.execution.validation.submit_from_user`
 turns loose input into an exact order (or raises :class:`OrderInputError` naming the field:
-nothing is sent), then the account rules (:func:`~vtrade.execution.accounts.pre_trade_check`,
-the rules :class:`~vtrade.execution.broker.Broker` applies, over every symbol of the account)
-accept or refuse it with a reason, and only then does it travel to the exchange. The UI only
-reads plain data and DataFrames back; it computes no rules.
+nothing is sent), then the account rules (:func:`~vtrade.execution.accounts.pre_trade_check`
+over every symbol of the account) accept or refuse it with a reason, and only then does it
+travel to the exchange. The UI only reads plain data and DataFrames back; it computes no rules.
 
 Because slices are fixed in simulated time, a market with no human orders is deterministic
 for a seed: :meth:`LiveMarket.advance` runs slices synchronously (tests, notebooks), the
@@ -44,20 +57,24 @@ import heapq
 import itertools
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 import numpy as np
 import pandas as pd
 
-from vtrade.core.events import MarketEvent, Quote, Side
-from vtrade.core.instruments import ALWAYS_OPEN, Instrument, us_equity
+from vtrade.core.events import MarketEvent, Side
+from vtrade.core.instruments import ALWAYS_OPEN, BINANCE_BTCUSDT_USDM, Instrument, us_equity
 from vtrade.core.numbers import Number
 from vtrade.core.rng import seeded_rng
+from vtrade.execution import calendar
 from vtrade.execution import events as ev
 from vtrade.execution.accounts import (
     AccountKind,
@@ -77,6 +94,8 @@ from vtrade.execution.liquidity import walk
 from vtrade.execution.orders import CancelOrder, Liquidity, OrderType, SubmitOrder, TimeInForce
 from vtrade.execution.queue import PowerProbQueueFunc3, ProbQueue, QueueModel, RiskAverseQueue
 from vtrade.execution.validation import OrderInputError, submit_from_user
+from vtrade.market.capture import CaptureLoop
+from vtrade.market.intraday import IntradayUniverse
 from vtrade.market.l2book import UpdateBatch
 from vtrade.market.synthetic import SyntheticMarket, SyntheticParams
 from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
@@ -98,17 +117,23 @@ __all__ = [
 DEFAULT_SYMBOLS = ("AAPL", "JPM", "XOM", "JNJ")
 OPEN_STATUSES = frozenset({"pending_new", "accepted", "partially_filled", "triggered"})
 BOT_ACCOUNTS = ("bot-maker", "bot-noise")
+SIM_TRADERS = ("sim-index", "sim-momentum", "sim-contrarian")
+CAPTURE_FILE = Path(__file__).resolve().parents[2] / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
+# The default watchlist: what a newcomer sees first (plus whatever they hold or focus).
+FEATURED = ("BTCUSDT", "SYNTH", "SPY", "AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ", "XLK", "XLE", "XLF")
 
 
 @dataclass(frozen=True)
 class LiveConfig:
     """How the live market runs.
 
-    ``symbols`` come from the 500-stock universe (sector, name and opening price from its last
-    daily close, ``day``); ``speed`` is simulated seconds per wall second (0 = as fast as
-    possible); ``step`` the simulated time of one slice; ``queue`` ``"risk_averse"`` or
-    ``"prob"``; ``latency`` the order entry latency. The simulated session trades around the
-    clock (``hours=ALWAYS_OPEN``) so that a demo left running never meets a closed market.
+    ``symbols`` trade on synthetic agent order flow (a universe stock takes its sector, name and
+    opening price from its close on ``day``; another name needs a price in ``prices``);
+    ``universe`` adds the 500-stock universe and ETFs replayed from ``universe_start``;
+    ``crypto`` the looped Binance BTCUSDT capture. ``speed`` is simulated seconds per wall second
+    (0 = as fast as possible); ``step`` the simulated time of one slice; ``queue``
+    ``"risk_averse"`` or ``"prob"``; ``latency`` the order entry latency. Synthetic and capture
+    venues trade around the clock; universe stocks keep NYSE hours.
 
     >>> LiveConfig(speed=10).realism
     'L2'
@@ -122,18 +147,33 @@ class LiveConfig:
     latency: str = "5ms"
     step: str = "1s"
     day: str = "2017-11-10"
+    universe: bool = False
+    universe_start: str = "2017-10-02"
+    crypto: bool = False
     default_cash: int = 100_000
     bots: bool = True
     burn_in: int = 200_000
-    history: int = 7200  # price samples (one per slice) kept per symbol
+    history: int = 3600  # price samples (one per slice) kept per symbol
     nav_every: int = 5  # slices between NAV samples
     fees: FeeModel = field(default_factory=lambda: PerShare("0.005", "1.00", "1"))
     limits: SessionLimits = field(default_factory=SessionLimits)
     prices: dict[str, str] | None = None  # opening prices; None = the universe's closes on ``day``
 
+    @classmethod
+    def demo(cls, **overrides: Any) -> LiveConfig:
+        """The market ``make demo`` serves (and ``vt.Session.demo()`` trades): the universe, the
+        Binance capture and one synthetic stock, ``SYNTH``, with simulated participants.
+
+        >>> LiveConfig.demo(speed=5).universe
+        True
+        """
+        base: dict[str, Any] = {"symbols": ("SYNTH",), "prices": {"SYNTH": "100.00"}, "universe": True,
+                                "crypto": True}  # fmt: skip
+        return cls(**(base | overrides))
+
     def __post_init__(self) -> None:
-        if not self.symbols:
-            raise ValueError("a live market needs at least one symbol")
+        if not (self.symbols or self.universe or self.crypto):
+            raise ValueError("a live market needs at least one symbol (symbols, universe or crypto)")
         if not (isinstance(self.speed, int | float) and self.speed >= 0 and math.isfinite(self.speed)):
             raise ValueError(f"speed must be a finite number >= 0, got {self.speed!r}")
         if self.queue not in ("risk_averse", "prob"):
@@ -141,6 +181,9 @@ class LiveConfig:
         Realism(self.realism)
         if parse_duration(self.step) <= 0:
             raise ValueError("step must be a positive duration")
+        if self.history < 2:
+            raise ValueError(f"history must keep at least 2 samples, got {self.history}")
+        date.fromisoformat(self.universe_start)
 
 
 @dataclass(frozen=True)
@@ -229,7 +272,8 @@ class _Order:
 class _Account:
     name: str
     kind: AccountKind
-    bot: bool = False
+    bot: bool = False  # a market participant outside the class (no ledger, no account rules)
+    simulated: bool = False  # a simulated class member: a normal account driven by a strategy
     active: bool = True
     orders: dict[str, _Order] = field(default_factory=dict)
     fills: list[dict[str, Any]] = field(default_factory=list)
@@ -241,33 +285,70 @@ class _Account:
 
 
 class _Venue:
-    """One symbol: its synthetic order flow, its exchange and its commands in flight."""
+    """One symbol's exchange: its engine, its market data source and its commands in flight."""
 
-    def __init__(self, inst: Instrument, market: SyntheticMarket, engine: ExecutionEngine, history: int) -> None:
+    def __init__(self, inst: Instrument, engine: ExecutionEngine) -> None:
         self.inst = inst
-        self.market = market
         self.engine = engine
-        self.pending: list[MarketEvent] = []
-        self.pending_ts: list[int] = []
         self.commands: list[tuple[int, int, Any]] = []  # (arrival ts, seq, command): a heap
-        self.history: deque[tuple[int, float, float, float, float]] = deque(maxlen=history)
+        self.idle = 0  # slices without open orders or readers (universe venues retire when idle)
+
+    def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
+        raise NotImplementedError
+
+
+class _FlowVenue(_Venue):
+    """Driven by an event source with its own clock (synthetic flow, a looped capture): events
+    are taken in source time and re-stamped by ``offset``, which grows when the live clock
+    jumps over closed hours."""
+
+    def __init__(self, inst: Instrument, source: SyntheticMarket | CaptureLoop, engine: ExecutionEngine) -> None:
+        super().__init__(inst, engine)
+        self.source = source
+        self.offset = 0
+        self.pending: list[MarketEvent] = []
+        self.pending_ts: list[int] = []  # running maximum of the pending events' times
+        self._hi = -(2**63)
         self.open_mid: float | None = None
-        snap = market.snapshot()
-        engine.step(snap)
+        engine.step(source.snapshot())
 
-    def generate_until(self, ts: int, step_ns: int) -> None:
-        """Make sure the pending flow reaches past ``ts`` (the generator counts orders, not time)."""
-        per_step = max(16, int(self.market.events_per_second * step_ns / 1e9 * 1.25))
-        while not self.pending_ts or self.pending_ts[-1] <= ts:
-            fresh = self.market.step(per_step)
+    def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
+        until = end - self.offset
+        # The source counts events, not time: draw until the pending flow reaches past ``until``.
+        per_step = max(16, int(self.source.events_per_second * step_ns / 1e9 * 1.25))
+        while not self.pending_ts or self.pending_ts[-1] <= until:
+            fresh = self.source.step(per_step)
             self.pending.extend(fresh)
-            self.pending_ts.extend(e.ts for e in fresh)
-
-    def take_until(self, ts: int) -> list[MarketEvent]:
-        k = bisect.bisect_right(self.pending_ts, ts)
+            # A recording is not strictly time ordered (trades and depth carry their own clocks):
+            # split on the running maximum, as the engine's merge does, so no event is left behind.
+            hi = self._hi
+            for e in fresh:
+                hi = max(hi, e.ts)
+                self.pending_ts.append(hi)
+            self._hi = hi
+        k = bisect.bisect_right(self.pending_ts, until)
         out = self.pending[:k]
         del self.pending[:k], self.pending_ts[:k]
+        if self.offset:
+            off = self.offset
+            out = [msgspec.structs.replace(e, ts=e.ts + off, recv_ts=e.recv_ts + off) for e in out]
         return out
+
+
+class _PathVenue(_Venue):
+    """A universe stock: each slice its book is restated from the intraday path's quote."""
+
+    def __init__(self, inst: Instrument, universe: IntradayUniverse, engine: ExecutionEngine, ts: int) -> None:
+        super().__init__(inst, engine)
+        self.universe = universe
+        self.restate(ts)
+
+    def restate(self, ts: int) -> None:
+        """Set the book to the path's current quote and depth at ``ts``."""
+        self.engine.step(self.universe.snapshot(self.inst.symbol, self.inst, ts))
+
+    def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
+        return [self.universe.snapshot(self.inst.symbol, self.inst, end)]
 
 
 _COMMAND_SEQ = itertools.count()
@@ -281,33 +362,89 @@ class LiveMarket:
         self._lock = threading.RLock()
         self._step_ns = parse_duration(cfg.step)
         self._latency_ns = parse_duration(cfg.latency)
-        self.instruments = _instruments(cfg)
-        queue: QueueModel = RiskAverseQueue() if cfg.queue == "risk_averse" else ProbQueue(PowerProbQueueFunc3())
+        self._queue: QueueModel = RiskAverseQueue() if cfg.queue == "risk_averse" else ProbQueue(PowerProbQueueFunc3())
+        self.universe: IntradayUniverse | None = None
+        self._day_bounds: tuple[int, int] | None = None
+        self._day_dates: list[date] = []
+        insts: dict[str, Instrument] = {}
         self._venues: dict[str, _Venue] = {}
-        for symbol, (inst, price) in self.instruments.items():
-            params = SyntheticParams(initial_price=Decimal(price), burn_in=cfg.burn_in)
-            engine = ExecutionEngine(EngineConfig(inst, Realism(cfg.realism), queue_model=queue, fees=cfg.fees,
-                                                  session_seed=cfg.seed))  # fmt: skip
-            self._venues[symbol] = _Venue(inst, SyntheticMarket(inst, seed=cfg.seed, params=params), engine,
-                                          cfg.history)  # fmt: skip
-        self._insts = {s: v.inst for s, v in self._venues.items()}
-        self.now = max(v.engine.now for v in self._venues.values())
+        self._dormant: dict[str, _Venue] = {}  # universe stocks nobody uses now (see _retire_idle)
+        self._flow: list[_FlowVenue] = []
+        if cfg.universe:
+            self.universe, uni_insts, self._day_dates = _universe(cfg)
+            clash = sorted(set(cfg.symbols) & set(uni_insts))
+            if clash:
+                raise ValueError(f"{clash} trade in the universe replay; give synthetic flow other symbols")
+            open_ns, _ = calendar.session_bounds(self._day_dates[0])  # type: ignore[misc]
+            self.now = open_ns
+        else:
+            uni_insts = {}
+            self.now = _session_open(date.fromisoformat(cfg.universe_start))
         self.start_ts = self.now
-        marks = {s: v.engine.book.mid2() // 2 for s, v in self._venues.items() if v.engine.book.mid2()}
-        self.book = PortfolioBook(self._insts.values(), prices=marks)
+        self._skipped_ns = 0  # closed hours jumped over: the pacer does not wait for them
+        if cfg.crypto:
+            inst = replace(BINANCE_BTCUSDT_USDM, sector="Crypto", name="Bitcoin perpetual (Binance capture)",
+                           currency="USD")  # fmt: skip  # USDT at par: the paper account is in dollars
+            self._add_flow(inst, CaptureLoop(_capture_events(), start_ts=self.now))
+        for inst, price in _synthetic_instruments(cfg).values():
+            params = SyntheticParams(initial_price=Decimal(price), burn_in=cfg.burn_in, start_ts=self.now)
+            self._add_flow(inst, SyntheticMarket(inst, seed=cfg.seed, params=params))
+        insts = {v.inst.symbol: v.inst for v in self._flow} | uni_insts
+        self._insts = insts
+        self._symbols = list(insts)
+        self._col = {s: i for i, s in enumerate(self._symbols)}
+        n = len(self._symbols)
+        self._uni0 = len(self._flow)  # universe stocks follow the flow venues, in the universe's order
+        self._tick = np.array([i.price_grid.to_float(1) for i in insts.values()])
+        self._lot = np.array([i.size_grid.to_float(1) for i in insts.values()])
+        self._names = np.array([i.name for i in insts.values()], dtype=object)
+        self._sectors = np.array([i.sector or "" for i in insts.values()], dtype=object)
+        # Latest touch per symbol, in ticks and lots (0 = no price), and the reference for "change".
+        self._bid = np.zeros(n, dtype=np.int64)
+        self._ask = np.zeros(n, dtype=np.int64)
+        self._bid_sz = np.zeros(n, dtype=np.int64)
+        self._ask_sz = np.zeros(n, dtype=np.int64)
+        self._last = np.zeros(n, dtype=np.int64)
+        self._ref = np.full(n, np.nan)
+        self._held = np.zeros(n, dtype=bool)  # symbols some account has traded (the ones worth marking)
+        h = cfg.history
+        self._hist_ts = np.zeros(h, dtype=np.int64)
+        self._hist_bid = np.full((h, n), np.nan, dtype=np.float32)
+        self._hist_ask = np.full((h, n), np.nan, dtype=np.float32)
+        self._hist_last = np.full((h, n), np.nan, dtype=np.float32)
+        self._hist_n = 0
+        self.book = PortfolioBook(insts.values())
         self._accounts: dict[str, _Account] = {}
         self._slices = 0
-        self._quotes = pd.DataFrame()
+        self._slice_wall = time.time()  # wall clock when the last slice was done: views measure their lag
+        self._quotes_cache: tuple[int, pd.DataFrame] | None = None
+        self._top_cache: dict[tuple[str, int], tuple[int, list[tuple[str, int, int]]]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._bot_rng = seeded_rng(cfg.seed, "live-bots")
-        self._sample()
+        self._trader_rng = seeded_rng(cfg.seed, "live-traders")
         self.faults: list[str] = []  # what went wrong in the market thread, for the clock badge
-        if cfg.bots:
-            # The simulated traders are part of the market (like the synthetic flow), not members
-            # of the class: their inventory is the engine's position, they skip account rules.
+        if self.universe is not None:
+            self._open_day(0)
+        self._sample()
+        if cfg.bots and self._flow:
+            # The market maker and noise trader are part of the market (like the synthetic flow),
+            # not members of the class: their inventory is the engine's position, no account rules.
             for name in BOT_ACCOUNTS:
                 self._accounts[name] = _Account(name, "margin", bot=True)
+        if cfg.bots and self.universe is not None:
+            for name in SIM_TRADERS:
+                self._open(name, cfg.default_cash, "cash", simulated=True)
+
+    def _add_flow(self, inst: Instrument, source: SyntheticMarket | CaptureLoop) -> None:
+        venue = _FlowVenue(inst, source, self._engine(inst))
+        self._flow.append(venue)
+        self._venues[inst.symbol] = venue
+
+    def _engine(self, inst: Instrument) -> ExecutionEngine:
+        cfg = self.config
+        return ExecutionEngine(EngineConfig(inst, Realism(cfg.realism), queue_model=self._queue, fees=cfg.fees,
+                                            session_seed=cfg.seed))  # fmt: skip
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LiveMarket:
@@ -341,7 +478,7 @@ class LiveMarket:
     def _run(self) -> None:
         # Sleeping on the stop event (not time.sleep) makes stop() prompt.
         pacer = Pacer(self.config.speed, sleep=self._stop.wait)
-        pacer.wait_until(self.now)
+        pacer.wait_until(self.now - self._skipped_ns)
         while not self._stop.is_set():
             with self._lock:
                 try:
@@ -349,11 +486,11 @@ class LiveMarket:
                 except Exception as exc:  # a half-applied slice: stop rather than run on inconsistent
                     self.faults.append(f"market stopped: {type(exc).__name__}: {exc}")
                     raise
-                now = self.now
+                active = self.now - self._skipped_ns
             if self.config.speed == 0:
                 self._stop.wait(0.001)  # as fast as possible, but let readers take the lock
             else:
-                pacer.wait_until(now)
+                pacer.wait_until(active)
 
     def advance(self, slices: int = 1) -> None:
         """Run ``slices`` slices now, synchronously (tests and notebooks; no pacing)."""
@@ -450,7 +587,7 @@ class LiveMarket:
             acct = self._account(account)
             o = submit_from_user(acct.name, "preview", symbol, side, order_type, quantity, limit_price,
                                  ts=self.now, instruments=self._insts)  # fmt: skip
-            venue = self._venues[o.symbol]
+            venue = self._venue(o.symbol)
             inst, book = venue.inst, venue.engine.book
             top = book.top(50)
             far_px, far_sz = (top.ask_px, top.ask_sz) if o.side is Side.BUY else (top.bid_px, top.bid_sz)
@@ -469,7 +606,7 @@ class LiveMarket:
             if lots:
                 fee = self.config.fees.fee(FillContext(inst, o.side, lots, max(1, notional // lots), Liquidity.TAKER))
             state = self._state(acct)
-            bp = buying_power(state, self._marks(), MarginPolicy())
+            bp = buying_power(state, self._marks(state, o.symbol), MarginPolicy())
             price_for_bp = o.limit_price if o.limit_price is not None else (notional // lots if lots else None)
             spend = Decimal(0)
             if o.side is Side.BUY and price_for_bp is not None:
@@ -487,28 +624,58 @@ class LiveMarket:
 
     # ------------------------------------------------------------------ reads
     def symbols(self) -> list[str]:
-        return list(self._venues)
+        """Every tradable symbol: the flow venues first, then the universe."""
+        return list(self._symbols)
 
-    def quotes(self) -> pd.DataFrame:
-        """The watchlist: one row per symbol with sector, bid/ask (and sizes), last, mid, change."""
+    def featured(self) -> list[str]:
+        """The default watchlist: the best-known names this market trades."""
+        out = [s for s in FEATURED if s in self._col]
+        return out or self._symbols[:12]
+
+    def instrument(self, symbol: str) -> Instrument:
+        """The instrument behind ``symbol`` (KeyError naming what trades, if unknown)."""
+        if symbol not in self._insts:
+            raise KeyError(_unknown(symbol, self._symbols))
+        return self._insts[symbol]
+
+    def quotes(self, symbols: Iterable[str] | None = None) -> pd.DataFrame:
+        """The watchlist: one row per symbol (all, or ``symbols`` in that order) with name, sector,
+        bid/ask and sizes, last, mid, change % (vs the previous close; capture and synthetic
+        venues vs their first mid) and spread in bps. Built once per slice, shared by all views."""
         with self._lock:
-            return self._quotes.copy()
+            cached = self._quotes_cache
+            if cached is None or cached[0] != self._slices:
+                cached = self._quotes_cache = (self._slices, self._quotes_frame())
+        df = cached[1]
+        if symbols is None:
+            return df
+        wanted = list(dict.fromkeys(symbols))
+        unknown = [s for s in wanted if s not in self._col]
+        if unknown:
+            raise KeyError(_unknown(unknown[0], self._symbols))
+        return df.iloc[[self._col[s] for s in wanted]].reset_index(drop=True)
 
     def depth(self, symbol: str, levels: int = 10, account: str | None = None) -> pd.DataFrame:
         """Top ``levels`` per side, best first: ``side, price, size`` and ``mine`` (lots of
         ``account``'s own open limit orders resting at that price)."""
         with self._lock:
             venue = self._venue(symbol)
-            top = venue.engine.book.top(levels)
+            venue.idle = 0
+            key = (symbol, levels)
+            cached = self._top_cache.get(key)
+            if cached is None or cached[0] != self._slices:
+                top = venue.engine.book.top(levels)
+                rows = [("ask", int(p), int(s)) for p, s in zip(top.ask_px, top.ask_sz, strict=True)]
+                rows += [("bid", int(p), int(s)) for p, s in zip(top.bid_px, top.bid_sz, strict=True)]
+                cached = self._top_cache[key] = (self._slices, rows)
+            rows = list(cached[1])
             mine: dict[tuple[str, int], int] = {}
             if account is not None:
                 for o in self._account(account).orders.values():
                     if o.symbol == symbol and o.limit_price is not None and o.leaves:
-                        key = ("bid" if o.side is Side.BUY else "ask", o.limit_price)
-                        mine[key] = mine.get(key, 0) + o.leaves
+                        key2 = ("bid" if o.side is Side.BUY else "ask", o.limit_price)
+                        mine[key2] = mine.get(key2, 0) + o.leaves
         px, sz = venue.inst.price_grid.to_float, venue.inst.size_grid.to_float
-        rows = [("ask", int(p), int(s)) for p, s in zip(top.ask_px, top.ask_sz, strict=True)]
-        rows += [("bid", int(p), int(s)) for p, s in zip(top.bid_px, top.bid_sz, strict=True)]
         # Own orders away from the displayed levels still show, at their price.
         shown = {(side, p) for side, p, _ in rows}
         rows += [(side, p, 0) for (side, p) in mine if (side, p) not in shown]
@@ -519,15 +686,21 @@ class LiveMarket:
         return df.sort_values("price", ascending=False, ignore_index=True)
 
     def prices(self, symbol: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
-        """Price samples of ``symbol`` (one per slice) after ``since``: ``ts, bid, ask, mid, last``."""
+        """Price samples of ``symbol`` (one per slice, the last ``history``) after ``since``:
+        ``ts, bid, ask, mid, last``."""
         with self._lock:
-            hist = list(self._venue(symbol).history)
+            if symbol not in self._col:
+                raise KeyError(_unknown(symbol, self._symbols))
+            j, h, n = self._col[symbol], self.config.history, self._hist_n
+            order = np.arange(n - min(n, h), n) % h
+            ts = self._hist_ts[order]
+            bid, ask, last = (a[order, j].astype(float) for a in (self._hist_bid, self._hist_ask, self._hist_last))
         if since is not None:
             cut = since.value if isinstance(since, pd.Timestamp) else int(since)
-            hist = hist[bisect.bisect_right([h[0] for h in hist], cut) :]
-        df = pd.DataFrame(hist, columns=["ts", "bid", "ask", "mid", "last"])
-        df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
-        return df
+            k = int(np.searchsorted(ts, cut, side="right"))
+            ts, bid, ask, last = ts[k:], bid[k:], ask[k:], last[k:]
+        return pd.DataFrame({"ts": pd.to_datetime(ts, unit="ns", utc=True), "bid": bid, "ask": ask,
+                             "mid": (bid + ask) / 2, "last": last})  # fmt: skip
 
     def orders(self, account: str) -> pd.DataFrame:
         """``account``'s orders, newest first, with status, fills and the reason of a refusal."""
@@ -565,14 +738,15 @@ class LiveMarket:
         """``{"summary": {nav, cash, pnl, ...}, "positions": DataFrame, "sectors": DataFrame}``."""
         with self._lock:
             acct = self._account(account)
-            row = self.book.frame().loc[acct.name]
+            row = self.book.row(acct.name)
             ledger = self.book.ledgers[acct.name]
             summary = {k: float(v) for k, v in row.items()}
             summary["initial_cash"] = float(ledger.initial_cash)
             summary["pnl"] = summary["nav"] - summary["initial_cash"]
             summary["realized_pnl"] = float(ledger.realized_pnl())
             summary["fees"] = float(ledger.fees_paid)
-            summary["buying_power"] = float(buying_power(self._state(acct), self._marks(), MarginPolicy()))
+            state = self._state(acct)
+            summary["buying_power"] = float(buying_power(state, self._marks(state), MarginPolicy()))
             return {
                 "summary": summary,
                 "positions": self.book.positions(acct.name).reset_index(drop=True),
@@ -588,25 +762,33 @@ class LiveMarket:
         return df
 
     def leaderboard(self) -> pd.DataFrame:
-        """Human accounts ranked by NAV (no orders or positions: only what a class may see)."""
+        """Class members (people and the simulated traders) ranked by NAV: no orders or
+        positions, only what a class may see."""
         with self._lock:
-            frame = self.book.frame()
             names = [a for a, acct in self._accounts.items() if not acct.bot]
+            if not names:
+                return pd.DataFrame(columns=["nav", "return_pct", "simulated"])
+            navs = self.book.navs(names)
             init = {a: float(self.book.ledgers[a].initial_cash) for a in names}
-        df = frame.loc[names, ["nav"]].copy()
+            simulated = [self._accounts[a].simulated for a in names]
+        df = pd.DataFrame({"nav": navs}, index=pd.Index(names, name="account"))
         df["return_pct"] = [(df.nav[a] / init[a] - 1) * 100 if init[a] else 0.0 for a in df.index]
+        df["simulated"] = simulated
         return df.sort_values("nav", ascending=False)
 
     def clock(self) -> dict[str, Any]:
-        """Simulated time, speed, realism and queue model (for the clock badge)."""
+        """Simulated time, speed, realism, queue model and the universe's replay day (badge)."""
         with self._lock:
-            now = self.now
+            now, wall = self.now, self._slice_wall
+            day = self._replay_day()
         return {
             "ts": pd.Timestamp(now, unit="ns", tz="UTC"),
+            "wall": wall,
             "elapsed_s": (now - self.start_ts) / 1e9,
             "speed": self.config.speed,
             "realism": self.config.realism,
             "queue": self.config.queue,
+            "day": day,
             "running": self.running,
             "faults": list(self.faults[-3:]),
         }
@@ -614,8 +796,10 @@ class LiveMarket:
     # ------------------------------------------------------------------ the slice
     def _slice(self) -> None:
         end = self.now + self._step_ns
+        if self.universe is not None:
+            self.universe.step()
         out: list[tuple[int, int, ev.ExecEvent]] = []
-        for i, venue in enumerate(self._venues.values()):
+        for i, venue in enumerate(list(self._venues.values())):
             for e in self._run_venue(venue, end):
                 out.append((e.ts, i, e))
         out.sort(key=lambda t: (t[0], t[1]))  # stable: each venue keeps its own order within a ts
@@ -626,11 +810,17 @@ class LiveMarket:
         self._sample()
         if self.config.bots:
             self._bots()
+            if self.universe is not None:
+                self._traders()
+        if self._day_bounds is not None and self.now >= self._day_bounds[1]:
+            self._next_day()
+        if self._slices % 60 == 0:
+            self._retire_idle()
+        self._slice_wall = time.time()
 
     def _run_venue(self, venue: _Venue, end: int) -> list[ev.ExecEvent]:
-        """Merge the flow and the commands due by ``end`` into the engine, in time order."""
-        venue.generate_until(end, self._step_ns)
-        events = venue.take_until(end)
+        """Merge the market data and the commands due by ``end`` into the engine, in time order."""
+        events = venue.events_until(end, self._step_ns)
         engine = venue.engine
         batch = UpdateBatch.from_events(events, trades=True)
         n = batch.n_events
@@ -659,12 +849,71 @@ class LiveMarket:
             out.extend(engine.step(cmd))
         return out
 
+    def _open_day(self, day: int) -> None:
+        """Start the universe's session ``day``: the clock moves to its open (closed hours are
+        skipped, in the pacer and in the flow venues' clocks alike) and prices gap to the open."""
+        assert self.universe is not None
+        when = self._trading_day(day)
+        bounds = calendar.session_bounds(when)
+        assert bounds is not None
+        open_ns, close_ns = bounds
+        if day > 0:
+            gap = max(open_ns - self.now, 0)
+            self._skipped_ns += gap
+            for v in self._flow:
+                v.offset += gap
+            self.now = open_ns
+        self.universe.open_day(day, steps=max(1, -(-(close_ns - open_ns) // self._step_ns)))
+        self._day_bounds = (open_ns, close_ns)
+        u0 = self._uni0
+        # "Change" is against the previous close (for day 0, the real close before the replay).
+        if day == 0:
+            self._ref[u0:] = self.universe.previous_close()
+        else:
+            self._ref[u0:] = (self._bid[u0:] + self._ask[u0:]) / 2 * self._tick[u0:]
+        self.book.nav.start_day()
+
+    def _next_day(self) -> None:
+        assert self.universe is not None
+        self._open_day(self.universe.day + 1)
+
+    def _trading_day(self, day: int) -> date:
+        """The calendar date of replay day ``day``: the data's, then the NYSE trading days after it."""
+        if day < len(self._day_dates):
+            return self._day_dates[day]
+        d = self._day_dates[-1]
+        extra = day - len(self._day_dates) + 1
+        while extra:
+            d = date.fromordinal(d.toordinal() + 1)
+            if calendar.is_trading_day(d):
+                extra -= 1
+        return d
+
+    def _replay_day(self) -> str | None:
+        if self.universe is None:
+            return None
+        day = self.universe.day
+        label = self._trading_day(day).isoformat()
+        return label if day < len(self._day_dates) else f"{label} (beyond the data: random walk)"
+
+    def _retire_idle(self) -> None:
+        """Put to sleep the engines of universe stocks nobody has orders in or looks at (each
+        costs a book per slice); the next reader or order wakes them at the current quote."""
+        busy = {o.symbol for a in self._accounts.values() for o in a.orders.values() if o.leaves}
+        for symbol, v in list(self._venues.items()):
+            if not isinstance(v, _PathVenue):
+                continue
+            v.idle = 0 if (symbol in busy or v.commands) else v.idle + 60
+            if v.idle >= 600:
+                # Dormant, not dropped: the engine keeps its fill sequence, so fill ids stay unique.
+                self._dormant[symbol] = self._venues.pop(symbol)
+                self._top_cache = {k: c for k, c in self._top_cache.items() if k[0] != symbol}
+
     def _on_exec(self, e: ev.ExecEvent) -> None:
         acct = self._accounts.get(e.account)
         o = acct.orders.get(e.client_order_id) if acct is not None else None
         if acct is None or o is None:
             return  # not ours (cannot happen: only our accounts send orders)
-        inst = self._insts[e.symbol]
         acct.version += 1
         if isinstance(e, ev.OrderAccepted):
             if o.status == "pending_new":
@@ -674,22 +923,8 @@ class LiveMarket:
             o.notional += e.price * e.quantity
             o.fees += e.fee
             o.status = "filled" if e.leaves == 0 else "partially_filled"
-            if acct.bot:
-                return
-            try:
-                self.book.apply(e)
-            except ArithmeticError as exc:
-                # The exact ledger refused to round (see the report on issue 5): keep the market
-                # running and say so, rather than kill every session's feed.
-                self.faults.append(f"{e.account}: fill {e.fill_id} not booked: {type(exc).__name__}")
-            px, sz = inst.price_grid.to_float, inst.size_grid.to_float
-            acct.fills.append({
-                "ts": e.ts, "client_order_id": e.client_order_id, "fill_id": e.fill_id, "symbol": e.symbol,
-                "side": e.side.name.lower(), "price": px(e.price), "quantity": sz(e.quantity),
-                "liquidity": str(e.liquidity), "fee": float(e.fee), "arrival_mid": px(e.arrival_mid2) / 2,
-                "slippage_bps": e.slippage_bps, "queue_ahead": sz(e.queue_ahead) if e.queue_ahead is not None else None,
-                "model": e.model,
-            })  # fmt: skip
+            if not acct.bot:
+                self._book_fill(acct, e)
         elif isinstance(e, ev.OrderRejected):
             o.status, o.reason = "rejected", e.reason
         elif isinstance(e, ev.OrderCancelled):
@@ -698,64 +933,120 @@ class LiveMarket:
             o.status = "expired"
         elif isinstance(e, ev.OrderTriggered):
             o.status = "triggered"
+        if acct.bot and o.status not in OPEN_STATUSES:
+            del acct.orders[o.client_order_id]  # nobody reads a simulated participant's history
+
+    def _book_fill(self, acct: _Account, e: ev.OrderFilled) -> None:
+        """A class member's fill: into the ledger and NAV view, and the receipt into the blotter."""
+        inst = self._insts[e.symbol]
+        self._held[self._col[e.symbol]] = True
+        try:
+            self.book.apply(e)
+        except ArithmeticError as exc:
+            # The exact ledger refused to round (see the report on issue 5): keep the market
+            # running and say so, rather than kill every session's feed.
+            self.faults.append(f"{e.account}: fill {e.fill_id} not booked: {type(exc).__name__}")
+        px, sz = inst.price_grid.to_float, inst.size_grid.to_float
+        acct.fills.append({
+            "ts": e.ts, "client_order_id": e.client_order_id, "fill_id": e.fill_id, "symbol": e.symbol,
+            "side": e.side.name.lower(), "price": px(e.price), "quantity": sz(e.quantity),
+            "liquidity": str(e.liquidity), "fee": float(e.fee), "arrival_mid": px(e.arrival_mid2) / 2,
+            "slippage_bps": e.slippage_bps, "queue_ahead": sz(e.queue_ahead) if e.queue_ahead is not None else None,
+            "model": e.model,
+        })  # fmt: skip
 
     def _sample(self) -> None:
-        """After a slice: marks into the portfolio book, price history, the watchlist, NAV."""
-        rows = []
-        for symbol, v in self._venues.items():
-            book = v.engine.book
-            bid, bid_sz, ask, ask_sz = book.touch()
-            px, sz = v.inst.price_grid.to_float, v.inst.size_grid.to_float
-            if bid_sz and ask_sz:
-                self.book.apply(Quote(self.now, self.now, symbol, 0, bid, bid_sz, ask, ask_sz))
-            b = px(bid) if bid_sz else float("nan")
-            a = px(ask) if ask_sz else float("nan")
-            mid = (b + a) / 2
-            last = px(v.engine.last_trade) if v.engine.last_trade else mid
-            v.history.append((self.now, b, a, mid, last))
-            if v.open_mid is None and not math.isnan(mid):
-                v.open_mid = mid
-            rows.append({
-                "symbol": symbol, "name": v.inst.name, "sector": v.inst.sector, "bid": b, "bid_size": sz(bid_sz),
-                "ask": a, "ask_size": sz(ask_sz), "last": last, "mid": mid,
-                "change_pct": (mid / v.open_mid - 1) * 100 if v.open_mid else 0.0,
-                "spread_bps": (a - b) / mid * 1e4 if mid == mid and mid else float("nan"),
+        """After a slice: every touch into the arrays, marks into the portfolio book (one batch),
+        the price history, NAV samples."""
+        u0 = self._uni0
+        for j, v in enumerate(self._flow):
+            self._bid[j], self._bid_sz[j], self._ask[j], self._ask_sz[j] = v.engine.book.touch()
+            self._last[j] = v.engine.last_trade or 0
+        if self.universe is not None:
+            bid, ask, size = self.universe.quotes()
+            self._bid[u0:], self._ask[u0:] = bid, ask
+            self._bid_sz[u0:] = self._ask_sz[u0:] = size
+            self._last[u0:] = 0
+            for symbol, v in self._venues.items():
+                if isinstance(v, _PathVenue) and v.engine.last_trade:
+                    self._last[self._col[symbol]] = v.engine.last_trade
+        bid = np.where(self._bid_sz > 0, self._bid * self._tick, np.nan)
+        ask = np.where(self._ask_sz > 0, self._ask * self._tick, np.nan)
+        mid = (bid + ask) / 2
+        last = np.where(self._last > 0, self._last * self._tick, mid)
+        for j, v in enumerate(self._flow):
+            if v.open_mid is None and math.isfinite(mid[j]):
+                v.open_mid = self._ref[j] = mid[j]
+        # Only what someone holds moves a NAV: marking the rest would cost a pass over every account.
+        self.book.mark(np.where(self._held, mid, np.nan), ts=self.now)
+        slot = self._hist_n % self.config.history
+        self._hist_ts[slot] = self.now
+        self._hist_bid[slot], self._hist_ask[slot], self._hist_last[slot] = bid, ask, last
+        self._hist_n += 1
+        humans = [a for a in self._accounts.values() if not a.bot]
+        if self._slices % self.config.nav_every == 0 and humans:
+            navs = self.book.navs(a.name for a in humans)
+            for acct, nav in zip(humans, navs.tolist(), strict=True):
+                acct.nav.append((self.now, nav))
+
+    def _quotes_frame(self) -> pd.DataFrame:
+        bid = np.where(self._bid_sz > 0, self._bid * self._tick, np.nan)
+        ask = np.where(self._ask_sz > 0, self._ask * self._tick, np.nan)
+        mid = (bid + ask) / 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return pd.DataFrame({
+                "symbol": self._symbols, "name": self._names, "sector": self._sectors,
+                "bid": bid, "bid_size": self._bid_sz * self._lot, "ask": ask, "ask_size": self._ask_sz * self._lot,
+                "last": np.where(self._last > 0, self._last * self._tick, mid), "mid": mid,
+                "change_pct": np.nan_to_num((mid / self._ref - 1) * 100), "spread_bps": (ask - bid) / mid * 1e4,
             })  # fmt: skip
-        self._quotes = pd.DataFrame(rows)
-        if self._slices % self.config.nav_every == 0 and self._accounts:
-            navs = self.book.frame()["nav"]
-            for name, acct in self._accounts.items():
-                if not acct.bot:
-                    acct.nav.append((self.now, float(navs[name])))
 
     # ------------------------------------------------------------------ helpers
-    def _open(self, name: str, cash: Number, kind: AccountKind, *, bot: bool = False) -> None:
+    def _open(self, name: str, cash: Number, kind: AccountKind, *, simulated: bool = False) -> None:
         if name in self._accounts:
             raise ValueError(f"account {name!r} is already open")
         self.book.open_account(name, cash=Decimal(str(cash)))
-        acct = _Account(name, kind, bot=bot)
+        acct = _Account(name, kind, simulated=simulated)
         acct.nav.append((self.now, float(Decimal(str(cash)))))
         self._accounts[name] = acct
 
     def _account(self, account: str) -> _Account:
         acct = self._accounts.get(account)
-        if acct is None or acct.bot:  # the simulated traders are not accounts people can use
+        if acct is None or acct.bot or acct.simulated:  # simulated participants are not for people to use
             raise UnknownAccountError(f"no account {account!r}")
         return acct
 
     def _venue(self, symbol: str) -> _Venue:
+        """The exchange of ``symbol``; a universe stock's is started on first need."""
         v = self._venues.get(symbol)
-        if v is None:
-            raise KeyError(f"unknown symbol {symbol!r}; this market trades {', '.join(self._venues)}")
+        if v is not None:
+            return v
+        if symbol not in self._insts:
+            raise KeyError(_unknown(symbol, self._symbols))
+        assert self.universe is not None
+        dormant = self._dormant.pop(symbol, None)
+        if dormant is not None:
+            dormant.restate(self.now)
+            self._venues[symbol] = dormant
+            return dormant
+        inst = self._insts[symbol]
+        v = self._venues[symbol] = _PathVenue(inst, self.universe, self._engine(inst), self.now)
         return v
 
-    def _marks(self) -> dict[str, Mark]:
+    def _mark_ticks(self, symbol: str) -> int | None:
+        j = self._col[symbol]
+        if self._bid_sz[j] and self._ask_sz[j]:
+            return int(self._bid[j] + self._ask[j]) // 2
+        return int(self._last[j]) or None
+
+    def _marks(self, state: AccountState, *also: str) -> dict[str, Mark]:
+        """Marks for what the rules value: the account's positions and orders (and ``also``)."""
+        symbols = set(state.positions) | {r.symbol for r in state.reservations} | set(also)
         marks = {}
-        for s, v in self._venues.items():
-            mid2 = v.engine.book.mid2()
-            price = mid2 // 2 if mid2 else v.engine.last_trade
+        for s in symbols:
+            price = self._mark_ticks(s)
             if price:
-                marks[s] = Mark(v.inst, price)
+                marks[s] = Mark(self._insts[s], price)
         return marks
 
     def _state(self, acct: _Account) -> AccountState:
@@ -771,19 +1062,21 @@ class LiveMarket:
             if o.side is Side.BUY and o.limit_price is not None:
                 amount = inst.price_grid.to_decimal(o.limit_price) * inst.size_grid.to_decimal(left)
             res.append(Reservation(o.client_order_id, o.symbol, o.side, left, amount))
-        return AccountState(acct.name, acct.kind, ledger.cash, ledger.positions, tuple(res))
+        positions = {s: q for s, q in ledger.positions.items() if q}
+        return AccountState(acct.name, acct.kind, ledger.cash, positions, tuple(res))
 
     def _send(self, acct: _Account, order: SubmitOrder) -> SubmitOutcome:
         """Account rules, then the exchange (after the entry latency)."""
-        venue = self._venues[order.symbol]
+        venue = self._venue(order.symbol)
         bid, bid_sz, ask, ask_sz = venue.engine.book.touch()
         day = order.ts // 86_400_000_000_000  # the daily order limit resets at midnight UTC, as in Broker
         if day != acct.day:
             acct.day, acct.orders_today = day, 0
+        state = self._state(acct)
         ctx = PreTradeContext(
-            venue.inst, self._state(acct), MarketStatus.at(venue.inst, order.ts, halted=venue.engine.halted),
-            self._marks(), bid if bid_sz else None, ask if ask_sz else None, venue.engine.last_trade,
-            acct.orders_today, self.config.limits, MarginPolicy(), self.config.fees,
+            venue.inst, state, MarketStatus.at(venue.inst, order.ts, halted=venue.engine.halted),
+            self._marks(state, order.symbol), bid if bid_sz else None, ask if ask_sz else None,
+            venue.engine.last_trade, acct.orders_today, self.config.limits, MarginPolicy(), self.config.fees,
         )  # fmt: skip
         refused = pre_trade_check(order, ctx)
         rec = _Order(order.client_order_id, order.symbol, order.side, order.order_type, order.quantity,
@@ -801,15 +1094,19 @@ class LiveMarket:
         # In the engine's input a command carries the time it reaches the exchange (DESIGN §4).
         arrival = self.now + self._latency_ns
         cmd = msgspec.structs.replace(command, ts=arrival)
-        heapq.heappush(self._venues[command.symbol].commands, (arrival, next(_COMMAND_SEQ), cmd))
+        heapq.heappush(self._venue(command.symbol).commands, (arrival, next(_COMMAND_SEQ), cmd))
 
     # ------------------------------------------------------------------ simulated traders
     def _bots(self) -> None:
-        """A market maker quoting the touch and a noise trader taking liquidity (seeded)."""
+        """In the synthetic and capture venues, a market maker quoting the touch and a noise
+        trader taking liquidity (seeded)."""
+        if not self._flow:
+            return
         rng = self._bot_rng
         maker = self._accounts[BOT_ACCOUNTS[0]]
         noise = self._accounts[BOT_ACCOUNTS[1]]
-        for symbol, v in self._venues.items():
+        for v in self._flow:
+            symbol = v.inst.symbol
             bid, bid_sz, ask, ask_sz = v.engine.book.touch()
             if not (bid_sz and ask_sz):
                 continue
@@ -827,8 +1124,7 @@ class LiveMarket:
             if pos > -2_000:
                 self._bot_order(maker, symbol, Side.SELL, size, ask)
         if rng.random() < 0.35:
-            symbols = list(self._venues)
-            symbol = symbols[int(rng.integers(len(symbols)))]
+            symbol = self._flow[int(rng.integers(len(self._flow)))].inst.symbol
             pos = self._venues[symbol].engine.position(noise.name)
             side = Side.BUY if rng.random() < 0.5 else Side.SELL
             if abs(pos) > 3_000:
@@ -845,17 +1141,84 @@ class LiveMarket:
         self._route(order)
 
 
-def _instruments(cfg: LiveConfig) -> dict[str, tuple[Instrument, str]]:
-    """Each symbol as a one-cent US equity trading around the clock, with its GICS sector and
-    its opening price (the universe's close on ``cfg.day`` unless ``cfg.prices`` gives one)."""
+    def _traders(self) -> None:
+        """Three simulated class members trade the universe through the account rules every five
+        simulated minutes: an index investor (SPY, once), momentum (buys the day's three top
+        gainers, drops what turns red) and contrarian (buys the three top losers, sells on a bounce)."""
+        if self._slices % 300 != 1:
+            return
+        u0 = self._uni0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = (self._bid[u0:] + self._ask[u0:]) / 2 * self._tick[u0:] / self._ref[u0:] - 1
+        change = np.nan_to_num(change)
+        ranked = np.argsort(change, kind="stable")
+        stocks = self._symbols[u0:]
+        index = self._accounts[SIM_TRADERS[0]]
+        if "SPY" in self._col and not self._holdings(index) and not any(o.leaves for o in index.orders.values()):
+            self._trader_buy(index, "SPY", 0.95)
+        for name, picks, exit_if in (
+            (SIM_TRADERS[1], ranked[::-1][:3], lambda c: c < 0),
+            (SIM_TRADERS[2], ranked[:3], lambda c: c > 0.005),
+        ):
+            acct = self._accounts[name]
+            held = self._holdings(acct)
+            for s, lots in held.items():
+                if exit_if(change[self._col[s] - u0]):
+                    self._trader_order(acct, s, "sell", self._insts[s].size_grid.to_float(lots))
+            busy = set(held) | {o.symbol for o in acct.orders.values() if o.leaves}
+            for k in picks:
+                if stocks[k] not in busy and len(busy) < 8:
+                    self._trader_buy(acct, stocks[k], 0.1)
+                    busy.add(stocks[k])
+
+    def _holdings(self, acct: _Account) -> dict[str, int]:
+        return {s: q for s, q in self.book.ledgers[acct.name].positions.items() if q > 0}
+
+    def _trader_buy(self, acct: _Account, symbol: str, fraction: float) -> None:
+        """Buy ``symbol`` with ``fraction`` of the account's opening cash (or what is left)."""
+        ledger = self.book.ledgers[acct.name]
+        budget = min(float(ledger.initial_cash) * fraction, float(ledger.cash) * 0.98)
+        price = self._mark_ticks(symbol)
+        if not price or budget <= 0:
+            return
+        shares = math.floor(budget / (price * self._tick[self._col[symbol]] * 1.01))
+        if shares > 0:
+            self._trader_order(acct, symbol, "buy", shares)
+
+    def _trader_order(self, acct: _Account, symbol: str, side: str, quantity: float) -> None:
+        coid = f"{acct.name}-{next(acct.ids)}"
+        order = submit_from_user(acct.name, coid, symbol, side, "market", str(quantity), None, tif="day", ts=self.now,
+                                 instruments=self._insts)  # fmt: skip
+        self._send(acct, order)
+
+
+def _universe(cfg: LiveConfig) -> tuple[IntradayUniverse, dict[str, Instrument], list[date]]:
+    """The universe's paths from ``cfg.universe_start``, its instruments (one-cent US equities
+    with their GICS sectors; sector ETFs count in their sector) and the replayed dates."""
+    from vtrade.market.feeds.daily import load_universe
+
+    start = date.fromisoformat(cfg.universe_start)
+    u = load_universe(start=date.fromordinal(start.toordinal() - 60))
+    paths = IntradayUniverse.from_frame(u.frame, start=start, seed=cfg.seed)
+    closed = [d for d in paths.dates if calendar.session_bounds(d) is None]
+    if closed:
+        raise ValueError(f"the daily data has bars on days the NYSE calendar says were closed: {closed[:3]}")
+    insts = {t: us_equity(t, sector=u.instruments[t].sector, name=u.instruments[t].name) for t in paths.tickers}
+    return paths, insts, list(paths.dates)
+
+
+def _synthetic_instruments(cfg: LiveConfig) -> dict[str, tuple[Instrument, str]]:
+    """Each synthetic-flow symbol as a one-cent stock trading around the clock with its opening
+    price: a universe stock's close on ``cfg.day`` (and its sector), unless ``cfg.prices`` gives one."""
     from vtrade.market.feeds.daily import load_universe, read_meta
 
     symbols = [s.strip().upper() for s in cfg.symbols]
-    meta = read_meta().set_index("ticker")
-    unknown = sorted(set(symbols) - set(meta.index))
-    if unknown:
-        raise ValueError(f"unknown symbol(s) {unknown}: the live market trades stocks of the 500-stock universe")
     prices = dict(cfg.prices or {})
+    meta = read_meta().set_index("ticker")
+    unknown = sorted(s for s in symbols if s not in meta.index and s not in prices)
+    if unknown:
+        raise ValueError(f"unknown symbol(s) {unknown}: synthetic flow trades stocks of the 500-stock universe, "
+                         "or give another name an opening price in prices")  # fmt: skip
     missing = [s for s in symbols if s not in prices]
     if missing:
         day = pd.Timestamp(cfg.day)
@@ -864,10 +1227,38 @@ def _instruments(cfg: LiveConfig) -> dict[str, tuple[Instrument, str]]:
         prices.update({s: f"{last[s]:.2f}" for s in missing})
     out = {}
     for s in symbols:
-        row = meta.loc[s]
-        inst = replace(us_equity(s, sector=row.gics_sector_2018, name=row["name"]), hours=ALWAYS_OPEN)
-        out[s] = (inst, prices[s])
+        if s in meta.index:
+            row = meta.loc[s]
+            inst = us_equity(s, sector=row.gics_sector_2018, name=row["name"])
+        else:
+            inst = us_equity(s, sector="Synthetic", name="Synthetic order flow")
+        out[s] = (replace(inst, hours=ALWAYS_OPEN), prices[s])
     return out
+
+
+_CAPTURE: list[MarketEvent] | None = None
+
+
+def _capture_events() -> list[MarketEvent]:
+    """The Binance capture's events, parsed once per process (immutable, shared by markets)."""
+    global _CAPTURE
+    if _CAPTURE is None:
+        from vtrade.market.feeds import open_feed
+
+        _CAPTURE = list(open_feed(CAPTURE_FILE))
+    return _CAPTURE
+
+
+def _session_open(day: date) -> int:
+    """UTC ns of the first NYSE open on or after ``day``."""
+    while (bounds := calendar.session_bounds(day)) is None:
+        day = date.fromordinal(day.toordinal() + 1)
+    return bounds[0]
+
+
+def _unknown(symbol: object, symbols: list[str]) -> str:
+    sample = ", ".join(symbols[:8])
+    return f"unknown symbol {symbol!r}; this market trades {len(symbols)} symbols ({sample}, …)"
 
 
 _SHARED: LiveMarket | None = None

@@ -225,17 +225,20 @@ def render_ladder(depth: pd.DataFrame, symbol: str) -> str:
 
 
 def render_clock(clock: dict[str, Any]) -> str:
-    """The clock badge: simulated time, speed, realism and queue model.
+    """The clock badge: simulated time, speed, realism and queue model. ``data-wall`` carries the
+    wall-clock time the shown slice was computed, so a client can measure its update lag.
 
-    >>> render_clock({"ts": pd.Timestamp(0, tz="UTC"), "speed": 20.0, "realism": "L2", "queue": "prob"})
-    "<span class='vt-clock'>🕒 1970-01-01 00:00:00 UTC · 20× · realism L2 · prob queue</span>"
+    >>> render_clock({"ts": pd.Timestamp(0, tz="UTC"), "speed": 20.0, "realism": "L2", "queue": "prob",
+    ...               "wall": 1.5})
+    "<span class='vt-clock' data-wall='1.500000'>🕒 1970-01-01 00:00:00 UTC · 20× · realism L2 · prob queue</span>"
     """
     if not clock:
         return "<span class='vt-clock'>🕒 starting…</span>"
     ts = clock["ts"].strftime("%Y-%m-%d %H:%M:%S UTC")
     speed = "max speed" if not clock["speed"] else f"{clock['speed']:g}×"
     queue = str(clock["queue"]).replace("_", "-")
-    return f"<span class='vt-clock'>🕒 {ts} · {speed} · realism {clock['realism']} · {queue} queue</span>"
+    wall = f" data-wall='{clock['wall']:.6f}'" if "wall" in clock else ""
+    return f"<span class='vt-clock'{wall}>🕒 {ts} · {speed} · realism {clock['realism']} · {queue} queue</span>"
 
 
 def render_preview(p: Preview | None) -> str:

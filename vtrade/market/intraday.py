@@ -1,0 +1,221 @@
+"""The daily universe replayed intraday: seeded price paths through real daily bars, with
+quotes and depth synthesised around them, for hundreds of stocks in one vectorised step.
+
+Daily bars say where each stock opened and closed, not how it got there. :class:`IntradayUniverse`
+draws, for every stock at once, a path in log price that starts each session at the day's real
+open (the overnight gap happens at the bell) and lands exactly on its real close: a discretely
+sampled Brownian bridge. With ``x`` the log price after step ``k - 1`` of ``n``, ``y`` the log
+close and ``σ = σ_day / √n``::
+
+    x_k = x + (y - x) / (n - k + 1) + σ · √((n - k) / (n - k + 1)) · Z,    Z ~ N(0, 1)
+
+which is the bridge's exact conditional law, so ``x_n = y``. ``σ_day`` is the day's Parkinson
+volatility from its high and low (floored at ``min_daily_vol``: a flat day still trades).
+Past the last day in the data the paths go on as driftless random walks at each stock's
+median volatility, so a demo left running never runs out of market.
+
+Around each price the touch is synthesised as in :func:`vtrade.market.depth.depth_from_bar`:
+the spread (``spread_coef · σ₁`` ticks) and queue size come from the depth model with the
+stock's trailing ADV and volatility, fixed per day; :meth:`IntradayUniverse.snapshot` builds
+the full calibrated book behind one stock's quote (:func:`vtrade.market.depth.depth_from_quote`).
+Everything is a pure function of the data, the seed and the number of steps taken.
+
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"date": pd.to_datetime(["2017-11-09", "2017-11-10"]), "ticker": "XYZ",
+...     "open": [10.0, 10.1], "high": [10.2, 10.3], "low": [9.9, 10.0], "close": [10.0, 10.2],
+...     "volume": [1e6, 1e6]})
+>>> u = IntradayUniverse.from_frame(frame, start="2017-11-10", seed=1)
+>>> u.open_day(0, steps=4)
+>>> float(u.prices()[0])
+10.1
+>>> for _ in range(4):
+...     u.step()
+>>> round(float(u.prices()[0]), 10)  # lands on the real close
+10.2
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from vtrade.core.events import BookSnapshot, Quote
+from vtrade.core.instruments import Instrument
+from vtrade.core.rng import seeded_rng
+from vtrade.market.depth import DEFAULT_DEPTH, DepthParams, depth_from_quote, depth_shape
+
+__all__ = ["IntradayUniverse"]
+
+_PARKINSON = 1.0 / (2.0 * math.sqrt(math.log(2.0)))
+
+
+@dataclass(frozen=True, eq=False)
+class _Days:
+    """The replayed days as (day, stock) float arrays; gaps in a stock's history are filled
+    with its previous close (a flat day), so every stock has a price every day."""
+
+    dates: tuple[date, ...]
+    open: np.ndarray
+    close: np.ndarray
+    vol: np.ndarray  # Parkinson daily volatility, floored
+    prev_close: np.ndarray  # (stocks,) the close before the first replayed day
+    adv: np.ndarray  # (stocks,) mean daily volume over the lookback, shares
+    daily_vol: np.ndarray  # (stocks,) close-to-close volatility over the lookback
+
+
+class IntradayUniverse:
+    """Seeded intraday paths, quotes and depth for many stocks: see the module notes.
+
+    Build it with :meth:`from_frame` (a frame of daily bars, e.g. ``load_universe(...).frame``);
+    ``price_increment`` is the tick in dollars (one cent).
+    """
+
+    def __init__(
+        self, tickers: tuple[str, ...], days: _Days, *, seed: int, price_increment: float = 0.01,
+        min_daily_vol: float = 0.002, depth: DepthParams = DEFAULT_DEPTH,
+    ) -> None:  # fmt: skip
+        self.tickers = tickers
+        self.index = {t: i for i, t in enumerate(tickers)}
+        self._days = days
+        self.seed = seed
+        self.tick = price_increment
+        self.min_daily_vol = min_daily_vol
+        self.depth = depth
+        self.day = -1  # index of the session in progress (may run past the data)
+        self._x = np.log(days.prev_close)
+        self._k = 0
+        self._n = 1
+        self._target: np.ndarray | None = None
+        self._sigma = np.zeros(len(tickers))
+        self._rng = seeded_rng(seed, "intraday", 0)
+        self._spread = np.ones(len(tickers), dtype=np.int64)
+        self._touch = np.full(len(tickers), depth.round_lot, dtype=np.int64)
+        self._quotes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._median_vol = np.maximum(np.median(days.vol, axis=0), min_daily_vol) if len(days.dates) else \
+            np.full(len(tickers), min_daily_vol)  # fmt: skip
+
+    @classmethod
+    def from_frame(
+        cls, frame: pd.DataFrame, *, start: str | date, seed: int, lookback: int = 20, min_daily_vol: float = 0.002,
+        depth: DepthParams = DEFAULT_DEPTH,
+    ) -> IntradayUniverse:  # fmt: skip
+        """Replay the days of ``frame`` (columns ``date, ticker, open, high, low, close, volume``;
+        rows with ``flagged`` True are treated as missing) from ``start`` on; the ``lookback``
+        days before ``start`` give each stock's ADV and volatility.
+
+        A stock must have a close before ``start`` (its opening price): others are left out.
+        """
+        df = frame
+        if "flagged" in df.columns:
+            df = df[~df["flagged"].astype(bool)]
+        first = pd.Timestamp(start)
+        wide = {c: df.pivot_table(index="date", columns="ticker", values=c, aggfunc="last")
+                for c in ("open", "high", "low", "close", "volume")}  # fmt: skip
+        closes = wide["close"].sort_index().ffill()
+        before = closes.index < first
+        if not before.any():
+            raise ValueError(f"the daily data has no day before {first.date()}: nothing to open the replay at")
+        if not (~before).any():
+            raise ValueError(f"the daily data ends before {first.date()}: nothing to replay")
+        prev = closes[before].iloc[-1]
+        tickers = tuple(sorted(prev.dropna().index))
+        closes = closes[list(tickers)]
+        hist = closes[before].tail(lookback + 1)
+        rets = np.log(hist).diff().iloc[1:]
+        daily_vol = np.nan_to_num(rets.std().to_numpy(), nan=min_daily_vol)
+        adv = wide["volume"].reindex(columns=list(tickers))[before].tail(lookback).mean().to_numpy()
+        adv = np.where(np.isfinite(adv) & (adv > 0), adv, 1e5)
+        replay = closes[~before]
+        close = replay.to_numpy(dtype=float)
+        opens = wide["open"].reindex(index=replay.index, columns=list(tickers)).to_numpy(dtype=float)
+        high = wide["high"].reindex(index=replay.index, columns=list(tickers)).to_numpy(dtype=float)
+        low = wide["low"].reindex(index=replay.index, columns=list(tickers)).to_numpy(dtype=float)
+        opens = np.where(np.isfinite(opens) & (opens > 0), opens, close)
+        ok = np.isfinite(high) & np.isfinite(low) & (low > 0) & (high >= low)
+        vol = np.where(ok, _PARKINSON * np.log(np.where(ok, high / np.where(ok, low, 1.0), 1.0)), 0.0)
+        days = _Days(
+            tuple(d.date() for d in replay.index), opens, close, np.maximum(vol, min_daily_vol),
+            prev.reindex(list(tickers)).to_numpy(dtype=float), adv, np.maximum(daily_vol, min_daily_vol),
+        )  # fmt: skip
+        return cls(tickers, days, seed=seed, min_daily_vol=min_daily_vol, depth=depth)
+
+    # ------------------------------------------------------------------ the replay
+    @property
+    def dates(self) -> tuple[date, ...]:
+        return self._days.dates
+
+    def open_day(self, day: int, *, steps: int) -> None:
+        """Start session ``day`` (an index into :attr:`dates`; past the end, a synthetic day):
+        prices gap to the real open and will reach the real close after ``steps`` steps."""
+        if steps < 1:
+            raise ValueError(f"a session needs at least one step, got {steps}")
+        if day < 0:
+            raise ValueError(f"day must be >= 0, got {day}")
+        d = self._days
+        self.day, self._k, self._n = day, 0, steps
+        self._rng = seeded_rng(self.seed, "intraday", day)
+        if day < len(d.dates):
+            self._x = np.log(d.open[day])
+            self._target = np.log(d.close[day])
+            sigma_day = d.vol[day]
+        else:
+            self._target = None
+            sigma_day = self._median_vol
+        self._sigma = sigma_day / math.sqrt(steps)
+        self._quotes = None
+        self._shape_day()
+
+    def step(self) -> None:
+        """Advance every stock by one step (vectorised)."""
+        if self.day < 0:
+            raise RuntimeError("open_day() first")
+        z = self._rng.standard_normal(len(self.tickers))
+        if self._target is None or self._k >= self._n:
+            self._x = self._x + self._sigma * z
+        else:
+            left = self._n - self._k
+            self._x = self._x + (self._target - self._x) / left + self._sigma * math.sqrt((left - 1) / left) * z
+        self._k += 1
+        self._quotes = None
+
+    def previous_close(self) -> np.ndarray:
+        """Each stock's real close before the first replayed day."""
+        return self._days.prev_close.copy()
+
+    def prices(self) -> np.ndarray:
+        """Each stock's current price in dollars."""
+        return np.exp(self._x)
+
+    def quotes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(bid, ask, size)`` in ticks and lots: the synthesised touch around each price
+        (computed once per step; the arrays are shared, read-only)."""
+        if self._quotes is None:
+            mid = np.maximum(np.rint(self.prices() / self.tick).astype(np.int64), self._spread + 1)
+            bid = mid - self._spread // 2
+            out = (bid, bid + self._spread, self._touch.copy())
+            for a in out:
+                a.flags.writeable = False
+            self._quotes = out
+        return self._quotes
+
+    def snapshot(self, symbol: str, instrument: Instrument, ts: int, seq: int = 0) -> BookSnapshot:
+        """The calibrated L2 book behind ``symbol``'s current quote, stamped ``ts``."""
+        i = self.index[symbol]
+        bid, ask, size = (int(a[i]) for a in self.quotes())
+        quote = Quote(ts, ts, symbol, seq, bid, size, ask, size)
+        return depth_from_quote(quote, instrument, adv=float(self._days.adv[i]),
+                                daily_vol=float(self._days.daily_vol[i]), params=self.depth)  # fmt: skip
+
+    def _shape_day(self) -> None:
+        """Spread and touch size per stock for the day, from the depth model at the open."""
+        lot = self.depth.round_lot
+        ticks = np.maximum(np.rint(self.prices() / self.tick).astype(np.int64), 1)
+        for i in range(len(self.tickers)):
+            shape = depth_shape(int(ticks[i]), adv=float(self._days.adv[i]), daily_vol=float(self._days.daily_vol[i]),
+                                params=self.depth)  # fmt: skip
+            self._spread[i] = shape.spread
+            self._touch[i] = max(lot, round(shape.queue / lot) * lot)
