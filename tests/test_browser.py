@@ -34,7 +34,7 @@ def served() -> Iterator[tuple[str, LiveMarket]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    market = LiveMarket(LiveConfig(speed=50)).start()
+    market = LiveMarket(LiveConfig.demo(speed=50)).start()
     server = serve_trader(port=port, address="127.0.0.1", market=market, threaded=True,
                           websocket_origin=f"127.0.0.1:{port}")  # fmt: skip
     try:
@@ -53,13 +53,16 @@ def browser() -> Iterator[Browser]:
 
 
 def open_dashboard(browser: Browser, url: str) -> tuple[Page, str]:
-    page = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()
+    # Tall enough that the whole dashboard is in view: the screenshot shows every panel.
+    page = browser.new_context(viewport={"width": 1600, "height": 2000}).new_page()
     page.goto(url, timeout=60_000)
     page.get_by_text("Confirm order").wait_for(timeout=60_000)
     label = page.get_by_text(re.compile(r"Your account: trader-\d+")).first
     label.wait_for(timeout=60_000)  # rendered in full, not just its first words
     account = re.search(r"Your account: (trader-\d+)", label.inner_text())
     assert account is not None, label.inner_text()
+    page.get_by_label(re.compile("Focus")).select_option("AAPL")  # the ticket follows the focus
+    page.get_by_text("AAPL depth").wait_for(timeout=30_000)
     return page, account.group(1)
 
 

@@ -42,18 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     book.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("warmup", help="compile the Numba kernels into the on-disk cache (make does this)")
-    demo = sub.add_parser("demo", help="replay the Binance capture with a live terminal view")
-    demo.add_argument("file", type=Path, nargs="?", default=DEFAULT_DEMO_FEED, help="feed to replay")
-    demo.add_argument("--speed", type=float, default=30.0, help="simulated seconds per wall second (0 = max)")
-    demo.add_argument("--levels", type=int, default=10, help="depth levels shown")
+    demo = sub.add_parser("demo", help="serve the trader dashboard on the demo market (what `make demo` runs)")
+    _serving_args(demo)
+    demo.add_argument("--terminal", action="store_true",
+                      help="instead, replay a recorded feed in the terminal (depth ladder and trades)")  # fmt: skip
+    demo.add_argument("--file", type=Path, default=DEFAULT_DEMO_FEED, help="feed for --terminal")
+    demo.add_argument("--levels", type=int, default=10, help="depth levels shown with --terminal")
 
     serve = sub.add_parser("serve", help="serve the trader dashboard on a live simulated market")
-    serve.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
-    serve.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
-    serve.add_argument("--speed", type=float, default=20.0, help="simulated seconds per wall second (0 = max)")
-    serve.add_argument("--seed", type=int, default=7, help="seed of the synthetic market and its traders")
-    serve.add_argument("--queue", default="risk_averse", choices=("risk_averse", "prob"), help="queue model")
-    serve.add_argument("--show", action="store_true", help="open a browser tab")
+    _serving_args(serve)
 
     replay = sub.add_parser(
         "replay",
@@ -115,11 +112,25 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from vtrade.ui.terminal import run_demo
+def _serving_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
+    p.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
+    p.add_argument("--speed", type=float, default=20.0, help="simulated seconds per wall second (0 = max)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the simulated market and its traders")
+    p.add_argument("--queue", default="risk_averse", choices=("risk_averse", "prob"), help="queue model")
+    p.add_argument("--market", default="demo", choices=("demo", "synthetic"),
+                   help="demo: the 500-stock universe, the Binance capture and a synthetic stock (default); "
+                        "synthetic: four stocks on synthetic order flow only (starts in seconds)")  # fmt: skip
+    p.add_argument("--show", action="store_true", help="open a browser tab")
 
-    run_demo(args.file, speed=args.speed, levels=args.levels)
-    return 0
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.terminal:
+        from vtrade.ui.terminal import run_demo
+
+        run_demo(args.file, speed=args.speed, levels=args.levels)
+        return 0
+    return _serve(args)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -127,13 +138,15 @@ def _serve(args: argparse.Namespace) -> int:
     from vtrade.ui.serve import serve_trader
 
     if not 0 < args.port < 65536:
-        print(f"vtrade serve: error: --port must be 1-65535, got {args.port}", file=sys.stderr)
+        print(f"vtrade {args.command}: error: --port must be 1-65535, got {args.port}", file=sys.stderr)
         return 2
     try:
-        config = LiveConfig(speed=args.speed, seed=args.seed, queue=args.queue)
+        options = {"speed": args.speed, "seed": args.seed, "queue": args.queue}
+        config = LiveConfig.demo(**options) if args.market == "demo" else LiveConfig(**options)
     except ValueError as exc:
-        print(f"vtrade serve: error: {exc}", file=sys.stderr)
+        print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    print(f"vtrade: starting the {args.market} market…", flush=True)
     serve_trader(port=args.port, address=args.address, config=config, show=args.show)
     return 0
 

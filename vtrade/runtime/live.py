@@ -120,7 +120,7 @@ BOT_ACCOUNTS = ("bot-maker", "bot-noise")
 SIM_TRADERS = ("sim-index", "sim-momentum", "sim-contrarian")
 CAPTURE_FILE = Path(__file__).resolve().parents[2] / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
 # The default watchlist: what a newcomer sees first (plus whatever they hold or focus).
-FEATURED = ("BTCUSDT", "SYNTH", "SPY", "AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ", "XLK", "XLE", "XLF")
+FEATURED = ("SPY", "BTCUSDT", "SYNTH", "AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ", "XLK", "XLE", "XLF")
 
 
 @dataclass(frozen=True)
@@ -637,6 +637,17 @@ class LiveMarket:
         if symbol not in self._insts:
             raise KeyError(_unknown(symbol, self._symbols))
         return self._insts[symbol]
+
+    def suggested_quantity(self, symbol: str) -> str:
+        """A sensible first quantity for the ticket: a round lot of a stock (100 shares), a few
+        hundred dollars' worth of anything traded in fractions (0.01 BTC)."""
+        inst = self.instrument(symbol)
+        if inst.lot_size >= 1:
+            return "100"
+        mark = self._mark_ticks(symbol)
+        price = float(inst.price_grid.to_decimal(mark)) if mark else 1.0
+        lots = max(1, round(500 / price / float(inst.lot_size)))
+        return str(inst.size_grid.to_decimal(lots).normalize())
 
     def quotes(self, symbols: Iterable[str] | None = None) -> pd.DataFrame:
         """The watchlist: one row per symbol (all, or ``symbols`` in that order) with name, sector,

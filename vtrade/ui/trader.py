@@ -39,6 +39,7 @@ __all__ = [
     "blotter",
     "clock_badge",
     "depth_ladder",
+    "leaderboard",
     "order_ticket",
     "portfolio_panel",
     "price_chart",
@@ -75,6 +76,9 @@ class TraderState(param.Parameterized):
     sectors = param.DataFrame(default=pd.DataFrame(), doc="this account's sector allocation")
     summary = param.Dict(default={}, doc="NAV, cash, P&L, buying power")
     clock = param.Dict(default={}, doc="simulated time, speed, realism")
+    watch = param.List(default=[], doc="the watchlist's symbols (the market's featured ones to start with)")
+    ranking = param.DataFrame(default=pd.DataFrame(), doc="the class leaderboard (NAV and return only)")
+    chart_version = param.Integer(default=0, doc="bumped when the price chart needs a new stream (new symbol)")
     open_orders = param.List(default=[], doc="client order ids of this account's open orders")
     message = param.String(default="", doc="the last answer to a cancel")
 
@@ -83,10 +87,12 @@ class TraderState(param.Parameterized):
         super().__init__(**params)
         self.param.symbol.objects = symbols
         if self.symbol is None:
-            self.symbol = symbols[0]
+            self.symbol = market.featured()[0]
         self.market = market
         self.account = account
         self.levels = levels
+        self.watch = market.featured()
+        self._refreshes = 0
         self.price_buffer = Buffer(pd.DataFrame(_PRICE_COLUMNS), length=2000, index=False)
         self.nav_buffer = Buffer(pd.DataFrame(_NAV_COLUMNS), length=2000, index=False)
         self._price_since: pd.Timestamp | None = None
@@ -97,11 +103,16 @@ class TraderState(param.Parameterized):
     def refresh(self) -> None:
         """Read everything this session shows from the market, in one batch."""
         m, acct = self.market, self.account
+        # The watchlist: the chosen symbols, then the one in focus and what the account holds.
+        held = self.positions.symbol.tolist() if "symbol" in self.positions else []
         updates: dict[str, Any] = {
-            "quotes": m.quotes(),
+            "quotes": m.quotes(dict.fromkeys([*self.watch, self.symbol, *held])),
             "depth": m.depth(self.symbol, self.levels, account=acct),
             "clock": m.clock(),
         }
+        if self._refreshes % 4 == 0:  # the ranking moves slowly: every few refreshes is enough
+            updates["ranking"] = m.leaderboard().reset_index()
+        self._refreshes += 1
         version = m.version(acct)
         if version != self._version:  # orders and fills only change with this account's events
             self._version = version
@@ -136,9 +147,11 @@ class TraderState(param.Parameterized):
             self.price_buffer.send(_naive(prices[["ts", "mid", "bid", "ask"]]))
 
     def _on_symbol(self, event: param.parameterized.Event) -> None:
-        self.price_buffer.clear()
+        # A fresh stream per symbol: a cleared Buffer keeps streaming into the plot's old data.
+        self.price_buffer = Buffer(pd.DataFrame(_PRICE_COLUMNS), length=2000, index=False)
         self._price_since = None
         self._stream_prices()
+        self.chart_version += 1
 
 
 class TicketState(param.Parameterized):
@@ -162,7 +175,9 @@ class TicketState(param.Parameterized):
         super().__init__(**params)
         self.param.symbol.objects = market.symbols()
         if self.symbol is None:
-            self.symbol = market.symbols()[0]
+            self.symbol = market.featured()[0]
+        self.quantity = market.suggested_quantity(self.symbol)
+        self.param.watch(lambda e: setattr(self, "quantity", market.suggested_quantity(e.new)), "symbol")
 
     def _inputs(self) -> dict[str, Any]:
         # The limit field is left over from an earlier limit order when the type is market:
@@ -175,11 +190,15 @@ class TicketState(param.Parameterized):
     def update_preview(self) -> None:
         """Re-estimate the order against the current book (and show input errors as they are typed)."""
         try:
-            self.preview = self.market.preview(self.account, **self._inputs())
-            self.errors = {}
+            preview = self.market.preview(self.account, **self._inputs())
+            errors: dict[str, str] = {}
         except OrderInputError as err:
-            self.preview = None
-            self.errors = {err.field: err.reason}
+            preview, errors = None, {err.field: err.reason}
+        # Only a different estimate travels to the browser (the book often has not moved).
+        if preview != self.preview:
+            self.preview = preview
+        if errors != self.errors:
+            self.errors = errors
 
     def submit(self) -> bool:
         """Send the order as typed; True if the market accepted it for the exchange."""
@@ -237,8 +256,9 @@ def render_clock(clock: dict[str, Any]) -> str:
     ts = clock["ts"].strftime("%Y-%m-%d %H:%M:%S UTC")
     speed = "max speed" if not clock["speed"] else f"{clock['speed']:g}×"
     queue = str(clock["queue"]).replace("_", "-")
+    day = f" · replaying {clock['day']}" if clock.get("day") else ""
     wall = f" data-wall='{clock['wall']:.6f}'" if "wall" in clock else ""
-    return f"<span class='vt-clock'{wall}>🕒 {ts} · {speed} · realism {clock['realism']} · {queue} queue</span>"
+    return f"<span class='vt-clock'{wall}>🕒 {ts} · {speed} · realism {clock['realism']} · {queue} queue{day}</span>"
 
 
 def render_preview(p: Preview | None) -> str:
@@ -282,13 +302,24 @@ def _summary_html(s: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- components
 def watchlist(state: TraderState) -> pn.viewable.Viewable:
     """L1 quotes of every symbol (a Tabulator bound to ``state.quotes``)."""
-    cols = ["symbol", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps"]
+    cols = ["symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps"]
     table = pn.widgets.Tabulator(
         pn.bind(lambda q: q[cols] if not q.empty else q, state.param.quotes), disabled=True, show_index=False,
-        sizing_mode="stretch_width", height=170,
+        sizing_mode="stretch_width", height=260,
         formatters={c: {"type": "money", "precision": 2} for c in ("bid", "ask", "last", "change_pct", "spread_bps")},
     )  # fmt: skip
-    return pn.Column("### Watchlist", pn.widgets.Select.from_param(state.param.symbol, label="Focus"), table)
+    focus = pn.widgets.Select.from_param(state.param.symbol, label=f"Focus ({len(state.param.symbol.objects)} symbols)",
+                                         width=220)  # fmt: skip
+    return pn.Column("### Watchlist", focus, table, sizing_mode="stretch_width")
+
+
+def leaderboard(state: TraderState) -> pn.viewable.Viewable:
+    """The class ranked by NAV (simulated members marked): what everyone may see of everyone."""
+    table = pn.widgets.Tabulator(state.param.ranking, disabled=True, show_index=False, height=200, width=360,
+                                 layout="fit_columns",
+                                 formatters={"nav": {"type": "money", "precision": 2},
+                                             "return_pct": {"type": "money", "precision": 3}})  # fmt: skip
+    return pn.Column("### Leaderboard", table)
 
 
 def depth_ladder(state: TraderState) -> pn.viewable.Viewable:
@@ -305,11 +336,14 @@ def price_chart(state: TraderState) -> pn.viewable.Viewable:
         ask = hv.Curve(data, "ts", ("ask", "mid"), label="ask").opts(color="#c62828", alpha=0.5)
         return (bid * ask * mid).opts(legend_position="top_left")
 
-    dmap = hv.DynamicMap(lines, streams=[state.price_buffer]).opts(
-        hv.opts.Curve(responsive=True, height=260, framewise=True, xlabel="simulated time (UTC)", ylabel="$",
-                      tools=["hover"], axiswise=True))  # fmt: skip
+    def chart(version: int) -> hv.DynamicMap:
+        return hv.DynamicMap(lines, streams=[state.price_buffer]).opts(
+            hv.opts.Curve(responsive=True, height=260, framewise=True, xlabel="simulated time (UTC)", ylabel="$",
+                          tools=["hover"], axiswise=True))  # fmt: skip
+
     title = pn.bind(lambda s: f"### {s} price", state.param.symbol)
-    return pn.Column(pn.pane.Markdown(title), pn.pane.HoloViews(dmap, sizing_mode="stretch_width"))
+    return pn.Column(pn.pane.Markdown(title),
+                     pn.pane.HoloViews(pn.bind(chart, state.param.chart_version), sizing_mode="stretch_width"))
 
 
 def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
@@ -340,10 +374,16 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
 
 def blotter(state: TraderState) -> pn.viewable.Viewable:
     """This account's orders and fills (with receipts), and cancelling an open order."""
-    orders = pn.widgets.Tabulator(state.param.orders, disabled=True, show_index=False, height=220,
-                                  sizing_mode="stretch_width")  # fmt: skip
+    # What a trader scans first (id, what, status, price) leads; the time and reason trail.
+    first = ["client_order_id", "symbol", "side", "type", "quantity", "status", "filled", "avg_price", "limit_price"]
+
+    def lead(df: pd.DataFrame) -> pd.DataFrame:
+        return df[[c for c in first if c in df] + [c for c in df if c not in first]]
+
+    orders = pn.widgets.Tabulator(pn.bind(lead, state.param.orders), disabled=True, show_index=False, height=220,
+                                  sizing_mode="stretch_width", layout="fit_data_table")  # fmt: skip
     fills = pn.widgets.Tabulator(state.param.fills, disabled=True, show_index=False, height=220,
-                                 sizing_mode="stretch_width")  # fmt: skip
+                                 sizing_mode="stretch_width", layout="fit_data_table")  # fmt: skip
     which = pn.widgets.Select(label="Open order", options=state.param.open_orders, width=180)
     cancel = pn.widgets.Button(label="Cancel order", color="warning", align="end")
     cancel.on_click(lambda event: which.value and state.cancel(which.value))
@@ -354,19 +394,23 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
 def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
     """NAV and P&L, the NAV curve (streamed), positions and the sector allocation chart."""
     nav = hv.DynamicMap(lambda data: hv.Curve(data, "ts", "nav"), streams=[state.nav_buffer]).opts(
-        hv.opts.Curve(responsive=True, height=180, framewise=True, color="#6a1b9a", xlabel="", ylabel="NAV $"))
+        hv.opts.Curve(responsive=True, height=220, framewise=True, color="#6a1b9a", xlabel="", ylabel="NAV $",
+                      title="NAV"))
 
     def sector_bars(sectors: pd.DataFrame) -> hv.Bars:
-        data = sectors if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
-        return hv.Bars(data, "sector", "exposure").opts(
-            responsive=True, height=200, xrotation=30, color="#00838f", ylabel="exposure $", title="Sector allocation")
+        held = sectors[sectors.exposure != 0] if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
+        return hv.Bars(held, "sector", "exposure").opts(
+            responsive=True, height=220, invert_axes=True, color="#00838f", ylabel="exposure $", xlabel="",
+            title="Sector allocation")
 
     positions = pn.widgets.Tabulator(state.param.positions, disabled=True, show_index=False, height=150,
                                      sizing_mode="stretch_width")  # fmt: skip
     return pn.Column(
         "### Portfolio", pn.pane.HTML(pn.bind(_summary_html, state.param.summary)),
-        pn.pane.HoloViews(nav, sizing_mode="stretch_width"), positions,
-        pn.pane.HoloViews(pn.bind(sector_bars, state.param.sectors), sizing_mode="stretch_width"),
+        pn.Row(pn.pane.HoloViews(nav, sizing_mode="stretch_width"),
+               pn.pane.HoloViews(pn.bind(sector_bars, state.param.sectors), sizing_mode="stretch_width"),
+               sizing_mode="stretch_width"),
+        positions, sizing_mode="stretch_width",
     )  # fmt: skip
 
 
@@ -406,7 +450,7 @@ def trader_dashboard(market: LiveMarket, *, period_ms: int = 500) -> pn.template
     template.main.append(
         pn.Column(
             pn.pane.Markdown(f"**Your account: {account}** · orders, fills and portfolio below are yours alone."),
-            pn.Row(watchlist(state), sizing_mode="stretch_width"),
+            pn.Row(watchlist(state), leaderboard(state), sizing_mode="stretch_width"),
             pn.Row(pn.Column(depth_ladder(state), width=380), price_chart(state), order_ticket(ticket),
                    sizing_mode="stretch_width"),
             pn.Row(blotter(state), portfolio_panel(state), sizing_mode="stretch_width"),
