@@ -825,6 +825,7 @@ class LiveMarket:
                 self._traders()
         if self._day_bounds is not None and self.now >= self._day_bounds[1]:
             self._next_day()
+            self._sample()  # the opening quotes (the overnight gap) show at once
         if self._slices % 60 == 0:
             self._retire_idle()
         self._slice_wall = time.time()
@@ -868,6 +869,7 @@ class LiveMarket:
         bounds = calendar.session_bounds(when)
         assert bounds is not None
         open_ns, close_ns = bounds
+        close = self.universe.prices()  # the path ended the session on the real close
         if day > 0:
             gap = max(open_ns - self.now, 0)
             self._skipped_ns += gap
@@ -878,10 +880,7 @@ class LiveMarket:
         self._day_bounds = (open_ns, close_ns)
         u0 = self._uni0
         # "Change" is against the previous close (for day 0, the real close before the replay).
-        if day == 0:
-            self._ref[u0:] = self.universe.previous_close()
-        else:
-            self._ref[u0:] = (self._bid[u0:] + self._ask[u0:]) / 2 * self._tick[u0:]
+        self._ref[u0:] = self.universe.previous_close() if day == 0 else close
         self.book.nav.start_day()
 
     def _next_day(self) -> None:

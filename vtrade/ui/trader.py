@@ -380,10 +380,13 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
     def lead(df: pd.DataFrame) -> pd.DataFrame:
         return df[[c for c in first if c in df] + [c for c in df if c not in first]]
 
-    orders = pn.widgets.Tabulator(pn.bind(lead, state.param.orders), disabled=True, show_index=False, height=220,
-                                  sizing_mode="stretch_width", layout="fit_data_table")  # fmt: skip
-    fills = pn.widgets.Tabulator(state.param.fills, disabled=True, show_index=False, height=220,
-                                 sizing_mode="stretch_width", layout="fit_data_table")  # fmt: skip
+    money = {"type": "money", "precision": 4}
+    formatters = {c: money for c in ("avg_price", "limit_price", "price", "arrival_mid", "fees", "fee")}
+    table = {"disabled": True, "show_index": False, "height": 220, "sizing_mode": "stretch_width",
+             "layout": "fit_data_table"}  # fmt: skip
+    orders = pn.widgets.Tabulator(pn.bind(lead, state.param.orders), formatters=formatters, **table)
+    bps = {"slippage_bps": {"type": "money", "precision": 2}}
+    fills = pn.widgets.Tabulator(state.param.fills, formatters=formatters | bps, **table)
     which = pn.widgets.Select(label="Open order", options=state.param.open_orders, width=180)
     cancel = pn.widgets.Button(label="Cancel order", color="warning", align="end")
     cancel.on_click(lambda event: which.value and state.cancel(which.value))
@@ -395,7 +398,7 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
     """NAV and P&L, the NAV curve (streamed), positions and the sector allocation chart."""
     nav = hv.DynamicMap(lambda data: hv.Curve(data, "ts", "nav"), streams=[state.nav_buffer]).opts(
         hv.opts.Curve(responsive=True, height=220, framewise=True, color="#6a1b9a", xlabel="", ylabel="NAV $",
-                      title="NAV"))
+                      title="NAV", yformatter="%.0f"))
 
     def sector_bars(sectors: pd.DataFrame) -> hv.Bars:
         held = sectors[sectors.exposure != 0] if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
