@@ -208,10 +208,12 @@ def _mark_all(row_ptr, row_len, col, qty, pm, sec_of, cash, nav, net, gross, sec
         nav[a] = cash[a] + sv
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _row_stats(row_ptr, row_len, col, qty, cost, pm, cost_sum, hhi, n_open):  # type: ignore[no-untyped-def]
-    """Σ cost basis, HHI of gross weights and open-position count per account."""
-    for a in prange(row_len.shape[0]):
+@njit(cache=True, nogil=True)  # sequential: usually a few accounts, where a parallel launch costs more
+def _row_stats(acc, row_ptr, row_len, col, qty, cost, pm, cost_sum, hhi, n_open):  # type: ignore[no-untyped-def]
+    """Σ cost basis, HHI of gross weights and open-position count of the accounts ``acc``
+    (outputs aligned with ``acc``: one account's line costs one row, not the whole book)."""
+    for j in range(acc.shape[0]):
+        a = acc[j]
         c = 0.0
         g = 0.0
         g2 = 0.0
@@ -224,9 +226,9 @@ def _row_stats(row_ptr, row_len, col, qty, cost, pm, cost_sum, hhi, n_open):  # 
                 g += v
                 g2 += v * v
                 n += 1
-        cost_sum[a] = c
-        hhi[a] = g2 / (g * g) if g > 0.0 else np.nan
-        n_open[a] = n
+        cost_sum[j] = c
+        hhi[j] = g2 / (g * g) if g > 0.0 else np.nan
+        n_open[j] = n
 
 
 @njit(cache=True, nogil=True)
@@ -882,17 +884,19 @@ class NavBook:
         [100.0, 50.0, 10.0, 0.52]
         """
         acc = np.arange(self.n_accounts) if accounts is None else _ids(accounts, self.n_accounts, "account")
-        n = self.n_accounts
+        acc = np.ascontiguousarray(acc, dtype=np.int64)
+        n = len(acc)
         cost_sum, hhi, n_open = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
-        _row_stats(self._row_ptr, self._row_len, self._col, self._qty, self._cost, self._pm, cost_sum, hhi, n_open)
+        _row_stats(acc, self._row_ptr, self._row_len, self._col, self._qty, self._cost, self._pm, cost_sum, hhi,
+                   n_open)  # fmt: skip
         nav = self._nav[acc]
         with np.errstate(divide="ignore", invalid="ignore"):
             leverage = self._gross[acc] / nav
         return pd.DataFrame(
             {
                 "nav": nav, "cash": self._cash[acc], "gross_exposure": self._gross[acc],
-                "net_exposure": self._net[acc], "unrealized_pnl": self._net[acc] - cost_sum[acc],
-                "day_pnl": nav - self._day_open[acc], "positions": n_open[acc], "hhi": hhi[acc],
+                "net_exposure": self._net[acc], "unrealized_pnl": self._net[acc] - cost_sum,
+                "day_pnl": nav - self._day_open[acc], "positions": n_open, "hhi": hhi,
                 "leverage": leverage,
             },
             index=pd.Index(acc, name="account"),
@@ -941,9 +945,10 @@ class NavBook:
         {'Energy': 30.0, 'Utilities': 0.0}
         """
         a = int(_ids([account], self.n_accounts, "account")[0])
-        pos = self.positions(a)
-        gross = pos.groupby("sector")["value"].apply(lambda v: float(np.abs(v).sum())).reindex(list(self.sectors))
-        gross = gross.fillna(0.0).to_numpy()
+        sl = slice(int(self._row_ptr[a]), int(self._row_ptr[a] + self._row_len[a]))
+        col = self._col[sl]
+        gross = np.bincount(self._sec_of[col], weights=np.abs(self._qty[sl] * self._pm[col]),
+                            minlength=len(self.sectors)).astype(float)  # fmt: skip
         exposure = self._sector[a].copy()
         total = self._gross[a]
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -764,10 +764,20 @@ class LiveMarket:
                 "sectors": self.book.sectors(acct.name).reset_index(),
             }
 
-    def nav_history(self, account: str) -> pd.DataFrame:
-        """``account``'s NAV samples: ``ts, nav``."""
+    def nav_history(self, account: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
+        """``account``'s NAV samples (after ``since``, if given): ``ts, nav``."""
+        cut = None if since is None else (since.value if isinstance(since, pd.Timestamp) else int(since))
         with self._lock:
-            rows = list(self._account(account).nav)
+            nav = self._account(account).nav
+            if cut is None:
+                rows = list(nav)
+            else:  # newest last: walk back only over what is new
+                rows = []
+                for row in reversed(nav):
+                    if row[0] <= cut:
+                        break
+                    rows.append(row)
+                rows.reverse()
         df = pd.DataFrame(rows, columns=["ts", "nav"])
         df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
         return df

@@ -128,9 +128,7 @@ class TraderState(param.Parameterized):
             updates["sectors"] = pf["sectors"]
         self.param.update(**updates)
         self._stream_prices()
-        nav = m.nav_history(acct)
-        if self._nav_since is not None:
-            nav = nav[nav.ts > self._nav_since]
+        nav = m.nav_history(acct, since=self._nav_since)
         if len(nav):
             self._nav_since = nav.ts.iloc[-1]
             self.nav_buffer.send(_naive(nav))
