@@ -203,3 +203,15 @@ def test_live_config_and_reads_refuse_bad_input() -> None:
     with pytest.raises(KeyError, match="unknown symbol"):
         m.prices("NOPE")
     assert m.suggested_quantity("XYZ") == "100"
+
+
+def test_refused_input_changes_nothing_and_uses_up_no_order_id() -> None:
+    m = LiveMarket(LiveConfig(symbols=("XYZ",), prices={"XYZ": "20.00"}, speed=0, burn_in=20_000, bots=False))
+    m.open_account("cy")
+    for bad in ({"quantity": 0}, {"quantity": -5}, {"quantity": float("nan")},
+                {"quantity": 10, "limit_price": "20.005"}, {"quantity": 10, "symbol": "NOPE"}):  # fmt: skip
+        args = {"symbol": "XYZ", "side": "buy", "order_type": "limit", "limit_price": "19.00"} | bad
+        with pytest.raises(ValueError):
+            m.submit("cy", **args)
+    assert m.orders("cy").empty and m.version("cy") == 0
+    assert m.submit("cy", "XYZ", "buy", 10).client_order_id == "cy-1"

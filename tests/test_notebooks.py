@@ -66,6 +66,17 @@ def _check_portfolio_analytics(r: dict[str, Any]) -> None:
     assert r["sector_rows"] >= 6
 
 
+def _check_live_market(r: dict[str, Any]) -> None:
+    assert r["buy"] == ["filled", 100.0] and r["fills"] == 100.0
+    assert r["positions"] == {"SPY": 100.0}
+    assert r["rest"] == "cancelled"  # it rested in the book (and on the ladder) until close()
+    assert r["mine"] == 50.0
+    assert r["bad_fields"] == ["quantity", "limit_price", "symbol"]
+    assert r["preview_rows"] == 1
+    assert set(r["summary_columns"]) >= {"buying_power", "cash", "nav", "pnl"}
+    assert r["refreshes_stopped"] and r["closed"] and not r["market_running"]
+
+
 PROBES: dict[str, Probe] = {
     "01_quickstart.ipynb": (
         """
@@ -118,6 +129,27 @@ print(json.dumps({
 """,
         _check_portfolio_analytics,
         4,
+    ),
+    "04_live_market.ipynb": (
+        """
+import json
+orders = s.orders().set_index("client_order_id")
+print(json.dumps({
+    "buy": [orders.loc[buy.client_order_id, "status"], float(orders.loc[buy.client_order_id, "filled"])],
+    "fills": float(s.fills().quantity.sum()),
+    "positions": s.positions().set_index("symbol").qty.astype(float).to_dict(),
+    "rest": orders.loc[rest.client_order_id, "status"],
+    "mine": float(mine["mine"].sum()),
+    "bad_fields": bad_fields,
+    "preview_rows": len(ticket.frame("preview", refresh=False)),
+    "summary_columns": sorted(pf.frame("summary", refresh=False).columns),
+    "refreshes_stopped": not any(v.running for v in (ladder, ticket, pf)),
+    "closed": s.closed,
+    "market_running": s.market.running,
+}))
+""",
+        _check_live_market,
+        3,  # the ladder, the ticket and the portfolio view rendered inline
     ),
 }
 

@@ -265,3 +265,17 @@ def test_a_bad_entry_time_is_a_caller_bug_not_user_input() -> None:
     with pytest.raises(ValueError, match="ts must be a non-negative int") as info:
         submit_from_user("a", "c", SPY, "buy", "market", 1, ts=-1)
     assert not isinstance(info.value, OrderInputError)
+
+
+def test_numpy_scalars_are_numbers_like_their_python_twins() -> None:
+    """Prices read out of a DataFrame are np.float64, counts np.int64: they validate as float/int."""
+    import numpy as np
+
+    spy = us_equity("SPY")
+    a = submit_from_user("u", "c", "SPY", "buy", "limit", np.int64(10), np.float64(172.73), instruments={"SPY": spy})
+    b = submit_from_user("u", "c", "SPY", "buy", "limit", 10, 172.73, instruments={"SPY": spy})
+    assert a == b
+    with pytest.raises(OrderInputError, match="finite"):
+        submit_from_user("u", "c", "SPY", "buy", "limit", 10, np.float64("nan"), instruments={"SPY": spy})
+    with pytest.raises(OrderInputError, match="must be a number"):
+        submit_from_user("u", "c", "SPY", "buy", "market", np.bool_(True), instruments={"SPY": spy})

@@ -14,15 +14,17 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from vtrade.market import open_feed, read_book
     from vtrade.portfolio import analytics
+    from vtrade.runtime.live_session import LiveSession
     from vtrade.runtime.replay import replay
     from vtrade.runtime.session import Session
 
-__all__ = ["Session", "__version__", "analytics", "open_feed", "read_book", "replay"]
+__all__ = ["LiveSession", "Session", "__version__", "analytics", "open_feed", "read_book", "replay"]
 _LAZY = {
     "replay": "vtrade.runtime.replay",
     "read_book": "vtrade.market",
     "open_feed": "vtrade.market",
     "Session": "vtrade.runtime.session",
+    "LiveSession": "vtrade.runtime.live_session",
 }
 _MODULES = {"analytics": "vtrade.portfolio.analytics"}
 

@@ -30,6 +30,8 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TypeVar
 
+import numpy as np
+
 from vtrade.core.errors import VtradeError
 from vtrade.core.events import Side
 from vtrade.core.instruments import Instrument
@@ -88,7 +90,14 @@ def _enum_value(value: object, enum: type[E], field: str, what: str, aliases: Ma
 
 
 def _decimal(value: object, field: str, code: RejectCode, what: str) -> Decimal:
-    """A finite Decimal from str/Decimal/int/float, or OrderInputError(code, field)."""
+    """A finite Decimal from str/Decimal/int/float (NumPy scalars too: prices read out of a
+    DataFrame are ``np.float64``), or OrderInputError(code, field)."""
+    if isinstance(value, np.bool_):
+        value = bool(value)
+    elif isinstance(value, np.integer):
+        value = int(value)
+    elif isinstance(value, np.floating):
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, str | Decimal | int | float):
         raise OrderInputError(code, field, f"The {what} must be a number, got {value!r}")
     if isinstance(value, float):

@@ -278,10 +278,13 @@ class _Account:
     orders: dict[str, _Order] = field(default_factory=dict)
     fills: list[dict[str, Any]] = field(default_factory=list)
     nav: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=5000))
-    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    next_id: int = 1  # of the next order that passes validation: refused input uses up no id
     orders_today: int = 0
     day: int = -1
     version: int = 0  # bumped on every change to orders or fills: views skip unchanged reads
+
+    def order_id(self) -> str:
+        return f"{self.name}-{self.next_id}"
 
 
 class _Venue:
@@ -541,9 +544,8 @@ class LiveMarket:
         """
         with self._lock:
             acct = self._account(account)
-            coid = f"{acct.name}-{next(acct.ids)}"
             order = submit_from_user(
-                acct.name, coid, symbol, side, order_type, quantity, limit_price, stop_price, tif=tif,
+                acct.name, acct.order_id(), symbol, side, order_type, quantity, limit_price, stop_price, tif=tif,
                 post_only=post_only, ts=self.now, instruments=self._insts,
             )  # fmt: skip
             return self._send(acct, order)
@@ -1102,6 +1104,7 @@ class LiveMarket:
         rec = _Order(order.client_order_id, order.symbol, order.side, order.order_type, order.quantity,
                      order.limit_price, order.tif, order.ts)  # fmt: skip
         acct.orders[order.client_order_id] = rec
+        acct.next_id += 1
         acct.version += 1
         if refused is not None:
             rec.status, rec.reason = "rejected", refused.reason
@@ -1152,7 +1155,8 @@ class LiveMarket:
             self._bot_order(noise, symbol, side, int(rng.integers(1, 6)) * 100, None)
 
     def _bot_order(self, acct: _Account, symbol: str, side: Side, lots: int, price: int | None) -> None:
-        coid = f"{acct.name}-{next(acct.ids)}"
+        coid = acct.order_id()
+        acct.next_id += 1
         otype = OrderType.MARKET if price is None else OrderType.LIMIT
         tif = TimeInForce.IOC if price is None else TimeInForce.GTC
         order = SubmitOrder(self.now, acct.name, coid, symbol, side, otype, lots, limit_price=price, tif=tif,
@@ -1206,9 +1210,8 @@ class LiveMarket:
             self._trader_order(acct, symbol, "buy", shares)
 
     def _trader_order(self, acct: _Account, symbol: str, side: str, quantity: float) -> None:
-        coid = f"{acct.name}-{next(acct.ids)}"
-        order = submit_from_user(acct.name, coid, symbol, side, "market", str(quantity), None, tif="day", ts=self.now,
-                                 instruments=self._insts)  # fmt: skip
+        order = submit_from_user(acct.name, acct.order_id(), symbol, side, "market", str(quantity), None, tif="day",
+                                 ts=self.now, instruments=self._insts)  # fmt: skip
         self._send(acct, order)
 
 

@@ -14,6 +14,7 @@ ada      20000.0  20000.0
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -23,9 +24,12 @@ import pandas as pd
 
 from vtrade.core.events import Event
 from vtrade.core.instruments import Instrument
+from vtrade.core.numbers import Number
 from vtrade.execution.events import OrderFilled
 from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
 from vtrade.portfolio.ledger import Ledger
+from vtrade.runtime.live import LiveConfig, LiveMarket
+from vtrade.runtime.live_session import LiveSession
 from vtrade.runtime.portfolio_worker import NavSampler, nav_rows
 from vtrade.runtime.store import Store
 
@@ -62,6 +66,41 @@ class Session:
         bench = u.frame[u.frame.ticker.isin(BENCHMARKS)]
         session.store.load_benchmarks(pd.DataFrame({"date": bench.date.dt.date, "symbol": bench.ticker,
                                                     "close": bench.close}))  # fmt: skip
+        return session
+
+    @classmethod
+    def demo(
+        cls,
+        config: LiveConfig | None = None,
+        *,
+        account: str = "you",
+        cash: Number | None = None,
+        start: bool = True,
+        speed: float | None = None,
+    ) -> LiveSession:
+        """An account (``account``, with ``cash``) on a new live simulated market, for a notebook:
+        the demo market (:meth:`LiveConfig.demo`) unless ``config``, at ``speed`` simulated seconds
+        per wall second if given, running in the background unless ``start=False`` (then
+        ``advance(n)`` moves it). ``close()`` stops it. See :class:`LiveSession`.
+
+        >>> from vtrade.runtime.live import LiveConfig
+        >>> s = Session.demo(LiveConfig(symbols=("AAPL",), speed=0, bots=False, burn_in=20_000), start=False)
+        >>> s.advance(1)
+        >>> s.submit("AAPL", "buy", 10).ok
+        True
+        >>> s.advance(1)
+        >>> s.orders().status.tolist()
+        ['filled']
+        >>> s.close(), s.market.running
+        (0, False)
+        """
+        if config is None:
+            config = LiveConfig.demo(**({} if speed is None else {"speed": speed}))
+        elif speed is not None:
+            config = dataclasses.replace(config, speed=speed)
+        session = LiveSession(LiveMarket(config), account, cash=cash, owns_market=True)
+        if start:
+            session.market.start()
         return session
 
     def open_account(self, account: str, *, cash: Decimal | int | str = 100_000) -> None:
