@@ -104,6 +104,22 @@ class Reservation:
         object.__setattr__(self, "side", Side(self.side))
         object.__setattr__(self, "amount", _dec(self.amount, "amount"))
 
+    @classmethod
+    def for_order(
+        cls, instrument: Instrument, client_order_id: str, side: Side, left: int, price: int | None
+    ) -> Reservation:
+        """What an open order with ``left`` lots holds: a buy sets aside ``price × left`` (its
+        limit, else its stop; a market order holds nothing once sent), a sell holds lots only.
+
+        >>> from vtrade.core.instruments import us_equity
+        >>> Reservation.for_order(us_equity("SPY"), "c-1", Side.BUY, 10, 16765).amount
+        Decimal('1676.50')
+        """
+        amount = _ZERO
+        if side is Side.BUY and price is not None:
+            amount = instrument.price_grid.to_decimal(price) * instrument.size_grid.to_decimal(left)
+        return cls(client_order_id, instrument.symbol, side, left, amount)
+
 
 @dataclass(frozen=True, slots=True)
 class AccountState:

@@ -71,8 +71,7 @@ class Broker:
         for o in self._open.values():
             left = o.quantity - self._filled.get(o.client_order_id, 0)
             price = o.limit_price if o.limit_price is not None else o.stop_price
-            amount = self._value(price, left) if price is not None and o.side is Side.BUY else Decimal(0)
-            res.append(Reservation(o.client_order_id, o.symbol, o.side, left, amount))
+            res.append(Reservation.for_order(self.instrument, o.client_order_id, o.side, left, price))
         positions = {self.instrument.symbol: self.position} if self.position else {}
         return AccountState(self.account, self.kind, self.cash, positions, tuple(res))
 

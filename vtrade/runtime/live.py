@@ -257,6 +257,7 @@ class _Order:
     limit_price: int | None
     tif: TimeInForce
     ts: int
+    stop_price: int | None = None
     status: str = "pending_new"
     filled: int = 0
     notional: int = 0  # ticks x lots, exact
@@ -1074,16 +1075,11 @@ class LiveMarket:
     def _state(self, acct: _Account) -> AccountState:
         """The account as the rules see it: ledger cash and positions, open orders' reservations."""
         ledger = self.book.ledgers[acct.name]
-        res = []
-        for o in acct.orders.values():
-            left = o.leaves
-            if not left:
-                continue
-            inst = self._insts[o.symbol]
-            amount = Decimal(0)
-            if o.side is Side.BUY and o.limit_price is not None:
-                amount = inst.price_grid.to_decimal(o.limit_price) * inst.size_grid.to_decimal(left)
-            res.append(Reservation(o.client_order_id, o.symbol, o.side, left, amount))
+        res = [
+            Reservation.for_order(self._insts[o.symbol], o.client_order_id, o.side, o.leaves,
+                                  o.limit_price if o.limit_price is not None else o.stop_price)
+            for o in acct.orders.values() if o.leaves
+        ]  # fmt: skip
         positions = {s: q for s, q in ledger.positions.items() if q}
         return AccountState(acct.name, acct.kind, ledger.cash, positions, tuple(res))
 
@@ -1102,7 +1098,7 @@ class LiveMarket:
         )  # fmt: skip
         refused = pre_trade_check(order, ctx)
         rec = _Order(order.client_order_id, order.symbol, order.side, order.order_type, order.quantity,
-                     order.limit_price, order.tif, order.ts)  # fmt: skip
+                     order.limit_price, order.tif, order.ts, order.stop_price)  # fmt: skip
         acct.orders[order.client_order_id] = rec
         acct.next_id += 1
         acct.version += 1
