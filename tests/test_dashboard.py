@@ -11,6 +11,7 @@ import socket
 import time
 import urllib.request
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -185,12 +186,14 @@ def test_depth_ladder_and_chart_state(market: LiveMarket) -> None:
     state.refresh()
     html = render_ladder(state.depth, state.symbol)
     assert state.symbol in html and html.count("<tr>") == 1 + len(state.depth)
-    assert len(state.price_buffer.data) == len(market.prices(state.symbol))
+    assert len(state.price_frame()) == len(market.prices(state.symbol))
     market.advance(2)
     state.refresh()
-    assert len(state.price_buffer.data) == len(market.prices(state.symbol))  # only new rows were sent
+    assert len(state.price_frame()) == len(market.prices(state.symbol))  # only new rows were sent
     state.symbol = "XOM"
-    assert len(state.price_buffer.data) == len(market.prices("XOM"))
+    chart, xom = state.price_frame(), market.prices("XOM")
+    assert len(chart) == len(xom) and np.allclose(chart.mid, xom.mid)  # replaced, not appended to
+    assert (chart.ts == xom.ts).all()
 
 
 def _free_port() -> int:

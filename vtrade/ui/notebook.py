@@ -125,10 +125,8 @@ class LiveView(pn.viewable.Viewer):
         s = self.state
         if name == "summary":
             return summary_frame(s.summary, self.account)
-        if name in ("nav", "prices"):
-            data = (s.nav_buffer if name == "nav" else s.price_buffer).data
-            # The chart's buffer: naive UTC (for Bokeh), its last 2,000 samples.
-            return data.assign(ts=data["ts"].dt.tz_localize("UTC")).reset_index(drop=True)
+        if name in ("nav", "prices"):  # what the chart holds: its last CHART_POINTS samples
+            return s.nav_frame() if name == "nav" else s.price_frame()
         return getattr(s, name)
 
     # ------------------------------------------------------------------ display

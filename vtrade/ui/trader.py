@@ -24,11 +24,13 @@ import itertools
 import math
 from typing import Any
 
-import holoviews as hv
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from holoviews.streams import Buffer
+from bokeh.models import ColumnDataSource, FactorRange, NumeralTickFormatter
+from bokeh.plotting import figure
+from panel.io.document import hold
 
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.live import LiveMarket, Preview
@@ -46,22 +48,28 @@ __all__ = [
     "render_clock",
     "render_ladder",
     "render_preview",
+    "render_watchlist",
     "trader_dashboard",
     "watchlist",
 ]
 
 TITLE = "vtrade · trader"
 TICKET_FIELDS = ("symbol", "side", "order_type", "quantity", "limit_price", "tif")
-_PRICE_COLUMNS = {"ts": pd.Series([], dtype="datetime64[ns]"), "mid": pd.Series([], dtype=float),
-                  "bid": pd.Series([], dtype=float), "ask": pd.Series([], dtype=float)}  # fmt: skip
-_NAV_COLUMNS = {"ts": pd.Series([], dtype="datetime64[ns]"), "nav": pd.Series([], dtype=float)}
+CHART_POINTS = 2000  # samples a chart keeps (older ones roll off)
 
 
-def _naive(df: pd.DataFrame) -> pd.DataFrame:
-    """UTC timestamps without the zone: Bokeh plots naive datetimes as they are."""
-    out = df.copy()
-    out["ts"] = out["ts"].dt.tz_localize(None)
+def _stream_dict(df: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Columns for a Bokeh source: UTC times as naive datetimes (Bokeh plots them as they are)."""
+    out: dict[str, np.ndarray] = {"ts": df["ts"].dt.tz_localize(None).to_numpy()}
+    out.update({c: df[c].to_numpy(dtype=float) for c in columns})
     return out
+
+
+def _source_frame(source: ColumnDataSource) -> pd.DataFrame:
+    """What a chart shows, as a DataFrame with UTC times."""
+    df = pd.DataFrame({k: np.asarray(v) for k, v in source.data.items()})
+    df["ts"] = pd.to_datetime(df["ts"]).dt.tz_localize("UTC")
+    return df
 
 
 class TraderState(param.Parameterized):
@@ -78,7 +86,6 @@ class TraderState(param.Parameterized):
     clock = param.Dict(default={}, doc="simulated time, speed, realism")
     watch = param.List(default=[], doc="the watchlist's symbols (the market's featured ones to start with)")
     ranking = param.DataFrame(default=pd.DataFrame(), doc="the class leaderboard (NAV and return only)")
-    chart_version = param.Integer(default=0, doc="bumped when the price chart needs a new stream (new symbol)")
     open_orders = param.List(default=[], doc="client order ids of this account's open orders")
     message = param.String(default="", doc="the last answer to a cancel")
 
@@ -93,11 +100,14 @@ class TraderState(param.Parameterized):
         self.levels = levels
         self.watch = market.featured()
         self._refreshes = 0
-        self.price_buffer = Buffer(pd.DataFrame(_PRICE_COLUMNS), length=2000, index=False)
-        self.nav_buffer = Buffer(pd.DataFrame(_NAV_COLUMNS), length=2000, index=False)
+        # The charts' data, streamed to the browser: each refresh sends only the new samples.
+        # (A HoloViews Buffer costs ~40 ms of server CPU per update and chart: 30 sessions at 2 Hz
+        # cannot afford it; Bokeh's own ``stream`` costs well under a millisecond.)
+        self.price_source = ColumnDataSource({"ts": [], "mid": [], "bid": [], "ask": []})
+        self.nav_source = ColumnDataSource({"ts": [], "nav": []})
         self._price_since: pd.Timestamp | None = None
         self._nav_since: pd.Timestamp | None = None
-        self._version = -1
+        self._version = self._version_pf = -1
         self.param.watch(self._on_symbol, "symbol")
 
     def refresh(self) -> None:
@@ -110,7 +120,10 @@ class TraderState(param.Parameterized):
             "depth": m.depth(self.symbol, self.levels, account=acct),
             "clock": m.clock(),
         }
-        if self._refreshes % 4 == 0:  # the ranking moves slowly: every few refreshes is enough
+        # What moves slowly refreshes less often (each table update costs the server a few ms
+        # per session): the portfolio every other refresh, the ranking every eighth.
+        slow = self._refreshes % 2 == 0
+        if self._refreshes % 8 == 0:
             updates["ranking"] = m.leaderboard().reset_index()
         self._refreshes += 1
         version = m.version(acct)
@@ -120,36 +133,45 @@ class TraderState(param.Parameterized):
             updates["orders"] = orders
             updates["fills"] = m.fills(acct)
             updates["open_orders"] = orders.loc[orders.leaves > 0, "client_order_id"].tolist()
-        pf = m.portfolio(acct)
-        updates["summary"] = pf["summary"]
-        if not pf["positions"].equals(self.positions):
-            updates["positions"] = pf["positions"]
-        if not pf["sectors"].equals(self.sectors):
-            updates["sectors"] = pf["sectors"]
+        if slow or version != self._version_pf:  # a fill shows at once
+            self._version_pf = version
+            pf = m.portfolio(acct)
+            updates["summary"] = pf["summary"]
+            if not pf["positions"].equals(self.positions):
+                updates["positions"] = pf["positions"]
+            if not pf["sectors"].equals(self.sectors):
+                updates["sectors"] = pf["sectors"]
         self.param.update(**updates)
         self._stream_prices()
         nav = m.nav_history(acct, since=self._nav_since)
         if len(nav):
             self._nav_since = nav.ts.iloc[-1]
-            self.nav_buffer.send(_naive(nav))
+            self.nav_source.stream(_stream_dict(nav, ("nav",)), rollover=CHART_POINTS)
+
+    def price_frame(self) -> pd.DataFrame:
+        """The price chart's samples: ``ts, mid, bid, ask``."""
+        return _source_frame(self.price_source)
+
+    def nav_frame(self) -> pd.DataFrame:
+        """The NAV chart's samples: ``ts, nav``."""
+        return _source_frame(self.nav_source)
 
     def cancel(self, client_order_id: str) -> None:
         """Ask the market to cancel one of this account's orders; the answer goes to ``message``."""
         out = self.market.cancel(self.account, client_order_id)
         self.message = f"Cancel of {client_order_id} sent" if out.ok else f"Cancel refused: {out.reason}"
 
-    def _stream_prices(self) -> None:
-        prices = self.market.prices(self.symbol, since=self._price_since)
+    def _stream_prices(self, *, restart: bool = False) -> None:
+        prices = self.market.prices(self.symbol, since=None if restart else self._price_since)
+        if restart:  # another symbol: replace the data, not append to it
+            self.price_source.data = _stream_dict(prices.tail(CHART_POINTS), ("mid", "bid", "ask"))
+        elif len(prices):
+            self.price_source.stream(_stream_dict(prices, ("mid", "bid", "ask")), rollover=CHART_POINTS)
         if len(prices):
             self._price_since = prices.ts.iloc[-1]
-            self.price_buffer.send(_naive(prices[["ts", "mid", "bid", "ask"]]))
 
     def _on_symbol(self, event: param.parameterized.Event) -> None:
-        # A fresh stream per symbol: a cleared Buffer keeps streaming into the plot's old data.
-        self.price_buffer = Buffer(pd.DataFrame(_PRICE_COLUMNS), length=2000, index=False)
-        self._price_since = None
-        self._stream_prices()
-        self.chart_version += 1
+        self._stream_prices(restart=True)
 
 
 class TicketState(param.Parameterized):
@@ -260,7 +282,7 @@ def render_clock(clock: dict[str, Any]) -> str:
 
 
 def render_preview(p: Preview | None) -> str:
-    """The ticket's estimate as Markdown.
+    """The ticket's estimate as HTML (it changes with the book: no Markdown parse per refresh).
 
     >>> p = Preview("AAPL", "buy", 10, 10, 100.02, 100.0, 2.0, 1000.2, 1.0, 5000, 3999.8, False, "fills now")
     >>> "2.0 bps" in render_preview(p)
@@ -272,9 +294,9 @@ def render_preview(p: Preview | None) -> str:
     slip = f"{p.slippage_bps:.1f} bps vs mid ${p.mid:,.2f}" if p.slippage_bps is not None else "–"
     warn = " ⚠ exceeds buying power" if p.buying_power_after < 0 else ""
     return (
-        f"**Preview** {p.side} {p.quantity:,.0f} {p.symbol}: {est} ({p.note})  \n"
-        f"slippage {slip} · est. fee ${p.fee:,.2f} · notional ${p.notional:,.2f}  \n"
-        f"buying power ${p.buying_power:,.2f} → ${p.buying_power_after:,.2f}{warn}"
+        f"<div class='vt-preview'><b>Preview</b> {p.side} {p.quantity:,.0f} {html.escape(p.symbol)}: {est} "
+        f"({html.escape(p.note)})<br>slippage {slip} · est. fee ${p.fee:,.2f} · notional ${p.notional:,.2f}<br>"
+        f"buying power ${p.buying_power:,.2f} → ${p.buying_power_after:,.2f}{warn}</div>"
     )
 
 
@@ -298,16 +320,42 @@ def _summary_html(s: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- components
+def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
+    """The watchlist (L1 quotes) as an HTML table, the focused symbol highlighted.
+
+    >>> q = pd.DataFrame({"symbol": ["XYZ"], "name": ["X Corp"], "sector": ["Energy"], "bid": [9.99],
+    ...     "bid_size": [300.0], "ask": [10.01], "ask_size": [200.0], "last": [10.0], "change_pct": [-1.25],
+    ...     "spread_bps": [20.0]})
+    >>> "-1.25%" in render_watchlist(q, "XYZ") and "X Corp" in render_watchlist(q)
+    True
+    """
+    head = ("symbol", "name", "sector", "bid", "size", "ask", "size", "last", "change", "spread bps")
+    rows = []
+    for r in quotes.itertuples(index=False):
+        colour = "#2e7d32" if r.change_pct > 0 else ("#c62828" if r.change_pct < 0 else "#444")
+        style = " style='background:#e3f2fd'" if r.symbol == focus else ""
+        cells = (f"<b>{html.escape(r.symbol)}</b>", html.escape(str(r.name)), html.escape(str(r.sector)),
+                 _num(r.bid), _num(r.bid_size, 3), _num(r.ask), _num(r.ask_size, 3), _num(r.last),
+                 f"<span style='color:{colour}'>{r.change_pct:+.2f}%</span>", _num(r.spread_bps))  # fmt: skip
+        rows.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return ("<table class='vt-watchlist' style='width:100%;font-size:13px;border-collapse:collapse'><tr>"
+            + "".join(f"<th style='text-align:left'>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
+
+
+def _num(x: float, decimals: int = 2) -> str:
+    if x != x:  # NaN: no price on that side
+        return "–"
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if decimals > 2 and "." in text else text
+
+
 def watchlist(state: TraderState) -> pn.viewable.Viewable:
-    """L1 quotes of every symbol (a Tabulator bound to ``state.quotes``)."""
-    cols = ["symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps"]
-    table = pn.widgets.Tabulator(
-        pn.bind(lambda q: q[cols] if not q.empty else q, state.param.quotes), disabled=True, show_index=False,
-        sizing_mode="stretch_width", height=260,
-        formatters={c: {"type": "money", "precision": 2} for c in ("bid", "ask", "last", "change_pct", "spread_bps")},
-    )  # fmt: skip
+    """L1 quotes of the watchlist (an HTML table bound to ``state.quotes``: a full table widget
+    costs the server several times more per refresh) and the symbol in focus."""
     focus = pn.widgets.Select.from_param(state.param.symbol, label=f"Focus ({len(state.param.symbol.objects)} symbols)",
                                          width=220)  # fmt: skip
+    table = pn.pane.HTML(pn.bind(render_watchlist, state.param.quotes, state.param.symbol),
+                         sizing_mode="stretch_width")  # fmt: skip
     return pn.Column("### Watchlist", focus, table, sizing_mode="stretch_width")
 
 
@@ -325,23 +373,26 @@ def depth_ladder(state: TraderState) -> pn.viewable.Viewable:
     return pn.pane.HTML(pn.bind(render_ladder, state.param.depth, state.param.symbol), sizing_mode="stretch_width")
 
 
+def _time_figure(height: int, ylabel: str, title: str | None = None) -> figure:
+    fig = figure(x_axis_type="datetime", height=height, sizing_mode="stretch_width", title=title,
+                 tools="pan,wheel_zoom,box_zoom,reset,hover", toolbar_location="right")  # fmt: skip
+    fig.yaxis.axis_label = ylabel
+    fig.yaxis.formatter = NumeralTickFormatter(format="0,0.00")
+    return fig
+
+
 def price_chart(state: TraderState) -> pn.viewable.Viewable:
-    """A streaming mid/bid/ask chart (HoloViews ``Buffer``): only new samples travel."""
-
-    def lines(data: pd.DataFrame) -> hv.Overlay:
-        mid = hv.Curve(data, "ts", "mid", label="mid").opts(color="#1565c0", line_width=2)
-        bid = hv.Curve(data, "ts", ("bid", "mid"), label="bid").opts(color="#2e7d32", alpha=0.5)
-        ask = hv.Curve(data, "ts", ("ask", "mid"), label="ask").opts(color="#c62828", alpha=0.5)
-        return (bid * ask * mid).opts(legend_position="top_left")
-
-    def chart(version: int) -> hv.DynamicMap:
-        return hv.DynamicMap(lines, streams=[state.price_buffer]).opts(
-            hv.opts.Curve(responsive=True, height=260, framewise=True, xlabel="simulated time (UTC)", ylabel="$",
-                          tools=["hover"], axiswise=True))  # fmt: skip
-
+    """A streaming mid/bid/ask chart: each refresh sends only the new samples (Bokeh ``stream``);
+    its ranges follow the data in the browser."""
+    fig = _time_figure(260, "$")
+    fig.xaxis.axis_label = "simulated time (UTC)"
+    for col, colour, width, alpha in (("bid", "#2e7d32", 1, 0.6), ("ask", "#c62828", 1, 0.6),
+                                      ("mid", "#1565c0", 2, 1.0)):  # fmt: skip
+        fig.line("ts", col, source=state.price_source, color=colour, line_width=width, alpha=alpha, legend_label=col)
+    fig.legend.location = "top_left"
     title = pn.bind(lambda s: f"### {s} price", state.param.symbol)
-    return pn.Column(pn.pane.Markdown(title),
-                     pn.pane.HoloViews(pn.bind(chart, state.param.chart_version), sizing_mode="stretch_width"))
+    return pn.Column(pn.pane.Markdown(title), pn.pane.Bokeh(fig, sizing_mode="stretch_width"),
+                     sizing_mode="stretch_width")  # fmt: skip
 
 
 def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
@@ -365,7 +416,7 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
     refresh.on_click(lambda event: ticket.update_preview())
     return pn.Column(
         "### Order ticket", *rows,
-        pn.pane.Markdown(pn.bind(render_preview, ticket.param.preview), sizing_mode="stretch_width"),
+        pn.pane.HTML(pn.bind(render_preview, ticket.param.preview), sizing_mode="stretch_width"),
         pn.Row(refresh, submit), pn.pane.Markdown(ticket.param.result), width=330,
     )  # fmt: skip
 
@@ -394,22 +445,31 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
 
 def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
     """NAV and P&L, the NAV curve (streamed), positions and the sector allocation chart."""
-    nav = hv.DynamicMap(lambda data: hv.Curve(data, "ts", "nav"), streams=[state.nav_buffer]).opts(
-        hv.opts.Curve(responsive=True, height=220, framewise=True, color="#6a1b9a", xlabel="", ylabel="NAV $",
-                      title="NAV", yformatter="%.0f"))
+    nav = _time_figure(220, "NAV $", "NAV")
+    nav.line("ts", "nav", source=state.nav_source, color="#6a1b9a", line_width=2)
+    # Only the sectors held, as horizontal bars; the source changes only when the allocation does.
+    bars = ColumnDataSource({"sector": [], "exposure": []})
+    sector_fig = figure(y_range=FactorRange(), height=220, sizing_mode="stretch_width", title="Sector allocation",
+                        tools="hover", toolbar_location=None)  # fmt: skip
+    sector_fig.hbar(y="sector", right="exposure", height=0.7, source=bars, color="#00838f")
+    sector_fig.xaxis.axis_label = "exposure $"
+    sector_fig.xaxis.formatter = NumeralTickFormatter(format="0,0")
 
-    def sector_bars(sectors: pd.DataFrame) -> hv.Bars:
+    def show_sectors(event: param.parameterized.Event | None = None) -> None:
+        sectors = state.sectors
         held = sectors[sectors.exposure != 0] if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
-        return hv.Bars(held, "sector", "exposure").opts(
-            responsive=True, height=220, invert_axes=True, color="#00838f", ylabel="exposure $", xlabel="",
-            title="Sector allocation")
+        factors = [str(x) for x in held.sector]
+        if list(sector_fig.y_range.factors) != factors:
+            sector_fig.y_range.factors = factors
+        bars.data = {"sector": factors, "exposure": held.exposure.to_numpy(dtype=float)}
 
+    state.param.watch(show_sectors, "sectors")
+    show_sectors()
     positions = pn.widgets.Tabulator(state.param.positions, disabled=True, show_index=False, height=150,
                                      sizing_mode="stretch_width")  # fmt: skip
     return pn.Column(
         "### Portfolio", pn.pane.HTML(pn.bind(_summary_html, state.param.summary)),
-        pn.Row(pn.pane.HoloViews(nav, sizing_mode="stretch_width"),
-               pn.pane.HoloViews(pn.bind(sector_bars, state.param.sectors), sizing_mode="stretch_width"),
+        pn.Row(pn.pane.Bokeh(nav, sizing_mode="stretch_width"), pn.pane.Bokeh(sector_fig, sizing_mode="stretch_width"),
                sizing_mode="stretch_width"),
         positions, sizing_mode="stretch_width",
     )  # fmt: skip
@@ -438,7 +498,6 @@ def trader_dashboard(market: LiveMarket, *, period_ms: int = 500) -> pn.template
     of the shared market refreshed every ``period_ms`` (default 2 Hz), cleaned up on close."""
     if not math.isfinite(period_ms) or not 250 <= period_ms <= 1000:
         raise ValueError(f"period_ms must be 250-1000 (1-4 Hz), got {period_ms}")
-    hv.extension("bokeh", logo=False)
     account = _new_account(market)
     state = TraderState(market=market, account=account)
     ticket = TicketState(market=market, account=account)
@@ -460,8 +519,9 @@ def trader_dashboard(market: LiveMarket, *, period_ms: int = 500) -> pn.template
     )
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         def tick() -> None:
-            state.refresh()
-            ticket.update_preview()  # the estimate follows the moving book
+            with hold():  # one batch of model changes per refresh, not one per view
+                state.refresh()
+                ticket.update_preview()  # the estimate follows the moving book
 
         callback = pn.state.add_periodic_callback(tick, period=period_ms)
 
