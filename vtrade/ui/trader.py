@@ -31,9 +31,11 @@ import param
 from bokeh.models import ColumnDataSource, FactorRange, NumeralTickFormatter
 from bokeh.plotting import figure
 from panel.io.document import hold
+from panel.io.state import set_curdoc
 
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.live import LiveMarket, Preview
+from vtrade.ui.fanout import shared_fanout
 
 __all__ = [
     "TicketState",
@@ -517,17 +519,20 @@ def trader_dashboard(market: LiveMarket, *, period_ms: int = 500) -> pn.template
             sizing_mode="stretch_width",
         )
     )
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
         def tick() -> None:
-            with hold():  # one batch of model changes per refresh, not one per view
+            with set_curdoc(doc), hold(doc):  # one batch of model changes per refresh, not one per view
                 state.refresh()
                 ticket.update_preview()  # the estimate follows the moving book
 
-        callback = pn.state.add_periodic_callback(tick, period=period_ms)
+        # One process-wide timer refreshes every session in turn (fair under load).
+        fanout = shared_fanout(period_ms)
+        key = fanout.add(doc, tick)
 
         def cleanup(session_context: Any) -> None:
             # The session's views go away with it; its resting orders must not outlive it.
-            callback.stop()
+            fanout.remove(key)
             market.close_session(account)
 
         pn.state.on_session_destroyed(cleanup)

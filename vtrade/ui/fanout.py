@@ -1,0 +1,108 @@
+"""One process-wide clock that refreshes every served session's views in turn.
+
+DESIGN.md §7: one process-wide feed, fanned out to light per-session views. :class:`Fanout`
+is that fan-out for the dashboards: a single timer thread that, every ``period_ms``, asks the
+server's event loop to run each registered session's refresh under that session's document lock
+(``Document.add_next_tick_callback``, the one document call that is safe from another thread).
+
+Why not one Panel periodic callback per session: under load each session's timer fires on its
+own schedule and the late-comers can be starved for as long as the loop stays saturated; here
+every session is queued once per round and never twice (a refresh still waiting is not queued
+again), so when the server is busy every session slows down alike instead of some stopping,
+and work never piles up behind a slow round.
+
+>>> import time
+>>> ran = []
+>>> class Doc:  # stands in for a Bokeh document: runs the callback at once
+...     def add_next_tick_callback(self, fn): fn()
+>>> f = Fanout(period_ms=50)
+>>> key = f.add(Doc(), lambda: ran.append(1))
+>>> time.sleep(0.3); f.remove(key); f.stop()
+>>> 3 <= len(ran) <= 8
+True
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Fanout", "shared_fanout"]
+
+
+class Fanout:
+    """Refresh every registered session each ``period_ms`` (see the module notes)."""
+
+    def __init__(self, period_ms: int = 500) -> None:
+        if not 50 <= period_ms <= 10_000:
+            raise ValueError(f"period_ms must be 50-10000, got {period_ms}")
+        self.period_s = period_ms / 1000
+        self._sessions: dict[int, tuple[Any, Callable[[], None]]] = {}
+        self._pending: set[int] = set()
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.skipped = 0  # rounds in which a session's previous refresh had not run yet
+
+    def add(self, doc: Any, refresh: Callable[[], None]) -> int:
+        """Refresh ``doc``'s views with ``refresh`` every period from now on; returns a key for :meth:`remove`."""
+        with self._lock:
+            key = next(self._ids)
+            self._sessions[key] = (doc, refresh)
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="vtrade-fanout", daemon=True)
+                self._thread.start()
+        return key
+
+    def remove(self, key: int) -> None:
+        """Stop refreshing a session (it closed)."""
+        with self._lock:
+            self._sessions.pop(key, None)
+            self._pending.discard(key)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            with self._lock:
+                due = [(k, d, f) for k, (d, f) in self._sessions.items() if k not in self._pending]
+                self.skipped += len(self._sessions) - len(due)
+                self._pending.update(k for k, _, _ in due)
+            for key, doc, refresh in due:
+                try:
+                    doc.add_next_tick_callback(self._runner(key, refresh))
+                except Exception:  # the session's document is gone: it closes through remove()
+                    self.remove(key)
+
+    def _runner(self, key: int, refresh: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                with self._lock:
+                    live = key in self._sessions
+                if live:
+                    refresh()
+            finally:
+                with self._lock:
+                    self._pending.discard(key)
+
+        return run
+
+
+_SHARED: dict[int, Fanout] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_fanout(period_ms: int = 500) -> Fanout:
+    """The process-wide fan-out for ``period_ms`` (one timer however many sessions)."""
+    with _SHARED_LOCK:
+        if period_ms not in _SHARED:
+            _SHARED[period_ms] = Fanout(period_ms)
+        return _SHARED[period_ms]
