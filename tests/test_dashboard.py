@@ -229,3 +229,33 @@ def test_served_dashboard_opens_an_account_per_session() -> None:
         market.stop()
     assert not market.running
     assert not math.isnan(market.quotes().mid.iloc[0])
+
+
+def test_fanout_queues_each_session_once_per_round_and_never_twice() -> None:
+    """A session whose refresh has not run yet is not queued again: a busy server slows every
+    session alike instead of piling work up behind one."""
+    import time
+
+    from vtrade.ui.fanout import Fanout
+
+    class HeldDoc:  # a document whose event loop is too busy to run anything yet
+        def __init__(self) -> None:
+            self.queued: list = []
+
+        def add_next_tick_callback(self, fn) -> None:  # type: ignore[no-untyped-def]
+            self.queued.append(fn)
+
+    fan = Fanout(period_ms=50)
+    busy, ran = HeldDoc(), []
+    k1 = fan.add(busy, lambda: ran.append("busy"))
+    time.sleep(0.4)
+    assert len(busy.queued) == 1 and fan.skipped >= 3  # still waiting: not queued again
+    busy.queued.pop()()  # the loop frees up and runs it
+    time.sleep(0.2)
+    assert ran == ["busy"] and len(busy.queued) == 1  # queued again for the next round
+    fan.remove(k1)
+    busy.queued.pop()()  # a refresh still queued for a closed session does nothing
+    assert ran == ["busy"]
+    fan.stop()
+    with pytest.raises(ValueError, match="period_ms"):
+        Fanout(period_ms=0)
