@@ -11,7 +11,6 @@ every session is queued once per round and never twice (a refresh still waiting 
 again), so when the server is busy every session slows down alike instead of some stopping,
 and work never piles up behind a slow round.
 
->>> import time
 >>> ran = []
 >>> class Doc:  # stands in for a Bokeh document: runs the callback at once
 ...     def add_next_tick_callback(self, fn): fn()
@@ -26,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -71,7 +71,14 @@ class Fanout:
         return len(self._sessions)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.period_s):
+        # Rounds on fixed deadlines (start + k·period): a round that ran late does not push every
+        # later one back; one that fell a whole period behind is dropped, not made up in a burst.
+        deadline = time.monotonic() + self.period_s
+        while not self._stop.wait(max(0.0, deadline - time.monotonic())):
+            now = time.monotonic()
+            deadline += self.period_s
+            if deadline <= now:
+                deadline = now + self.period_s
             with self._lock:
                 due = [(k, d, f) for k, (d, f) in self._sessions.items() if k not in self._pending]
                 self.skipped += len(self._sessions) - len(due)
