@@ -58,6 +58,7 @@ import itertools
 import math
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -288,7 +289,7 @@ class _Account:
         return f"{self.name}-{self.next_id}"
 
 
-class _Venue:
+class _Venue(ABC):
     """One symbol's exchange: its engine, its market data source and its commands in flight."""
 
     def __init__(self, inst: Instrument, engine: ExecutionEngine) -> None:
@@ -297,8 +298,9 @@ class _Venue:
         self.commands: list[tuple[int, int, Any]] = []  # (arrival ts, seq, command): a heap
         self.idle = 0  # slices without open orders or readers (universe venues retire when idle)
 
+    @abstractmethod
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
-        raise NotImplementedError
+        """The market data of this venue up to ``end`` (inclusive), in order, stamped on the live clock."""
 
 
 class _FlowVenue(_Venue):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -74,13 +75,17 @@ def load_extension(market: LiveMarket | None = None, account: str = "") -> None:
 
 
 class LiveView(pn.viewable.Viewer):
-    """A live view of one account on a :class:`LiveMarket`; subclasses say what they show.
+    """A live view of one account on a :class:`LiveMarket`; subclasses name a ``component`` and
+    its ``frames`` (or build their own layout, as :class:`TicketView` does).
 
     ``frames`` names the DataFrames the view shows (the first is the default of :meth:`frame`);
     ``state`` is the :class:`TraderState` its components are bound to.
     """
 
     frames: ClassVar[tuple[str, ...]] = ()
+    # The dashboard component the view shows under a clock badge (``component(state)``), laid out so.
+    component: ClassVar[Callable[[TraderState], pn.viewable.Viewable]]
+    layout: ClassVar[dict[str, Any]] = {"sizing_mode": "stretch_width"}
 
     def __init__(
         self, market: LiveMarket, account: str, symbol: str | None = None, *, levels: int = 10,
@@ -131,7 +136,7 @@ class LiveView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ display
     def _build(self) -> pn.viewable.Viewable:
-        raise NotImplementedError
+        return pn.Column(clock_badge(self.state), self.component(self.state), **self.layout)
 
     def __panel__(self) -> pn.viewable.Viewable:
         # Displaying in Jupyter, placing in a layout and serving all come here first.
@@ -172,8 +177,8 @@ class DepthView(LiveView):
 
     frames = ("depth",)
 
-    def _build(self) -> pn.viewable.Viewable:
-        return pn.Column(clock_badge(self.state), depth_ladder(self.state), width=460)
+    component = staticmethod(depth_ladder)
+    layout: ClassVar[dict[str, Any]] = {"width": 460}
 
 
 class ChartView(LiveView):
@@ -182,8 +187,7 @@ class ChartView(LiveView):
 
     frames = ("prices",)
 
-    def _build(self) -> pn.viewable.Viewable:
-        return pn.Column(clock_badge(self.state), price_chart(self.state), sizing_mode="stretch_width")
+    component = staticmethod(price_chart)
 
 
 class WatchlistView(LiveView):
@@ -191,8 +195,7 @@ class WatchlistView(LiveView):
 
     frames = ("quotes",)
 
-    def _build(self) -> pn.viewable.Viewable:
-        return pn.Column(clock_badge(self.state), watchlist(self.state), sizing_mode="stretch_width")
+    component = staticmethod(watchlist)
 
 
 class PortfolioView(LiveView):
@@ -204,8 +207,7 @@ class PortfolioView(LiveView):
 
     frames = ("positions", "summary", "sectors", "nav")
 
-    def _build(self) -> pn.viewable.Viewable:
-        return pn.Column(clock_badge(self.state), portfolio_panel(self.state), sizing_mode="stretch_width")
+    component = staticmethod(portfolio_panel)
 
 
 class TicketView(LiveView):
