@@ -53,6 +53,7 @@ vtrade.execution.validation.OrderInputError: The quantity must be positive, got 
 from __future__ import annotations
 
 import bisect
+import difflib
 import heapq
 import itertools
 import math
@@ -71,6 +72,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from vtrade.core.errors import VtradeError
 from vtrade.core.events import MarketEvent, Side
 from vtrade.core.instruments import ALWAYS_OPEN, BINANCE_BTCUSDT_USDM, Instrument, us_equity
 from vtrade.core.numbers import Number
@@ -111,8 +113,10 @@ __all__ = [
     "Preview",
     "SubmitOutcome",
     "UnknownAccountError",
+    "UnknownSymbolError",
     "estimate_fill",
     "shared_market",
+    "unknown_symbol",
 ]
 
 DEFAULT_SYMBOLS = ("AAPL", "JPM", "XOM", "JNJ")
@@ -640,7 +644,7 @@ class LiveMarket:
     def instrument(self, symbol: str) -> Instrument:
         """The instrument behind ``symbol`` (KeyError naming what trades, if unknown)."""
         if symbol not in self._insts:
-            raise KeyError(_unknown(symbol, self._symbols))
+            raise unknown_symbol(symbol, self._symbols)
         return self._insts[symbol]
 
     def suggested_quantity(self, symbol: str) -> str:
@@ -668,7 +672,7 @@ class LiveMarket:
         wanted = list(dict.fromkeys(symbols))
         unknown = [s for s in wanted if s not in self._col]
         if unknown:
-            raise KeyError(_unknown(unknown[0], self._symbols))
+            raise unknown_symbol(unknown[0], self._symbols)
         return df.iloc[[self._col[s] for s in wanted]].reset_index(drop=True)
 
     def depth(self, symbol: str, levels: int = 10, account: str | None = None) -> pd.DataFrame:
@@ -706,7 +710,7 @@ class LiveMarket:
         ``ts, bid, ask, mid, last``."""
         with self._lock:
             if symbol not in self._col:
-                raise KeyError(_unknown(symbol, self._symbols))
+                raise unknown_symbol(symbol, self._symbols)
             j, h, n = self._col[symbol], self.config.history, self._hist_n
             order = np.arange(n - min(n, h), n) % h
             ts = self._hist_ts[order]
@@ -1008,8 +1012,10 @@ class LiveMarket:
         self._hist_ts[slot] = self.now
         self._hist_bid[slot], self._hist_ask[slot], self._hist_last[slot] = bid, ask, last
         self._hist_n += 1
+        if self._slices % self.config.nav_every:
+            return
         humans = [a for a in self._accounts.values() if not a.bot]
-        if self._slices % self.config.nav_every == 0 and humans:
+        if humans:
             navs = self.book.navs(a.name for a in humans)
             for acct, nav in zip(humans, navs.tolist(), strict=True):
                 acct.nav.append((self.now, nav))
@@ -1047,7 +1053,7 @@ class LiveMarket:
         if v is not None:
             return v
         if symbol not in self._insts:
-            raise KeyError(_unknown(symbol, self._symbols))
+            raise unknown_symbol(symbol, self._symbols)
         assert self.universe is not None
         dormant = self._dormant.pop(symbol, None)
         if dormant is not None:
@@ -1277,9 +1283,28 @@ def _session_open(day: date) -> int:
     return bounds[0]
 
 
-def _unknown(symbol: object, symbols: list[str]) -> str:
-    sample = ", ".join(symbols[:8])
-    return f"unknown symbol {symbol!r}; this market trades {len(symbols)} symbols ({sample}, …)"
+class UnknownSymbolError(VtradeError, KeyError):
+    """A symbol the market does not trade; the message suggests close ones.
+
+    A ``KeyError`` (like a missing key), but printed as the sentence, not as its repr.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def unknown_symbol(symbol: object, symbols: list[str]) -> UnknownSymbolError:
+    """The error for ``symbol``, naming close matches and a few of the ``symbols`` traded.
+
+    >>> str(unknown_symbol("APPL", ["AAPL", "XOM"]))
+    "Unknown symbol 'APPL'; did you mean AAPL? (2 symbols: AAPL, XOM)"
+    """
+    key = symbol.strip().upper() if isinstance(symbol, str) else str(symbol)
+    close = difflib.get_close_matches(key, symbols, n=3)
+    hint = f"did you mean {' or '.join(close)}?" if close else "the market trades none like it"
+    # A 500-stock market: list a few, say how many, rather than print them all.
+    listing = ", ".join(symbols[:8]) + (", ..." if len(symbols) > 8 else "")
+    return UnknownSymbolError(f"Unknown symbol {symbol!r}; {hint} ({len(symbols)} symbols: {listing})")
 
 
 _SHARED: LiveMarket | None = None

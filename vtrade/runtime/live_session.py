@@ -36,7 +36,6 @@ vtrade.execution.validation.OrderInputError: The quantity must be positive, got 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import weakref
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -47,7 +46,7 @@ from vtrade.core.events import Side
 from vtrade.core.numbers import Number
 from vtrade.execution.accounts import AccountKind
 from vtrade.execution.orders import OrderType, TimeInForce
-from vtrade.runtime.live import CommandOutcome, LiveMarket, Preview
+from vtrade.runtime.live import CommandOutcome, LiveMarket, Preview, UnknownSymbolError, unknown_symbol
 
 if TYPE_CHECKING:
     from vtrade.ui.notebook import ChartView, DepthView, LiveView, PortfolioView, TicketView, WatchlistView
@@ -58,16 +57,6 @@ __all__ = ["LiveSession", "SessionClosedError", "UnknownSymbolError", "check_sym
            "summary_frame"]  # fmt: skip
 
 _PREVIEW_COLUMNS = [f.name for f in dataclasses.fields(Preview)]
-
-
-class UnknownSymbolError(VtradeError, KeyError):
-    """A symbol the market does not trade; the message suggests close ones.
-
-    A ``KeyError`` (like a missing key), but printed as the sentence, not as its repr.
-    """
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 class SessionClosedError(VtradeError, RuntimeError):
@@ -83,16 +72,12 @@ def check_symbol(symbols: list[str], symbol: object) -> str:
     >>> check_symbol(["AAPL", "XOM"], "APPL")
     Traceback (most recent call last):
     ...
-    vtrade.runtime.live_session.UnknownSymbolError: Unknown symbol 'APPL'; did you mean AAPL? (2 symbols: ...)
+    vtrade.runtime.live.UnknownSymbolError: Unknown symbol 'APPL'; did you mean AAPL? (2 symbols: ...)
     """
     key = symbol.strip().upper() if isinstance(symbol, str) else symbol
     if key in symbols:
         return str(key)
-    close = difflib.get_close_matches(str(key), symbols, n=3) if isinstance(key, str) else []
-    hint = f"did you mean {' or '.join(close)}?" if close else "the market trades none like it"
-    # A 500-stock market: list a few, say how many, rather than print them all.
-    listing = ", ".join(symbols[:8]) + (", ..." if len(symbols) > 8 else "")
-    raise UnknownSymbolError(f"Unknown symbol {symbol!r}; {hint} ({len(symbols)} symbols: {listing})")
+    raise unknown_symbol(symbol, symbols)
 
 
 def preview_frame(preview: Preview | None) -> pd.DataFrame:
