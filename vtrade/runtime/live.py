@@ -550,12 +550,19 @@ class LiveMarket:
         'Not enough buying power: this order needs $8,...
         """
         with self._lock:
-            acct = self._account(account)
-            order = submit_from_user(
-                acct.name, acct.order_id(), symbol, side, order_type, quantity, limit_price, stop_price, tif=tif,
-                post_only=post_only, ts=self.now, instruments=self._insts,
-            )  # fmt: skip
-            return self._send(acct, order)
+            return self._submit(self._account(account), symbol, side, quantity, order_type, limit_price, tif,
+                                stop_price=stop_price, post_only=post_only)  # fmt: skip
+
+    def _submit(self, acct: _Account, symbol: str, side: str | Side, quantity: Number,
+                order_type: str | OrderType = "market", limit_price: Number | None = None,
+                tif: str | TimeInForce = "day", *, stop_price: Number | None = None,
+                post_only: bool = False) -> SubmitOutcome:  # fmt: skip
+        """Validate, then the account rules, then the exchange: the one way in for people and simulated members."""
+        order = submit_from_user(
+            acct.name, acct.order_id(), symbol, side, order_type, quantity, limit_price, stop_price, tif=tif,
+            post_only=post_only, ts=self.now, instruments=self._insts,
+        )  # fmt: skip
+        return self._send(acct, order)
 
     def cancel(self, account: str, client_order_id: str) -> CancelOutcome:
         """Ask the exchange to cancel one of ``account``'s own open orders; others' are refused."""
@@ -1192,7 +1199,7 @@ class LiveMarket:
             held = self._holdings(acct)
             for s, lots in held.items():
                 if exit_if(change[self._col[s] - u0]):
-                    self._trader_order(acct, s, "sell", self._insts[s].size_grid.to_float(lots))
+                    self._submit(acct, s, "sell", str(self._insts[s].size_grid.to_decimal(lots)))
             busy = set(held) | {o.symbol for o in acct.orders.values() if o.leaves}
             for k in picks:
                 if stocks[k] not in busy and len(busy) < 8:
@@ -1211,12 +1218,8 @@ class LiveMarket:
             return
         shares = math.floor(budget / (price * self._tick[self._col[symbol]] * 1.01))
         if shares > 0:
-            self._trader_order(acct, symbol, "buy", shares)
+            self._submit(acct, symbol, "buy", shares)
 
-    def _trader_order(self, acct: _Account, symbol: str, side: str, quantity: float) -> None:
-        order = submit_from_user(acct.name, acct.order_id(), symbol, side, "market", str(quantity), None, tif="day",
-                                 ts=self.now, instruments=self._insts)  # fmt: skip
-        self._send(acct, order)
 
 
 def _universe(cfg: LiveConfig) -> tuple[IntradayUniverse, dict[str, Instrument], list[date]]:
