@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,25 @@ def _answers_ping(port: int) -> bool:
             return s.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def wait_until(check: Callable[[], object], timeout_s: float = 60.0, what: str = "the condition") -> None:
+    """Poll ``check`` until it is truthy; fail naming ``what`` after ``timeout_s``.
+
+    Tests wait on the state they need, never on a fixed sleep: CI runs on a loaded 2-core
+    machine where "0.4 s is always enough" is sometimes false.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}", pytrace=False)
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., None]:
+    """:func:`wait_until` as a fixture, for test files (imported by path, not as a package)."""
+    return wait_until
 
 
 @pytest.fixture(scope="session")

@@ -109,10 +109,12 @@ def test_trade_from_the_browser(served: tuple[str, LiveMarket], browser: Browser
     wait_until(lambda: not market.fills(account).empty)
     page.get_by_text(re.compile(r"Sent \S+")).wait_for(timeout=45_000)
     fill_id = str(market.fills(account).iloc[0]["fill_id"])
-    page.get_by_text(fill_id).first.wait_for(timeout=30_000)
+    page.get_by_text("Fills", exact=True).click()  # the receipts are one tab away, as for a user
+    page.get_by_text(fill_id).first.wait_for(timeout=45_000)
     wait_until(lambda: market.portfolio(account)["summary"]["nav"] != nav_before)
     page.get_by_text("Information Technology").first.wait_for(timeout=30_000)  # the sector allocation
-    time.sleep(2)  # let the ladder and chart move once more before the picture
+    shown = market.clock()["elapsed_s"]  # let the ladder and chart move once more before the picture
+    wait_until(lambda: market.clock()["elapsed_s"] > shown + 60)
     OUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUT / "trader-dashboard.png"), full_page=True)
     assert (OUT / "trader-dashboard.png").stat().st_size > 50_000

@@ -130,13 +130,11 @@ class TraderState(param.Parameterized):
         self._refreshes += 1
         version = m.version(acct)
         if version != self._version:  # orders and fills only change with this account's events
-            self._version = version
             orders = m.orders(acct)
             updates["orders"] = orders
             updates["fills"] = m.fills(acct)
             updates["open_orders"] = orders.loc[orders.leaves > 0, "client_order_id"].tolist()
         if slow or version != self._version_pf:  # a fill shows at once
-            self._version_pf = version
             pf = m.portfolio(acct)
             updates["summary"] = pf["summary"]
             if not pf["positions"].equals(self.positions):
@@ -144,6 +142,9 @@ class TraderState(param.Parameterized):
             if not pf["sectors"].equals(self.sectors):
                 updates["sectors"] = pf["sectors"]
         self.param.update(**updates)
+        # Only once the views took the new tables: a refresh that failed half-way retries them
+        # next time instead of believing the blotter already shows this version.
+        self._version = self._version_pf = version
         self._stream_prices()
         nav = m.nav_history(acct, since=self._nav_since)
         if len(nav):
