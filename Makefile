@@ -1,20 +1,26 @@
-# `make demo` and `make test` bootstrap a local virtualenv (.venv) on first use.
+# `make demo` and `make test` bootstrap a local virtualenv (.venv) on first use, installing the
+# exact versions in requirements.lock (what CI tested, with hashes). `make upgrade` refreshes it.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,redis,dashboards
-STAMP := $(VENV)/.installed-$(EXTRAS)
+LOCK := requirements.lock
+# The extras the lock holds: everything the suite, the dashboards and the notebooks use.
+# (bench and fuzz pull in peers and fuzzers: `pip install -e ".[bench]"` when you want them.)
+LOCKED_EXTRAS := dev redis dashboards
+STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench upgrade clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -n "$(PYTHON)" || { echo "vtrade needs Python 3.11 or newer on PATH"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	$(BIN)/vtrade warmup
-	@rm -f $(VENV)/.installed-*
+	@rm -f $(VENV)/.installed*
 	@touch $@
 
 demo: $(STAMP)
@@ -28,6 +34,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_books.py
+
+# Re-resolve every dependency to its newest release allowed by pyproject.toml, for every
+# platform and Python >= 3.11 (uv's universal mode), with hashes; then reinstall from it.
+upgrade: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml $(addprefix --extra ,$(LOCKED_EXTRAS)) --universal \
+		--python-version 3.11 --generate-hashes --upgrade --quiet -o $(LOCK)
+	@rm -f $(STAMP)
+	$(MAKE) $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output
