@@ -299,6 +299,10 @@ def replay(
     return _with_corporate_actions(result, stream, missing, source)
 
 
+class RawDataWarning(UserWarning):
+    """Raw (unadjusted) data spans several days and no factor data adjusts it."""
+
+
 CorporateActionsSpec = (
     str | Path | Mapping[str, Sequence[FactorRow]] | pd.DataFrame | Sequence[CorporateAction] | bool | None
 )
@@ -372,7 +376,7 @@ def _with_corporate_actions(result: ReplayResult, stream: ca.ActionStream | None
         notes = (f"warning: {stream.symbol} prices are raw as traded{fmt} from {first} to {last}, but {missing}: "
                  "splits and dividends in that span are NOT applied (a split shows up as a price jump in P&L); "
                  "pass corporate_actions=FILE (CLI: --corporate-actions FILE)",)  # fmt: skip
-        warnings.warn(notes[0], UserWarning, stacklevel=3)
+        warnings.warn(notes[0], RawDataWarning, stacklevel=3)
     return replace(result, corporate_actions=tuple(stream.taken), warnings=notes)
 
 
