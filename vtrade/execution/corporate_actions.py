@@ -4,6 +4,16 @@ Pure and deterministic (DESIGN.md §2, §4). The actions come from Lean factor f
 :mod:`vtrade.portfolio.corporate_actions` (the one place that answers "which corporate actions
 of ticker X fall between t0 and t1"); this module turns them into input events and applies them.
 
+**Which.** Lean's own reading of a factor file (QuantConnect/Lean,
+``Common/Data/Auxiliary/CorporateFactorProvider.cs``: ``GetSplitsAndDividends``,
+``HasSplitEventOnNextTradingDay``, ``HasDividendEventOnNextTradingDay``): between two rows
+``i`` and ``i+1`` a change of ``split_factor`` is a split (Lean's factor
+``split_factor[i] / split_factor[i+1]``; holders get the inverse in shares) and a change of
+``price_factor`` a dividend with ratio ``price_factor[i] / price_factor[i+1]`` on the
+reference price (row ``i``'s raw close): ``D = reference x (1 - pf[i] / pf[i+1])``, rounded to
+2 decimals (``GetDividend``'s default). Both take effect on the next trading day after row
+``i``'s date, the ex-date. The derivation is in :mod:`vtrade.portfolio.corporate_actions`.
+
 **When.** An action takes effect at the first market event of ``symbol`` on or after 00:00 of
 its ex-date (instrument's time zone): :class:`ActionStream` puts a
 :class:`~vtrade.core.events.CorporateActionEvent` stamped with that event's time right before it
@@ -113,7 +123,7 @@ def holding_after(action: CorporateAction, lots: int, lot_size: Decimal) -> tupl
 
 
 def describe(action: CorporateAction) -> str:
-    """``'7:1 split on 2014-06-09'``, ``'1:20 reverse split on 2009-07-01'``, ``'$0.94 dividend ex 2014-06-20'``."""
+    """``'7:1 split on 2014-06-09'``, ``'1:20 reverse split on 2009-07-01'``, ``'0.94 dividend ex 2014-06-20'``."""
     if action.kind is ActionKind.DIVIDEND:
         return f"{action.amount} dividend ex {action.ex_date}"
     r = action.ratio
