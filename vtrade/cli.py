@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -75,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay.add_argument("--seed", type=int, default=0, help="session seed of the stochastic models (default 0)")
     replay.add_argument("--fees", default="none", help="none (default), per-share or maker-taker")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.add_argument("--corporate-actions", default="auto", metavar="FILE|auto|none",
+                        help="Lean factor file whose splits and dividends adjust raw data; auto (default): the "
+                             "project's factor file for raw Lean data; none: apply nothing")  # fmt: skip
 
     args = parser.parse_args(argv)
     try:
@@ -281,7 +285,9 @@ def _check_realism_fits(realism: Realism, book_kind: str, path: Path) -> None:
 
 def _replay(args: argparse.Namespace) -> int:
     from vtrade.market.feeds import open_feed
-    from vtrade.runtime.replay import replay
+    from vtrade.runtime.replay import RawDataWarning, replay
+
+    warnings.filterwarnings("ignore", category=RawDataWarning)  # printed below, once
 
     started = time.perf_counter()
     realism = _realism(args.realism)
@@ -294,19 +300,32 @@ def _replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file} is a directory, not a feed file")
     _check_out_dir(args.out)
     strategy = load_strategy(args.strategy)
+    actions = _corporate_actions_arg(args.corporate_actions)
     feed = open_feed(args.file, args.format, symbol=args.symbol)
     _check_realism_fits(realism, feed.book_kind, args.file)
     result = replay(
         feed, strategy=strategy, every=every, realism=realism, latency=latency, fees=fees, seed=args.seed,
-        progress=not args.quiet,
+        progress=not args.quiet, corporate_actions=actions,
     )  # fmt: skip
     frames = {"orders.parquet": result.orders, "fills.parquet": result.fills, "book.parquet": result.book}
     _write_atomically(args.out, frames)
     inst = result.instrument
     print(f"{inst.symbol} {realism.value} replay: {result.inputs:,} inputs, "
           f"{_summary_text(result.summary(), inst.currency)}")  # fmt: skip
+    if (note := result.corporate_actions_note()) is not None:
+        print(note, file=sys.stderr if result.warnings else sys.stdout)
     print(f"wrote {', '.join(_OUTPUTS)} -> {args.out} in {time.perf_counter() - started:.2f}s")
     return 0
+
+
+def _corporate_actions_arg(value: str) -> str | Path | bool:
+    """``--corporate-actions``: "auto", "none" (False) or an existing factor file."""
+    if value.lower() in ("auto", "none"):
+        return "auto" if value.lower() == "auto" else False
+    path = Path(value)
+    if not path.is_file():
+        raise UsageError(f"--corporate-actions: no such factor file: {value} (or use auto / none)")
+    return path
 
 
 def _summary_text(s: Mapping[str, Any], currency: str) -> str:

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -152,6 +153,25 @@ class QuoteBar(MarketEvent, frozen=True, array_like=True, tag=True):
     ask_size: int
 
 
+class CorporateActionEvent(MarketEvent, frozen=True, array_like=True, tag=True):
+    """A split or cash dividend of ``symbol`` taking effect now: a replay stamps it with the time
+    of the first event of its ex-date, so it sits in the sequenced input right before that event.
+
+    ``kind`` is ``"split"`` (``ratio_num / ratio_den`` new shares per old share, e.g. 7/1 or 1/20)
+    or ``"dividend"`` (``amount`` in the instrument's currency per share held at the previous
+    close). ``reference_price``: that close (pre-split units), at which fractional shares left by a
+    split are paid in cash (``reference_price x ratio_den / ratio_num`` per new share).
+    See :mod:`vtrade.portfolio.corporate_actions`.
+    """
+
+    kind: str
+    ex_date: str  # ISO date
+    ratio_num: int = 1
+    ratio_den: int = 1
+    amount: Decimal = Decimal(0)
+    reference_price: Decimal = Decimal(0)
+
+
 class _Codec:
     """Encoder/decoder over the registered event types; later layers register their own."""
 
@@ -204,5 +224,5 @@ def event_type(event: Event) -> str:
 
 register_event(
     BookSnapshot, BookDelta, Quote, Trade, OrderAdded, OrderCancelled, OrderDeleted, OrderExecuted,
-    TradingStatus, Bar, QuoteBar,
+    TradingStatus, Bar, QuoteBar, CorporateActionEvent,
 )

@@ -88,6 +88,9 @@ class Broker:
                 self._close(e.client_order_id)
         elif isinstance(e, ev.OrderCancelled | ev.OrderExpired | ev.OrderRejected):
             self._close(e.client_order_id)
+        elif isinstance(e, ev.CorporateActionApplied):  # a split or dividend (cash in lieu, dividend)
+            self.position += e.position_after - e.position_before
+            self.cash += e.cash
 
     # ------------------------------------------------------------------ rules
     def check(

@@ -44,6 +44,7 @@ from vtrade.core.events import (
     Bar,
     BookDelta,
     BookSnapshot,
+    CorporateActionEvent,
     Event,
     OrderCancelled,
     OrderDeleted,
@@ -56,6 +57,7 @@ from vtrade.core.events import (
 from vtrade.core.instruments import Instrument
 from vtrade.core.rng import seeded_rng
 from vtrade.execution import _match
+from vtrade.execution import corporate_actions as ca
 from vtrade.execution import events as ev
 from vtrade.execution.fees import FeeModel, FillContext, NoFees
 from vtrade.execution.impact import BarFillModel, SquareRootImpact, VolumeShareSlippage
@@ -406,6 +408,8 @@ class ExecutionEngine:
         r = self.realism
         if isinstance(e, TradingStatus):
             self.halted = e.halted
+        elif isinstance(e, CorporateActionEvent):
+            self._corporate_action(e, out)
         elif r in (Realism.L1, Realism.L2) and isinstance(e, BookSnapshot | BookDelta | Quote | Trade):
             if isinstance(e, Quote):
                 e = quote_snapshot(e)
@@ -421,6 +425,25 @@ class ExecutionEngine:
             self._on_l3(e, out)
         elif r is Realism.BARS and isinstance(e, Bar):
             self._on_bar(e, out)
+
+    def _corporate_action(self, e: CorporateActionEvent, out: list[ev.ExecEvent]) -> None:
+        """A split cancels every open order (their prices and sizes are in old shares), then
+        every holding changes as :func:`vtrade.execution.corporate_actions.holding_after` says."""
+        action = ca.from_event(e)
+        if e.kind == "split":
+            reason = ca.cancel_reason(action)
+            for _, w in self._open():
+                self._close(w, OrderStatus.CANCELLED, reason, out)
+        for account in sorted(self.positions):
+            before = self.positions[account]
+            if before == 0:
+                continue
+            after, cash = ca.holding_after(action, before, self.instrument.lot_size)
+            self.positions[account] = after
+            out.append(ev.CorporateActionApplied(
+                self.now, account, "", self.symbol, e.kind, e.ex_date, e.ratio_num, e.ratio_den, e.amount,
+                before, after, cash,
+            ))  # fmt: skip
 
     def _market_events(self, batch: UpdateBatch, e0: int, e1: int, out: list[ev.ExecEvent]) -> int:
         """Run the compiled path over ``e0:e1``; stops after an event that filled us."""

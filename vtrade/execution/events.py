@@ -117,4 +117,24 @@ class OrderReplaced(ExecEvent, frozen=True, array_like=True):
     kept_priority: bool
 
 
-register_event(OrderAccepted, OrderRejected, OrderTriggered, OrderFilled, OrderCancelled, OrderExpired, OrderReplaced)
+class CorporateActionApplied(ExecEvent, frozen=True, array_like=True):
+    """A split or cash dividend changed this account's holding (``client_order_id`` is empty).
+
+    ``position_before``/``position_after`` in lots; ``cash`` is what the account received
+    (negative: paid): the dividend on the holding (a short pays it), or cash in lieu of the
+    fraction of a share a split leaves (a short pays to buy it back). ``kind``, ``ex_date``,
+    ``ratio_num``/``ratio_den`` and ``amount`` repeat the action's terms.
+    """
+
+    kind: str
+    ex_date: str
+    ratio_num: int
+    ratio_den: int
+    amount: Decimal
+    position_before: int
+    position_after: int
+    cash: Decimal
+
+
+register_event(OrderAccepted, OrderRejected, OrderTriggered, OrderFilled, OrderCancelled, OrderExpired, OrderReplaced,
+               CorporateActionApplied)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import csv
 import functools
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -63,6 +63,7 @@ __all__ = [
     "ActionKind",
     "CorporateAction",
     "FactorRow",
+    "actions_between",
     "actions_from_factor_rows",
     "next_trading_day",
     "read_corporate_actions",
@@ -284,9 +285,29 @@ def read_corporate_actions(
     ...  if a.kind is ActionKind.SPLIT and a.ex_date.year == 2009]
     [('2009-07-01', Fraction(1, 20), Decimal('1.13'))]
     """
+    return actions_between(read_factor_rows(path), tickers=tickers, start=start, end=end,
+                           decimal_places=decimal_places, path=path)
+
+
+def actions_between(
+    rows: Mapping[str, Sequence[FactorRow]],
+    *,
+    tickers: str | Iterable[str] | None = None,
+    start: DateSpec = None,
+    end: DateSpec = None,
+    decimal_places: int = 2,
+    path: str | Path = "<factor rows>",
+) -> list[CorporateAction]:
+    """THE answer to "which corporate actions of these tickers have an ex-date in [start, end]"
+    (inclusive; None = open), from factor rows already read (:func:`read_factor_rows`), in the
+    order of :func:`read_corporate_actions`. The ledger's readers and the replay both use it.
+
+    >>> [str(a.ex_date) for a in actions_between(read_factor_rows(), tickers="AAPL", start="2014-06-01",
+    ...                                          end="2014-06-30")]
+    ['2014-06-09']
+    """
     wanted = parse_tickers(tickers)
     lo, hi = parse_day(start), parse_day(end)
-    rows = read_factor_rows(path)
     acts: list[CorporateAction] = []
     for ticker, seq in rows.items():
         if wanted is not None and ticker not in wanted:

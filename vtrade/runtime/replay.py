@@ -31,9 +31,10 @@ import hashlib
 import heapq
 import itertools
 import re
+import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ from tqdm import tqdm
 
 from vtrade.core.events import Bar, BookDelta, BookSnapshot, Event, MarketEvent, Quote, Side, Trade, encode
 from vtrade.core.instruments import Instrument
+from vtrade.execution import corporate_actions as ca
 from vtrade.execution import events as ev
 from vtrade.execution.accounts import AccountKind, MarginPolicy, MarketStatus, SessionLimits
 from vtrade.execution.broker import Broker
@@ -56,6 +58,7 @@ from vtrade.execution.queue import QueueModel, RiskAverseQueue
 from vtrade.market._l2kernels import TRADE as TRADE_KIND
 from vtrade.market.feeds import Feed, open_feed
 from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
+from vtrade.portfolio.corporate_actions import CorporateAction, FactorRow
 
 # Ranks break ties at equal timestamps (lower first).
 _MARKET, _COMMAND, _VIEW, _NOTICE, _TIMER = range(5)
@@ -151,6 +154,10 @@ class ReplayResult:
     inputs: int
     market_events: int
     instrument: Instrument
+    #: Splits and dividends that took effect during the run (see ``corporate_actions=``).
+    corporate_actions: tuple[CorporateAction, ...] = ()
+    #: Warnings about the data, e.g. raw prices with no factor data to adjust them.
+    warnings: tuple[str, ...] = ()
 
     def output_hash(self) -> str:
         """SHA-256 of the encoded output events: equal hashes mean byte-identical runs."""
@@ -166,20 +173,48 @@ class ReplayResult:
             nan = float("nan")
             return {"fills": 0, "volume": 0.0, "position": 0.0, "position_lots": 0, "vwap_shortfall_bps": nan,
                     "fees": 0.0, "pnl": 0.0, "maker_share": nan, "currency": self.instrument.currency}  # fmt: skip
-        cash = -(f.price * f.quantity * f.side).sum() - f.fee.sum()
-        position = float((f.quantity * f.side).sum())
+        ca_lots, ca_cash = _corporate_action_totals(self.events)  # splits' new shares, dividends, cash in lieu
+        cash = -(f.price * f.quantity * f.side).sum() - f.fee.sum() + ca_cash
+        position = float((f.quantity * f.side).sum()) + self.instrument.size_grid.to_float(ca_lots)
         weights = f.quantity / f.quantity.sum()
         return {
             "fills": len(f),
             "volume": float(f.quantity.sum()),
             "position": position,
-            "position_lots": int((f.quantity_lots * f.side).sum()),
+            "position_lots": int((f.quantity_lots * f.side).sum()) + ca_lots,
             "vwap_shortfall_bps": float((f.slippage_bps * weights).sum()),
             "fees": float(f.fee.sum()),
             "pnl": float(cash + position * self._mark(float(f.price.iloc[-1]))),
             "maker_share": float((f.liquidity == "maker").mean()),
             "currency": self.instrument.currency,
         }
+
+    def corporate_actions_note(self) -> str | None:
+        """One line on corporate actions: what was applied, or why raw data could not be adjusted
+        (None when there is nothing to say).
+
+        ``'AAPL: 7:1 split on 2014-06-09 applied (position 100 -> 700); 1 dividend credited (94.00 USD)'``
+        """
+        if self.warnings:
+            return self.warnings[0]
+        if not self.corporate_actions:
+            return None
+        applied = [e for e in self.events if isinstance(e, ev.CorporateActionApplied)]
+        parts = []
+        for a in self.corporate_actions:
+            if a.kind.value != "split":
+                continue
+            mine = [e for e in applied if e.kind == "split" and e.ex_date == a.ex_date.isoformat()]
+            held = ", ".join(f"position {e.position_before} -> {e.position_after}"
+                             + (f", {e.cash} {self.instrument.currency} cash in lieu" if e.cash else "")
+                             for e in mine)  # fmt: skip
+            parts.append(f"{ca.describe(a)} applied ({held or 'no position'})")
+        dividends = [a for a in self.corporate_actions if a.kind.value == "dividend"]
+        if dividends:
+            paid = sum((e.cash for e in applied if e.kind == "dividend"), Decimal(0))
+            n = len(dividends)
+            parts.append(f"{n} dividend{'s' if n > 1 else ''} credited ({paid} {self.instrument.currency})")
+        return f"{self.instrument.symbol}: " + "; ".join(parts)
 
     def _mark(self, fallback: float) -> float:
         """The price positions are marked at: the last mid, else the last trade (bars), else ``fallback``."""
@@ -207,6 +242,7 @@ def replay(
     margin: MarginPolicy | None = None,
     seed: int = 0,
     progress: bool = False,
+    corporate_actions: CorporateActionsSpec = "auto",
     **engine_options: Any,
 ) -> ReplayResult:
     """Replay ``feed`` through the execution engine with ``strategy``; see the module docstring.
@@ -225,6 +261,18 @@ def replay(
     ``margin``, shorting, hours and halts, class ``limits``) and a refused order never
     reaches the exchange; a margin account in a call is liquidated, checked every ``every``.
     Without ``cash`` nothing limits the account (a research replay, as in hftbacktest).
+
+    ``corporate_actions``: splits and cash dividends for data that is raw as traded
+    (:mod:`vtrade.execution.corporate_actions`: positions change at the first event of the
+    ex-date, resting orders are cancelled at a split, dividends are credited at the ex-date).
+    ``"auto"`` (default): when the feed's format is raw (:func:`vtrade.market.feeds.basis.price_basis`:
+    Lean minute/second bars, ticks, Lean raw daily) use the Lean factor file
+    ``lean_factor_files.csv`` found next to the feed, in ``../equities_daily/``, or in the
+    project's ``data/equities_daily/``, if it has the ticker; when it has not, warn that
+    splits and dividends are not applied. Adjusted data (the Kaggle daily universe), crypto and
+    raw events are left alone. A path, factor rows (:func:`~vtrade.portfolio.corporate_actions.read_factor_rows`),
+    a DataFrame with the factor file's columns, or a list of ``CorporateAction`` applies those
+    (you say the data is raw); ``False`` applies nothing. Not applied to a pre-converted batch.
     """
     source = open_feed(feed, instrument=instrument) if isinstance(feed, str | Path) else feed
     inst = instrument or (source.instrument if isinstance(source, Feed) else None)
@@ -243,8 +291,103 @@ def replay(
                         margin or MarginPolicy(), fees)  # fmt: skip
     runner = _Runner(config, strategy, parse_duration(every), lat, account, broker)
     if isinstance(source, UpdateBatch):
+        if corporate_actions not in ("auto", False, None):
+            raise ValueError("corporate actions are not applied to a pre-converted UpdateBatch; replay the feed")
         return runner.run_batch(source, progress=progress)
-    return runner.run(iter(source), progress=progress)
+    stream, missing = _action_stream(source, inst, corporate_actions)
+    result = runner.run(iter(source) if stream is None else stream.wrap(source), progress=progress)
+    return _with_corporate_actions(result, stream, missing, source)
+
+
+class RawDataWarning(UserWarning):
+    """Raw (unadjusted) data spans several days and no factor data adjusts it."""
+
+
+CorporateActionsSpec = (
+    str | Path | Mapping[str, Sequence[FactorRow]] | pd.DataFrame | Sequence[CorporateAction] | bool | None
+)
+
+
+def _action_stream(source: Any, inst: Instrument, spec: CorporateActionsSpec
+                   ) -> tuple[ca.ActionStream | None, str | None]:
+    """The stream that puts corporate actions into the input (None: none apply) and, for raw
+    data with no factor data for the ticker, why (the warning is given after the run, when it
+    is known whether the data spans more than one day)."""
+    from vtrade.market.feeds.basis import price_basis
+    from vtrade.portfolio.corporate_actions import actions_between, read_factor_rows
+
+    if spec is False or spec is None or (isinstance(spec, str) and spec.lower() == "none"):
+        return None, None
+    sym = inst.symbol
+    if isinstance(spec, str) and spec == "auto":
+        if not isinstance(source, Feed) or price_basis(source.format, source.path) != "raw":
+            return None, None
+        found = _factor_file_for(source.path)
+        if found is None:
+            return ca.ActionStream(inst, []), "no Lean factor file (lean_factor_files.csv) was found for it"
+        rows: Mapping[str, Sequence[FactorRow]] = read_factor_rows(found)
+        where = found.name
+    elif isinstance(spec, str | Path):
+        rows, where = read_factor_rows(spec), Path(spec).name
+    elif isinstance(spec, pd.DataFrame):
+        rows, where = _factor_rows_from_frame(spec), "the factor table given"
+    elif isinstance(spec, Mapping):
+        rows, where = spec, "the factor rows given"
+    else:
+        return ca.ActionStream(inst, list(spec)), None
+    if sym not in rows:
+        return ca.ActionStream(inst, []), f"{where} has no factor rows for {sym}"
+    return ca.ActionStream(inst, actions_between(rows, tickers=sym)), None
+
+
+def _factor_file_for(feed_path: Path) -> Path | None:
+    from vtrade.market.feeds.daily import EQUITIES_DIR, LEAN_FACTOR_FILE
+
+    here = Path(feed_path).resolve().parent
+    for candidate in (here / LEAN_FACTOR_FILE, here.parent / "equities_daily" / LEAN_FACTOR_FILE,
+                      EQUITIES_DIR / LEAN_FACTOR_FILE):  # fmt: skip
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _factor_rows_from_frame(df: pd.DataFrame) -> dict[str, tuple[FactorRow, ...]]:
+    from vtrade.market.feeds.lean import parse_day
+
+    out: dict[str, list[FactorRow]] = {}
+    for t, d, pf, sf, ref in df[["ticker", "date", "price_factor", "split_factor", "reference_price"]].itertuples(
+        index=False
+    ):
+        day = parse_day(d if isinstance(d, str) else pd.Timestamp(d).date())
+        assert day is not None
+        out.setdefault(str(t), []).append(FactorRow(day, Decimal(str(pf)), Decimal(str(sf)), Decimal(str(ref))))
+    return {t: tuple(sorted(v, key=lambda r: r.day)) for t, v in out.items()}
+
+
+def _with_corporate_actions(result: ReplayResult, stream: ca.ActionStream | None, missing: str | None,
+                            source: Any) -> ReplayResult:
+    """Attach what was applied; warn when raw multi-day data could not be adjusted."""
+    if stream is None:
+        return result
+    notes: tuple[str, ...] = ()
+    first, last = stream.first_day, stream.last_day
+    if missing is not None and first is not None and last is not None and first != last:
+        fmt = f" ({source.format})" if isinstance(source, Feed) else ""
+        notes = (f"warning: {stream.symbol} prices are raw as traded{fmt} from {first} to {last}, but {missing}: "
+                 "splits and dividends in that span are NOT applied (a split shows up as a price jump in P&L); "
+                 "pass corporate_actions=FILE (CLI: --corporate-actions FILE)",)  # fmt: skip
+        warnings.warn(notes[0], RawDataWarning, stacklevel=3)
+    return replace(result, corporate_actions=tuple(stream.taken), warnings=notes)
+
+
+def _corporate_action_totals(events: list[ev.ExecEvent]) -> tuple[int, float]:
+    """Lots added by splits and cash received from dividends and cash in lieu."""
+    lots, cash = 0, Decimal(0)
+    for e in events:
+        if isinstance(e, ev.CorporateActionApplied):
+            lots += e.position_after - e.position_before
+            cash += e.cash
+    return lots, float(cash)
 
 
 class _Runner:
@@ -510,6 +653,8 @@ class _Runner:
                 hook(ctx, e)
         elif isinstance(e, ev.OrderCancelled | ev.OrderExpired | ev.OrderRejected):
             ctx.open_orders.pop(e.client_order_id, None)
+        elif isinstance(e, ev.CorporateActionApplied):
+            ctx.position += e.position_after - e.position_before
 
     def _sample(self, ts: int) -> None:
         b = self.engine.book
