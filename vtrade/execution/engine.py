@@ -20,6 +20,11 @@ How orders fill depends on the session's rung of the realism ladder (DESIGN.md Â
     Marketable orders walk the levels; what we take stays taken until the feed restates the
     level; price protection caps how far from the touch a marketable order may go. Resting
     orders carry a queue position that trades and (per the queue model) cancels drain.
+    Only a print whose aggressor hit our side drains it: a seller's print at our bid's price
+    advances a resting buy, a buyer's print there does not (hftbacktest and NautilusTrader do
+    the same). A print of unknown aggressor (TAQ, Lean, LOBSTER crosses) hits whichever of
+    our resting sides is at its price; see :mod:`vtrade.execution._match` for why the engine
+    does not infer the side from the book (Lee-Ready).
 ``L3``
     Resting orders know exactly which orders are ahead (order-by-order data): they fill
     when those are gone and the next execution at their price would reach them.
