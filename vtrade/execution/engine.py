@@ -332,7 +332,13 @@ class ExecutionEngine:
                 w.stop = self._trail_stop(w) if w.trail_ref is not None else None
         self.orders[key] = self._live[key] = w
         self._n_expiring += o.tif in _EXPIRING
-        out.append(ev.OrderAccepted(self.now, o.account, o.client_order_id, o.symbol))
+        if o.requested_quantity is not None and o.requested_quantity != o.quantity:
+            sz = self.instrument.size_grid.to_decimal
+            why = f"size to cash: buying power pays for {sz(o.quantity)} of the {sz(o.requested_quantity)} asked for"
+            out.append(ev.OrderAcceptedReduced(self.now, o.account, o.client_order_id, o.symbol,
+                                               o.requested_quantity, o.quantity, why))  # fmt: skip
+        else:
+            out.append(ev.OrderAccepted(self.now, o.account, o.client_order_id, o.symbol))
         if w.stop is not None and self.last_trade is not None and self._stop_hit(w, self.last_trade):
             self._trigger(w, out)
         if not self._is_waiting_stop(w):
@@ -347,6 +353,8 @@ class ExecutionEngine:
             return Code.UNKNOWN_ORDER_TYPE, f"unknown order type {o.order_type!r}"
         if o.quantity <= 0:
             return Code.INVALID_QUANTITY, f"quantity must be positive, got {o.quantity}"
+        if o.requested_quantity is not None and o.requested_quantity < o.quantity:
+            return Code.INVALID_QUANTITY, f"a cut order cannot exceed the {o.requested_quantity} requested"
         needs_limit = o.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
         needs_stop = o.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
         if needs_limit and o.limit_price is None:
