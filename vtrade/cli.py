@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
 
     args = parser.parse_args(argv)
+    warnings.showwarning = _one_line_warning
     try:
         if args.command == "book":
             return _book(args)
@@ -110,6 +112,17 @@ def _book(args: argparse.Namespace) -> int:
     )
     print(f"{res.rows:,} book updates ({res.format}) -> {res.out} in {res.seconds:.2f}s")
     return 0
+
+
+_show_warning = warnings.showwarning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """vtrade's own notices (e.g. a LOBSTER file read without its orderbook) as one stderr line."""
+    if category.__module__.startswith("vtrade"):
+        print(f"vtrade: note: {message}", file=sys.stderr)
+    else:
+        _show_warning(message, category, *args, **kw)
 
 
 def _serving_args(p: argparse.ArgumentParser) -> None:
