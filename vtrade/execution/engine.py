@@ -130,8 +130,9 @@ class EngineConfig:
     Left unset, protection is 500 bps; ``price_protection_bps=None`` with no ticks turns it off.
 
     ``daily_vol`` (fraction) and ``adv`` (lots) feed the square-root impact of L1 remainders.
-    ``extended_hours`` accepts orders outside the instrument's regular session. ``l3_window`` is the visible
-    depth of a depth-limited L3 feed (LOBSTER's level count; :class:`Feed` ``.window``).
+    ``extended_hours`` accepts orders outside the instrument's regular session. ``l3_window``
+    is the visible depth of a depth-limited L3 feed (LOBSTER's level count; :class:`Feed`
+    ``.window``).
     """
 
     instrument: Instrument
