@@ -428,6 +428,64 @@ def test_price_protection_on_a_sell() -> None:
     assert c.leaves == 100 and "700 bps" in c.reason  # type: ignore[attr-defined]
 
 
+CENT = Instrument("CNT", Decimal("0.01"), Decimal("1"))  # a one-cent tick: 100.00 is 10000 ticks
+
+
+def test_price_protection_in_ticks_stops_a_market_buy_three_ticks_beyond_the_touch() -> None:
+    eng = ExecutionEngine(EngineConfig(CENT, price_protection_ticks=3))
+    eng.step(BookSnapshot(1, 1, "CNT", 0, [9999], [100], [10000, 10001, 10003, 10004], [100, 50, 70, 500]))
+    out = eng.step(SubmitOrder(2, ACCT, "m", "CNT", Side.BUY, OrderType.MARKET, 300))
+    # Bound = 10000 + 3 = 10003 (100.03): 100 @ 100.00 + 50 @ 100.01 + 70 @ 100.03 = 220; 100.04 is out.
+    assert pq(out) == [(10000, 100), (10001, 50), (10003, 70)]
+    c = one(out, ev.OrderCancelled)
+    assert c.leaves == 80 and "within 3 ticks of the touch" in c.reason  # type: ignore[attr-defined]
+    state = eng.order(ACCT, "m")
+    assert state is not None and state.filled == 220
+    # VWAP = (100·100.00 + 50·100.01 + 70·100.03) / 220 = 22002.60 / 220 = 100.0118181…
+    assert state.notional == 2_200_260  # ticks·lots
+    assert Decimal(state.notional) / state.filled / 100 == Decimal("22002.60") / 220
+
+
+def test_price_protection_in_ticks_on_a_sell_and_zero_ticks_means_the_touch_only() -> None:
+    eng = ExecutionEngine(EngineConfig(CENT, price_protection_ticks=2))
+    eng.step(BookSnapshot(1, 1, "CNT", 0, [10000, 9998, 9997], [100, 100, 100], [10001], [100]))
+    # Bound = 10000 − 2 = 9998: 9997 is out of reach.
+    assert pq(eng.step(SubmitOrder(2, ACCT, "s", "CNT", Side.SELL, OrderType.MARKET, 300))) == [
+        (10000, 100), (9998, 100),
+    ]  # fmt: skip
+    zero = ExecutionEngine(EngineConfig(CENT, price_protection_ticks=0))
+    zero.step(BookSnapshot(1, 1, "CNT", 0, [9999], [100], [10000, 10001], [100, 100]))
+    out = zero.step(SubmitOrder(2, ACCT, "m", "CNT", Side.BUY, OrderType.MARKET, 150))
+    assert pq(out) == [(10000, 100)]
+    assert "within 0 ticks" in one(out, ev.OrderCancelled).reason  # type: ignore[attr-defined]
+
+
+def test_price_protection_ticks_replace_the_default_bps() -> None:
+    assert EngineConfig(XYZ).price_protection_bps == 500  # unset: the 500 bps default
+    cfg = EngineConfig(XYZ, price_protection_ticks=3)
+    assert (cfg.price_protection_bps, cfg.price_protection_ticks) == (None, 3)
+    off = EngineConfig(XYZ, price_protection_bps=None)
+    assert (off.price_protection_bps, off.price_protection_ticks) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"price_protection_bps": 100, "price_protection_ticks": 3}, "not both"),
+        ({"price_protection_bps": 500, "price_protection_ticks": 0}, "not both"),
+        ({"price_protection_ticks": -1}, "price_protection_ticks must be >= 0"),
+        ({"price_protection_bps": -5}, "price_protection_bps must be >= 0"),
+        ({"price_protection_ticks": float("nan")}, "whole number"),
+        ({"price_protection_bps": float("nan")}, "whole number"),
+        ({"price_protection_ticks": 2.5}, "whole number"),
+        ({"price_protection_ticks": True}, "whole number"),
+    ],
+)
+def test_price_protection_settings_are_checked(options: dict[str, object], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        EngineConfig(XYZ, **options)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------------------- 10. queue models
 def test_risk_averse_queue_trades_drain_cancels_only_clamp() -> None:
     eng = engine(queue_model=RiskAverseQueue())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from vtrade import cli
 from vtrade.core.errors import DataError, OffGridError
 from vtrade.core.events import (
     BookDelta,
@@ -34,7 +36,16 @@ from vtrade.core.events import (
     TradingStatus,
 )
 from vtrade.core.instruments import Instrument, us_equity
-from vtrade.market.feeds.lobster import LobsterOffGridError, lobster_files, lobster_instrument, read_lobster
+from vtrade.market.feeds import MessagesOnly, open_feed
+from vtrade.market.feeds.lobster import (
+    LobsterMessages,
+    LobsterOffGridError,
+    StaleOrder,
+    UnknownOrderRef,
+    lobster_files,
+    lobster_instrument,
+    read_lobster,
+)
 from vtrade.market.l3book import L3Book
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lobster"
@@ -515,3 +526,182 @@ def test_levels_argument_must_agree_with_the_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="levels=5 but the file name says 10"):
         read_cents(msg, levels=5)
     assert len(list(read_cents(msg, levels=10))) >= 4
+
+
+# ---------------------------------------------------------------------------------- messages alone
+MSG_ONLY = [  # (time, type, id, size, price, direction); prices are USD × 10000, read on a cent grid
+    "34200.1,1,1,100,1000000,1",  # 1 submit: buy #1 100 @ 100.00
+    "34200.2,1,2,50,1000100,-1",  # 2 submit: sell #2 50 @ 100.01
+    "34200.3,4,1,30,1000000,1",  # 3 partial execution of #1: 70 left
+    "34200.4,2,1,20,1000000,1",  # 4 partial cancel of #1: 50 left
+    "34200.5,1,3,40,999900,1",  # 5 submit: buy #3 40 @ 99.99
+    "34200.6,4,77,25,1000100,-1",  # 6 execution of #77, never seen: a print, not book liquidity
+    "34200.7,5,0,10,1000000,1",  # 7 hidden buy hit by a seller
+    "34200.8,7,0,0,-1,-1",  # 8 halt
+    "34200.9,3,2,50,1000100,-1",  # 9 delete #2
+    "34201.0,3,88,10,999800,1",  # 10 delete of #88, never seen: nothing to remove
+    "34201.1,2,77,5,1000100,-1",  # 11 partial cancel of #77 (its second unknown reference)
+]
+
+
+def write_messages(tmp_path: Path, lines: list[str], levels: int = 10) -> Path:
+    msg = tmp_path / f"XYZ_2012-06-21_34200000_57600000_message_{levels}.csv"
+    msg.write_text("\n".join(lines) + "\n")
+    return msg
+
+
+def test_messages_alone_build_the_book_of_known_orders(tmp_path: Path) -> None:
+    reader = LobsterMessages(write_messages(tmp_path, MSG_ONLY), instrument=us_equity("XYZ"))
+    base = 1340251200 * 10**9 + 34200 * 10**9  # 2012-06-21 09:30 New York (EDT) in UTC ns
+
+    def t(k: int) -> tuple[int, int, str, int]:
+        return base + k * 10**8, base + k * 10**8, "XYZ", k
+
+    events = list(reader)
+    assert events == [
+        OrderAdded(*t(1), 1, Side.BUY, 10000, 100),
+        OrderAdded(*t(2), 2, Side.SELL, 10001, 50),
+        OrderExecuted(*t(3), 1, Side.BUY, 10000, 30),
+        OrderCancelled(*t(4), 1, Side.BUY, 10000, 20),
+        OrderAdded(*t(5), 3, Side.BUY, 9999, 40),
+        Trade(*t(6), 10001, 25, Side.BUY),  # a buyer lifted the unseen sell #77
+        Trade(*t(7), 10000, 10, Side.SELL),
+        TradingStatus(*t(8), True, "trading halted"),
+        OrderDeleted(*t(9), 2, Side.SELL, 10001, 50),
+    ]
+    book = L3Book("XYZ")
+    for e in events:
+        book.apply(e)
+    # #1: 100 − 30 − 20 = 50 @ 100.00; #3: 40 @ 99.99; no ask (#2 deleted, #77 never in the book).
+    assert visible(book, 10) == ([10000, 9999], [50, 40], [], [])
+    assert book.queue(Side.BUY, 10000) == [(1, 50)] and book.anonymous_at(Side.BUY, 10000) == 0
+    assert reader.stats == {
+        "messages": 11, "added": 3, "cancelled": 1, "deleted": 1, "executed": 1, "hidden_executions": 1,
+        "crosses": 0, "halts": 1, "unknown_order_refs": 3, "unknown_orders": 2, "unknown_executions": 1,
+        "stale_orders_dropped": 0,
+    }  # fmt: skip
+    assert reader.unknown_refs == [
+        UnknownOrderRef(6, 6, "visible execution", 77, Side.SELL, 10001, 25),
+        UnknownOrderRef(10, 10, "delete", 88, Side.BUY, 9998, 10),
+        UnknownOrderRef(11, 11, "partial cancel", 77, Side.SELL, 10001, 5),
+    ]
+    assert list(reader) == events and reader.stats["unknown_order_refs"] == 3  # a new pass starts afresh
+
+
+def test_messages_alone_drop_orders_a_later_message_proves_gone(tmp_path: Path) -> None:
+    lines = [
+        "34200.1,1,1,100,1000000,1",  # buy #1 100 @ 100.00
+        "34200.2,1,2,10,1000200,1",  # buy #2 @ 100.02: a level-1 file stops showing #1 ...
+        "34200.3,3,2,10,1000200,1",  # ... whose cancel it then never sees
+        "34200.4,1,3,30,999900,-1",  # sell #3 @ 99.99: #1 at 100.00 cannot have been there
+        "34200.5,1,4,60,999700,1",  # buy #4 60 @ 99.97
+        "34200.6,3,4,45,999700,1",  # delete #4 with 45: 15 were cancelled out of view
+    ]
+    reader = LobsterMessages(write_messages(tmp_path, lines, levels=1), instrument=us_equity("XYZ"))
+    events = list(reader)
+    book = L3Book("XYZ")
+    for e in events:
+        book.apply(e)
+    assert [(type(e).__name__, e.seq) for e in events] == [
+        ("OrderAdded", 1), ("OrderAdded", 2), ("OrderDeleted", 3),
+        ("OrderDeleted", 4), ("OrderAdded", 4),  # the stale #1 goes first, under the same seq
+        ("OrderAdded", 5), ("OrderDeleted", 6),
+    ]  # fmt: skip
+    assert events[3] == OrderDeleted(events[3].ts, events[3].ts, "XYZ", 4, 1, Side.BUY, 10000, 100)
+    assert events[-1].size == 60  # type: ignore[attr-defined]  # all of #4 leaves the book
+    assert visible(book, 5) == ([], [], [9999], [30])
+    assert reader.stale_orders == [StaleOrder(4, 4, 1, Side.BUY, 10000, 100)]
+    assert (reader.stats["stale_orders_dropped"], reader.stats["deleted"], reader.stats["unknown_order_refs"]) == (
+        1, 2, 0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("34200.2,4,1,101,1000000,1", "visible execution of 101 lots of order 1, but 100 rest"),
+        ("34200.2,2,1,5,1000100,1", "partial cancel of order 1, which rests as BUY @ 10000"),
+        ("34200.2,1,1,5,1000000,1", "order 1 is submitted again while it rests"),
+        ("34200.0,1,2,5,1000000,1", "time goes backwards"),
+    ],
+)
+def test_messages_alone_bad_input_names_file_and_line(tmp_path: Path, line: str, reason: str) -> None:
+    msg = write_messages(tmp_path, ["34200.1,1,1,100,1000000,1", line])
+    with pytest.raises(DataError, match=reason) as err:
+        list(LobsterMessages(msg, instrument=us_equity("XYZ")))
+    assert (err.value.path, err.value.line) == (str(msg), 2)
+
+
+def test_real_aapl_messages_alone_are_a_subset_of_the_real_book(tmp_path: Path) -> None:
+    msg = tmp_path / AAPL_MSG.name
+    msg.write_bytes(AAPL_MSG.read_bytes())  # without its orderbook file
+    reader = LobsterMessages(msg, instrument=us_equity("AAPL"))
+    book = L3Book("AAPL")
+    rows = enumerate(expected_rows(AAPL_BOOK, 100), start=1)
+    checked = 0
+    over: Counter[int] = Counter()  # level (1-based) -> rows where the known orders exceed the real level
+    for seq, group in itertools.groupby(reader, key=lambda e: e.seq):
+        for e in group:
+            book.apply(e)
+        n, row = next(rows)
+        while n < seq:  # a message that yielded nothing (an unknown cancel) still had its row
+            n, row = next(rows)
+        checked += 1
+        for side, px, sz in ((Side.BUY, row[0], row[1]), (Side.SELL, row[2], row[3])):
+            for level, (p, s) in enumerate(zip(px, sz, strict=True), start=1):
+                over[level] += book.size_at(side, p) > s
+    assert checked == 994  # 999 messages, 5 of them deletes of unknown orders that yield nothing
+    # The known orders are a subset of the real book on levels 1-7 of every row. Near the edge of
+    # the 10-level window they may not be: an order that drifted beyond it was cancelled unseen,
+    # then its price came back into view (97 of the 19,880 level checks, all on levels 8-10).
+    assert {k: v for k, v in over.items() if v} == {8: 30, 9: 45, 10: 22}
+    assert reader.stats == {
+        "messages": 999, "added": 471, "cancelled": 0, "deleted": 364, "executed": 94, "hidden_executions": 61,
+        "crosses": 0, "halts": 0, "unknown_order_refs": 9, "unknown_orders": 9, "unknown_executions": 4,
+        "stale_orders_dropped": 0,
+    }  # fmt: skip
+    # The paired reader saw 369 deletes and 98 executions: 5 and 4 of them were of orders resting
+    # before the file, which the messages alone can only list.
+    assert sum(r.kind == "delete" for r in reader.unknown_refs) == 5
+
+
+def test_open_feed_reads_messages_alone_when_the_orderbook_is_missing(tmp_path: Path) -> None:
+    msg = write_messages(tmp_path, MSG_ONLY)
+    with pytest.warns(MessagesOnly, match="no orderbook file next to it; reading the messages alone"):
+        feed = open_feed(msg)
+    assert (feed.format, feed.book_kind, feed.window) == ("lobster-messages", "L3", None)
+    assert len(list(feed)) == 9 and feed.events().stats["unknown_order_refs"] == 3  # type: ignore[attr-defined]
+    # With the orderbook file next to it, the pair is read, without a warning.
+    (tmp_path / "pair").mkdir()
+    pair, _ = write_pair(tmp_path / "pair", [m for m, _ in LEVEL1], [r for _, r in LEVEL1],
+                         stem="XYZ_2012-06-21_0_1", levels=1)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paired = open_feed(pair)
+        assert (paired.format, paired.window) == ("lobster", 1)
+        assert open_feed(pair, "lobster-messages").format == "lobster-messages"  # chosen by name
+
+
+def test_vtrade_book_says_so_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    msg = write_messages(tmp_path, MSG_ONLY)
+    assert cli.main(["book", str(msg), "--out", str(tmp_path / "b.parquet"), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "(lobster-messages)" in out
+    assert err.count("\n") == 1 and err.startswith("vtrade: note: XYZ_2012-06-21") and "messages alone" in err
+
+
+def test_real_goog_level1_messages_alone_never_cross(tmp_path: Path) -> None:
+    # A level-1 file shows only the touch: most orders drift out of view and are cancelled unseen.
+    # Every such order is dropped when the other side reaches its price, so the book never crosses.
+    msg = tmp_path / GOOG_MSG.name
+    msg.write_bytes(GOOG_MSG.read_bytes())
+    reader = LobsterMessages(msg)
+    book = L3Book("GOOG")
+    for e in reader:
+        book.apply(e)  # raises CrossedBookError on a crossed book
+    assert reader.stats == {
+        "messages": 49_482, "added": 24_368, "cancelled": 6, "deleted": 11_263, "executed": 5_456,
+        "hidden_executions": 3_913, "crosses": 0, "halts": 0, "unknown_order_refs": 4_476, "unknown_orders": 3_822,
+        "unknown_executions": 2_309, "stale_orders_dropped": 7_638,
+    }  # fmt: skip
+    assert len(reader.unknown_refs) == 4_476 and len(reader.stale_orders) == 7_638

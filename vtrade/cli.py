@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "project's factor file for raw Lean data; none: apply nothing")  # fmt: skip
 
     args = parser.parse_args(argv)
+    warnings.showwarning = _one_line_warning
     try:
         if args.command == "book":
             return _book(args)
@@ -114,6 +115,17 @@ def _book(args: argparse.Namespace) -> int:
     )
     print(f"{res.rows:,} book updates ({res.format}) -> {res.out} in {res.seconds:.2f}s")
     return 0
+
+
+_show_warning = warnings.showwarning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """vtrade's own notices (e.g. a LOBSTER file read without its orderbook) as one stderr line."""
+    if category.__module__.startswith("vtrade"):
+        print(f"vtrade: note: {message}", file=sys.stderr)
+    else:
+        _show_warning(message, category, *args, **kw)
 
 
 def _serving_args(p: argparse.ArgumentParser) -> None:

@@ -8,9 +8,21 @@ models' expected positions (``vtrade.execution.queue``), the same kernels the Py
 classes use: there is one implementation of each rule.
 
 A resting order fills when
-- a trade prints THROUGH its price (the market traded past us: all of it fills);
-- a trade prints AT its price and drains the queue ahead of it (the excess fills us);
+- a trade prints THROUGH its price (the market traded past us: all of it fills, whoever the
+  aggressor was: a counterparty who got a worse price would have met our order first);
+- a trade prints AT its price, its aggressor hit OUR side (a seller for a resting buy, a buyer
+  for a resting sell), and it drains the queue ahead of it (the excess fills us). A print at our
+  price from the wrong side (a buyer lifting offers at our bid's price) neither advances nor
+  fills us, nor counts as trading at our level for the next depth update, as in hftbacktest
+  and NautilusTrader;
 - the opposite best crosses its price after a book event (all of it fills, at our price).
+
+A print whose aggressor the feed does not give (``Trade.aggressor is None``, side 0 in the
+batch: TAQ and Lean ticks, LOBSTER type-6 crosses) hits whichever resting side is at its price,
+both where both are (NautilusTrader's ``NO_AGGRESSOR`` handling). The engine does not infer
+the side from the book (Lee-Ready's quote and tick tests): the book it sees excludes our own
+resting orders and the liquidity we already took, so a quote rule would call a print against
+our order that improved the spread a print from the other side.
 """
 
 from __future__ import annotations
@@ -51,7 +63,7 @@ def run(  # type: ignore[no-untyped-def]
         end = ends[e]
         nf = 0
         if kinds[e] == TRADE:
-            tpx, tsz = px[start], sz[start]
+            tpx, tsz, aggressor = px[start], sz[start], side[start]  # aggressor: +1 buyer, -1 seller, 0 unknown
             state[0] = tpx
             for k in range(k_slots):
                 if o_side[k] == 0 or o_leaves[k] == 0:
@@ -61,7 +73,7 @@ def run(  # type: ignore[no-untyped-def]
                     f_slot[nf], f_qty[nf], f_why[nf] = k, o_leaves[k], WHY_THROUGH
                     o_leaves[k] = 0
                     nf += 1
-                elif tpx == o_px[k]:
+                elif tpx == o_px[k] and aggressor != o_side[k]:  # a seller hits bids, a buyer lifts offers
                     front, traded, filled = trade_update(o_front[k], o_traded[k], o_leaves[k], float(tsz))
                     o_front[k], o_traded[k] = front, traded
                     if filled > 0:

@@ -30,6 +30,8 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Literal
 
+import msgspec
+
 from vtrade.core.events import Side
 from vtrade.core.instruments import US_EQUITY_REGULAR, Instrument
 from vtrade.core.numbers import exact_decimal
@@ -54,6 +56,7 @@ __all__ = [
     "liquidation_orders",
     "margin_status",
     "pre_trade_check",
+    "size_to_cash",
 ]
 
 AccountKind = Literal["cash", "margin"]
@@ -407,7 +410,8 @@ def pre_trade_check(order: SubmitOrder, ctx: PreTradeContext) -> Rejection | Non
     9. ``MAX_POSITION``: the resulting position (with open orders on the same side) would be
        more than the class's percentage of account value (NAV = equity).
     10. ``INSUFFICIENT_BUYING_POWER``: the opening part of the order, at the estimated price,
-        plus its estimated fee, is more than the account's buying power.
+        plus its estimated fee, is more than the account's buying power. (An order sent with
+        ``size_to_cash`` is first cut to what fits by :func:`size_to_cash`.)
 
     Open orders count: shares already offered in open sell orders cannot be sold again, and
     a short already being covered by open buys cannot be covered twice.
@@ -520,10 +524,7 @@ def pre_trade_check(order: SubmitOrder, ctx: PreTradeContext) -> Rejection | Non
             )
 
     if opening:
-        need = Mark(inst, price).value(opening)
-        if ctx.fees is not None:
-            fill = FillContext(inst, order.side, order.quantity, price, Liquidity.TAKER)
-            need += max(ctx.fees.fee(fill), _ZERO)
+        need = _opening_need(order, ctx, price, order.quantity, coverable)
         have = buying_power(account, marks, ctx.policy)
         if need > have:
             return Rejection(
@@ -532,6 +533,67 @@ def pre_trade_check(order: SubmitOrder, ctx: PreTradeContext) -> Rejection | Non
                 f"you have {_money(max(have, _ZERO), inst.currency)}",
             )
     return None
+
+
+def _opening_need(order: SubmitOrder, ctx: PreTradeContext, price: int, quantity: int, coverable: int) -> Decimal:
+    """What :func:`pre_trade_check` asks of buying power for ``quantity`` lots of ``order``:
+    the opening lots at ``price`` plus the estimated (taker) fee of the whole quantity."""
+    need = Mark(ctx.instrument, price).value(max(quantity - coverable, 0))
+    if ctx.fees is not None:
+        need += max(ctx.fees.fee(FillContext(ctx.instrument, order.side, quantity, price, Liquidity.TAKER)), _ZERO)
+    return need
+
+
+def size_to_cash(order: SubmitOrder, ctx: PreTradeContext) -> SubmitOrder:
+    """``order`` cut to what the account's buying power pays for, if it asked for that.
+
+    For an order with ``size_to_cash=True`` whose opening part needs more buying power than
+    there is (rule 10 of :func:`pre_trade_check`), the largest whole number of lots ``q`` with
+
+        price × (q − coverable) + fee(q) ≤ buying power
+
+    where ``price`` is the estimate the rule uses (the limit; for a market or stop order the
+    far touch, else the last trade, else the stop), ``coverable`` the lots that only cover a
+    short, and ``fee(q)`` the fee model's taker fee on ``q`` lots (0 without one). Rounding is
+    down, to whole lots: a cut order never needs more than there is. Fees are taken to grow
+    with quantity (every model here does), so ``q`` is found by bisection. The cut order
+    carries ``requested_quantity``. Anything else is returned unchanged: an order that fits,
+    one that did not ask, one with no price to estimate, or one where not even one lot fits
+    (:func:`pre_trade_check` then refuses it with its ordinary reason).
+
+    >>> from vtrade.core.instruments import us_equity
+    >>> from vtrade.execution.fees import PerShare
+    >>> xyz = us_equity("XYZ")
+    >>> ctx = PreTradeContext(xyz, AccountState("a", "cash", Decimal("10000")), MarketStatus(True),
+    ...                       fees=PerShare("0.005", "1"))
+    >>> o = SubmitOrder(0, "a", "c", "XYZ", Side.BUY, OrderType.LIMIT, 150, limit_price=10000, size_to_cash=True)
+    >>> cut = size_to_cash(o, ctx)
+    >>> cut.quantity, cut.requested_quantity   # 99 × $100 + $1 = $9,901; 100 would need $10,001
+    (99, 150)
+    """
+    if not order.size_to_cash:
+        return order
+    price = _estimate_price(order, ctx)
+    if price is None:
+        return order
+    account, symbol = ctx.account, order.symbol
+    pos, taken = account.position(symbol), account.reserved_lots(symbol, order.side)
+    coverable = max((-pos if order.side == Side.BUY else pos) - taken, 0)
+    marks = dict(ctx.marks)
+    marks.setdefault(symbol, Mark(ctx.instrument, price))
+    have = buying_power(account, marks, ctx.policy)
+    if _opening_need(order, ctx, price, order.quantity, coverable) <= have:
+        return order
+    lo, hi = 0, order.quantity - 1  # the largest q in [lo, hi] that fits; 0 = none does
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _opening_need(order, ctx, price, mid, coverable) <= have:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo < 1:
+        return order
+    return msgspec.structs.replace(order, quantity=lo, requested_quantity=order.requested_quantity or order.quantity)
 
 
 # ---------------------------------------------------------------------------- liquidation

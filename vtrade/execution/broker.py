@@ -39,6 +39,7 @@ from vtrade.execution.accounts import (
     liquidation_orders,
     margin_status,
     pre_trade_check,
+    size_to_cash,
 )
 from vtrade.execution.fees import FeeModel
 from vtrade.execution.orders import SubmitOrder
@@ -96,18 +97,40 @@ class Broker:
     def check(
         self, order: SubmitOrder, *, bid: int | None, ask: int | None, last: int | None, market: MarketStatus
     ) -> Rejection | None:
-        """Pre-trade rules for ``order`` at its entry; on success the order counts as sent."""
+        """Pre-trade rules for ``order`` at its entry; on success the order counts as sent.
+
+        A ``size_to_cash`` order may be cut: :meth:`admit` returns the order to send."""
+        return self.admit(order, bid=bid, ask=ask, last=last, market=market)[1]
+
+    def admit(
+        self, order: SubmitOrder, *, bid: int | None, ask: int | None, last: int | None, market: MarketStatus
+    ) -> tuple[SubmitOrder, Rejection | None]:
+        """``(order to send, None)`` if the rules let ``order`` go, else ``(order, rejection)``.
+
+        The order to send is ``order`` itself, or, for a ``size_to_cash`` order buying power
+        cannot pay for in full, the same order cut to what it pays for
+        (:func:`vtrade.execution.accounts.size_to_cash`).
+
+        >>> from vtrade.core.instruments import us_equity
+        >>> from vtrade.execution.orders import OrderType
+        >>> b = Broker(us_equity("SPY"), "you", cash=Decimal("1000"))
+        >>> o = SubmitOrder(0, "you", "c-1", "SPY", Side.BUY, OrderType.LIMIT, 10, limit_price=16765, size_to_cash=True)
+        >>> sent, refused = b.admit(o, bid=16764, ask=16765, last=16765, market=MarketStatus(open=True))
+        >>> sent.quantity, sent.requested_quantity, refused   # 5 × $167.65 = $838.25 ≤ $1,000
+        (5, 10, None)
+        """
         self._roll_day(order.ts)
         marks = {self.instrument.symbol: Mark(self.instrument, m)} if (m := _mark(bid, ask, last)) else {}
         ctx = PreTradeContext(
             self.instrument, self.state(), market, marks, bid, ask, last, self.orders_today,
             self.limits, self.policy, self.fees,
         )  # fmt: skip
+        order = size_to_cash(order, ctx)
         rejection = pre_trade_check(order, ctx)
         if rejection is None:
             self.orders_today += 1
             self._open[order.client_order_id] = order
-        return rejection
+        return order, rejection
 
     def margin(self, price: int) -> MarginStatus:
         """Margin status with the position marked at ``price`` ticks."""

@@ -20,6 +20,11 @@ How orders fill depends on the session's rung of the realism ladder (DESIGN.md �
     Marketable orders walk the levels; what we take stays taken until the feed restates the
     level; price protection caps how far from the touch a marketable order may go. Resting
     orders carry a queue position that trades and (per the queue model) cancels drain.
+    Only a print whose aggressor hit our side drains it: a seller's print at our bid's price
+    advances a resting buy, a buyer's print there does not (hftbacktest and NautilusTrader do
+    the same). A print of unknown aggressor (TAQ, Lean, LOBSTER crosses) hits whichever of
+    our resting sides is at its price; see :mod:`vtrade.execution._match` for why the engine
+    does not infer the side from the book (Lee-Ready).
 ``L3``
     Resting orders know exactly which orders are ahead (order-by-order data): they fill
     when those are gone and the next execution at their price would reach them.
@@ -36,6 +41,7 @@ import pickle
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -91,15 +97,44 @@ class Realism(StrEnum):
     L3 = "L3"
 
 
+_DEFAULT_PROTECTION_BPS = 500
+
+
+class _Default:
+    """The unset default of ``price_protection_bps`` (500 bps unless ticks are given)."""
+
+    def __repr__(self) -> str:
+        return f"{_DEFAULT_PROTECTION_BPS} (default)"
+
+
+_DEFAULT_PROTECTION: Any = _Default()
+
+
+def _protection_amount(name: str, value: object) -> int | None:
+    """A price protection distance: None, or a whole number >= 0 (ValueError otherwise)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be a whole number >= 0 or None, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 (0 = the touch price only), got {value}")
+    return int(value)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """How the engine fills orders for one instrument.
 
-    ``price_protection_bps``: a marketable order never fills further than this from the touch
-    at arrival (the rest is cancelled); None turns protection off. ``daily_vol`` (fraction)
-    and ``adv`` (lots) feed the square-root impact of L1 remainders. ``extended_hours``
-    accepts orders outside the instrument's regular session. ``l3_window`` is the visible
-    depth of a depth-limited L3 feed (LOBSTER's level count; :class:`Feed` ``.window``).
+    Price protection: a marketable order never fills further from the touch at arrival than
+    ``price_protection_bps`` basis points of the touch price (rounded toward the touch) or
+    ``price_protection_ticks`` ticks (NautilusTrader's protection points); the rest is
+    cancelled. Set at most one of the two (both: ValueError); 0 allows the touch price only.
+    Left unset, protection is 500 bps; ``price_protection_bps=None`` with no ticks turns it off.
+
+    ``daily_vol`` (fraction) and ``adv`` (lots) feed the square-root impact of L1 remainders.
+    ``extended_hours`` accepts orders outside the instrument's regular session. ``l3_window``
+    is the visible depth of a depth-limited L3 feed (LOBSTER's level count; :class:`Feed`
+    ``.window``).
     """
 
     instrument: Instrument
@@ -108,17 +143,26 @@ class EngineConfig:
     fees: FeeModel = field(default_factory=NoFees)
     bar_model: BarFillModel = field(default_factory=VolumeShareSlippage)
     impact: SquareRootImpact = field(default_factory=SquareRootImpact)
-    price_protection_bps: int | None = 500
+    price_protection_bps: int | None = _DEFAULT_PROTECTION
     daily_vol: float = 0.02
     adv: int = 1_000_000
     extended_hours: bool = True
     session_seed: int = 0
     l3_window: int | None = None
+    price_protection_ticks: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "realism", Realism(self.realism))
-        if self.price_protection_bps is not None and self.price_protection_bps <= 0:
-            raise ValueError(f"price_protection_bps must be positive or None, got {self.price_protection_bps}")
+        bps, ticks = self.price_protection_bps, self.price_protection_ticks
+        if bps is _DEFAULT_PROTECTION:
+            bps = None if ticks is not None else _DEFAULT_PROTECTION_BPS
+        elif bps is not None and ticks is not None:
+            raise ValueError(
+                f"set price protection in bps or in ticks, not both (got price_protection_bps={bps!r} and "
+                f"price_protection_ticks={ticks!r})"
+            )
+        object.__setattr__(self, "price_protection_bps", _protection_amount("price_protection_bps", bps))
+        object.__setattr__(self, "price_protection_ticks", _protection_amount("price_protection_ticks", ticks))
 
 
 @dataclass(slots=True)
@@ -291,7 +335,13 @@ class ExecutionEngine:
                 w.stop = self._trail_stop(w) if w.trail_ref is not None else None
         self.orders[key] = self._live[key] = w
         self._n_expiring += o.tif in _EXPIRING
-        out.append(ev.OrderAccepted(self.now, o.account, o.client_order_id, o.symbol))
+        if o.requested_quantity is not None and o.requested_quantity != o.quantity:
+            sz = self.instrument.size_grid.to_decimal
+            why = f"size to cash: buying power pays for {sz(o.quantity)} of the {sz(o.requested_quantity)} asked for"
+            out.append(ev.OrderAcceptedReduced(self.now, o.account, o.client_order_id, o.symbol,
+                                               o.requested_quantity, o.quantity, why))  # fmt: skip
+        else:
+            out.append(ev.OrderAccepted(self.now, o.account, o.client_order_id, o.symbol))
         if w.stop is not None and self.last_trade is not None and self._stop_hit(w, self.last_trade):
             self._trigger(w, out)
         if not self._is_waiting_stop(w):
@@ -306,6 +356,8 @@ class ExecutionEngine:
             return Code.UNKNOWN_ORDER_TYPE, f"unknown order type {o.order_type!r}"
         if o.quantity <= 0:
             return Code.INVALID_QUANTITY, f"quantity must be positive, got {o.quantity}"
+        if o.requested_quantity is not None and o.requested_quantity < o.quantity:
+            return Code.INVALID_QUANTITY, f"a cut order cannot exceed the {o.requested_quantity} requested"
         needs_limit = o.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
         needs_stop = o.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
         if needs_limit and o.limit_price is None:
@@ -828,16 +880,21 @@ class ExecutionEngine:
         return bid_sz > 0 and (limit is None or bid >= limit)
 
     def _protection_bound(self, side: Side) -> int | None:
-        bps = self.config.price_protection_bps
+        """The furthest price a marketable order may reach: touch ± ticks, or touch ± ⌊touch·bps / 10⁴⌋."""
+        bps, ticks = self.config.price_protection_bps, self.config.price_protection_ticks
         touch = self.book.best_ask() if side is Side.BUY else self.book.best_bid()
-        if bps is None or touch is None:
+        if (bps is None and ticks is None) or touch is None:
             return None
         # Rounded toward the touch: protection never lets an order trade further than stated.
-        return touch[0] + (touch[0] * bps) // 10_000 if side is Side.BUY else touch[0] - (touch[0] * bps) // 10_000
+        reach = ticks if ticks is not None else (touch[0] * bps) // 10_000
+        return touch[0] + reach if side is Side.BUY else touch[0] - reach
 
     def _unfilled_reason(self, w: _Working) -> str:
-        if self.config.price_protection_bps is not None and self._protection_bound(w.order.side) is not None:
-            return f"market order: no more liquidity within {self.config.price_protection_bps} bps of the touch"
+        if self._protection_bound(w.order.side) is not None:
+            ticks = self.config.price_protection_ticks
+            bps = self.config.price_protection_bps
+            within = f"{bps} bps" if ticks is None else f"{ticks} tick{'s' * (ticks != 1)}"
+            return f"market order: no more liquidity within {within} of the touch"
         return "market order: no liquidity left to fill it"
 
     def _mid2(self) -> int:

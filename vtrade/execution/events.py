@@ -61,6 +61,15 @@ class OrderAccepted(ExecEvent, frozen=True, array_like=True):
     """The order reached the exchange and rests or works there."""
 
 
+class OrderAcceptedReduced(OrderAccepted, frozen=True, array_like=True):
+    """Accepted for less than was asked: a ``size_to_cash`` order cut to what buying power pays
+    for. ``requested_quantity`` lots were asked for, ``quantity`` lots work at the exchange."""
+
+    requested_quantity: int
+    quantity: int
+    reason: str
+
+
 class OrderRejected(ExecEvent, frozen=True, array_like=True):
     """The command was refused; nothing changed. ``reason`` is for people, ``code`` for code."""
 
@@ -136,5 +145,7 @@ class CorporateActionApplied(ExecEvent, frozen=True, array_like=True):
     cash: Decimal
 
 
-register_event(OrderAccepted, OrderRejected, OrderTriggered, OrderFilled, OrderCancelled, OrderExpired, OrderReplaced,
-               CorporateActionApplied)
+register_event(
+    OrderAccepted, OrderAcceptedReduced, OrderRejected, OrderTriggered, OrderFilled, OrderCancelled, OrderExpired,
+    OrderReplaced, CorporateActionApplied,
+)

@@ -87,6 +87,13 @@ class SubmitOrder(Event, frozen=True, array_like=True, tag=True):
     sequencer stamps it so). Prices in ticks (None where the type has none), ``quantity`` in lots.
 
     ``trail_ticks`` / ``trail_bps`` set a trailing stop's distance (exactly one of them).
+
+    ``size_to_cash`` (vectorbt's ``allow_partial``) asks the account rules to cut an order
+    whose opening part needs more buying power than the account has down to the whole lots it
+    can pay for, fee included, instead of refusing it
+    (:func:`vtrade.execution.accounts.size_to_cash`). An order so cut carries what was asked
+    for in ``requested_quantity`` (None otherwise), and the exchange's acceptance reports both
+    (:class:`vtrade.execution.events.OrderAcceptedReduced`).
     """
 
     account: str
@@ -103,6 +110,8 @@ class SubmitOrder(Event, frozen=True, array_like=True, tag=True):
     expire_ts: int | None = None
     post_only: bool = False
     reduce_only: bool = False
+    size_to_cash: bool = False
+    requested_quantity: int | None = None
 
 
 class CancelOrder(Event, frozen=True, array_like=True, tag=True):

@@ -204,6 +204,7 @@ def submit_from_user(
     expire_ts: int | None = None,
     post_only: bool = False,
     reduce_only: bool = False,
+    size_to_cash: bool = False,
     ts: int = 0,
     instruments: Mapping[str, Instrument] | None = None,
 ) -> SubmitOrder:
@@ -213,14 +214,16 @@ def submit_from_user(
     ``instruments``. Prices are in the instrument's price units (dollars, USDT), quantities in
     its size units (shares, coins). ``trail`` is a trailing amount in price units, or a percent
     written ``"1.5%"``; ``trail_percent`` is the same percent as a number. ``ts`` is the entry
-    time (UTC ns) and ``expire_ts`` a GTD order's expiry (UTC ns).
+    time (UTC ns) and ``expire_ts`` a GTD order's expiry (UTC ns). ``size_to_cash`` lets the
+    account rules cut the order to what buying power pays for instead of refusing it.
 
     >>> from vtrade.core.instruments import us_equity
     >>> spy = {"SPY": us_equity("SPY")}
     >>> submit_from_user("a", "c-1", "spy", "SELL", "trailing-stop", 10, trail="1.5%", tif="gtc", instruments=spy)
     SubmitOrder(ts=0, account='a', client_order_id='c-1', symbol='SPY', side=<Side.SELL: -1>, \
 order_type=<OrderType.TRAILING_STOP: 'trailing_stop'>, quantity=10, limit_price=None, stop_price=None, \
-trail_ticks=None, trail_bps=150, tif=<TimeInForce.GTC: 'gtc'>, expire_ts=None, post_only=False, reduce_only=False)
+trail_ticks=None, trail_bps=150, tif=<TimeInForce.GTC: 'gtc'>, expire_ts=None, post_only=False, reduce_only=False, \
+size_to_cash=False, requested_quantity=None)
     """
     if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
         # The entry time comes from the runtime, not the user: a bad one is a caller bug.
@@ -303,4 +306,5 @@ trail_ticks=None, trail_bps=150, tif=<TimeInForce.GTC: 'gtc'>, expire_ts=None, p
         expire_ts=expire_ts,
         post_only=bool(post_only),
         reduce_only=bool(reduce_only),
+        size_to_cash=bool(size_to_cash),
     )

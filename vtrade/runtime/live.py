@@ -90,6 +90,7 @@ from vtrade.execution.accounts import (
     SessionLimits,
     buying_power,
     pre_trade_check,
+    size_to_cash,
 )
 from vtrade.execution.engine import EngineConfig, ExecutionEngine, Realism
 from vtrade.execution.fees import FeeModel, FillContext, PerShare
@@ -537,8 +538,12 @@ class LiveMarket:
         *,
         stop_price: Number | None = None,
         post_only: bool = False,
+        size_to_cash: bool = False,
     ) -> SubmitOutcome:
         """Validate, check the account rules and send an order; prices and sizes in units ($, shares).
+
+        ``size_to_cash`` cuts an order buying power cannot pay for to what it can, instead of
+        refusing it (:func:`vtrade.execution.accounts.size_to_cash`).
 
         Raises :class:`OrderInputError` (``.field``, ``.reason``) for malformed input: nothing
         is sent and nothing recorded. A refusal by the account rules returns ``ok=False`` with
@@ -551,16 +556,16 @@ class LiveMarket:
         """
         with self._lock:
             return self._submit(self._account(account), symbol, side, quantity, order_type, limit_price, tif,
-                                stop_price=stop_price, post_only=post_only)  # fmt: skip
+                                stop_price=stop_price, post_only=post_only, size_to_cash=size_to_cash)  # fmt: skip
 
     def _submit(self, acct: _Account, symbol: str, side: str | Side, quantity: Number,
                 order_type: str | OrderType = "market", limit_price: Number | None = None,
                 tif: str | TimeInForce = "day", *, stop_price: Number | None = None,
-                post_only: bool = False) -> SubmitOutcome:  # fmt: skip
+                post_only: bool = False, size_to_cash: bool = False) -> SubmitOutcome:  # fmt: skip
         """Validate, then the account rules, then the exchange: the one way in for people and simulated members."""
         order = submit_from_user(
             acct.name, acct.order_id(), symbol, side, order_type, quantity, limit_price, stop_price, tif=tif,
-            post_only=post_only, ts=self.now, instruments=self._insts,
+            post_only=post_only, size_to_cash=size_to_cash, ts=self.now, instruments=self._insts,
         )  # fmt: skip
         return self._send(acct, order)
 
@@ -1111,6 +1116,7 @@ class LiveMarket:
             self._marks(state, order.symbol), bid if bid_sz else None, ask if ask_sz else None,
             venue.engine.last_trade, acct.orders_today, self.config.limits, MarginPolicy(), self.config.fees,
         )  # fmt: skip
+        order = size_to_cash(order, ctx)
         refused = pre_trade_check(order, ctx)
         rec = _Order(order.client_order_id, order.symbol, order.side, order.order_type, order.quantity,
                      order.limit_price, order.tif, order.ts, order.stop_price)  # fmt: skip

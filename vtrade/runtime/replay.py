@@ -435,10 +435,12 @@ class _Runner:
         if self.broker is not None and isinstance(command, SubmitOrder):
             bid, bid_sz, ask, ask_sz = self.view.touch()
             market = MarketStatus.at(self.inst, self.ctx.now, halted=self.engine.halted)
-            refused = self.broker.check(
+            command, refused = self.broker.admit(
                 command, bid=bid if bid_sz else None, ask=ask if ask_sz else None, last=self.ctx.last_trade,
                 market=market,
             )  # fmt: skip
+            if command.requested_quantity is not None and command.client_order_id in self.ctx.open_orders:
+                self.ctx.open_orders[command.client_order_id] = command  # cut to cash: the strategy sees what works
             if refused is not None:
                 o, now = command, self.ctx.now
                 no = ev.OrderRejected(now, o.account, o.client_order_id, o.symbol, refused.code, refused.reason)
@@ -707,6 +709,7 @@ def _orders_frame(engine: ExecutionEngine, outputs: list[ev.ExecEvent], inst: In
         rows.append({
             "client_order_id": o.client_order_id, "account": o.account, "ts": o.ts, "side": int(o.side),
             "type": str(o.order_type), "tif": str(o.tif), "quantity_lots": o.quantity,
+            "requested_lots": o.quantity if o.requested_quantity is None else o.requested_quantity,
             "limit_price": px(o.limit_price) if o.limit_price is not None else None,
             "status": str(s.status), "filled_lots": s.filled,
             "avg_price": px(1) * s.notional / s.filled if s.filled else None, "fees": float(w.fees), "reason": s.reason,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +57,31 @@ def _binance(path: Path, instrument: Instrument | None, symbol: str | None) -> F
 def _lobster(path: Path, instrument: Instrument | None, symbol: str | None) -> Feed:
     from vtrade.market.feeds.lobster import lobster_files, lobster_instrument, read_lobster
 
-    files = lobster_files(path)
+    files = lobster_files(path, require_orderbook=False)
+    if files.orderbook is None:
+        warnings.warn(MessagesOnly(f"{path.name}: no orderbook file next to it; reading the messages alone "
+                                   "(the book starts empty; orders resting before the file are unknown)"),
+                      stacklevel=3)  # fmt: skip
+        return _lobster_messages(path, instrument, symbol)
+    orderbook = files.orderbook
     inst = instrument or lobster_instrument(files.symbol)
     return Feed(
         files.message, "lobster", "L3", inst, files.levels,
-        lambda: read_lobster(files.message, files.orderbook, instrument=inst),
+        lambda: read_lobster(files.message, orderbook, instrument=inst),
     )  # fmt: skip
+
+
+class MessagesOnly(UserWarning):
+    """A LOBSTER message file is read without its orderbook file (:class:`LobsterMessages`)."""
+
+
+def _lobster_messages(path: Path, instrument: Instrument | None, symbol: str | None) -> Feed:
+    """A LOBSTER message file alone; ``feed.events()`` is the reader, whose ``stats`` and
+    ``unknown_refs`` describe the last iteration."""
+    from vtrade.market.feeds.lobster import LobsterMessages
+
+    reader = LobsterMessages(path, instrument=instrument)
+    return Feed(reader.files.message, "lobster-messages", "L3", reader.instrument, None, lambda: reader)
 
 
 def _lean_csv(name: str, kind: BookKind, reader: Callable[..., Any], header: tuple[str, ...]) -> Opener:
@@ -134,6 +154,7 @@ def _lean_formats() -> dict[str, tuple[Opener, Sniffer]]:
 _FORMATS: dict[str, tuple[Opener, Sniffer]] = {
     "binance": (_binance, lambda p, line: looks_like_binance(line)),
     "lobster": (_lobster, lambda p, line: "_message_" in p.name and line[:1].isdigit()),
+    "lobster-messages": (_lobster_messages, lambda p, line: False),  # chosen by name, or by "lobster" without a book
     **_lean_formats(),
 }
 

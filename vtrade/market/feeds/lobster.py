@@ -19,6 +19,11 @@ is the visible top-``L`` book after message ``i`` (``ask_px,ask_sz,bid_px,bid_sz
 A consumer rebuilds the visible book exactly with an :class:`~vtrade.market.l3book.L3Book`:
 apply every event, then ``truncate(L)``.
 
+Without its orderbook file a message file still reads, with :class:`LobsterMessages`: the
+book starts empty and holds only the orders the file shows being submitted. Orders resting
+before the file starts are unknown; the messages about them are counted and listed, never
+turned into book liquidity (see the class).
+
 >>> import pathlib, tempfile
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (d / "XYZ_2012-06-21_34200000_57600000_message_1.csv").write_text(
@@ -35,6 +40,7 @@ OrderExecuted 2 1340285401250000000
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -59,7 +65,15 @@ from vtrade.core.events import (
 from vtrade.core.instruments import Instrument, us_equity
 from vtrade.market.feeds._io import numbered_lines
 
-__all__ = ["LobsterFiles", "LobsterOffGridError", "lobster_files", "read_lobster"]
+__all__ = [
+    "LobsterFiles",
+    "LobsterMessages",
+    "LobsterOffGridError",
+    "StaleOrder",
+    "UnknownOrderRef",
+    "lobster_files",
+    "read_lobster",
+]
 
 NEW_YORK = ZoneInfo("America/New_York")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -99,11 +113,12 @@ class LobsterFiles:
     """A LOBSTER message/orderbook pair and what its file names say.
 
     ``start_ms``/``end_ms`` are the requested period in milliseconds after midnight, New York
-    time, on ``date``; ``levels`` is the depth of the orderbook file.
+    time, on ``date``; ``levels`` is the depth of the orderbook file. ``orderbook`` is None
+    when it was not required and is missing (a message file alone).
     """
 
     message: Path
-    orderbook: Path
+    orderbook: Path | None
     symbol: str
     date: date
     start_ms: int
@@ -111,12 +126,15 @@ class LobsterFiles:
     levels: int
 
 
-def lobster_files(message_path: str | Path, orderbook_path: str | Path | None = None) -> LobsterFiles:
+def lobster_files(
+    message_path: str | Path, orderbook_path: str | Path | None = None, *, require_orderbook: bool = True
+) -> LobsterFiles:
     """Parse a LOBSTER message file's name and find its orderbook file next to it.
 
     ``AAPL_2012-06-21_34200000_57600000_message_10.first999.csv.gz`` pairs with
     ``AAPL_2012-06-21_34200000_57600000_orderbook_10.first999.csv.gz`` (or the same name with
-    or without ``.gz``). DataError when the name is not LOBSTER's or the orderbook is missing.
+    or without ``.gz``). DataError when the name is not LOBSTER's or the orderbook is missing
+    (with ``require_orderbook=False`` a missing one gives ``orderbook=None``).
 
     >>> f = lobster_files("GOOG_2012-06-21_34200000_57600000_message_1.csv",
     ...                   "GOOG_2012-06-21_34200000_57600000_orderbook_1.csv")
@@ -146,7 +164,7 @@ def lobster_files(message_path: str | Path, orderbook_path: str | Path | None = 
         alt = suffix[:-3] if suffix.endswith(".gz") else suffix + ".gz"
         candidates = [msg.with_name(stem + suffix), msg.with_name(stem + alt)]
         found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
+        if found is None and require_orderbook:
             raise DataError(
                 msg, None, f"its orderbook file is missing (looked for {', '.join(c.name for c in candidates)})"
             )
@@ -222,7 +240,7 @@ def read_lobster(
     elif levels != files.levels:
         raise DataError(files.message, None, f"levels={levels} but the file name says {files.levels}")
     inst = instrument if instrument is not None else lobster_instrument(files.symbol)
-    return _stream(files, inst, levels)
+    return _stream(files, files.orderbook, inst, levels)
 
 
 def lobster_instrument(symbol: str) -> Instrument:
@@ -235,11 +253,11 @@ def lobster_instrument(symbol: str) -> Instrument:
     return us_equity(symbol, tick_size="0.005")
 
 
-def _stream(files: LobsterFiles, inst: Instrument, levels: int) -> Iterator[MarketEvent]:
+def _stream(files: LobsterFiles, orderbook: Path, inst: Instrument, levels: int) -> Iterator[MarketEvent]:
     parse_msg = _MessageParser(files, inst)
-    parse_row = _RowParser(files.orderbook, inst, levels)
+    parse_row = _RowParser(orderbook, inst, levels)
     msgs = numbered_lines(files.message)
-    rows = numbered_lines(files.orderbook)
+    rows = numbered_lines(orderbook)
     seq = 0
     last_ts = 0
     prev: _Row | None = None
@@ -250,7 +268,7 @@ def _stream(files: LobsterFiles, inst: Instrument, levels: int) -> Iterator[Mark
         if m is None or r is None:
             if m is not None:
                 raise DataError(
-                    files.orderbook,
+                    orderbook,
                     row_line + 1,
                     f"the orderbook ends after {seq} rows, but the message file goes on (line {m[0]})",
                 )
@@ -276,6 +294,198 @@ def _stream(files: LobsterFiles, inst: Instrument, levels: int) -> Iterator[Mark
         if reveal is not None:
             yield BookDelta(ev.ts, ev.ts, inst.symbol, seq, *reveal)
         prev = row
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownOrderRef:
+    """A message about an order the message file never showed being submitted (it rested
+    before the file starts, or beyond a depth-limited file's window): ``line`` of the message
+    file, its ``seq``, the message ``kind`` (``"partial cancel"``, ``"delete"`` or ``"visible
+    execution"``) and the message's fields."""
+
+    line: int
+    seq: int
+    kind: str
+    order_id: int
+    side: Side
+    price: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaleOrder:
+    """A known order dropped because the message at ``line`` (``seq``) proves it gone: an order
+    or a trade on the other side at or through its price. Its cancel happened out of the
+    file's view (beyond a depth-limited file's window)."""
+
+    line: int
+    seq: int
+    order_id: int
+    side: Side
+    price: int
+    size: int
+
+
+class LobsterMessages:
+    """A LOBSTER message file without its orderbook file, as L3 market events.
+
+    The book starts empty: nothing says what rested before the first message, so nothing is
+    assumed. Message by message (``seq`` = the 1-based row, times as in :func:`read_lobster`):
+
+    - a submission (type 1) adds a known order: ``OrderAdded``;
+    - a partial cancel, delete or visible execution (types 2, 3, 4) of a known order updates
+      it: ``OrderCancelled``, ``OrderDeleted``, ``OrderExecuted``;
+    - the same for an order never seen submitted (it rested before the file starts) is an
+      *unknown order reference*: counted in ``stats["unknown_order_refs"]`` (distinct orders in
+      ``stats["unknown_orders"]``) and listed in :attr:`unknown_refs`, never invented into the
+      book. A visible execution of such an order still happened on the tape, so it is yielded
+      as a ``Trade`` (the aggressor is the other side of the resting order); its cancels and
+      deletes yield nothing;
+    - hidden executions (5) and crosses (6) are ``Trade`` prints, halts (7) ``TradingStatus``.
+
+    A level-``L`` file only has the messages that touch its top ``L`` levels, so a known order
+    that drifts deeper can be cancelled unseen. Such a stale order shows itself when a new
+    order or a visible execution on the other side is at or through its price (the real book
+    cannot have been crossed): it is removed then, by an ``OrderDeleted`` under the same
+    ``seq`` before the message's own event, counted in ``stats["stale_orders_dropped"]`` and
+    listed in :attr:`stale_orders`. A delete of a known order for less than it holds (part of
+    it was cancelled unseen) removes all of it.
+
+    The book so built holds, at every price, only orders seen arriving there: queue positions
+    in it are optimistic, since unknown orders resting ahead cannot be seen. ``stats``,
+    ``unknown_refs`` and ``stale_orders`` describe the last (complete or partial) iteration;
+    each iteration starts them afresh. A malformed line, a known order cancelled or executed
+    for more than it holds, or a second submission of a resting order id raises DataError
+    naming file and line.
+    """
+
+    def __init__(self, message_path: str | Path, *, instrument: Instrument | None = None) -> None:
+        self.files = lobster_files(message_path, require_orderbook=False)
+        self.instrument = instrument if instrument is not None else lobster_instrument(self.files.symbol)
+        self.stats: dict[str, int] = {}
+        self.unknown_refs: list[UnknownOrderRef] = []
+        self.stale_orders: list[StaleOrder] = []
+
+    def __iter__(self) -> Iterator[MarketEvent]:
+        return self._stream()
+
+    def _stream(self) -> Iterator[MarketEvent]:
+        path = self.files.message
+        parse = _MessageParser(self.files, self.instrument)
+        stats = self.stats = dict.fromkeys(_MESSAGE_STATS, 0)
+        refs: list[UnknownOrderRef] = []
+        stale: list[StaleOrder] = []
+        self.unknown_refs, self.stale_orders = refs, stale
+        book = _KnownOrders()
+        unknown: set[int] = set()
+        last_ts = 0
+        for seq, (line, text) in enumerate(numbered_lines(path), start=1):
+            ev, _ = parse(line, text, seq)
+            if ev.ts < last_ts:
+                raise DataError(path, line, f"time goes backwards ({ev.ts} ns < {last_ts} ns)")
+            last_ts = ev.ts
+            stats["messages"] += 1
+            if isinstance(ev, OrderAdded | OrderExecuted):
+                # An order at p, or a trade against a resting order at p: nothing on the other
+                # side can rest at or through p.
+                for oid, side, price, size in book.crossed_by(ev.side, ev.price):
+                    stale.append(StaleOrder(line, seq, oid, side, price, size))
+                    stats["stale_orders_dropped"] += 1
+                    yield OrderDeleted(ev.ts, ev.recv_ts, ev.symbol, seq, oid, side, price, size)
+            if isinstance(ev, OrderAdded):
+                if ev.order_id in book:
+                    raise DataError(path, line, f"order {ev.order_id} is submitted again while it rests")
+                book.add(ev.order_id, ev.side, ev.price, ev.size)
+                stats["added"] += 1
+                yield ev
+            elif isinstance(ev, OrderCancelled | OrderDeleted | OrderExecuted):
+                kind = _KIND[type(ev)]
+                found = book.get(ev.order_id)
+                if found is None:
+                    refs.append(UnknownOrderRef(line, seq, kind, ev.order_id, ev.side, ev.price, ev.size))
+                    stats["unknown_order_refs"] += 1
+                    if ev.order_id not in unknown:
+                        unknown.add(ev.order_id)
+                        stats["unknown_orders"] += 1
+                    if isinstance(ev, OrderExecuted):
+                        stats["unknown_executions"] += 1
+                        aggressor = Side.SELL if ev.side is Side.BUY else Side.BUY
+                        yield Trade(ev.ts, ev.recv_ts, ev.symbol, seq, ev.price, ev.size, aggressor)
+                    continue
+                side, price, rest = found
+                if (side, price) != (ev.side, ev.price):
+                    where = f"{side.name} @ {price}, not {ev.side.name} @ {ev.price}"
+                    raise DataError(path, line, f"{kind} of order {ev.order_id}, which rests as {where}")
+                if ev.size > rest:
+                    raise DataError(path, line, f"{kind} of {ev.size} lots of order {ev.order_id}, but {rest} rest")
+                if isinstance(ev, OrderDeleted):
+                    ev = OrderDeleted(ev.ts, ev.recv_ts, ev.symbol, seq, ev.order_id, side, price, rest)
+                book.reduce(ev.order_id, rest if isinstance(ev, OrderDeleted) else ev.size)
+                stats[_STAT[type(ev)]] += 1
+                yield ev
+            else:
+                if isinstance(ev, Trade):
+                    stats["crosses" if ev.aggressor is None else "hidden_executions"] += 1
+                else:
+                    stats["halts"] += 1
+                yield ev
+
+
+class _KnownOrders:
+    """The orders a message-only reader has seen submitted: id -> (side, price, lots), and
+    each side's prices in order, to find the ones a new price crosses."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, tuple[Side, int, int]] = {}
+        self.at: dict[tuple[Side, int], dict[int, None]] = {}  # (side, price) -> ids, FIFO
+        self.prices: dict[Side, list[int]] = {Side.BUY: [], Side.SELL: []}  # ascending
+
+    def __contains__(self, order_id: int) -> bool:
+        return order_id in self.orders
+
+    def get(self, order_id: int) -> tuple[Side, int, int] | None:
+        return self.orders.get(order_id)
+
+    def add(self, order_id: int, side: Side, price: int, size: int) -> None:
+        self.orders[order_id] = (side, price, size)
+        ids = self.at.get((side, price))
+        if ids is None:
+            ids = self.at[side, price] = {}
+            insort(self.prices[side], price)
+        ids[order_id] = None
+
+    def reduce(self, order_id: int, size: int) -> None:
+        side, price, rest = self.orders[order_id]
+        if size < rest:
+            self.orders[order_id] = (side, price, rest - size)
+            return
+        del self.orders[order_id]
+        ids = self.at[side, price]
+        del ids[order_id]
+        if not ids:
+            del self.at[side, price]
+            prices = self.prices[side]
+            del prices[bisect_left(prices, price)]
+
+    def crossed_by(self, side: Side, price: int) -> list[tuple[int, Side, int, int]]:
+        """Orders on the other side of ``side`` at or through ``price``, removed: (id, side, price, lots)."""
+        other = Side.SELL if side is Side.BUY else Side.BUY
+        prices = self.prices[other]
+        hit = prices[: bisect_right(prices, price)] if other is Side.SELL else prices[bisect_left(prices, price) :]
+        out = []
+        for p in hit:
+            for oid in list(self.at[other, p]):
+                out.append((oid, other, p, self.orders[oid][2]))
+                self.reduce(oid, self.orders[oid][2])
+        return out
+
+
+_MESSAGE_STATS = (
+    "messages", "added", "cancelled", "deleted", "executed", "hidden_executions", "crosses", "halts",
+    "unknown_order_refs", "unknown_orders", "unknown_executions", "stale_orders_dropped",
+)  # fmt: skip
+_KIND: dict[type, str] = {OrderCancelled: "partial cancel", OrderDeleted: "delete", OrderExecuted: "visible execution"}
+_STAT: dict[type, str] = {OrderCancelled: "cancelled", OrderDeleted: "deleted", OrderExecuted: "executed"}
 
 
 def _reveals(prev: _Row, row: _Row, levels: int) -> _Row | None:
