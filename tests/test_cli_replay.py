@@ -4,6 +4,7 @@ summary line, and clear errors (exit 2) for bad input."""
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 import vtrade as vt
 from vtrade.cli import fee_model, load_strategy, main
+from vtrade.runtime.replay import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 USDM = ROOT / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
@@ -199,3 +201,105 @@ def test_outputs_are_replaced_whole_or_not_at_all(
     assert main(argv("1s")) == 2
     assert "holds files that are not a replay's (notes.txt)" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "mine"
+
+
+# ------------------------------------------------------------------------------ LOBSTER at L3
+LOBSTER = ROOT / "tests/fixtures/lobster"
+GOOG_L1 = LOBSTER / "GOOG_2012-06-21_34200000_57600000_message_1.csv.gz"
+AAPL_L10 = LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.first999.csv.gz"
+RAW_PER_TICK = 50  # LOBSTER prices are USD x 10,000; the default LOBSTER grid is half a cent
+QUOTE_AND_LOG = '''
+import json
+from pathlib import Path
+
+from vtrade.strategies import market_maker
+
+LOG = Path({log!r})
+
+
+def quote_and_log(ctx):
+    """market_maker, logging what it sees and how many commands it sends at each call."""
+    bid, ask = ctx.book.best_bid(), ctx.book.best_ask()
+    commands = len(ctx.open_orders) + (2 if bid is not None and ask is not None else 0)
+    with LOG.open("a") as f:
+        f.write(json.dumps([ctx.now, bid, ask, commands]) + "\\n")
+    market_maker(ctx)
+'''
+
+
+@pytest.mark.parametrize(
+    ("feed", "every", "latency", "market_events", "calls", "checkpoints"),
+    [
+        # Level 1, a whole day: 49,482 messages, 11,207 levels revealed from beyond the window
+        # (each its own BookDelta) and the opening snapshot. The strategy runs every second from
+        # the first message (34200.015105074 s after midnight, New York); with no feed latency
+        # it sees every message up to its call. Checkpoints: (call, orderbook row = messages seen,
+        # bid and ask as the orderbook file's row shows them: raw price, size).
+        (
+            GOOG_L1,
+            "1s",
+            "0ms",
+            49_482 + 11_207 + 1,
+            23_401,  # 34200.015105074 s to 57600.015105074 s, the first call at or after the last message
+            [
+                (1, 24, (5794000, 88), (5797900, 210)),  # at 34201.015105074: row 24 is message 34200.763732578
+                (11_700, 25_506, (5691200, 100), (5694000, 126)),  # 45900.015105074: row 25,506 at 45899.236213837
+                (23_400, 49_482, (5651200, 200), (5652200, 42)),  # 57600.015105074: the last row (57599.320718269)
+            ],
+        ),
+        # Level 10, the first 999 messages (34200.004241176 to 34249.086375027) with 318 levels
+        # revealed; every 100 ms with 1 ms of feed latency, so a call at t sees messages up to t - 1 ms.
+        (
+            AAPL_L10,
+            "100ms",
+            "1ms",
+            999 + 318 + 1,
+            492,  # 34200.004241176 s to 34249.104241176 s
+            [
+                (0, 0, None, None),  # at the first message itself: nothing has reached the strategy yet
+                (1, 7, (5853300, 18), (5859100, 18)),  # 34200.104241176: row 7 is message 34200.050241056
+                (246, 579, (5854300, 35), (5856800, 2)),  # 34224.604241176: row 579 at 34224.336665396
+                (491, 999, (5853500, 18), (5857100, 100)),  # 34249.104241176: the last row
+            ],
+        ),
+    ],
+    ids=["GOOG-level1", "AAPL-level10"],
+)
+def test_lobster_l3_replay_with_a_quoting_strategy_sees_the_feeds_own_top_of_book(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], feed: Path, every: str, latency: str, market_events: int,
+    calls: int, checkpoints: list[tuple[int, int, tuple[int, int] | None, tuple[int, int] | None]],
+) -> None:  # fmt: skip
+    # The strategy's delayed view is rebuilt from the order events with the engine's rules (an
+    # L3 book cut to the file's window); it used to take only the snapshot and the reveals, so a
+    # level-1 file's first reveal (GOOG seq 203) crossed the stale opening bid and the replay died.
+    log = tmp_path / "seen.jsonl"
+    strategy = tmp_path / "quote_and_log.py"
+    strategy.write_text(QUOTE_AND_LOG.format(log=str(log)))
+    out = tmp_path / "out"
+    argv = ["replay", str(feed), "--strategy", f"{strategy}:quote_and_log", "--realism", "L3",
+            "--every", every, "--latency", latency, "--out", str(out), "--quiet"]  # fmt: skip
+    before = set(sys.modules)
+    try:
+        assert main(argv) == 0
+    finally:  # the strategy file's module is only borrowed
+        for name in set(sys.modules) - before:
+            if name.startswith("vtrade_strategy_quote_and_log_"):
+                del sys.modules[name]
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(seen) == calls
+    stdout = capsys.readouterr().out
+    m = re.search(r"L3 replay: (?P<inputs>[\d,]+) inputs", stdout)
+    assert m is not None, stdout
+    # Every market event and every command the strategy sent reached the exchange.
+    commands = sum(row[3] for row in seen)
+    assert int(m["inputs"].replace(",", "")) == market_events + commands
+    assert commands > len(seen)  # it quoted (and re-quoted) through the file
+    fills = pd.read_parquet(out / "fills.parquet")
+    assert len(fills) > 0 and set(fills.liquidity) == {"maker"}
+    step = parse_duration(every)
+    for call, row, bid, ask in checkpoints:
+        now, got_bid, got_ask, _ = seen[call]
+        assert now == seen[0][0] + call * step
+        want_bid = None if bid is None else [bid[0] // RAW_PER_TICK, bid[1]]
+        want_ask = None if ask is None else [ask[0] // RAW_PER_TICK, ask[1]]
+        assert (got_bid, got_ask) == (want_bid, want_ask), f"call {call} at {now} ns (orderbook row {row})"

@@ -17,9 +17,10 @@ import vtrade as vt
 from vtrade.core.events import BookSnapshot, MarketEvent
 from vtrade.core.instruments import BINANCE_BTCUSDT_USDM, Instrument
 from vtrade.execution import events as ev
-from vtrade.execution.latency import ConstantLatency
+from vtrade.execution.latency import ConstantLatency, LogNormalLatency
 from vtrade.market.feeds import open_feed
 from vtrade.runtime.replay import Context, ReplayResult
+from vtrade.strategies import market_maker
 
 XYZ = Instrument("XYZ", Decimal("1"), Decimal("1"))
 MS = 1_000_000
@@ -156,3 +157,28 @@ def test_binance_replay_is_deterministic() -> None:
     # Not vacuous: the strategy quoted, got fills and cancelled.
     assert len(first.fills) > 10
     assert {type(e).__name__ for e in first.events} >= {"OrderAccepted", "OrderFilled", "OrderCancelled"}
+
+
+def test_l3_view_gets_the_feed_in_order_under_a_sampled_latency() -> None:
+    """A sampled feed latency delays market data but never reorders it: the strategy's
+    order-by-order view would otherwise see an order deleted before it was added (AAPL seq 10)."""
+    aapl = Path(__file__).parent / "fixtures/lobster/AAPL_2012-06-21_34200000_57600000_message_10.first999.csv.gz"
+
+    class Quoter:
+        def __init__(self) -> None:
+            self.last: tuple[int, int] = (-1, -1)
+            self.seen: list[tuple[object, object]] = []
+
+        def __call__(self, ctx: Context) -> None:
+            market_maker(ctx)
+
+        def on_market(self, ctx: Context, e: MarketEvent) -> None:
+            assert (e.ts, e.seq) >= self.last, "market data reached the strategy out of order"
+            self.last = (e.ts, e.seq)
+            self.seen.append((ctx.book.best_bid(), ctx.book.best_ask()))
+
+    q = Quoter()
+    result = vt.replay(aapl, strategy=q, realism="L3", every="100ms", latency=LogNormalLatency(MS, sigma=0.8))
+    assert result.market_events == len(q.seen) == 999 + 318 + 1
+    # After the last message the view is the orderbook file's last row (raw 5853500 x 18 / 5857100 x 100).
+    assert q.seen[-1] == ((117070, 18), (117142, 100))

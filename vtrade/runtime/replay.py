@@ -4,7 +4,9 @@ The runner is the deterministic execution worker's single-process form (DESIGN.m
 merges three clocks into ONE sequence of inputs for the engine:
 
 - market data reaches the exchange at its event time ``ts``, and the strategy at
-  ``ts + feed latency`` (the strategy keeps its own, delayed copy of the book);
+  ``ts + feed latency``, in the feed's order (the strategy keeps its own, delayed copy of
+  the book; at L3 it is rebuilt from the order events by the engine's rules: an order-by-order
+  book cut to the feed's visible window, e.g. a LOBSTER file's level count);
 - a strategy's command reaches the exchange at ``now + entry latency``;
 - the exchange's answers (accepts, fills, cancels) reach the strategy ``response latency`` later.
 
@@ -58,6 +60,7 @@ from vtrade.execution.queue import QueueModel, RiskAverseQueue
 from vtrade.market._l2kernels import TRADE as TRADE_KIND
 from vtrade.market.feeds import Feed, open_feed
 from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
+from vtrade.market.l3book import L3Book
 from vtrade.portfolio.corporate_actions import CorporateAction, FactorRow
 
 # Ranks break ties at equal timestamps (lower first).
@@ -412,6 +415,15 @@ class _Runner:
         self.seq = itertools.count()
         l1 = config.realism is Realism.L1
         self.view = L2Book(self.inst.symbol, crossing="crossed" if l1 else "reject")
+        # At L3 the strategy's view is built as the engine builds its own book: every order
+        # event applied to an order-by-order book, then cut to the feed's visible window (a
+        # depth-limited feed knows nothing beyond it, and its reveals only make sense against
+        # the book so cut). ``view`` is its aggregate form, brought up to date lazily, just
+        # before the strategy (or the broker on its behalf) looks at it.
+        self._view_l3 = L3Book(self.inst.symbol) if config.realism is Realism.L3 else None
+        self._view_window = config.l3_window
+        self._view_stale = False
+        self._view_clock = 0  # the last time market data reached the strategy: a feed arrives in order
         self.ctx = Context(self.inst, account, self.view, _send=self._send)
         self.outputs: list[ev.ExecEvent] = []
         self.samples: list[_Sample] = []
@@ -566,7 +578,7 @@ class _Runner:
                     self._push(pending.ts, _TIMER, None)
                 self._t_last = max(self._t_last, pending.ts)
                 if view_only:
-                    self._push(max(clock, pending.ts) + self.latency.feed(self.rng), _VIEW, pending)
+                    self._push(self._feed_arrival(max(clock, pending.ts)), _VIEW, pending)
                 else:
                     clock = max(clock, pending.ts)
                     self._push(clock, _MARKET, pending)
@@ -588,6 +600,7 @@ class _Runner:
     def _on_timer(self, ts: int, *, more: bool) -> None:
         self._drain(ts, inclusive=True)  # answers due at ts rank before the timer
         self.ctx.now = ts
+        self._sync_view()
         self._sample(ts)
         if self.broker is not None and self.broker.kind == "margin":
             bid, bid_sz, ask, ask_sz = self.view.touch()
@@ -624,14 +637,25 @@ class _Runner:
         self.inputs += 1
         if rank == _MARKET:
             self.market_events += 1
-            self._push(ts + self.latency.feed(self.rng), _VIEW, item)
+            self._push(self._feed_arrival(ts), _VIEW, item)
         self._deliver(self.engine.step(item))
+
+    def _feed_arrival(self, ts: int) -> int:
+        """When market data sent at ``ts`` reaches the strategy: ``ts`` + feed latency, but never
+        before the data sent ahead of it (a feed is an ordered stream; a sampled latency must not
+        reorder it, or an order-by-order view would see an order executed before it was added)."""
+        self._view_clock = max(self._view_clock, ts + self.latency.feed(self.rng))
+        return self._view_clock
 
     def _view(self, ts: int, e: MarketEvent) -> None:
         self._drain(ts, inclusive=False)  # market data at ts ranks before answers at ts
         ctx = self.ctx
         ctx.now = ts
-        if isinstance(e, BookSnapshot | BookDelta) and self.realism is not Realism.L1:
+        if self._view_l3 is not None and self._view_l3.apply(e):  # L3: order events and levels alike
+            if self._view_window is not None:
+                self._view_l3.truncate(self._view_window)
+            self._view_stale = True
+        elif isinstance(e, BookSnapshot | BookDelta) and self.realism is not Realism.L1:
             self.view.apply(e)
         elif isinstance(e, Quote) and self.realism is Realism.L1:
             self.view.apply(quote_snapshot(e))
@@ -641,7 +665,15 @@ class _Runner:
             ctx.last_trade = e.close
         hook = getattr(self.strategy, "on_market", None)
         if hook is not None:
+            self._sync_view()
             hook(ctx, e)
+
+    def _sync_view(self) -> None:
+        """Bring the aggregate view up to the L3 view's state (L3 only; a no-op when current)."""
+        if self._view_stale:
+            assert self._view_l3 is not None
+            self.view.apply(self._view_l3.snapshot(self.ctx.now))
+            self._view_stale = False
 
     def _notice(self, ts: int, e: ev.ExecEvent) -> None:
         ctx = self.ctx
