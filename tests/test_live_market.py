@@ -215,3 +215,27 @@ def test_refused_input_changes_nothing_and_uses_up_no_order_id() -> None:
             m.submit("cy", **args)
     assert m.orders("cy").empty and m.version("cy") == 0
     assert m.submit("cy", "XYZ", "buy", 10).client_order_id == "cy-1"
+
+
+@pytest.mark.parametrize("queue", ["risk_averse", "prob"])
+def test_every_queue_option_of_vtrade_serve_trades(queue: str) -> None:
+    """`vtrade serve --queue prob` once raised TypeError at start: each choice builds and fills."""
+    import argparse
+
+    from vtrade.cli import _serving_args
+    from vtrade.execution.queue import QUEUE_NAMES
+
+    parser = argparse.ArgumentParser()
+    _serving_args(parser)
+    choices = next(a.choices for a in parser._actions if a.dest == "queue")
+    assert tuple(choices) == QUEUE_NAMES  # the CLI offers exactly the names the market accepts
+    m = LiveMarket(LiveConfig(symbols=("AAPL",), speed=0, queue=queue, burn_in=20_000))
+    m.advance(2)
+    m.open_account("ada")
+    bid = m.quotes().set_index("symbol").loc["AAPL", "bid"]
+    assert m.submit("ada", "AAPL", "buy", 10, "market").ok
+    assert m.submit("ada", "AAPL", "buy", 10, "limit", f"{bid:.2f}", "gtc").ok  # rests in the queue
+    m.advance(30)
+    assert m.fills("ada").quantity.iloc[0] == 10
+    with pytest.raises(ValueError, match="queue must be"):
+        LiveConfig(queue="fifo")  # type: ignore[arg-type]

@@ -133,6 +133,8 @@ def _serving_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
     p.add_argument("--speed", type=float, default=20.0, help="simulated seconds per wall second (0 = max)")
     p.add_argument("--seed", type=int, default=7, help="seed of the simulated market and its traders")
+    # The names vtrade.execution.queue.queue_model accepts (not imported here: it loads Numba,
+    # and `vtrade --help` should stay instant; a test checks the two lists agree).
     p.add_argument("--queue", default="risk_averse", choices=("risk_averse", "prob"), help="queue model")
     p.add_argument("--market", default="demo", choices=("demo", "synthetic"),
                    help="demo: the 500-stock universe, the Binance capture and a synthetic stock (default); "

@@ -359,3 +359,30 @@ def _check_count(name: str, value: int, *, positive: bool) -> None:
         raise TypeError(f"{name} must be an integer number of lots, got {value!r}")
     if value < (1 if positive else 0):
         raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'} lots, got {value}")
+
+
+#: The names :func:`queue_model` accepts, for option lists (CLI, config, dashboards).
+QUEUE_NAMES = ("risk_averse", "prob")
+
+
+def queue_model(spec: str | QueueModel) -> QueueModel:
+    """The queue model ``spec`` names, or ``spec`` itself when it already is one.
+
+    ``"risk_averse"``: only trades at our price advance us. ``"prob"``: hftbacktest's
+    ``PowerProbQueueFunc3(2)``, a cancelled lot was behind us with probability
+    ``1 - (front / (front + back))²``, the setting of their published Binance examples.
+
+    >>> queue_model("prob")
+    ProbQueue(PowerProbQueueFunc3(n=2.0))
+    >>> queue_model("fifo")
+    Traceback (most recent call last):
+    ...
+    ValueError: queue must be 'risk_averse', 'prob' or a QueueModel, got 'fifo'
+    """
+    if isinstance(spec, QueueModel):
+        return spec
+    if spec == "risk_averse":
+        return RiskAverseQueue()
+    if spec == "prob":
+        return ProbQueue(PowerProbQueueFunc3(2))
+    raise ValueError(f"queue must be 'risk_averse', 'prob' or a QueueModel, got {spec!r}")

@@ -96,7 +96,7 @@ from vtrade.execution.engine import EngineConfig, ExecutionEngine, Realism
 from vtrade.execution.fees import FeeModel, FillContext, PerShare
 from vtrade.execution.liquidity import walk
 from vtrade.execution.orders import CancelOrder, Liquidity, OrderType, SubmitOrder, TimeInForce
-from vtrade.execution.queue import PowerProbQueueFunc3, ProbQueue, QueueModel, RiskAverseQueue
+from vtrade.execution.queue import QueueModel, queue_model
 from vtrade.execution.validation import OrderInputError, submit_from_user
 from vtrade.market.capture import CaptureLoop
 from vtrade.market.intraday import IntradayUniverse
@@ -182,8 +182,7 @@ class LiveConfig:
             raise ValueError("a live market needs at least one symbol (symbols, universe or crypto)")
         if not (isinstance(self.speed, int | float) and self.speed >= 0 and math.isfinite(self.speed)):
             raise ValueError(f"speed must be a finite number >= 0, got {self.speed!r}")
-        if self.queue not in ("risk_averse", "prob"):
-            raise ValueError(f"queue is 'risk_averse' or 'prob', got {self.queue!r}")
+        queue_model(self.queue)  # a clear error for an unknown name
         Realism(self.realism)
         if parse_duration(self.step) <= 0:
             raise ValueError("step must be a positive duration")
@@ -373,7 +372,7 @@ class LiveMarket:
         self._lock = threading.RLock()
         self._step_ns = parse_duration(cfg.step)
         self._latency_ns = parse_duration(cfg.latency)
-        self._queue: QueueModel = RiskAverseQueue() if cfg.queue == "risk_averse" else ProbQueue(PowerProbQueueFunc3())
+        self._queue: QueueModel = queue_model(cfg.queue)
         self.universe: IntradayUniverse | None = None
         self._day_bounds: tuple[int, int] | None = None
         self._day_dates: list[date] = []
