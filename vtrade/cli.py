@@ -127,13 +127,16 @@ def _positive_decimal(text: str) -> Decimal:
 
 
 def _open(args: argparse.Namespace) -> Feed:
-    """The feed of ``args.file`` on the grid the flags ask for; says on stderr which grid that is."""
+    """The feed of ``args.file`` on the grid the flags ask for (see :func:`_announce`)."""
     from vtrade.market.feeds import open_feed
 
-    feed = open_feed(args.file, args.format, symbol=args.symbol, tick_size=args.tick_size, lot_size=args.lot_size,
+    return open_feed(args.file, args.format, symbol=args.symbol, tick_size=args.tick_size, lot_size=args.lot_size,
                      contract_size=args.contract_size)  # fmt: skip
+
+
+def _announce(args: argparse.Namespace, feed: Feed) -> None:
+    """Say on stderr, before the long work, which grid the file is read on and where it came from."""
     print(f"vtrade {args.command}: {feed.describe()}", file=sys.stderr, flush=True)
-    return feed
 
 
 def _book(args: argparse.Namespace) -> int:
@@ -142,7 +145,9 @@ def _book(args: argparse.Namespace) -> int:
     if args.levels < 1:
         print(f"vtrade book: error: --levels must be at least 1, got {args.levels}", file=sys.stderr)
         return 2
-    res = write_book(_open(args), args.out, levels=args.levels, progress=not args.quiet)
+    feed = _open(args)
+    _announce(args, feed)
+    res = write_book(feed, args.out, levels=args.levels, progress=not args.quiet)
     print(f"{res.rows:,} book updates ({res.format}) -> {res.out} in {res.seconds:.2f}s")
     return 0
 
@@ -330,6 +335,7 @@ def _replay(args: argparse.Namespace) -> int:
     strategy = load_strategy(args.strategy)
     feed = _open(args)
     _check_realism_fits(realism, feed.book_kind, args.file)
+    _announce(args, feed)
     result = replay(
         feed, strategy=strategy, every=every, realism=realism, latency=latency, fees=fees, seed=args.seed,
         progress=not args.quiet,

@@ -138,7 +138,7 @@ def _binance(path: Path, instrument: Instrument | None, symbol: str | None, grid
         raise DataError(path, None, f"this capture holds {inst.symbol}, not {symbol}")
     return Feed(
         path, "binance", "L2", inst, None, lambda: BinanceFeed(path, market=market, instrument=inst),
-        inferred.source, inferred.describe(),
+        inferred.where(), inferred.describe(),
     )  # fmt: skip
 
 

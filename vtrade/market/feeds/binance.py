@@ -122,17 +122,19 @@ class InferredInstrument:
         head = self.instrument.describe(venue=MARKET_NAMES[self.market])
         return f"{head} — {self._where()}"
 
+    def where(self) -> str:
+        """Where the grid came from, in words: "built-in", "given", "tick given, lot inferred from …"."""
+        return self._where()
+
     def _where(self) -> str:
         def said(s: str) -> str:
             return f"inferred from a first pass over {self.scan.lines:,} lines" if s == "inferred" and self.scan else s
 
-        parts = (
-            [said(self.tick_source)] if self.tick_source == self.lot_source
-            else [f"tick {said(self.tick_source)}", f"lot {said(self.lot_source)}"]
-        )  # fmt: skip
-        if self.contract_source is not None:
-            parts.append(f"contract size {self.contract_source}")
-        return "; ".join(parts)
+        if self.tick_source == self.lot_source:
+            text = said(self.tick_source)
+        else:
+            text = f"tick {said(self.tick_source)}, lot {said(self.lot_source)}"
+        return text if self.contract_source is None else f"{text}; contract size {self.contract_source}"
 
 
 def infer_instrument(
@@ -301,7 +303,10 @@ def _block_decimals(text: bytes) -> tuple[int, int]:
     sig = np.zeros(dots.size, dtype=np.int64)
     for i in range(1, int(frac.max()) + 1):
         sig[(frac >= i) & (a[np.minimum(dots + i, a.size - 1)] != _ZERO)] = i
-    before, key = a[opening - 1], a[np.maximum(opening - 3, 0)]
+    # Compact JSON as Binance sends it ("b":"1.5", ["1.5","2"]); one space after ':' or ','
+    # as json.dumps writes by default is allowed too.
+    at = opening - 1 - (a[opening - 1] == ord(" "))
+    before, key = a[at], a[np.maximum(at - 2, 0)]
     colon = before == ord(":")
     is_price = (before == ord("[")) | (colon & _PRICE_KEY[key])
     is_size = (before == ord(",")) | (colon & _SIZE_KEY[key])
