@@ -687,7 +687,9 @@ def test_vtrade_book_says_so_in_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert cli.main(["book", str(msg), "--out", str(tmp_path / "b.parquet"), "--quiet"]) == 0
     out, err = capsys.readouterr()
     assert "(lobster-messages)" in out
-    assert err.count("\n") == 1 and err.startswith("vtrade: note: XYZ_2012-06-21") and "messages alone" in err
+    notes = [line for line in err.splitlines() if line.startswith("vtrade: note:")]
+    assert len(notes) == 1 and notes[0].startswith("vtrade: note: XYZ_2012-06-21") and "messages alone" in notes[0]
+    assert "XYZ" in err.splitlines()[-1] and "the LOBSTER default" in err  # then the grid it read on
 
 
 def test_real_goog_level1_messages_alone_never_cross(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from vtrade.execution.engine import Realism
     from vtrade.execution.fees import FeeModel
+    from vtrade.market.feeds import Feed
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_DEMO_FEED = DATA / "crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
@@ -41,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     book.add_argument("--levels", type=int, default=10, help="levels per side to write (default 10)")
     book.add_argument("--out", type=Path, required=True, help="output Parquet file")
     book.add_argument("--quiet", action="store_true", help="no progress bar")
+    _grid_args(book)
 
     sub.add_parser("warmup", help="compile the Numba kernels into the on-disk cache (make does this)")
     demo = sub.add_parser("demo", help="serve the trader dashboard on the demo market (what `make demo` runs)")
@@ -79,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay.add_argument("--corporate-actions", default="auto", metavar="FILE|auto|none",
                         help="Lean factor file whose splits and dividends adjust raw data; auto (default): the "
                              "project's factor file for raw Lean data; none: apply nothing")  # fmt: skip
+    _grid_args(replay)
 
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning
@@ -104,15 +108,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
+def _grid_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tick-size", type=_positive_decimal, metavar="D",
+                   help="price increment to read the file on (default: built-in, inferred from the file, or the "
+                        "format's; e.g. 0.0001 for sub-penny US prints)")
+    p.add_argument("--lot-size", type=_positive_decimal, metavar="D", help="size increment (default as --tick-size)")
+    p.add_argument("--contract-size", type=_positive_decimal, metavar="D",
+                   help="quote-currency value of one contract (COIN-M inverse; default Binance's: 100 USD for "
+                        "BTCUSD, 10 USD otherwise)")  # fmt: skip
+
+
+def _positive_decimal(text: str) -> Decimal:
+    """argparse type of the grid flags: a positive, finite decimal (exact, never a float)."""
+    from decimal import InvalidOperation
+
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _open(args: argparse.Namespace) -> Feed:
+    """The feed of ``args.file`` on the grid the flags ask for (see :func:`_announce`)."""
+    from vtrade.market.feeds import open_feed
+
+    return open_feed(args.file, args.format, symbol=args.symbol, tick_size=args.tick_size, lot_size=args.lot_size,
+                     contract_size=args.contract_size)  # fmt: skip
+
+
+def _announce(args: argparse.Namespace, feed: Feed) -> None:
+    """Say on stderr, before the long work, which grid the file is read on and where it came from."""
+    print(f"vtrade {args.command}: {feed.describe()}", file=sys.stderr, flush=True)
+
+
 def _book(args: argparse.Namespace) -> int:
     from vtrade.runtime.bookfile import write_book
 
     if args.levels < 1:
         print(f"vtrade book: error: --levels must be at least 1, got {args.levels}", file=sys.stderr)
         return 2
-    res = write_book(
-        args.file, args.out, format=args.format, levels=args.levels, symbol=args.symbol, progress=not args.quiet
-    )
+    feed = _open(args)
+    _announce(args, feed)
+    res = write_book(feed, args.out, levels=args.levels, progress=not args.quiet)
     print(f"{res.rows:,} book updates ({res.format}) -> {res.out} in {res.seconds:.2f}s")
     return 0
 
@@ -298,7 +338,6 @@ def _check_realism_fits(realism: Realism, book_kind: str, path: Path) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from vtrade.market.feeds import open_feed
     from vtrade.runtime.replay import RawDataWarning, replay
 
     warnings.filterwarnings("ignore", category=RawDataWarning)  # printed below, once
@@ -315,8 +354,9 @@ def _replay(args: argparse.Namespace) -> int:
     _check_out_dir(args.out)
     strategy = load_strategy(args.strategy)
     actions = _corporate_actions_arg(args.corporate_actions)
-    feed = open_feed(args.file, args.format, symbol=args.symbol)
+    feed = _open(args)
     _check_realism_fits(realism, feed.book_kind, args.file)
+    _announce(args, feed)
     result = replay(
         feed, strategy=strategy, every=every, realism=realism, latency=latency, fees=fees, seed=args.seed,
         progress=not args.quiet, corporate_actions=actions,
@@ -325,7 +365,7 @@ def _replay(args: argparse.Namespace) -> int:
     _write_atomically(args.out, frames)
     inst = result.instrument
     print(f"{inst.symbol} {realism.value} replay: {result.inputs:,} inputs, "
-          f"{_summary_text(result.summary(), inst.currency)}")  # fmt: skip
+          f"{_summary_text(result.summary(), inst.currency, places=8 if inst.inverse else 2)}")  # fmt: skip
     if (note := result.corporate_actions_note()) is not None:
         print(note, file=sys.stderr if result.warnings else sys.stdout)
     print(f"wrote {', '.join(_OUTPUTS)} -> {args.out} in {time.perf_counter() - started:.2f}s")
@@ -342,13 +382,17 @@ def _corporate_actions_arg(value: str) -> str | Path | bool:
     return path
 
 
-def _summary_text(s: Mapping[str, Any], currency: str) -> str:
-    """``ReplayResult.summary()`` as one line: fills, VWAP shortfall, fees, P&L, maker share."""
+def _summary_text(s: Mapping[str, Any], currency: str, places: int = 2) -> str:
+    """``ReplayResult.summary()`` as one line: fills, VWAP shortfall, fees, P&L, maker share.
+
+    ``places``: decimals of money; 8 for an inverse contract's coin (0.0018 BTC is not 0.00).
+    """
     nan = float("nan")
     shortfall = s.get("vwap_shortfall_bps", s.get("shortfall_bps", nan))
+    fees, pnl = s.get("fees", 0.0), s.get("pnl", 0.0)
     return (
-        f"{s.get('fills', 0):,} fills, VWAP shortfall {shortfall:+.2f} bps, fees {s.get('fees', 0.0):,.2f} {currency}, "
-        f"P&L {s.get('pnl', 0.0):+,.2f} {currency}, maker share {s.get('maker_share', nan):.0%}"
+        f"{s.get('fills', 0):,} fills, VWAP shortfall {shortfall:+.2f} bps, fees {fees:,.{places}f} {currency}, "
+        f"P&L {pnl:+,.{places}f} {currency}, maker share {s.get('maker_share', nan):.0%}"
     )
 
 

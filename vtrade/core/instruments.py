@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Decimal
 from functools import lru_cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from vtrade.core.numbers import Grid, Number
@@ -62,6 +63,8 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+_N = TypeVar("_N")  # Decimal, float or an array: notional() keeps the kind it is given
+
 ALWAYS_OPEN = TradingHours()
 US_EQUITY_REGULAR = TradingHours("America/New_York", time(9, 30), time(16, 0), weekdays_only=True)
 
@@ -72,6 +75,13 @@ class Instrument:
 
     ``price()``/``size()`` convert user input to the grid (OffGridError when off it);
     ``price_grid.to_decimal()``/``size_grid.to_decimal()`` convert back for display.
+
+    ``contract_size`` and ``inverse`` describe derivatives whose size is a count of
+    contracts. A linear contract is worth ``quantity x contract_size x price`` (a stock or
+    a USD-M perpetual: ``contract_size`` None means 1). An *inverse* contract (Binance
+    COIN-M: ``BTCUSD_PERP``, 100 USD a contract) is worth a fixed amount of the quote
+    currency, so its value in the coin it settles in (``currency``) is
+    ``quantity x contract_size / price``. :meth:`notional` is the one place that rule lives.
     """
 
     symbol: str
@@ -83,6 +93,8 @@ class Instrument:
     sector: str | None = None
     name: str = ""
     hours: TradingHours = ALWAYS_OPEN
+    contract_size: Decimal | None = None
+    inverse: bool = False
     price_grid: Grid = field(init=False, repr=False, compare=False)
     size_grid: Grid = field(init=False, repr=False, compare=False)
 
@@ -93,6 +105,13 @@ class Instrument:
         object.__setattr__(self, "lot_size", Decimal(self.lot_size))
         object.__setattr__(self, "price_grid", Grid(self.tick_size))
         object.__setattr__(self, "size_grid", Grid(self.lot_size))
+        if self.contract_size is not None:
+            cs = Decimal(self.contract_size)
+            if not cs.is_finite() or cs <= 0:
+                raise ValueError(f"{self.symbol}: contract_size must be a positive number, got {self.contract_size!r}")
+            object.__setattr__(self, "contract_size", cs)
+        if self.inverse and self.contract_size is None:
+            raise ValueError(f"{self.symbol}: an inverse contract needs a contract_size (its value in quote currency)")
 
     def price(self, value: Number) -> int:
         """``value`` in ticks; raises OffGridError if it is not a multiple of the tick size."""
@@ -101,6 +120,60 @@ class Instrument:
     def size(self, value: Number) -> int:
         """``value`` in lots; raises OffGridError if it is not a multiple of the lot size."""
         return self.size_grid.to_int(value)
+
+    def notional(self, price: _N, quantity: _N) -> _N:
+        """The value of ``quantity`` units (shares, coins, contracts; not lots) at ``price``, in ``currency``.
+
+        Exact for ``Decimal`` inputs; floats and NumPy/pandas arrays work too (analytics).
+        Linear: ``quantity x price x contract_size``; inverse: ``quantity x contract_size / price``.
+
+        >>> btcusd = Instrument("BTCUSD_PERP", "0.1", "1", currency="BTC", contract_size=Decimal(100), inverse=True)
+        >>> btcusd.notional(Decimal(50000), Decimal(10))  # 10 contracts x 100 USD at 50,000 USD/BTC
+        Decimal('0.02')
+        >>> BINANCE_BTCUSDT_USDM.notional(Decimal("61800.3"), Decimal("0.1"))
+        Decimal('6180.03')
+        """
+        cs = self.contract_size
+        if cs is not None and not isinstance(price, Decimal):
+            cs = float(cs)  # type: ignore[assignment]  # Decimal x float is a TypeError
+        if self.inverse:
+            return quantity * cs / price  # type: ignore[no-any-return, operator]
+        if cs is None:
+            return quantity * price  # type: ignore[no-any-return]
+        return quantity * price * cs  # type: ignore[no-any-return]
+
+    def describe(self, venue: str | None = None) -> str:
+        """One line naming the instrument and its grid, for what a command prints; ``venue``
+        replaces the venue code with a name people read.
+
+        >>> BINANCE_BTCUSDT_USDM.describe()
+        'BTCUSDT (BINANCE_USDM): tick 0.1, lot 0.001'
+        """
+        venue = venue if venue is not None else self.venue
+        where = [venue] if venue else []
+        if self.inverse:
+            where += ["inverse", f"{_plain(self.contract_size)} {_quote_of(self)}/contract"]
+        elif self.contract_size is not None:
+            where += [f"{_plain(self.contract_size)} units/contract"]
+        unit = " contract" + ("s" if self.lot_size != 1 else "") if self.contract_size is not None else ""
+        head = f"{self.symbol} ({', '.join(where)})" if where else self.symbol
+        return f"{head}: tick {_plain(self.tick_size)}, lot {_plain(self.lot_size)}{unit}"
+
+
+def _plain(d: Decimal | None) -> str:
+    """``Decimal`` as people write it: 1E-8 -> 0.00000001, 100.0 -> 100."""
+    if d is None:
+        return "-"
+    d = d.normalize()
+    return f"{d:f}"
+
+
+def _quote_of(inst: Instrument) -> str:
+    # Binance COIN-M contracts are denominated in USD whatever the coin; other inverse
+    # venues would say so in their symbol (the part after the settlement coin).
+    pair = inst.symbol.split("_")[0]
+    quote = pair[len(inst.currency) :] if pair.startswith(inst.currency) else ""
+    return quote or "USD"
 
 
 def us_equity(symbol: str, *, sector: str | None = None, name: str = "", tick_size: Number = "0.01") -> Instrument:

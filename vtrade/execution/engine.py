@@ -769,7 +769,7 @@ class ExecutionEngine:
             fee = self.config.fees.fee(ctx)
             w.state = w.state.fill(qty, take.price)
             w.fees += fee
-            w.notional += inst.price_grid.to_decimal(take.price) * inst.size_grid.to_decimal(qty)
+            w.notional += ctx.notional  # the fee models' running order value (inverse-aware)
             self.positions[o.account] = self.position(o.account) + (qty if o.side is Side.BUY else -qty)
             self._fill_seq += 1
             if w.state.status is OrderStatus.FILLED:

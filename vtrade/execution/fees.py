@@ -141,8 +141,9 @@ class FillContext:
 
     @property
     def notional(self) -> Decimal:
-        """The fill's value in money: units x price, exact."""
-        return self.units * self.instrument.price_grid.to_decimal(self.price)
+        """The fill's value in money of the instrument's currency, exact: units x price for a
+        linear instrument, contracts x contract size / price for an inverse one (``Instrument.notional``)."""
+        return self.instrument.notional(self.instrument.price_grid.to_decimal(self.price), self.units)
 
     @property
     def units_before(self) -> Decimal:

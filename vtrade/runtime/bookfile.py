@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from vtrade.core.instruments import Instrument
+from vtrade.core.numbers import Number
 from vtrade.market.export import book_batches, book_schema
-from vtrade.market.feeds import open_feed
+from vtrade.market.feeds import Feed, open_feed
 from vtrade.market.feeds._io import file_size, progress_sink
 
 
@@ -24,10 +25,11 @@ class BookExport:
     rows: int
     seconds: float
     format: str
+    grid: str = ""  # Feed.describe(): the instrument, its grid and where the grid came from
 
 
 def write_book(
-    path: str | Path,
+    path: str | Path | Feed,
     out: str | Path,
     *,
     format: str = "auto",
@@ -35,14 +37,24 @@ def write_book(
     instrument: Instrument | None = None,
     symbol: str | None = None,
     progress: bool = True,
+    tick_size: Number | None = None,
+    lot_size: Number | None = None,
+    contract_size: Number | None = None,
 ) -> BookExport:
     """Rebuild the book of ``path`` and write its top ``levels`` after every update to ``out``.
 
-    The file appears only when complete: rows go to ``<out>.partial`` which is renamed at the
-    end, and removed on any error, so a bad input never leaves a half-written Parquet file.
+    ``path`` may be a :class:`Feed` already opened; otherwise ``format``, ``instrument``,
+    ``symbol`` and the grid keywords (``tick_size=``, ``lot_size=``, ``contract_size=``) go
+    to :func:`~vtrade.market.feeds.open_feed`. The file appears only when complete: rows go
+    to ``<out>.partial`` which is renamed at the end, and removed on any error, so a bad
+    input (e.g. a price off a given grid) never leaves a half-written Parquet file.
     """
     started = time.perf_counter()
-    feed = open_feed(path, format, instrument=instrument, symbol=symbol)
+    if isinstance(path, Feed):
+        feed = path
+    else:
+        feed = open_feed(path, format, instrument=instrument, symbol=symbol, tick_size=tick_size, lot_size=lot_size,
+                         contract_size=contract_size)  # fmt: skip
     if feed.instrument is None:
         raise ValueError(f"{path}: the feed has no instrument")
     out = Path(out)
@@ -66,7 +78,7 @@ def write_book(
     finally:
         progress_sink.reset(token)
         bar.close()
-    return BookExport(out, rows, time.perf_counter() - started, feed.format)
+    return BookExport(out, rows, time.perf_counter() - started, feed.format, feed.describe())
 
 
 def _orderbook_of(message: Path) -> Path:

@@ -63,6 +63,9 @@ from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
 from vtrade.market.l3book import L3Book
 from vtrade.portfolio.corporate_actions import CorporateAction, FactorRow
 
+#: A silence in the feed longer than this (and nothing in flight) is a break between
+#: recordings: the strategy timer skips it (see ``_Runner._next_tick``).
+RECORDING_BREAK = 5 * 24 * 3600 * 1_000_000_000
 # Ranks break ties at equal timestamps (lower first).
 _MARKET, _COMMAND, _VIEW, _NOTICE, _TIMER = range(5)
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000}
@@ -170,15 +173,27 @@ class ReplayResult:
         return h.hexdigest()
 
     def summary(self) -> dict[str, Any]:
-        """Fills, traded volume, VWAP shortfall vs arrival mid, fees and P&L (marked at the last mid)."""
+        """Fills, traded volume, VWAP shortfall vs arrival mid, fees and P&L (marked at the last mid).
+
+        Money (``fees``, ``pnl``) is in the instrument's ``currency``; ``volume`` and ``position``
+        in its units (shares, coins, contracts). For an inverse contract (COIN-M, settled in the
+        coin) a long position gains ``contracts x contract_size x (1/entry - 1/exit)`` coins:
+        the coin value of each fill is :meth:`Instrument.notional`, and it moves against price.
+        """
         f = self.fills
+        inst = self.instrument
         if f.empty:
             nan = float("nan")
             return {"fills": 0, "volume": 0.0, "position": 0.0, "position_lots": 0, "vwap_shortfall_bps": nan,
-                    "fees": 0.0, "pnl": 0.0, "maker_share": nan, "currency": self.instrument.currency}  # fmt: skip
+                    "fees": 0.0, "pnl": 0.0, "maker_share": nan, "currency": inst.currency}  # fmt: skip
         ca_lots, ca_cash = _corporate_action_totals(self.events)  # splits' new shares, dividends, cash in lieu
-        cash = -(f.price * f.quantity * f.side).sum() - f.fee.sum() + ca_cash
-        position = float((f.quantity * f.side).sum()) + self.instrument.size_grid.to_float(ca_lots)
+        flows = (inst.notional(f.price, f.quantity) * f.side).sum()  # signed value bought
+        position = float((f.quantity * f.side).sum()) + inst.size_grid.to_float(ca_lots)
+        held = inst.notional(self._mark(float(f.price.iloc[-1])), position)  # the position's value at the mark
+        # Linear: P&L = value held - value paid. Inverse: a contract's coin value falls as the
+        # price rises, so a long gains what it paid in coin minus what it is worth now.
+        pnl = (flows - f.fee.sum() - held) if inst.inverse else (-flows - f.fee.sum() + held)
+        pnl += ca_cash
         weights = f.quantity / f.quantity.sum()
         return {
             "fills": len(f),
@@ -187,9 +202,9 @@ class ReplayResult:
             "position_lots": int((f.quantity_lots * f.side).sum()) + ca_lots,
             "vwap_shortfall_bps": float((f.slippage_bps * weights).sum()),
             "fees": float(f.fee.sum()),
-            "pnl": float(cash + position * self._mark(float(f.price.iloc[-1]))),
+            "pnl": float(pnl),
             "maker_share": float((f.liquidity == "maker").mean()),
-            "currency": self.instrument.currency,
+            "currency": inst.currency,
         }
 
     def corporate_actions_note(self) -> str | None:
@@ -246,6 +261,10 @@ def replay(
     seed: int = 0,
     progress: bool = False,
     corporate_actions: CorporateActionsSpec = "auto",
+    symbol: str | None = None,
+    tick_size: Decimal | int | str | None = None,
+    lot_size: Decimal | int | str | None = None,
+    contract_size: Decimal | int | str | None = None,
     **engine_options: Any,
 ) -> ReplayResult:
     """Replay ``feed`` through the execution engine with ``strategy``; see the module docstring.
@@ -276,8 +295,20 @@ def replay(
     raw events are left alone. A path, factor rows (:func:`~vtrade.portfolio.corporate_actions.read_factor_rows`),
     a DataFrame with the factor file's columns, or a list of ``CorporateAction`` applies those
     (you say the data is raw); ``False`` applies nothing. Not applied to a pre-converted batch.
+
+    ``symbol`` picks one ticker of a multi-ticker file;
+    ``tick_size``/``lot_size``/``contract_size`` set the grid a path is read on (see
+    :func:`~vtrade.market.feeds.open_feed`), e.g. sub-penny SPY bars::
+
+        vt.replay("data/intraday/lean_minute_trade_bars.csv.gz", symbol="SPY", realism="bars", tick_size="0.0001")
     """
-    source = open_feed(feed, instrument=instrument) if isinstance(feed, str | Path) else feed
+    grid = {"tick_size": tick_size, "lot_size": lot_size, "contract_size": contract_size}
+    if isinstance(feed, str | Path):
+        source = open_feed(feed, instrument=instrument, symbol=symbol, **grid)
+    elif symbol is not None or any(v is not None for v in grid.values()):
+        raise ValueError("symbol=, tick_size=, lot_size=, contract_size= apply to a file path; else pass instrument=")
+    else:
+        source = feed
     inst = instrument or (source.instrument if isinstance(source, Feed) else None)
     if inst is None:
         raise ValueError("replaying raw events needs instrument=")
@@ -549,7 +580,8 @@ class _Runner:
                 self._notice(ts, item)
             else:
                 self._advance_view(batch, clock, ts)
-                self._on_timer(ts, more=ts < self._t_last)
+                quiet = not self.heap and engine.next_deadline() is None
+                self._on_timer(ts, more=ts < self._t_last, next_data=int(clock[e]) if e < n and quiet else None)
 
     def _advance_view(self, batch: UpdateBatch, clock: np.ndarray, ts: int) -> None:
         """Bring the strategy's book up to what has reached it by ``ts`` (feed latency later)."""
@@ -594,10 +626,14 @@ class _Runner:
                 self._notice(ts, item)
             else:
                 # As in the fast mode: the strategy runs until the feed's last event time.
-                self._on_timer(ts, more=pending is not None or ts < self._t_last)
+                # Only market data waits in the heap: the next thing that can happen is data.
+                quiet = all(rank == _MARKET for _, rank, _, _ in self.heap)
+                upcoming = [t for t, _, _, _ in self.heap] + ([pending.ts] if pending is not None else [])
+                nxt = min(upcoming) if quiet and upcoming else None
+                self._on_timer(ts, more=pending is not None or ts < self._t_last, next_data=nxt)
 
     # ------------------------------------------------------------ shared
-    def _on_timer(self, ts: int, *, more: bool) -> None:
+    def _on_timer(self, ts: int, *, more: bool, next_data: int | None = None) -> None:
         self._drain(ts, inclusive=True)  # answers due at ts rank before the timer
         self.ctx.now = ts
         self._sync_view()
@@ -611,7 +647,24 @@ class _Runner:
         if self.strategy is not None:
             self.strategy(self.ctx)
         if more:
-            self._push(ts + self.every, _TIMER, None)
+            self._push(self._next_tick(ts, next_data), _TIMER, None)
+
+    def _next_tick(self, ts: int, next_data: int | None) -> int:
+        """The next strategy time: ``ts + every``, except across a break in the recording.
+
+        A feed silent for more than :data:`RECORDING_BREAK` (longer than any weekend with its
+        holidays) with nothing in flight is a gap between recordings (a file holding SPY in
+        2013 and in 2023), not a quiet market: ticking through it every second would run the
+        strategy hundreds of millions of times on an unchanging book. The timer resumes on its
+        ``every`` grid at the last tick before the next event; it was idle only while the
+        strategy had nothing to act on (``next_data`` is None when anything is in flight).
+        """
+        if self._inbox or next_data is None or next_data - ts <= RECORDING_BREAK:
+            return ts + self.every
+        # The strategy acted on this tick (it may have sent something): let it be heard first.
+        if self.heap and any(rank != _MARKET for _, rank, _, _ in self.heap):
+            return ts + self.every
+        return ts + max(1, (next_data - ts) // self.every) * self.every
 
     def _deliver(self, out: list[ev.ExecEvent]) -> None:
         for e in out:
