@@ -40,7 +40,7 @@ def market_maker(ctx: Context) -> None:
 
 
 def buy_and_hold(ctx: Context) -> None:
-    """One market buy of 100 lots at the first call, then hold to the end. Works on bars.
+    """One market buy of 100 lots at the first call with a market, then hold to the end. Works on bars.
 
     >>> import vtrade as vt
     >>> from vtrade.core.events import Bar
@@ -53,5 +53,7 @@ def buy_and_hold(ctx: Context) -> None:
     state = vars(ctx)  # this run's state lives on its context
     if state.get("buy_and_hold_done"):
         return
+    if ctx.book.best_ask() is None and ctx.last_trade is None:
+        return  # no market yet (a feed that starts before its first quote or bar): a market order would find nothing
     ctx.buy(100)
     state["buy_and_hold_done"] = True
