@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
 
     args = parser.parse_args(argv)
+    flags = _flag_spelling(sub.choices[args.command])
     try:
         if args.command == "book":
             return _book(args)
@@ -92,18 +93,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
     except VtradeError as exc:
-        print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vtrade {args.command}: error: {exc.render(flags)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     return 1
 
 
+def _flag_spelling(command: argparse.ArgumentParser) -> Callable[[str], str | None]:
+    """How ``command`` spells a Python parameter named in an error's fix (``format`` -> ``--format``);
+    None for one it has no option for, which the error then names the Python way."""
+    flags = {a.dest: max(a.option_strings, key=len) for a in command._actions if a.option_strings}
+    return flags.get
+
+
 def _book(args: argparse.Namespace) -> int:
+    from vtrade.market.export import MAX_LEVELS
     from vtrade.runtime.bookfile import write_book
 
-    if args.levels < 1:
-        print(f"vtrade book: error: --levels must be at least 1, got {args.levels}", file=sys.stderr)
+    if not 1 <= args.levels <= MAX_LEVELS:
+        print(f"vtrade book: error: --levels must be 1 to {MAX_LEVELS}, got {args.levels}", file=sys.stderr)
         return 2
     res = write_book(
         args.file, args.out, format=args.format, levels=args.levels, symbol=args.symbol, progress=not args.quiet

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from vtrade.core.errors import DataError, UnknownFormatError
+from vtrade.core.errors import DataError, Fix, UnknownFormatError
 from vtrade.core.events import MarketEvent
 from vtrade.core.instruments import Instrument
 from vtrade.market.feeds._io import first_line, numbered_lines
@@ -155,7 +155,7 @@ def detect_format(path: str | Path) -> str:
     for name, (_, sniff) in _FORMATS.items():
         if sniff(p, line):
             return name
-    raise UnknownFormatError(p, 1, f"unrecognised format (known: {', '.join(formats())}); pass format=")
+    raise UnknownFormatError(p, 1, f"unrecognised format (known: {', '.join(formats())})", fix=Fix("format"))
 
 
 def open_feed(

@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
-from vtrade.core.errors import DataError
+from vtrade.core.errors import DataError, Fix
 from vtrade.core.events import Bar, Quote, QuoteBar
 from vtrade.core.instruments import Instrument, us_equity
 from vtrade.core.numbers import Grid
@@ -586,7 +586,7 @@ def infer_interval(path: str | Path, *, sample_rows: int = 2000) -> int:
         return MINUTE_NS
     if g and g % 1000 == 0:
         return SECOND_NS
-    raise DataError(path, None, "cannot infer the bar interval (pass interval='second' or 'minute')")
+    raise DataError(path, None, "cannot infer the bar interval", fix=Fix("interval", ("second", "minute")))
 
 
 class _BarReader(LeanCsvReader):
