@@ -151,7 +151,7 @@ class Target:
         self.executions += 1
         try:
             check()
-        except Exception as exc:  # noqa: BLE001 - every escaping exception is a finding
+        except Exception as exc:
             key = self._fuzz.crash_key(exc)
             self.crashes.setdefault(key, f"{type(exc).__name__}: {str(exc)[:200]}")
 
@@ -182,14 +182,14 @@ def child(name: str, seconds: float, result: Path) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["vtrade"]):
-        import vtrade._fuzz  # noqa: F401
-        import vtrade.cli  # noqa: F401
-        import vtrade.execution.validation  # noqa: F401
-        import vtrade.market.feeds  # noqa: F401
-        import vtrade.market.feeds.binance  # noqa: F401
-        import vtrade.market.feeds.daily  # noqa: F401
-        import vtrade.market.feeds.lean  # noqa: F401
-        import vtrade.market.feeds.lobster  # noqa: F401
+        import vtrade._fuzz
+        import vtrade.cli
+        import vtrade.execution.validation
+        import vtrade.market.feeds
+        import vtrade.market.feeds.binance
+        import vtrade.market.feeds.daily
+        import vtrade.market.feeds.lean
+        import vtrade.market.feeds.lobster
         import vtrade.market.feeds.taq  # noqa: F401
     with tempfile.TemporaryDirectory() as tmp:
         t = Target(name, Path(tmp))
@@ -252,7 +252,10 @@ def main() -> None:
         except ImportError:
             ap.error("atheris is not installed (pip install -e '.[fuzz]'), or use --fallback")
     started = time.monotonic()
-    per_target = fallback(targets, args.seconds, args.seed) if mode == "fallback" else with_atheris(targets, args.seconds)
+    if mode == "fallback":
+        per_target = fallback(targets, args.seconds, args.seed)
+    else:
+        per_target = with_atheris(targets, args.seconds)
     total = {
         "executions": sum(r.get("executions", 0) for r in per_target.values()),
         "distinct_crashes": sum(r.get("distinct_crashes", 0) for r in per_target.values()),

@@ -26,13 +26,12 @@ from vtrade.market.feeds import open_feed
 from vtrade.market.feeds._io import numbered_lines
 
 FUZZ = settings(
-    max_examples=25, deadline=None, derandomize=True, database=None,
+    max_examples=40, deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )  # fmt: skip
 NAMES = sorted(FEED_SEEDS)
-SHIPPED_GZ = sorted(
-    p for d in ("intraday", "taq", "crypto", "equities_daily") for p in (Path(__file__).parents[1] / "data" / d).glob("*.gz")
-)
+DATA = Path(__file__).parents[1] / "data"
+SHIPPED_GZ = sorted(p for d in ("intraday", "taq", "crypto", "equities_daily") for p in (DATA / d).glob("*.gz"))
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +110,8 @@ def test_a_corrupt_byte_inside_the_stream_names_its_line(tmp_path: Path) -> None
     p.write_bytes(bytes(stored))
     with pytest.raises(DataError, match="corrupt gzip") as err:
         last = 0
-        for last, _ in numbered_lines(p):
-            pass
+        for lineno, _ in numbered_lines(p):
+            last = lineno
     # Every line before the reported one was delivered. (A flipped literal may decode as other
     # text and be caught only by the CRC-32 at the end: the line is then the last one.)
     assert err.value.line == last + 1 and last > 1000

@@ -264,6 +264,9 @@ def _realism(value: str) -> Realism:
     raise UsageError(f"--realism: unknown realism {value!r} (choose from {', '.join(r.value for r in Realism)})")
 
 
+_MAX_DURATION_NS = 365 * 86_400 * 10**9
+
+
 def _duration(option: str, value: str, *, positive: bool) -> int:
     from vtrade.runtime.replay import parse_duration
 
@@ -273,6 +276,8 @@ def _duration(option: str, value: str, *, positive: bool) -> int:
         raise UsageError(f"{option}: {exc}") from None
     if positive and ns <= 0:
         raise UsageError(f"{option}: must be a positive duration, got {value!r}")
+    if ns > _MAX_DURATION_NS:  # simulated time is int64 ns: far-future stamps overflow it (year 2262)
+        raise UsageError(f"{option}: must be at most 365 days, got {value!r}")
     return ns
 
 
@@ -297,6 +302,8 @@ def _replay(args: argparse.Namespace) -> int:
     every = _duration("--every", args.every, positive=True)
     latency = _duration("--latency", args.latency, positive=False)
     fees = fee_model(args.fees)
+    if args.seed < 0:
+        raise UsageError(f"--seed: must be 0 or more, got {args.seed}")
     if not args.file.exists():
         raise UsageError(f"no such file: {args.file}")
     if args.file.is_dir():

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from vtrade.core.errors import DataError, Fix, UnknownFormatError
 from vtrade.core.events import MarketEvent
 from vtrade.core.instruments import Instrument
-from vtrade.market.feeds._io import first_line, numbered_lines
+from vtrade.market.feeds._io import check_source, first_line, numbered_lines
 from vtrade.market.feeds.binance import looks_like_binance
 
 BookKind = Literal["L1", "L2", "L3", "bars", "trades"]
@@ -166,6 +166,7 @@ def open_feed(
     ``symbol`` picks one ticker from a multi-ticker file (Lean bars, TAQ, daily universe).
     """
     p = Path(path)
+    check_source(p)  # a missing, empty, archived or binary file fails here, whatever the format
     name = detect_format(p) if format == "auto" else format
     if name not in _FORMATS:
         raise UnknownFormatError(p, None, f"unknown format {name!r} (known: auto, {', '.join(formats())})")

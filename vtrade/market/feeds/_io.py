@@ -204,6 +204,11 @@ def open_source(path: str | Path) -> Source:
     return Source(p)
 
 
+def check_source(path: str | Path) -> None:
+    """DataError unless ``path`` is a readable text file (see :func:`open_source`); reads a few kB."""
+    open_source(path).close()
+
+
 def open_text(path: str | Path) -> IO[str]:
     """Open ``path`` for reading text, transparently un-gzipping ``.gz`` files.
 
