@@ -16,11 +16,11 @@ or :func:`numbered_lines` on top of it, so these surface as one
 >>> _ = p.write_bytes(gzip.compress(b"a\\nb\\n"))
 >>> list(numbered_lines(p))
 [(1, 'a'), (2, 'b')]
->>> _ = p.write_bytes(gzip.compress(b"a\\nb\\nc\\n")[:-12])  # cut inside the last line
+>>> _ = p.write_bytes(gzip.compress(b"a\\nb\\nc\\n")[:-8])  # cut off the trailer: all 3 lines read
 >>> list(numbered_lines(p))
 Traceback (most recent call last):
 ...
-vtrade.core.errors.DataError: ...x.txt.gz:3: truncated or corrupt gzip stream (it ends before its end-of-stream marker)
+vtrade.core.errors.DataError: ...x.txt.gz:4: truncated or corrupt gzip stream (it ends before its end-of-stream marker)
 """
 
 from __future__ import annotations
