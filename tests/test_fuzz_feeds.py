@@ -166,3 +166,19 @@ def test_bad_utf8_is_reported_at_its_line(tmp_path: Path) -> None:
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_dates_beyond_nanosecond_timestamps_are_data_errors(tmp_path: Path) -> None:
+    """Found by the fuzzer: year 9999 overflowed int64 nanoseconds (a bare OverflowError)."""
+    rows = b"date,ticker,open,high,low,close,volume\n2013-01-02,MMM,1,1,1,1,5\n9999-01-02,MMM,1,1,1,1,5\n"
+    p = _write(tmp_path / "d.csv", rows)
+    with pytest.raises(DataError, match="outside the 1678-2262 range") as err:
+        list(open_feed(p))
+    assert err.value.line == 3
+
+
+def test_a_missing_file_fails_in_open_feed_whatever_the_format(tmp_path: Path) -> None:
+    """Found by the fuzzer: with a symbol given, the TAQ opener read nothing and the export
+    crashed later with a bare FileNotFoundError."""
+    with pytest.raises(DataError, match="no such file"):
+        open_feed(tmp_path / "nope.csv", "taq-quotes", symbol="IBM")

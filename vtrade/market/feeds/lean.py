@@ -79,6 +79,8 @@ _POW10 = np.array([10**i for i in range(19)], dtype=np.int64)
 _NUMBER = r"^[0-9]+(\.[0-9]*)?$"  # what Lean and the Kaggle files print: no sign, no exponent
 _ROW_IN_ERROR = re.compile(r"Row #(\d+)")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Event times are int64 ns since the epoch: days outside this range cannot be stamped.
+_FIRST_DAY, _LAST_DAY = date(1678, 1, 1), date(2262, 4, 10)
 
 TRADE_BAR_COLUMNS = ("ticker", "date", "time_et", "ms_since_midnight", "open", "high", "low", "close", "volume")
 QUOTE_BAR_COLUMNS = (
@@ -313,6 +315,10 @@ def day_codes(values: pa.Array, *, path: str | Path, lines: np.ndarray) -> tuple
             i = int(np.argmax(codes == j))
             raise DataError(path, int(lines[i]), f"date {text!r} is not a YYYY-MM-DD date") from None
         assert day is not None
+        if not _FIRST_DAY <= day <= _LAST_DAY:
+            i = int(np.argmax(codes == j))
+            raise DataError(path, int(lines[i]), f"date {text!r} is outside the {_FIRST_DAY.year}-"
+                                                 f"{_LAST_DAY.year} range of nanosecond timestamps")
         days.append(day)
     return codes, days
 
