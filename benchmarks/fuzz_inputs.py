@@ -207,25 +207,44 @@ def child(name: str, seconds: float, result: Path) -> None:
                 result.write_text(json.dumps(t.report()))
 
         max_len = max(len(s) for s in t.seeds()) + 4096
-        atheris.Setup([sys.argv[0], f"-max_total_time={int(seconds)}", f"-max_len={max_len}", "-timeout=60",
-                       "-rss_limit_mb=4096", "-print_final_stats=0", str(corpus)], one_input)  # fmt: skip
+        artifacts = result.with_suffix(".artifacts")
+        artifacts.mkdir(exist_ok=True)
+        atheris.Setup([sys.argv[0], f"-max_total_time={int(seconds)}", f"-max_len={max_len}", "-timeout=20",
+                       "-rss_limit_mb=4096", "-print_final_stats=0", f"-artifact_prefix={artifacts}/", str(corpus)],
+                      one_input)  # fmt: skip
         try:
             atheris.Fuzz()
         finally:
             result.write_text(json.dumps(t.report()))
 
 
-def with_atheris(targets: list[str], seconds: float) -> dict[str, Any]:
+def with_atheris(targets: list[str], seconds: float, keep: Path) -> dict[str, Any]:
+    """Each target in a child process; inputs libFuzzer kills for running too long (a hang) or
+    for a crash it sees itself are kept under ``keep`` and reported as crashes."""
     out = {}
     per = max(1, int(seconds / len(targets)))
     with tempfile.TemporaryDirectory() as tmp:
         for name in targets:
             result = Path(tmp) / f"{name}.json"
             cmd = [sys.executable, __file__, "--child", name, "--seconds", str(per), "--result", str(result)]
-            env = {**os.environ, "PYTHONPATH": str(ROOT)}
-            subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=per + 120,
-                           check=False)  # fmt: skip
-            out[name] = json.loads(result.read_text()) if result.exists() else {"error": "no report"}
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "VTRADE_FUZZ_NO_ALARM": "1"}
+            try:
+                subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=per + 120, check=False)  # fmt: skip
+                stuck = False
+            except subprocess.TimeoutExpired:
+                stuck = True
+            report = json.loads(result.read_text()) if result.exists() else {"executions": 0, "crashes": {}}
+            for artifact in sorted(result.with_suffix(".artifacts").glob("*")):
+                keep.mkdir(parents=True, exist_ok=True)
+                saved = keep / f"{name}-{artifact.name}"
+                saved.write_bytes(artifact.read_bytes())
+                kind = "Hang" if artifact.name.startswith(("timeout", "slow")) else "Crash"
+                report["crashes"][f"{kind} ({artifact.name.split('-')[0]})"] = f"input saved to {saved}"
+            if stuck:
+                report["crashes"]["Hang (process)"] = "the target outlived its time limit by 120 s"
+            report["distinct_crashes"] = len(report["crashes"])
+            out[name] = report
     return out
 
 
@@ -235,6 +254,8 @@ def main() -> None:
     ap.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated subset of {', '.join(TARGETS)}")
     ap.add_argument("--fallback", action="store_true", help="pure-Python random mutation instead of atheris")
     ap.add_argument("--seed", type=int, default=0, help="random seed of the fallback mode")
+    ap.add_argument("--artifacts", type=Path, default=Path(tempfile.gettempdir()) / "vtrade-fuzz-artifacts",
+                    help="where inputs that hang or crash a target are kept (atheris mode)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -255,7 +276,7 @@ def main() -> None:
     if mode == "fallback":
         per_target = fallback(targets, args.seconds, args.seed)
     else:
-        per_target = with_atheris(targets, args.seconds)
+        per_target = with_atheris(targets, args.seconds, args.artifacts)
     total = {
         "executions": sum(r.get("executions", 0) for r in per_target.values()),
         "distinct_crashes": sum(r.get("distinct_crashes", 0) for r in per_target.values()),

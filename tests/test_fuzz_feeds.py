@@ -182,3 +182,11 @@ def test_a_missing_file_fails_in_open_feed_whatever_the_format(tmp_path: Path) -
     crashed later with a bare FileNotFoundError."""
     with pytest.raises(DataError, match="no such file"):
         open_feed(tmp_path / "nope.csv", "taq-quotes", symbol="IBM")
+
+
+def test_a_blank_first_ticker_is_a_data_error(tmp_path: Path) -> None:
+    """Found by the fuzzer: the first row's blank ticker reached Instrument() (a bare ValueError)."""
+    p = _write(tmp_path / "d.csv", b"date,ticker,open,high,low,close,volume\n2013-01-02,,1,1,1,1,5\n")
+    with pytest.raises(DataError, match="bad ticker ''") as err:
+        open_feed(p)
+    assert err.value.line == 2

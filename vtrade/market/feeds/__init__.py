@@ -100,7 +100,10 @@ def _first_ticker(path: Path, header: tuple[str, ...]) -> str:
     cells = row[1].split(",")
     if len(cells) != len(header):
         raise DataError(path, row[0], f"expected {len(header)} columns, got {len(cells)}")
-    return cells[header.index("ticker")]
+    ticker = cells[header.index("ticker")]
+    if not ticker or ticker != ticker.strip():  # what the readers refuse too, said before an Instrument is built
+        raise DataError(path, row[0], f"bad ticker {ticker!r}")
+    return ticker
 
 
 Opener = Callable[[Path, Instrument | None, str | None], Feed]
