@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning
+    flags = _flag_spelling(sub.choices[args.command])
     try:
         if args.command == "book":
             return _book(args)
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
     except VtradeError as exc:
-        print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vtrade {args.command}: error: {exc.render(flags)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -144,11 +145,19 @@ def _announce(args: argparse.Namespace, feed: Feed) -> None:
     print(f"vtrade {args.command}: {feed.describe()}", file=sys.stderr, flush=True)
 
 
+def _flag_spelling(command: argparse.ArgumentParser) -> Callable[[str], str | None]:
+    """How ``command`` spells a Python parameter named in an error's fix (``format`` -> ``--format``);
+    None for one it has no option for, which the error then names the Python way."""
+    flags = {a.dest: max(a.option_strings, key=len) for a in command._actions if a.option_strings}
+    return flags.get
+
+
 def _book(args: argparse.Namespace) -> int:
+    from vtrade.market.export import MAX_LEVELS
     from vtrade.runtime.bookfile import write_book
 
-    if args.levels < 1:
-        print(f"vtrade book: error: --levels must be at least 1, got {args.levels}", file=sys.stderr)
+    if not 1 <= args.levels <= MAX_LEVELS:
+        print(f"vtrade book: error: --levels must be 1 to {MAX_LEVELS}, got {args.levels}", file=sys.stderr)
         return 2
     feed = _open(args)
     _announce(args, feed)
@@ -313,6 +322,9 @@ def _realism(value: str) -> Realism:
     raise UsageError(f"--realism: unknown realism {value!r} (choose from {', '.join(r.value for r in Realism)})")
 
 
+_MAX_DURATION_NS = 365 * 86_400 * 10**9
+
+
 def _duration(option: str, value: str, *, positive: bool) -> int:
     from vtrade.runtime.replay import parse_duration
 
@@ -322,6 +334,8 @@ def _duration(option: str, value: str, *, positive: bool) -> int:
         raise UsageError(f"{option}: {exc}") from None
     if positive and ns <= 0:
         raise UsageError(f"{option}: must be a positive duration, got {value!r}")
+    if ns > _MAX_DURATION_NS:  # simulated time is int64 ns: far-future stamps overflow it (year 2262)
+        raise UsageError(f"{option}: must be at most 365 days, got {value!r}")
     return ns
 
 
@@ -347,6 +361,8 @@ def _replay(args: argparse.Namespace) -> int:
     every = _duration("--every", args.every, positive=True)
     latency = _duration("--latency", args.latency, positive=False)
     fees = fee_model(args.fees)
+    if args.seed < 0:
+        raise UsageError(f"--seed: must be 0 or more, got {args.seed}")
     if not args.file.exists():
         raise UsageError(f"no such file: {args.file}")
     if args.file.is_dir():

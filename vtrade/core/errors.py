@@ -2,9 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: How a front end spells a parameter: the CLI maps ``"format"`` to ``"--format"``; None when it
+#: has no spelling for it (the Python one is shown then).
+Spelling = Callable[[str], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """The parameter that resolves an error, kept apart from the message so each front end can
+    name it its own way: Python ``format=`` or ``format='binance'``, the CLI ``--format binance``.
+
+    >>> Fix("interval", ("second", "minute")).render()
+    "pass interval='second' or 'minute'"
+    >>> Fix("interval", ("second", "minute")).render(lambda p: "--" + p)
+    'pass --interval second or minute'
+    """
+
+    param: str
+    examples: tuple[str, ...] = ()
+
+    def render(self, spelling: Spelling | None = None) -> str:
+        flag = spelling(self.param) if spelling is not None else None
+        if flag is None:
+            return f"pass {self.param}=" + " or ".join(repr(e) for e in self.examples)
+        return f"pass {flag}" + (" " + " or ".join(self.examples) if self.examples else "")
+
 
 class VtradeError(Exception):
-    """Base class of every error vtrade raises on purpose."""
+    """Base class of every error vtrade raises on purpose.
+
+    ``fix`` (optional) names the parameter that resolves it; ``str(err)`` spells it the Python
+    way and :meth:`render` the way a front end (the CLI) spells its options.
+    """
+
+    fix: Fix | None = None
+
+    def __init__(self, *args: object, fix: Fix | None = None) -> None:
+        super().__init__(*args)
+        if fix is not None:
+            self.fix = fix
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def render(self, spelling: Spelling | None = None) -> str:
+        """The message, with its fix (if any) in the words of ``spelling``'s front end."""
+        text = super().__str__()
+        return text if self.fix is None else f"{text}; {self.fix.render(spelling)}"
 
 
 class OffGridError(VtradeError, ValueError):
@@ -21,12 +68,12 @@ class DataError(VtradeError, ValueError):
     'btc.jsonl.gz:12: malformed JSON'
     """
 
-    def __init__(self, path: object, line: int | None, message: str) -> None:
+    def __init__(self, path: object, line: int | None, message: str, *, fix: Fix | None = None) -> None:
         self.path = str(path)
         self.line = line
         self.reason = message
         where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {message}", fix=fix)
 
 
 class UnknownFormatError(DataError):

@@ -96,13 +96,43 @@ class Grid:
     def _exact(self, d: Decimal, original: object) -> int:
         if not d.is_finite():
             raise OffGridError(f"{original} is not a finite number")
-        q, r = divmod(d, self.increment)
-        if r != 0:
+        try:
+            n = count_of(d, self.increment)
+        except OverflowError:
+            raise OffGridError(f"{original} is out of range: more than 2**63 increments of {self.increment}") from None
+        if n is None:
             raise OffGridError(f"{original} is not on the {self.increment} grid")
-        return int(q)
+        return n
 
     def __str__(self) -> str:
         return str(self.increment)
+
+
+#: Counts of increments are int64 in the engine's arrays.
+_INT64 = 1 << 63
+
+
+def count_of(d: Decimal, increment: Decimal) -> int | None:
+    """The exact number of ``increment`` in the finite ``d``; None when it is not a whole number.
+
+    OverflowError when the count does not fit 64 bits (the engine's integers), instead of the
+    ``decimal.InvalidOperation`` that ``divmod`` raises once the quotient outgrows the context.
+
+    >>> count_of(Decimal("1.5"), Decimal("0.5")), count_of(Decimal("1.55"), Decimal("0.1"))
+    (3, None)
+    >>> count_of(Decimal("1e-999999999"), Decimal("0.1")) is None  # the remainder underflows to 0
+    True
+    """
+    try:
+        q, r = divmod(d, increment)
+    except InvalidOperation:
+        raise OverflowError(f"{d} is too large a multiple of {increment}") from None
+    if r != 0 or (q == 0 and d != 0):  # a tiny d leaves a remainder below Emin, which reads as 0
+        return None
+    n = int(q)
+    if not -_INT64 <= n < _INT64:
+        raise OverflowError(f"{d} is too large a multiple of {increment}")
+    return n
 
 
 def exact_decimal(

@@ -35,7 +35,7 @@ import numpy as np
 from vtrade.core.errors import VtradeError
 from vtrade.core.events import Side
 from vtrade.core.instruments import Instrument
-from vtrade.core.numbers import Number
+from vtrade.core.numbers import Number, count_of
 from vtrade.execution.events import OrderRejected, RejectCode
 from vtrade.execution.orders import OrderType, SubmitOrder, TimeInForce
 
@@ -121,10 +121,15 @@ def _decimal(value: object, field: str, code: RejectCode, what: str) -> Decimal:
 
 
 def _on_grid(d: Decimal, increment: Decimal, field: str, code: RejectCode, unit: str) -> int:
-    q, r = divmod(d, increment)
-    if r != 0:
-        raise OrderInputError(code, field, f"{d.normalize():f} is not a multiple of the {increment} {unit}")
-    return int(q)
+    # Plain digits as people type them, except for extreme exponents (which would print ~1e9 digits).
+    shown = f"{d.normalize():f}" if -30 < d.adjusted() < 30 else f"{d:E}"
+    try:
+        n = count_of(d, increment)
+    except OverflowError:
+        raise OrderInputError(code, field, f"{shown} is out of range (over 2**63 of the {increment} {unit})") from None
+    if n is None:
+        raise OrderInputError(code, field, f"{shown} is not a multiple of the {increment} {unit}")
+    return n
 
 
 def _price(value: Number, instrument: Instrument, field: str, what: str) -> int:

@@ -33,10 +33,20 @@ _CHUNK_EVENTS = 16384
 # 18 digits hold any tick count we meet and leave room for arithmetic (a difference of two
 # decimal128(38) columns would need 39 and fails).
 _PRECISION = 18
+#: More levels than any venue publishes (Binance's deepest snapshot has 5000 a side); a bound
+#: keeps a mistyped count from building a schema of billions of columns.
+MAX_LEVELS = 5000
+
+
+def check_levels(levels: int) -> None:
+    """ValueError unless ``levels`` is a level count a book export can have (1..MAX_LEVELS)."""
+    if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= MAX_LEVELS:
+        raise ValueError(f"levels must be a whole number from 1 to {MAX_LEVELS}, got {levels!r}")
 
 
 def book_schema(instrument: Instrument, levels: int) -> pa.Schema:
     """Column names and types of a book export with ``levels`` levels per side."""
+    check_levels(levels)
     px, sz = _decimal_type(instrument.price_grid), _decimal_type(instrument.size_grid)
     fields = [pa.field("ts", pa.timestamp("ns", tz="UTC")), pa.field("seq", pa.int64())]
     for k in range(1, levels + 1):
@@ -49,8 +59,7 @@ def book_schema(instrument: Instrument, levels: int) -> pa.Schema:
 
 def book_batches(feed: Feed, levels: int) -> Iterator[pa.RecordBatch]:
     """Stream the book after every applied update of ``feed`` as Arrow record batches."""
-    if levels < 1:
-        raise ValueError(f"levels must be at least 1, got {levels}")
+    check_levels(levels)
     if feed.instrument is None:
         raise ValueError(f"{feed.path}: the feed has no instrument, so prices have no grid")
     if feed.book_kind not in ("L1", "L2", "L3"):

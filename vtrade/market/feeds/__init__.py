@@ -25,11 +25,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from vtrade.core.errors import DataError, UnknownFormatError
+from vtrade.core.errors import DataError, Fix, UnknownFormatError
 from vtrade.core.events import Bar, MarketEvent
 from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Number
-from vtrade.market.feeds._io import first_line, numbered_lines
+from vtrade.market.feeds._io import check_source, first_line, numbered_lines
 from vtrade.market.feeds.binance import looks_like_binance
 
 BookKind = Literal["L1", "L2", "L3", "bars", "trades"]
@@ -241,7 +241,10 @@ def _first_ticker(path: Path, header: tuple[str, ...]) -> str:
     cells = row[1].split(",")
     if len(cells) != len(header):
         raise DataError(path, row[0], f"expected {len(header)} columns, got {len(cells)}")
-    return cells[header.index("ticker")]
+    ticker = cells[header.index("ticker")]
+    if not ticker or ticker != ticker.strip():  # what the readers refuse too, said before an Instrument is built
+        raise DataError(path, row[0], f"bad ticker {ticker!r}")
+    return ticker
 
 
 Opener = Callable[..., Feed]  # (path, instrument, symbol, grid=None) -> Feed
@@ -301,7 +304,7 @@ def detect_format(path: str | Path) -> str:
     for name, (_, sniff) in _FORMATS.items():
         if sniff(p, line):
             return name
-    raise UnknownFormatError(p, 1, f"unrecognised format (known: {', '.join(formats())}); pass format=")
+    raise UnknownFormatError(p, 1, f"unrecognised format (known: {', '.join(formats())})", fix=Fix("format"))
 
 
 def open_feed(
@@ -327,6 +330,7 @@ def open_feed(
     ('0.0001', 'tick given, lot the US-equity default')
     """
     p = Path(path)
+    check_source(p)  # a missing, empty, archived or binary file fails here, whatever the format
     grid = GridOverride(tick_size, lot_size, contract_size)
     if instrument is not None and grid:
         raise ValueError("pass either instrument= or tick_size=/lot_size=/contract_size=, not both")

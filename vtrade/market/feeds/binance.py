@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,7 +47,7 @@ from vtrade.core.errors import DataError, OffGridError, SequenceGapError
 from vtrade.core.events import BookDelta, BookSnapshot, MarketEvent, Quote, Side, Trade
 from vtrade.core.instruments import BINANCE_BTCUSDT_SPOT, BINANCE_BTCUSDT_USDM, Instrument
 from vtrade.core.numbers import Number
-from vtrade.market.feeds._io import _open, numbered_lines
+from vtrade.market.feeds._io import numbered_lines, open_source
 
 _KNOWN = {("spot", "BTCUSDT"): BINANCE_BTCUSDT_SPOT, ("usdm", "BTCUSDT"): BINANCE_BTCUSDT_USDM}
 MARKETS = ("spot", "usdm", "coinm")
@@ -260,20 +259,12 @@ def scan_grids(path: str | Path) -> GridScan:
     """
     started = time.perf_counter()
     p = Path(path)
-    _, raw = _open(p)  # existence and regular-file checks, as for every feed
-    with raw:
-        gz = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
-        inflate = zlib.decompressobj(wbits=31) if gz else None
+    with open_source(p) as src:  # the same checks and gzip handling as every feed
         lines = price = size = 0
         rest = b""
         while True:
-            chunk = raw.read(_BLOCK)
-            try:
-                text = (inflate.decompress(chunk) if chunk else inflate.flush()) if inflate else chunk
-            except zlib.error as exc:
-                raise DataError(p, lines + 1, f"truncated or corrupt gzip stream ({exc})") from exc
-            text = rest + text
+            chunk = src.stream.read(_BLOCK)
+            text = rest + chunk
             if chunk:  # keep the unfinished last line for the next block
                 cut = text.rfind(b"\n") + 1
                 text, rest = text[:cut], text[cut:]
@@ -283,8 +274,7 @@ def scan_grids(path: str | Path) -> GridScan:
                 price, size = max(price, dp), max(size, ds)
             if not chunk:
                 break
-        if inflate is not None and not inflate.eof:
-            raise DataError(p, lines + 1, "truncated or corrupt gzip stream (it ends before its end marker)")
+        src.check_complete()  # a broken gzip stream: DataError at the first line it did not deliver
     return GridScan(lines, price, size, time.perf_counter() - started)
 
 

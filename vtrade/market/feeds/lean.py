@@ -52,11 +52,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
-from vtrade.core.errors import DataError
+from vtrade.core.errors import DataError, Fix
 from vtrade.core.events import Bar, Quote, QuoteBar
 from vtrade.core.instruments import Instrument, us_equity
 from vtrade.core.numbers import Grid
-from vtrade.market.feeds._io import numbered_lines
+from vtrade.market.feeds._io import numbered_lines, open_source
 
 NEW_YORK = ZoneInfo("America/New_York")
 SECOND_NS = 1_000_000_000
@@ -79,6 +79,8 @@ _POW10 = np.array([10**i for i in range(19)], dtype=np.int64)
 _NUMBER = r"^[0-9]+(\.[0-9]*)?$"  # what Lean and the Kaggle files print: no sign, no exponent
 _ROW_IN_ERROR = re.compile(r"Row #(\d+)")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Event times are int64 ns since the epoch: days outside this range cannot be stamped.
+_FIRST_DAY, _LAST_DAY = date(1678, 1, 1), date(2262, 4, 10)
 
 TRADE_BAR_COLUMNS = ("ticker", "date", "time_et", "ms_since_midnight", "open", "high", "low", "close", "volume")
 QUOTE_BAR_COLUMNS = (
@@ -187,42 +189,41 @@ def csv_blocks(path: str | Path, header: Sequence[str], *, block_bytes: int = _B
     found = [c.strip() for c in head.split(",")]
     if found != list(header):
         raise DataError(p, 1, f"unexpected header {head!r}; expected {','.join(header)}")
-    with p.open("rb") as probe:
-        gz = probe.read(2) == b"\x1f\x8b"
-    stream = pa.input_stream(str(p), compression="gzip" if gz else None)
     text_columns = {c: pa.string() for c in header}
     rows_done = 0
-    try:
-        reader = pv.open_csv(
-            stream,
-            read_options=pv.ReadOptions(use_threads=False, block_size=block_bytes),
-            # Blank lines become rows of empty strings, so row i is always file line i + 2.
-            parse_options=pv.ParseOptions(ignore_empty_lines=False),
-            convert_options=pv.ConvertOptions(column_types=text_columns, strings_can_be_null=False),
-        )
-        for batch in reader:
-            n = batch.num_rows
-            lines = np.arange(rows_done + 2, rows_done + 2 + n, dtype=np.int64)
-            rows_done += n
-            cols = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
-            blank = _all_empty(cols.values())
-            block = CsvBlock(lines, cols)
-            if blank is not None:
-                block = block.take(~blank)
-            if len(block):
-                yield block
-    except pa.ArrowInvalid as exc:
-        msg = str(exc)
-        m = _ROW_IN_ERROR.search(msg)
-        line = int(m.group(1)) if m else rows_done + 2
-        reason = msg.split(": ", 1)[1] if msg.startswith("CSV parse error") else msg
-        if "invalid UTF8" in msg:
-            reason = "not UTF-8 text"
-        raise DataError(p, line, _ROW_IN_ERROR.sub("", reason).strip(" :")) from exc
-    except (OSError, EOFError) as exc:
-        raise DataError(p, rows_done + 2, f"truncated or corrupt gzip stream ({exc})") from exc
-    finally:
-        stream.close()
+    # pyarrow reads our decoded stream, not the gzip file itself: its own decoder reads a block
+    # ahead and reports a broken stream at the start of that block, while ours delivers every
+    # complete line first and then names the first line it could not (Source.check_complete).
+    with open_source(p) as src:
+        try:
+            reader = pv.open_csv(
+                src.stream,
+                read_options=pv.ReadOptions(use_threads=False, block_size=block_bytes),
+                # Blank lines become rows of empty strings, so row i is always file line i + 2;
+                # these files never quote, and a stray quote must not glue lines together.
+                parse_options=pv.ParseOptions(ignore_empty_lines=False, quote_char=False),
+                convert_options=pv.ConvertOptions(column_types=text_columns, strings_can_be_null=False),
+            )
+            for batch in reader:
+                n = batch.num_rows
+                lines = np.arange(rows_done + 2, rows_done + 2 + n, dtype=np.int64)
+                rows_done += n
+                cols = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
+                blank = _all_empty(cols.values())
+                block = CsvBlock(lines, cols)
+                if blank is not None:
+                    block = block.take(~blank)
+                if len(block):
+                    yield block
+        except pa.ArrowInvalid as exc:
+            msg = str(exc)
+            m = _ROW_IN_ERROR.search(msg)
+            line = int(m.group(1)) if m else rows_done + 2
+            reason = msg.split(": ", 1)[1] if msg.startswith("CSV parse error") else msg
+            if "invalid UTF8" in msg:
+                reason = "not UTF-8 text"
+            raise DataError(p, line, _ROW_IN_ERROR.sub("", reason).strip(" :")) from exc
+        src.check_complete()
 
 
 def empty_mask(values: pa.Array) -> np.ndarray:
@@ -314,6 +315,10 @@ def day_codes(values: pa.Array, *, path: str | Path, lines: np.ndarray) -> tuple
             i = int(np.argmax(codes == j))
             raise DataError(path, int(lines[i]), f"date {text!r} is not a YYYY-MM-DD date") from None
         assert day is not None
+        if not _FIRST_DAY <= day <= _LAST_DAY:
+            i = int(np.argmax(codes == j))
+            raise DataError(path, int(lines[i]), f"date {text!r} is outside the {_FIRST_DAY.year}-"
+                                                 f"{_LAST_DAY.year} range of nanosecond timestamps")
         days.append(day)
     return codes, days
 
@@ -587,7 +592,7 @@ def infer_interval(path: str | Path, *, sample_rows: int = 2000) -> int:
         return MINUTE_NS
     if g and g % 1000 == 0:
         return SECOND_NS
-    raise DataError(path, None, "cannot infer the bar interval (pass interval='second' or 'minute')")
+    raise DataError(path, None, "cannot infer the bar interval", fix=Fix("interval", ("second", "minute")))
 
 
 class _BarReader(LeanCsvReader):
