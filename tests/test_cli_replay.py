@@ -115,7 +115,7 @@ def test_a_module_path_strategy_is_found_from_the_current_directory(
         ({"--strategy": str(STRATEGIES)}, "expected MODULE:FUNCTION or path/to/file.py:FUNCTION"),
         ({"--strategy": f"{STRATEGIES}:__all__"}, "is a list, not a function"),
         ({"--realism": "L9"}, "--realism: unknown realism 'L9' (choose from bars, L1, L2, L3)"),
-        ({"--realism": "bars"}, "--realism bars needs a bar file"),
+        ({"--realism": "bars"}, "--realism bars needs bars or trade prints"),
         ({"--realism": "L3"}, "--realism L3 needs order-by-order data"),
         ({"--every": "10 parsecs"}, "--every: not a duration: '10 parsecs'"),
         ({"--every": "0ms"}, "--every: must be a positive duration"),

@@ -342,8 +342,9 @@ def _duration(option: str, value: str, *, positive: bool) -> int:
 def _check_realism_fits(realism: Realism, book_kind: str, path: Path) -> None:
     """A realism the feed cannot drive would replay without a single fill: refuse it up front."""
     name = path.name
-    if realism.value == "bars" and book_kind != "bars":
-        raise UsageError(f"--realism bars needs a bar file; {name} is a {book_kind} feed (try --realism L2 or L1)")
+    if realism.value == "bars" and book_kind not in ("bars", "trades"):
+        raise UsageError(f"--realism bars needs bars or trade prints; {name} is a {book_kind} feed "
+                         "(try --realism L2 or L1)")  # fmt: skip
     if realism.value != "bars" and book_kind in ("bars", "trades"):
         raise UsageError(f"--realism {realism.value} needs quotes or depth; {name} is a {book_kind} feed "
                          "(use --realism bars)")  # fmt: skip

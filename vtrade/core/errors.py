@@ -51,7 +51,9 @@ class VtradeError(Exception):
     def render(self, spelling: Spelling | None = None) -> str:
         """The message, with its fix (if any) in the words of ``spelling``'s front end."""
         text = super().__str__()
-        return text if self.fix is None else f"{text}; {self.fix.render(spelling)}"
+        if self.fix is None or (spelling is not None and spelling(self.fix.param) is None):
+            return text  # a front end without that option: naming the Python parameter would not help
+        return f"{text}; {self.fix.render(spelling)}"
 
 
 class OffGridError(VtradeError, ValueError):

@@ -68,14 +68,15 @@ from vtrade.portfolio.corporate_actions import CorporateAction, FactorRow
 RECORDING_BREAK = 5 * 24 * 3600 * 1_000_000_000
 # Ranks break ties at equal timestamps (lower first).
 _MARKET, _COMMAND, _VIEW, _NOTICE, _TIMER = range(5)
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000}
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000,
+          "h": 3_600_000_000_000, "d": 86_400_000_000_000}
 
 
 def parse_duration(value: str | int | float) -> int:
-    """Nanoseconds in ``"100ms"``, ``"1.5s"``, ``"250us"`` or a plain int of ns.
+    """Nanoseconds in ``"100ms"``, ``"1.5s"``, ``"250us"``, ``"5min"``, ``"1h"``, ``"1d"`` or a plain int of ns.
 
-    >>> parse_duration("100ms"), parse_duration("1.5s"), parse_duration(0)
-    (100000000, 1500000000, 0)
+    >>> parse_duration("100ms"), parse_duration("1.5s"), parse_duration(0), parse_duration("1d") // 10**9
+    (100000000, 1500000000, 0, 86400)
     """
     if isinstance(value, bool):
         raise ValueError("a duration cannot be a bool")
@@ -83,9 +84,9 @@ def parse_duration(value: str | int | float) -> int:
         if not value >= 0:
             raise ValueError(f"a duration must be >= 0 ns, got {value}")
         return int(value)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|min)\s*", value)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|min|h|d)\s*", value)
     if m is None:
-        raise ValueError(f"not a duration: {value!r} (use e.g. '100ms', '1s', '250us')")
+        raise ValueError(f"not a duration: {value!r} (use e.g. '100ms', '1s', '250us', '1h', '1d')")
     return int(Decimal(m[1]) * _UNITS[m[2]])
 
 
@@ -309,6 +310,8 @@ def replay(
         raise ValueError("symbol=, tick_size=, lot_size=, contract_size= apply to a file path; else pass instrument=")
     else:
         source = feed
+    if isinstance(source, Feed) and Realism(realism) is Realism.BARS:
+        source = source.as_bars()  # trade prints drive the bars rung as one-print bars
     inst = instrument or (source.instrument if isinstance(source, Feed) else None)
     if inst is None:
         raise ValueError("replaying raw events needs instrument=")

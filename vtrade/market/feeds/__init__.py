@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vtrade.core.errors import DataError, Fix, UnknownFormatError
-from vtrade.core.events import Bar, MarketEvent
+from vtrade.core.events import Bar, MarketEvent, Trade
 from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Number
 from vtrade.market.feeds._io import check_source, first_line, numbered_lines
@@ -58,6 +58,31 @@ class Feed:
 
     def __iter__(self) -> Iterator[MarketEvent]:
         return iter(self.events())
+
+    def as_bars(self) -> Feed:
+        """A trades feed as one bar per print, for the bars rung of the realism ladder.
+
+        Each print becomes a bar of no duration whose open, high, low and close are its price
+        and whose volume is its size: a bar-realism order then fills at a later print, at most
+        its volume share of that print's size (zipline's rule on tick data). Other events pass
+        through. A feed that is not ``"trades"`` is returned as it is.
+
+        >>> f = open_feed("data/taq/lean_tick_trades_IBM_BAC.csv.gz", symbol="BAC").as_bars()
+        >>> f.book_kind, type(next(iter(f))).__name__
+        ('bars', 'Bar')
+        """
+        if self.book_kind != "trades":
+            return self
+        events = self.events
+
+        def bars() -> Iterator[MarketEvent]:
+            for e in events():
+                if isinstance(e, Trade):
+                    yield Bar(e.ts, e.recv_ts, e.symbol, e.seq, 0, e.price, e.price, e.price, e.price, e.size)
+                else:
+                    yield e
+
+        return dataclasses.replace(self, book_kind="bars", events=bars)
 
     def describe(self) -> str:
         """One line: the instrument, its grid and where the grid came from (what the CLI prints)."""
@@ -297,13 +322,38 @@ def formats() -> list[str]:
     return sorted(_FORMATS)
 
 
+# Tables that travel with market data but are not feeds: header -> (what the file is, the
+# parameter that takes it, if any). Opening one as a feed says so instead of "unrecognised".
+_REFERENCE_TABLES: dict[tuple[str, ...], tuple[str, Fix | None]] = {
+    ("ticker", "date", "price_factor", "split_factor", "reference_price"):
+        ("a Lean factor file (the splits and dividends that adjust raw prices)", Fix("corporate_actions")),
+    ("flag", "ticker", "date", "open", "high", "low", "close", "volume", "prev_close", "ret"):
+        ("the daily universe's list of flagged rows (a data-quality table the daily reader applies itself)", None),
+    ("ticker", "name", "gics_sector_2018", "gics_sector_now", "gics_sub_industry_now", "first_date", "last_date",
+     "rows", "status"):
+        ("the daily universe's metadata (names, GICS sectors, date ranges)", None),
+    ("Symbol", "Name", "Sector"): ("an index constituents list (symbols, names, sectors)", None),
+}  # fmt: skip
+
+
 def detect_format(path: str | Path) -> str:
-    """The format of ``path`` judged from its name and first line; UnknownFormatError if none fits."""
+    """The format of ``path`` judged from its name and first line; UnknownFormatError if none fits.
+
+    >>> detect_format("data/equities_daily/lean_factor_files.csv")
+    Traceback (most recent call last):
+    ...
+    vtrade.core.errors.UnknownFormatError: data/equities_daily/lean_factor_files.csv: a Lean factor file \
+(the splits and dividends that adjust raw prices), not a market feed; pass corporate_actions=
+    """
     p = Path(path)
     line = first_line(p)
     for name, (_, sniff) in _FORMATS.items():
         if sniff(p, line):
             return name
+    table = _REFERENCE_TABLES.get(tuple(c.strip() for c in line.lstrip("\ufeff").split(",")))
+    if table is not None:
+        what, fix = table
+        raise UnknownFormatError(p, None, f"{what}, not a market feed", fix=fix)
     raise UnknownFormatError(p, 1, f"unrecognised format (known: {', '.join(formats())})", fix=Fix("format"))
 
 
