@@ -144,7 +144,7 @@ def test_quote_bar_export_and_symbol_selection(capsys: pytest.CaptureFixture[str
     assert main(["book", str(ROOT / "intraday/lean_minute_trade_bars.csv.gz"), "--out", str(out), "--quiet"]) == 2
     assert "no book to rebuild" in capsys.readouterr().err
     assert main(["book", str(ROOT / "equities_daily/sp500_2018members_meta.csv"), "--out", str(out), "--quiet"]) == 2
-    assert "unrecognised format" in capsys.readouterr().err
+    assert "metadata (names, GICS sectors, date ranges), not a market feed" in capsys.readouterr().err
     assert not out.exists()
 
 
