@@ -151,3 +151,14 @@ def test_fuzz_harness_fallback_mode_runs_and_finds_nothing() -> None:
     assert report["mode"] == "fallback" and set(report["targets"]) == {"binance-usdm", "taq-quotes", "orders"}
     assert all(t["executions"] > 0 for t in report["targets"].values())
     assert report["total"]["distinct_crashes"] == 0, report
+
+
+@pytest.mark.parametrize("command", ["book", "replay"])
+def test_a_ticker_with_control_characters_is_a_usage_error(command: str, tmp_path: Path) -> None:
+    """Found by benchmarks/fuzz_inputs.py (atheris, cli target): `--symbol '+\\x00\\x02…'` reached
+    Instrument() and raised a bare ValueError. argparse now refuses it, naming the option."""
+    feed = str(ROOT / "data/taq/lean_tick_quotes_IBM_BAC.csv.gz")  # multi-ticker: --symbol builds an Instrument
+    extra = ["--strategy", "vtrade.strategies:buy_and_hold", "--realism", "L1"] if command == "replay" else []
+    for bad in ["+\x00\x02\x03\t\n", " BTCUSDT", "BTC USDT", ""]:
+        assert check_cli([command, feed, "--symbol", bad, *extra, "--out", str(tmp_path / "o"), "--quiet"],
+                         tmp_path / "o") == 2  # fmt: skip

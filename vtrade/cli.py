@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     book = sub.add_parser("book", help="rebuild a recorded feed's order book and write it to Parquet")
     book.add_argument("file", type=Path, help="feed file (for LOBSTER, the message file)")
     book.add_argument("--format", default="auto", help="auto (default), binance, lobster, taq-quotes, …")
-    book.add_argument("--symbol", help="the ticker to rebuild, for files holding several")
+    book.add_argument("--symbol", type=_ticker, help="the ticker to rebuild, for files holding several")
     book.add_argument("--levels", type=int, default=10, help="levels per side to write (default 10)")
     book.add_argument("--out", type=Path, required=True, help="output Parquet file")
     book.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay.add_argument("--out", type=Path, required=True, help="output directory (written atomically)")
     replay.add_argument("--every", default="1s", help="how often the strategy runs, in simulated time (default 1s)")
     replay.add_argument("--latency", default="0ms", help="order entry, response and feed latency (default 0ms)")
-    replay.add_argument("--symbol", help="the ticker to replay, for files holding several")
+    replay.add_argument("--symbol", type=_ticker, help="the ticker to replay, for files holding several")
     replay.add_argument("--format", default="auto", help="auto (default), binance, lobster, lean-trade-bars, …")
     replay.add_argument("--seed", type=int, default=0, help="session seed of the stochastic models (default 0)")
     replay.add_argument("--fees", default="none", help="none (default), per-share or maker-taker")
@@ -117,6 +117,13 @@ def _grid_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contract-size", type=_positive_decimal, metavar="D",
                    help="quote-currency value of one contract (COIN-M inverse; default Binance's: 100 USD for "
                         "BTCUSD, 10 USD otherwise)")  # fmt: skip
+
+
+def _ticker(text: str) -> str:
+    """argparse type of ``--symbol``: printable, no spaces (what a ticker in any feed can be)."""
+    if not text or not text.isprintable() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"not a ticker: {text!r} (printable characters, no spaces)")
+    return text
 
 
 def _positive_decimal(text: str) -> Decimal:
