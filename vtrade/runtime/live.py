@@ -19,17 +19,21 @@ each on its own :class:`~vtrade.execution.engine.ExecutionEngine`:
 In each slice, per venue, the market data and the commands that reached the exchange are
 merged in time order into the engine (market data first at equal times, as in
 :mod:`vtrade.runtime.replay`); the execution events of all venues are then folded, in time
-order, into the account records and one :class:`~vtrade.portfolio.book.PortfolioBook`, and
-every price is marked in one batch. Seeded simulated participants keep things moving: a market
-maker and a noise trader inside the synthetic and capture venues (part of the market, outside
-the class), and, with the universe, three simulated class members (index, momentum,
-contrarian) who trade through the same account rules as people and rank with them.
+order, into the broker and one :class:`~vtrade.portfolio.book.PortfolioBook`, and every price
+is marked in one batch; then the broker checks maintenance and liquidates margin accounts below
+it. Simulated participants keep things moving: a market maker and a noise trader inside the
+synthetic and capture venues (part of the market, outside the class), and, with the universe,
+three simulated class members (index, momentum, contrarian) who trade through the same account
+rules as people and rank with them. They are the strategy functions of
+:mod:`vtrade.market.participants`, run here on a ``_Desk`` (and in ``vt.replay`` on its context).
 
 Everything people do goes through the same path: :func:`~vtrade.execution.validation.submit_from_user`
 turns loose input into an exact order (or raises :class:`OrderInputError` naming the field:
-nothing is sent), then the account rules (:func:`~vtrade.execution.accounts.pre_trade_check`
-over every symbol of the account) accept or refuse it with a reason, and only then does it
-travel to the exchange. The UI only reads plain data and DataFrames back; it computes no rules.
+nothing is sent), then the broker (:class:`~vtrade.execution.broker.Brokerage`, the one account
+model: cash and positions from the ledgers, working orders, the account rules over every symbol
+of the account) accepts or refuses it with a reason, and only then does it travel to the
+exchange. Order previews are the broker's too. The UI only reads plain data and DataFrames
+back; it computes no rules.
 
 Because slices are fixed in simulated time, a market with no human orders is deterministic
 for a seed: :meth:`LiveMarket.advance` runs slices synchronously (tests, notebooks), the
