@@ -62,7 +62,7 @@ class FakeDesk:
     def holding(self, symbol: str) -> int:
         return self.held.get(symbol, 0)
 
-    def working(self, symbol: str | None = None) -> list[object]:
+    def working(self, symbol: str | None = None) -> list[p.WorkingOrder]:
         return []
 
     def capital(self) -> Decimal | None:

@@ -77,8 +77,11 @@ class Desk(Protocol):
     client order id: the account's rules may still refuse it.
     """
 
-    account: str
-    now: int
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def now(self) -> int: ...
 
     def symbols(self) -> Sequence[str]: ...
 
