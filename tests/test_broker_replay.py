@@ -96,3 +96,45 @@ def test_no_cash_means_no_rules(kind: str) -> None:
     events = [book(t, 99, 100) for t in range(1, 4)] + [Trade(4 * S, 4 * S, "XYZ", 4, 100, 1)]
     r = vt.replay(events, instrument=XYZ, strategy=buy_once(1_000), every="1s")
     assert r.fills.quantity_lots.sum() == 1_000  # a research replay: no account limits
+
+
+def _fill(ts: int, coid: str, symbol: str, side: Side, price: int, qty: int) -> OrderFilled:
+    return OrderFilled(ts, "ada", coid, symbol, f"f-{ts}", side, price, qty, 0, "taker", Decimal(0), 2 * price, 0.0,
+                       "m")  # fmt: skip
+
+
+def test_the_multi_symbol_broker_liquidates_the_largest_positions_first_and_says_why() -> None:
+    from vtrade.core.instruments import us_equity
+    from vtrade.execution.broker import Brokerage
+
+    b = Brokerage([us_equity("AAA"), us_equity("BBB")])
+    b.open_account("ada", Decimal("10000"), "margin")
+    b.open_account("cy", Decimal("10000"), "cash")
+    b.on_exec(_fill(1, "ada-1", "AAA", Side.BUY, 30000, 40))  # 40 x $300
+    b.on_exec(_fill(2, "ada-2", "BBB", Side.BUY, 6000, 300))  # 300 x $60: cash 10,000 - 30,000 = -20,000
+    assert b.state("ada").cash == Decimal("-20000")
+    marks = {"AAA": 25000, "BBB": 4000}
+    assert b.margin_calls({"AAA": 30000, "BBB": 6000}, ts=3) == []  # equity 10,000 >= 7,500
+    # At $250 and $40: long 10,000 + 12,000 = 22,000, equity 2,000 < 25 % = 5,500. Release
+    # 3,500 + 5 % x 2,000 = 3,600: BBB (the larger) releases $10 a share, all 300 give 3,000;
+    # then AAA at $62.50 a share: ceil(600 / 62.5) = 10.
+    (call,) = b.margin_calls(marks, ts=4)
+    assert [(o.client_order_id, o.side, o.quantity, o.reduce_only) for o in call.orders] == [
+        ("liq-ada-4-BBB", Side.SELL, 300, True), ("liq-ada-4-AAA", Side.SELL, 10, True)]  # fmt: skip
+    assert call.reason == ("Margin call: your equity of $2,000.00 is below the maintenance requirement of $5,500.00; "
+                           "the broker is selling 300 BBB, selling 10 AAA to restore it")  # fmt: skip
+    assert b.margin_calls(marks, ts=5) == []  # its orders still work: no second call on top
+    b.on_exec(_fill(6, "liq-ada-4-BBB", "BBB", Side.SELL, 4000, 300))
+    b.on_exec(OrderRejected(6, "ada", "liq-ada-4-AAA", "AAA", RejectCode.HALTED, "halted"))
+    (again,) = b.margin_calls(marks, ts=7)  # the AAA sale never happened: called again for it
+    assert [(o.symbol, o.quantity) for o in again.orders] == [("AAA", 10)]
+
+
+def test_a_participant_runs_in_replay_and_under_the_account_rules() -> None:
+    from vtrade.market.participants import index_investor
+
+    # 95 % of $10,000 at the mid ($100: whole $1 ticks, rounded down) + 1 %: floor(9,500 / 101) = 94
+    # shares, bought once; then it holds.
+    events = [book(t, 100, 101) for t in range(1, 6)]
+    r = vt.replay(events, instrument=XYZ, strategy=index_investor, every="1s", cash=10_000)
+    assert r.fills.quantity_lots.tolist() == [94] and r.fills.side.tolist() == [1]

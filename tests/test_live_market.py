@@ -4,12 +4,16 @@ and the engines of idle stocks put to sleep and woken without losing their fill 
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from vtrade.core.events import BookDelta, BookSnapshot, Trade
 from vtrade.core.instruments import us_equity
+from vtrade.execution.accounts import MarginPolicy
 from vtrade.market.capture import CaptureLoop
 from vtrade.market.feeds.daily import load_universe
 from vtrade.market.intraday import IntradayUniverse
@@ -239,3 +243,49 @@ def test_every_queue_option_of_vtrade_serve_trades(queue: str) -> None:
     assert m.fills("ada").quantity.iloc[0] == 10
     with pytest.raises(ValueError, match="queue must be"):
         LiveConfig(queue="fifo")  # type: ignore[arg-type]
+
+
+def test_a_margin_account_below_maintenance_gets_a_call_and_is_liquidated_live() -> None:
+    """The class's margin policy comes from the config. Here maintenance equals the initial
+    margin (50 %), so an account that buys to its Reg T limit has no cushion: the spread and
+    the book levels its market order walked through put it below maintenance at the first
+    mark, and the broker liquidates it in the live market, saying why."""
+    policy = MarginPolicy(initial="0.50", maintenance_long="0.50")
+    m = LiveMarket(LiveConfig(symbols=("XYZ",), prices={"XYZ": "20.00"}, speed=0, burn_in=20_000, bots=False,
+                              margin=policy))  # fmt: skip
+    m.open_account("mo", cash=10_000, kind="margin")
+    m.open_account("ca", cash=10_000)  # a cash account next to it: never called
+    m.advance(2)
+    assert m.portfolio("mo")["summary"]["buying_power"] == 20_000  # Reg T from the config: 2 x cash
+    assert m.submit("mo", "XYZ", "buy", 2000, size_to_cash=True).ok  # cut to what $20,000 buys
+    assert m.submit("ca", "XYZ", "buy", 2000, size_to_cash=True).ok
+    m.advance(1)  # the buy fills; after the slice's marks the broker checks maintenance
+
+    ledger = m.book.ledgers["mo"]
+    lots, mark = ledger.positions["XYZ"], m._mark_ticks("XYZ")
+    assert mark is not None
+    price = Decimal(mark) / 100
+    equity = ledger.cash + lots * price  # cash is negative: the loan
+    requirement = Decimal("0.50") * lots * price
+    assert equity < requirement
+    calls = m.margin_calls("mo")
+    assert len(calls) == 1 and m.margin_calls("ca").empty
+    call = calls.iloc[0]
+    assert (call.equity, call.requirement) == (float(equity), float(requirement))
+    # Release the deficit plus the 5 % buffer of equity; each share sold releases 50 % of its value.
+    release = (requirement - equity) + Decimal("0.05") * equity
+    qty = math.ceil(release / (Decimal("0.50") * price))
+    liq = m.orders("mo").set_index("client_order_id").loc[call.orders[0]]
+    assert (liq.side, liq.type, liq.quantity) == ("sell", "market", qty)
+    assert liq.reason == call.reason
+    assert call.reason.startswith(f"Margin call: your equity of ${equity:,.2f} is below the maintenance requirement")
+    assert call.reason.endswith(f"the broker is selling {qty} XYZ to restore it")
+
+    m.advance(1)  # the forced sale fills
+    fills = m.fills("mo")
+    sold = fills[fills.client_order_id == call.orders[0]]
+    assert sold.side.tolist() == ["sell"] * len(sold) and sold.quantity.sum() == qty
+    assert m.book.ledgers["mo"].positions["XYZ"] == lots - qty
+    assert m.orders("mo").set_index("client_order_id").loc[call.orders[0], "status"] == "filled"
+    assert not m.broker.margin("mo", m._mark_ticks).margin_call  # back above maintenance
+    assert not m.faults

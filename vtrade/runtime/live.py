@@ -19,17 +19,21 @@ each on its own :class:`~vtrade.execution.engine.ExecutionEngine`:
 In each slice, per venue, the market data and the commands that reached the exchange are
 merged in time order into the engine (market data first at equal times, as in
 :mod:`vtrade.runtime.replay`); the execution events of all venues are then folded, in time
-order, into the account records and one :class:`~vtrade.portfolio.book.PortfolioBook`, and
-every price is marked in one batch. Seeded simulated participants keep things moving: a market
-maker and a noise trader inside the synthetic and capture venues (part of the market, outside
-the class), and, with the universe, three simulated class members (index, momentum,
-contrarian) who trade through the same account rules as people and rank with them.
+order, into the broker and one :class:`~vtrade.portfolio.book.PortfolioBook`, and every price
+is marked in one batch; then the broker checks maintenance and liquidates margin accounts below
+it. Simulated participants keep things moving: a market maker and a noise trader inside the
+synthetic and capture venues (part of the market, outside the class), and, with the universe,
+three simulated class members (index, momentum, contrarian) who trade through the same account
+rules as people and rank with them. They are the strategy functions of
+:mod:`vtrade.market.participants`, run here on a ``_Desk`` (and in ``vt.replay`` on its context).
 
 Everything people do goes through the same path: :func:`~vtrade.execution.validation.submit_from_user`
 turns loose input into an exact order (or raises :class:`OrderInputError` naming the field:
-nothing is sent), then the account rules (:func:`~vtrade.execution.accounts.pre_trade_check`
-over every symbol of the account) accept or refuse it with a reason, and only then does it
-travel to the exchange. The UI only reads plain data and DataFrames back; it computes no rules.
+nothing is sent), then the broker (:class:`~vtrade.execution.broker.Brokerage`, the one account
+model: cash and positions from the ledgers, working orders, the account rules over every symbol
+of the account) accepts or refuses it with a reason, and only then does it travel to the
+exchange. Order previews are the broker's too. The UI only reads plain data and DataFrames
+back; it computes no rules.
 
 Because slices are fixed in simulated time, a market with no human orders is deterministic
 for a seed: :meth:`LiveMarket.advance` runs slices synchronously (tests, notebooks), the
@@ -79,25 +83,15 @@ from vtrade.core.numbers import Number
 from vtrade.core.rng import seeded_rng
 from vtrade.execution import calendar
 from vtrade.execution import events as ev
-from vtrade.execution.accounts import (
-    AccountKind,
-    AccountState,
-    MarginPolicy,
-    Mark,
-    MarketStatus,
-    PreTradeContext,
-    Reservation,
-    SessionLimits,
-    buying_power,
-    pre_trade_check,
-    size_to_cash,
-)
+from vtrade.execution.accounts import AccountKind, MarginPolicy, MarketStatus, SessionLimits
+from vtrade.execution.broker import Brokerage, MarginCall
 from vtrade.execution.engine import EngineConfig, ExecutionEngine, Realism
-from vtrade.execution.fees import FeeModel, FillContext, PerShare
-from vtrade.execution.liquidity import walk
-from vtrade.execution.orders import CancelOrder, Liquidity, OrderType, SubmitOrder, TimeInForce
+from vtrade.execution.fees import FeeModel, PerShare
+from vtrade.execution.orders import CancelOrder, OrderType, SubmitOrder, TimeInForce
+from vtrade.execution.preview import Preview, estimate_fill
 from vtrade.execution.queue import QueueModel, queue_model
 from vtrade.execution.validation import OrderInputError, submit_from_user
+from vtrade.market import participants
 from vtrade.market.capture import CaptureLoop
 from vtrade.market.intraday import IntradayUniverse
 from vtrade.market.l2book import UpdateBatch
@@ -139,7 +133,9 @@ class LiveConfig:
     ``crypto`` the looped Binance BTCUSDT capture. ``speed`` is simulated seconds per wall second
     (0 = as fast as possible); ``step`` the simulated time of one slice; ``queue``
     ``"risk_averse"`` or ``"prob"``; ``latency`` the order entry latency. Synthetic and capture
-    venues trade around the clock; universe stocks keep NYSE hours.
+    venues trade around the clock; universe stocks keep NYSE hours. ``limits`` (the class's
+    rules) and ``margin`` (Reg T / maintenance rates) feed the broker's account rules; a margin
+    account below maintenance gets a margin call and is liquidated, largest positions first.
 
     >>> LiveConfig(speed=10).realism
     'L2'
@@ -163,6 +159,7 @@ class LiveConfig:
     nav_every: int = 5  # slices between NAV samples
     fees: FeeModel = field(default_factory=lambda: PerShare("0.005", "1.00", "1"))
     limits: SessionLimits = field(default_factory=SessionLimits)
+    margin: MarginPolicy = field(default_factory=MarginPolicy)
     prices: dict[str, str] | None = None  # opening prices; None = the universe's closes on ``day``
 
     @classmethod
@@ -209,48 +206,6 @@ class CommandOutcome:
 SubmitOutcome = CancelOutcome = CommandOutcome
 
 
-@dataclass(frozen=True)
-class Preview:
-    """An order's estimated outcome against the current book (before confirming it).
-
-    ``fillable`` is the quantity that would fill now (units), ``avg_price`` its average price,
-    ``slippage_bps`` vs the current mid (positive = worse for the side), ``fee`` the estimated
-    commission, ``buying_power``/``buying_power_after`` the account's before and after.
-    """
-
-    symbol: str
-    side: str
-    quantity: float
-    fillable: float
-    avg_price: float | None
-    mid: float | None
-    slippage_bps: float | None
-    notional: float
-    fee: float
-    buying_power: float
-    buying_power_after: float
-    rests: bool
-    note: str
-
-
-def estimate_fill(
-    levels: Iterable[tuple[int, int]], side: Side, quantity: int, *, limit: int | None = None, used: Any = None
-) -> tuple[int, int]:
-    """``(lots, notional_ticks_x_lots)`` a ``side`` order of ``quantity`` lots would take from
-    ``levels`` (the opposite side, best first) now, up to ``limit``; domain :func:`walk` does
-    the walking (``used``: what our own takers already consumed).
-
-    >>> estimate_fill([(101, 3), (102, 4)], Side.BUY, 5)
-    (5, 507)
-    >>> estimate_fill([(101, 3), (102, 4)], Side.BUY, 5, limit=101)
-    (3, 303)
-    """
-    from vtrade.execution.liquidity import ConsumedLiquidity
-
-    takes = walk(levels, quantity, limit=limit, used=used or ConsumedLiquidity(), side=side)
-    return sum(t.quantity for t in takes), sum(t.price * t.quantity for t in takes)
-
-
 # ---------------------------------------------------------------------------- internals
 @dataclass
 class _Order:
@@ -276,8 +231,10 @@ class _Order:
 
 @dataclass
 class _Account:
+    """What the live views read of an account (its blotter, fills, NAV samples); its cash,
+    positions, working orders and rules are the broker's (``LiveMarket.broker``)."""
+
     name: str
-    kind: AccountKind
     bot: bool = False  # a market participant outside the class (no ledger, no account rules)
     simulated: bool = False  # a simulated class member: a normal account driven by a strategy
     active: bool = True
@@ -285,8 +242,7 @@ class _Account:
     fills: list[dict[str, Any]] = field(default_factory=list)
     nav: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=5000))
     next_id: int = 1  # of the next order that passes validation: refused input uses up no id
-    orders_today: int = 0
-    day: int = -1
+    margin_calls: list[MarginCall] = field(default_factory=list)
     version: int = 0  # bumped on every change to orders or fills: views skip unchanged reads
 
     def order_id(self) -> str:
@@ -424,6 +380,8 @@ class LiveMarket:
         self._hist_last = np.full((h, n), np.nan, dtype=np.float32)
         self._hist_n = 0
         self.book = PortfolioBook(insts.values())
+        # The one account model: cash and positions from the ledgers above, orders and rules here.
+        self.broker = Brokerage(insts, limits=cfg.limits, policy=cfg.margin, fees=cfg.fees)
         self._accounts: dict[str, _Account] = {}
         self._slices = 0
         self._slice_wall = time.time()  # wall clock when the last slice was done: views measure their lag
@@ -431,8 +389,8 @@ class LiveMarket:
         self._top_cache: dict[tuple[str, int], tuple[int, list[tuple[str, int, int]]]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._bot_rng = seeded_rng(cfg.seed, "live-bots")
-        self._trader_rng = seeded_rng(cfg.seed, "live-traders")
+        # Simulated participants: (strategy, its desk, every n slices, at slice phase).
+        self._participants: list[tuple[participants.Participant, _Desk, int, int]] = []
         self.faults: list[str] = []  # what went wrong in the market thread, for the clock badge
         if self.universe is not None:
             self._open_day(0)
@@ -440,11 +398,19 @@ class LiveMarket:
         if cfg.bots and self._flow:
             # The market maker and noise trader are part of the market (like the synthetic flow),
             # not members of the class: their inventory is the engine's position, no account rules.
-            for name in BOT_ACCOUNTS:
-                self._accounts[name] = _Account(name, "margin", bot=True)
+            flow = [v.inst.symbol for v in self._flow]
+            for name, strategy in zip(BOT_ACCOUNTS, (participants.market_maker, participants.noise_trader),
+                                      strict=True):  # fmt: skip
+                bot = self._accounts[name] = _Account(name, bot=True)
+                self._participants.append((strategy, _Desk(self, bot, flow), 1, 0))
         if cfg.bots and self.universe is not None:
-            for name in SIM_TRADERS:
+            # Simulated class members trade the universe through the account rules every five
+            # simulated minutes (300 slices), and rank with people.
+            stocks = self._symbols[self._uni0 :]
+            members = (participants.index_investor, participants.momentum, participants.contrarian)
+            for name, strategy in zip(SIM_TRADERS, members, strict=True):
                 self._open(name, cfg.default_cash, "cash", simulated=True)
+                self._participants.append((strategy, _Desk(self, self._accounts[name], stocks), 300, 1))
 
     def _add_flow(self, inst: Instrument, source: SyntheticMarket | CaptureLoop) -> None:
         venue = _FlowVenue(inst, source, self._engine(inst))
@@ -608,39 +574,12 @@ class LiveMarket:
             o = submit_from_user(acct.name, "preview", symbol, side, order_type, quantity, limit_price,
                                  ts=self.now, instruments=self._insts)  # fmt: skip
             venue = self._venue(o.symbol)
-            inst, book = venue.inst, venue.engine.book
+            book = venue.engine.book
             top = book.top(50)
             far_px, far_sz = (top.ask_px, top.ask_sz) if o.side is Side.BUY else (top.bid_px, top.bid_sz)
             levels = list(zip(far_px.tolist(), far_sz.tolist(), strict=True))
-            marketable = o.order_type in (OrderType.MARKET, OrderType.LIMIT)
-            lots, notional = estimate_fill(levels, o.side, o.quantity, limit=o.limit_price,
-                                           used=venue.engine.used) if marketable else (0, 0)  # fmt: skip
-            mid2 = book.mid2()
-            px = inst.price_grid.to_float
-            avg = px(1) * notional / lots if lots else None
-            mid = px(mid2) / 2 if mid2 else None
-            slip = None
-            if avg is not None and mid:
-                slip = (avg - mid) / mid * 1e4 * (1 if o.side is Side.BUY else -1)
-            fee = Decimal(0)
-            if lots:
-                fee = self.config.fees.fee(FillContext(inst, o.side, lots, max(1, notional // lots), Liquidity.TAKER))
-            state = self._state(acct)
-            bp = buying_power(state, self._marks(state, o.symbol), MarginPolicy())
-            price_for_bp = o.limit_price if o.limit_price is not None else (notional // lots if lots else None)
-            spend = Decimal(0)
-            if o.side is Side.BUY and price_for_bp is not None:
-                spend = inst.price_grid.to_decimal(price_for_bp) * inst.size_grid.to_decimal(o.quantity) + fee
-            rests = lots < o.quantity and o.order_type is not OrderType.MARKET
-            if o.order_type is OrderType.MARKET:
-                note = "fills now" if lots == o.quantity else f"only {lots} of {o.quantity} lots available now"
-            else:
-                note = "rests in the book" if lots == 0 else ("fills now" if not rests else "part fills, rest rests")
-            return Preview(
-                o.symbol, o.side.name.lower(), float(inst.size_grid.to_float(o.quantity)),
-                float(inst.size_grid.to_float(lots)), avg, mid, slip, px(1) * notional, float(fee), float(bp),
-                float(bp - spend), rests, note,
-            )  # fmt: skip
+            return self.broker.preview(o, levels=levels, mid2=book.mid2(), marks=self._mark_ticks,
+                                       used=venue.engine.used)  # fmt: skip
 
     # ------------------------------------------------------------------ reads
     def symbols(self) -> list[str]:
@@ -776,8 +715,7 @@ class LiveMarket:
             summary["pnl"] = summary["nav"] - summary["initial_cash"]
             summary["realized_pnl"] = float(ledger.realized_pnl())
             summary["fees"] = float(ledger.fees_paid)
-            state = self._state(acct)
-            summary["buying_power"] = float(buying_power(state, self._marks(state), MarginPolicy()))
+            summary["buying_power"] = float(self.broker.buying_power(acct.name, self._mark_ticks))
             return {
                 "summary": summary,
                 "positions": self.book.positions(acct.name).reset_index(drop=True),
@@ -800,6 +738,20 @@ class LiveMarket:
                 rows.reverse()
         df = pd.DataFrame(rows, columns=["ts", "nav"])
         df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
+        return df
+
+    def margin_calls(self, account: str) -> pd.DataFrame:
+        """``account``'s margin calls, oldest first: ``ts``, ``equity`` and ``requirement`` (at the
+        marks of the call), the liquidation ``orders`` (client order ids) and the ``reason``."""
+        with self._lock:
+            calls = list(self._account(account).margin_calls)
+        df = pd.DataFrame({
+            "ts": pd.to_datetime([c.ts for c in calls], unit="ns", utc=True),
+            "equity": [float(c.status.equity) for c in calls],
+            "requirement": [float(c.status.maintenance_requirement) for c in calls],
+            "orders": [[o.client_order_id for o in c.orders] for c in calls],
+            "reason": [c.reason for c in calls],
+        })  # fmt: skip
         return df
 
     def leaderboard(self) -> pd.DataFrame:
@@ -849,10 +801,10 @@ class LiveMarket:
             self._on_exec(e)
         self._slices += 1
         self._sample()
-        if self.config.bots:
-            self._bots()
-            if self.universe is not None:
-                self._traders()
+        self._margin_calls()
+        for strategy, desk, every, phase in self._participants:
+            if self._slices % every == phase:
+                strategy(desk)
         if self._day_bounds is not None and self.now >= self._day_bounds[1]:
             self._next_day()
             self._sample()  # the opening quotes (the overnight gap) show at once
@@ -955,6 +907,8 @@ class LiveMarket:
         if acct is None or o is None:
             return  # not ours (cannot happen: only our accounts send orders)
         acct.version += 1
+        if not acct.bot:
+            self.broker.on_exec(e)
         if isinstance(e, ev.OrderAccepted):
             if o.status == "pending_new":
                 o.status = "accepted"
@@ -1048,7 +1002,8 @@ class LiveMarket:
         if name in self._accounts:
             raise ValueError(f"account {name!r} is already open")
         self.book.open_account(name, cash=Decimal(str(cash)))
-        acct = _Account(name, kind, simulated=simulated)
+        self.broker.open_account(name, Decimal(str(cash)), kind, books=self.book.ledgers[name])
+        acct = _Account(name, simulated=simulated)
         acct.nav.append((self.now, float(Decimal(str(cash)))))
         self._accounts[name] = acct
 
@@ -1081,42 +1036,15 @@ class LiveMarket:
             return int(self._bid[j] + self._ask[j]) // 2
         return int(self._last[j]) or None
 
-    def _marks(self, state: AccountState, *also: str) -> dict[str, Mark]:
-        """Marks for what the rules value: the account's positions and orders (and ``also``)."""
-        symbols = set(state.positions) | {r.symbol for r in state.reservations} | set(also)
-        marks = {}
-        for s in symbols:
-            price = self._mark_ticks(s)
-            if price:
-                marks[s] = Mark(self._insts[s], price)
-        return marks
-
-    def _state(self, acct: _Account) -> AccountState:
-        """The account as the rules see it: ledger cash and positions, open orders' reservations."""
-        ledger = self.book.ledgers[acct.name]
-        res = [
-            Reservation.for_order(self._insts[o.symbol], o.client_order_id, o.side, o.leaves,
-                                  o.limit_price if o.limit_price is not None else o.stop_price)
-            for o in acct.orders.values() if o.leaves
-        ]  # fmt: skip
-        positions = {s: q for s, q in ledger.positions.items() if q}
-        return AccountState(acct.name, acct.kind, ledger.cash, positions, tuple(res))
-
     def _send(self, acct: _Account, order: SubmitOrder) -> SubmitOutcome:
-        """Account rules, then the exchange (after the entry latency)."""
+        """The broker's account rules, then the exchange (after the entry latency)."""
         venue = self._venue(order.symbol)
         bid, bid_sz, ask, ask_sz = venue.engine.book.touch()
-        day = order.ts // 86_400_000_000_000  # the daily order limit resets at midnight UTC, as in Broker
-        if day != acct.day:
-            acct.day, acct.orders_today = day, 0
-        state = self._state(acct)
-        ctx = PreTradeContext(
-            venue.inst, state, MarketStatus.at(venue.inst, order.ts, halted=venue.engine.halted),
-            self._marks(state, order.symbol), bid if bid_sz else None, ask if ask_sz else None,
-            venue.engine.last_trade, acct.orders_today, self.config.limits, MarginPolicy(), self.config.fees,
+        order, refused = self.broker.admit(
+            order, market=MarketStatus.at(venue.inst, order.ts, halted=venue.engine.halted),
+            bid=bid if bid_sz else None, ask=ask if ask_sz else None, last=venue.engine.last_trade,
+            marks=self._mark_ticks,
         )  # fmt: skip
-        order = size_to_cash(order, ctx)
-        refused = pre_trade_check(order, ctx)
         rec = _Order(order.client_order_id, order.symbol, order.side, order.order_type, order.quantity,
                      order.limit_price, order.tif, order.ts, order.stop_price)  # fmt: skip
         acct.orders[order.client_order_id] = rec
@@ -1125,9 +1053,20 @@ class LiveMarket:
         if refused is not None:
             rec.status, rec.reason = "rejected", refused.reason
             return SubmitOutcome(False, order.client_order_id, refused.code.value, refused.reason)
-        acct.orders_today += 1
         self._route(order)
         return SubmitOutcome(True, order.client_order_id)
+
+    def _margin_calls(self) -> None:
+        """After marks move: margin accounts below maintenance get a call, and the broker's
+        liquidation orders (each carrying the call's reason) go to the exchange."""
+        for call in self.broker.margin_calls(self._mark_ticks, self.now):
+            acct = self._accounts[call.account]
+            acct.margin_calls.append(call)
+            acct.version += 1
+            for o in call.orders:
+                acct.orders[o.client_order_id] = _Order(o.client_order_id, o.symbol, o.side, o.order_type, o.quantity,
+                                                        None, o.tif, self.now, reason=call.reason)  # fmt: skip
+                self._route(o)
 
     def _route(self, command: SubmitOrder | CancelOrder) -> None:
         # In the engine's input a command carries the time it reaches the exchange (DESIGN §4).
@@ -1135,96 +1074,85 @@ class LiveMarket:
         cmd = msgspec.structs.replace(command, ts=arrival)
         heapq.heappush(self._venue(command.symbol).commands, (arrival, next(_COMMAND_SEQ), cmd))
 
-    # ------------------------------------------------------------------ simulated traders
-    def _bots(self) -> None:
-        """In the synthetic and capture venues, a market maker quoting the touch and a noise
-        trader taking liquidity (seeded)."""
-        if not self._flow:
-            return
-        rng = self._bot_rng
-        maker = self._accounts[BOT_ACCOUNTS[0]]
-        noise = self._accounts[BOT_ACCOUNTS[1]]
-        for v in self._flow:
-            symbol = v.inst.symbol
-            bid, bid_sz, ask, ask_sz = v.engine.book.touch()
-            if not (bid_sz and ask_sz):
-                continue
-            mine = [o for o in maker.orders.values() if o.symbol == symbol and o.leaves]
-            quoted = {(o.side, o.limit_price) for o in mine}
-            if quoted == {(Side.BUY, bid), (Side.SELL, ask)}:
-                continue
-            for o in mine:
-                self._route(CancelOrder(self.now, maker.name, o.client_order_id, symbol))
-            pos = v.engine.position(maker.name)
-            size = int(rng.integers(1, 4)) * 100
-            # Inventory control: stop adding to a large position on one side.
-            if pos < 2_000:
-                self._bot_order(maker, symbol, Side.BUY, size, bid)
-            if pos > -2_000:
-                self._bot_order(maker, symbol, Side.SELL, size, ask)
-        if rng.random() < 0.35:
-            symbol = self._flow[int(rng.integers(len(self._flow)))].inst.symbol
-            pos = self._venues[symbol].engine.position(noise.name)
-            side = Side.BUY if rng.random() < 0.5 else Side.SELL
-            if abs(pos) > 3_000:
-                side = Side.SELL if pos > 0 else Side.BUY
-            self._bot_order(noise, symbol, side, int(rng.integers(1, 6)) * 100, None)
 
-    def _bot_order(self, acct: _Account, symbol: str, side: Side, lots: int, price: int | None) -> None:
+class _Desk:
+    """A simulated participant's :class:`~vtrade.market.participants.Desk` in the live market.
+
+    Quotes and changes come from the market's arrays (the touch after the last slice, the
+    change vs the previous close). A bot (market maker, noise trader) is part of the market:
+    its holding is its engine position and its orders go straight to the exchange. A simulated
+    class member has a broker account: its orders pass the same account rules as people's.
+    """
+
+    def __init__(self, market: LiveMarket, acct: _Account, symbols: list[str]) -> None:
+        self._m = market
+        self._acct = acct
+        self._symbols = symbols
+        self.account = acct.name
+        self._rngs: dict[str, np.random.Generator] = {}
+
+    @property
+    def now(self) -> int:
+        return self._m.now
+
+    def symbols(self) -> list[str]:
+        return self._symbols
+
+    def instrument_for(self, symbol: str) -> Instrument:
+        return self._m._insts[symbol]
+
+    def quote(self, symbol: str) -> tuple[int, int] | None:
+        m, j = self._m, self._m._col[symbol]
+        return (int(m._bid[j]), int(m._ask[j])) if m._bid_sz[j] and m._ask_sz[j] else None
+
+    def change(self, symbol: str) -> float | None:
+        m, j = self._m, self._m._col[symbol]
+        if not (m._bid_sz[j] and m._ask_sz[j]) or not m._ref[j] > 0:
+            return None
+        return float((m._bid[j] + m._ask[j]) / 2 * m._tick[j] / m._ref[j] - 1)
+
+    def holding(self, symbol: str) -> int:
+        if self._acct.bot:
+            venue = self._m._venues.get(symbol)
+            return venue.engine.position(self.account) if venue is not None else 0
+        return self._m.book.ledgers[self.account].positions.get(symbol, 0)
+
+    def working(self, symbol: str | None = None) -> list[Any]:
+        if self._acct.bot:
+            return [o for o in self._acct.orders.values() if o.leaves and (symbol is None or o.symbol == symbol)]
+        return self._m.broker.working(self.account, symbol)
+
+    def capital(self) -> Decimal | None:
+        return None if self._acct.bot else self._m.book.ledgers[self.account].initial_cash
+
+    def cash(self) -> Decimal | None:
+        return None if self._acct.bot else self._m.book.ledgers[self.account].cash
+
+    def rng(self, symbol: str) -> np.random.Generator:
+        gen = self._rngs.get(symbol)
+        if gen is None:  # seeded from (session seed, participant, symbol): DESIGN §4
+            gen = self._rngs[symbol] = seeded_rng(self._m.config.seed, f"{self.account}/{symbol}")
+        return gen
+
+    def place(self, symbol: str, side: Side, lots: int, price: int | None = None, *,
+              tif: TimeInForce = TimeInForce.DAY, post_only: bool = False) -> str:  # fmt: skip
+        m, acct = self._m, self._acct
         coid = acct.order_id()
-        acct.next_id += 1
         otype = OrderType.MARKET if price is None else OrderType.LIMIT
-        tif = TimeInForce.IOC if price is None else TimeInForce.GTC
-        order = SubmitOrder(self.now, acct.name, coid, symbol, side, otype, lots, limit_price=price, tif=tif,
-                            post_only=price is not None)  # fmt: skip
-        acct.orders[coid] = _Order(coid, symbol, side, otype, lots, price, tif, self.now)
-        self._route(order)
+        order = SubmitOrder(m.now, acct.name, coid, symbol, side, otype, lots, limit_price=price, tif=tif,
+                            post_only=post_only)  # fmt: skip
+        if not acct.bot:
+            m._send(acct, order)  # the account rules, as for people
+            return coid
+        acct.next_id += 1
+        acct.orders[coid] = _Order(coid, symbol, side, otype, lots, price, tif, m.now)
+        m._route(order)
+        return coid
 
-
-    def _traders(self) -> None:
-        """Three simulated class members trade the universe through the account rules every five
-        simulated minutes: an index investor (SPY, once), momentum (buys the day's three top
-        gainers, drops what turns red) and contrarian (buys the three top losers, sells on a bounce)."""
-        if self._slices % 300 != 1:
-            return
-        u0 = self._uni0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            change = (self._bid[u0:] + self._ask[u0:]) / 2 * self._tick[u0:] / self._ref[u0:] - 1
-        change = np.nan_to_num(change)
-        ranked = np.argsort(change, kind="stable")
-        stocks = self._symbols[u0:]
-        index = self._accounts[SIM_TRADERS[0]]
-        if "SPY" in self._col and not self._holdings(index) and not any(o.leaves for o in index.orders.values()):
-            self._trader_buy(index, "SPY", 0.95)
-        for name, picks, exit_if in (
-            (SIM_TRADERS[1], ranked[::-1][:3], lambda c: c < 0),
-            (SIM_TRADERS[2], ranked[:3], lambda c: c > 0.005),
-        ):
-            acct = self._accounts[name]
-            held = self._holdings(acct)
-            for s, lots in held.items():
-                if exit_if(change[self._col[s] - u0]):
-                    self._submit(acct, s, "sell", str(self._insts[s].size_grid.to_decimal(lots)))
-            busy = set(held) | {o.symbol for o in acct.orders.values() if o.leaves}
-            for k in picks:
-                if stocks[k] not in busy and len(busy) < 8:
-                    self._trader_buy(acct, stocks[k], 0.1)
-                    busy.add(stocks[k])
-
-    def _holdings(self, acct: _Account) -> dict[str, int]:
-        return {s: q for s, q in self.book.ledgers[acct.name].positions.items() if q > 0}
-
-    def _trader_buy(self, acct: _Account, symbol: str, fraction: float) -> None:
-        """Buy ``symbol`` with ``fraction`` of the account's opening cash (or what is left)."""
-        ledger = self.book.ledgers[acct.name]
-        budget = min(float(ledger.initial_cash) * fraction, float(ledger.cash) * 0.98)
-        price = self._mark_ticks(symbol)
-        if not price or budget <= 0:
-            return
-        shares = math.floor(budget / (price * self._tick[self._col[symbol]] * 1.01))
-        if shares > 0:
-            self._submit(acct, symbol, "buy", shares)
-
+    def cancel(self, client_order_id: str) -> None:
+        o = self._acct.orders.get(client_order_id)
+        if o is not None and o.status in OPEN_STATUSES:
+            self._m._route(CancelOrder(self._m.now, self.account, client_order_id, o.symbol))
 
 
 def _universe(cfg: LiveConfig) -> tuple[IntradayUniverse, dict[str, Instrument], list[date]]:

@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from vtrade.core.events import Bar, BookDelta, BookSnapshot, Event, MarketEvent, Quote, Side, Trade, encode
 from vtrade.core.instruments import Instrument
+from vtrade.core.rng import seeded_rng
 from vtrade.execution import corporate_actions as ca
 from vtrade.execution import events as ev
 from vtrade.execution.accounts import AccountKind, MarginPolicy, MarketStatus, SessionLimits
@@ -112,6 +113,10 @@ class Context:
     open_orders: dict[str, SubmitOrder] = field(default_factory=dict)
     _send: Callable[[Event], None] = field(default=lambda e: None, repr=False)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
+    _seed: int = field(default=0, repr=False)
+    _broker: Broker | None = field(default=None, repr=False)
+    _rngs: dict[str, np.random.Generator] = field(default_factory=dict, repr=False)
+    _first_mid2: int | None = field(default=None, repr=False)
 
     def buy(self, quantity: int, price: int | None = None, **kw: Any) -> str:
         """Send a buy of ``quantity`` lots; a limit order at ``price`` ticks, else a market order."""
@@ -138,6 +143,64 @@ class Context:
         self.open_orders[order.client_order_id] = order
         self._send(order)
         return order.client_order_id
+
+    # -- the participants' Desk (vtrade.market.participants): a desk of one symbol ----------
+    def symbols(self) -> list[str]:
+        """The symbols this context trades: the replayed instrument's."""
+        return [self.instrument.symbol]
+
+    def instrument_for(self, symbol: str) -> Instrument:
+        self._only(symbol)
+        return self.instrument
+
+    def quote(self, symbol: str) -> tuple[int, int] | None:
+        """Best bid and ask in ticks of the strategy's view (None without a two-sided book)."""
+        self._only(symbol)
+        bid, bid_sz, ask, ask_sz = self.book.touch()
+        return (bid, ask) if bid_sz and ask_sz else None
+
+    def change(self, symbol: str) -> float | None:
+        """The mid's fractional move since the first mid this context was asked about."""
+        q = self.quote(symbol)
+        if q is None:
+            return None
+        mid2 = q[0] + q[1]
+        if self._first_mid2 is None:
+            self._first_mid2 = mid2
+        return mid2 / self._first_mid2 - 1 if self._first_mid2 else None
+
+    def holding(self, symbol: str) -> int:
+        self._only(symbol)
+        return self.position
+
+    def working(self, symbol: str | None = None) -> list[SubmitOrder]:
+        if symbol is not None:
+            self._only(symbol)
+        return list(self.open_orders.values())
+
+    def capital(self) -> Decimal | None:
+        """The account's opening cash (None: a replay without ``cash``, no account limits)."""
+        return None if self._broker is None else self._broker.initial_cash
+
+    def cash(self) -> Decimal | None:
+        return None if self._broker is None else self._broker.cash
+
+    def rng(self, symbol: str) -> np.random.Generator:
+        """This account's Generator for ``symbol``, seeded from (replay seed, account, symbol)."""
+        gen = self._rngs.get(symbol)
+        if gen is None:
+            gen = self._rngs[symbol] = seeded_rng(self._seed, f"{self.account}/{symbol}")
+        return gen
+
+    def place(self, symbol: str, side: Side, lots: int, price: int | None = None, *,
+              tif: TimeInForce = TimeInForce.DAY, post_only: bool = False) -> str:  # fmt: skip
+        """Send an order for ``symbol`` (a limit at ``price`` ticks, else a market order)."""
+        self._only(symbol)
+        return self._order(side, lots, price, tif=tif, post_only=post_only)
+
+    def _only(self, symbol: str) -> None:
+        if symbol != self.instrument.symbol:
+            raise ValueError(f"this replay trades {self.instrument.symbol}, not {symbol}")
 
     def _order(self, side: Side, quantity: int, price: int | None, **kw: Any) -> str:
         coid = kw.pop("client_order_id", None) or f"{self.account}-{next(self._ids)}"
@@ -458,7 +521,7 @@ class _Runner:
         self._view_window = config.l3_window
         self._view_stale = False
         self._view_clock = 0  # the last time market data reached the strategy: a feed arrives in order
-        self.ctx = Context(self.inst, account, self.view, _send=self._send)
+        self.ctx = Context(self.inst, account, self.view, _send=self._send, _seed=config.session_seed, _broker=broker)
         self.outputs: list[ev.ExecEvent] = []
         self.samples: list[_Sample] = []
         self.inputs = 0
