@@ -92,7 +92,7 @@ class Store:
         try:
             frame = FILLS.conform(frame)
         except (ValueError, TypeError) as exc:
-            raise StoreError(f"fills: {exc}") from exc
+            raise StoreError(str(exc)) from exc
         frame["ts"] = frame["ts"].dt.tz_convert(None)  # stored as UTC without a zone (TIMESTAMP_NS)
         keys = frame.account.astype(str) + "\x1f" + frame.fill_id.astype(str)
         new = frame[~keys.isin(self._existing_keys(frame))]
