@@ -208,15 +208,15 @@ def _series(values: Any, dtype: str) -> pd.Series:
         if s.empty:
             return pd.Series([], dtype=dtype)
         if s.dtype.kind in "iu":  # integer nanoseconds since the epoch, UTC
-            return pd.Series(pd.to_datetime(s, unit="ns", utc=True)).astype(dtype)
+            return pd.Series(pd.to_datetime(s, unit="ns", utc=True)).astype(pd.api.types.pandas_dtype(dtype))
         s = pd.Series(pd.to_datetime(s, utc=s.dtype.kind != "M"))
         s = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")  # naive times are UTC
-        return s.astype(dtype)
+        return s.astype(pd.api.types.pandas_dtype(dtype))
     if dtype == "str":
         return pd.Series(values, dtype=object).astype("str")
     if dtype == "Int64" and not isinstance(values, pd.Series | np.ndarray):
         return pd.Series(pd.array(list(values), dtype="Int64"))
-    return pd.Series(values).astype(dtype) if len(values) else pd.Series([], dtype=dtype)
+    return pd.Series(values).astype(pd.api.types.pandas_dtype(dtype)) if len(values) else pd.Series([], dtype=dtype)
 
 
 def _parse(doc: str) -> dict[str, Schema]:
