@@ -137,4 +137,4 @@ def test_a_participant_runs_in_replay_and_under_the_account_rules() -> None:
     # shares, bought once; then it holds.
     events = [book(t, 100, 101) for t in range(1, 6)]
     r = vt.replay(events, instrument=XYZ, strategy=index_investor, every="1s", cash=10_000)
-    assert r.fills.quantity_lots.tolist() == [94] and r.fills.side.tolist() == [1]
+    assert r.fills.quantity_lots.tolist() == [94] and r.fills.side.tolist() == ["buy"]

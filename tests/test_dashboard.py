@@ -131,7 +131,7 @@ def test_marketable_order_fills_with_receipt_and_moves_nav(market: LiveMarket) -
     pf = market.portfolio("ada")
     assert pf["summary"]["nav"] != 100_000  # at least the $1.00 commission
     assert pf["summary"]["cash"] < 100_000 - 100 * 100  # AAPL is well above $100
-    assert pf["positions"].set_index("symbol").loc["AAPL", "qty"] == 100
+    assert pf["positions"].set_index("symbol").loc["AAPL", "quantity"] == 100
     sectors = pf["sectors"].set_index("sector")
     assert sectors.loc["Information Technology", "exposure"] > 0
     market.advance(market.config.nav_every)

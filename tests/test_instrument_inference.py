@@ -237,7 +237,7 @@ def test_inverse_notional_fees_and_pnl_by_hand() -> None:
     assert MakerTaker(2, 5).fee(fill) == Decimal("0.00001000")  # 5 bps of 0.02 BTC
 
     # Long 10 from 50,000, out at 55,000: 10 x 100 x (1/50000 - 1/55000) = 0.0018181818… BTC.
-    fills = pd.DataFrame({"price": [50_000.0, 55_000.0], "quantity": [10.0, 10.0], "side": [1, -1],
+    fills = pd.DataFrame({"price": [50_000.0, 55_000.0], "quantity": [10.0, 10.0], "side": ["buy", "sell"],
                           "fee": [0.0, 0.0], "quantity_lots": [10, 10], "slippage_bps": [0.0, 0.0],
                           "liquidity": ["taker", "taker"]})  # fmt: skip
     closed = ReplayResult(pd.DataFrame(), fills, pd.DataFrame({"mid": [55_000.0]}), [], 0, 0, BTCUSD)
@@ -245,7 +245,7 @@ def test_inverse_notional_fees_and_pnl_by_hand() -> None:
     # Still open, marked at 55,000: the same P&L; and a short loses it.
     open_long = ReplayResult(pd.DataFrame(), fills.iloc[:1], pd.DataFrame({"mid": [55_000.0]}), [], 0, 0, BTCUSD)
     assert open_long.summary()["pnl"] == pytest.approx(0.0018181818181818, rel=1e-12)
-    short = fills.iloc[:1].assign(side=[-1])
+    short = fills.iloc[:1].assign(side=["sell"])
     open_short = ReplayResult(pd.DataFrame(), short, pd.DataFrame({"mid": [55_000.0]}), [], 0, 0, BTCUSD)
     assert open_short.summary()["pnl"] == pytest.approx(-0.0018181818181818, rel=1e-12)
     # A linear instrument keeps price x quantity: long 10 BTC from 50,000 to 55,000 = +50,000.

@@ -253,7 +253,7 @@ def test_a_margin_account_below_maintenance_gets_a_call_and_is_liquidated_live()
     policy = MarginPolicy(initial="0.50", maintenance_long="0.50")
     m = LiveMarket(LiveConfig(symbols=("XYZ",), prices={"XYZ": "20.00"}, speed=0, burn_in=20_000, bots=False,
                               margin=policy))  # fmt: skip
-    m.open_account("mo", cash=10_000, kind="margin")
+    m.open_account("mo", cash=10_000, account_kind="margin")
     m.open_account("ca", cash=10_000)  # a cash account next to it: never called
     m.advance(2)
     assert m.portfolio("mo")["summary"]["buying_power"] == 20_000  # Reg T from the config: 2 x cash

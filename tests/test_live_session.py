@@ -69,7 +69,7 @@ def test_views_show_what_the_dataframes_hold(s: LiveSession) -> None:
     pd.testing.assert_frame_equal(pf.frame("summary"), s.summary())
     pd.testing.assert_frame_equal(pf.frame("sectors"), s.sectors())
     pd.testing.assert_frame_equal(pf.frame("nav"), s.nav())
-    assert pf.to_frame("positions").set_index("symbol").loc["AAPL", "qty"] == 10
+    assert pf.to_frame("positions").set_index("symbol").loc["AAPL", "quantity"] == 10
 
     ticket = s.order_ticket("AAPL")
     pd.testing.assert_frame_equal(ticket.frame("orders"), s.orders())
@@ -106,7 +106,7 @@ def test_an_order_shows_in_orders_and_fills_after_advancing(s: LiveSession) -> N
     orders, fills = s.orders(), s.fills()
     assert orders.status.tolist() == ["filled"] and fills.quantity.sum() == 20
     assert set(fills.client_order_id) == {"you-1"} and fills.slippage_bps.notna().all()
-    assert s.positions().set_index("symbol").loc["AAPL", "qty"] == 20
+    assert s.positions().set_index("symbol").loc["AAPL", "quantity"] == 20
     assert s.sectors().set_index("sector").loc["Information Technology", "exposure"] > 0
 
 
@@ -174,7 +174,8 @@ def test_two_sessions_on_one_market_see_only_their_own() -> None:
     refused = bob.cancel(rest.client_order_id)
     assert not refused.ok and refused.code == "unknown_order"
 
-    assert bob.close() == 0 and market.orders("ada").status.tolist()[-1] == "accepted"  # ada's rests
+    ada_orders = market.orders("ada").set_index("client_order_id")
+    assert bob.close() == 0 and ada_orders.loc[rest.client_order_id, "status"] == "accepted"  # ada's rests
     with pytest.raises(SessionClosedError):
         bob.submit("AAPL", "buy", 1)
     again = LiveSession(market, "bob", attach=True)  # the same account, picked up again

@@ -137,7 +137,7 @@ orders = s.orders().set_index("client_order_id")
 print(json.dumps({
     "buy": [orders.loc[buy.client_order_id, "status"], float(orders.loc[buy.client_order_id, "filled"])],
     "fills": float(s.fills().quantity.sum()),
-    "positions": s.positions().set_index("symbol").qty.astype(float).to_dict(),
+    "positions": s.positions().set_index("symbol").quantity.astype(float).to_dict(),
     "rest": orders.loc[rest.client_order_id, "status"],
     "mine": float(mine["mine"].sum()),
     "bad_fields": bad_fields,

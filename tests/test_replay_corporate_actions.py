@@ -65,7 +65,7 @@ def _buyer(n: int):  # type: ignore[no-untyped-def]
 
 
 def _cash_flow(fills: pd.DataFrame) -> float:
-    return float(-(fills.price * fills.quantity * fills.side).sum())
+    return float(-(fills.price * fills.quantity * fills.side.map({"buy": 1, "sell": -1})).sum())
 
 
 def _applied(result) -> list[ev.CorporateActionApplied]:  # type: ignore[no-untyped-def]

@@ -12,21 +12,24 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from vtrade.execution import tables as schema
     from vtrade.market import open_feed, read_book
     from vtrade.portfolio import analytics
     from vtrade.runtime.live_session import LiveSession
     from vtrade.runtime.replay import replay
-    from vtrade.runtime.session import Session
+    from vtrade.runtime.session import Session, live
 
-__all__ = ["LiveSession", "Session", "__version__", "analytics", "open_feed", "read_book", "replay"]
+__all__ = ["LiveSession", "Session", "__version__", "analytics", "live", "open_feed", "read_book", "replay", "schema"]
 _LAZY = {
     "replay": "vtrade.runtime.replay",
     "read_book": "vtrade.market",
     "open_feed": "vtrade.market",
     "Session": "vtrade.runtime.session",
+    "live": "vtrade.runtime.session",
     "LiveSession": "vtrade.runtime.live_session",
 }
-_MODULES = {"analytics": "vtrade.portfolio.analytics"}
+# ``vt.schema``: the public orders, fills and positions tables (``vt.schema.FILLS`` and friends).
+_MODULES = {"analytics": "vtrade.portfolio.analytics", "schema": "vtrade.execution.tables"}
 
 
 def __getattr__(name: str) -> Any:

@@ -660,8 +660,8 @@ def _side(value: object, row: object) -> int:
 def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     """Pair fills FIFO into closed round trips, one row per (opening lot, closing fill) match.
 
-    ``fills`` columns: ``side`` (``+1``/``-1`` as in ``vt.replay(...).fills``, or
-    ``"buy"``/``"sell"``), ``price``, ``quantity`` (> 0); optional ``fee`` (allocated to the
+    ``fills`` columns: ``side`` (``"buy"``/``"sell"`` as in every fills table, ``vt.schema.FILLS``,
+    or ``+1``/``-1``), ``price``, ``quantity`` (> 0); optional ``fee`` (allocated to the
     matched quantity pro rata), ``ts`` (fills are ordered by it, stably; else by row), and
     ``symbol`` / ``account`` (each pair is FIFO on its own). A sell with no long inventory
     opens a short; a fill that flips the position closes the old lots then opens the rest.

@@ -30,6 +30,7 @@ from vtrade.core.errors import VtradeError
 from vtrade.core.events import Bar, Event, Quote, Side, Trade
 from vtrade.core.instruments import Instrument
 from vtrade.execution.events import OrderFilled
+from vtrade.execution.tables import positions_frame
 from vtrade.portfolio.ledger import Ledger
 from vtrade.portfolio.nav import NavBook
 
@@ -141,8 +142,17 @@ class PortfolioBook:
         return s
 
     def positions(self, account: str) -> pd.DataFrame:
-        """An account's open positions, largest first, with sector and weight."""
-        return self.nav.positions(self._account_row(account))
+        """An account's open positions, largest first, with sector and weight: the public
+        positions table (:data:`vtrade.execution.tables.POSITIONS`), exact lots from the ledger.
+
+        >>> from vtrade.core.instruments import us_equity
+        >>> book = PortfolioBook([us_equity("SPY", sector="ETF")], prices={"SPY": 16765})
+        >>> book.open_account("ada", cash=10_000)
+        >>> list(book.positions("ada").columns)[:4]
+        ['account', 'symbol', 'sector', 'quantity']
+        """
+        floats = self.nav.positions(self._account_row(account))
+        return positions_frame(account, floats, self.ledgers[account].positions)
 
     def sectors(self, account: str) -> pd.DataFrame:
         """An account's exposure by GICS sector."""

@@ -70,7 +70,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -87,9 +87,12 @@ from vtrade.execution.accounts import AccountKind, MarginPolicy, MarketStatus, S
 from vtrade.execution.broker import Brokerage, MarginCall
 from vtrade.execution.engine import EngineConfig, ExecutionEngine, Realism
 from vtrade.execution.fees import FeeModel, PerShare
+from vtrade.execution.knobs import account_kind as account_kind_of
+from vtrade.execution.knobs import cash_amount
 from vtrade.execution.orders import CancelOrder, OrderType, SubmitOrder, TimeInForce
 from vtrade.execution.preview import Preview, estimate_fill
 from vtrade.execution.queue import QueueModel, queue_model
+from vtrade.execution.tables import OrderRecord, fills_frame, orders_frame
 from vtrade.execution.validation import OrderInputError, submit_from_user
 from vtrade.market import participants
 from vtrade.market.capture import CaptureLoop
@@ -132,10 +135,11 @@ class LiveConfig:
     ``universe`` adds the 500-stock universe and ETFs replayed from ``universe_start``;
     ``crypto`` the looped Binance BTCUSDT capture. ``speed`` is simulated seconds per wall second
     (0 = as fast as possible); ``step`` the simulated time of one slice; ``queue``
-    ``"risk_averse"`` or ``"prob"``; ``latency`` the order entry latency. Synthetic and capture
-    venues trade around the clock; universe stocks keep NYSE hours. ``limits`` (the class's
-    rules) and ``margin`` (Reg T / maintenance rates) feed the broker's account rules; a margin
-    account below maintenance gets a margin call and is liquidated, largest positions first.
+    ``"risk_averse"``, ``"prob"`` or a :class:`~vtrade.execution.queue.QueueModel`; ``latency``
+    the order entry latency. Synthetic and capture venues trade around the clock; universe
+    stocks keep NYSE hours. ``limits`` (the class's rules) and ``margin`` (Reg T / maintenance
+    rates) feed the broker's account rules; a margin account below maintenance gets a margin
+    call and is liquidated, largest positions first.
 
     >>> LiveConfig(speed=10).realism
     'L2'
@@ -145,7 +149,7 @@ class LiveConfig:
     speed: float = 20.0
     seed: int = 7
     realism: str = "L2"
-    queue: Literal["risk_averse", "prob"] = "risk_averse"
+    queue: str | QueueModel = "risk_averse"
     latency: str = "5ms"
     step: str = "1s"
     day: str = "2017-11-10"
@@ -239,7 +243,7 @@ class _Account:
     simulated: bool = False  # a simulated class member: a normal account driven by a strategy
     active: bool = True
     orders: dict[str, _Order] = field(default_factory=dict)
-    fills: list[dict[str, Any]] = field(default_factory=list)
+    fills: list[ev.OrderFilled] = field(default_factory=list)  # the public table is built on read
     nav: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=5000))
     next_id: int = 1  # of the next order that passes validation: refused input uses up no id
     margin_calls: list[MarginCall] = field(default_factory=list)
@@ -475,12 +479,17 @@ class LiveMarket:
                 self._slice()
 
     # ------------------------------------------------------------------ commands
-    def open_account(self, account: str, cash: Number | None = None, *, kind: AccountKind = "cash") -> None:
-        """Open ``account`` with ``cash`` (default ``config.default_cash``); an existing one is an error."""
+    def open_account(
+        self, account: str, cash: Number | None = None, *, account_kind: AccountKind | str = "cash"
+    ) -> None:
+        """Open ``account`` with ``cash`` (default ``config.default_cash``) as a ``"cash"`` or
+        ``"margin"`` account (:mod:`vtrade.execution.knobs`); an existing one is an error."""
         if not isinstance(account, str) or not account.strip():
             raise ValueError("an account needs a non-blank name")
+        amount = cash_amount(self.config.default_cash if cash is None else cash)
+        kind = account_kind_of(account_kind)
         with self._lock:
-            self._open(account.strip(), self.config.default_cash if cash is None else cash, kind)
+            self._open(account.strip(), amount, kind)
 
     def version(self, account: str) -> int:
         """A counter that changes whenever ``account``'s orders or fills change (cheap polling)."""
@@ -673,39 +682,28 @@ class LiveMarket:
                              "mid": (bid + ask) / 2, "last": last})  # fmt: skip
 
     def orders(self, account: str) -> pd.DataFrame:
-        """``account``'s orders, newest first, with status, fills and the reason of a refusal."""
+        """``account``'s orders (:data:`vtrade.execution.tables.ORDERS`), oldest first, with status,
+        fills and the reason of a refusal."""
         with self._lock:
             acct = self._account(account)
-            rows = []
-            for o in acct.orders.values():
-                inst = self._insts[o.symbol]
-                px, sz = inst.price_grid.to_float, inst.size_grid.to_float
-                rows.append({
-                    "ts": o.ts, "client_order_id": o.client_order_id, "symbol": o.symbol,
-                    "side": o.side.name.lower(), "type": o.order_type.value, "tif": o.tif.value,
-                    "quantity": sz(o.quantity), "limit_price": px(o.limit_price) if o.limit_price else None,
-                    "status": o.status, "filled": sz(o.filled), "leaves": sz(o.leaves),
-                    "avg_price": px(1) * o.notional / o.filled if o.filled else None,
-                    "fees": float(o.fees), "reason": o.reason,
-                })  # fmt: skip
-        cols = ["ts", "client_order_id", "symbol", "side", "type", "tif", "quantity", "limit_price", "status",
-                "filled", "leaves", "avg_price", "fees", "reason"]  # fmt: skip
-        df = pd.DataFrame(rows, columns=cols)
-        df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
-        return df.iloc[::-1].reset_index(drop=True)
+            rows = [
+                OrderRecord(o.ts, acct.name, o.symbol, o.client_order_id, o.side, o.order_type.value, o.tif.value,
+                            o.quantity, o.status, None, o.limit_price, o.stop_price, o.filled, o.notional, o.fees,
+                            o.reason)
+                for o in acct.orders.values()
+            ]  # fmt: skip
+        return orders_frame(rows, self._insts)
 
     def fills(self, account: str) -> pd.DataFrame:
-        """``account``'s fills, newest first, each with its receipt (arrival mid, slippage, fee, model)."""
+        """``account``'s fills (:data:`vtrade.execution.tables.FILLS`), oldest first, each with its
+        receipt (arrival mid, slippage, fee, liquidity, queue ahead, model)."""
         with self._lock:
-            rows = list(self._account(account).fills)
-        cols = ["ts", "client_order_id", "fill_id", "symbol", "side", "price", "quantity", "liquidity", "fee",
-                "arrival_mid", "slippage_bps", "queue_ahead", "model"]  # fmt: skip
-        df = pd.DataFrame(rows, columns=cols)
-        df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
-        return df.iloc[::-1].reset_index(drop=True)
+            fills = list(self._account(account).fills)
+        return fills_frame(fills, self._insts)
 
     def portfolio(self, account: str) -> dict[str, Any]:
-        """``{"summary": {nav, cash, pnl, ...}, "positions": DataFrame, "sectors": DataFrame}``."""
+        """``{"summary": {nav, cash, pnl, ...}, "positions": DataFrame, "sectors": DataFrame}``;
+        positions as :data:`vtrade.execution.tables.POSITIONS`."""
         with self._lock:
             acct = self._account(account)
             row = self.book.row(acct.name)
@@ -718,7 +716,7 @@ class LiveMarket:
             summary["buying_power"] = float(self.broker.buying_power(acct.name, self._mark_ticks))
             return {
                 "summary": summary,
-                "positions": self.book.positions(acct.name).reset_index(drop=True),
+                "positions": self.book.positions(acct.name),
                 "sectors": self.book.sectors(acct.name).reset_index(),
             }
 
@@ -780,7 +778,7 @@ class LiveMarket:
             "elapsed_s": (now - self.start_ts) / 1e9,
             "speed": self.config.speed,
             "realism": self.config.realism,
-            "queue": self.config.queue,
+            "queue": self.config.queue if isinstance(self.config.queue, str) else repr(self.config.queue),
             "day": day,
             "running": self.running,
             "faults": list(self.faults[-3:]),
@@ -932,7 +930,6 @@ class LiveMarket:
 
     def _book_fill(self, acct: _Account, e: ev.OrderFilled) -> None:
         """A class member's fill: into the ledger and NAV view, and the receipt into the blotter."""
-        inst = self._insts[e.symbol]
         self._held[self._col[e.symbol]] = True
         try:
             self.book.apply(e)
@@ -940,14 +937,7 @@ class LiveMarket:
             # The exact ledger refused to round (see the report on issue 5): keep the market
             # running and say so, rather than kill every session's feed.
             self.faults.append(f"{e.account}: fill {e.fill_id} not booked: {type(exc).__name__}")
-        px, sz = inst.price_grid.to_float, inst.size_grid.to_float
-        acct.fills.append({
-            "ts": e.ts, "client_order_id": e.client_order_id, "fill_id": e.fill_id, "symbol": e.symbol,
-            "side": e.side.name.lower(), "price": px(e.price), "quantity": sz(e.quantity),
-            "liquidity": str(e.liquidity), "fee": float(e.fee), "arrival_mid": px(e.arrival_mid2) / 2,
-            "slippage_bps": e.slippage_bps, "queue_ahead": sz(e.queue_ahead) if e.queue_ahead is not None else None,
-            "model": e.model,
-        })  # fmt: skip
+        acct.fills.append(e)
 
     def _sample(self) -> None:
         """After a slice: every touch into the arrays, marks into the portfolio book (one batch),

@@ -25,7 +25,7 @@ view (displays live)     what ``view.frame(name)`` returns     the same as a pla
 >>> s.submit("AAPL", "buy", 10).client_order_id
 'ada-1'
 >>> s.advance(1)
->>> s.orders().status.tolist(), s.positions().qty.tolist()
+>>> s.orders().status.tolist(), s.positions().quantity.tolist()
 (['filled'], [10.0])
 >>> s.submit("AAPL", "buy", -5)
 Traceback (most recent call last):
@@ -108,13 +108,14 @@ def summary_frame(summary: dict[str, float], account: str) -> pd.DataFrame:
 class LiveSession:
     """One account (``account``) on a live market (``market``): orders, DataFrames, live views.
 
-    Opens ``account`` with ``cash`` (default: the market's ``default_cash``) and account ``kind``
-    (``"cash"`` or ``"margin"``), or uses an account already open when ``attach=True``. A session
-    that ``owns_market`` (as :meth:`vtrade.Session.demo` makes it) stops the market on
-    :meth:`close`; otherwise the market is shared and keeps running.
+    Opens ``account`` with ``cash`` (default: the market's ``default_cash``) as an
+    ``account_kind`` ``"cash"`` or ``"margin"`` account, or uses an account already open when
+    ``attach=True``. A session that ``owns_market`` (as :func:`vtrade.live` makes it) stops the
+    market on :meth:`close`; otherwise the market is shared and keeps running.
 
     Prices and sizes are in units ($, shares); everything the views show is also a DataFrame
-    (see the module notes). Only this account's orders, fills and positions are visible.
+    (see the module notes). Only this account's orders, fills and positions are visible; they
+    are the public tables of :mod:`vtrade.execution.tables` (``vt.schema``), as in ``vt.replay``.
 
     >>> from vtrade.runtime.live import LiveConfig
     >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
@@ -129,14 +130,14 @@ class LiveSession:
         account: str = "you",
         *,
         cash: Number | None = None,
-        kind: AccountKind = "cash",
+        account_kind: AccountKind | str = "cash",
         attach: bool = False,
         owns_market: bool = False,
     ) -> None:
         if attach:
             market.version(account)  # UnknownAccountError unless a usable account of that name is open
         else:
-            market.open_account(account, cash, kind=kind)
+            market.open_account(account, cash, account_kind=account_kind)
         self.market = market
         self.account = account.strip()  # as the market opened it
         self.owns_market = owns_market
@@ -231,15 +232,18 @@ class LiveSession:
         return self.market.prices(check_symbol(self.symbols(), symbol), since)
 
     def orders(self) -> pd.DataFrame:
-        """This account's orders, newest first: status, filled, leaves, average price, fees, reason."""
+        """This account's orders (``vt.schema.ORDERS``), oldest first: status, filled, leaves,
+        average price, fees, reason."""
         return self.market.orders(self.account)
 
     def fills(self) -> pd.DataFrame:
-        """This account's fills, newest first, each with its receipt (arrival mid, slippage, fee, ...)."""
+        """This account's fills (``vt.schema.FILLS``), oldest first, each with its receipt
+        (arrival mid, slippage, fee, liquidity, queue ahead, model)."""
         return self.market.fills(self.account)
 
     def positions(self) -> pd.DataFrame:
-        """Open positions: quantity, sector, value, cost basis, unrealized P&L, weight."""
+        """Open positions (``vt.schema.POSITIONS``), largest first: quantity, sector, value,
+        cost basis, unrealized P&L, weight."""
         return self.market.portfolio(self.account)["positions"]
 
     def sectors(self) -> pd.DataFrame:

@@ -23,8 +23,10 @@ anything but the inputs, and ``result.output_hash()`` is the same on every run.
 ...         ctx.sell(1, price=ask[0] + 1, post_only=True)
 >>> result = vt.replay("data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz",
 ...                    strategy=quote_both_sides, every="100ms", realism="L2", latency="1ms")
->>> len(result.fills) > 0, list(result.fills.columns[:4])
-(True, ['ts', 'account', 'client_order_id', 'fill_id'])
+>>> len(result.fills) > 0, list(result.fills.columns) == list(vt.schema.FILLS)
+(True, True)
+>>> sorted(set(result.fills.side)), str(result.fills.ts.dtype)
+(['buy', 'sell'], 'datetime64[ns, UTC]')
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from tqdm import tqdm
 
 from vtrade.core.events import Bar, BookDelta, BookSnapshot, Event, MarketEvent, Quote, Side, Trade, encode
 from vtrade.core.instruments import Instrument
+from vtrade.core.numbers import Number
 from vtrade.core.rng import seeded_rng
 from vtrade.execution import corporate_actions as ca
 from vtrade.execution import events as ev
@@ -55,9 +58,12 @@ from vtrade.execution.accounts import AccountKind, MarginPolicy, MarketStatus, S
 from vtrade.execution.broker import Broker
 from vtrade.execution.engine import EngineConfig, ExecutionEngine, Realism
 from vtrade.execution.fees import FeeModel, NoFees
+from vtrade.execution.knobs import account_kind as account_kind_of
+from vtrade.execution.knobs import cash_amount
 from vtrade.execution.latency import ConstantLatency, LatencyModel
 from vtrade.execution.orders import CancelOrder, OrderType, ReplaceOrder, SubmitOrder, TimeInForce
-from vtrade.execution.queue import QueueModel, RiskAverseQueue
+from vtrade.execution.queue import QueueModel, queue_model
+from vtrade.execution.tables import OrderRecord, fills_frame, orders_frame
 from vtrade.market._l2kernels import TRADE as TRADE_KIND
 from vtrade.market.feeds import Feed, open_feed
 from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
@@ -251,8 +257,9 @@ class ReplayResult:
             return {"fills": 0, "volume": 0.0, "position": 0.0, "position_lots": 0, "vwap_shortfall_bps": nan,
                     "fees": 0.0, "pnl": 0.0, "maker_share": nan, "currency": inst.currency}  # fmt: skip
         ca_lots, ca_cash = _corporate_action_totals(self.events)  # splits' new shares, dividends, cash in lieu
-        flows = (inst.notional(f.price, f.quantity) * f.side).sum()  # signed value bought
-        position = float((f.quantity * f.side).sum()) + inst.size_grid.to_float(ca_lots)
+        sign = np.where(f.side == "buy", 1, -1)
+        flows = (inst.notional(f.price, f.quantity) * sign).sum()  # signed value bought
+        position = float((f.quantity * sign).sum()) + inst.size_grid.to_float(ca_lots)
         held = inst.notional(self._mark(float(f.price.iloc[-1])), position)  # the position's value at the mark
         # Linear: P&L = value held - value paid. Inverse: a contract's coin value falls as the
         # price rises, so a long gains what it paid in coin minus what it is worth now.
@@ -263,7 +270,7 @@ class ReplayResult:
             "fills": len(f),
             "volume": float(f.quantity.sum()),
             "position": position,
-            "position_lots": int((f.quantity_lots * f.side).sum()) + ca_lots,
+            "position_lots": int((f.quantity_lots * sign).sum()) + ca_lots,
             "vwap_shortfall_bps": float((f.slippage_bps * weights).sum()),
             "fees": float(f.fee.sum()),
             "pnl": float(pnl),
@@ -315,11 +322,11 @@ def replay(
     realism: str | Realism = Realism.L2,
     latency: str | int | LatencyModel = 0,
     fees: FeeModel | None = None,
-    queue: QueueModel | None = None,
+    queue: str | QueueModel = "risk_averse",
     instrument: Instrument | None = None,
     account: str = "you",
-    cash: Decimal | int | str | None = None,
-    account_kind: AccountKind = "cash",
+    cash: Number | None = None,
+    account_kind: AccountKind | str = "cash",
     limits: SessionLimits | None = None,
     margin: MarginPolicy | None = None,
     seed: int = 0,
@@ -347,6 +354,13 @@ def replay(
     ``margin``, shorting, hours and halts, class ``limits``) and a refused order never
     reaches the exchange; a margin account in a call is liquidated, checked every ``every``.
     Without ``cash`` nothing limits the account (a research replay, as in hftbacktest).
+    ``queue``, ``cash`` and ``account_kind`` take the same values as everywhere else
+    (:mod:`vtrade.execution.knobs`): ``queue`` a name (``"risk_averse"``, ``"prob"``) or a
+    :class:`~vtrade.execution.queue.QueueModel`.
+
+    ``result.orders`` and ``result.fills`` are the public tables (:mod:`vtrade.execution.tables`,
+    ``vt.schema``): ``side`` ``'buy'``/``'sell'``, UTC times, dollars and units with the exact
+    ticks and lots beside them, oldest first.
 
     ``corporate_actions``: splits and cash dividends for data that is raw as traded
     (:mod:`vtrade.execution.corporate_actions`: positions change at the first event of the
@@ -382,12 +396,12 @@ def replay(
     if isinstance(source, Feed) and source.window is not None:
         engine_options.setdefault("l3_window", source.window)
     config = EngineConfig(
-        inst, Realism(realism), queue_model=queue or RiskAverseQueue(), fees=fees or NoFees(),
+        inst, Realism(realism), queue_model=queue_model(queue), fees=fees or NoFees(),
         session_seed=seed, **engine_options,
     )  # fmt: skip
     broker = None
     if cash is not None:
-        broker = Broker(inst, account, Decimal(str(cash)), account_kind, limits or SessionLimits(),
+        broker = Broker(inst, account, cash_amount(cash), account_kind_of(account_kind), limits or SessionLimits(),
                         margin or MarginPolicy(), fees)  # fmt: skip
     runner = _Runner(config, strategy, parse_duration(every), lat, account, broker)
     if isinstance(source, UpdateBatch):
@@ -523,6 +537,7 @@ class _Runner:
         self._view_clock = 0  # the last time market data reached the strategy: a feed arrives in order
         self.ctx = Context(self.inst, account, self.view, _send=self._send, _seed=config.session_seed, _broker=broker)
         self.outputs: list[ev.ExecEvent] = []
+        self.sent: dict[str, tuple[int, SubmitOrder]] = {}  # client order id -> (entry time, order)
         self.samples: list[_Sample] = []
         self.inputs = 0
         self.market_events = 0
@@ -552,6 +567,7 @@ class _Runner:
                 self.ctx.open_orders[command.client_order_id] = command  # cut to cash: the strategy sees what works
             if refused is not None:
                 o, now = command, self.ctx.now
+                self.sent[o.client_order_id] = (now, o)
                 no = ev.OrderRejected(now, o.account, o.client_order_id, o.symbol, refused.code, refused.reason)
                 self.outputs.append(no)
                 self._tell(now + self.latency.response(self.rng), no)
@@ -561,6 +577,8 @@ class _Runner:
     def _route(self, command: Event) -> None:
         # In the engine's input a command carries the time it reaches the exchange (DESIGN §4).
         arrival = self.ctx.now + self.latency.entry(self.rng)
+        if isinstance(command, SubmitOrder):
+            self.sent[command.client_order_id] = (self.ctx.now, command)  # entered now: the orders table's ts
         self._push(arrival, _COMMAND, msgspec.structs.replace(command, ts=arrival))
 
     def run(self, events: Iterator[MarketEvent], *, progress: bool) -> ReplayResult:
@@ -816,8 +834,8 @@ class _Runner:
 
     def _result(self) -> ReplayResult:
         return ReplayResult(
-            orders=_orders_frame(self.engine, self.outputs, self.inst),
-            fills=_fills_frame(self.outputs, self.inst),
+            orders=_orders_frame(self.engine, self.outputs, self.sent, self.inst),
+            fills=fills_frame((e for e in self.outputs if isinstance(e, ev.OrderFilled)), self.inst),
             book=_book_frame(self.samples, self.inst),
             events=self.outputs,
             inputs=self.inputs,
@@ -826,52 +844,30 @@ class _Runner:
         )
 
 
-def _fills_frame(outputs: list[ev.ExecEvent], inst: Instrument) -> pd.DataFrame:
-    fills = [e for e in outputs if isinstance(e, ev.OrderFilled)]
-    px, sz = inst.price_grid.to_float, inst.size_grid.to_float
-    df = pd.DataFrame(
-        {
-            "ts": pd.to_datetime([f.ts for f in fills], unit="ns", utc=True),
-            "account": [f.account for f in fills],
-            "client_order_id": [f.client_order_id for f in fills],
-            "fill_id": [f.fill_id for f in fills],
-            "side": [int(f.side) for f in fills],
-            "price": [px(f.price) for f in fills],
-            "quantity": [sz(f.quantity) for f in fills],
-            "quantity_lots": [f.quantity for f in fills],
-            "leaves_lots": [f.leaves for f in fills],
-            "liquidity": [str(f.liquidity) for f in fills],
-            "fee": [float(f.fee) for f in fills],
-            "arrival_mid": [px(f.arrival_mid2) / 2 for f in fills],
-            "slippage_bps": [f.slippage_bps for f in fills],
-            "queue_ahead_lots": pd.array([f.queue_ahead for f in fills], dtype="Int64"),
-            "model": [f.model for f in fills],
-        }
-    )
-    return df
-
-
-def _orders_frame(engine: ExecutionEngine, outputs: list[ev.ExecEvent], inst: Instrument) -> pd.DataFrame:
-    px = inst.price_grid.to_float
-    rejected = [e for e in outputs if isinstance(e, ev.OrderRejected)]
+def _orders_frame(engine: ExecutionEngine, outputs: list[ev.ExecEvent], sent: Mapping[str, tuple[int, SubmitOrder]],
+                  inst: Instrument) -> pd.DataFrame:
+    """The orders table (:data:`vtrade.execution.tables.ORDERS`): every order sent, oldest first by
+    entry time. An order refused before the book (account rules, or the exchange's checks) is a
+    ``rejected`` row; a refused cancel or replace is not an order and adds none."""
     rows = []
     for w in engine.orders.values():
         s, o = w.state, w.order
-        rows.append({
-            "client_order_id": o.client_order_id, "account": o.account, "ts": o.ts, "side": int(o.side),
-            "type": str(o.order_type), "tif": str(o.tif), "quantity_lots": o.quantity,
-            "requested_lots": o.quantity if o.requested_quantity is None else o.requested_quantity,
-            "limit_price": px(o.limit_price) if o.limit_price is not None else None,
-            "status": str(s.status), "filled_lots": s.filled,
-            "avg_price": px(1) * s.notional / s.filled if s.filled else None, "fees": float(w.fees), "reason": s.reason,
-        })  # fmt: skip
-    for r in rejected:
-        rows.append({"client_order_id": r.client_order_id, "account": r.account, "ts": r.ts, "status": "rejected",
-                     "filled_lots": 0, "reason": r.reason})  # fmt: skip
-    df = pd.DataFrame(rows)
-    if not df.empty:
-        df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
-    return df
+        entered = sent.get(o.client_order_id, (o.ts, o))[0]
+        rows.append(_record(entered, o, str(s.status), s.filled, s.notional, w.fees, s.reason))
+    seen = set(engine.orders)
+    for r in outputs:
+        key = (r.account, r.client_order_id)
+        if isinstance(r, ev.OrderRejected) and key not in seen and r.client_order_id in sent:
+            seen.add(key)
+            entered, o = sent[r.client_order_id]
+            rows.append(_record(entered, o, "rejected", 0, 0, Decimal(0), r.reason))
+    return orders_frame(rows, inst)
+
+
+def _record(ts: int, o: SubmitOrder, status: str, filled: int, notional: int, fees: Decimal, reason: str
+            ) -> OrderRecord:
+    return OrderRecord(ts, o.account, o.symbol, o.client_order_id, o.side, str(o.order_type), str(o.tif), o.quantity,
+                       status, o.requested_quantity, o.limit_price, o.stop_price, filled, notional, fees, reason)
 
 
 _Sample = tuple[int, int | None, int | None, int | None, int | None, int | None]  # ts, bid, size, ask, size, last

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,11 @@ import pandas as pd
 from vtrade.core.events import Event
 from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Number
+from vtrade.execution.accounts import AccountKind
 from vtrade.execution.events import OrderFilled
+from vtrade.execution.knobs import cash_amount
+from vtrade.execution.queue import QueueModel
+from vtrade.execution.tables import fills_frame
 from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
 from vtrade.portfolio.ledger import Ledger
 from vtrade.runtime.live import LiveConfig, LiveMarket
@@ -75,37 +78,16 @@ class Session:
         *,
         account: str = "you",
         cash: Number | None = None,
+        account_kind: AccountKind | str = "cash",
         start: bool = True,
         speed: float | None = None,
     ) -> LiveSession:
-        """An account (``account``, with ``cash``) on a new live simulated market, for a notebook:
-        the demo market (:meth:`LiveConfig.demo`) unless ``config``, at ``speed`` simulated seconds
-        per wall second if given, running in the background unless ``start=False`` (then
-        ``advance(n)`` moves it). ``close()`` stops it. See :class:`LiveSession`.
+        """The same as :func:`vtrade.live` (kept for notebooks written before it)."""
+        return live(config, account=account, cash=cash, account_kind=account_kind, start=start, speed=speed)
 
-        >>> from vtrade.runtime.live import LiveConfig
-        >>> s = Session.demo(LiveConfig(symbols=("AAPL",), speed=0, bots=False, burn_in=20_000), start=False)
-        >>> s.advance(1)
-        >>> s.submit("AAPL", "buy", 10).ok
-        True
-        >>> s.advance(1)
-        >>> s.orders().status.tolist()
-        ['filled']
-        >>> s.close(), s.market.running
-        (0, False)
-        """
-        if config is None:
-            config = LiveConfig.demo(**({} if speed is None else {"speed": speed}))
-        elif speed is not None:
-            config = dataclasses.replace(config, speed=speed)
-        session = LiveSession(LiveMarket(config), account, cash=cash, owns_market=True)
-        if start:
-            session.market.start()
-        return session
-
-    def open_account(self, account: str, *, cash: Decimal | int | str = 100_000) -> None:
-        """Open an account with ``cash``."""
-        self.book.open_account(account, cash=cash)
+    def open_account(self, account: str, *, cash: Number = 100_000) -> None:
+        """Open an account with ``cash`` (any shape :func:`vtrade.execution.knobs.cash_amount` takes)."""
+        self.book.open_account(account, cash=cash_amount(cash))
 
     def record(self, events: Iterable[Event]) -> int:
         """Fold fills and market events into the portfolios (in time order); returns how many
@@ -119,7 +101,7 @@ class Session:
                 if isinstance(e, OrderFilled):
                     new_fills.append(e)
         if new_fills:
-            self.store.append_fills(self._fills_frame(new_fills))
+            self.store.append_fills(fills_frame(new_fills, self.book.instruments))
         return changed
 
     def sample_nav(self, ts: int | None = None) -> int:
@@ -131,9 +113,19 @@ class Session:
         """One row per account: NAV, cash, exposures, unrealized and day P&L, HHI."""
         return self.book.frame()
 
-    def portfolio(self, account: str) -> pd.DataFrame:
-        """An account's positions with sector, value, cost basis, unrealized P&L and weight."""
+    def fills(self, account: str | None = None) -> pd.DataFrame:
+        """The fills recorded (``account``'s, or everyone's) from the store, oldest first: the
+        public fills table (``vt.schema.FILLS``), as ``vt.replay(...).fills`` and live sessions give it."""
+        return self.store.fills(account)
+
+    def positions(self, account: str) -> pd.DataFrame:
+        """An account's positions (``vt.schema.POSITIONS``) with sector, value, cost basis,
+        unrealized P&L and weight, largest first."""
         return self.book.positions(account)
+
+    def portfolio(self, account: str) -> pd.DataFrame:
+        """The same as :meth:`positions`."""
+        return self.positions(account)
 
     def sectors(self, account: str) -> pd.DataFrame:
         """An account's exposure by GICS sector."""
@@ -149,14 +141,39 @@ class Session:
         """SQL over ``nav_history``, ``fills`` and ``benchmarks``."""
         return self.store.sql(query, params)
 
-    # ------------------------------------------------------------------ internals
-    def _fills_frame(self, fills: list[OrderFilled]) -> pd.DataFrame:
-        rows = []
-        for f in fills:
-            inst = self.book.instruments[f.symbol]
-            rows.append({
-                "ts": f.ts, "account": f.account, "client_order_id": f.client_order_id, "fill_id": f.fill_id,
-                "symbol": f.symbol, "side": int(f.side), "price": inst.price_grid.to_float(f.price),
-                "quantity": inst.size_grid.to_float(f.quantity), "fee": float(f.fee), "liquidity": str(f.liquidity),
-            })  # fmt: skip
-        return pd.DataFrame(rows)
+
+def live(
+    config: LiveConfig | None = None,
+    *,
+    account: str = "you",
+    cash: Number | None = None,
+    account_kind: AccountKind | str = "cash",
+    queue: str | QueueModel | None = None,
+    start: bool = True,
+    speed: float | None = None,
+) -> LiveSession:
+    """Open a live session: an account (``account``, with ``cash``, a ``"cash"`` or ``"margin"``
+    ``account_kind``) on a new live simulated market, for a notebook. The demo market
+    (:meth:`LiveConfig.demo`) unless ``config``; ``speed`` simulated seconds per wall second and
+    ``queue`` (a name or a :class:`~vtrade.execution.queue.QueueModel`) override the config's.
+    It runs in the background unless ``start=False`` (then ``advance(n)`` moves it); ``close()``
+    stops it. See :class:`~vtrade.runtime.live_session.LiveSession`.
+
+    >>> import vtrade as vt
+    >>> from vtrade.runtime.live import LiveConfig
+    >>> s = vt.live(LiveConfig(symbols=("AAPL",), speed=0, bots=False, burn_in=20_000), start=False)
+    >>> s.advance(1)
+    >>> s.submit("AAPL", "buy", 10).ok
+    True
+    >>> s.advance(1)
+    >>> s.orders().status.tolist(), s.fills().side.tolist()
+    (['filled'], ['buy'])
+    >>> s.close(), s.market.running
+    (0, False)
+    """
+    overrides: dict[str, Any] = {k: v for k, v in (("speed", speed), ("queue", queue)) if v is not None}
+    config = LiveConfig.demo(**overrides) if config is None else dataclasses.replace(config, **overrides)
+    session = LiveSession(LiveMarket(config), account, cash=cash, account_kind=account_kind, owns_market=True)
+    if start:
+        session.market.start()
+    return session

@@ -1,11 +1,13 @@
 """The session store: NAV history, fills and benchmark series in DuckDB, one SQL query away.
 
 Everything a notebook user wants to slice lives in a few plain tables, so ``session.sql()``
-is ordinary SQL over them:
+is ordinary SQL over them (timestamps come back as UTC datetimes):
 
 - ``nav_history(ts, account, nav, cash, gross, net, day_pnl)``: NAV sampled on a
   simulated-time grid (:func:`grid_times`), one row per account per grid point;
-- ``fills(ts, account, client_order_id, fill_id, symbol, side, price, quantity, fee, liquidity)``;
+- ``fills``: the public fills table (:data:`vtrade.execution.tables.FILLS`, ``vt.schema.FILLS``),
+  the same columns ``vt.replay`` and live sessions give; ``ts`` is a ``TIMESTAMP_NS`` in UTC and
+  :meth:`Store.fills` reads it back with the schema's dtypes;
 - ``benchmarks(date, symbol, close)``: SPY and the sector SPDRs, daily closes.
 
 >>> store = Store()
@@ -27,7 +29,11 @@ import numpy as np
 import pandas as pd
 
 from vtrade.core.errors import VtradeError
+from vtrade.execution.tables import FILLS
 
+# The SQL type of each public-table dtype (vtrade.execution.tables).
+_SQL = {"datetime64[ns, UTC]": "TIMESTAMP_NS", "str": "VARCHAR", "float64": "DOUBLE", "int64": "BIGINT",
+        "Int64": "BIGINT"}  # fmt: skip
 # table -> (columns as (name, type), constraints)
 _SCHEMA: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
     "nav_history": (
@@ -35,12 +41,7 @@ _SCHEMA: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
          ("net", "DOUBLE"), ("day_pnl", "DOUBLE")),
         "",
     ),
-    "fills": (
-        (("ts", "BIGINT"), ("account", "VARCHAR"), ("client_order_id", "VARCHAR"), ("fill_id", "VARCHAR"),
-         ("symbol", "VARCHAR"), ("side", "INTEGER"), ("price", "DOUBLE"), ("quantity", "DOUBLE"), ("fee", "DOUBLE"),
-         ("liquidity", "VARCHAR")),
-        "PRIMARY KEY (account, fill_id)",
-    ),
+    "fills": (tuple((c.name, _SQL[c.dtype]) for c in FILLS.columns), "PRIMARY KEY (account, fill_id)"),
     "benchmarks": ((("date", "DATE"), ("symbol", "VARCHAR"), ("close", "DOUBLE")), "PRIMARY KEY (date, symbol)"),
 }  # fmt: skip
 _GRIDS = {"1min": 60_000_000_000, "1h": 3_600_000_000_000, "1d": 86_400_000_000_000}
@@ -72,16 +73,27 @@ class Store:
         for table, (columns, constraints) in _SCHEMA.items():
             spec = ", ".join([f"{name} {kind}" for name, kind in columns] + ([constraints] if constraints else []))
             self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({spec})")
+            have = [r[0] for r in self._con.execute(f"DESCRIBE {table}").fetchall()]
+            if have != [name for name, _ in columns]:
+                self._con.close()
+                raise StoreError(f"{self.path}: its {table} table has the columns of an older vtrade "
+                                 f"({', '.join(have)}); open a new store file (or export and drop that table)")
 
     def append_nav(self, frame: pd.DataFrame) -> int:
         """Append NAV samples (columns as ``nav_history``); returns the rows written."""
         return self._append("nav_history", frame)
 
     def append_fills(self, frame: pd.DataFrame) -> int:
-        """Append fills; an (account, fill_id) already stored is skipped (at-least-once delivery).
-        Fill ids are unique per exchange run, not across runs, hence the account in the key."""
+        """Append fills (a public fills table, :func:`vtrade.execution.tables.fills_frame`); an
+        (account, fill_id) already stored is skipped (at-least-once delivery). Fill ids are unique
+        per exchange run, not across runs, hence the account in the key."""
         if frame.empty:
             return 0
+        try:
+            frame = FILLS.conform(frame)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(str(exc)) from exc
+        frame["ts"] = frame["ts"].dt.tz_convert(None)  # stored as UTC without a zone (TIMESTAMP_NS)
         keys = frame.account.astype(str) + "\x1f" + frame.fill_id.astype(str)
         new = frame[~keys.isin(self._existing_keys(frame))]
         return self._append("fills", new.drop_duplicates(["account", "fill_id"]))
@@ -91,12 +103,22 @@ class Store:
         self._con.execute("DELETE FROM benchmarks WHERE symbol IN (SELECT DISTINCT symbol FROM closes)")
         return self._append("benchmarks", closes, name="closes")
 
+    def fills(self, account: str | None = None) -> pd.DataFrame:
+        """The stored fills (``account``'s, or all), oldest first, as the public fills table."""
+        where, params = ("WHERE account = ?", [account]) if account is not None else ("", None)
+        frame = self.sql(f"SELECT * FROM fills {where} ORDER BY ts, rowid", params)
+        return FILLS.conform(frame)
+
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """Run SQL over the session's tables; the result as a DataFrame."""
+        """Run SQL over the session's tables; the result as a DataFrame (timestamps in UTC)."""
         try:
-            return self._con.sql(query, params=params).to_arrow_table().to_pandas()
+            df = self._con.sql(query, params=params).to_arrow_table().to_pandas()
         except duckdb.Error as exc:
             raise StoreError(f"SQL failed: {exc}") from exc
+        for column in df.columns:
+            if df[column].dtype.kind == "M" and getattr(df[column].dt, "tz", None) is None:
+                df[column] = df[column].dt.tz_localize("UTC")  # every time the store holds is UTC
+        return df
 
     def close(self) -> None:
         self._con.close()

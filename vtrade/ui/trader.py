@@ -424,13 +424,27 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
     )  # fmt: skip
 
 
+def shown(df: pd.DataFrame) -> pd.DataFrame:
+    """A public table (:mod:`vtrade.execution.tables`) as a person reads it: without the account
+    (it is always theirs) and the exact ``*_lots``/``*_ticks`` columns kept for analytics.
+
+    >>> list(shown(pd.DataFrame(columns=["ts", "account", "price", "price_ticks", "quantity_lots"])).columns)
+    ['ts', 'price']
+    """
+    return df[[c for c in df.columns if c != "account" and not c.endswith(("_lots", "_ticks"))]]
+
+
 def blotter(state: TraderState) -> pn.viewable.Viewable:
     """This account's orders and fills (with receipts), and cancelling an open order."""
     # What a trader scans first (id, what, status, price) leads; the time and reason trail.
     first = ["client_order_id", "symbol", "side", "type", "quantity", "status", "filled", "avg_price", "limit_price"]
 
     def lead(df: pd.DataFrame) -> pd.DataFrame:
+        df = newest_first(df)
         return df[[c for c in first if c in df] + [c for c in df if c not in first]]
+
+    def newest_first(df: pd.DataFrame) -> pd.DataFrame:  # a blotter reads from the top: the latest first
+        return shown(df).iloc[::-1].reset_index(drop=True)
 
     money = {"type": "money", "precision": 4}
     formatters = {c: money for c in ("avg_price", "limit_price", "price", "arrival_mid", "fees", "fee")}
@@ -438,7 +452,7 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
              "layout": "fit_data_table"}  # fmt: skip
     orders = pn.widgets.Tabulator(pn.bind(lead, state.param.orders), formatters=formatters, **table)
     bps = {"slippage_bps": {"type": "money", "precision": 2}}
-    fills = pn.widgets.Tabulator(state.param.fills, formatters=formatters | bps, **table)
+    fills = pn.widgets.Tabulator(pn.bind(newest_first, state.param.fills), formatters=formatters | bps, **table)
     which = pn.widgets.Select(label="Open order", options=state.param.open_orders, width=180)
     cancel = pn.widgets.Button(label="Cancel order", color="warning", align="end")
     cancel.on_click(lambda event: which.value and state.cancel(which.value))
@@ -468,7 +482,7 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
 
     state.param.watch(show_sectors, "sectors")
     show_sectors()
-    positions = pn.widgets.Tabulator(state.param.positions, disabled=True, show_index=False, height=150,
+    positions = pn.widgets.Tabulator(pn.bind(shown, state.param.positions), disabled=True, show_index=False, height=150,
                                      sizing_mode="stretch_width")  # fmt: skip
     return pn.Column(
         "### Portfolio", pn.pane.HTML(pn.bind(_summary_html, state.param.summary)),
