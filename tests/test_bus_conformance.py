@@ -337,7 +337,7 @@ def test_poll_waits_for_a_record_and_times_out_when_none_comes(bus: Bus) -> None
         got = c.poll(timeout_s=5)
         timer.join()
         assert [r.value for r in got] == [b"late"]
-        assert time.monotonic() - t0 < 2
+        assert time.monotonic() - t0 < 4.5  # woke on the record, not at the 5 s timeout (room for a loaded CI)
 
 
 # -- idempotent consumption -------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import itertools
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -156,11 +155,8 @@ def test_quote_bars_with_closing_quotes_stay_in_time_order() -> None:
     assert {b.symbol for b in bars} == {"GOOG"}
 
 
-def test_second_quote_bars_read_whole_file_quickly() -> None:
-    start = time.perf_counter()
-    n = sum(1 for _ in LeanQuoteBars(SECOND_QUOTES))
-    assert n == 144_886
-    assert time.perf_counter() - start < 10
+def test_second_quote_bars_read_whole_file() -> None:  # its speed: benchmarks/bench_feeds.py
+    assert sum(1 for _ in LeanQuoteBars(SECOND_QUOTES)) == 144_886
 
 
 def test_tickers_and_dates_filter_and_a_missing_ticker_is_named() -> None:
@@ -269,20 +265,17 @@ def test_nbbo_reproduces_leans_own_minute_quote_bars() -> None:
     assert {"N", "Q", "P"} <= st.exchanges
 
 
-def test_whole_quote_file_streams_in_a_few_seconds() -> None:
+def test_whole_quote_file_streams_in_time_order() -> None:  # its speed: benchmarks/bench_feeds.py
     nbbo = TaqNbbo(TICK_QUOTES)
-    start = time.perf_counter()
     last: dict[str, int] = {}
     n = 0
     for q in nbbo:
         assert q.ts >= last.get(q.symbol, 0)
         last[q.symbol] = q.ts
         n += 1
-    elapsed = time.perf_counter() - start
     assert nbbo.stats.rows == 1_052_444 and nbbo.stats.quotes == n
     assert nbbo.stats.skipped_suspicious == 3
     assert set(nbbo.stats_by_symbol) == {"IBM", "BAC"}
-    assert elapsed < 8, f"NBBO over the whole file took {elapsed:.1f}s"
 
 
 def test_keep_suspicious_uses_the_flagged_rows() -> None:

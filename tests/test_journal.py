@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import duckdb
@@ -137,13 +136,11 @@ def test_a_consumer_journaling_with_redelivery_stores_each_record_once() -> None
     bus.close()
 
 
-def test_appending_100k_records_is_fast() -> None:
+def test_appending_100k_records_in_one_call() -> None:  # its speed: benchmarks/bench_feeds.py
     payloads = [encode(trade(i)) for i in range(1000)]
     recs = [Record("market", i % 4, i // 4, "SPY", payloads[i % 1000], T0 + i) for i in range(100_000)]
     with Journal() as j:
-        t0 = time.perf_counter()
         assert j.append(recs) == 100_000
-        assert time.perf_counter() - t0 < 5
         assert j.high_watermark("market", 3) == 25_000
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 PLOT_MIME = "application/vnd.holoviews_exec.v0+json"  # a rendered HoloViews/hvplot figure
-TIME_LIMIT_S = 120  # each notebook is meant to take well under a minute; leave room for slow CI
 
 Probe = tuple[str, Callable[[dict[str, Any]], None], int]
 
@@ -175,10 +173,7 @@ def test_notebook_runs_top_to_bottom(name: str) -> None:
     n_cells = len(nb.cells)
     nb.cells.append(nbformat.v4.new_code_cell(probe))
     client = NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(ROOT)}})
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
-    elapsed = time.perf_counter() - start
-    assert elapsed < TIME_LIMIT_S, f"{name} took {elapsed:.0f} s"
+    client.execute()  # raises CellExecutionError, naming the cell, if any cell fails (timeout: a hang guard)
 
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
