@@ -19,7 +19,11 @@ Inputs are applied in time order. **At equal times: market data first (in feed o
 expiries, then commands (in the order they were sent).** That is the key ``(time, rank,
 sequence)`` with ranks :data:`MARKET` < :data:`EXPIRY` < :data:`COMMAND`. An expiry is applied
 only once time is known to reach it: an input at or after it, or an ``until`` the caller has
-reached (the live market's slice end); at the end of a replay nothing moves time on.
+reached (the live market's slice end); at the end of a replay nothing moves time on. One
+precision, from the engine: :meth:`ExecutionEngine.step` expires, after each input, the orders
+whose deadline its clock has reached, so an order whose deadline is the time of market data
+meets the first market event at that time only, then expires; the array path
+(:meth:`ExecutionEngine.step_batch`) is cut there too, so both paths give the same events.
 
 :class:`Merge` is the rule without an engine (what the sequencer writes to the log);
 :class:`Venue` is the rule with the engine (what replay and the live market step);
@@ -315,8 +319,11 @@ class Venue:
             return Stepped(t, None, 0, self.engine.tick(t))
         if rank == MARKET and self._batch is not None and self._batch.head() is not None:
             b = self._batch
-            limit = min([x for x in (c, d, until) if x is not None], default=None)
+            limit = min([x for x in (c, until) if x is not None], default=None)
             end = b.n if limit is None else int(b.clock.searchsorted(limit, side="right"))
+            if d is not None:  # as event by event: the engine expires after the first market event at d
+                at_d = int(b.clock.searchsorted(d, side="left"))
+                end = min(end, at_d + 1 if at_d < b.n and b.clock[at_d] == d else at_d)
             nxt, out = self.engine.step_batch(b.batch, b.at, end)
             k, b.at = nxt - b.at, nxt
             ts = int(b.clock[nxt - 1])
