@@ -47,8 +47,6 @@ worker publishing after it was replaced.
 from __future__ import annotations
 
 import hashlib
-import heapq
-import itertools
 import logging
 import os
 import threading
@@ -70,6 +68,7 @@ from vtrade.execution import events as ev
 from vtrade.execution.engine import EngineConfig, ExecutionEngine
 from vtrade.execution.latency import ConstantLatency, LatencyModel
 from vtrade.execution.orders import CancelOrder, ReplaceOrder, SubmitOrder
+from vtrade.execution.venue import MARKET, Merge, expire_before
 from vtrade.runtime.bus.base import (
     Bus,
     Closeable,
@@ -142,8 +141,7 @@ def _latency(value: str | int | LatencyModel) -> LatencyModel:
 @dataclass
 class _SymbolQueue:
     rng: np.random.Generator
-    heap: list[tuple[int, int, Command]] = field(default_factory=list)  # (arrival, order received, command)
-    watermark: int | None = None  # latest market time released
+    merge: Merge = field(default_factory=Merge)  # the venue's merge rule, without the engine
 
 
 class Sequencer:
@@ -152,11 +150,13 @@ class Sequencer:
     ``command(c)`` stamps ``c`` with its exchange arrival time (``c.ts`` + a draw of
     ``entry_latency``, from a Generator seeded by ``(seed, symbol)``) and holds it;
     ``market(e)`` releases every held command of ``e``'s symbol that arrives strictly before
-    ``e``, then ``e`` itself. A command arriving at the same nanosecond as market data therefore
-    comes after it, and commands arriving together keep the order they were given in. A
-    command whose arrival time the market has already passed (it reached the sequencer late)
-    is stamped with the current market time: the log never goes back in time. ``flush()``
-    releases everything still held (end of the data).
+    ``e``, then ``e`` itself. The order is the venue's merge rule (:mod:`vtrade.execution.venue`,
+    the same :class:`~vtrade.execution.venue.Merge` replay and the live market step through): a
+    command arriving at the same nanosecond as market data comes after it, and commands
+    arriving together keep the order they were given in. A command whose arrival time the
+    market has already passed (it reached the sequencer late) is stamped with the current
+    market time: the log never goes back in time. ``flush()`` releases everything still held
+    (end of the data).
 
     Released events are published to ``topic`` keyed by symbol (``bus=None``: only returned).
     Market events are published as they are; commands with ``ts`` = arrival time (the
@@ -187,7 +187,6 @@ class Sequencer:
         self.latency = _latency(entry_latency)
         self.seed = seed
         self._queues: dict[str, _SymbolQueue] = {}
-        self._received = itertools.count()
         self.published = 0
         if bus is not None:
             _ensure_topic(bus, topic, partitions)
@@ -204,19 +203,15 @@ class Sequencer:
             raise TypeError(f"a command is a SubmitOrder, CancelOrder or ReplaceOrder, got {type(command).__name__}")
         q = self._queue(command.symbol)
         arrival = command.ts + self.latency.entry(q.rng)
-        if q.watermark is not None:
-            arrival = max(arrival, q.watermark)
-        heapq.heappush(q.heap, (arrival, next(self._received), command))
-        return arrival
+        return q.merge.command(msgspec.structs.replace(command, ts=arrival)).ts
 
     def market(self, event: MarketEvent) -> list[Event]:
         """Release (and publish) the held commands arriving before ``event``, then ``event``."""
         if not isinstance(event, MarketEvent):
             raise TypeError(f"market data must be a MarketEvent, got {type(event).__name__}")
-        q = self._queue(event.symbol)
-        out = self._release(q, lambda arrival: arrival < event.ts)
-        out.append(event)
-        q.watermark = event.ts if q.watermark is None else max(q.watermark, event.ts)
+        merge = self._queue(event.symbol).merge
+        # Nothing can still come before this event: a later command is clamped to its time.
+        out = merge.take((merge.market(event), MARKET))
         self._publish(out)
         return out
 
@@ -224,7 +219,7 @@ class Sequencer:
         """Release (and publish) every command still held, symbol by symbol."""
         out: list[Event] = []
         for symbol in sorted(self._queues):
-            out.extend(self._release(self._queues[symbol], lambda arrival: True))
+            out.extend(self._queues[symbol].merge.take())
         self._publish(out)
         return out
 
@@ -248,14 +243,6 @@ class Sequencer:
         finally:
             self.bus = bus
         return n
-
-    @staticmethod
-    def _release(q: _SymbolQueue, due: Callable[[int], bool]) -> list[Event]:
-        out: list[Event] = []
-        while q.heap and due(q.heap[0][0]):
-            arrival, _, c = heapq.heappop(q.heap)
-            out.append(msgspec.structs.replace(c, ts=arrival))
-        return out
 
     def _publish(self, events: list[Event]) -> None:
         self._publish_to(self.bus, events)
@@ -706,14 +693,17 @@ class ExecutionWorker(Closeable):
                     )])  # fmt: skip
                 return
             engine = part.engines[event.symbol] = ExecutionEngine(config)
+        # The venue step (vtrade.execution.venue.step): the expiries that order before the
+        # record, then the record; kept apart so a refused record keeps its expiries.
+        expired = expire_before(engine, event)
         try:
             out = engine.step(event)
         except (VtradeError, ValueError) as exc:
             # Deterministic: the same record fails the same way on every run.
             self.stats.rejected_inputs += 1
             log.warning("%s[%d]@%d refused by the %s engine: %s", r.topic, r.partition, r.offset, event.symbol, exc)
-            return
-        self._emit(part, out)
+            out = []
+        self._emit(part, expired + out)
 
     def _emit(self, part: _Partition, outputs: list[ev.ExecEvent]) -> None:
         fresh: list[tuple[str, Event]] = []

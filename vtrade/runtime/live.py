@@ -58,8 +58,6 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import heapq
-import itertools
 import math
 import threading
 import time
@@ -94,6 +92,7 @@ from vtrade.execution.preview import Preview, estimate_fill
 from vtrade.execution.queue import QueueModel, queue_model
 from vtrade.execution.tables import OrderRecord, fills_frame, orders_frame
 from vtrade.execution.validation import OrderInputError, submit_from_user
+from vtrade.execution.venue import Venue
 from vtrade.market import participants
 from vtrade.market.capture import CaptureLoop
 from vtrade.market.intraday import IntradayUniverse
@@ -259,7 +258,7 @@ class _Venue(ABC):
     def __init__(self, inst: Instrument, engine: ExecutionEngine) -> None:
         self.inst = inst
         self.engine = engine
-        self.commands: list[tuple[int, int, Any]] = []  # (arrival ts, seq, command): a heap
+        self.exchange = Venue(engine)  # the merge of market data and commands in flight, and the step
         self.idle = 0  # slices without open orders or readers (universe venues retire when idle)
 
     @abstractmethod
@@ -280,7 +279,8 @@ class _FlowVenue(_Venue):
         self.pending_ts: list[int] = []  # running maximum of the pending events' times
         self._hi = -(2**63)
         self.open_mid: float | None = None
-        engine.step(source.snapshot())
+        self.exchange.market(source.snapshot())
+        self.exchange.run()
 
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
         until = end - self.offset
@@ -315,13 +315,11 @@ class _PathVenue(_Venue):
 
     def restate(self, ts: int) -> None:
         """Set the book to the path's current quote and depth at ``ts``."""
-        self.engine.step(self.universe.snapshot(self.inst.symbol, self.inst, ts))
+        self.exchange.market(self.universe.snapshot(self.inst.symbol, self.inst, ts))
+        self.exchange.run(ts)
 
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
         return [self.universe.snapshot(self.inst.symbol, self.inst, end)]
-
-
-_COMMAND_SEQ = itertools.count()
 
 
 class LiveMarket:
@@ -811,35 +809,9 @@ class LiveMarket:
         self._slice_wall = time.time()
 
     def _run_venue(self, venue: _Venue, end: int) -> list[ev.ExecEvent]:
-        """Merge the market data and the commands due by ``end`` into the engine, in time order."""
-        events = venue.events_until(end, self._step_ns)
-        engine = venue.engine
-        batch = UpdateBatch.from_events(events, trades=True)
-        n = batch.n_events
-        clock = np.maximum.accumulate(batch.ts) if n else batch.ts
-        out: list[ev.ExecEvent] = []
-        e = 0
-        heap = venue.commands
-        while True:
-            t_cmd = heap[0][0] if heap and heap[0][0] <= end else None
-            deadline = engine.next_deadline()
-            if deadline is not None and deadline > end:
-                deadline = None
-            limit = min((t for t in (t_cmd, deadline) if t is not None), default=end)
-            # Market data at a timestamp goes before anything else at that timestamp.
-            e_end = int(clock.searchsorted(limit, side="right")) if n else 0
-            if e < e_end:
-                e, got = engine.step_batch(batch, e, e_end)
-                out.extend(got)
-                continue
-            if deadline is not None and (t_cmd is None or deadline <= t_cmd):
-                out.extend(engine.tick(deadline))
-                continue
-            if t_cmd is None:
-                break
-            _, _, cmd = heapq.heappop(heap)
-            out.extend(engine.step(cmd))
-        return out
+        """The venue step (:mod:`vtrade.execution.venue`) over the market data and the commands due by ``end``."""
+        venue.exchange.feed_batch(UpdateBatch.from_events(venue.events_until(end, self._step_ns), trades=True))
+        return venue.exchange.outputs(end)
 
     def _open_day(self, day: int) -> None:
         """Start the universe's session ``day``: the clock moves to its open (closed hours are
@@ -893,7 +865,7 @@ class LiveMarket:
         for symbol, v in list(self._venues.items()):
             if not isinstance(v, _PathVenue):
                 continue
-            v.idle = 0 if (symbol in busy or v.commands) else v.idle + 60
+            v.idle = 0 if (symbol in busy or v.exchange.has_commands()) else v.idle + 60
             if v.idle >= 600:
                 # Dormant, not dropped: the engine keeps its fill sequence, so fill ids stay unique.
                 self._dormant[symbol] = self._venues.pop(symbol)
@@ -1060,9 +1032,7 @@ class LiveMarket:
 
     def _route(self, command: SubmitOrder | CancelOrder) -> None:
         # In the engine's input a command carries the time it reaches the exchange (DESIGN §4).
-        arrival = self.now + self._latency_ns
-        cmd = msgspec.structs.replace(command, ts=arrival)
-        heapq.heappush(self._venue(command.symbol).commands, (arrival, next(_COMMAND_SEQ), cmd))
+        self._venue(command.symbol).exchange.send(msgspec.structs.replace(command, ts=self.now + self._latency_ns))
 
 
 class _Desk:

@@ -10,8 +10,11 @@ merges three clocks into ONE sequence of inputs for the engine:
 - a strategy's command reaches the exchange at ``now + entry latency``;
 - the exchange's answers (accepts, fills, cancels) reach the strategy ``response latency`` later.
 
-Ties at one nanosecond resolve by a fixed rank (market data, then commands, then what the
-strategy hears, then its timer), then by arrival order, so the merge never depends on
+The exchange's side of the merge is the venue step (:class:`vtrade.execution.venue.Venue`,
+the rule the live market and the execution worker follow too): market data, then expiring
+orders, then commands at one nanosecond. What the strategy sees and does comes after the
+exchange at the same nanosecond, by a fixed rank (market data reaching it, then the
+exchange's answers, then its timer), then by arrival order, so the merge never depends on
 anything but the inputs, and ``result.output_hash()`` is the same on every run.
 
 >>> import vtrade as vt
@@ -64,6 +67,7 @@ from vtrade.execution.latency import ConstantLatency, LatencyModel
 from vtrade.execution.orders import CancelOrder, OrderType, ReplaceOrder, SubmitOrder, TimeInForce
 from vtrade.execution.queue import QueueModel, queue_model
 from vtrade.execution.tables import OrderRecord, fills_frame, orders_frame
+from vtrade.execution.venue import Venue
 from vtrade.market._l2kernels import TRADE as TRADE_KIND
 from vtrade.market.feeds import Feed, open_feed
 from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
@@ -73,8 +77,9 @@ from vtrade.portfolio.corporate_actions import CorporateAction, FactorRow
 #: A silence in the feed longer than this (and nothing in flight) is a break between
 #: recordings: the strategy timer skips it (see ``_Runner._next_tick``).
 RECORDING_BREAK = 5 * 24 * 3600 * 1_000_000_000
-# Ranks break ties at equal timestamps (lower first).
-_MARKET, _COMMAND, _VIEW, _NOTICE, _TIMER = range(5)
+# Ranks break ties between the strategy's items at equal timestamps (lower first); the
+# venue's inputs at a timestamp (market data, expiries, commands) all go before them.
+_VIEW, _NOTICE, _TIMER = range(3)
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000,
           "h": 3_600_000_000_000, "d": 86_400_000_000_000}
 
@@ -517,12 +522,13 @@ class _Runner:
         if every <= 0:
             raise ValueError("every must be a positive duration")
         self.engine = ExecutionEngine(config)
+        self.venue = Venue(self.engine)  # the exchange: market data and commands merged, then stepped
         self.inst = config.instrument
         self.strategy = strategy
         self.every = every
         self.latency = latency
         self.rng = self.engine.rng
-        self.heap: list[tuple[int, int, int, Any]] = []
+        self.heap: list[tuple[int, int, int, Any]] = []  # the strategy's side: views, notices, timer
         self.seq = itertools.count()
         l1 = config.realism is Realism.L1
         self.view = L2Book(self.inst.symbol, crossing="crossed" if l1 else "reject")
@@ -579,7 +585,7 @@ class _Runner:
         arrival = self.ctx.now + self.latency.entry(self.rng)
         if isinstance(command, SubmitOrder):
             self.sent[command.client_order_id] = (self.ctx.now, command)  # entered now: the orders table's ts
-        self._push(arrival, _COMMAND, msgspec.structs.replace(command, ts=arrival))
+        self.venue.send(msgspec.structs.replace(command, ts=arrival))  # type: ignore[arg-type]
 
     def run(self, events: Iterator[MarketEvent], *, progress: bool) -> ReplayResult:
         bar = tqdm(desc="replay", unit=" events", disable=not progress, mininterval=0.5)
@@ -631,41 +637,28 @@ class _Runner:
         return UpdateBatch.from_events(keep, trades=True)
 
     def _run_batched(self, batch: UpdateBatch, bar: tqdm) -> None:
-        engine, n = self.engine, batch.n_events
-        clock = np.maximum.accumulate(batch.ts) if n else batch.ts
-        e = 0
+        venue = self.venue
+        venue.feed_batch(batch)
+        clock = venue.batch_clock
+        assert clock is not None
         self._view_at = 0
         if self._t_first is not None:
             self._push(self._t_first, _TIMER, None)
-        while e < n or self.heap:
-            t_next = self.heap[0][0] if self.heap else None
-            deadline = engine.next_deadline()
-            limit = t_next if deadline is None else (deadline if t_next is None else min(t_next, deadline))
-            # Market data at a timestamp goes before anything else at that timestamp.
-            e_end = n if limit is None else int(clock.searchsorted(limit, side="right"))
-            if e < e_end:
-                nxt, out = engine.step_batch(batch, e, e_end)
-                self.inputs += nxt - e
-                self.market_events += nxt - e
-                bar.update(nxt - e)
-                self._deliver(out)
-                e = nxt
-                continue
-            if deadline is not None and (t_next is None or deadline <= t_next):
-                self._deliver(engine.tick(deadline))
-                if not self.heap and e >= n:
-                    break
+        while venue.has_market() or venue.has_commands() or self.heap:
+            # The exchange first: everything of the venue's at or before the strategy's next item.
+            done = venue.advance(self.heap[0][0] if self.heap else None)
+            if done is not None:
+                self.inputs += done.markets + (done.event is not None)
+                self.market_events += done.markets
+                bar.update(done.markets)
+                self._deliver(done.outputs)
                 continue
             ts, rank, _, item = heapq.heappop(self.heap)
-            if rank == _COMMAND:
-                self.inputs += 1
-                self._deliver(engine.step(item))
-            elif rank == _NOTICE:
+            if rank == _NOTICE:
                 self._notice(ts, item)
             else:
                 self._advance_view(batch, clock, ts)
-                quiet = not self.heap and engine.next_deadline() is None
-                self._on_timer(ts, more=ts < self._t_last, next_data=int(clock[e]) if e < n and quiet else None)
+                self._on_timer(ts, more=ts < self._t_last, next_data=venue.next_market() if self._quiet() else None)
 
     def _advance_view(self, batch: UpdateBatch, clock: np.ndarray, ts: int) -> None:
         """Bring the strategy's book up to what has reached it by ``ts`` (feed latency later)."""
@@ -680,41 +673,57 @@ class _Runner:
     # ------------------------------------------------------------ event by event
     def _run_stepwise(self, events: Iterator[MarketEvent], bar: tqdm) -> None:
         events = getattr(self, "_pending_events", events)
+        venue = self.venue
         pending = next(events, None)
         timer_started = False
-        clock = 0
-        while pending is not None or self.heap:
-            # Keep exactly one not-yet-due market event in the heap: the feed is streamed.
-            # At L2 a quote is not an exchange input (see ExecutionEngine.step): it only goes to
-            # the strategy, and must not hold back the book events behind it in the file.
+        while pending is not None or self.heap or venue.has_market() or venue.has_commands():
+            # Read the feed one event ahead of what is due: the feed is streamed, and market data
+            # at a time goes before anything else then. At L2 a quote is not an exchange input
+            # (see ExecutionEngine.step): it only goes to the strategy, and must not hold back
+            # the book events behind it in the file.
             view_only = self.realism is Realism.L2 and isinstance(pending, Quote)
-            if pending is not None and (view_only or not self.heap or self.heap[0][0] >= pending.ts):
+            if pending is not None and (view_only or (t := self._next_time()) is None or t >= pending.ts):
                 if not timer_started:
                     timer_started = True
                     self._push(pending.ts, _TIMER, None)
                 self._t_last = max(self._t_last, pending.ts)
                 if view_only:
-                    self._push(self._feed_arrival(max(clock, pending.ts)), _VIEW, pending)
+                    self._push(self._quote_arrival(pending.ts), _VIEW, pending)
                 else:
-                    clock = max(clock, pending.ts)
-                    self._push(clock, _MARKET, pending)
+                    venue.market(pending)
                 pending = next(events, None)
                 continue
+            limit = self.heap[0][0] if self.heap else (pending.ts if pending is not None else None)
+            done = venue.advance(limit)  # the exchange first: its next input, if due by the strategy's next item
+            if done is not None:
+                if done.event is not None:
+                    self.inputs += 1
+                    bar.update(1)
+                    if done.markets:
+                        self.market_events += 1
+                        self._push(self._feed_arrival(done.ts), _VIEW, done.event)
+                self._deliver(done.outputs)
+                continue
             ts, rank, _, item = heapq.heappop(self.heap)
-            if rank in (_MARKET, _COMMAND):
-                self._exchange(ts, rank, item)
-                bar.update(1)
-            elif rank == _VIEW:
+            if rank == _VIEW:
                 self._view(ts, item)
             elif rank == _NOTICE:
                 self._notice(ts, item)
             else:
                 # As in the fast mode: the strategy runs until the feed's last event time.
-                # Only market data waits in the heap: the next thing that can happen is data.
-                quiet = all(rank == _MARKET for _, rank, _, _ in self.heap)
-                upcoming = [t for t, _, _, _ in self.heap] + ([pending.ts] if pending is not None else [])
-                nxt = min(upcoming) if quiet and upcoming else None
+                # If only market data waits, the next thing that can happen is data.
+                upcoming = [t for t in (venue.next_market(), pending and pending.ts) if t is not None]
+                nxt = min(upcoming) if self._quiet() and upcoming else None
                 self._on_timer(ts, more=pending is not None or ts < self._t_last, next_data=nxt)
+
+    def _next_time(self) -> int | None:
+        """The time of the next thing due: the strategy's next item or the venue's next input or expiry."""
+        times = [t for t in (self.heap[0][0] if self.heap else None, self.venue.next_time()) if t is not None]
+        return min(times) if times else None
+
+    def _quiet(self) -> bool:
+        """Nothing in flight (no command, answer or order to expire): only market data can come next."""
+        return not self.heap and not self.venue.has_commands() and self.engine.next_deadline() is None
 
     # ------------------------------------------------------------ shared
     def _on_timer(self, ts: int, *, more: bool, next_data: int | None = None) -> None:
@@ -746,7 +755,7 @@ class _Runner:
         if self._inbox or next_data is None or next_data - ts <= RECORDING_BREAK:
             return ts + self.every
         # The strategy acted on this tick (it may have sent something): let it be heard first.
-        if self.heap and any(rank != _MARKET for _, rank, _, _ in self.heap):
+        if self.heap or self.venue.has_commands():
             return ts + self.every
         return ts + max(1, (next_data - ts) // self.every) * self.every
 
@@ -770,19 +779,18 @@ class _Runner:
             ts, e = inbox.popleft()
             self._notice(ts, e)
 
-    def _exchange(self, ts: int, rank: int, item: Event) -> None:
-        self.inputs += 1
-        if rank == _MARKET:
-            self.market_events += 1
-            self._push(self._feed_arrival(ts), _VIEW, item)
-        self._deliver(self.engine.step(item))
-
     def _feed_arrival(self, ts: int) -> int:
         """When market data sent at ``ts`` reaches the strategy: ``ts`` + feed latency, but never
         before the data sent ahead of it (a feed is an ordered stream; a sampled latency must not
         reorder it, or an order-by-order view would see an order executed before it was added)."""
         self._view_clock = max(self._view_clock, ts + self.latency.feed(self.rng))
         return self._view_clock
+
+    def _quote_arrival(self, ts: int) -> int:
+        """When an L2 quote (a separate top-of-book stream, not book data) reaches the strategy:
+        like the book's data, but it does not move the book stream's clock (a quote stamped ahead
+        of the depth would otherwise delay the book, which the fast mode, without quotes, does not)."""
+        return max(self._view_clock, max(self.venue.merge.high or 0, ts) + self.latency.feed(self.rng))
 
     def _view(self, ts: int, e: MarketEvent) -> None:
         self._drain(ts, inclusive=False)  # market data at ts ranks before answers at ts
