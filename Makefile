@@ -10,7 +10,7 @@ LOCK := requirements.lock
 LOCKED_EXTRAS := dev redis dashboards
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench upgrade clean
+.PHONY: demo test lint typecheck bench upgrade clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -n "$(PYTHON)" || { echo "vtrade needs Python 3.11 or newer on PATH"; exit 1; }
@@ -31,6 +31,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check vtrade tests benchmarks dashboards
+
+# mypy over vtrade/ with the configuration in pyproject.toml ([tool.mypy]; pandas-stubs for pandas).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_books.py

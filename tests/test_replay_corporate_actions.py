@@ -243,6 +243,12 @@ def test_explicit_actions_on_raw_events() -> None:
     assert not any(isinstance(e, CorporateActionEvent) for e in plain.events)
 
 
+def test_corporate_actions_true_is_refused_by_name() -> None:
+    # Not an option (mypy found the bool in the spec's type): it used to fail as a TypeError in list(True).
+    with pytest.raises(ValueError, match="corporate_actions=True is not an option"):
+        replay(open_feed(MINUTE, symbol="AAPL"), strategy=buy_and_hold, realism="bars", corporate_actions=True)
+
+
 # ------------------------------------------------------------------------------------------ CLI
 
 

@@ -222,8 +222,8 @@ def crash_key(exc: BaseException) -> str:
     with the same key are one bug."""
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if "/vtrade/" in f.filename and "_fuzz.py" not in f.filename]
-    f = (ours or frames or [None])[-1]
-    where = f"{Path(f.filename).name}:{f.lineno}" if f is not None else "?"
+    last = ours or frames
+    where = f"{Path(last[-1].filename).name}:{last[-1].lineno}" if last else "?"
     return f"{type(exc).__name__} at {where}"
 
 

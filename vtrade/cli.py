@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from vtrade.core.errors import VtradeError
 
@@ -281,7 +281,7 @@ def load_strategy(spec: str) -> Callable[..., Any]:
         raise UsageError(f"--strategy: {source} has no function {name!r} (it has: {', '.join(defined) or 'none'})")
     if not callable(fn):
         raise UsageError(f"--strategy: {source}:{name} is a {type(fn).__name__}, not a function")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _module_from_file(path: Path) -> ModuleType:
@@ -396,7 +396,7 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _corporate_actions_arg(value: str) -> str | Path | bool:
+def _corporate_actions_arg(value: str) -> str | Path | Literal[False]:
     """``--corporate-actions``: "auto", "none" (False) or an existing factor file."""
     if value.lower() in ("auto", "none"):
         return "auto" if value.lower() == "auto" else False

@@ -194,7 +194,7 @@ class _Codec:
                 union = union | cls  # type: ignore[assignment]
             self.decoder = msgspec.msgpack.Decoder(union)
         try:
-            return self.decoder.decode(data)  # type: ignore[no-any-return]
+            return self.decoder.decode(data)
         except msgspec.DecodeError as exc:
             raise ValueError(f"not a vtrade event: {exc}") from exc
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Decimal
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from vtrade.core.numbers import Grid, Number
@@ -63,7 +63,14 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-_N = TypeVar("_N")  # Decimal, float or an array: notional() keeps the kind it is given
+class _Scalable(Protocol):
+    """What notional() multiplies and divides: Decimal, float, a NumPy array, a pandas Series."""
+
+    def __mul__(self, other: Any, /) -> Any: ...
+    def __truediv__(self, other: Any, /) -> Any: ...
+
+
+_N = TypeVar("_N", bound=_Scalable)  # notional() keeps the kind it is given
 
 ALWAYS_OPEN = TradingHours()
 US_EQUITY_REGULAR = TradingHours("America/New_York", time(9, 30), time(16, 0), weekdays_only=True)
@@ -133,14 +140,14 @@ class Instrument:
         >>> BINANCE_BTCUSDT_USDM.notional(Decimal("61800.3"), Decimal("0.1"))
         Decimal('6180.03')
         """
-        cs = self.contract_size
+        cs: Decimal | float | None = self.contract_size
         if cs is not None and not isinstance(price, Decimal):
-            cs = float(cs)  # type: ignore[assignment]  # Decimal x float is a TypeError
+            cs = float(cs)  # Decimal x float is a TypeError
         if self.inverse:
-            return quantity * cs / price  # type: ignore[no-any-return, operator]
+            return quantity * cs / price
         if cs is None:
-            return quantity * price  # type: ignore[no-any-return]
-        return quantity * price * cs  # type: ignore[no-any-return]
+            return quantity * price
+        return quantity * price * cs
 
     def describe(self, venue: str | None = None) -> str:
         """One line naming the instrument and its grid, for what a command prints; ``venue``

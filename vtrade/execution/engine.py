@@ -222,10 +222,10 @@ class _RestingTable:
         self.keys[k] = None
         self._free.append(k)
 
-    def arrays(self) -> tuple[np.ndarray, ...]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.side, self.px, self.leaves, self.front, self.traded
 
-    def outputs(self) -> tuple[np.ndarray, ...]:
+    def outputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.f_slot, self.f_qty, self.f_why
 
     def _grow(self) -> None:
@@ -883,10 +883,14 @@ class ExecutionEngine:
         """The furthest price a marketable order may reach: touch ± ticks, or touch ± ⌊touch·bps / 10⁴⌋."""
         bps, ticks = self.config.price_protection_bps, self.config.price_protection_ticks
         touch = self.book.best_ask() if side is Side.BUY else self.book.best_bid()
-        if (bps is None and ticks is None) or touch is None:
+        if touch is None:
             return None
-        # Rounded toward the touch: protection never lets an order trade further than stated.
-        reach = ticks if ticks is not None else (touch[0] * bps) // 10_000
+        if ticks is not None:
+            reach = ticks
+        elif bps is not None:  # rounded toward the touch: protection never lets an order trade further than stated
+            reach = (touch[0] * bps) // 10_000
+        else:
+            return None
         return touch[0] + reach if side is Side.BUY else touch[0] - reach
 
     def _unfilled_reason(self, w: _Working) -> str:

@@ -20,7 +20,6 @@ ProbQueue(PowerProbQueueFunc3(n=2.0))
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import cast
 
 from vtrade.core.numbers import Number, exact_decimal
 from vtrade.execution.accounts import AccountKind
@@ -42,7 +41,7 @@ def account_kind(spec: object) -> AccountKind:
     key = spec.strip().lower() if isinstance(spec, str) else spec
     if key not in ACCOUNT_KINDS:
         raise ValueError(f"account_kind must be 'cash' or 'margin', got {spec!r}")
-    return cast(AccountKind, key)
+    return "margin" if key == "margin" else "cash"
 
 
 def cash_amount(spec: Number, name: str = "cash") -> Decimal:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from numba import njit
@@ -302,7 +302,8 @@ class LogProbQueueFunc(QueueFunc):
     """
 
     kind: ClassVar[int] = LOG
-    n: ClassVar[float] = 0.0  # no power; the kernel ignores n for log functions
+    # No power; the kernel ignores n for log functions (not an argument, not compared).
+    n: float = field(default=0.0, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +315,7 @@ class LogProbQueueFunc2(QueueFunc):
     """
 
     kind: ClassVar[int] = LOG2
-    n: ClassVar[float] = 0.0
+    n: float = field(default=0.0, init=False, repr=False, compare=False)
 
 
 class ProbQueue(QueueModel):

@@ -167,7 +167,8 @@ def _trail(
             raise OrderInputError(
                 RejectCode.MISSING_FIELD, "trail", "Give the trailing distance once: an amount or a percent, not both"
             )
-        trail, trail_percent = None, trail.strip()[:-1]
+        trail_percent = trail.strip()[:-1]
+        trail = None
     if (trail is None) == (trail_percent is None):
         raise OrderInputError(
             RejectCode.MISSING_FIELD,

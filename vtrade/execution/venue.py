@@ -149,6 +149,7 @@ class Merge:
         key = self.next_key()
         if key is None:
             raise IndexError("nothing to release")
+        e: Event
         if key[1] == MARKET:
             t, e = self._market.popleft()
         else:

@@ -23,10 +23,13 @@ uses (``snapshot``, ``step``, ``events_per_second``), so either can drive one.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 import msgspec
 
 from vtrade.core.events import BookSnapshot, MarketEvent, Quote
+
+_E = TypeVar("_E", bound=MarketEvent)  # re-stamping keeps the event's type
 
 __all__ = ["CaptureLoop"]
 
@@ -69,5 +72,5 @@ class CaptureLoop:
             out.append(self._stamp(self._events[self._i]))
         return out
 
-    def _stamp(self, e: MarketEvent) -> MarketEvent:
+    def _stamp(self, e: _E) -> _E:
         return msgspec.structs.replace(e, ts=e.ts + self._offset, recv_ts=e.recv_ts + self._offset)

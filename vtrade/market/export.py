@@ -148,7 +148,9 @@ def _l3_tops(feed: Feed, levels: int) -> _Tops:
                 close_row(*group)
             if len(rows) >= _CHUNK_EVENTS:
                 yield np.array(ts_l), np.array(seq_l), np.stack(rows)
-                ts_l.clear(), seq_l.clear(), rows.clear()
+                ts_l.clear()
+                seq_l.clear()
+                rows.clear()
             changed = False
         group = (ev.ts, seq)
         changed = book.apply(ev) or changed

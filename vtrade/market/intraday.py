@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -125,7 +126,8 @@ class IntradayUniverse:
         tickers = tuple(sorted(prev.dropna().index))
         closes = closes[list(tickers)]
         hist = closes[before].tail(lookback + 1)
-        rets = np.log(hist).diff().iloc[1:]
+        # A ufunc on a DataFrame gives a DataFrame (pandas' __array_ufunc__; NumPy's stubs say ndarray).
+        rets = cast(pd.DataFrame, np.log(hist)).diff().iloc[1:]
         daily_vol = np.nan_to_num(rets.std().to_numpy(), nan=min_daily_vol)
         adv = wide["volume"].reindex(columns=list(tickers))[before].tail(lookback).mean().to_numpy()
         adv = np.where(np.isfinite(adv) & (adv > 0), adv, 1e5)

@@ -329,7 +329,9 @@ class L2Book:
         return out
 
     # ------------------------------------------------- for compiled consumers (the matcher)
-    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+    def kernel_arrays(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The eight arrays the ``_l2kernels`` functions take: bid side, then ask side."""
         return (*self._bids.args(), *self._asks.args())
 
@@ -393,7 +395,7 @@ class L2Book:
 
     def touch(self) -> tuple[int, int, int, int]:
         """``(bid, bid_size, ask, ask_size)`` in one call; a size of 0 means that side is empty."""
-        return k.touch(*self._bids.args(), *self._asks.args())  # type: ignore[no-any-return]
+        return k.touch(*self._bids.args(), *self._asks.args())
 
     def spread(self) -> int | None:
         """Best ask minus best bid in ticks, or None when a side is empty."""

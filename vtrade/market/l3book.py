@@ -36,6 +36,7 @@ from vtrade.core.events import (
     BookDelta,
     BookSnapshot,
     Event,
+    MarketEvent,
     OrderAdded,
     OrderCancelled,
     OrderDeleted,
@@ -331,7 +332,8 @@ class L3Book:
             else:
                 return False
         except CrossedBookError as exc:
-            raise CrossedBookError(f"{_name(event)}: {exc}; the event was not applied", seq=event.seq) from None
+            seq = event.seq if isinstance(event, MarketEvent) else None  # (every book event is one)
+            raise CrossedBookError(f"{_name(event)}: {exc}; the event was not applied", seq=seq) from None
         except L3BookError as exc:
             raise L3BookError(f"{_name(event)}: {exc}; the event was not applied") from None
         return True

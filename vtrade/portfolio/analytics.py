@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
-from typing import Literal, NamedTuple
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, TypedDict, overload
 
 import numpy as np
 import pandas as pd
@@ -153,7 +154,10 @@ def _check_index(a: pd.Series | pd.DataFrame, b: pd.Series) -> None:
             "returns and benchmark must both be indexed by dates or both not "
             f"(got {type(a.index).__name__} and {type(b.index).__name__})"
         )
-    if a_dt and b_dt and (a.index.tz is None) != (b.index.tz is None):
+    a_idx, b_idx = a.index, b.index
+    if isinstance(a_idx, pd.DatetimeIndex) and isinstance(b_idx, pd.DatetimeIndex) and (
+        (a_idx.tz is None) != (b_idx.tz is None)
+    ):
         raise TypeError("returns and benchmark mix timezone-aware and naive dates")
     for obj, who in ((a, "returns"), (b, "benchmark")):
         if not obj.index.is_unique:
@@ -206,6 +210,12 @@ def _ratio(num: float, den: float) -> float:
 # returns
 
 
+@overload
+def returns_from_nav(nav: pd.Series) -> pd.Series: ...
+@overload
+def returns_from_nav(nav: pd.DataFrame) -> pd.DataFrame: ...
+@overload
+def returns_from_nav(nav: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame: ...
 def returns_from_nav(nav: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
     """Simple returns ``nav[t] / nav[t-1] - 1`` of a NAV (or price) series, per column.
 
@@ -458,6 +468,12 @@ def _durations(x: np.ndarray) -> DrawdownDuration:
     return DrawdownDuration(float(longest), float(run))
 
 
+@overload
+def drawdown_duration(returns: pd.Series) -> DrawdownDuration: ...
+@overload
+def drawdown_duration(returns: pd.DataFrame) -> pd.DataFrame: ...
+@overload
+def drawdown_duration(returns: ReturnsLike) -> DrawdownDuration | pd.DataFrame: ...
 def drawdown_duration(returns: ReturnsLike) -> DrawdownDuration | pd.DataFrame:
     """Longest and current time under water, in periods (returns), not calendar days.
 
@@ -657,6 +673,17 @@ def _side(value: object, row: object) -> int:
     return s
 
 
+@dataclass(slots=True)
+class _OpenLot:
+    """What is left of an opening fill, waiting to be matched FIFO."""
+
+    direction: int
+    quantity: float
+    price: float
+    fee_per_unit: float
+    ts: object
+
+
 def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     """Pair fills FIFO into closed round trips, one row per (opening lot, closing fill) match.
 
@@ -696,32 +723,35 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     out_cols += ["fees", "pnl"]
 
     rows: list[dict[str, object]] = []
-    books: dict[tuple[object, ...], deque[list[object]]] = {}
-    for label, rec in zip(f.index, f.itertuples(index=False), strict=True):
-        side = _side(rec.side, label)
-        qty, price, fee = float(rec.quantity), float(rec.price), float(rec.fee)
+    books: dict[tuple[object, ...], deque[_OpenLot]] = {}
+    # Per fill: its label, side, quantity, price, fee (floats by now), time and FIFO key.
+    key_of: list[tuple[object, ...]] = list(f[keys].itertuples(index=False, name=None)) if keys else [()] * len(f)
+    ts_of: Iterable[object] = f["ts"] if has_ts else [None] * len(f)
+    records: Iterable[tuple[object, object, float, float, float, object, tuple[object, ...]]] = zip(
+        f.index, f["side"], f["quantity"], f["price"], f["fee"], ts_of, key_of, strict=True)
+    for label, side_value, quantity, price_value, fee_value, ts, key in records:
+        side = _side(side_value, label)
+        qty, price, fee = float(quantity), float(price_value), float(fee_value)
         if not (math.isfinite(qty) and qty > 0) or not math.isfinite(price) or not math.isfinite(fee):
             raise ValueError(f"fill {label!r}: quantity must be > 0 and price/fee finite, got {qty}, {price}, {fee}")
-        key = tuple(getattr(rec, k) for k in keys)
-        ts = rec.ts if has_ts else None
         book = books.setdefault(key, deque())
         fee_pu, left, eps = fee / qty, qty, qty * 1e-12
-        while left > eps and book and book[0][0] == -side:
-            lot = book[0]  # [direction, quantity, price, fee per unit, ts]
-            m = min(left, lot[1])
-            fees = (lot[3] + fee_pu) * m
+        while left > eps and book and book[0].direction == -side:
+            lot = book[0]
+            m = min(left, lot.quantity)
+            fees = (lot.fee_per_unit + fee_pu) * m
             row: dict[str, object] = dict(zip(keys, key, strict=True))
-            row.update(direction=lot[0], quantity=m, entry_price=lot[2], exit_price=price)
+            row.update(direction=lot.direction, quantity=m, entry_price=lot.price, exit_price=price)
             if has_ts:
-                row.update(entry_ts=lot[4], exit_ts=ts)
-            row.update(fees=fees, pnl=(price - lot[2]) * m * lot[0] - fees)
+                row.update(entry_ts=lot.ts, exit_ts=ts)
+            row.update(fees=fees, pnl=(price - lot.price) * m * lot.direction - fees)
             rows.append(row)
-            lot[1] -= m
+            lot.quantity -= m
             left -= m
-            if lot[1] <= eps:
+            if lot.quantity <= eps:
                 book.popleft()
         if left > eps:
-            book.append([side, left, price, fee_pu, ts])
+            book.append(_OpenLot(side, left, price, fee_pu, ts))
     out = pd.DataFrame(rows, columns=out_cols)
     for c in ("quantity", "entry_price", "exit_price", "fees", "pnl"):
         out[c] = out[c].astype("float64")
@@ -819,6 +849,11 @@ RISK_TABLE_COLUMNS = (
 BENCHMARK_COLUMNS = ("beta", "alpha", "information_ratio")
 
 
+class _Annualize(TypedDict):
+    period: Period | str
+    annualization: float | None
+
+
 def risk_table(
     navs: pd.DataFrame | pd.Series,
     benchmark: pd.Series | str | None = None,
@@ -862,7 +897,7 @@ def risk_table(
         if not isinstance(benchmark, pd.Series):
             raise TypeError(f"benchmark must be a NAV/price Series or a column name, got {type(benchmark).__name__}")
         bench_rets = returns_from_nav(benchmark)
-    kw = {"period": period, "annualization": annualization}
+    kw: _Annualize = {"period": period, "annualization": annualization}
     dd = drawdown_duration(rets)
     table = pd.DataFrame(
         {

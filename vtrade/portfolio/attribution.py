@@ -224,8 +224,8 @@ def brinson_fachler_linked(
         except ValueError as exc:
             raise ValueError(f"period {p!r}: {exc}") from None
         per_period.append(t.drop(index=TOTAL).reindex(sectors)[list(EFFECTS)].fillna(0.0))
-        rp_t.append(float(t.loc[TOTAL, "portfolio_return"]))
-        rb_t.append(float(t.loc[TOTAL, "benchmark_return"]))
+        rp_t.append(float(t["portfolio_return"].loc[TOTAL]))
+        rb_t.append(float(t["benchmark_return"].loc[TOTAL]))
 
     port_total = float(np.prod(1.0 + np.asarray(rp_t))) - 1.0
     bench_total = float(np.prod(1.0 + np.asarray(rb_t))) - 1.0

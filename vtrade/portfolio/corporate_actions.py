@@ -115,9 +115,7 @@ class CorporateAction:
         if not isinstance(self.ex_date, date):
             raise ValueError(f"ex_date must be a date, got {self.ex_date!r}")
         object.__setattr__(self, "kind", ActionKind(self.kind))
-        if isinstance(self.ratio, bool) or not isinstance(self.ratio, Fraction | int):
-            raise ValueError(f"ratio must be a Fraction or int (exact), got {self.ratio!r}")
-        object.__setattr__(self, "ratio", Fraction(self.ratio))
+        object.__setattr__(self, "ratio", _exact_ratio(self.ratio))
         object.__setattr__(self, "amount", _finite(self.amount, "amount"))
         object.__setattr__(self, "reference_price", _finite(self.reference_price, "reference_price"))
         if self.reference_price < 0:
@@ -137,7 +135,7 @@ class CorporateAction:
     def split(cls, symbol: str, ex_date: date, ratio: Fraction | int, reference_price: Decimal | str = _ZERO
               ) -> CorporateAction:
         """A ``ratio``:1 split (``Fraction(1, 20)`` for a 1:20 reverse split)."""
-        return cls(symbol, ex_date, ActionKind.SPLIT, ratio=ratio,
+        return cls(symbol, ex_date, ActionKind.SPLIT, ratio=_exact_ratio(ratio),
                    reference_price=_finite(reference_price, "reference_price"))
 
     @classmethod
@@ -149,6 +147,12 @@ class CorporateAction:
 
 
 _finite = functools.partial(exact_decimal, allow_negative=True)
+
+
+def _exact_ratio(value: object) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, Fraction | int):
+        raise ValueError(f"ratio must be a Fraction or int (exact), got {value!r}")
+    return Fraction(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,6 +234,14 @@ def _sign(n: int) -> int:
     return (n > 0) - (n < 0)
 
 
+def _exponent(d: Decimal) -> int:
+    """The exponent of a finite Decimal (-2 for 0.01)."""
+    e = d.as_tuple().exponent
+    if not isinstance(e, int):  # 'n', 'N', 'F': NaN, sNaN, Infinity
+        raise ValueError(f"{d} has no exponent: not a finite number")
+    return e
+
+
 def _to_decimal(x: Fraction, quantum: Decimal) -> Decimal:
     """``x`` exactly when it is a terminating decimal, else rounded half-even to ``quantum``."""
     den = x.denominator
@@ -248,7 +256,7 @@ def _to_decimal(x: Fraction, quantum: Decimal) -> Decimal:
         k = max(twos, fives)
         exact = Decimal(x.numerator * 10**k // x.denominator).scaleb(-k, _EXACT)
         # Show at least the minor unit's places ($0.70, not $0.7); exact, nothing is dropped.
-        return exact.quantize(quantum, context=_EXACT) if -k > quantum.as_tuple().exponent else exact
+        return exact.quantize(quantum, context=_EXACT) if -k > _exponent(quantum) else exact
     with localcontext(_EXACT):
         # round() of a Fraction is exact and half-even.
         return Decimal(round(x / Fraction(quantum))) * quantum
@@ -582,8 +590,8 @@ class Ledger:
         units = pos.instrument.size_grid.to_decimal
         value = price * units(delta)  # signed like delta
         if q == 0 or _sign(q) == _sign(delta):
-            lots = (*pos.lots, Lot(delta, value, ts, source))
-            return _replace(pos, quantity=q + delta, cost_basis=pos.cost_basis + value, lots=lots), _ZERO, _ZERO
+            grown = (*pos.lots, Lot(delta, value, ts, source))
+            return _replace(pos, quantity=q + delta, cost_basis=pos.cost_basis + value, lots=grown), _ZERO, _ZERO
         s = _sign(q)
         m = min(abs(delta), abs(q))  # lots closed
         # What closing m lots is worth, in the position's sign (+ for selling out of a long).
@@ -830,7 +838,7 @@ class Ledger:
 def _replace(pos: Position, **changes: object) -> Position:
     values = {f: getattr(pos, f) for f in Position.__dataclass_fields__}
     values.update(changes)
-    return Position(**values)  # type: ignore[arg-type]
+    return Position(**values)
 
 
 def _digest(event: Event) -> bytes:

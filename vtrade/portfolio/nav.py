@@ -445,6 +445,23 @@ class NavBook:
     (3, ('Energy', 'Unknown'))
     """
 
+    # The position store (CSR rows per account, CSC columns per instrument, the slot counters
+    # ``_st``): (re)built by compact(), which __init__ calls.
+    _row_ptr: np.ndarray
+    _row_cap: np.ndarray
+    _row_len: np.ndarray
+    _col: np.ndarray
+    _qty: np.ndarray
+    _cost: np.ndarray
+    _slot_csc: np.ndarray
+    _csc_ptr: np.ndarray
+    _csc_cap: np.ndarray
+    _csc_len: np.ndarray
+    _csc_slot: np.ndarray
+    _csc_acct: np.ndarray
+    _csc_qty: np.ndarray
+    _st: np.ndarray
+
     def __init__(
         self,
         symbols: Sequence[str],

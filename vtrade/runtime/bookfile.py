@@ -84,4 +84,6 @@ def write_book(
 def _orderbook_of(message: Path) -> Path:
     from vtrade.market.feeds.lobster import lobster_files
 
-    return lobster_files(message).orderbook
+    book = lobster_files(message).orderbook
+    assert book is not None  # lobster_files requires it (require_orderbook=True)
+    return book

@@ -68,7 +68,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 import numpy as np
@@ -205,8 +205,10 @@ class CommandOutcome:
     reason: str | None = None
 
 
-# The answers to ``submit`` and ``cancel`` are the same kind of thing.
-SubmitOutcome = CancelOutcome = CommandOutcome
+# The answers to ``submit`` and ``cancel`` are the same kind of thing. (Declared aliases: a chained
+# ``A = B = C`` makes variables, and annotations naming them go unchecked.)
+SubmitOutcome: TypeAlias = CommandOutcome
+CancelOutcome: TypeAlias = CommandOutcome
 
 
 # ---------------------------------------------------------------------------- internals
@@ -336,7 +338,7 @@ class LiveMarket:
         self._day_dates: list[date] = []
         insts: dict[str, Instrument] = {}
         self._venues: dict[str, _Venue] = {}
-        self._dormant: dict[str, _Venue] = {}  # universe stocks nobody uses now (see _retire_idle)
+        self._dormant: dict[str, _PathVenue] = {}  # universe stocks nobody uses now (see _retire_idle)
         self._flow: list[_FlowVenue] = []
         if cfg.universe:
             self.universe, uni_insts, self._day_dates = _universe(cfg)
@@ -868,7 +870,8 @@ class LiveMarket:
             v.idle = 0 if (symbol in busy or v.exchange.has_commands()) else v.idle + 60
             if v.idle >= 600:
                 # Dormant, not dropped: the engine keeps its fill sequence, so fill ids stay unique.
-                self._dormant[symbol] = self._venues.pop(symbol)
+                self._dormant[symbol] = v
+                del self._venues[symbol]
                 self._top_cache = {k: c for k, c in self._top_cache.items() if k[0] != symbol}
 
     def _on_exec(self, e: ev.ExecEvent) -> None:
@@ -923,9 +926,9 @@ class LiveMarket:
             self._bid[u0:], self._ask[u0:] = bid, ask
             self._bid_sz[u0:] = self._ask_sz[u0:] = size
             self._last[u0:] = 0
-            for symbol, v in self._venues.items():
-                if isinstance(v, _PathVenue) and v.engine.last_trade:
-                    self._last[self._col[symbol]] = v.engine.last_trade
+            for symbol, pv in self._venues.items():
+                if isinstance(pv, _PathVenue) and pv.engine.last_trade:
+                    self._last[self._col[symbol]] = pv.engine.last_trade
         bid = np.where(self._bid_sz > 0, self._bid * self._tick, np.nan)
         ask = np.where(self._ask_sz > 0, self._ask * self._tick, np.nan)
         mid = (bid + ask) / 2
@@ -1151,8 +1154,7 @@ def _synthetic_instruments(cfg: LiveConfig) -> dict[str, tuple[Instrument, str]]
     out = {}
     for s in symbols:
         if s in meta.index:
-            row = meta.loc[s]
-            inst = us_equity(s, sector=row.gics_sector_2018, name=row["name"])
+            inst = us_equity(s, sector=str(meta.at[s, "gics_sector_2018"]), name=str(meta.at[s, "name"]))
         else:
             inst = us_equity(s, sector="Synthetic", name="Synthetic order flow")
         out[s] = (replace(inst, hours=ALWAYS_OPEN), prices[s])

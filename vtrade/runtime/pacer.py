@@ -24,7 +24,7 @@ class Pacer:
         speed: float = 1.0,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,  # a return value (Event.wait's) is ignored
     ) -> None:
         if not speed >= 0:  # also rejects NaN
             raise ValueError(f"speed must be >= 0, got {speed}")

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 import numpy as np
@@ -387,7 +387,9 @@ def replay(
     """
     grid = {"tick_size": tick_size, "lot_size": lot_size, "contract_size": contract_size}
     if isinstance(feed, str | Path):
-        source = open_feed(feed, instrument=instrument, symbol=symbol, **grid)
+        source: Feed | Iterable[MarketEvent] | UpdateBatch = open_feed(
+            feed, instrument=instrument, symbol=symbol, tick_size=tick_size, lot_size=lot_size,
+            contract_size=contract_size)
     elif symbol is not None or any(v is not None for v in grid.values()):
         raise ValueError("symbol=, tick_size=, lot_size=, contract_size= apply to a file path; else pass instrument=")
     else:
@@ -423,7 +425,7 @@ class RawDataWarning(UserWarning):
 
 
 CorporateActionsSpec = (
-    str | Path | Mapping[str, Sequence[FactorRow]] | pd.DataFrame | Sequence[CorporateAction] | bool | None
+    str | Path | Mapping[str, Sequence[FactorRow]] | pd.DataFrame | Sequence[CorporateAction] | Literal[False] | None
 )
 
 
@@ -452,6 +454,8 @@ def _action_stream(source: Any, inst: Instrument, spec: CorporateActionsSpec
         rows, where = _factor_rows_from_frame(spec), "the factor table given"
     elif isinstance(spec, Mapping):
         rows, where = spec, "the factor rows given"
+    elif isinstance(spec, bool):  # True: not a choice (it used to fail in list(True))
+        raise ValueError("corporate_actions=True is not an option: 'auto', a factor file, rows or actions, or False")
     else:
         return ca.ActionStream(inst, list(spec)), None
     if sym not in rows:

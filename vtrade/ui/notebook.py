@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -84,7 +83,8 @@ class LiveView(pn.viewable.Viewer):
 
     frames: ClassVar[tuple[str, ...]] = ()
     # The dashboard component the view shows under a clock badge (``component(state)``), laid out so.
-    component: ClassVar[Callable[[TraderState], pn.viewable.Viewable]]
+    # (A staticmethod: a plain Callable class attribute would be bound to the view as a method.)
+    component: ClassVar[staticmethod[[TraderState], pn.viewable.Viewable]]
     layout: ClassVar[dict[str, Any]] = {"sizing_mode": "stretch_width"}
 
     def __init__(

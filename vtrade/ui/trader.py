@@ -22,7 +22,8 @@ from __future__ import annotations
 import html
 import itertools
 import math
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from panel.io.state import set_curdoc
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.live import LiveMarket, Preview
 from vtrade.ui.fanout import shared_fanout
+
+if TYPE_CHECKING:
+    from bokeh.models.sources import DataDict
 
 __all__ = [
     "TicketState",
@@ -60,9 +64,9 @@ TICKET_FIELDS = ("symbol", "side", "order_type", "quantity", "limit_price", "tif
 CHART_POINTS = 2000  # samples a chart keeps (older ones roll off)
 
 
-def _stream_dict(df: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _stream_dict(df: pd.DataFrame, columns: tuple[str, ...]) -> DataDict:
     """Columns for a Bokeh source: UTC times as naive datetimes (Bokeh plots them as they are)."""
-    out: dict[str, np.ndarray] = {"ts": df["ts"].dt.tz_localize(None).to_numpy()}
+    out: DataDict = {"ts": df["ts"].dt.tz_localize(None).to_numpy()}
     out.update({c: df[c].to_numpy(dtype=float) for c in columns})
     return out
 
@@ -77,7 +81,8 @@ def _source_frame(source: ColumnDataSource) -> pd.DataFrame:
 class TraderState(param.Parameterized):
     """What one session sees: its account's data plus the shared market's, refreshed in one batch."""
 
-    symbol = param.Selector(default=None, objects=[], doc="the symbol in focus (ladder, chart, ticket)")
+    symbol: param.Selector[str] = param.Selector(default=None, objects=[],
+                                                 doc="the symbol in focus (ladder, chart, ticket); set by __init__")
     quotes = param.DataFrame(default=pd.DataFrame(), doc="watchlist (L1) of every symbol")
     depth = param.DataFrame(default=pd.DataFrame(), doc="L2 ladder of the symbol, own orders marked")
     orders = param.DataFrame(default=pd.DataFrame(), doc="this account's orders")
@@ -181,12 +186,12 @@ class TicketState(param.Parameterized):
     """The order ticket: inputs as typed (strings, so validation sees exactly what was typed),
     the field errors and answer of the last action, and the preview."""
 
-    symbol = param.Selector(default=None, objects=[])
-    side = param.Selector(default="buy", objects=["buy", "sell"])
-    order_type = param.Selector(default="market", objects=["market", "limit"])
+    symbol: param.Selector[str] = param.Selector(default=None, objects=[])  # set by __init__
+    side: param.Selector[str] = param.Selector(default="buy", objects=["buy", "sell"])
+    order_type: param.Selector[str] = param.Selector(default="market", objects=["market", "limit"])
     quantity = param.String(default="100", doc="shares")
     limit_price = param.String(default="", doc="limit price in $ (limit orders)")
-    tif = param.Selector(default="day", objects=["day", "gtc", "ioc"])
+    tif: param.Selector[str] = param.Selector(default="day", objects=["day", "gtc", "ioc"])
     errors = param.Dict(default={}, doc="field -> reason of the last refused input")
     result = param.String(default="", doc="what happened to the last order")
     preview = param.ClassSelector(class_=Preview, default=None, allow_None=True)
@@ -249,14 +254,16 @@ def render_ladder(depth: pd.DataFrame, symbol: str) -> str:
         return f"<div class='vt-ladder'><b>{html.escape(str(symbol))}</b>: no book yet</div>"
     biggest = max(float(depth["size"].max()), 1.0)
     rows = []
-    for r in depth.itertuples(index=False):
-        colour = "#c62828" if r.side == "ask" else "#2e7d32"
-        width = int(100 * float(r.size) / biggest)
-        mine = f"◆ {r.mine:,.0f}" if r.mine else ""
+    levels: Iterable[tuple[str, float, float, float]] = zip(
+        depth["side"], depth["price"], depth["size"], depth["mine"], strict=True)
+    for side, price, size, own in levels:
+        colour = "#c62828" if side == "ask" else "#2e7d32"
+        width = int(100 * float(size) / biggest)
+        mine = f"◆ {own:,.0f}" if own else ""
         bar = f"<div style='background:{colour}33;width:{width}%;height:14px'></div>"
         rows.append(
-            f"<tr><td style='color:{colour};text-align:right;padding-right:8px'>{r.price:,.2f}</td>"
-            f"<td style='text-align:right;padding-right:6px'>{r.size:,.0f}</td><td style='width:45%'>{bar}</td>"
+            f"<tr><td style='color:{colour};text-align:right;padding-right:8px'>{price:,.2f}</td>"
+            f"<td style='text-align:right;padding-right:6px'>{size:,.0f}</td><td style='width:45%'>{bar}</td>"
             f"<td style='color:#1565c0;font-weight:bold'>{mine}</td></tr>"
         )
     return (
@@ -334,12 +341,16 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
     """
     head = ("symbol", "name", "sector", "bid", "size", "ask", "size", "last", "change", "spread bps")
     rows = []
-    for r in quotes.itertuples(index=False):
-        colour = "#2e7d32" if r.change_pct > 0 else ("#c62828" if r.change_pct < 0 else "#444")
-        style = " style='background:#e3f2fd'" if r.symbol == focus else ""
-        cells = (f"<b>{html.escape(r.symbol)}</b>", html.escape(str(r.name)), html.escape(str(r.sector)),
-                 _num(r.bid), _num(r.bid_size, 3), _num(r.ask), _num(r.ask_size, 3), _num(r.last),
-                 f"<span style='color:{colour}'>{r.change_pct:+.2f}%</span>", _num(r.spread_bps))  # fmt: skip
+    columns = ("symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps")
+    # (An empty frame may have no columns at all: the state's default before the first refresh.)
+    lines: Iterable[tuple[str, str, str, float, float, float, float, float, float, float]] = (
+        () if quotes.empty else zip(*(quotes[c] for c in columns), strict=True))
+    for symbol, name, sector, bid, bid_size, ask, ask_size, last, change_pct, spread_bps in lines:
+        colour = "#2e7d32" if change_pct > 0 else ("#c62828" if change_pct < 0 else "#444")
+        style = " style='background:#e3f2fd'" if symbol == focus else ""
+        cells = (f"<b>{html.escape(symbol)}</b>", html.escape(str(name)), html.escape(str(sector)),
+                 _num(bid), _num(bid_size, 3), _num(ask), _num(ask_size, 3), _num(last),
+                 f"<span style='color:{colour}'>{change_pct:+.2f}%</span>", _num(spread_bps))  # fmt: skip
         rows.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return ("<table class='vt-watchlist' style='width:100%;font-size:13px;border-collapse:collapse'><tr>"
             + "".join(f"<th style='text-align:left'>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
@@ -409,12 +420,15 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
         "limit_price": pn.widgets.TextInput.from_param(ticket.param.limit_price, label="Limit price ($)"),
         "tif": pn.widgets.Select.from_param(ticket.param.tif, label="Time in force"),
     }
-    rows = []
+    rows: list[pn.viewable.Viewable] = []
     for field in TICKET_FIELDS:
         rows.append(widgets[field])
         rows.append(pn.pane.HTML(pn.bind(_field_error, errs, field), margin=(0, 10)))
+    def send(event: param.parameterized.Event) -> None:
+        ticket.submit()  # its answer shows in ticket.result
+
     submit = pn.widgets.Button(label="Confirm order", color="success")
-    submit.on_click(lambda event: ticket.submit())
+    submit.on_click(send)
     refresh = pn.widgets.Button(label="Refresh preview", color="light")
     refresh.on_click(lambda event: ticket.update_preview())
     return pn.Column(
@@ -455,7 +469,12 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
     fills = pn.widgets.Tabulator(pn.bind(newest_first, state.param.fills), formatters=formatters | bps, **table)
     which = pn.widgets.Select(label="Open order", options=state.param.open_orders, width=180)
     cancel = pn.widgets.Button(label="Cancel order", color="warning", align="end")
-    cancel.on_click(lambda event: which.value and state.cancel(which.value))
+
+    def cancel_selected(event: param.parameterized.Event) -> None:
+        if which.value:
+            state.cancel(which.value)
+
+    cancel.on_click(cancel_selected)
     return pn.Column("### Blotter", pn.Tabs(("Orders", orders), ("Fills", fills)),
                      pn.Row(which, cancel), pn.pane.Markdown(state.param.message))  # fmt: skip
 
@@ -466,7 +485,8 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
     nav.line("ts", "nav", source=state.nav_source, color="#6a1b9a", line_width=2)
     # Only the sectors held, as horizontal bars; the source changes only when the allocation does.
     bars = ColumnDataSource({"sector": [], "exposure": []})
-    sector_fig = figure(y_range=FactorRange(), height=220, sizing_mode="stretch_width", title="Sector allocation",
+    sector_range = FactorRange()
+    sector_fig = figure(y_range=sector_range, height=220, sizing_mode="stretch_width", title="Sector allocation",
                         tools="hover", toolbar_location=None)  # fmt: skip
     sector_fig.hbar(y="sector", right="exposure", height=0.7, source=bars, color="#00838f")
     sector_fig.xaxis.axis_label = "exposure $"
@@ -476,8 +496,8 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
         sectors = state.sectors
         held = sectors[sectors.exposure != 0] if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
         factors = [str(x) for x in held.sector]
-        if list(sector_fig.y_range.factors) != factors:
-            sector_fig.y_range.factors = factors
+        if list(sector_range.factors) != factors:
+            sector_range.factors = factors
         bars.data = {"sector": factors, "exposure": held.exposure.to_numpy(dtype=float)}
 
     state.param.watch(show_sectors, "sectors")
@@ -522,18 +542,17 @@ def trader_dashboard(market: LiveMarket, *, period_ms: int = 500) -> pn.template
     state.refresh()
     ticket.update_preview()
 
-    template = pn.template.FastListTemplate(title=TITLE, header=[clock_badge(state)], theme_toggle=False,
-                                            accent="#1565c0")  # fmt: skip
-    template.main.append(
-        pn.Column(
-            pn.pane.Markdown(f"**Your account: {account}** · orders, fills and portfolio below are yours alone."),
-            pn.Row(watchlist(state), leaderboard(state), sizing_mode="stretch_width"),
-            pn.Row(pn.Column(depth_ladder(state), width=380), price_chart(state), order_ticket(ticket),
-                   sizing_mode="stretch_width"),
-            pn.Row(blotter(state), portfolio_panel(state), sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-        )
+    header = clock_badge(state)
+    main = pn.Column(
+        pn.pane.Markdown(f"**Your account: {account}** · orders, fills and portfolio below are yours alone."),
+        pn.Row(watchlist(state), leaderboard(state), sizing_mode="stretch_width"),
+        pn.Row(pn.Column(depth_ladder(state), width=380), price_chart(state), order_ticket(ticket),
+               sizing_mode="stretch_width"),
+        pn.Row(blotter(state), portfolio_panel(state), sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
     )
+    template = pn.template.FastListTemplate(title=TITLE, header=[header], main=[main], theme_toggle=False,
+                                            accent="#1565c0")  # fmt: skip
     doc = pn.state.curdoc
     if doc is not None and doc.session_context is not None:
         def tick() -> None:

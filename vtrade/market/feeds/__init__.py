@@ -110,9 +110,16 @@ class GridOverride:
 
     def apply(self, inst: Instrument) -> Instrument:
         """``inst`` with the given grids (for a non-inverse instrument a contract size is a multiplier)."""
-        changes = {k: Decimal(str(v)) for k, v in dataclasses.asdict(self).items() if v is not None}
+        tick, lot, size = (
+            None if v is None else Decimal(str(v)) for v in (self.tick_size, self.lot_size, self.contract_size)
+        )
         try:
-            return dataclasses.replace(inst, **changes)
+            return dataclasses.replace(
+                inst,
+                tick_size=inst.tick_size if tick is None else tick,
+                lot_size=inst.lot_size if lot is None else lot,
+                contract_size=inst.contract_size if size is None else size,
+            )
         except (ArithmeticError, ValueError) as exc:  # e.g. a zero or negative tick size
             raise ValueError(f"bad grid for {inst.symbol}: {exc}") from None
 
@@ -223,7 +230,7 @@ def _lean_csv(name: str, kind: BookKind, reader: Callable[..., Any], header: tup
             spec = _Regrid(us_equity, grid)  # every ticker of the file on the given grid
 
         def events() -> Iterable[MarketEvent]:
-            return reader(path, tickers=tickers, instruments=spec)  # type: ignore[no-any-return]
+            return reader(path, tickers=tickers, instruments=spec)
 
         probe = reader(path, tickers=first, instruments=spec)
         source = _source(instrument, grid, "the US-equity default")

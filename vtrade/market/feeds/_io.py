@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import io
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import IO
@@ -222,7 +222,7 @@ def file_size(path: str | Path) -> int:
     return Path(path).stat().st_size
 
 
-def numbered_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def numbered_lines(path: str | Path) -> Generator[tuple[int, str], None, None]:
     """Yield ``(line_number, line_without_newline)`` from ``path``, 1-based, streaming.
 
     Lines end at ``\\n`` (a trailing ``\\r`` is dropped too); blank lines are skipped but

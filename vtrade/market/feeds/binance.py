@@ -167,14 +167,18 @@ def infer_instrument(
     if contract_size is not None and market != "coinm":
         raise DataError(p, None, f"contract_size applies to COIN-M (inverse) contracts; this is a {market} capture")
     known = _KNOWN.get((market, symbol))
-    scan = None
-    if (tick_size is None or lot_size is None) and known is None:
-        scan = scan_grids(p)
+    scan: GridScan | None = None
     tick_src = lot_src = "given"
-    if tick_size is None:
-        tick_size, tick_src = (known.tick_size, "built-in") if known else (_step(scan.price_decimals), "inferred")
-    if lot_size is None:
-        lot_size, lot_src = (known.lot_size, "built-in") if known else (_step(scan.size_decimals), "inferred")
+    if tick_size is None or lot_size is None:  # a grid not given: built in for this market, else scanned
+        if known is not None:
+            grid_tick, grid_lot, grid_src = known.tick_size, known.lot_size, "built-in"
+        else:
+            scan = scan_grids(p)
+            grid_tick, grid_lot, grid_src = _step(scan.price_decimals), _step(scan.size_decimals), "inferred"
+        if tick_size is None:
+            tick_size, tick_src = grid_tick, grid_src
+        if lot_size is None:
+            lot_size, lot_src = grid_lot, grid_src
     tick, lot = _positive(p, "tick_size", tick_size), _positive(p, "lot_size", lot_size)
     contract_src = None
     if known is not None and tick == known.tick_size and lot == known.lot_size:

@@ -224,7 +224,7 @@ def read_daily(
         block, codes, days = selected
         day = np.array(days, dtype="datetime64[D]")[codes]
         enc = pc.dictionary_encode(block.columns["ticker"])
-        local = []
+        local: list[int] = []
         for t in enc.dictionary.to_pylist():
             if not t or t != t.strip():
                 i = int(np.argmax(enc.indices.to_numpy(zero_copy_only=False) == len(local)))
@@ -368,15 +368,20 @@ def load_universe(
     if etfs and (etf_wanted is None or etf_wanted):
         etf_table = read_daily(d / ETF_FILE, tickers=etf_wanted, start=start, end=end)
 
-    by_meta = {row.ticker: row for row in meta.itertuples(index=False)}
+    # ticker -> (GICS sector, name); read_meta's columns are strings.
+    by_meta: dict[str, tuple[str, str]] = {
+        ticker: (sector, name)
+        for ticker, sector, name in zip(meta["ticker"], meta["gics_sector_2018"], meta["name"], strict=True)
+    }
     instruments: dict[str, Instrument] = {}
     if stocks is not None:
         for ticker in stocks.tickers:
-            row = by_meta.get(ticker)
-            if row is None:
+            found = by_meta.get(ticker)
+            if found is None:
                 first = int(stocks.line[np.argmax(stocks.ticker_per_row() == ticker)])
                 raise DataError(stocks.path, first, f"{ticker} has bars but no row in {d / META_FILE}")
-            instruments[ticker] = daily_instrument(ticker, sector=row.gics_sector_2018 or None, name=row.name)
+            sector, name = found
+            instruments[ticker] = daily_instrument(ticker, sector=sector or None, name=name)
     if etf_table is not None:
         for ticker in etf_table.tickers:
             name, sector = ETF_INFO.get(ticker, ("", BROAD_MARKET))
@@ -401,14 +406,16 @@ def _mark_flags(frame: pd.DataFrame, flagged: pd.DataFrame, path: Path, stocks: 
     lo, hi = pd.Timestamp(stocks.day.min()), pd.Timestamp(stocks.day.max())
     sel = flagged[flagged["ticker"].isin(set(stocks.tickers)) & (flagged["date"] >= lo) & (flagged["date"] <= hi)]
     code_of = {t: i for i, t in enumerate(stocks.symbols)}
-    for row in sel.itertuples(index=False):
-        hit = np.flatnonzero((stocks.code == code_of[row.ticker]) & (stocks.day == np.datetime64(row.date.date())))
+    rows: Iterable[tuple[str, pd.Timestamp, int, str]] = zip(
+        sel["ticker"], sel["date"], sel["line"], sel["close"], strict=True)
+    for ticker, when, line, close in rows:
+        day = when.date()
+        hit = np.flatnonzero((stocks.code == code_of[ticker]) & (stocks.day == np.datetime64(day)))
         if not len(hit):
-            raise DataError(path, int(row.line), f"flagged row {row.ticker} {row.date.date()} is not in the data")
+            raise DataError(path, int(line), f"flagged row {ticker} {day} is not in the data")
         got = float(to_float(stocks.close[hit[:1]], stocks.grid)[0])
-        if not math.isclose(got, float(row.close), rel_tol=0, abs_tol=5e-5):
-            raise DataError(path, int(row.line),
-                            f"flagged row {row.ticker} {row.date.date()} close {row.close} != data close {got}")
+        if not math.isclose(got, float(close), rel_tol=0, abs_tol=5e-5):
+            raise DataError(path, int(line), f"flagged row {ticker} {day} close {close} != data close {got}")
     if len(sel):
         flags = sel.groupby(["ticker", "date"])["flag"].agg(lambda s: ";".join(sorted(set(s))))
         key = pd.MultiIndex.from_arrays([frame["ticker"], frame["date"]])

@@ -206,11 +206,11 @@ def csv_blocks(path: str | Path, header: Sequence[str], *, block_bytes: int = _B
             )
             for batch in reader:
                 n = batch.num_rows
-                lines = np.arange(rows_done + 2, rows_done + 2 + n, dtype=np.int64)
+                line_nos = np.arange(rows_done + 2, rows_done + 2 + n, dtype=np.int64)
                 rows_done += n
                 cols = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
                 blank = _all_empty(cols.values())
-                block = CsvBlock(lines, cols)
+                block = CsvBlock(line_nos, cols)
                 if blank is not None:
                     block = block.take(~blank)
                 if len(block):
@@ -283,7 +283,7 @@ def decimal_column(
         ticks, rem = np.divmod(units, mantissa)
         if rem.any():
             _raise_at(path, lines, values, rem == 0, column, owner, f"is not on the {grid} grid")
-        return ticks  # type: ignore[no-any-return]
+        return ticks
     return units
 
 
@@ -336,9 +336,9 @@ def ny_timestamps(
     ts = (naive[codes] + ms - offset[codes]) * _NS_PER_MS
     for j, (_, _, changes) in enumerate(clocks):
         if changes:  # the DST switch day (a Sunday): resolve each row with the zone rules
-            for i in np.flatnonzero(codes == j):
-                ts[i] = ny_local_to_utc_ns(days[j], int(ms[i]))
-    return ts  # type: ignore[no-any-return]
+            for row in np.flatnonzero(codes == j):
+                ts[row] = ny_local_to_utc_ns(days[j], int(ms[row]))
+    return ts
 
 
 def to_float(ticks: np.ndarray, grid: Grid) -> np.ndarray:

@@ -156,6 +156,7 @@ def lobster_files(
     levels = int(m["levels"])
     if levels < 1:
         raise DataError(msg, None, "the file name gives 0 levels")
+    book: Path | None
     if orderbook_path is not None:
         book = Path(orderbook_path)
     else:
@@ -240,6 +241,7 @@ def read_lobster(
     elif levels != files.levels:
         raise DataError(files.message, None, f"levels={levels} but the file name says {files.levels}")
     inst = instrument if instrument is not None else lobster_instrument(files.symbol)
+    assert files.orderbook is not None  # lobster_files requires it (require_orderbook=True)
     return _stream(files, files.orderbook, inst, levels)
 
 
