@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--terminal", action="store_true",
                       help="instead, replay a recorded feed in the terminal (depth ladder and trades)")  # fmt: skip
     demo.add_argument("--file", type=Path, default=DEFAULT_DEMO_FEED, help="feed for --terminal")
-    demo.add_argument("--levels", type=int, default=10, help="depth levels shown with --terminal")
+    demo.add_argument("--levels", type=_positive_int, default=10, help="depth levels shown with --terminal")
 
     serve = sub.add_parser("serve", help="serve the trader dashboard on a live simulated market")
     _serving_args(serve)
@@ -126,6 +126,31 @@ def _ticker(text: str) -> str:
     return text
 
 
+def _speed(text: str) -> float:
+    """argparse type of ``--speed``: a finite number >= 0 (checked here so that the terminal demo,
+    which never builds a LiveConfig, refuses -1 or nan with a usage error, not a traceback)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (0 = max), got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of the terminal demo's ``--levels``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def _positive_decimal(text: str) -> Decimal:
     """argparse type of the grid flags: a positive, finite decimal (exact, never a float)."""
     from decimal import InvalidOperation
@@ -187,7 +212,7 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *args: An
 def _serving_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
     p.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
-    p.add_argument("--speed", type=float, default=20.0, help="simulated seconds per wall second (0 = max)")
+    p.add_argument("--speed", type=_speed, default=20.0, help="simulated seconds per wall second (0 = max)")
     p.add_argument("--seed", type=int, default=7, help="seed of the simulated market and its traders")
     # The names vtrade.execution.queue.queue_model accepts (not imported here: it loads Numba,
     # and `vtrade --help` should stay instant; a test checks the two lists agree).
