@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import importlib
 import importlib.util
+import math
 import os
 import re
 import shutil
@@ -126,42 +127,33 @@ def _ticker(text: str) -> str:
     return text
 
 
-def _speed(text: str) -> float:
-    """argparse type of ``--speed``: a finite number >= 0 (checked here so that the terminal demo,
-    which never builds a LiveConfig, refuses -1 or nan with a usage error, not a traceback)."""
-    import math
+def _argument_type(
+    parse: Callable[[str], Any], kind: str, ok: Callable[[Any], bool], rule: str
+) -> Callable[[str], Any]:
+    """An argparse type: ``parse`` the text (a usage error saying it is not ``kind`` if it fails),
+    then a usage error ``rule`` unless ``ok(value)``. One shape for every numeric flag."""
 
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (0 = max), got {text!r}")
-    return value
+    def check(text: str) -> Any:
+        try:
+            value = parse(text)
+        except (ValueError, ArithmeticError):  # Decimal's InvalidOperation is an ArithmeticError
+            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text!r}")
+        return value
 
-
-def _positive_int(text: str) -> int:
-    """argparse type of the terminal demo's ``--levels``: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
+    return check
 
 
-def _positive_decimal(text: str) -> Decimal:
-    """argparse type of the grid flags: a positive, finite decimal (exact, never a float)."""
-    from decimal import InvalidOperation
-
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+#: ``--speed`` is checked here so that the terminal demo, which never builds a LiveConfig,
+#: refuses -1 or nan with a usage error, not a traceback.
+_speed = _argument_type(
+    float, "a number", lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0 (0 = max)"
+)
+#: The terminal demo's ``--levels``.
+_positive_int = _argument_type(int, "an integer", lambda v: v >= 1, "must be at least 1")
+#: The grid flags: exact decimals, never floats.
+_positive_decimal = _argument_type(Decimal, "a number", lambda v: v.is_finite() and v > 0, "must be a positive number")
 
 
 def _open(args: argparse.Namespace) -> Feed:
