@@ -38,6 +38,7 @@ from vtrade.runtime.bus.base import (
     TopicPartition,
     UnknownTopicError,
     check_name,
+    check_offset,
     check_partitions,
     check_same_partitions,
     check_timeout,
@@ -64,6 +65,34 @@ class _Group:
     epochs: int = 0
 
 
+class _PartitionLog:
+    """One partition's records; ``base`` is the offset of the first one kept (see ``MemoryBus.trim``)."""
+
+    __slots__ = ("base", "records")
+
+    def __init__(self) -> None:
+        self.base = 0
+        self.records: list[Record] = []
+
+    @property
+    def end(self) -> int:
+        """The offset the next record gets."""
+        return self.base + len(self.records)
+
+    def read(self, offset: int, max_records: int) -> list[Record]:
+        """Up to ``max_records`` from ``offset`` (records trimmed away are skipped)."""
+        start = max(offset - self.base, 0)
+        return self.records[start : start + max(offset + max_records - self.base - start, 0)]
+
+    def trim(self, before: int) -> int:
+        """Forget the records below offset ``before``; returns how many went."""
+        n = min(max(before - self.base, 0), len(self.records))
+        if n:
+            del self.records[:n]
+            self.base += n
+        return n
+
+
 class MemoryBus(Bus):
     """In-process bus. Thread-safe; share the object between the threads of one process.
 
@@ -75,7 +104,7 @@ class MemoryBus(Bus):
         self.clock = clock
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        self._logs: dict[str, list[list[Record]]] = {}
+        self._logs: dict[str, list[_PartitionLog]] = {}
         self._groups: dict[str, _Group] = {}
         self._live: dict[str, set[MemoryLiveSubscription]] = {}
         self._consumers: set[MemoryConsumer] = set()
@@ -94,7 +123,7 @@ class MemoryBus(Bus):
             if log is not None:
                 check_same_partitions(name, len(log), partitions)
                 return
-            self._logs[name] = [[] for _ in range(partitions)]
+            self._logs[name] = [_PartitionLog() for _ in range(partitions)]
 
     def topics(self) -> dict[str, int]:
         with self._lock:
@@ -104,7 +133,7 @@ class MemoryBus(Bus):
     def partitions(self, topic: str) -> int:
         return len(self._log(topic))
 
-    def _log(self, topic: str) -> list[list[Record]]:
+    def _log(self, topic: str) -> list[_PartitionLog]:
         with self._lock:
             self._check_open()
             log = self._logs.get(topic) if isinstance(topic, str) else None
@@ -121,8 +150,8 @@ class MemoryBus(Bus):
         with self._lock:
             self._check_open()
             part = log[partition]
-            record = Record(topic, partition, len(part), key, payload, ts)
-            part.append(record)
+            record = Record(topic, partition, part.end, key, payload, ts)
+            part.records.append(record)
             for sub in self._live.get(topic, ()):
                 sub._push(record)
             self._cond.notify_all()
@@ -131,12 +160,31 @@ class MemoryBus(Bus):
     def end_offsets(self, topic: str) -> list[int]:
         log = self._log(topic)
         with self._lock:
-            return [len(p) for p in log]
+            return [p.end for p in log]
 
     def read(self, topic: str, partition: int, offset: int = 0, max_records: int = 1000) -> list[Record]:
         self._check_read_args(topic, partition, offset, max_records)
         with self._lock:
-            return self._logs[topic][partition][offset : offset + max_records]
+            return self._logs[topic][partition].read(offset, max_records)
+
+    def trim(self, topic: str, before: Sequence[int]) -> int:
+        """Retention: forget the records of ``topic`` below ``before[p]`` in each partition ``p``
+        (offsets stay dense; reads of what is gone start at the first record kept). A long-running
+        embedded market keeps memory flat this way once every consumer is past a point.
+        Returns how many records went.
+
+        >>> bus = MemoryBus()
+        >>> bus.create_topic("t", 1)
+        >>> for i in range(3):
+        ...     _ = bus.publish("t", "k", b"x%d" % i)
+        >>> bus.trim("t", [2]), [r.offset for r in bus.read("t", 0)], bus.end_offsets("t")
+        (2, [2], [3])
+        """
+        log = self._log(topic)
+        if len(before) != len(log):
+            raise ValueError(f"trim {topic!r}: give one offset per partition ({len(log)}), got {len(before)}")
+        with self._lock:
+            return sum(part.trim(check_offset("before", b)) for part, b in zip(log, before, strict=True))
 
     def consumer(
         self,
@@ -220,7 +268,7 @@ class MemoryConsumer(Consumer):
             g.epochs += 1
             g.owners[tp] = (me, g.epochs)
             if tp not in g.start:
-                g.start[tp] = 0 if self.auto_offset_reset == "earliest" else len(bus._logs[tp.topic][tp.partition])
+                g.start[tp] = 0 if self.auto_offset_reset == "earliest" else bus._logs[tp.topic][tp.partition].end
             pos = g.committed.get(tp, g.start[tp])
             return PartitionState(epoch=g.epochs, position=pos, delivered=pos)
 
@@ -228,15 +276,14 @@ class MemoryConsumer(Consumer):
             bus._cond.notify_all()
 
     def _fetch(self, tp: TopicPartition, state: PartitionState, max_records: int) -> list[Record]:
-        part = self._bus._logs[tp.topic][tp.partition]
-        return part[state.position : state.position + max_records]
+        return self._bus._logs[tp.topic][tp.partition].read(state.position, max_records)
 
     def _wait(self, seconds: float) -> None:
         bus = self._bus
         with bus._cond:
             # Records published since the last fetch would not notify us again: check first.
             for tp, st in self._owned.items():
-                if st.position < len(bus._logs[tp.topic][tp.partition]):
+                if st.position < bus._logs[tp.topic][tp.partition].end:
                     return
             bus._cond.wait(seconds)
 
@@ -254,7 +301,7 @@ class MemoryConsumer(Consumer):
         return self._bus._groups[self.group].committed.get(tp)
 
     def _end_offset(self, tp: TopicPartition) -> int:
-        return len(self._bus._logs[tp.topic][tp.partition])
+        return self._bus._logs[tp.topic][tp.partition].end
 
     def _partitions(self, topic: str) -> int:
         return self._bus.partitions(topic)
