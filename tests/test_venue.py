@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -24,7 +23,7 @@ from vtrade.market.feeds import open_feed
 from vtrade.market.l2book import L2Book
 from vtrade.runtime.bus import open_bus
 from vtrade.runtime.execution_worker import ExecutionWorker, Sequencer, read_topic
-from vtrade.runtime.live import LiveMarket, _Venue
+from vtrade.runtime.live_log import LiveLog
 from vtrade.runtime.replay import Context
 from vtrade.strategies import buy_and_hold, market_maker
 
@@ -174,25 +173,18 @@ def through_replay(market: list[MarketEvent], script: dict[int, list[Event]], co
 
 
 def through_live(market: list[MarketEvent], script: dict[int, list[Event]], config: EngineConfig) -> list[bytes]:
-    """LiveMarket's own _run_venue and _route, slice by slice, on a venue fed from the list."""
-
-    class ListVenue(_Venue):
-        def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
-            out = [e for e in market if self.done < e.ts <= end] if self.done is not None else \
-                [e for e in market if e.ts <= end]  # fmt: skip
-            self.done = end
-            return out
-
-    venue = ListVenue(config.instrument, ExecutionEngine(config))
-    venue.done = None  # type: ignore[attr-defined]
-    live: Any = SimpleNamespace(now=market[0].ts, _step_ns=EVERY, _latency_ns=LATENCY, _venue=lambda symbol: venue)
-    out: list[bytes] = []
-    last = max(e.ts for e in market)
-    while live.now < last:
-        for c in script.get(live.now, []):
-            LiveMarket._route(live, c)  # type: ignore[arg-type]
-        out += [encode(e) for e in LiveMarket._run_venue(live, venue, live.now + EVERY)]
-        live.now += EVERY
+    """The live market's log, slice by slice (LiveLog.slice, as LiveMarket._slice runs it), with
+    the commands entered between slices (ts = entry time, as LiveMarket._route sends them)."""
+    log = LiveLog(None, latency=LATENCY, seed=0, engine_config=lambda symbol: config)
+    now, last, out = market[0].ts, max(e.ts for e in market), []
+    while now < last:
+        for c in script.get(now, []):
+            log.command(c)  # type: ignore[arg-type]
+        end = now + EVERY
+        first = now == market[0].ts
+        log.slice({"BTCUSDT": [e for e in market if (first or now < e.ts) and e.ts <= end]}, end)
+        out += [encode(e) for e in log.reports()]
+        now = end
     return out
 
 

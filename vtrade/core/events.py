@@ -172,6 +172,11 @@ class CorporateActionEvent(MarketEvent, frozen=True, array_like=True, tag=True):
     reference_price: Decimal = Decimal(0)
 
 
+class Clock(MarketEvent, frozen=True, array_like=True, tag=True):
+    """The venue's time reached ``ts``, with no data: the end of a live market's slice on the
+    sequenced log, so the commands and expiries due by then happen there as at the venue."""
+
+
 class _Codec:
     """Encoder/decoder over the registered event types; later layers register their own."""
 
@@ -224,5 +229,5 @@ def event_type(event: Event) -> str:
 
 register_event(
     BookSnapshot, BookDelta, Quote, Trade, OrderAdded, OrderCancelled, OrderDeleted, OrderExecuted,
-    TradingStatus, Bar, QuoteBar, CorporateActionEvent,
+    TradingStatus, Bar, QuoteBar, CorporateActionEvent, Clock,
 )

@@ -24,11 +24,11 @@ Margin follows Regulation T and FINRA Rule 4210 in their simplest form
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -83,6 +83,13 @@ def _pct(x: Decimal) -> str:
 
 
 # ---------------------------------------------------------------------------- inputs
+def _reduce_by_fields(self: Any) -> tuple[type, tuple[Any, ...]]:
+    """Pickle through the constructor: a read-only mapping cannot be pickled, and ``__post_init__``
+    makes it again (a live market's checkpoint pickles accounts and rules)."""
+    values = (getattr(self, f.name) for f in fields(self))
+    return type(self), tuple(dict(v) if isinstance(v, MappingProxyType) else v for v in values)
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """Why an order was refused: ``code`` for programs, ``reason`` for the student."""
@@ -148,6 +155,8 @@ class AccountState:
         # Read-only, so a frozen account cannot be changed through its positions either.
         object.__setattr__(self, "positions", MappingProxyType(dict(self.positions)))
         object.__setattr__(self, "reservations", tuple(self.reservations))
+
+    __reduce__ = _reduce_by_fields
 
     def position(self, symbol: str) -> int:
         return self.positions.get(symbol, 0)
@@ -241,6 +250,8 @@ class SessionLimits:
         object.__setattr__(self, "hard_to_borrow_rate", _dec(self.hard_to_borrow_rate, "hard_to_borrow_rate"))
         rates = {s: _dec(r, f"borrow_rates[{s}]") for s, r in self.borrow_rates.items()}
         object.__setattr__(self, "borrow_rates", MappingProxyType(rates))
+
+    __reduce__ = _reduce_by_fields
 
     def borrow_rate_for(self, symbol: str) -> Decimal:
         """The annual borrow rate a short in ``symbol`` accrues.

@@ -140,6 +140,22 @@ class ReplaceOrder(Event, frozen=True, array_like=True, tag=True):
 Command = SubmitOrder | CancelOrder | ReplaceOrder
 
 
+class OpenAccount(Event, frozen=True, array_like=True, tag=True):
+    """A person opens ``account`` with ``cash`` (exact decimal string) as a ``"cash"`` or
+    ``"margin"`` account: the first entry of an account on the ``orders`` log."""
+
+    account: str
+    cash: str
+    kind: str = "cash"
+
+
+class CloseSession(Event, frozen=True, array_like=True, tag=True):
+    """``account``'s session left (a browser tab closed); ``cancel``: its open orders go too."""
+
+    account: str
+    cancel: bool = True
+
+
 class InvalidTransition(VtradeError):
     """An order was asked to move between states that the state machine does not connect."""
 
@@ -192,4 +208,4 @@ class OrderState:
         return replace(self, order=order)
 
 
-register_event(SubmitOrder, CancelOrder, ReplaceOrder)
+register_event(SubmitOrder, CancelOrder, ReplaceOrder, OpenAccount, CloseSession)

@@ -42,7 +42,6 @@ meets the first market event at that time only, then expires; the array path
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections import deque
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -93,7 +92,7 @@ class Merge:
         self._high: int | None = None  # running maximum of the market data queued
         self._market: deque[tuple[int, MarketEvent]] = deque()
         self._commands: list[tuple[int, int, Command]] = []  # (arrival, sent, command): a heap
-        self._sent = itertools.count()
+        self._sent = 0  # an int, not itertools.count: a live market pickles its merges (checkpoints)
 
     # -- in
     def market(self, event: MarketEvent) -> int:
@@ -109,7 +108,8 @@ class Merge:
             raise TypeError(f"a command is a SubmitOrder, CancelOrder or ReplaceOrder, got {type(command).__name__}")
         if self.clock is not None and command.ts < self.clock:
             command = msgspec.structs.replace(command, ts=self.clock)
-        heapq.heappush(self._commands, (command.ts, next(self._sent), command))
+        heapq.heappush(self._commands, (command.ts, self._sent, command))
+        self._sent += 1
         return command
 
     # -- state

@@ -75,7 +75,7 @@ import numpy as np
 import pandas as pd
 
 from vtrade.core.errors import VtradeError
-from vtrade.core.events import MarketEvent, Side
+from vtrade.core.events import Clock, MarketEvent, Side
 from vtrade.core.instruments import ALWAYS_OPEN, BINANCE_BTCUSDT_USDM, Instrument, us_equity
 from vtrade.core.numbers import Number
 from vtrade.core.rng import seeded_rng
@@ -87,18 +87,18 @@ from vtrade.execution.engine import EngineConfig, ExecutionEngine, Realism
 from vtrade.execution.fees import FeeModel, PerShare
 from vtrade.execution.knobs import account_kind as account_kind_of
 from vtrade.execution.knobs import cash_amount
-from vtrade.execution.orders import CancelOrder, OrderType, SubmitOrder, TimeInForce
+from vtrade.execution.orders import CancelOrder, CloseSession, OpenAccount, OrderType, SubmitOrder, TimeInForce
 from vtrade.execution.preview import Preview, estimate_fill
 from vtrade.execution.queue import QueueModel, queue_model
 from vtrade.execution.tables import OrderRecord, fills_frame, orders_frame
 from vtrade.execution.validation import OrderInputError, submit_from_user
-from vtrade.execution.venue import Venue
 from vtrade.market import participants
 from vtrade.market.capture import CaptureLoop
 from vtrade.market.intraday import IntradayUniverse
-from vtrade.market.l2book import UpdateBatch
 from vtrade.market.synthetic import SyntheticMarket, SyntheticParams
 from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
+from vtrade.runtime.bus import Bus
+from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, LiveLog, dumps, loads
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
 
@@ -121,6 +121,12 @@ OPEN_STATUSES = frozenset({"pending_new", "accepted", "partially_filled", "trigg
 BOT_ACCOUNTS = ("bot-maker", "bot-noise")
 SIM_TRADERS = ("sim-index", "sim-momentum", "sim-contrarian")
 CAPTURE_FILE = Path(__file__).resolve().parents[2] / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
+#: Seconds of wall time between checkpoints of a running market with a data dir.
+CHECKPOINT_S = 30.0
+# What a checkpoint keeps of a market (the rest is rebuilt from the configuration).
+_STATE = ("now", "start_ts", "_skipped_ns", "_day_bounds", "_slices", "universe", "_venues", "_dormant", "_flow",
+          "_bid", "_ask", "_bid_sz", "_ask_sz", "_last", "_ref", "_held", "_hist_ts", "_hist_bid", "_hist_ask",
+          "_hist_last", "_hist_n", "book", "broker", "_accounts", "faults")  # fmt: skip
 # The default watchlist: what a newcomer sees first (plus whatever they hold or focus).
 FEATURED = ("SPY", "BTCUSDT", "SYNTH", "AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ", "XLK", "XLE", "XLF")
 
@@ -255,13 +261,16 @@ class _Account:
 
 
 class _Venue(ABC):
-    """One symbol's exchange: its engine, its market data source and its commands in flight."""
+    """One symbol's market data source. Its exchange (the engine) is the execution worker's: the
+    market publishes this venue's data to the sequenced log and reads the book back from there."""
 
-    def __init__(self, inst: Instrument, engine: ExecutionEngine) -> None:
+    def __init__(self, inst: Instrument) -> None:
         self.inst = inst
-        self.engine = engine
-        self.exchange = Venue(engine)  # the merge of market data and commands in flight, and the step
         self.idle = 0  # slices without open orders or readers (universe venues retire when idle)
+
+    @abstractmethod
+    def opening(self, ts: int) -> MarketEvent:
+        """The book to start (or wake) the exchange with at ``ts``."""
 
     @abstractmethod
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
@@ -273,16 +282,17 @@ class _FlowVenue(_Venue):
     are taken in source time and re-stamped by ``offset``, which grows when the live clock
     jumps over closed hours."""
 
-    def __init__(self, inst: Instrument, source: SyntheticMarket | CaptureLoop, engine: ExecutionEngine) -> None:
-        super().__init__(inst, engine)
+    def __init__(self, inst: Instrument, source: SyntheticMarket | CaptureLoop) -> None:
+        super().__init__(inst)
         self.source = source
         self.offset = 0
         self.pending: list[MarketEvent] = []
         self.pending_ts: list[int] = []  # running maximum of the pending events' times
         self._hi = -(2**63)
         self.open_mid: float | None = None
-        self.exchange.market(source.snapshot())
-        self.exchange.run()
+
+    def opening(self, ts: int) -> MarketEvent:
+        return self.source.snapshot()
 
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
         until = end - self.offset
@@ -310,15 +320,12 @@ class _FlowVenue(_Venue):
 class _PathVenue(_Venue):
     """A universe stock: each slice its book is restated from the intraday path's quote."""
 
-    def __init__(self, inst: Instrument, universe: IntradayUniverse, engine: ExecutionEngine, ts: int) -> None:
-        super().__init__(inst, engine)
+    def __init__(self, inst: Instrument, universe: IntradayUniverse) -> None:
+        super().__init__(inst)
         self.universe = universe
-        self.restate(ts)
 
-    def restate(self, ts: int) -> None:
-        """Set the book to the path's current quote and depth at ``ts``."""
-        self.exchange.market(self.universe.snapshot(self.inst.symbol, self.inst, ts))
-        self.exchange.run(ts)
+    def opening(self, ts: int) -> MarketEvent:
+        return self.universe.snapshot(self.inst.symbol, self.inst, ts)
 
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
         return [self.universe.snapshot(self.inst.symbol, self.inst, end)]
@@ -327,11 +334,12 @@ class _PathVenue(_Venue):
 class LiveMarket:
     """The shared market: see the module notes. Thread-safe; all reads return plain data."""
 
-    def __init__(self, config: LiveConfig | None = None) -> None:
+    def __init__(
+        self, config: LiveConfig | None = None, *, bus: Bus | None = None, data_dir: str | Path | None = None
+    ) -> None:
         self.config = cfg = config or LiveConfig()
         self._lock = threading.RLock()
         self._step_ns = parse_duration(cfg.step)
-        self._latency_ns = parse_duration(cfg.latency)
         self._queue: QueueModel = queue_model(cfg.queue)
         self.universe: IntradayUniverse | None = None
         self._day_bounds: tuple[int, int] | None = None
@@ -355,12 +363,18 @@ class LiveMarket:
         if cfg.crypto:
             inst = replace(BINANCE_BTCUSDT_USDM, sector="Crypto", name="Bitcoin perpetual (Binance capture)",
                            currency="USD")  # fmt: skip  # USDT at par: the paper account is in dollars
-            self._add_flow(inst, CaptureLoop(_capture_events(), start_ts=self.now))
+            self._flow.append(_FlowVenue(inst, CaptureLoop(_capture_events(), start_ts=self.now)))
         for inst, price in _synthetic_instruments(cfg).values():
             params = SyntheticParams(initial_price=Decimal(price), burn_in=cfg.burn_in, start_ts=self.now)
-            self._add_flow(inst, SyntheticMarket(inst, seed=cfg.seed, params=params))
+            self._flow.append(_FlowVenue(inst, SyntheticMarket(inst, seed=cfg.seed, params=params)))
         insts = {v.inst.symbol: v.inst for v in self._flow} | uni_insts
         self._insts = insts
+        # The event log: people's entries, the sequenced exchange input, the execution reports.
+        if bus is not None and data_dir is not None:
+            raise ValueError("a data dir keeps the embedded log on disk; with a bus of your own, the bus is the log")
+        self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config)
+        self._durable = None if data_dir is None else Durable(data_dir, fingerprint=_fingerprint(cfg))
+        self._checkpoint_wall = time.monotonic()
         self._symbols = list(insts)
         self._col = {s: i for i, s in enumerate(self._symbols)}
         n = len(self._symbols)
@@ -396,6 +410,8 @@ class LiveMarket:
         # Simulated participants: (strategy, its desk, every n slices, at slice phase).
         self._participants: list[tuple[participants.Participant, _Desk, int, int]] = []
         self.faults: list[str] = []  # what went wrong in the market thread, for the clock badge
+        for v in self._flow:
+            self._wake(v)
         if self.universe is not None:
             self._open_day(0)
         self._sample()
@@ -415,16 +431,22 @@ class LiveMarket:
             for name, strategy in zip(SIM_TRADERS, members, strict=True):
                 self._open(name, cfg.default_cash, "cash", simulated=True)
                 self._participants.append((strategy, _Desk(self, self._accounts[name], stocks), 300, 1))
+        self.resumed: str | None = None  # what a restart brought back (for the server's first lines)
+        if self._durable is not None:
+            self._resume(self._durable)
 
-    def _add_flow(self, inst: Instrument, source: SyntheticMarket | CaptureLoop) -> None:
-        venue = _FlowVenue(inst, source, self._engine(inst))
-        self._flow.append(venue)
-        self._venues[inst.symbol] = venue
-
-    def _engine(self, inst: Instrument) -> ExecutionEngine:
+    def _engine_config(self, symbol: str) -> EngineConfig:
+        """The exchange rules of ``symbol`` (what the execution worker builds its engine from)."""
         cfg = self.config
-        return ExecutionEngine(EngineConfig(inst, Realism(cfg.realism), queue_model=self._queue, fees=cfg.fees,
-                                            session_seed=cfg.seed))  # fmt: skip
+        return EngineConfig(self._insts[symbol], Realism(cfg.realism), queue_model=self._queue, fees=cfg.fees,
+                            session_seed=cfg.seed)  # fmt: skip
+
+    def _wake(self, venue: _Venue) -> None:
+        """Start (or wake) ``venue``'s exchange at the current time: its opening book goes onto
+        the log and through the execution worker at once, so the book is there to read."""
+        self._venues[venue.inst.symbol] = venue
+        self._log.pump(self._log.sequence_market([venue.opening(self.now)]))
+        self._fold_exec()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LiveMarket:
@@ -438,12 +460,23 @@ class LiveMarket:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the background thread (the market keeps its state; ``start`` resumes it)."""
+        """Stop the background thread (the market keeps its state; ``start`` resumes it) and,
+        with a data dir, checkpoint."""
         self._stop.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
         self._thread = None
+        self.checkpoint()
+
+    def close(self) -> None:
+        """Stop, checkpoint and let go of the data dir (another process may open it then)."""
+        self.stop()
+        with self._lock:
+            self._log.close()
+            if self._durable is not None:
+                self._durable.close()
+                self._durable = None
 
     @property
     def running(self) -> bool:
@@ -467,6 +500,8 @@ class LiveMarket:
                     self.faults.append(f"market stopped: {type(exc).__name__}: {exc}")
                     raise
                 active = self.now - self._skipped_ns
+            if self._durable is not None and time.monotonic() - self._checkpoint_wall >= CHECKPOINT_S:
+                self.checkpoint()
             if self.config.speed == 0:
                 self._stop.wait(0.001)  # as fast as possible, but let readers take the lock
             else:
@@ -489,7 +524,9 @@ class LiveMarket:
         amount = cash_amount(self.config.default_cash if cash is None else cash)
         kind = account_kind_of(account_kind)
         with self._lock:
-            self._open(account.strip(), amount, kind)
+            if account.strip() in self._accounts:
+                raise ValueError(f"account {account.strip()!r} is already open")
+            self._enter(OpenAccount(self.now, account.strip(), str(amount), kind))
 
     def version(self, account: str) -> int:
         """A counter that changes whenever ``account``'s orders or fills change (cheap polling)."""
@@ -541,32 +578,46 @@ class LiveMarket:
             acct.name, acct.order_id(), symbol, side, order_type, quantity, limit_price, stop_price, tif=tif,
             post_only=post_only, size_to_cash=size_to_cash, ts=self.now, instruments=self._insts,
         )  # fmt: skip
-        return self._send(acct, order)
+        if acct.simulated:
+            return self._send(acct, order)  # part of the deterministic market: recomputed, not entered
+        outcome = self._enter(order)
+        assert outcome is not None
+        return outcome
 
     def cancel(self, account: str, client_order_id: str) -> CancelOutcome:
         """Ask the exchange to cancel one of ``account``'s own open orders; others' are refused."""
         with self._lock:
             acct = self._account(account)
             o = acct.orders.get(client_order_id)
-            if o is None:
-                # Another account's id looks exactly like an unknown one: no information leaks.
-                return CancelOutcome(False, client_order_id, ev.RejectCode.UNKNOWN_ORDER.value,
-                                     f"You have no order {client_order_id!r}")  # fmt: skip
-            if o.status not in OPEN_STATUSES:
-                return CancelOutcome(False, client_order_id, ev.RejectCode.ORDER_NOT_OPEN.value,
-                                     f"Order {client_order_id} is already {o.status.replace('_', ' ')}")  # fmt: skip
-            self._route(CancelOrder(self.now, acct.name, client_order_id, o.symbol))
-            return CancelOutcome(True, client_order_id)
+            if o is None or o.status not in OPEN_STATUSES:
+                return self._cancel(acct, client_order_id)  # refused: nothing to enter
+            outcome = self._enter(CancelOrder(self.now, acct.name, client_order_id, o.symbol))
+            assert outcome is not None
+            return outcome
 
-    def close_session(self, account: str) -> int:
-        """A browser session left: cancel the account's open orders; returns how many."""
+    def _cancel(self, acct: _Account, client_order_id: str) -> CancelOutcome:
+        """A cancel at the broker: refused unless it names one of the account's open orders."""
+        o = acct.orders.get(client_order_id)
+        if o is None:
+            # Another account's id looks exactly like an unknown one: no information leaks.
+            return CancelOutcome(False, client_order_id, ev.RejectCode.UNKNOWN_ORDER.value,
+                                 f"You have no order {client_order_id!r}")  # fmt: skip
+        if o.status not in OPEN_STATUSES:
+            return CancelOutcome(False, client_order_id, ev.RejectCode.ORDER_NOT_OPEN.value,
+                                 f"Order {client_order_id} is already {o.status.replace('_', ' ')}")  # fmt: skip
+        self._route(CancelOrder(self.now, acct.name, client_order_id, o.symbol))
+        return CancelOutcome(True, client_order_id)
+
+    def close_session(self, account: str, *, cancel: bool = True) -> int:
+        """A browser session left: the account goes idle and (``cancel``) its open orders are
+        cancelled; returns how many. A durable market's returning browser passes ``cancel=False``."""
         with self._lock:
             acct = self._accounts.get(account)
-            if acct is None:
+            if acct is None or acct.bot or acct.simulated:
                 return 0
-            acct.active = False
-            open_ids = [c for c, o in acct.orders.items() if o.status in OPEN_STATUSES]
-        return sum(self.cancel(account, c).ok for c in open_ids)
+            n = sum(o.status in OPEN_STATUSES for o in acct.orders.values()) if cancel else 0
+            self._enter(CloseSession(self.now, account, cancel))
+            return n
 
     def preview(
         self,
@@ -582,13 +633,14 @@ class LiveMarket:
             acct = self._account(account)
             o = submit_from_user(acct.name, "preview", symbol, side, order_type, quantity, limit_price,
                                  ts=self.now, instruments=self._insts)  # fmt: skip
-            venue = self._venue(o.symbol)
-            book = venue.engine.book
+            self._venue(o.symbol)
+            engine = self._engine_of(o.symbol)
+            book = engine.book
             top = book.top(50)
             far_px, far_sz = (top.ask_px, top.ask_sz) if o.side is Side.BUY else (top.bid_px, top.bid_sz)
             levels = list(zip(far_px.tolist(), far_sz.tolist(), strict=True))
             return self.broker.preview(o, levels=levels, mid2=book.mid2(), marks=self._mark_ticks,
-                                       used=venue.engine.used)  # fmt: skip
+                                       used=engine.used)  # fmt: skip
 
     # ------------------------------------------------------------------ reads
     def symbols(self) -> list[str]:
@@ -643,7 +695,7 @@ class LiveMarket:
             key = (symbol, levels)
             cached = self._top_cache.get(key)
             if cached is None or cached[0] != self._slices:
-                top = venue.engine.book.top(levels)
+                top = self._engine_of(symbol).book.top(levels)
                 rows = [("ask", int(p), int(s)) for p, s in zip(top.ask_px, top.ask_sz, strict=True)]
                 rows += [("bid", int(p), int(s)) for p, s in zip(top.bid_px, top.bid_sz, strict=True)]
                 cached = self._top_cache[key] = (self._slices, rows)
@@ -789,14 +841,9 @@ class LiveMarket:
         end = self.now + self._step_ns
         if self.universe is not None:
             self.universe.step()
-        out: list[tuple[int, int, ev.ExecEvent]] = []
-        for i, venue in enumerate(list(self._venues.values())):
-            for e in self._run_venue(venue, end):
-                out.append((e.ts, i, e))
-        out.sort(key=lambda t: (t[0], t[1]))  # stable: each venue keeps its own order within a ts
+        self._log.slice({s: v.events_until(end, self._step_ns) for s, v in list(self._venues.items())}, end)
         self.now = end
-        for _, _, e in out:
-            self._on_exec(e)
+        self._fold_exec()
         self._slices += 1
         self._sample()
         self._margin_calls()
@@ -810,10 +857,10 @@ class LiveMarket:
             self._retire_idle()
         self._slice_wall = time.time()
 
-    def _run_venue(self, venue: _Venue, end: int) -> list[ev.ExecEvent]:
-        """The venue step (:mod:`vtrade.execution.venue`) over the market data and the commands due by ``end``."""
-        venue.exchange.feed_batch(UpdateBatch.from_events(venue.events_until(end, self._step_ns), trades=True))
-        return venue.exchange.outputs(end)
+    def _fold_exec(self) -> None:
+        """Fold the execution reports the worker published into the broker and the account views."""
+        for e in self._log.reports():
+            self._on_exec(e)
 
     def _open_day(self, day: int) -> None:
         """Start the universe's session ``day``: the clock moves to its open (closed hours are
@@ -867,7 +914,7 @@ class LiveMarket:
         for symbol, v in list(self._venues.items()):
             if not isinstance(v, _PathVenue):
                 continue
-            v.idle = 0 if (symbol in busy or v.exchange.has_commands()) else v.idle + 60
+            v.idle = 0 if (symbol in busy or self._log.holds(symbol)) else v.idle + 60
             if v.idle >= 600:
                 # Dormant, not dropped: the engine keeps its fill sequence, so fill ids stay unique.
                 self._dormant[symbol] = v
@@ -919,16 +966,17 @@ class LiveMarket:
         the price history, NAV samples."""
         u0 = self._uni0
         for j, v in enumerate(self._flow):
-            self._bid[j], self._bid_sz[j], self._ask[j], self._ask_sz[j] = v.engine.book.touch()
-            self._last[j] = v.engine.last_trade or 0
+            engine = self._engine_of(v.inst.symbol)
+            self._bid[j], self._bid_sz[j], self._ask[j], self._ask_sz[j] = engine.book.touch()
+            self._last[j] = engine.last_trade or 0
         if self.universe is not None:
             bid, ask, size = self.universe.quotes()
             self._bid[u0:], self._ask[u0:] = bid, ask
             self._bid_sz[u0:] = self._ask_sz[u0:] = size
             self._last[u0:] = 0
             for symbol, pv in self._venues.items():
-                if isinstance(pv, _PathVenue) and pv.engine.last_trade:
-                    self._last[self._col[symbol]] = pv.engine.last_trade
+                if isinstance(pv, _PathVenue) and (last_trade := self._engine_of(symbol).last_trade):
+                    self._last[self._col[symbol]] = last_trade
         bid = np.where(self._bid_sz > 0, self._bid * self._tick, np.nan)
         ask = np.where(self._ask_sz > 0, self._ask * self._tick, np.nan)
         mid = (bid + ask) / 2
@@ -986,14 +1034,15 @@ class LiveMarket:
         if symbol not in self._insts:
             raise unknown_symbol(symbol, self._symbols)
         assert self.universe is not None
-        dormant = self._dormant.pop(symbol, None)
-        if dormant is not None:
-            dormant.restate(self.now)
-            self._venues[symbol] = dormant
-            return dormant
-        inst = self._insts[symbol]
-        v = self._venues[symbol] = _PathVenue(inst, self.universe, self._engine(inst), self.now)
+        v = self._dormant.pop(symbol, None) or _PathVenue(self._insts[symbol], self.universe)
+        self._wake(v)
         return v
+
+    def _engine_of(self, symbol: str) -> ExecutionEngine:
+        """The exchange of an awake venue, as the execution worker holds it."""
+        engine = self._log.worker.engine(symbol)
+        assert engine is not None, f"{symbol}: its opening book went through the worker when it woke"
+        return engine
 
     def _mark_ticks(self, symbol: str) -> int | None:
         j = self._col[symbol]
@@ -1004,10 +1053,11 @@ class LiveMarket:
     def _send(self, acct: _Account, order: SubmitOrder) -> SubmitOutcome:
         """The broker's account rules, then the exchange (after the entry latency)."""
         venue = self._venue(order.symbol)
-        bid, bid_sz, ask, ask_sz = venue.engine.book.touch()
+        engine = self._engine_of(order.symbol)
+        bid, bid_sz, ask, ask_sz = engine.book.touch()
         order, refused = self.broker.admit(
-            order, market=MarketStatus.at(venue.inst, order.ts, halted=venue.engine.halted),
-            bid=bid if bid_sz else None, ask=ask if ask_sz else None, last=venue.engine.last_trade,
+            order, market=MarketStatus.at(venue.inst, order.ts, halted=engine.halted),
+            bid=bid if bid_sz else None, ask=ask if ask_sz else None, last=engine.last_trade,
             marks=self._mark_ticks,
         )  # fmt: skip
         rec = _Order(order.client_order_id, order.symbol, order.side, order.order_type, order.quantity,
@@ -1034,8 +1084,95 @@ class LiveMarket:
                 self._route(o)
 
     def _route(self, command: SubmitOrder | CancelOrder) -> None:
-        # In the engine's input a command carries the time it reaches the exchange (DESIGN §4).
-        self._venue(command.symbol).exchange.send(msgspec.structs.replace(command, ts=self.now + self._latency_ns))
+        """An admitted command to its exchange (woken if asleep). Its ``ts`` is the entry time:
+        the sequencer stamps the arrival (+ entry latency) on the log (DESIGN §4)."""
+        self._venue(command.symbol)
+        self._log.command(msgspec.structs.replace(command, ts=self.now))
+
+    # ------------------------------------------------------------------ the log
+    def _enter(self, entry: OpenAccount | SubmitOrder | CancelOrder | CloseSession) -> CommandOutcome | None:
+        """A person's entry: onto the ``orders`` log (with a data dir, into the journal before
+        anything answers), then folded by the broker; returns the broker's answer to it."""
+        record = self._log.enter(entry, entry.account)
+        if self._durable is not None:
+            self._durable.append(record)
+        answers = {r.offset: self._apply_entry(r.event) for r in self._log.entries()}
+        return answers.get(record.offset)
+
+    def _apply_entry(self, e: object) -> CommandOutcome | None:
+        """The broker's fold of one entry (the same on the live path and when a restart re-runs it)."""
+        if isinstance(e, OpenAccount):
+            self._open(e.account, Decimal(e.cash), account_kind_of(e.kind))
+            return None
+        acct = self._accounts.get(getattr(e, "account", ""))
+        if acct is None:
+            return None  # entries are checked before they are made: an unknown account is not ours
+        if isinstance(e, SubmitOrder):
+            return self._send(acct, e)
+        if isinstance(e, CancelOrder):
+            return self._cancel(acct, e.client_order_id)
+        if isinstance(e, CloseSession):
+            acct.active = False
+            if e.cancel:
+                for coid in [c for c, o in acct.orders.items() if o.status in OPEN_STATUSES]:
+                    self._cancel(acct, coid)
+        return None
+
+    def checkpoint(self) -> bool:
+        """Save the whole market to its data dir now (False without one). The running market
+        does it every ``CHECKPOINT_S`` seconds and on stop; a restart resumes from the latest and
+        re-runs the entries made after it, so nothing acknowledged is lost even on a kill."""
+        if self._durable is None:
+            return False
+        with self._lock:
+            state = {k: getattr(self, k) for k in _STATE}
+            state["engines"] = self._log.engines()
+            state["sequencer"] = self._log.sequencer
+            state["rngs"] = {desk.account: desk._rngs for _, desk, _, _ in self._participants}
+            entries = self._log.bus.end_offsets(ENTRIES)[0]
+            self._durable.save(Checkpoint(entries, self.now, dumps(state, self._shared())))
+            self._checkpoint_wall = time.monotonic()
+        return True
+
+    def _shared(self) -> dict[str, object]:
+        """Objects a checkpoint names instead of storing: rebuilt identically by the constructor."""
+        return {f"capture:{v.inst.symbol}": v.source._events for v in self._flow if isinstance(v.source, CaptureLoop)}
+
+    def _resume(self, durable: Durable) -> None:
+        """Bring back what the data dir holds: the latest checkpoint, then the entries after it,
+        each re-run at the slice it was made in (the market is deterministic between entries)."""
+        t0 = time.monotonic()
+        ckpt = durable.latest()
+        start = 0
+        if ckpt is not None:
+            state = loads(ckpt.state, self._shared())
+            engines, sequencer, rngs = state.pop("engines"), state.pop("sequencer"), state.pop("rngs")
+            for k, v in state.items():
+                setattr(self, k, v)
+            self._log.close()
+            self._log = LiveLog(None, latency=self.config.latency, seed=self.config.seed,
+                                engine_config=self._engine_config, engines=engines, sequencer=sequencer)  # fmt: skip
+            # The awake exchanges come back from the checkpoint at once (readers need their books).
+            self._log.pump(self._log.sequence_market([Clock(self.now, self.now, s, 0) for s in self._venues]))
+            for _, desk, _, _ in self._participants:
+                desk._acct = self._accounts[desk.account]
+                desk._rngs = rngs.get(desk.account, {})
+            start = ckpt.entries
+        entries = durable.entries_after(0)
+        for r in entries:  # the fresh log holds every entry at its journal offset
+            self._log.enter(r.event, r.key)
+        self._log.skip_entries(len(entries))
+        for r in entries[start:]:
+            e = r.event
+            while self.now < e.ts:
+                self._slice()
+            self._apply_entry(e)
+        self._quotes_cache, self._top_cache = None, {}
+        people = sum(not (a.bot or a.simulated) for a in self._accounts.values())
+        self.resumed = (
+            f"resumed {people} account(s) and {len(entries)} entries from {durable.root} "
+            f"({len(entries) - start} re-run after the last checkpoint) in {time.monotonic() - t0:.1f}s"
+        )
 
 
 class _Desk:
@@ -1076,8 +1213,8 @@ class _Desk:
 
     def holding(self, symbol: str) -> int:
         if self._acct.bot:
-            venue = self._m._venues.get(symbol)
-            return venue.engine.position(self.account) if venue is not None else 0
+            engine = self._m._log.worker.engine(symbol)
+            return engine.position(self.account) if engine is not None else 0
         return self._m.book.ledgers[self.account].positions.get(symbol, 0)
 
     def working(self, symbol: str | None = None) -> list[Any]:
@@ -1116,6 +1253,14 @@ class _Desk:
         o = self._acct.orders.get(client_order_id)
         if o is not None and o.status in OPEN_STATUSES:
             self._m._route(CancelOrder(self._m.now, self.account, client_order_id, o.symbol))
+
+
+def _fingerprint(cfg: LiveConfig) -> str:
+    """What makes two markets the same market (pacing aside): a data dir holds one of them."""
+    import hashlib
+
+    same = replace(cfg, speed=0.0)
+    return "config " + hashlib.sha256(repr(same).encode()).hexdigest()[:12]
 
 
 def _universe(cfg: LiveConfig) -> tuple[IntradayUniverse, dict[str, Instrument], list[date]]:

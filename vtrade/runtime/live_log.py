@@ -1,0 +1,311 @@
+"""The live market's event log (DESIGN.md §1): the topics it writes and reads, the embedded
+execution worker, and what makes it durable under a data directory.
+
+Three topics on one :class:`~vtrade.runtime.bus.Bus`:
+
+``orders`` (one partition, so entries keep one total order)
+    What people enter: :class:`OpenAccount`, :class:`SubmitOrder`, :class:`CancelOrder`,
+    :class:`CloseSession`. It is the input the market cannot recompute, so with a data dir each
+    entry is in the on-disk journal before the caller gets an answer.
+``exec.in`` (keyed by symbol)
+    The sequenced exchange input: every venue's market data, a :class:`Clock` at each slice
+    end, and the commands the broker admitted, merged by the
+    :class:`~vtrade.runtime.execution_worker.Sequencer` (the venue's merge rule).
+``exec`` (keyed by account)
+    What the :class:`~vtrade.runtime.execution_worker.ExecutionWorker` publishes: acceptances,
+    fills, cancels, expiries. The market's account views fold it.
+
+Everything but ``orders`` is a deterministic function of the configuration and the entries, so
+the embedded default keeps those two topics in memory with a short retention
+(:meth:`MemoryBus.trim`) and, with a data dir, :class:`Durable` keeps the entries journal and
+periodic checkpoints of the whole market; a restart loads the latest checkpoint and re-runs the
+entries after it (see :mod:`vtrade.runtime.live`).
+
+>>> from vtrade.core.events import Side, Trade
+>>> from vtrade.core.instruments import us_equity
+>>> from vtrade.execution.engine import EngineConfig
+>>> log = LiveLog(None, latency="1ms", seed=1, engine_config=lambda s: EngineConfig(us_equity(s)))
+>>> log.pump(log.sequence_market([Trade(5, 5, "SPY", 1, 10000, 100)]))
+>>> log.worker.engine("SPY").last_trade
+10000
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from vtrade.core.errors import VtradeError
+from vtrade.core.events import Clock, Event, MarketEvent, encode
+from vtrade.core.ids import partition_for
+from vtrade.execution import events as ev
+from vtrade.execution.engine import EngineConfig
+from vtrade.execution.orders import CancelOrder, ReplaceOrder, SubmitOrder
+from vtrade.runtime.bus import Bus, MemoryBus
+from vtrade.runtime.bus.base import Record
+from vtrade.runtime.execution_worker import (
+    DEFAULT_PARTITIONS,
+    INPUT_TOPIC,
+    OUTPUT_TOPIC,
+    ExecutionWorker,
+    MemorySnapshotStore,
+    Sequencer,
+    WorkerSnapshot,
+)
+from vtrade.runtime.journal import Journal
+
+__all__ = ["ENTRIES", "Checkpoint", "DataDirError", "Durable", "LiveLog"]
+
+#: People's entries (accounts, orders, cancels, sessions leaving), in one total order.
+ENTRIES = "orders"
+_GROUP = "live"
+_NEVER = 10**15  # the embedded worker is snapshotted by the market's checkpoints, not by count
+
+
+class LiveLog:
+    """The bus, the sequencer and the embedded execution worker of one live market.
+
+    ``engines`` (symbol -> :meth:`ExecutionEngine.snapshot` bytes) starts the worker from a
+    checkpoint instead of empty exchanges.
+    """
+
+    def __init__(
+        self,
+        bus: Bus | None,
+        *,
+        latency: str | int,
+        seed: int,
+        engine_config: Callable[[str], EngineConfig],
+        engines: dict[str, bytes] | None = None,
+        sequencer: Sequencer | None = None,
+    ) -> None:
+        self.bus = bus if bus is not None else MemoryBus()
+        self.bus.create_topic(ENTRIES, 1)
+        # Unbound (bus=None): the market publishes a slice's released events in one batch.
+        self.sequencer = sequencer if sequencer is not None else Sequencer(None, entry_latency=latency, seed=seed)
+        store = MemorySnapshotStore()
+        n_in = DEFAULT_PARTITIONS
+        if engines:
+            for p in range(n_in):
+                mine = {s: blob for s, blob in engines.items() if partition_for(s, n_in) == p}
+                store.save(WorkerSnapshot(_GROUP, INPUT_TOPIC, p, -1, mine, [0] * DEFAULT_PARTITIONS))
+        self.worker = ExecutionWorker(self.bus, engine_config, group=_GROUP, snapshot_every=_NEVER, store=store)
+        self._entries_in = self.bus.consumer(f"{_GROUP}-broker", ENTRIES)
+        self._reports_in = self.bus.consumer(f"{_GROUP}-views", OUTPUT_TOPIC)
+        self.published = 0  # records this market put on exec.in
+
+    # -- in
+    def enter(self, entry: Event, key: str) -> Record:
+        """Append one entry to ``orders``; returns the record (what the journal keeps)."""
+        md = self.bus.publish(ENTRIES, key, entry)
+        return Record(md.topic, md.partition, md.offset, key, encode(entry), md.timestamp_ns)
+
+    def entries(self) -> list[Record]:
+        """The entries not folded yet, oldest first (committed: the caller folds them now)."""
+        records = self._entries_in.poll(10_000)
+        if records:
+            self._entries_in.commit(records)
+        return records
+
+    def skip_entries(self, offset: int) -> None:
+        """The broker has folded every entry below ``offset`` (a restart re-ran them): consume them."""
+        taken = 0
+        while taken < offset:
+            records = self._entries_in.poll(min(10_000, offset - taken))
+            if not records:
+                raise RuntimeError(f"the orders log ends at {taken}, before entry {offset}")
+            self._entries_in.commit(records)
+            taken += len(records)
+
+    def command(self, command: SubmitOrder | CancelOrder | ReplaceOrder) -> None:
+        """An admitted command (``ts`` = entry time) on its way to the exchange."""
+        self.sequencer.command(command)
+
+    def sequence_market(self, events: Iterable[MarketEvent]) -> list[Event]:
+        """Market data into the merge; returns what the merge releases (commands due before it, then it)."""
+        out: list[Event] = []
+        for e in events:
+            out.extend(self.sequencer.market(e))
+        return out
+
+    def holds(self, symbol: str) -> bool:
+        """Whether commands for ``symbol`` are still on their way to its exchange."""
+        q = self.sequencer._queues.get(symbol)
+        return q is not None and q.merge.commands > 0
+
+    # -- through the exchange
+    def slice(self, market: Mapping[str, list[MarketEvent]], end: int) -> None:
+        """One slice of the live market onto the log and through the exchanges: each symbol's
+        market data up to ``end``, then a :class:`Clock` at ``end`` (so the commands and expiries
+        due by then are applied, as at the venue), published to ``exec.in`` in one batch."""
+        released: list[Event] = []
+        for symbol, events in market.items():
+            released += self.sequence_market(events)
+            released += self.sequence_market([Clock(end, end, symbol, 0)])
+        self.pump(released)
+
+    def pump(self, released: list[Event]) -> None:
+        """Publish ``released`` to ``exec.in`` and run the execution worker over everything new."""
+        if released:
+            self.bus.publish_many(INPUT_TOPIC, [(e.symbol, e) for e in released])  # type: ignore[attr-defined]
+            self.published += len(released)
+        self.worker.run()
+
+    def reports(self) -> list[ev.ExecEvent]:
+        """The execution reports not folded yet, in a transport-independent order: by time, then
+        symbol, then partition and offset (a symbol's reports keep the exchange's order)."""
+        records = self._reports_in.poll(100_000)
+        while more := self._reports_in.poll(100_000):
+            records.extend(more)
+        if records:
+            self._reports_in.commit(records)
+        out = [(r.event, r) for r in records]
+        out.sort(key=lambda t: (t[0].ts, t[0].symbol, t[1].partition, t[1].offset))  # type: ignore[attr-defined]
+        self._retain()
+        return [e for e, _ in out]  # type: ignore[misc]
+
+    def engines(self) -> dict[str, bytes]:
+        """Every exchange's state (for a checkpoint)."""
+        out: dict[str, bytes] = {}
+        for part in self.worker._parts.values():
+            out.update({s: e.snapshot() for s, e in part.engines.items()})
+        return dict(sorted(out.items()))
+
+    def _retain(self) -> None:
+        # Every consumer of the two derived topics is past their ends now: keep memory flat.
+        if isinstance(self.bus, MemoryBus):
+            for topic in (INPUT_TOPIC, OUTPUT_TOPIC):
+                self.bus.trim(topic, self.bus.end_offsets(topic))
+
+    def close(self) -> None:
+        self.worker.close()
+        self._entries_in.close()
+        self._reports_in.close()
+
+
+class DataDirError(VtradeError, ValueError):
+    """The data directory cannot hold a market (not a directory, not writable, in use)."""
+
+
+class Checkpoint:
+    """One saved market: ``entries`` entries were folded into ``state`` (a pickle)."""
+
+    __slots__ = ("entries", "now", "state")
+
+    def __init__(self, entries: int, now: int, state: bytes) -> None:
+        self.entries, self.now, self.state = entries, now, state
+
+
+class Durable:
+    """A market's data dir: the entries journal (``log.duckdb``) and checkpoints (``checkpoints.duckdb``).
+
+    ``fingerprint`` names the market's configuration: a data dir written by a market with
+    another configuration is refused rather than replayed into the wrong market.
+
+    >>> import tempfile
+    >>> d = Durable(tempfile.mkdtemp(), fingerprint="demo")
+    >>> d.latest() is None, d.entries_after(0)
+    (True, [])
+    >>> d.close()
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fingerprint: str, keep: int = 2) -> None:
+        root = Path(path).expanduser()
+        if root.exists() and not root.is_dir():
+            raise DataDirError(f"the data dir {str(root)!r} is a file, not a directory")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise DataDirError(f"cannot write to the data dir {str(root)!r}: {exc.strerror or exc}") from exc
+        self.root = root
+        self.keep = keep
+        try:
+            self.journal = Journal(root / "log.duckdb")
+            self._con = duckdb.connect(str(root / "checkpoints.duckdb"))
+        except duckdb.IOException as exc:
+            raise DataDirError(
+                f"the data dir {str(root)!r} is in use by another vtrade process (or unreadable): {exc}"
+            ) from exc
+        self._con.execute(
+            "CREATE TABLE IF NOT EXISTS checkpoints (id BIGINT, fingerprint VARCHAR, entries BIGINT, "
+            "now BIGINT, state BLOB)"
+        )
+        self._con.execute("CREATE TABLE IF NOT EXISTS meta (fingerprint VARCHAR)")
+        row = self._con.execute("SELECT fingerprint FROM meta").fetchone()
+        if row is None:
+            self._con.execute("INSERT INTO meta VALUES (?)", [fingerprint])
+        elif row[0] != fingerprint:
+            raise DataDirError(
+                f"the data dir {str(root)!r} holds a market with another configuration ({row[0]}); "
+                f"this one is {fingerprint}: use another --data-dir, or --ephemeral"
+            )
+
+    def append(self, record: Record) -> None:
+        """Journal one entry (durable when this returns)."""
+        self.journal.append(record)
+
+    def entries_after(self, offset: int) -> list[Record]:
+        """The journaled entries from ``offset`` on, oldest first."""
+        df = self.journal.read(ENTRIES, since_offset=offset) if len(self.journal) else None
+        if df is None or df.empty:
+            return []
+        return [
+            Record(ENTRIES, int(r.partition), int(r.offset), str(r.key), bytes(r.payload), int(r.ts))
+            for r in df.itertuples()
+        ]
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Keep ``checkpoint`` (and the ``keep - 1`` before it)."""
+        con = self._con
+        (last,) = con.execute("SELECT coalesce(max(id), 0) FROM checkpoints").fetchone()  # type: ignore[misc]
+        con.execute("BEGIN")
+        con.execute("INSERT INTO checkpoints VALUES (?, '', ?, ?, ?)",
+                    [last + 1, checkpoint.entries, checkpoint.now, checkpoint.state])  # fmt: skip
+        con.execute("DELETE FROM checkpoints WHERE id <= ?", [last + 1 - self.keep])
+        con.execute("COMMIT")
+
+    def latest(self) -> Checkpoint | None:
+        row = self._con.execute("SELECT entries, now, state FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else Checkpoint(int(row[0]), int(row[1]), bytes(row[2]))
+
+    def close(self) -> None:
+        self.journal.close()
+        self._con.close()
+
+
+def dumps(state: dict[str, Any], shared: dict[str, object]) -> bytes:
+    """Pickle ``state``; the objects in ``shared`` (large and rebuilt identically on start, such as
+    a recorded capture) are stored by name only."""
+    import io
+
+    ids = {id(v): k for k, v in shared.items()}
+
+    class _Pickler(pickle.Pickler):
+        def persistent_id(self, obj: object) -> str | None:
+            return ids.get(id(obj))
+
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+    return buf.getvalue()
+
+
+def loads(blob: bytes, shared: dict[str, object]) -> dict[str, Any]:
+    """The state :func:`dumps` saved, with the ``shared`` objects put back by name."""
+    import io
+
+    class _Unpickler(pickle.Unpickler):
+        def persistent_load(self, pid: object) -> object:
+            if pid not in shared:
+                raise pickle.UnpicklingError(f"the checkpoint needs {pid!r}, which this market does not have")
+            return shared[pid]  # type: ignore[index]
+
+    state: dict[str, Any] = _Unpickler(io.BytesIO(blob)).load()  # our own checkpoint, never user input
+    return state
