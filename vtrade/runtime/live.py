@@ -56,6 +56,7 @@ vtrade.execution.validation.OrderInputError: The quantity must be positive, got 
 
 from __future__ import annotations
 
+import atexit
 import bisect
 import difflib
 import math
@@ -1130,8 +1131,10 @@ class LiveMarket:
             state["sequencer"] = self._log.sequencer
             state["rngs"] = {desk.account: desk._rngs for _, desk, _, _ in self._participants}
             entries = self._log.bus.end_offsets(ENTRIES)[0]
-            self._durable.save(Checkpoint(entries, self.now, dumps(state, self._shared())))
+            blob, now = dumps(state, self._shared()), self.now
             self._checkpoint_wall = time.monotonic()
+        # Compressing and writing happen outside the lock: the market does not wait for the disk.
+        self._durable.save(Checkpoint(entries, now, blob))
         return True
 
     def _shared(self) -> dict[str, object]:
@@ -1354,15 +1357,18 @@ _SHARED: LiveMarket | None = None
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_market(config: LiveConfig | None = None) -> LiveMarket:
-    """The process-wide market (created and started on first call; ``config`` only counts then).
+def shared_market(config: LiveConfig | None = None, *, data_dir: str | Path | None = None) -> LiveMarket:
+    """The process-wide market (created and started on first call; ``config`` and ``data_dir``
+    only count then). With a data dir it checkpoints when the interpreter exits.
 
     Every served session reads from this one market: one feed, fanned out to light views.
     """
     global _SHARED
     with _SHARED_LOCK:
         if _SHARED is None:
-            _SHARED = LiveMarket(config).start()
+            _SHARED = LiveMarket(config, data_dir=data_dir).start()
+            if data_dir is not None:
+                atexit.register(_SHARED.close)
         return _SHARED
 
 
@@ -1371,5 +1377,5 @@ def reset_shared_market() -> None:
     global _SHARED
     with _SHARED_LOCK:
         if _SHARED is not None:
-            _SHARED.stop()
+            _SHARED.close()
         _SHARED = None

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -234,10 +235,7 @@ class Durable:
             raise DataDirError(
                 f"the data dir {str(root)!r} is in use by another vtrade process (or unreadable): {exc}"
             ) from exc
-        self._con.execute(
-            "CREATE TABLE IF NOT EXISTS checkpoints (id BIGINT, fingerprint VARCHAR, entries BIGINT, "
-            "now BIGINT, state BLOB)"
-        )
+        self._con.execute("CREATE TABLE IF NOT EXISTS checkpoints (id BIGINT, entries BIGINT, now BIGINT, state BLOB)")
         self._con.execute("CREATE TABLE IF NOT EXISTS meta (fingerprint VARCHAR)")
         row = self._con.execute("SELECT fingerprint FROM meta").fetchone()
         if row is None:
@@ -267,14 +265,14 @@ class Durable:
         con = self._con
         (last,) = con.execute("SELECT coalesce(max(id), 0) FROM checkpoints").fetchone()  # type: ignore[misc]
         con.execute("BEGIN")
-        con.execute("INSERT INTO checkpoints VALUES (?, '', ?, ?, ?)",
-                    [last + 1, checkpoint.entries, checkpoint.now, checkpoint.state])  # fmt: skip
+        con.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?)",
+                    [last + 1, checkpoint.entries, checkpoint.now, zlib.compress(checkpoint.state, 1)])  # fmt: skip
         con.execute("DELETE FROM checkpoints WHERE id <= ?", [last + 1 - self.keep])
         con.execute("COMMIT")
 
     def latest(self) -> Checkpoint | None:
         row = self._con.execute("SELECT entries, now, state FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
-        return None if row is None else Checkpoint(int(row[0]), int(row[1]), bytes(row[2]))
+        return None if row is None else Checkpoint(int(row[0]), int(row[1]), zlib.decompress(row[2]))
 
     def close(self) -> None:
         self.journal.close()
