@@ -336,7 +336,12 @@ class LiveMarket:
     """The shared market: see the module notes. Thread-safe; all reads return plain data."""
 
     def __init__(
-        self, config: LiveConfig | None = None, *, bus: Bus | None = None, data_dir: str | Path | None = None
+        self,
+        config: LiveConfig | None = None,
+        *,
+        bus: Bus | None = None,
+        data_dir: str | Path | None = None,
+        keep_log: bool = False,
     ) -> None:
         self.config = cfg = config or LiveConfig()
         self._lock = threading.RLock()
@@ -373,7 +378,7 @@ class LiveMarket:
         # The event log: people's entries, the sequenced exchange input, the execution reports.
         if bus is not None and data_dir is not None:
             raise ValueError("a data dir keeps the embedded log on disk; with a bus of your own, the bus is the log")
-        self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config)
+        self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config, keep=keep_log)
         self._durable = None if data_dir is None else Durable(data_dir, fingerprint=_fingerprint(cfg))
         self._checkpoint_wall = time.monotonic()
         self._symbols = list(insts)

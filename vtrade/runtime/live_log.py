@@ -71,8 +71,9 @@ _NEVER = 10**15  # the embedded worker is snapshotted by the market's checkpoint
 class LiveLog:
     """The bus, the sequencer and the embedded execution worker of one live market.
 
-    ``engines`` (symbol -> :meth:`ExecutionEngine.snapshot` bytes) starts the worker from a
-    checkpoint instead of empty exchanges.
+    ``engines`` (symbol -> :meth:`ExecutionEngine.snapshot` bytes) and ``sequencer`` start it
+    from a checkpoint instead of empty exchanges. ``keep`` keeps ``exec.in`` and ``exec`` whole
+    on a memory bus (by default they are trimmed once folded).
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class LiveLog:
         engine_config: Callable[[str], EngineConfig],
         engines: dict[str, bytes] | None = None,
         sequencer: Sequencer | None = None,
+        keep: bool = False,
     ) -> None:
         self.bus = bus if bus is not None else MemoryBus()
         self.bus.create_topic(ENTRIES, 1)
@@ -99,6 +101,7 @@ class LiveLog:
         self._entries_in = self.bus.consumer(f"{_GROUP}-broker", ENTRIES)
         self._reports_in = self.bus.consumer(f"{_GROUP}-views", OUTPUT_TOPIC)
         self.published = 0  # records this market put on exec.in
+        self.keep = keep  # keep exec.in and exec whole (tests, audits) instead of trimming them
 
     # -- in
     def enter(self, entry: Event, key: str) -> Record:
@@ -179,7 +182,7 @@ class LiveLog:
 
     def _retain(self) -> None:
         # Every consumer of the two derived topics is past their ends now: keep memory flat.
-        if isinstance(self.bus, MemoryBus):
+        if isinstance(self.bus, MemoryBus) and not self.keep:
             for topic in (INPUT_TOPIC, OUTPUT_TOPIC):
                 self.bus.trim(topic, self.bus.end_offsets(topic))
 
