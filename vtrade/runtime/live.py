@@ -16,12 +16,25 @@ each on its own :class:`~vtrade.execution.engine.ExecutionEngine`:
 - **synthetic order flow** (``symbols``): seeded Santa-Fe-style agent flow
   (:class:`~vtrade.market.synthetic.SyntheticMarket`).
 
-In each slice, per venue, the market data and the commands that reached the exchange are
-merged in time order into the engine (market data first at equal times, as in
-:mod:`vtrade.runtime.replay`); the execution events of all venues are then folded, in time
-order, into the broker and one :class:`~vtrade.portfolio.book.PortfolioBook`, and every price
-is marked in one batch; then the broker checks maintenance and liquidates margin accounts below
-it. Simulated participants keep things moving: a market maker and a noise trader inside the
+The market runs on the event log (:mod:`vtrade.runtime.live_log`, DESIGN.md §1). What people
+enter (accounts, orders, cancels, sessions leaving) is published on ``orders`` and folded by the
+broker; each slice, every venue's market data and a :class:`~vtrade.core.events.Clock` at the
+slice end go through the :class:`~vtrade.runtime.execution_worker.Sequencer` (with the admitted
+commands, by arrival time: the venue's merge rule) onto ``exec.in``; the
+:class:`~vtrade.runtime.execution_worker.ExecutionWorker` runs the engines and publishes on
+``exec``; the market folds those reports into the broker, one
+:class:`~vtrade.portfolio.book.PortfolioBook` and the account views, marks every price in one
+batch, and the broker checks maintenance and liquidates margin accounts below it. On a Redis
+bus (``bus=``) the same runs on Redis Streams and gives the same outputs.
+
+**Durable** with ``data_dir``: each entry is in the journal before the caller gets an answer, and
+the market checkpoints itself every :data:`CHECKPOINT_S` seconds and on stop. A new market on
+the same dir loads the latest checkpoint and re-runs the entries made after it, each at the
+slice it was made in: every account, order (resting ones in their place in the book), fill and
+NAV sample comes back, and the market goes on as if it had never stopped. After a kill, the
+clock resumes from the last checkpoint or entry, whichever is later.
+
+Simulated participants keep things moving: a market maker and a noise trader inside the
 synthetic and capture venues (part of the market, outside the class), and, with the universe,
 three simulated class members (index, momentum, contrarian) who trade through the same account
 rules as people and rank with them. They are the strategy functions of

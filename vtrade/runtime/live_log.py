@@ -258,10 +258,8 @@ class Durable:
         df = self.journal.read(ENTRIES, since_offset=offset) if len(self.journal) else None
         if df is None or df.empty:
             return []
-        return [
-            Record(ENTRIES, int(r.partition), int(r.offset), str(r.key), bytes(r.payload), int(r.ts))
-            for r in df.itertuples()
-        ]
+        cols = zip(df["partition"], df["offset"], df["key"], df["payload"], df["ts"], strict=True)
+        return [Record(ENTRIES, int(p), int(o), str(k), bytes(v), int(t)) for p, o, k, v, t in cols]
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Keep ``checkpoint`` (and the ``keep - 1`` before it)."""
@@ -304,9 +302,9 @@ def loads(blob: bytes, shared: dict[str, object]) -> dict[str, Any]:
 
     class _Unpickler(pickle.Unpickler):
         def persistent_load(self, pid: object) -> object:
-            if pid not in shared:
+            if not isinstance(pid, str) or pid not in shared:
                 raise pickle.UnpicklingError(f"the checkpoint needs {pid!r}, which this market does not have")
-            return shared[pid]  # type: ignore[index]
+            return shared[pid]
 
     state: dict[str, Any] = _Unpickler(io.BytesIO(blob)).load()  # our own checkpoint, never user input
     return state
