@@ -186,14 +186,16 @@ def test_the_live_session_equals_vt_replay_of_its_recorded_input() -> None:
     """What the live market put on the log (market data, and every command at its entry time)
     replayed by ``vt.replay`` gives the same execution events, byte for byte, account by account."""
     import vtrade as vt
-    from vtrade.core.events import Clock, MarketEvent, encode
+    from vtrade.core.events import Clock, MarketBatch, MarketEvent, encode
     from vtrade.execution.orders import SubmitOrder
     from vtrade.runtime.execution_worker import read_topic
     from vtrade.runtime.replay import Context
 
     m, _ = _session(None)
     latency = 5_000_000  # LiveConfig's "5ms"
-    recorded = [r.event for r in read_topic(m._log.bus, "exec.in")]
+    recorded = []
+    for r in read_topic(m._log.bus, "exec.in"):  # a venue's slice of market data is one MarketBatch record
+        recorded.extend(r.event.events if isinstance(r.event, MarketBatch) else [r.event])
     symbol_events = sorted((e for e in recorded if isinstance(e, MarketEvent) and not isinstance(e, Clock)),
                            key=lambda e: e.ts)  # fmt: skip  # one symbol: exec.in holds it in order already
     script: dict[int, list[object]] = {}

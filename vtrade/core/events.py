@@ -177,6 +177,15 @@ class Clock(MarketEvent, frozen=True, array_like=True, tag=True):
     sequenced log, so the commands and expiries due by then happen there as at the venue."""
 
 
+class MarketBatch(MarketEvent, frozen=True, array_like=True, tag=True):
+    """A run of one symbol's book and trade events, already in merge order, as ONE record of the
+    log: a live market's slice of a venue costs one record, and the exchange applies it through
+    its array path (the same outputs as applying each event). ``ts``/``recv_ts``/``seq`` are the
+    first event's."""
+
+    events: list[BookSnapshot | BookDelta | Trade]
+
+
 class _Codec:
     """Encoder/decoder over the registered event types; later layers register their own."""
 
@@ -229,5 +238,5 @@ def event_type(event: Event) -> str:
 
 register_event(
     BookSnapshot, BookDelta, Quote, Trade, OrderAdded, OrderCancelled, OrderDeleted, OrderExecuted,
-    TradingStatus, Bar, QuoteBar, CorporateActionEvent, Clock,
+    TradingStatus, Bar, QuoteBar, CorporateActionEvent, Clock, MarketBatch,
 )

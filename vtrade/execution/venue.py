@@ -49,13 +49,16 @@ from typing import NamedTuple
 import msgspec
 import numpy as np
 
-from vtrade.core.events import Event, MarketEvent
+from vtrade.core.events import BookDelta, BookSnapshot, Event, MarketBatch, MarketEvent, Trade
 from vtrade.execution import events as ev
-from vtrade.execution.engine import ExecutionEngine
+from vtrade.execution.engine import ExecutionEngine, Realism
 from vtrade.execution.orders import CancelOrder, ReplaceOrder, SubmitOrder
 from vtrade.market.l2book import UpdateBatch
 
-__all__ = ["COMMAND", "EXPIRY", "MARKET", "Command", "Merge", "Stepped", "Venue", "expire_before", "sequence", "step"]
+__all__ = [
+    "COMMAND", "EXPIRY", "MARKET", "Command", "Merge", "Stepped", "Venue",
+    "batched", "expire_before", "sequence", "step",
+]  # fmt: skip
 
 #: Ranks at one timestamp (lower first): market data, then expiries, then commands.
 MARKET, EXPIRY, COMMAND = 0, 1, 2
@@ -180,13 +183,54 @@ def expire_before(engine: ExecutionEngine, event: Event) -> list[ev.ExecEvent]:
 
 
 def step(engine: ExecutionEngine, event: Event) -> list[ev.ExecEvent]:
-    """Apply one merged input: the expiries that order before it, then the input itself.
+    """Apply one merged input: the expiries that order before it, then the input itself (a
+    :class:`MarketBatch` through the engine's array path, as :class:`Venue` runs a batch).
 
     This is the execution worker's step over the sequenced log; :class:`Venue` does the same
     while it merges.
     """
+    if isinstance(event, MarketBatch):
+        if engine.realism is not Realism.L2:  # the array path serves L2 books only: event by event
+            return [o for e in event.events for o in step(engine, e)]
+        venue = Venue(engine)
+        venue.feed_batch(UpdateBatch.from_events(event.events, trades=True))
+        return venue.outputs()  # the expiries before each event, then the event, as stepping each
     out = expire_before(engine, event)
     out.extend(engine.step(event))
+    return out
+
+
+_BATCHABLE = (BookSnapshot, BookDelta, Trade)
+
+
+def batched(events: Iterable[Event]) -> list[Event]:
+    """Merged input with each run of two or more consecutive book or trade events of one symbol
+    as one :class:`MarketBatch` (what a live market publishes: a record per venue and slice).
+
+    >>> trades = [Trade(t, t, "SPY", t, 100, 1) for t in (1, 2, 3)]
+    >>> [type(e).__name__ for e in batched([*trades[:2], CancelOrder(2, "a", "c1", "SPY"), trades[2]])]
+    ['MarketBatch', 'CancelOrder', 'Trade']
+    """
+    out: list[Event] = []
+    run: list[BookSnapshot | BookDelta | Trade] = []
+
+    def flush() -> None:
+        if len(run) > 1:
+            first = run[0]
+            out.append(MarketBatch(first.ts, first.recv_ts, first.symbol, first.seq, list(run)))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for e in events:
+        if isinstance(e, _BATCHABLE):
+            if run and run[0].symbol != e.symbol:
+                flush()
+            run.append(e)
+        else:
+            flush()
+            out.append(e)
+    flush()
     return out
 
 

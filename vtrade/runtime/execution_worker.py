@@ -61,14 +61,14 @@ import msgspec
 import numpy as np
 
 from vtrade.core.errors import VtradeError
-from vtrade.core.events import Event, MarketEvent, encode
+from vtrade.core.events import Event, MarketBatch, MarketEvent, encode
 from vtrade.core.ids import partition_for
 from vtrade.core.rng import seeded_rng
 from vtrade.execution import events as ev
 from vtrade.execution.engine import EngineConfig, ExecutionEngine
 from vtrade.execution.latency import ConstantLatency, LatencyModel
 from vtrade.execution.orders import CancelOrder, ReplaceOrder, SubmitOrder
-from vtrade.execution.venue import MARKET, Merge, expire_before
+from vtrade.execution.venue import MARKET, Merge, expire_before, step
 from vtrade.runtime.bus.base import (
     Bus,
     Closeable,
@@ -695,9 +695,10 @@ class ExecutionWorker(Closeable):
             engine = part.engines[event.symbol] = ExecutionEngine(config)
         # The venue step (vtrade.execution.venue.step): the expiries that order before the
         # record, then the record; kept apart so a refused record keeps its expiries.
-        expired = expire_before(engine, event)
+        batch = isinstance(event, MarketBatch)  # its step runs its own expiries, event by event
+        expired = [] if batch else expire_before(engine, event)
         try:
-            out = engine.step(event)
+            out = step(engine, event) if batch else engine.step(event)
         except (VtradeError, ValueError) as exc:
             # Deterministic: the same record fails the same way on every run.
             self.stats.rejected_inputs += 1

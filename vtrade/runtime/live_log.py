@@ -47,6 +47,7 @@ from vtrade.core.ids import partition_for
 from vtrade.execution import events as ev
 from vtrade.execution.engine import EngineConfig
 from vtrade.execution.orders import CancelOrder, ReplaceOrder, SubmitOrder
+from vtrade.execution.venue import batched
 from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.bus.base import Record
 from vtrade.runtime.execution_worker import (
@@ -156,8 +157,10 @@ class LiveLog:
     def pump(self, released: list[Event]) -> None:
         """Publish ``released`` to ``exec.in`` and run the execution worker over everything new."""
         if released:
-            self.bus.publish_many(INPUT_TOPIC, [(e.symbol, e) for e in released])  # type: ignore[attr-defined]
-            self.published += len(released)
+            # A venue's run of market data is one record (MarketBatch): the log's cost per slice.
+            records = batched(released)
+            self.bus.publish_many(INPUT_TOPIC, [(e.symbol, e) for e in records])  # type: ignore[attr-defined]
+            self.published += len(records)
         self.worker.run()
 
     def reports(self) -> list[ev.ExecEvent]:
