@@ -220,3 +220,22 @@ def test_the_live_session_equals_vt_replay_of_its_recorded_input() -> None:
         ours = [r.value for r in live if r.key == account]
         theirs = [encode(e) for e in result.events if e.account == account]
         assert ours and ours == theirs, account
+
+
+def test_a_notebook_session_comes_back_from_its_data_dir(tmp_path: Path) -> None:
+    import vtrade as vt
+
+    cfg = LiveConfig(symbols=("AAPL",), speed=0, bots=False, burn_in=20_000)
+    s = vt.live(cfg, account="nb", data_dir=tmp_path, start=False)
+    s.advance(2)
+    assert s.submit("AAPL", "buy", 10).ok
+    bid = float(s.market.quotes(["AAPL"]).bid[0])
+    resting = s.submit("AAPL", "buy", 5, "limit", round(bid - 0.10, 2), "gtc")
+    s.advance(2)
+    before = s.orders()
+    assert s.close() == 0  # durable: the resting order stays for the session's return
+    back = vt.live(cfg, account="nb", data_dir=tmp_path, start=False)
+    pd.testing.assert_frame_equal(back.orders(), before)
+    assert back.orders().set_index("client_order_id").loc[resting.client_order_id].status == "accepted"
+    assert len(back.fills()) == 1
+    back.close()

@@ -489,13 +489,18 @@ class LiveMarket:
         self.checkpoint()
 
     def close(self) -> None:
-        """Stop, checkpoint and let go of the data dir (another process may open it then)."""
+        """Stop, checkpoint and let go of the data dir (another process may open it then).
+        Reads keep working on what the market holds."""
         self.stop()
         with self._lock:
-            self._log.close()
             if self._durable is not None:
                 self._durable.close()
                 self._durable = None
+
+    @property
+    def durable(self) -> bool:
+        """Whether the market keeps what happens in a data dir (see the module notes)."""
+        return self._durable is not None
 
     @property
     def running(self) -> bool:

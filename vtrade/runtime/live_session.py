@@ -201,16 +201,19 @@ class LiveSession:
         self.market.advance(slices)
 
     def close(self) -> int:
-        """Stop this session's views, cancel its open orders, and stop the market if the session
-        owns it; returns how many cancels were sent. Reads keep working; orders are refused."""
+        """Stop this session's views, cancel its open orders (a durable market keeps them for the
+        session's return), and stop the market if the session owns it; returns how many cancels
+        were sent. Reads keep working; orders are refused."""
         for view in list(self._views):
             view.close()
-        sent = 0 if self.closed else self.market.close_session(self.account)
+        # A durable market keeps the account's orders: the session comes back to them.
+        sent = 0 if self.closed else self.market.close_session(self.account, cancel=not self.market.durable)
         self.closed = True
         if self.owns_market:
             self.market.stop()
             if sent:
                 self.market.advance(1)  # the cancels are in flight: let them reach the exchange
+            self.market.close()
         return sent
 
     # ------------------------------------------------------------------ DataFrames

@@ -151,13 +151,16 @@ def live(
     queue: str | QueueModel | None = None,
     start: bool = True,
     speed: float | None = None,
+    data_dir: str | Path | None = None,
 ) -> LiveSession:
     """Open a live session: an account (``account``, with ``cash``, a ``"cash"`` or ``"margin"``
     ``account_kind``) on a new live simulated market, for a notebook. The demo market
     (:meth:`LiveConfig.demo`) unless ``config``; ``speed`` simulated seconds per wall second and
     ``queue`` (a name or a :class:`~vtrade.execution.queue.QueueModel`) override the config's.
     It runs in the background unless ``start=False`` (then ``advance(n)`` moves it); ``close()``
-    stops it. See :class:`~vtrade.runtime.live_session.LiveSession`.
+    stops it. With ``data_dir`` the market is durable: a later ``vt.live(..., data_dir=same)``
+    brings back the account, its orders, fills and NAV history (``account`` must be the same).
+    See :class:`~vtrade.runtime.live_session.LiveSession`.
 
     >>> import vtrade as vt
     >>> from vtrade.runtime.live import LiveConfig
@@ -173,7 +176,9 @@ def live(
     """
     overrides: dict[str, Any] = {k: v for k, v in (("speed", speed), ("queue", queue)) if v is not None}
     config = LiveConfig.demo(**overrides) if config is None else dataclasses.replace(config, **overrides)
-    session = LiveSession(LiveMarket(config), account, cash=cash, account_kind=account_kind, owns_market=True)
+    market = LiveMarket(config, data_dir=data_dir)
+    back = market.has_account(account.strip()) if isinstance(account, str) else False  # resumed from data_dir
+    session = LiveSession(market, account, cash=cash, account_kind=account_kind, owns_market=True, attach=back)
     if start:
         session.market.start()
     return session
