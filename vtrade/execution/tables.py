@@ -100,7 +100,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, overload
 
@@ -109,7 +109,16 @@ import pandas as pd
 
 from vtrade.core.events import Side
 from vtrade.core.instruments import Instrument
-from vtrade.execution.events import OrderFilled
+from vtrade.execution.events import (
+    ExecEvent,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderTriggered,
+)
+from vtrade.execution.orders import SubmitOrder
 
 __all__ = [
     "FILLS",
@@ -338,6 +347,38 @@ class OrderRecord:
     @property
     def leaves(self) -> int:
         return self.quantity - self.filled if self.status in OPEN_STATUSES else 0
+
+    @classmethod
+    def entered(cls, order: SubmitOrder, ts: int | None = None, *, status: str = "pending_new",
+                reason: str = "") -> OrderRecord:  # fmt: skip
+        """The row of ``order`` as entered at ``ts`` (default: the order's own ``ts``)."""
+        return cls(order.ts if ts is None else ts, order.account, order.symbol, order.client_order_id, order.side,
+                   str(order.order_type), str(order.tif), order.quantity, status, order.requested_quantity,
+                   order.limit_price, order.stop_price, reason=reason)  # fmt: skip
+
+    def after(self, e: ExecEvent) -> OrderRecord:
+        """This order's row after the execution report ``e`` about it (the blotter's fold).
+
+        >>> from vtrade.execution.orders import Liquidity, OrderType
+        >>> o = OrderRecord.entered(SubmitOrder(0, "ada", "c1", "SPY", Side.BUY, OrderType.MARKET, 10))
+        >>> fill = OrderFilled(1, "ada", "c1", "SPY", "SPY-f1", Side.BUY, 16765, 10, 0, Liquidity.TAKER,
+        ...                    Decimal("0.05"), 33529, 0.3, "L2")
+        >>> o.after(fill).status, o.after(fill).filled
+        ('filled', 10)
+        """
+        if isinstance(e, OrderFilled):
+            status = "filled" if e.leaves == 0 else "partially_filled"
+            filled, notional, fees = self.filled + e.quantity, self.notional + e.price * e.quantity, self.fees + e.fee
+            return replace(self, filled=filled, notional=notional, fees=fees, status=status)
+        if isinstance(e, OrderAccepted):
+            return replace(self, status="accepted") if self.status == "pending_new" else self
+        if isinstance(e, OrderRejected | OrderCancelled):
+            return replace(self, status="rejected" if isinstance(e, OrderRejected) else "cancelled", reason=e.reason)
+        if isinstance(e, OrderExpired):
+            return replace(self, status="expired")
+        if isinstance(e, OrderTriggered):
+            return replace(self, status="triggered")
+        return self
 
 
 def orders_frame(orders: Iterable[OrderRecord], instruments: Instruments) -> pd.DataFrame:

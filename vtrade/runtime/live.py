@@ -104,7 +104,7 @@ from vtrade.execution.knobs import cash_amount
 from vtrade.execution.orders import CancelOrder, CloseSession, OpenAccount, OrderType, SubmitOrder, TimeInForce
 from vtrade.execution.preview import Preview, estimate_fill
 from vtrade.execution.queue import QueueModel, queue_model
-from vtrade.execution.tables import OrderRecord, fills_frame, orders_frame
+from vtrade.execution.tables import OPEN_STATUSES, OrderRecord, fills_frame, orders_frame
 from vtrade.execution.validation import OrderInputError, submit_from_user
 from vtrade.market import participants
 from vtrade.market.capture import CaptureLoop
@@ -131,7 +131,6 @@ __all__ = [
 ]
 
 DEFAULT_SYMBOLS = ("AAPL", "JPM", "XOM", "JNJ")
-OPEN_STATUSES = frozenset({"pending_new", "accepted", "partially_filled", "triggered"})
 BOT_ACCOUNTS = ("bot-maker", "bot-noise")
 SIM_TRADERS = ("sim-index", "sim-momentum", "sim-contrarian")
 CAPTURE_FILE = Path(__file__).resolve().parents[2] / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
@@ -233,28 +232,6 @@ CancelOutcome: TypeAlias = CommandOutcome
 
 # ---------------------------------------------------------------------------- internals
 @dataclass
-class _Order:
-    client_order_id: str
-    symbol: str
-    side: Side
-    order_type: OrderType
-    quantity: int
-    limit_price: int | None
-    tif: TimeInForce
-    ts: int
-    stop_price: int | None = None
-    status: str = "pending_new"
-    filled: int = 0
-    notional: int = 0  # ticks x lots, exact
-    fees: Decimal = Decimal(0)
-    reason: str = ""
-
-    @property
-    def leaves(self) -> int:
-        return self.quantity - self.filled if self.status in OPEN_STATUSES else 0
-
-
-@dataclass
 class _Account:
     """What the live views read of an account (its blotter, fills, NAV samples); its cash,
     positions, working orders and rules are the broker's (``LiveMarket.broker``)."""
@@ -263,7 +240,7 @@ class _Account:
     bot: bool = False  # a market participant outside the class (no ledger, no account rules)
     simulated: bool = False  # a simulated class member: a normal account driven by a strategy
     active: bool = True
-    orders: dict[str, _Order] = field(default_factory=dict)
+    orders: dict[str, OrderRecord] = field(default_factory=dict)  # the blotter, oldest first
     fills: list[ev.OrderFilled] = field(default_factory=list)  # the public table is built on read
     nav: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=5000))
     next_id: int = 1  # of the next order that passes validation: refused input uses up no id
@@ -762,12 +739,7 @@ class LiveMarket:
         fills and the reason of a refusal."""
         with self._lock:
             acct = self._account(account)
-            rows = [
-                OrderRecord(o.ts, acct.name, o.symbol, o.client_order_id, o.side, o.order_type.value, o.tif.value,
-                            o.quantity, o.status, None, o.limit_price, o.stop_price, o.filled, o.notional, o.fees,
-                            o.reason)
-                for o in acct.orders.values()
-            ]  # fmt: skip
+            rows = list(acct.orders.values())
         return orders_frame(rows, self._insts)
 
     def fills(self, account: str) -> pd.DataFrame:
@@ -953,24 +925,9 @@ class LiveMarket:
         acct.version += 1
         if not acct.bot:
             self.broker.on_exec(e)
-        if isinstance(e, ev.OrderAccepted):
-            if o.status == "pending_new":
-                o.status = "accepted"
-        elif isinstance(e, ev.OrderFilled):
-            o.filled += e.quantity
-            o.notional += e.price * e.quantity
-            o.fees += e.fee
-            o.status = "filled" if e.leaves == 0 else "partially_filled"
-            if not acct.bot:
+            if isinstance(e, ev.OrderFilled):
                 self._book_fill(acct, e)
-        elif isinstance(e, ev.OrderRejected):
-            o.status, o.reason = "rejected", e.reason
-        elif isinstance(e, ev.OrderCancelled):
-            o.status, o.reason = "cancelled", e.reason
-        elif isinstance(e, ev.OrderExpired):
-            o.status = "expired"
-        elif isinstance(e, ev.OrderTriggered):
-            o.status = "triggered"
+        o = acct.orders[e.client_order_id] = o.after(e)
         if acct.bot and o.status not in OPEN_STATUSES:
             del acct.orders[o.client_order_id]  # nobody reads a simulated participant's history
 
@@ -1084,14 +1041,12 @@ class LiveMarket:
             bid=bid if bid_sz else None, ask=ask if ask_sz else None, last=engine.last_trade,
             marks=self._mark_ticks,
         )  # fmt: skip
-        rec = _Order(order.client_order_id, order.symbol, order.side, order.order_type, order.quantity,
-                     order.limit_price, order.tif, order.ts, order.stop_price)  # fmt: skip
-        acct.orders[order.client_order_id] = rec
         acct.next_id += 1
         acct.version += 1
         if refused is not None:
-            rec.status, rec.reason = "rejected", refused.reason
+            acct.orders[order.client_order_id] = OrderRecord.entered(order, status="rejected", reason=refused.reason)
             return SubmitOutcome(False, order.client_order_id, refused.code.value, refused.reason)
+        acct.orders[order.client_order_id] = OrderRecord.entered(order)
         self._route(order)
         return SubmitOutcome(True, order.client_order_id)
 
@@ -1103,8 +1058,7 @@ class LiveMarket:
             acct.margin_calls.append(call)
             acct.version += 1
             for o in call.orders:
-                acct.orders[o.client_order_id] = _Order(o.client_order_id, o.symbol, o.side, o.order_type, o.quantity,
-                                                        None, o.tif, self.now, reason=call.reason)  # fmt: skip
+                acct.orders[o.client_order_id] = OrderRecord.entered(o, self.now, reason=call.reason)
                 self._route(o)
 
     def _route(self, command: SubmitOrder | CancelOrder) -> None:
@@ -1271,7 +1225,7 @@ class _Desk:
             m._send(acct, order)  # the account rules, as for people
             return coid
         acct.next_id += 1
-        acct.orders[coid] = _Order(coid, symbol, side, otype, lots, price, tif, m.now)
+        acct.orders[coid] = OrderRecord.entered(order)
         m._route(order)
         return coid
 

@@ -878,8 +878,8 @@ def _orders_frame(engine: ExecutionEngine, outputs: list[ev.ExecEvent], sent: Ma
 
 def _record(ts: int, o: SubmitOrder, status: str, filled: int, notional: int, fees: Decimal, reason: str
             ) -> OrderRecord:
-    return OrderRecord(ts, o.account, o.symbol, o.client_order_id, o.side, str(o.order_type), str(o.tif), o.quantity,
-                       status, o.requested_quantity, o.limit_price, o.stop_price, filled, notional, fees, reason)
+    entered = OrderRecord.entered(o, ts, status=status, reason=reason)
+    return replace(entered, filled=filled, notional=notional, fees=fees)
 
 
 _Sample = tuple[int, int | None, int | None, int | None, int | None, int | None]  # ts, bid, size, ask, size, last
