@@ -31,6 +31,7 @@ snapshots costs a replay, never a fill.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import pickle
 import threading
@@ -102,10 +103,9 @@ class PortfolioWorker:
 
     def poll_once(self, max_records: int = 10_000, timeout_s: float = 0.0) -> int:
         """Fold one batch of records, publish changed accounts, sample history, commit."""
-        # Both inputs in simulated-time order, so a fill and the prices around it fold as they happened.
         fills = self.accounts_in.poll(max_records=max_records, timeout_s=timeout_s)
         prices = self.market_in.poll(max_records=max_records, timeout_s=0.0)
-        records = sorted(fills + prices, key=lambda r: (r.event.ts, r.topic != MARKET))
+        records = _in_time_order(fills + prices)
         for r in records:
             if not self.seen.is_new(r):
                 self.stats["duplicates"] += 1
@@ -238,6 +238,27 @@ class PortfolioWorker:
             )  # fmt: skip
             self.bus.publish(PORTFOLIO, names[row], update)
             self.stats["published"] += 1
+
+
+def _in_time_order(records: list[Record]) -> list[Record]:
+    """The records merged in simulated-time order (prices before fills at equal times), each
+    partition's records kept in offset order.
+
+    A partition is not in time order across symbols (``exec`` is keyed by account, and the
+    execution workers publish each symbol's outputs when they get to them), and the offset
+    deduplication needs offset order: a plain sort by time would fold a later offset first and
+    then skip the earlier one as already seen.
+
+    >>> from vtrade.core.events import Trade, encode
+    >>> def rec(topic: str, offset: int, ts: int) -> Record:
+    ...     return Record(topic, 0, offset, "k", encode(Trade(ts, ts, "SPY", 1, 100, 1)), ts)
+    >>> [(r.topic, r.offset) for r in _in_time_order([rec(EXEC, 0, 9), rec(EXEC, 1, 2), rec(MARKET, 0, 5)])]
+    [('market', 0), ('exec', 0), ('exec', 1)]
+    """
+    streams: dict[TopicPartition, list[Record]] = {}
+    for r in records:
+        streams.setdefault(r.tp, []).append(r)
+    return list(heapq.merge(*streams.values(), key=lambda r: (r.event.ts, r.topic != MARKET)))
 
 
 class NavSampler:
