@@ -294,12 +294,15 @@ def _worker(args: argparse.Namespace) -> int:
     if not args.session_timeout > 0:
         print("vtrade worker: error: --session-timeout must be positive", file=sys.stderr)
         return 2
-    stop = stop_on_sigterm()
+    if args.data_dir.exists() and not args.data_dir.is_dir():
+        print(f"vtrade worker: error: --data-dir {str(args.data_dir)!r} is a file, not a directory", file=sys.stderr)
+        return 2
     try:
         bus = open_bus(args.bus, journal=args.journal)
     except (ValueError, OSError) as exc:
         print(f"vtrade worker: error: {exc}", file=sys.stderr)
         return 2
+    stop = stop_on_sigterm()  # only once the input is known good: the handlers outlive a failed start
     progress = sys.stdout if args.progress else None
     every, timeout = args.snapshot_every, args.session_timeout
     stats: object
