@@ -86,6 +86,14 @@ def test_files_it_cannot_use_get_a_clear_error(tmp_path: Path) -> None:
         con.execute("CREATE TABLE bus_records (id INTEGER)")
     with pytest.raises(JournalError, match="not a vtrade bus journal"):
         JournaledBus(foreign)
+    gap = tmp_path / "gap.duckdb"
+    with JournaledBus(gap) as bus:
+        bus.create_topic("t", 1)
+        bus.publish_many("t", [("k", b"a"), ("k", b"b"), ("k", b"c")])
+    with duckdb.connect(str(gap)) as con:
+        con.execute('DELETE FROM bus_records WHERE "offset" = 1')
+    with pytest.raises(JournalError, match="does not follow the log"):
+        JournaledBus(gap)
     with pytest.raises(ValueError, match="journal= is for the memory bus"):
         open_bus("redis://localhost:1/0", journal=tmp_path / "x.duckdb")
 

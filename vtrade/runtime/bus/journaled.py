@@ -53,7 +53,6 @@ from vtrade.core.ids import partition_for
 from vtrade.runtime.bus.base import (
     Clock,
     OffsetReset,
-    Record,
     RecordMetadata,
     TopicPartition,
     check_name,
@@ -159,20 +158,20 @@ class JournaledBus(MemoryBus):
             'SELECT topic, "partition", "offset", key, payload, timestamp_ns FROM bus_records '
             'ORDER BY topic, "partition", "offset"'
         )
+        topics = self.topics()
         while rows := cur.fetchmany(10_000):
             for topic, partition, offset, key, payload, ts in rows:
-                log = self._logs.get(topic)
-                if log is None or not 0 <= partition < len(log):
-                    raise JournalError(f"{self.path!r}: record {topic}[{partition}]@{offset} of an unknown topic")
-                part = log[partition]
-                if offset != len(part):
-                    raise JournalError(
-                        f"{self.path!r}: {topic}[{partition}] jumps from offset {len(part) - 1} to {offset}"
-                    )
-                part.append(Record(topic, partition, offset, key, bytes(payload), ts))
+                where = f"{self.path!r}: record {topic}[{partition}]@{offset}"
+                if topic not in topics:
+                    raise JournalError(f"{where} belongs to no topic")
+                # Through MemoryBus.publish, which puts the key on the same partition and gives
+                # the next offset: a record that lands elsewhere means the file was tampered with.
+                md = MemoryBus.publish(self, topic, key, bytes(payload), ts)
+                if (md.partition, md.offset) != (partition, offset):
+                    raise JournalError(f"{where} does not follow the log (a gap, or a key of another partition)")
         rows = con.execute('SELECT grp, topic, "partition", "offset" FROM bus_commits').fetchall()
         for group, topic, partition, offset in rows:
-            if topic not in self._logs:
+            if topic not in topics:
                 raise JournalError(f"{self.path!r}: group {group!r} committed on unknown topic {topic!r}")
             # The group state of MemoryBus is where its consumers look for committed offsets.
             g = self._groups.setdefault(group, _Group())
@@ -287,7 +286,7 @@ class JournaledBus(MemoryBus):
                     self._con = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<JournaledBus {self.path!r} topics={len(self._logs)} groups={len(self._groups)}>"
+        return f"<JournaledBus {self.path!r}{' closed' if self._closed else ''}>"
 
 
 class JournaledConsumer(MemoryConsumer):
