@@ -380,6 +380,7 @@ def test_embedded_workers_killed_at_random_points(
         t.start()
     for t in (feeder, exec_crashy.thread, book_crashy.thread):
         t.join(timeout=120)
+        assert not t.is_alive(), f"{t.name} did not finish"
     assert producer.error is None and exec_crashy.error is None and book_crashy.error is None, (
         producer.error, exec_crashy.error, book_crashy.error,
     )  # fmt: skip
@@ -480,7 +481,8 @@ def test_redis_worker_processes_killed_with_sigkill(
     }
 
     def exec_grown(mark: int) -> Callable[[], bool]:
-        return lambda: sum(bus.end_offsets(OUTPUT_TOPIC)) >= mark
+        # ...and the current incarnation is at work (not killed while it starts up).
+        return lambda: sum(bus.end_offsets(OUTPUT_TOPIC)) >= mark and procs["exec"].progress > 0
 
     def book_progressed(proc: WorkerProcess, mark: int) -> Callable[[], bool]:
         return lambda: proc.progress >= mark or proc.proc.poll() is not None

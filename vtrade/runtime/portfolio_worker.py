@@ -48,8 +48,9 @@ from vtrade.runtime.execution_worker import SnapshotStore, WorkerSnapshot
 from vtrade.runtime.store import Store, grid_times
 
 EXEC, MARKET, PORTFOLIO = "exec", "market", "portfolio"
-#: The ``topic`` under which a portfolio worker's state sits in a :class:`SnapshotStore`; the
-#: ``engines`` map of the snapshot holds one blob, :data:`STATE_KEY`.
+#: A portfolio worker's state sits in a :class:`SnapshotStore` under its group, the topic
+#: ``portfolio.state.<member>`` (each member keeps the book of its own accounts) and partition 0;
+#: the snapshot's ``engines`` map holds one blob, under :data:`STATE_KEY`.
 STATE_TOPIC, STATE_KEY = "portfolio.state", "book"
 
 log = logging.getLogger(__name__)
@@ -156,9 +157,8 @@ class PortfolioWorker:
         """
         if self.snapshots is None:
             return
-        self.snapshots.save(
-            WorkerSnapshot(self.group, STATE_TOPIC, 0, self.stats["records"], {STATE_KEY: self.snapshot()}, [])
-        )
+        key, state = f"{STATE_TOPIC}.{self.member}", {STATE_KEY: self.snapshot()}
+        self.snapshots.save(WorkerSnapshot(self.group, key, 0, self.stats["records"], state, []))
         pending, self._uncommitted = self._uncommitted, {}
         for consumer, topic in ((self.accounts_in, EXEC), (self.market_in, MARKET)):
             done = [r for tp, r in pending.items() if tp.topic == topic]
@@ -193,8 +193,8 @@ class PortfolioWorker:
         >>> PortfolioWorker.resume(bus, snaps, new_book).book.accounts
         ['ada']
         """
-        group = kwargs.get("group", "portfolio")
-        snap = snapshots.latest(group, STATE_TOPIC, 0)
+        group, member = kwargs.get("group", "portfolio"), kwargs.get("member", "0")
+        snap = snapshots.latest(group, f"{STATE_TOPIC}.{member}", 0)
         if snap is None:
             return cls(bus, book() if callable(book) else book, snapshots=snapshots, **kwargs)
         return cls.restore(bus, snap.engines[STATE_KEY], snapshots=snapshots, **kwargs)
