@@ -201,10 +201,9 @@ class JournaledBus(MemoryBus):
         check_name("topic", name)
         check_partitions(partitions)
         with self._lock:
-            new = name not in self.topics()
-            super().create_topic(name, partitions)
-            if new:
+            if name not in self.topics():  # on disk first: a failed write leaves no topic anywhere
                 self._write("INSERT INTO bus_topics VALUES (?, ?)", [name, partitions])
+            super().create_topic(name, partitions)
 
     def publish(self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None) -> RecordMetadata:
         return self._append(topic, [prepare_value(key, value, timestamp_ns)])[0]
