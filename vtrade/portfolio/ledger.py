@@ -570,8 +570,10 @@ class Ledger:
             return None  # at-least-once delivery: the same fill again (before the order check: it is old)
         last = self._last_fill_ts.get(ev.symbol)
         if last is not None and ev.ts < last:
-            raise LedgerError(f"fill {ev.fill_id} at ts {ev.ts} is earlier than the last applied fill of {ev.symbol} "
-                              f"({last}); fills must be applied in log order")
+            raise LedgerError(
+                f"fill {ev.fill_id} at ts {ev.ts} is earlier than the last applied fill of {ev.symbol} "
+                f"({last}); fills must be applied in log order"
+            )
         floor = self._action_floor_ts.get(ev.symbol)
         if floor is not None and ev.ts < floor:
             raise LedgerError(f"fill {ev.fill_id} at ts {ev.ts} is before the ex-date of a corporate action "
@@ -681,8 +683,10 @@ class Ledger:
         ex_ts = _midnight_ns(action.ex_date, inst.hours.timezone)
         last = self._last_fill_ts.get(action.symbol)
         if last is not None and last >= ex_ts:
-            raise LedgerError(f"{action.kind.value} of {action.symbol} ex {action.ex_date} arrives after a fill at "
-                              f"ts {last}, on or after its ex-date; apply events in log order")
+            raise LedgerError(
+                f"{action.kind.value} of {action.symbol} ex {action.ex_date} arrives after a fill at "
+                f"ts {last}, on or after its ex-date; apply events in log order"
+            )
         pos = self._positions.get(action.symbol) or Position(inst)
         with localcontext(_EXACT):
             if action.kind is ActionKind.DIVIDEND:
