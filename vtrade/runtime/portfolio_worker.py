@@ -34,7 +34,6 @@ from __future__ import annotations
 import heapq
 import logging
 import pickle
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -103,7 +102,8 @@ class PortfolioWorker:
         self._since_snapshot = 0
 
     def poll_once(self, max_records: int = 10_000, timeout_s: float = 0.0) -> int:
-        """Fold one batch of records, publish changed accounts, sample history, commit."""
+        """Fold one batch of records, publish changed accounts, sample history, and commit
+        (with a snapshot store: snapshot and commit once ``snapshot_every`` records were folded)."""
         fills = self.accounts_in.poll(max_records=max_records, timeout_s=timeout_s)
         prices = self.market_in.poll(max_records=max_records, timeout_s=0.0)
         records = _in_time_order(fills + prices)
@@ -136,17 +136,6 @@ class PortfolioWorker:
             if self._since_snapshot >= self.snapshot_every:
                 self.checkpoint()
         return len(records)
-
-    def run(self, *, stop: threading.Event | None = None, idle_timeout_s: float | None = 0.0, batch: int = 500) -> int:
-        """Poll until ``stop`` is set, or (``idle_timeout_s`` not None) until a poll waits that
-        long for nothing. Returns how many records were folded."""
-        total = 0
-        while stop is None or not stop.is_set():
-            n = self.poll_once(batch, timeout_s=0.1 if idle_timeout_s is None else idle_timeout_s)
-            total += n
-            if n == 0 and idle_timeout_s is not None:
-                break
-        return total
 
     def checkpoint(self) -> None:
         """Save a snapshot to ``snapshots`` and commit the input offsets it covers.
