@@ -19,6 +19,7 @@ from vtrade.runtime.bus import (
     CommitError,
     Consumer,
     Deduplicator,
+    JournaledBus,
     MemberConflictError,
     MemoryBus,
     Record,
@@ -46,6 +47,8 @@ class FakeClock:
 def _new_bus(kind: str, request: pytest.FixtureRequest, clock: FakeClock) -> Bus:
     if kind == "memory":
         return MemoryBus(clock=clock)
+    if kind == "journaled":  # the durable memory bus must behave exactly like the plain one
+        return JournaledBus(request.getfixturevalue("tmp_path") / "bus.duckdb", clock=clock)
     url = request.getfixturevalue("redis_url")
     ns = f"vtt-{uuid.uuid4().hex[:12]}"  # a fresh namespace per test: tests never see each other
 
@@ -62,7 +65,7 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "journaled", "redis"])
 def bus(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Bus]:
     b = _new_bus(request.param, request, clock)
     yield b
@@ -70,8 +73,14 @@ def bus(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Bus]:
 
 
 def trade(i: int, symbol: str = "SPY") -> Trade:
-    return Trade(ts=1_700_000_000_000_000_000 + i, recv_ts=1_700_000_000_000_000_000 + i, symbol=symbol, seq=i,
-                 price=10_000 + i, size=1 + i % 3)
+    return Trade(
+        ts=1_700_000_000_000_000_000 + i,
+        recv_ts=1_700_000_000_000_000_000 + i,
+        symbol=symbol,
+        seq=i,
+        price=10_000 + i,
+        size=1 + i % 3,
+    )
 
 
 def poll_until(consumers: Consumer | Sequence[Consumer], count: int, timeout_s: float = 5.0) -> list[Record]:

@@ -252,6 +252,18 @@ def test_out_of_order_fill_is_refused() -> None:
     assert led.positions == {"XYZ": 15}
 
 
+
+def test_fills_of_different_symbols_may_come_out_of_time_order() -> None:
+    """The exec log is keyed by account: one account's symbols interleave in the order the
+    execution workers ran. Only each symbol's own order is fixed, and only it is checked."""
+    led = new_ledger()
+    led.apply(fill("f1", 200, BUY, 1000, 10))
+    assert led.apply(fill("f2", 100, BUY, 1000, 10, symbol="AAPL")) is not None
+    with pytest.raises(LedgerError, match="last applied fill of AAPL"):
+        led.apply(fill("f3", 50, BUY, 1000, 10, symbol="AAPL"))
+    assert led.positions == {"AAPL": 10, "XYZ": 10}
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

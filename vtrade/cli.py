@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="Lean factor file whose splits and dividends adjust raw data; auto (default): the "
                              "project's factor file for raw Lean data; none: apply nothing")  # fmt: skip
     _grid_args(replay)
+    _worker_args(sub)
 
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning
@@ -102,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "worker":
+            return _worker(args)
     except VtradeError as exc:
         print(f"vtrade {args.command}: error: {exc.render(flags)}", file=sys.stderr)
         return 2
@@ -239,6 +242,84 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     print(f"vtrade: starting the {args.market} market…", flush=True)
     serve_trader(port=args.port, address=args.address, config=config, show=args.show)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- worker
+
+
+def _symbols(text: str) -> list[str]:
+    """``--symbols``/``--accounts``: a comma-separated list of names."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one name (comma-separated)")
+    return names
+
+
+def _worker_args(sub: Any) -> None:
+    worker = sub.add_parser(
+        "worker",
+        help="run one execution or portfolio worker against a bus (resumes from its snapshots; SIGTERM stops it)",
+        description="Run one worker of the event log. It resumes from the latest snapshot under --data-dir,\n"
+        "then folds records until SIGTERM or Ctrl-C, when it checkpoints and leaves its group.\n"
+        "Every symbol is a US equity traded with the default engine settings (L2, no fees).",
+        epilog="examples:\n"
+        "  vtrade worker exec --bus redis://localhost:6379/0 --symbols SPY,QQQ --data-dir /var/vtrade/w1\n"
+        "  vtrade worker portfolio --bus redis://localhost:6379/0 --symbols SPY,QQQ --accounts ada,bob \\\n"
+        "    --cash 100000 --data-dir /var/vtrade/p1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    worker.add_argument("kind", choices=("exec", "portfolio"), help="which worker")
+    worker.add_argument("--bus", required=True, help="bus URL: redis://host:port/db[?namespace=x], or memory://")
+    worker.add_argument("--journal", type=Path, help="with --bus memory://: the DuckDB file holding the log")
+    worker.add_argument("--data-dir", type=Path, required=True, help="where the worker keeps its snapshots")
+    worker.add_argument("--symbols", type=_symbols, required=True, help="comma-separated tickers, e.g. SPY,QQQ")
+    worker.add_argument("--accounts", type=_symbols, help="portfolio: comma-separated accounts to open")
+    worker.add_argument("--cash", default="100000", help="portfolio: opening cash of each account (default 100000)")
+    worker.add_argument("--member", default="0", help="portfolio: member name within the group (default 0)")
+    worker.add_argument("--snapshot-every", type=_positive_int, default=1000,
+                        help="records between snapshots (default 1000)")  # fmt: skip
+    worker.add_argument("--session-timeout", type=float, default=10.0,
+                        help="seconds of silence before the group presumes a worker dead (default 10)")  # fmt: skip
+    worker.add_argument("--progress", action="store_true", help="print '<kind> progress N' after each batch")
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from vtrade.runtime.bus import open_bus
+    from vtrade.runtime.workers import run_exec_worker, run_portfolio_worker, stop_on_sigterm
+
+    if args.kind == "portfolio" and not args.accounts:
+        print("vtrade worker: error: the portfolio worker needs --accounts", file=sys.stderr)
+        return 2
+    if not args.session_timeout > 0:
+        print("vtrade worker: error: --session-timeout must be positive", file=sys.stderr)
+        return 2
+    if args.data_dir.exists() and not args.data_dir.is_dir():
+        print(f"vtrade worker: error: --data-dir {str(args.data_dir)!r} is a file, not a directory", file=sys.stderr)
+        return 2
+    try:
+        bus = open_bus(args.bus, journal=args.journal)
+    except (ValueError, OSError) as exc:
+        print(f"vtrade worker: error: {exc}", file=sys.stderr)
+        return 2
+    stop = stop_on_sigterm()  # only once the input is known good: the handlers outlive a failed start
+    progress = sys.stdout if args.progress else None
+    every, timeout = args.snapshot_every, args.session_timeout
+    stats: object
+    try:
+        if args.kind == "exec":
+            stats = run_exec_worker(bus, args.data_dir, args.symbols, stop=stop, snapshot_every=every,
+                                    session_timeout_s=timeout, progress=progress)  # fmt: skip
+        else:
+            stats = run_portfolio_worker(bus, args.data_dir, args.symbols, args.accounts, cash=args.cash, stop=stop,
+                                         member=args.member, snapshot_every=every, session_timeout_s=timeout,
+                                         progress=progress)  # fmt: skip
+    except ValueError as exc:
+        print(f"vtrade worker: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bus.close()
+    print(f"vtrade worker {args.kind}: stopped cleanly ({stats})", flush=True)
     return 0
 
 

@@ -331,8 +331,10 @@ class Ledger:
         self._fills: dict[str, bytes] = {}  # fill_id -> digest of the event, to spot a reused id
         self._actions: dict[tuple[str, date, ActionKind], CorporateAction] = {}
         self._borrow_days: set[date] = set()
-        self._last_fill_ts: int | None = None
-        self._action_floor_ts: int | None = None  # latest ex-date (ns) of an applied action
+        # Order is checked per symbol: the exec log (keyed by account) interleaves an account's
+        # symbols in whatever order the execution workers ran; only each symbol's order is fixed.
+        self._last_fill_ts: dict[str, int] = {}  # symbol -> ts of its last applied fill
+        self._action_floor_ts: dict[str, int] = {}  # symbol -> latest ex-date (ns) of an applied action
         self._day_start: tuple[date, Decimal] | None = None
 
     # ------------------------------------------------------------------ construction
@@ -372,6 +374,8 @@ class Ledger:
         new._fills = dict(self._fills)
         new._actions = dict(self._actions)
         new._borrow_days = set(self._borrow_days)
+        new._last_fill_ts = dict(self._last_fill_ts)
+        new._action_floor_ts = dict(self._action_floor_ts)
         return new
 
     def _state(self) -> tuple[object, ...]:
@@ -409,6 +413,11 @@ class Ledger:
     def dividends(self) -> Decimal:
         """Net dividends: received on longs minus paid on shorts."""
         return self._dividends
+
+    @property
+    def fill_ids(self) -> list[str]:
+        """The ids of the fills applied, in the order they were applied (each once)."""
+        return list(self._fills)
 
     @property
     def positions(self) -> dict[str, int]:
@@ -559,10 +568,14 @@ class Ledger:
             if seen != digest:
                 raise LedgerError(f"fill_id {ev.fill_id!r} was already applied with different content")
             return None  # at-least-once delivery: the same fill again (before the order check: it is old)
-        if self._last_fill_ts is not None and ev.ts < self._last_fill_ts:
-            raise LedgerError(f"fill {ev.fill_id} at ts {ev.ts} is earlier than the last applied fill "
-                              f"({self._last_fill_ts}); fills must be applied in log order")
-        if self._action_floor_ts is not None and ev.ts < self._action_floor_ts:
+        last = self._last_fill_ts.get(ev.symbol)
+        if last is not None and ev.ts < last:
+            raise LedgerError(
+                f"fill {ev.fill_id} at ts {ev.ts} is earlier than the last applied fill of {ev.symbol} "
+                f"({last}); fills must be applied in log order"
+            )
+        floor = self._action_floor_ts.get(ev.symbol)
+        if floor is not None and ev.ts < floor:
             raise LedgerError(f"fill {ev.fill_id} at ts {ev.ts} is before the ex-date of a corporate action "
                               "already applied; apply events in log order")
 
@@ -579,7 +592,7 @@ class Ledger:
             self._cash += cash
             self._fees += ev.fee
             self._fills[ev.fill_id] = digest
-            self._last_fill_ts = ev.ts
+            self._last_fill_ts[ev.symbol] = ev.ts
         return LedgerChange(ev, cash, rf, ra, ev.fee, positions=((ev.symbol, new.quantity),))
 
     def _trade(self, pos: Position, delta: int, price: Decimal, ts: int, source: str
@@ -668,9 +681,12 @@ class Ledger:
             self._actions[key] = action
             return LedgerChange(action)
         ex_ts = _midnight_ns(action.ex_date, inst.hours.timezone)
-        if self._last_fill_ts is not None and self._last_fill_ts >= ex_ts:
-            raise LedgerError(f"{action.kind.value} of {action.symbol} ex {action.ex_date} arrives after a fill at "
-                              f"ts {self._last_fill_ts}, on or after its ex-date; apply events in log order")
+        last = self._last_fill_ts.get(action.symbol)
+        if last is not None and last >= ex_ts:
+            raise LedgerError(
+                f"{action.kind.value} of {action.symbol} ex {action.ex_date} arrives after a fill at "
+                f"ts {last}, on or after its ex-date; apply events in log order"
+            )
         pos = self._positions.get(action.symbol) or Position(inst)
         with localcontext(_EXACT):
             if action.kind is ActionKind.DIVIDEND:
@@ -684,8 +700,8 @@ class Ledger:
             if action.kind is ActionKind.DIVIDEND:
                 self._dividends += cash
             self._actions[key] = action
-            if self._action_floor_ts is None or ex_ts > self._action_floor_ts:
-                self._action_floor_ts = ex_ts
+            if ex_ts > self._action_floor_ts.get(action.symbol, ex_ts - 1):
+                self._action_floor_ts[action.symbol] = ex_ts
         return LedgerChange(action, cash, rf, ra, dividends=cash if action.kind is ActionKind.DIVIDEND else _ZERO,
                             positions=((action.symbol, new.quantity),))
 

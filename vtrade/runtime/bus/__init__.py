@@ -3,7 +3,9 @@
 :func:`open_bus` picks a backend from a URL:
 
 - ``memory://`` -- :class:`~vtrade.runtime.bus.memory.MemoryBus`, in-process (a new, empty log
-  per call: share the object, not the URL);
+  per call: share the object, not the URL); with ``journal=path``, a
+  :class:`~vtrade.runtime.bus.journaled.JournaledBus` that keeps the log and the group commits in
+  that DuckDB file and reloads them when opened again (durable across restarts);
 - ``redis://host:port/db`` (or ``rediss://``, ``unix://``) --
   :class:`~vtrade.runtime.bus.redis_streams.RedisBus`. ``?namespace=name`` (or the ``namespace``
   argument) prefixes every key, so several sessions or test runs can share one server.
@@ -20,6 +22,7 @@ ValueError: unknown bus URL 'kafka2://broker:9092': expected 'memory://' or 'red
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -44,6 +47,7 @@ from vtrade.runtime.bus.base import (
 from vtrade.runtime.bus.memory import MemoryBus
 
 if TYPE_CHECKING:
+    from vtrade.runtime.bus.journaled import JournaledBus
     from vtrade.runtime.bus.redis_streams import RedisBus
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
     "CommitError",
     "Consumer",
     "Deduplicator",
+    "JournaledBus",
     "LiveSubscription",
     "MemberConflictError",
     "MemoryBus",
@@ -69,8 +74,15 @@ __all__ = [
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
-def open_bus(url: str = "memory://", *, namespace: str | None = None, clock: Clock | None = None) -> Bus:
-    """A bus for ``url`` (see the module docstring). ``clock`` overrides the heartbeat clock."""
+def open_bus(
+    url: str = "memory://",
+    *,
+    namespace: str | None = None,
+    clock: Clock | None = None,
+    journal: str | os.PathLike[str] | None = None,
+) -> Bus:
+    """A bus for ``url`` (see the module docstring). ``clock`` overrides the heartbeat clock;
+    ``journal`` (memory only) is the file that makes the memory bus durable."""
     if not isinstance(url, str):
         raise TypeError(f"a bus URL must be a str, got {type(url).__name__}")
     parts = urlsplit(url)
@@ -78,7 +90,13 @@ def open_bus(url: str = "memory://", *, namespace: str | None = None, clock: Clo
     if scheme == "memory":
         if parts.netloc or parts.path.strip("/") or parts.query:
             raise ValueError(f"bus URL {url!r}: the memory bus takes no host, path or options; use 'memory://'")
+        if journal is not None:
+            from vtrade.runtime.bus.journaled import JournaledBus
+
+            return JournaledBus(journal, clock=clock or time.monotonic)
         return MemoryBus(clock=clock or time.monotonic)
+    if journal is not None:
+        raise ValueError(f"bus URL {url!r}: journal= is for the memory bus; {scheme}:// keeps its own log")
     if scheme in _REDIS_SCHEMES:
         # The namespace is ours, not redis-py's: take it out of the query before handing over.
         query = parse_qsl(parts.query, keep_blank_values=True)
@@ -98,4 +116,9 @@ def __getattr__(name: str) -> Any:
         from vtrade.runtime.bus.redis_streams import RedisBus
 
         return RedisBus
+    # JournaledBus imports DuckDB: only when asked for, like RedisBus.
+    if name == "JournaledBus":
+        from vtrade.runtime.bus.journaled import JournaledBus
+
+        return JournaledBus
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
