@@ -213,6 +213,12 @@ def _serving_args(p: argparse.ArgumentParser) -> None:
                    help="demo: the 500-stock universe, the Binance capture and a synthetic stock (default); "
                         "synthetic: four stocks on synthetic order flow only (starts in seconds)")  # fmt: skip
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument("--data-dir", type=Path, metavar="DIR",
+                      help="where accounts, orders, fills and NAV history are kept across restarts (default: "
+                           "$VTRADE_DATA_DIR, else $XDG_DATA_HOME/vtrade, else ~/.local/share/vtrade)")  # fmt: skip
+    keep.add_argument("--ephemeral", action="store_true",
+                      help="keep nothing: every page load is a new account, gone when the server stops")  # fmt: skip
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -237,9 +243,35 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    data_dir = _data_dir(args)
+    if data_dir is None and not args.ephemeral:
+        return 2
+    # The first line says where the data lives: what a teacher needs to back up, move or wipe.
+    if data_dir is None:
+        print("vtrade: ephemeral: nothing is kept (accounts, orders and fills end with the server)", flush=True)
+    else:
+        print(f"vtrade: data in {data_dir} (kept across restarts)", flush=True)
     print(f"vtrade: starting the {args.market} market…", flush=True)
-    serve_trader(port=args.port, address=args.address, config=config, show=args.show)
+    serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir)
     return 0
+
+
+def _data_dir(args: argparse.Namespace) -> Path | None:
+    """The checked (and created) data directory the flags ask for; None for ``--ephemeral``, or
+    after printing the error when it cannot be used (then nothing was changed)."""
+    from vtrade.runtime.datadir import DataDirError, default_data_dir, prepare_data_dir, server_secret
+
+    if args.ephemeral:
+        return None
+    asked = args.data_dir if args.data_dir is not None else default_data_dir()
+    try:
+        folder = prepare_data_dir(asked)
+        server_secret(folder)  # an unreadable or damaged secret is a start-up error, not a page error
+    except DataDirError as exc:
+        hint = "" if args.data_dir is not None else " (the default; choose one with --data-dir DIR or use --ephemeral)"
+        print(f"vtrade {args.command}: error: --data-dir: {exc}{hint}", file=sys.stderr)
+        return None
+    return folder
 
 
 # ---------------------------------------------------------------------------------------------- replay

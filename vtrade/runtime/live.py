@@ -327,7 +327,7 @@ class _PathVenue(_Venue):
 class LiveMarket:
     """The shared market: see the module notes. Thread-safe; all reads return plain data."""
 
-    def __init__(self, config: LiveConfig | None = None) -> None:
+    def __init__(self, config: LiveConfig | None = None, *, data_dir: str | Path | None = None) -> None:
         self.config = cfg = config or LiveConfig()
         self._lock = threading.RLock()
         self._step_ns = parse_duration(cfg.step)
@@ -1209,7 +1209,7 @@ _SHARED: LiveMarket | None = None
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_market(config: LiveConfig | None = None) -> LiveMarket:
+def shared_market(config: LiveConfig | None = None, *, data_dir: str | Path | None = None) -> LiveMarket:
     """The process-wide market (created and started on first call; ``config`` only counts then).
 
     Every served session reads from this one market: one feed, fanned out to light views.
@@ -1217,7 +1217,7 @@ def shared_market(config: LiveConfig | None = None) -> LiveMarket:
     global _SHARED
     with _SHARED_LOCK:
         if _SHARED is None:
-            _SHARED = LiveMarket(config).start()
+            _SHARED = LiveMarket(config, data_dir=data_dir).start()
         return _SHARED
 
 
