@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -231,7 +232,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from vtrade.runtime.live import LiveConfig
+    from vtrade.runtime.live import LiveConfig, reset_shared_market
     from vtrade.ui.serve import serve_trader
 
     if not 0 < args.port < 65536:
@@ -252,7 +253,13 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         print(f"vtrade: data in {data_dir} (kept across restarts)", flush=True)
     print(f"vtrade: starting the {args.market} market…", flush=True)
-    serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir)
+    # SIGTERM (systemd, docker stop, a test) stops like Ctrl-C: the server's loop ends and the
+    # market is stopped in order, so a durable market closes its files instead of being cut off.
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir)
+    finally:
+        reset_shared_market()
     return 0
 
 
