@@ -79,10 +79,10 @@ def test_any_value_round_trips_and_any_one_character_change_is_refused(value: st
 
 # ---------------------------------------------------------------------------- data directory
 def test_the_default_data_dir_follows_vtrade_then_xdg_then_home() -> None:
-    assert default_data_dir({"VTRADE_DATA_DIR": "/d", "XDG_DATA_HOME": "/x", "HOME": "/h"}) == Path("/d")
+    assert default_data_dir({"VTRADE_STATE_DIR": "/d", "XDG_DATA_HOME": "/x", "HOME": "/h"}) == Path("/d")
     assert default_data_dir({"XDG_DATA_HOME": "/x", "HOME": "/h"}) == Path("/x/vtrade")
     assert default_data_dir({"XDG_DATA_HOME": "rel", "HOME": "/h"}) == Path("/h/.local/share/vtrade")  # XDG: ignored
-    assert default_data_dir({"VTRADE_DATA_DIR": "", "HOME": "/h"}) == Path("/h/.local/share/vtrade")
+    assert default_data_dir({"VTRADE_STATE_DIR": "", "HOME": "/h"}) == Path("/h/.local/share/vtrade")
 
 
 def test_prepare_creates_the_dir_and_refuses_a_file_or_an_unwritable_place(tmp_path: Path) -> None:

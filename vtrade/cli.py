@@ -217,7 +217,7 @@ def _serving_args(p: argparse.ArgumentParser) -> None:
     keep = p.add_mutually_exclusive_group()
     keep.add_argument("--data-dir", type=Path, metavar="DIR",
                       help="where accounts, orders, fills and NAV history are kept across restarts (default: "
-                           "$VTRADE_DATA_DIR, else $XDG_DATA_HOME/vtrade, else ~/.local/share/vtrade)")  # fmt: skip
+                           "$VTRADE_STATE_DIR, else $XDG_DATA_HOME/vtrade, else ~/.local/share/vtrade)")  # fmt: skip
     keep.add_argument("--ephemeral", action="store_true",
                       help="keep nothing: every page load is a new account, gone when the server stops")  # fmt: skip
 

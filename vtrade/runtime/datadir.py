@@ -2,7 +2,7 @@
 files this module owns in it (the cookie secret and the account-number counter). The market's own
 journal lives there too (``LiveMarket(data_dir=...)``).
 
->>> default_data_dir({"VTRADE_DATA_DIR": "/srv/vt"})
+>>> default_data_dir({"VTRADE_STATE_DIR": "/srv/vt"})
 PosixPath('/srv/vt')
 >>> default_data_dir({"XDG_DATA_HOME": "/home/ada/.data", "HOME": "/home/ada"})
 PosixPath('/home/ada/.data/vtrade')
@@ -33,11 +33,14 @@ class DataDirError(VtradeError):
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The user's data directory for vtrade: ``$VTRADE_DATA_DIR``, else ``$XDG_DATA_HOME/vtrade``,
-    else ``~/.local/share/vtrade`` (the XDG base-directory default). Nothing is created here."""
+    """The user's data directory for vtrade: ``$VTRADE_STATE_DIR``, else ``$XDG_DATA_HOME/vtrade``,
+    else ``~/.local/share/vtrade`` (the XDG base-directory default). Nothing is created here.
+
+    (Not ``$VTRADE_DATA_DIR``: that already names the folder of market data files read, see
+    :mod:`vtrade.market.feeds.lean`; what the server writes is kept apart from what it reads.)"""
     env = os.environ if env is None else env
-    if env.get("VTRADE_DATA_DIR"):
-        return Path(env["VTRADE_DATA_DIR"]).expanduser()
+    if env.get("VTRADE_STATE_DIR"):
+        return Path(env["VTRADE_STATE_DIR"]).expanduser()
     if env.get("XDG_DATA_HOME"):  # the spec says to ignore a relative one: fall through then
         xdg = Path(env["XDG_DATA_HOME"]).expanduser()
         if xdg.is_absolute():
