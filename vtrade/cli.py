@@ -245,8 +245,6 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
         return 2
     data_dir = _data_dir(args)
-    if data_dir is None and not args.ephemeral:
-        return 2
     # The first line says where the data lives: what a teacher needs to back up, move or wipe.
     if data_dir is None:
         print("vtrade: ephemeral: nothing is kept (accounts, orders and fills end with the server)", flush=True)
@@ -264,8 +262,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _data_dir(args: argparse.Namespace) -> Path | None:
-    """The checked (and created) data directory the flags ask for; None for ``--ephemeral``, or
-    after printing the error when it cannot be used (then nothing was changed)."""
+    """The checked (and created) data directory the flags ask for; None for ``--ephemeral``.
+    :class:`UsageError` naming ``--data-dir`` when it cannot be used (then nothing was changed)."""
     from vtrade.runtime.datadir import DataDirError, default_data_dir, prepare_data_dir, server_secret
 
     if args.ephemeral:
@@ -276,8 +274,7 @@ def _data_dir(args: argparse.Namespace) -> Path | None:
         server_secret(folder)  # an unreadable or damaged secret is a start-up error, not a page error
     except DataDirError as exc:
         hint = "" if args.data_dir is not None else " (the default; choose one with --data-dir DIR or use --ephemeral)"
-        print(f"vtrade {args.command}: error: --data-dir: {exc}{hint}", file=sys.stderr)
-        return None
+        raise UsageError(f"--data-dir: {exc}{hint}") from None
     return folder
 
 

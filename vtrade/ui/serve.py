@@ -151,12 +151,14 @@ def serve_trader(
     from vtrade.ui.trader import TITLE, trader_dashboard
 
     folder = prepare_data_dir(data_dir) if data_dir is not None else None
-    secret = server_secret(folder) if folder is not None else None  # before the market: fail early
+    # The secret and counter before the market starts: a bad data dir fails before any work.
+    keys = (server_secret(folder), AccountNumbers(folder)) if folder is not None else None
     live = market if market is not None else shared_market(config, data_dir=folder)
     options: dict[str, Any] = {}
     accounts: BrowserAccounts | None = None
-    if folder is not None and secret is not None:
-        accounts = BrowserAccounts(live, secret, AccountNumbers(folder).next)
+    if keys is not None:
+        secret, numbers = keys
+        accounts = BrowserAccounts(live, secret, numbers.next)
         options["auth_provider"] = _AccountCookie(accounts)
 
     def app() -> Any:
