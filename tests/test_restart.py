@@ -161,6 +161,12 @@ def _sent(page: Page, earlier: tuple[str, ...] = ()) -> str:
     return found.group(1)
 
 
+def _has_all_of(now: dict[str, Any], before: dict[str, Any], filled: str, resting: str) -> bool:
+    """``now`` shows the filled order, the still-resting one, every fill and every NAV point of ``before``."""
+    return (now["orders"].get(filled) == "filled" and now["orders"].get(resting) == "accepted"
+            and before["fills"] <= now["fills"] and before["nav"].items() <= now["nav"].items())  # fmt: skip
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_the_same_browser_gets_its_account_orders_fills_and_nav_back_after_a_restart(
     stop: signal.Signals, tmp_path: Path, browser: Browser, eventually: Callable[..., None]
@@ -195,6 +201,7 @@ def test_the_same_browser_gets_its_account_orders_fills_and_nav_back_after_a_res
         eventually(traded, 90, "the fill, the resting order and a few NAV points on the page")
         before = traded()
         assert before is not None
+        assert _has_all_of(_seen(page), before, filled, resting)  # the check used after the restart can pass
         page.screenshot(path=f"/tmp/restart-{name}-before.png", full_page=True)
         proc.send_signal(stop)
         proc.wait(60)
@@ -211,13 +218,9 @@ def test_the_same_browser_gets_its_account_orders_fills_and_nav_back_after_a_res
 
         # --- From here the test waits on the durable LiveMarket (issue 10 item 4): without it the
         # market restarts empty, the account is reopened under its name with no orders. ---
-        def restored() -> bool:
-            now = _seen(page)
-            return (now["orders"].get(filled) == "filled" and now["orders"].get(resting) == "accepted"
-                    and before["fills"] <= now["fills"] and before["nav"].items() <= now["nav"].items())  # fmt: skip
-
         try:
-            eventually(restored, 45, "the orders, fills and NAV history from before the restart")
+            eventually(lambda: _has_all_of(_seen(page), before, filled, resting), 45,
+                       "the orders, fills and NAV history from before the restart")  # fmt: skip
         finally:
             page.screenshot(path=f"/tmp/restart-{name}-after.png", full_page=True)
         after = _seen(page)
