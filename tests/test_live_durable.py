@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 from vtrade.runtime.bus import open_bus
+from vtrade.runtime.datadir import DataDirError
 from vtrade.runtime.execution_worker import output_hash
 from vtrade.runtime.live import LiveConfig, LiveMarket
-from vtrade.runtime.live_log import DataDirError
 
 CONFIG = LiveConfig(symbols=("AAPL", "XOM"), speed=0, burn_in=20_000)
 

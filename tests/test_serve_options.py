@@ -29,6 +29,15 @@ USDM = ROOT / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
 STARTUP_S = 120.0  # the demo market loads 500 stocks, and CI is loaded
 
 
+@pytest.fixture(autouse=True)
+def _own_default_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default data dir ($VTRADE_STATE_DIR) of every server these tests start: never the
+    developer's own ~/.local/share/vtrade."""
+    folder = tmp_path / "default-data"
+    monkeypatch.setenv("VTRADE_STATE_DIR", str(folder))
+    return folder
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -110,8 +119,9 @@ def test_synthetic_market_with_speed_seed_queue_and_show(tmp_path: Path, eventua
     browser.write_text(f'#!/bin/sh\necho "$1" >> "{opened}"\n')
     browser.chmod(browser.stat().st_mode | stat.S_IXUSR)
     log = tmp_path / "serve.log"
-    args = ["serve", "--market", "synthetic", "--speed", "0", "--seed", "3", "--queue", "prob", "--show"]
+    args = ["serve", "--market", "synthetic", "--speed", "0", "--seed", "3", "--queue", "prob", "--show", "--ephemeral"]
     with _served(args, log, eventually, BROWSER=str(browser)) as url:
+        assert _set_cookie(url) is None  # --ephemeral: every page load a new account, no cookie
         assert "<title>vtrade · trader</title>" in _page(url)
         badge = _clock_badge(url)
         assert "max speed" in badge and "prob queue" in badge and "realism L2" in badge, badge
@@ -119,25 +129,46 @@ def test_synthetic_market_with_speed_seed_queue_and_show(tmp_path: Path, eventua
         assert ":" in opened.read_text() and "127.0.0.1" in opened.read_text()  # bokeh opens the server's address
         assert _answers(url)  # opening the browser did not stop the server
     lines = log.read_text().splitlines()
+    assert lines[0] == "vtrade: ephemeral: nothing is kept (accounts, orders and fills end with the server)"
     assert "vtrade: starting the synthetic market…" in lines
     assert f"vtrade: trader dashboard at {url}" in lines
+    assert not Path(os.environ["VTRADE_STATE_DIR"]).exists()  # nothing written anywhere
 
 
-def test_synthetic_market_defaults_show_on_the_badge(tmp_path: Path, eventually: Callable[..., None]) -> None:
-    """Without the options the badge differs (so the test above can fail): 20× and risk-averse."""
-    with _served(["serve", "--market", "synthetic"], tmp_path / "serve.log", eventually) as url:
+def test_synthetic_market_defaults_show_on_the_badge(
+    tmp_path: Path, eventually: Callable[..., None], _own_default_data_dir: Path
+) -> None:
+    """Without the options the badge differs (so the test above can fail): 20× and risk-averse;
+    the data is kept in the default data dir ($VTRADE_STATE_DIR here), and a page sets a cookie."""
+    log = tmp_path / "serve.log"
+    with _served(["serve", "--market", "synthetic"], log, eventually) as url:
         badge = _clock_badge(url)
         assert "20×" in badge and "risk-averse queue" in badge, badge
+        cookie = _set_cookie(url)
+        assert cookie is not None and cookie.startswith("vtrade_account=") and "HttpOnly" in cookie
+    assert log.read_text().splitlines()[0] == f"vtrade: data in {_own_default_data_dir} (kept across restarts)"
+    assert (_own_default_data_dir / "cookie-secret").stat().st_mode & 0o777 == 0o600
+
+
+def _set_cookie(url: str) -> str | None:
+    """The Set-Cookie header a first page load (no cookie) gets."""
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return resp.headers.get("Set-Cookie")
 
 
 def test_demo_serves_the_demo_market(tmp_path: Path, eventually: Callable[..., None]) -> None:
-    """``vtrade demo`` (default ``--market demo``) at ``--speed 50``."""
-    log = tmp_path / "demo.log"
-    with _served(["demo", "--speed", "50"], log, eventually) as url:
+    """``vtrade demo`` (default ``--market demo``) at ``--speed 50`` with ``--data-dir``: a missing
+    directory is created (parents too) and named on the first line."""
+    log, data = tmp_path / "demo.log", tmp_path / "class" / "data"
+    with _served(["demo", "--speed", "50", "--data-dir", str(data)], log, eventually) as url:
         assert "<title>vtrade · trader</title>" in _page(url)
         badge = _clock_badge(url)
         assert "50×" in badge and "risk-averse queue" in badge, badge
-    assert "vtrade: starting the demo market…" in log.read_text()
+        assert _set_cookie(url) is not None
+    lines = log.read_text().splitlines()
+    assert lines[0] == f"vtrade: data in {data.resolve()} (kept across restarts)"
+    assert "vtrade: starting the demo market…" in lines
+    assert (data / "cookie-secret").exists()
 
 
 def test_demo_terminal_replays_a_file_with_the_asked_depth(tmp_path: Path) -> None:
@@ -170,6 +201,8 @@ def test_demo_terminal_replays_a_file_with_the_asked_depth(tmp_path: Path) -> No
         (["demo", "--port", "0"], "--port must be 1-65535, got 0"),
         (["demo", "--terminal", "--speed", "-1"], "argument --speed: must be a finite number >= 0"),
         (["demo", "--terminal", "--levels", "0"], "argument --levels: must be at least 1"),
+        (["serve", "--data-dir", "x", "--ephemeral"], "argument --ephemeral: not allowed with argument --data-dir"),
+        (["demo", "--data-dir", "/sys/vtrade-data"], "--data-dir: '/sys/vtrade-data' cannot be created"),
     ],
 )
 def test_bad_input_exits_2_naming_the_option(args: list[str], message: str) -> None:
@@ -178,3 +211,18 @@ def test_bad_input_exits_2_naming_the_option(args: list[str], message: str) -> N
     assert f"vtrade {args[0]}: error: " in proc.stderr and message in proc.stderr, proc.stderr
     assert "starting" not in proc.stdout and "dashboard at" not in proc.stdout  # nothing started
     assert "Traceback" not in proc.stderr
+
+
+def test_a_data_dir_that_is_a_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """``--data-dir FILE``, and a default data dir that is a file (then the message says how to
+    choose another): exit 2 naming the option, the file unchanged, nothing started."""
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep me")
+    for args, env, hint in ((["serve", "--data-dir", str(afile)], {}, False),
+                            (["serve"], {"VTRADE_STATE_DIR": str(afile)}, True)):  # fmt: skip
+        proc = subprocess.run(_cli(*args), cwd=ROOT, env=_env(**env), capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        assert f"vtrade serve: error: --data-dir: '{afile}' is a file, not a directory" in proc.stderr, proc.stderr
+        assert ("choose one with --data-dir DIR or use --ephemeral" in proc.stderr) == hint, proc.stderr
+        assert "starting" not in proc.stdout and "Traceback" not in proc.stderr
+        assert afile.read_text() == "keep me"

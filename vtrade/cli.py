@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -216,6 +217,12 @@ def _serving_args(p: argparse.ArgumentParser) -> None:
                    help="demo: the 500-stock universe, the Binance capture and a synthetic stock (default); "
                         "synthetic: four stocks on synthetic order flow only (starts in seconds)")  # fmt: skip
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument("--data-dir", type=Path, metavar="DIR",
+                      help="where accounts, orders, fills and NAV history are kept across restarts (default: "
+                           "$VTRADE_STATE_DIR, else $XDG_DATA_HOME/vtrade, else ~/.local/share/vtrade)")  # fmt: skip
+    keep.add_argument("--ephemeral", action="store_true",
+                      help="keep nothing: every page load is a new account, gone when the server stops")  # fmt: skip
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -228,7 +235,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from vtrade.runtime.live import LiveConfig
+    from vtrade.runtime.live import LiveConfig, reset_shared_market
     from vtrade.ui.serve import serve_trader
 
     if not 0 < args.port < 65536:
@@ -240,9 +247,38 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    data_dir = _data_dir(args)
+    # The first line says where the data lives: what a teacher needs to back up, move or wipe.
+    if data_dir is None:
+        print("vtrade: ephemeral: nothing is kept (accounts, orders and fills end with the server)", flush=True)
+    else:
+        print(f"vtrade: data in {data_dir} (kept across restarts)", flush=True)
     print(f"vtrade: starting the {args.market} market…", flush=True)
-    serve_trader(port=args.port, address=args.address, config=config, show=args.show)
+    # SIGTERM (systemd, docker stop, a test) stops like Ctrl-C: the server's loop ends and the
+    # market is stopped in order, so a durable market closes its files instead of being cut off.
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir)
+    finally:
+        reset_shared_market()
     return 0
+
+
+def _data_dir(args: argparse.Namespace) -> Path | None:
+    """The checked (and created) data directory the flags ask for; None for ``--ephemeral``.
+    :class:`UsageError` naming ``--data-dir`` when it cannot be used (then nothing was changed)."""
+    from vtrade.runtime.datadir import DataDirError, default_data_dir, prepare_data_dir, server_secret
+
+    if args.ephemeral:
+        return None
+    asked = args.data_dir if args.data_dir is not None else default_data_dir()
+    try:
+        folder = prepare_data_dir(asked)
+        server_secret(folder)  # an unreadable or damaged secret is a start-up error, not a page error
+    except DataDirError as exc:
+        hint = "" if args.data_dir is not None else " (the default; choose one with --data-dir DIR or use --ephemeral)"
+        raise UsageError(f"--data-dir: {exc}{hint}") from None
+    return folder
 
 
 # ---------------------------------------------------------------------------------------------- worker

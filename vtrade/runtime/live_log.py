@@ -36,12 +36,10 @@ import os
 import pickle
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from vtrade.core.errors import VtradeError
 from vtrade.core.events import Clock, Event, MarketEvent, encode
 from vtrade.core.ids import partition_for
 from vtrade.execution import events as ev
@@ -50,6 +48,7 @@ from vtrade.execution.orders import CancelOrder, ReplaceOrder, SubmitOrder
 from vtrade.execution.venue import batched
 from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.bus.base import Record
+from vtrade.runtime.datadir import DataDirError, prepare_data_dir
 from vtrade.runtime.execution_worker import (
     DEFAULT_PARTITIONS,
     INPUT_TOPIC,
@@ -61,7 +60,7 @@ from vtrade.runtime.execution_worker import (
 )
 from vtrade.runtime.journal import Journal
 
-__all__ = ["ENTRIES", "Checkpoint", "DataDirError", "Durable", "LiveLog"]
+__all__ = ["ENTRIES", "Checkpoint", "Durable", "LiveLog"]
 
 #: People's entries (accounts, orders, cancels, sessions leaving), in one total order.
 ENTRIES = "orders"
@@ -195,10 +194,6 @@ class LiveLog:
         self._reports_in.close()
 
 
-class DataDirError(VtradeError, ValueError):
-    """The data directory cannot hold a market (not a directory, not writable, in use)."""
-
-
 class Checkpoint:
     """One saved market: ``entries`` entries were folded into ``state`` (a pickle)."""
 
@@ -222,16 +217,7 @@ class Durable:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fingerprint: str, keep: int = 2) -> None:
-        root = Path(path).expanduser()
-        if root.exists() and not root.is_dir():
-            raise DataDirError(f"the data dir {str(root)!r} is a file, not a directory")
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            probe = root / ".write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise DataDirError(f"cannot write to the data dir {str(root)!r}: {exc.strerror or exc}") from exc
+        root = prepare_data_dir(path)
         self.root = root
         self.keep = keep
         try:

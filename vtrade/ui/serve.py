@@ -1,19 +1,127 @@
 """Serve the trader dashboard on the process-wide live market: what ``vtrade serve`` runs.
 
+With a ``data_dir`` the market keeps its accounts there across restarts, and a browser keeps its
+account: the first page load opens one and remembers it in a signed cookie (see
+:class:`BrowserAccounts`); a later load with that cookie, before or after a restart, trades as the
+same account. Without one (ephemeral) every page load opens a new account, as a throwaway server
+should.
+
 >>> url_for("localhost", 5006)
 'http://localhost:5006/trader'
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from http.cookies import Morsel
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from bokeh.server.auth_provider import AuthProvider
+from tornado.websocket import WebSocketHandler
+
+from vtrade.core.tokens import sign_token, verify_token
+from vtrade.runtime.datadir import AccountNumbers, prepare_data_dir, server_secret
 from vtrade.runtime.live import LiveConfig, LiveMarket, shared_market
+
+if TYPE_CHECKING:
+    from tornado.web import RequestHandler
+
+__all__ = ["COOKIE", "BrowserAccounts", "serve_trader", "url_for"]
+
+#: The cookie that names a browser's account (signed: see :mod:`vtrade.core.tokens`).
+COOKIE = "vtrade_account"
+#: Browsers cap a cookie's lifetime at 400 days; a class term is shorter.
+COOKIE_DAYS = 400
 
 
 def url_for(address: str, port: int) -> str:
     """The trader dashboard's URL."""
     return f"http://{address}:{port}/trader"
+
+
+class BrowserAccounts:
+    """Which account a browser trades as, carried by a signed cookie.
+
+    :meth:`account_for` takes the cookie the browser sent (or None) and returns the account and,
+    when the browser needs a (new) cookie, its value:
+
+    - no cookie, or one whose signature is wrong (forged, tampered, another server's secret):
+      a NEW account with a never-used number, and a cookie for it. Never someone else's account.
+    - a valid cookie: its account. If the market no longer has it (its data was lost), it is
+      opened again, empty, under the same name: the signature proves the name was given to this
+      browser, and :class:`~vtrade.runtime.datadir.AccountNumbers` never gives a number twice.
+
+    >>> import tempfile; from vtrade.runtime.datadir import AccountNumbers
+    >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+    >>> accounts = BrowserAccounts(m, b"k" * 32, AccountNumbers(Path(tempfile.mkdtemp())).next)
+    >>> name, cookie = accounts.account_for(None)
+    >>> name, accounts.account_for(cookie)
+    ('trader-1', ('trader-1', None))
+    >>> accounts.account_for(cookie[:-2] + "xx")[0]  # tampered: a fresh account
+    'trader-2'
+    """
+
+    def __init__(self, market: LiveMarket, secret: bytes, numbers: Callable[[], int]) -> None:
+        self.market = market
+        self._secret = secret
+        self._numbers = numbers
+        # Pages load on the server's event loop, but the app may run elsewhere (threaded serve):
+        # check-then-open must not interleave.
+        self._lock = threading.Lock()
+
+    def account_for(self, cookie: str | None) -> tuple[str, str | None]:
+        """The browser's account, and a cookie value to set (None: keep the one it has)."""
+        name = verify_token(cookie, self._secret) if cookie else None
+        with self._lock:
+            if name is not None:
+                if not self.market.has_account(name):
+                    self.market.open_account(name)
+                return name, None
+            while True:
+                name = f"trader-{self._numbers()}"
+                if not self.market.has_account(name):  # e.g. opened from a notebook under that name
+                    self.market.open_account(name)
+                    return name, sign_token(name, self._secret)
+
+
+class _AccountCookie(AuthProvider):
+    """Bokeh's per-request identity hook, used to give each browser its account cookie.
+
+    Bokeh calls ``get_user(handler)`` with the Tornado handler of every page request, before the
+    session (and its document) is made: the only place in the page's request where a response
+    cookie can be set without replacing Panel's page handler. (Panel's own OAuth guest mode sets
+    its ``is_guest`` cookie the same way.) Nobody is refused: the "user" is the account.
+    """
+
+    def __init__(self, accounts: BrowserAccounts) -> None:
+        self._accounts = accounts
+        super().__init__()
+
+    # Bokeh calls this with the handler, as its docstring says (its annotation says the request).
+    @property
+    def get_user(self) -> Callable[[RequestHandler], str]:  # type: ignore[override]
+        return self._user
+
+    @property
+    def login_url(self) -> str:
+        return "/"  # required by Bokeh; never used, since every request gets a user
+
+    def _user(self, handler: RequestHandler) -> str:
+        cookie = handler.get_cookie(COOKIE)
+        if isinstance(handler, WebSocketHandler):
+            # The page load before it chose the account; the session re-verifies the cookie it
+            # carried. A websocket cannot set a cookie, and must not open accounts.
+            return "browser"
+        account, fresh = self._accounts.account_for(cookie)
+        if fresh is not None:
+            handler.set_cookie(COOKIE, fresh, path="/", expires_days=COOKIE_DAYS, httponly=True, samesite="Lax")
+            # The session is made from this same request: let it see the cookie just issued.
+            morsel: Morsel[str] = Morsel()
+            morsel.set(COOKIE, fresh, fresh)
+            handler.request.cookies[COOKIE] = morsel
+        return account
 
 
 def serve_trader(
@@ -22,6 +130,7 @@ def serve_trader(
     address: str = "localhost",
     config: LiveConfig | None = None,
     market: LiveMarket | None = None,
+    data_dir: str | Path | None = None,
     show: bool = False,
     threaded: bool = False,
     period_ms: int = 500,
@@ -30,16 +139,39 @@ def serve_trader(
     """Start the shared market (unless ``market`` is given) and serve ``/trader`` with ``pn.serve``.
 
     Blocks unless ``threaded=True``, which returns the server thread (call ``.stop()``). Each
-    browser session gets its own account; all share one market.
+    browser gets its own account; all share one market. With ``data_dir`` the market is kept
+    there, a browser gets its account back (signed cookie, secret in ``data_dir``) and leaving the
+    page leaves its orders working; without it a page load is a new account whose open orders are
+    cancelled when the page closes. Example (what ``vtrade serve --data-dir ~/class`` runs)::
+
+        serve_trader(port=5006, config=LiveConfig(speed=20), data_dir="~/class")
     """
     import panel as pn
 
     from vtrade.ui.trader import TITLE, trader_dashboard
 
-    live = market if market is not None else shared_market(config)
+    folder = prepare_data_dir(data_dir) if data_dir is not None else None
+    # The secret and counter before the market starts: a bad data dir fails before any work.
+    keys = (server_secret(folder), AccountNumbers(folder)) if folder is not None else None
+    live = market if market is not None else shared_market(config, data_dir=folder)
+    options: dict[str, Any] = {}
+    accounts: BrowserAccounts | None = None
+    if keys is not None:
+        secret, numbers = keys
+        accounts = BrowserAccounts(live, secret, numbers.next)
+        options["auth_provider"] = _AccountCookie(accounts)
+
+    def app() -> Any:
+        if accounts is None:
+            return trader_dashboard(live, period_ms=period_ms)
+        # Verified again here: the session's copy of the cookie comes from its token, which a
+        # client that skips the page (a websocket-only client) fills in itself.
+        account, _ = accounts.account_for(pn.state.cookies.get(COOKIE))
+        return trader_dashboard(live, period_ms=period_ms, account=account, cancel_on_leave=False)
+
     print(f"vtrade: trader dashboard at {url_for(address, port)}", flush=True)
     return pn.serve(
-        {"trader": lambda: trader_dashboard(live, period_ms=period_ms)},
+        {"trader": app},
         port=port, address=address, show=show, threaded=threaded, title=TITLE, verbose=False,
-        websocket_origin=websocket_origin,
+        websocket_origin=websocket_origin, **options,
     )  # fmt: skip

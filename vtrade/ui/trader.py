@@ -530,12 +530,27 @@ def _new_account(market: LiveMarket) -> str:
             return name
 
 
-def trader_dashboard(market: LiveMarket, *, period_ms: int = 500) -> pn.template.BaseTemplate:
-    """The trader dashboard for the CURRENT browser session: its own account (opened now), views
-    of the shared market refreshed every ``period_ms`` (default 2 Hz), cleaned up on close."""
+def trader_dashboard(
+    market: LiveMarket, *, period_ms: int = 500, account: str | None = None, cancel_on_leave: bool = True
+) -> pn.template.BaseTemplate:
+    """The trader dashboard for the CURRENT browser session, trading as ``account`` (an open
+    account of ``market``; default: a new one opened now), views of the shared market refreshed
+    every ``period_ms`` (default 2 Hz), cleaned up on close. ``cancel_on_leave`` cancels the
+    account's open orders when the session closes: right for a throwaway account nobody can come
+    back to, wrong for one a browser gets back (:mod:`vtrade.ui.serve` with a data dir).
+
+    >>> from vtrade.runtime.live import LiveConfig
+    >>> m = LiveMarket(LiveConfig(symbols=("AAPL",), speed=0, bots=False, burn_in=20_000))
+    >>> m.open_account("ada")
+    >>> trader_dashboard(m, account="ada", cancel_on_leave=False).account
+    'ada'
+    """
     if not math.isfinite(period_ms) or not 250 <= period_ms <= 1000:
         raise ValueError(f"period_ms must be 250-1000 (1-4 Hz), got {period_ms}")
-    account = _new_account(market)
+    if account is None:
+        account = _new_account(market)
+    elif not market.has_account(account):
+        raise ValueError(f"no account {account!r} in this market: open it first")
     state = TraderState(market=market, account=account)
     ticket = TicketState(market=market, account=account)
     state.param.watch(lambda e: setattr(ticket, "symbol", e.new), "symbol")
@@ -565,9 +580,11 @@ def trader_dashboard(market: LiveMarket, *, period_ms: int = 500) -> pn.template
         key = fanout.add(doc, tick)
 
         def cleanup(session_context: Any) -> None:
-            # The session's views go away with it; its resting orders must not outlive it.
+            # The session's views go away with it. Its resting orders must not outlive an account
+            # nobody can return to; one the browser gets back keeps them (they are its own).
             fanout.remove(key)
-            market.close_session(account)
+            if cancel_on_leave:
+                market.close_session(account)
 
         pn.state.on_session_destroyed(cleanup)
     template.account = account  # type: ignore[attr-defined]  # for tests and logs
