@@ -22,6 +22,7 @@ from vtrade.runtime.bus import open_bus
 from vtrade.runtime.datadir import DataDirError
 from vtrade.runtime.execution_worker import output_hash
 from vtrade.runtime.live import LiveConfig, LiveMarket
+from vtrade.runtime.live_log import Durable
 
 CONFIG = LiveConfig(symbols=("AAPL", "XOM"), speed=0, burn_in=20_000)
 
@@ -120,8 +121,8 @@ def test_a_sigkilled_process_loses_no_acknowledged_entry(tmp_path: Path) -> None
         """
     )
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=env)  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
     acked = []
     try:
         assert proc.stdout is not None
@@ -134,7 +135,7 @@ def test_a_sigkilled_process_loses_no_acknowledged_entry(tmp_path: Path) -> None
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert len(acked) == 6
+    assert len(acked) == 6, proc.stderr.read() if proc.stderr else ""
     back = LiveMarket(CONFIG, data_dir=tmp_path)
     orders = back.orders("cy")
     assert orders.client_order_id.tolist() == acked  # every acknowledged order, once, in order
@@ -150,10 +151,17 @@ def test_bad_data_dirs_get_a_clear_error_and_change_nothing(tmp_path: Path) -> N
         LiveMarket(CONFIG, data_dir=a_file)
     assert a_file.read_text() == "x"
     m = LiveMarket(CONFIG, data_dir=tmp_path / "d")
+    m.open_account("ada")
     m.close()
+    # Another market under the same data dir keeps its own folder: nothing is replayed into it ...
+    other = LiveMarket(LiveConfig(symbols=("AAPL",), speed=0, burn_in=20_000), data_dir=tmp_path / "d")
+    assert not other.has_account("ada")
+    other.close()
+    assert LiveMarket(CONFIG, data_dir=tmp_path / "d").has_account("ada")  # ... and the first one is intact
+    # A folder written by one market refuses another, rather than replaying into the wrong market.
+    Durable(tmp_path / "f", fingerprint="market-a").close()
     with pytest.raises(DataDirError, match="another configuration"):
-        LiveMarket(LiveConfig(symbols=("AAPL",), speed=0, burn_in=20_000), data_dir=tmp_path / "d")
-    LiveMarket(CONFIG, data_dir=tmp_path / "d").close()  # the right market still opens it
+        Durable(tmp_path / "f", fingerprint="market-b")
     with pytest.raises(ValueError, match="with a bus of your own"):
         LiveMarket(CONFIG, data_dir=tmp_path / "e", bus=open_bus("memory://"))
 

@@ -112,6 +112,7 @@ from vtrade.market.intraday import IntradayUniverse
 from vtrade.market.synthetic import SyntheticMarket, SyntheticParams
 from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
 from vtrade.runtime.bus import Bus
+from vtrade.runtime.datadir import prepare_data_dir
 from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, LiveLog, dumps, loads
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
@@ -369,7 +370,12 @@ class LiveMarket:
         if bus is not None and data_dir is not None:
             raise ValueError("a data dir keeps the embedded log on disk; with a bus of your own, the bus is the log")
         self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config, keep=keep_log)
-        self._durable = None if data_dir is None else Durable(data_dir, fingerprint=_fingerprint(cfg))
+        # One folder per market configuration: a served demo and a served class (or another
+        # seed) keep their own state under the same data dir, and never replay into each other.
+        fingerprint = _fingerprint(cfg)
+        self._durable = None
+        if data_dir is not None:
+            self._durable = Durable(prepare_data_dir(data_dir) / fingerprint, fingerprint=fingerprint)
         self._checkpoint_wall = time.monotonic()
         self._symbols = list(insts)
         self._col = {s: i for i, s in enumerate(self._symbols)}
@@ -1240,7 +1246,7 @@ def _fingerprint(cfg: LiveConfig) -> str:
     import hashlib
 
     same = replace(cfg, speed=0.0)
-    return "config " + hashlib.sha256(repr(same).encode()).hexdigest()[:12]
+    return "market-" + hashlib.sha256(repr(same).encode()).hexdigest()[:12]
 
 
 def _universe(cfg: LiveConfig) -> tuple[IntradayUniverse, dict[str, Instrument], list[date]]:
