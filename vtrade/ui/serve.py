@@ -169,6 +169,8 @@ def serve_trader(
         account, _ = accounts.account_for(pn.state.cookies.get(COOKIE))
         return trader_dashboard(live, period_ms=period_ms, account=account, cancel_on_leave=False)
 
+    if live.resumed:
+        print(f"vtrade: {live.resumed}", flush=True)
     print(f"vtrade: trader dashboard at {url_for(address, port)}", flush=True)
     return pn.serve(
         {"trader": app},
