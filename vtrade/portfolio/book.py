@@ -40,10 +40,12 @@ class UnknownAccountError(VtradeError, LookupError):
 
 
 class PortfolioBook:
-    """Ledgers and the delta NAV view for up to ``capacity`` accounts over ``instruments``.
+    """Ledgers and the delta NAV view for any number of accounts over ``instruments``.
 
     ``prices`` gives opening marks in ticks per symbol (instruments without one start at 0
-    and are marked by the first price event).
+    and are marked by the first price event). ``capacity`` is how many accounts the NAV view
+    holds from the start; opening more grows it (amortised O(1) per account), so it only
+    saves the occasional buffer doubling.
     """
 
     def __init__(
@@ -69,10 +71,12 @@ class PortfolioBook:
         """Open ``account`` with ``cash`` (in the instruments' currency). Opening twice is an error."""
         if account in self.ledgers:
             raise ValueError(f"account {account!r} is already open")
-        if len(self._row) >= self.nav.n_accounts:
-            raise ValueError(f"the book holds {self.nav.n_accounts} accounts; create it with a larger capacity")
         ledger = Ledger(account, self.instruments.values(), Decimal(str(cash)))
         row = len(self._row)
+        if row >= self.nav.n_accounts:
+            # One row at a time: the NavBook doubles its buffers itself, and rows nobody opened
+            # would only lengthen the O(accounts) passes (publication, the rows kernel).
+            self.nav.add_accounts(1)
         self.nav.transfer_cash([row], [float(ledger.cash)])
         self.ledgers[account] = ledger
         self._row[account] = row

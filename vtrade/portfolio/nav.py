@@ -27,6 +27,10 @@ may run it after a bulk load or at the start of a day. A position closed to zero
 zero-quantity slot (it contributes nothing, and is reused if the account trades the instrument
 again) until the next compaction.
 
+The account dimension grows: :meth:`NavBook.add_accounts` appends empty rows (capacity 0, so
+the first fill relocates them like any full row) and the per-account arrays are views of buffers
+that double when full. Idle accounts cost no work per price batch on the CSC path.
+
 Per account the book keeps ``nav``, ``cash``, ``gross`` (Σ|value|), ``net`` (Σ value) and
 ``sector`` (``[account, sector]`` = Σ value of positions in that GICS sector), where
 ``value = qty × price × multiplier``. NAV = cash + net.
@@ -95,6 +99,10 @@ _CSC_SHARE = 1 / 4
 _SMALL_WORK = 65_536  # positions touched below which the sequential kernel always wins
 Path = Literal["auto", "csc", "rows"]
 _MAX_SLOTS = 2**31 - 1
+# Every array indexed by account. Each is a view of the first ``n_accounts`` rows of a buffer in
+# ``NavBook._acct_buf`` that has spare capacity, so add_accounts() is amortised O(1) per account.
+_ACCOUNT_ARRAYS = ("_cash", "_nav", "_net", "_gross", "_sector", "_day_open", "_row_ptr", "_row_cap", "_row_len",
+                   "_published", "_pub_version")
 
 
 class Marks(NamedTuple):
@@ -238,8 +246,9 @@ def _fills(j0, acc, ins, dq, dcash, fpm, st, row_ptr, row_cap, row_len, col, qty
     """Apply fills ``j0..`` in order. Returns ``(j, 0)`` when all were applied, or ``(j, 1)`` /
     ``(j, 2)`` when fill ``j`` (left untouched) needs more room in the CSR / CSC arrays.
 
-    ``st`` = ``[csr_end, csc_end, csr_garbage, csc_garbage]``: the first unallocated slot of
-    each structure and the slots abandoned by relocated rows/columns."""
+    ``st`` = ``[csr_end, csc_end, csr_garbage, csc_garbage, slots_in_use]``: the first
+    unallocated slot of each structure, the slots abandoned by relocated rows/columns, and
+    Σ row_len (kept here so the path choice per batch needs no O(accounts) sum)."""
     for j in range(j0, acc.shape[0]):
         a = acc[j]
         i = ins[j]
@@ -289,6 +298,7 @@ def _fills(j0, acc, ins, dq, dcash, fpm, st, row_ptr, row_cap, row_len, col, qty
             k = row_ptr[a] + n
             c = csc_ptr[i] + m
             row_len[a] = n + 1
+            st[4] += 1
             csc_len[i] = m + 1
             col[k] = i
             qty[k] = 0.0
@@ -377,7 +387,7 @@ def _rebuild(n_ins, row_ptr, row_len, col, qty, cost, min_slack, col_min_slack, 
                 csc_qty[c] = qty[k]
                 csc_len[i] += 1
                 w += 1
-    st = np.array([end, cend, 0, 0], np.int64)
+    st = np.array([end, cend, 0, 0, live.sum()], np.int64)
     return (new_ptr, row_cap, live, ncol, nqty, ncost, slot_csc,
             csc_ptr, csc_cap, csc_len, csc_slot, csc_acct, csc_qty, st)
 
@@ -432,8 +442,9 @@ def _same_length(**arrays: np.ndarray) -> None:
 class NavBook:
     """NAV, exposures and sector allocation of ``n_accounts`` accounts over a fixed instrument list.
 
-    Accounts are ``0..n_accounts-1`` and instruments ``0..len(symbols)-1`` (the order of
-    ``symbols``; :meth:`instrument_ids` maps names). ``sectors`` gives each instrument's GICS
+    Accounts are ``0..n_accounts-1`` (:meth:`add_accounts` appends more) and instruments
+    ``0..len(symbols)-1`` (the order of ``symbols``; :meth:`instrument_ids` maps names).
+    ``sectors`` gives each instrument's GICS
     sector (``None`` → ``"Unknown"``), ``prices`` the initial marks (finite, ≥ 0),
     ``multipliers`` the contract multipliers (> 0, default 1), ``cash`` the initial cash
     (scalar or per account). ``min_slack``/``slack_ratio`` size the free slots of each
@@ -528,6 +539,7 @@ class NavBook:
         self._qty = np.zeros(0)
         self._cost = np.zeros(0)
         self._rebuilds = -1
+        self._acct_buf: dict[str, np.ndarray] = {}  # filled below, once every per-account array exists
         self.compact()
         # Scratch buffers, reused by every batch (no allocation on the hot path).
         self._flag = np.zeros(n_ins, dtype=np.bool_)
@@ -539,6 +551,23 @@ class NavBook:
         self._pub_version = np.zeros(n, dtype=np.int64)
         self._version = 0
         self._last_publish_ts: int | None = None
+        # No spare capacity until the first add_accounts(): a fixed-size book costs nothing extra.
+        self._acct_buf = {name: getattr(self, name) for name in _ACCOUNT_ARRAYS}
+
+    def __getstate__(self) -> dict[str, object]:
+        # Pickle the per-account views, not their buffers: pickle would store both as separate
+        # arrays, and the unpickled views would no longer alias the buffers add_accounts() grows.
+        state = self.__dict__.copy()
+        del state["_acct_buf"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        if self._st.shape[0] < 5:
+            # A snapshot from before the slot counter (PortfolioWorker pickles its book): the
+            # kernels index st[4] unchecked, so restore it rather than read past the array.
+            self._st = np.append(self._st, self._row_len.sum()).astype(np.int64)
+        self._acct_buf = {name: getattr(self, name) for name in _ACCOUNT_ARRAYS}
 
     @classmethod
     def from_universe(
@@ -631,7 +660,7 @@ class NavBook:
     @property
     def n_positions(self) -> int:
         """Position slots in use (closed positions count until the next rebuild)."""
-        return int(self._row_len.sum())
+        return int(self._st[4])
 
     def nbytes(self) -> dict[str, int]:
         """Bytes held by each group of arrays (the whole state, scratch buffers included)."""
@@ -715,7 +744,9 @@ class NavBook:
         if path == "auto":
             work = int(self._csc_len[moved].sum())
             # A parallel pass over every row costs a thread launch: small books take the sequential one.
-            path = "csc" if work <= max(_CSC_SHARE * int(self._row_len.sum()), _SMALL_WORK) else "rows"
+            # The slot count is a running counter (st[4]), not Σ row_len: a batch that moves a few
+            # instruments costs its holders only, however many idle accounts the book has.
+            path = "csc" if work <= max(_CSC_SHARE * int(self._st[4]), _SMALL_WORK) else "rows"
         if path == "csc":
             _delta_csc(moved, self._dpm, self._csc_ptr, self._csc_len, self._csc_qty, self._csc_acct, self._sec_of,
                        self._nav, self._net, self._gross, self._sector)
@@ -774,6 +805,52 @@ class NavBook:
             if need:
                 self._make_room(need)  # fill j is untouched; resume there
 
+    def add_accounts(self, n: int, cash: ArrayLike = 0.0) -> np.ndarray:
+        """Add ``n`` empty accounts with ``cash`` (scalar or per new account); returns their ids.
+
+        Existing accounts keep their ids and figures. The per-account arrays live in buffers
+        that double when full, so adding accounts one at a time is amortised O(1) each. A new
+        account's position row is empty with no slots: it costs no position memory (and no work
+        per price batch on the CSC path) until its first fill gives it a row at the end of the
+        CSR arrays. Its NAV is unpublished, so the next :meth:`changed_since` reports it. The
+        cash is opening cash (like the constructor's), not a deposit: day P&L starts at 0.
+
+        >>> book = NavBook(["A"], ["Energy"], [10.0], n_accounts=1, cash=100.0)
+        >>> book.add_accounts(2, cash=[50.0, 75.0]).tolist()
+        [1, 2]
+        >>> book.apply_fills([2], [0], [3], [-30.0])
+        >>> book.nav.tolist(), book.day_pnl.tolist()
+        ([100.0, 50.0, 75.0], [0.0, 0.0, 0.0])
+        """
+        if int(n) != n or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        n = int(n)
+        new_cash = _floats(np.broadcast_to(np.asarray(cash, dtype=np.float64), (n,)), "cash")
+        old = self.n_accounts
+        total = old + n
+        cap = self._acct_buf["_nav"].shape[0]
+        if total > cap:
+            # Double (at least): k one-by-one additions copy O(k) elements in all.
+            cap = max(total, 2 * cap, 16)
+            for name in _ACCOUNT_ARRAYS:
+                buf = self._acct_buf[name]
+                grown = np.empty((cap, *buf.shape[1:]), dtype=buf.dtype)
+                grown[:old] = getattr(self, name)
+                self._acct_buf[name] = grown
+        fresh = {
+            "_cash": new_cash, "_nav": new_cash, "_day_open": new_cash, "_net": 0.0, "_gross": 0.0,
+            "_sector": 0.0,
+            # An empty row with capacity 0: the first fill finds it full and relocates it to the end
+            # with min_slack slots, the path every full row already takes; compact() handles it too.
+            "_row_ptr": 0, "_row_cap": 0, "_row_len": 0,
+            "_published": np.nan, "_pub_version": 0,  # never published: the next changed_since reports it
+        }
+        for name in _ACCOUNT_ARRAYS:
+            buf = self._acct_buf[name]
+            buf[old:total] = fresh[name]
+            setattr(self, name, buf[:total])
+        return np.arange(old, total, dtype=np.int64)
+
     def _make_room(self, need: int) -> None:
         """Room for a relocated row (``need`` 1) or column (2): compact when at least a third of the
         allocated slots are holes left by relocations, else double the arrays (amortised O(1))."""
@@ -818,6 +895,16 @@ class NavBook:
                        self._min_slack, self._col_min_slack, self._ratio)
         (self._row_ptr, self._row_cap, self._row_len, self._col, self._qty, self._cost, self._slot_csc,
          self._csc_ptr, self._csc_cap, self._csc_len, self._csc_slot, self._csc_acct, self._csc_qty, self._st) = out
+        # The rebuilt row arrays are exactly n_accounts long: copy them into the account buffers
+        # so their spare capacity survives (the buffers are empty during __init__).
+        n = self.n_accounts
+        for name in ("_row_ptr", "_row_cap", "_row_len"):
+            buf = self._acct_buf.get(name)
+            if buf is not None and buf.shape[0] > n:
+                buf[:n] = getattr(self, name)
+                setattr(self, name, buf[:n])
+            elif buf is not None:
+                self._acct_buf[name] = getattr(self, name)
         self._rebuilds += 1
 
     def full_recompute(self) -> Marks:
