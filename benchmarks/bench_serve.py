@@ -319,6 +319,9 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
     port = free_port()
     url = f"http://127.0.0.1:{port}/trader"
     extra = shlex.split(args.server_args)
+    if not {"--data-dir", "--ephemeral"} & set(extra):
+        # As users run it (durable, on the log), but never in the user's own data dir.
+        extra += ["--data-dir", str(log_path.parent / "data")]
     cmd = server_command(port, extra)
     log(f"starting the server: {shlex.join(cmd)}")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
