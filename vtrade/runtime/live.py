@@ -324,7 +324,14 @@ class _PathVenue(_Venue):
 
 
 class LiveMarket:
-    """The shared market: see the module notes. Thread-safe; all reads return plain data."""
+    """The shared market: see the module notes. Thread-safe; all reads return plain data.
+
+    ``bus``: the event log to run on (default: a new in-process ``MemoryBus``; a ``RedisBus``
+    runs the same pipeline on Redis Streams). ``data_dir``: keep the market there (journal and
+    checkpoints, in a folder per configuration) and resume from it on start; only with the
+    embedded log. ``keep_log``: keep ``exec.in`` and ``exec`` whole on a memory bus (tests,
+    audits) instead of trimming what every consumer has read.
+    """
 
     def __init__(
         self,
