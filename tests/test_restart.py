@@ -189,8 +189,9 @@ def test_the_same_browser_gets_its_account_orders_fills_and_nav_back_after_a_res
         page.get_by_label("Time in force").select_option("gtc")
         confirm(page, "buy 5 AAPL")
         resting = _sent(page, (filled,))
-        for coid in (filled, resting):  # the blotter lists both
-            page.get_by_text(coid, exact=True).first.wait_for(timeout=WAIT_MS)
+        for coid in (filled, resting):  # the blotter lists both (a visible cell: an order id also
+            # names a hidden <option> of the open-orders select, which may come first in the page)
+            page.get_by_text(coid, exact=True).filter(visible=True).first.wait_for(timeout=WAIT_MS)
 
         def traded() -> dict[str, Any] | None:
             seen = _seen(page)
@@ -227,5 +228,5 @@ def test_the_same_browser_gets_its_account_orders_fills_and_nav_back_after_a_res
         assert after["orders"][filled] == "filled" and after["orders"][resting] == "accepted", after["orders"]
         assert before["fills"] <= after["fills"]
         assert before["nav"].items() <= after["nav"].items()
-        page.get_by_text(resting, exact=True).first.wait_for(timeout=WAIT_MS)  # shown, not only in the data
+        page.get_by_text(resting, exact=True).filter(visible=True).first.wait_for(timeout=WAIT_MS)  # shown too
     context.close()

@@ -1161,6 +1161,8 @@ class LiveMarket:
                 self._slice()
             self._apply_entry(e)
         self._quotes_cache, self._top_cache = None, {}
+        if ckpt is None and not entries:
+            return  # a new data dir: nothing to bring back
         people = sum(not (a.bot or a.simulated) for a in self._accounts.values())
         self.resumed = (
             f"resumed {people} account(s) and {len(entries)} entries from {durable.root} "
