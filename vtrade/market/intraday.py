@@ -15,10 +15,16 @@ Past the last day in the data the paths go on as driftless random walks at each 
 median volatility, so a demo left running never runs out of market.
 
 Around each price the touch is synthesised as in :func:`vtrade.market.depth.depth_from_bar`:
-the spread (``spread_coef · σ₁`` ticks) and queue size come from the depth model with the
+the spread (``spread_coef · σ₁`` ticks) and queue scale come from the depth model with the
 stock's trailing ADV and volatility, fixed per day; :meth:`IntradayUniverse.snapshot` builds
-the full calibrated book behind one stock's quote (:func:`vtrade.market.depth.depth_from_quote`).
-Everything is a pure function of the data, the seed and the number of steps taken.
+the full calibrated book behind one stock's quote (:func:`vtrade.market.depth.depth_shape`).
+The book lives (:class:`vtrade.market.depth.DepthDynamics`): each side's sizes are the static
+model's times a multiplier that wanders (two AR(1) factors per side), tilts towards the bid
+after a rise, follows the session (thinner at the open, deeper into the close) and the day
+(its volume and range against the trailing ones), and each price level has a size factor of
+its own. ``dynamics=DepthDynamics.static()`` gives the mirrored, static book of
+:func:`~vtrade.market.depth.depth_from_quote`. Everything is a pure function of the data, the
+seed and the number of steps taken.
 
 >>> import pandas as pd
 >>> frame = pd.DataFrame({"date": pd.to_datetime(["2017-11-09", "2017-11-10"]), "ticker": "XYZ",
@@ -44,12 +50,25 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from vtrade.core.events import BookSnapshot, Quote
+from vtrade.core.errors import CrossedBookError
+from vtrade.core.events import BookSnapshot
+from vtrade.core.ids import murmur2
 from vtrade.core.instruments import Instrument
 from vtrade.core.rng import seeded_rng
-from vtrade.market.depth import DEFAULT_DEPTH, DepthParams, depth_from_quote, depth_shape
+from vtrade.market.depth import (
+    DEFAULT_DEPTH,
+    DEFAULT_DYNAMICS,
+    DepthDynamics,
+    DepthParams,
+    LiveDepth,
+    day_scale,
+    depth_shape,
+    hashed_normal,
+)
 
 __all__ = ["IntradayUniverse"]
+
+_ASK = np.uint64(0x5BD1E9955BD1E995)  # the ask side's levels draw from another key
 
 _PARKINSON = 1.0 / (2.0 * math.sqrt(math.log(2.0)))
 
@@ -66,6 +85,7 @@ class _Days:
     prev_close: np.ndarray  # (stocks,) the close before the first replayed day
     adv: np.ndarray  # (stocks,) mean daily volume over the lookback, shares
     daily_vol: np.ndarray  # (stocks,) close-to-close volatility over the lookback
+    volume: np.ndarray | None = None  # (day, stock) the day's volume, NaN where missing
 
 
 class IntradayUniverse:
@@ -78,6 +98,7 @@ class IntradayUniverse:
     def __init__(
         self, tickers: tuple[str, ...], days: _Days, *, seed: int, price_increment: float = 0.01,
         min_daily_vol: float = 0.002, depth: DepthParams = DEFAULT_DEPTH,
+        dynamics: DepthDynamics = DEFAULT_DYNAMICS,
     ) -> None:  # fmt: skip
         self.tickers = tickers
         self.index = {t: i for i, t in enumerate(tickers)}
@@ -96,13 +117,15 @@ class IntradayUniverse:
         self._spread = np.ones(len(tickers), dtype=np.int64)
         self._touch = np.full(len(tickers), depth.round_lot, dtype=np.int64)
         self._quotes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._sizes: tuple[np.ndarray, np.ndarray] | None = None  # the touch's (bid, ask) sizes
+        self._init_depth(dynamics)
         self._median_vol = np.maximum(np.median(days.vol, axis=0), min_daily_vol) if len(days.dates) else \
             np.full(len(tickers), min_daily_vol)  # fmt: skip
 
     @classmethod
     def from_frame(
         cls, frame: pd.DataFrame, *, start: str | date, seed: int, lookback: int = 20, min_daily_vol: float = 0.002,
-        depth: DepthParams = DEFAULT_DEPTH,
+        depth: DepthParams = DEFAULT_DEPTH, dynamics: DepthDynamics = DEFAULT_DYNAMICS,
     ) -> IntradayUniverse:  # fmt: skip
         """Replay the days of ``frame`` (columns ``date, ticker, open, high, low, close, volume``;
         rows with ``flagged`` True are treated as missing) from ``start`` on; the ``lookback``
@@ -142,8 +165,9 @@ class IntradayUniverse:
         days = _Days(
             tuple(d.date() for d in replay.index), opens, close, np.maximum(vol, min_daily_vol),
             prev.reindex(list(tickers)).to_numpy(dtype=float), adv, np.maximum(daily_vol, min_daily_vol),
+            wide["volume"].reindex(index=replay.index, columns=list(tickers)).to_numpy(dtype=float),
         )  # fmt: skip
-        return cls(tickers, days, seed=seed, min_daily_vol=min_daily_vol, depth=depth)
+        return cls(tickers, days, seed=seed, min_daily_vol=min_daily_vol, depth=depth, dynamics=dynamics)
 
     # ------------------------------------------------------------------ the replay
     @property
@@ -164,11 +188,17 @@ class IntradayUniverse:
             self._x = np.log(d.open[day])
             self._target = np.log(d.close[day])
             sigma_day = d.vol[day]
+            volume = d.volume[day] if d.volume is not None else np.full(len(self.tickers), np.nan)
+            scale = day_scale(volume / d.adv, sigma_day / d.daily_vol, self.dynamics)
         else:
             self._target = None
             sigma_day = self._median_vol
+            scale = np.ones(len(self.tickers))
         self._sigma = sigma_day / math.sqrt(steps)
         self._quotes = None
+        self._sizes = None
+        self._live.open_day(day, steps=steps, day_scale=scale)
+        self._key = self._day_key(day)
         self._shape_day()
 
     def step(self) -> None:
@@ -176,13 +206,16 @@ class IntradayUniverse:
         if self.day < 0:
             raise RuntimeError("open_day() first")
         z = self._rng.standard_normal(len(self.tickers))
+        before = self._x
         if self._target is None or self._k >= self._n:
             self._x = self._x + self._sigma * z
         else:
             left = self._n - self._k
             self._x = self._x + (self._target - self._x) / left + self._sigma * math.sqrt((left - 1) / left) * z
         self._k += 1
+        self._live.step((self._x - before) / self._sigma)  # sigma > 0: the volatility is floored
         self._quotes = None
+        self._sizes = None
 
     def previous_close(self) -> np.ndarray:
         """Each stock's real close before the first replayed day."""
@@ -193,31 +226,119 @@ class IntradayUniverse:
         return np.exp(self._x)
 
     def quotes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(bid, ask, size)`` in ticks and lots: the synthesised touch around each price
-        (computed once per step; the arrays are shared, read-only)."""
+        """``(bid, ask, size)`` in ticks and lots: the synthesised touch around each price, with
+        ``size`` the mean of the two sides' touch sizes in round lots (:meth:`touch` has each
+        side's); computed once per step, the arrays are shared, read-only."""
         if self._quotes is None:
             mid = np.maximum(np.rint(self.prices() / self.tick).astype(np.int64), self._spread + 1)
             bid = mid - self._spread // 2
-            out = (bid, bid + self._spread, self._touch.copy())
-            for a in out:
+            bsz, asz = self._touch_sizes(bid, bid + self._spread)
+            lot = self.depth.round_lot
+            size = np.maximum(np.rint((bsz + asz) / (2 * lot)).astype(np.int64), 1) * lot
+            out = (bid, bid + self._spread, size)
+            for a in (*out, bsz, asz):
                 a.flags.writeable = False
-            self._quotes = out
+            self._quotes, self._sizes = out, (bsz, asz)
         return self._quotes
 
+    def touch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(bid, ask, bid_size, ask_size)`` in ticks and lots per stock: the touch of the book
+        :meth:`snapshot` builds (shared, read-only arrays).
+
+        A side's touch size is ``q · M_side · exp(level_sd · g(price))`` in round lots (at
+        least one): ``q`` the day's queue scale, ``M_side`` the side's multiplier
+        (:class:`~vtrade.market.depth.DepthDynamics`) and ``g`` the price level's own factor.
+        """
+        bid, ask, _ = self.quotes()
+        assert self._sizes is not None
+        return bid, ask, self._sizes[0], self._sizes[1]
+
+    def _touch_sizes(self, bid: np.ndarray, ask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self._logm = logm = self._live.log_multipliers()  # (2, n)
+        logm += self._log_queue
+        sizes = self._lots(logm.ravel(), np.concatenate((bid, ask)), self._keys2)
+        n = len(bid)
+        return sizes[:n], sizes[n:]
+
+    def _lots(self, log_size: np.ndarray, px: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """Sizes from their logs plus each price level's factor (``key`` per side and stock), in
+        whole round lots (at least one)."""
+        sd = self.dynamics.level_sd
+        if sd:
+            log_size = log_size + sd * hashed_normal(key, px)
+        lot = self.depth.round_lot
+        return np.maximum(np.rint(np.exp(log_size - math.log(lot))).astype(np.int64), 1) * lot
+
     def snapshot(self, symbol: str, instrument: Instrument, ts: int, seq: int = 0) -> BookSnapshot:
-        """The calibrated L2 book behind ``symbol``'s current quote, stamped ``ts``."""
+        """The calibrated L2 book behind ``symbol``'s current quote, stamped ``ts``: the touch
+        of :meth:`touch`, then levels ``k = 1..levels-1`` every ``Δ`` ticks (while prices stay
+        positive) of ``q · (1 + k)^alpha · M_side · exp(level_sd · g(price))`` round lots.
+
+        Bid and ask differ (each side has its own multiplier and level factors) and change
+        from step to step; the same seed and steps give the same book.
+        """
         i = self.index[symbol]
-        bid, ask, size = (int(a[i]) for a in self.quotes())
-        quote = Quote(ts, ts, symbol, seq, bid, size, ask, size)
-        return depth_from_quote(quote, instrument, adv=float(self._days.adv[i]),
-                                daily_vol=float(self._days.daily_vol[i]), params=self.depth)  # fmt: skip
+        if instrument.symbol != symbol:
+            raise ValueError(f"instrument is {instrument.symbol}, not {symbol}")
+        bid_a, ask_a, bsz_a, asz_a = self.touch()
+        bid, ask = int(bid_a[i]), int(ask_a[i])
+        if bid >= ask:  # cannot happen (spread >= 1): kept as the quote path's guard
+            raise CrossedBookError(f"{symbol} quote at {ts} is locked or crossed ({bid} >= {ask})", seq=seq)
+        p = self.depth
+        shape = depth_shape(bid, adv=float(self._days.adv[i]), daily_vol=float(self._days.daily_vol[i]), params=p)
+        behind = p.levels - 1
+        steps = np.arange(1, p.levels) * shape.spacing
+        px = np.concatenate((bid - steps, ask + steps))
+        key = self._key[i]
+        keys = np.repeat(np.array([key, key ^ _ASK], dtype=np.uint64), behind)
+        logm = np.repeat(self._logm[:, i] - self._log_queue[i], behind)  # the sides' log M
+        sizes = self._lots(np.tile(self._log_growth, 2) + logm + math.log(shape.queue), px, keys).tolist()
+        pxl = px.tolist()
+        nb = sum(1 for x in pxl[:behind] if x > 0)  # bids stop above zero
+        return BookSnapshot(ts, ts, symbol, seq, [bid, *pxl[:nb]], [int(bsz_a[i]), *sizes[:nb]],
+                            [ask, *pxl[behind:]], [int(asz_a[i]), *sizes[behind:]])  # fmt: skip
+
+    def _init_depth(self, dynamics: DepthDynamics) -> None:
+        """The depth's state before the first day (also for checkpoints made before it existed)."""
+        n = len(self.tickers)
+        self.dynamics = dynamics
+        self._live = LiveDepth(n, seed=self.seed, dynamics=dynamics)
+        self._queue = self._touch.astype(float)
+        self._sizes = None
+        with np.errstate(over="ignore"):
+            seed_key = np.uint64(self.seed & 0xFFFFFFFFFFFFFFFF) * np.uint64(0xD1B54A32D192ED03)
+            keys = [murmur2(t.encode()) & 0xFFFFFFFF for t in self.tickers]
+            self._sym_key = np.array(keys, dtype=np.uint64) ^ seed_key
+        self._key = self._day_key(0)
+        self._logm = np.zeros((2, n))
+        self._log_queue = np.log(np.maximum(self._queue, 1e-12))
+        self._keys2 = np.concatenate((self._key, self._key ^ _ASK))
+        self._log_growth = self.depth.alpha * np.log1p(np.arange(1, self.depth.levels, dtype=float))
+
+    def _day_key(self, day: int) -> np.ndarray:
+        """Per stock, the key of its price levels' factors on ``day`` (seed, symbol, day)."""
+        with np.errstate(over="ignore"):
+            return self._sym_key ^ (np.uint64(day & 0xFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15))
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        if "_live" not in state:  # a checkpoint from before the depth lived: it starts now
+            self._init_depth(DEFAULT_DYNAMICS)
+            self._live.open_day(max(self.day, 0), steps=self._n, day_scale=np.ones(len(self.tickers)))
+            self._live._k = self._k  # the session goes on where it was
+            self._key = self._day_key(max(self.day, 0))
+            self._keys2 = np.concatenate((self._key, self._key ^ _ASK))
+            self._quotes = None
 
     def _shape_day(self) -> None:
-        """Spread and touch size per stock for the day, from the depth model at the open."""
+        """Spread and queue scale per stock for the day, from the depth model at the open."""
         lot = self.depth.round_lot
         ticks = np.maximum(np.rint(self.prices() / self.tick).astype(np.int64), 1)
         for i in range(len(self.tickers)):
             shape = depth_shape(int(ticks[i]), adv=float(self._days.adv[i]), daily_vol=float(self._days.daily_vol[i]),
                                 params=self.depth)  # fmt: skip
             self._spread[i] = shape.spread
+            self._queue[i] = shape.queue
             self._touch[i] = max(lot, round(shape.queue / lot) * lot)
+        self._log_queue = np.log(self._queue)
+        self._keys2 = np.concatenate((self._key, self._key ^ _ASK))
