@@ -964,9 +964,9 @@ class LiveMarket:
             self._bid[j], self._bid_sz[j], self._ask[j], self._ask_sz[j] = engine.book.touch()
             self._last[j] = engine.last_trade or 0
         if self.universe is not None:
-            bid, ask, size = self.universe.quotes()
+            bid, ask, bid_sz, ask_sz = self.universe.touch()
             self._bid[u0:], self._ask[u0:] = bid, ask
-            self._bid_sz[u0:] = self._ask_sz[u0:] = size
+            self._bid_sz[u0:], self._ask_sz[u0:] = bid_sz, ask_sz
             self._last[u0:] = 0
             for symbol, pv in self._venues.items():
                 if isinstance(pv, _PathVenue) and (last_trade := self._engine_of(symbol).last_trade):
