@@ -4,6 +4,7 @@ and the rules preset enforced by the existing broker."""
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from decimal import Decimal
@@ -128,6 +129,14 @@ def test_lifecycle_happy_path_is_a_deterministic_fold_of_events_that_round_trip(
     assert back == events
     assert vc.fold(back) == state  # type: ignore[arg-type]
     assert [encode(e) for e in back] == wire  # the encoding is canonical too
+
+    # Snapshots pickle the state (a restart loads one and folds on from its offset).
+    assert pickle.loads(pickle.dumps(state)) == state
+    frame = vc.roster_frame(state)
+    assert list(frame["display_name"]) == [r.display_name for r in rows]
+    assert frame["removed"].tolist() == [False, False, True, False]
+    assert frame["removed_at"].notna().tolist() == [False, False, True, False]
+    assert list(vc.roster_frame(vc.fold(events[:1])).columns) == list(frame.columns)  # type: ignore[arg-type]
 
     # A settings change carries only what changed.
     change = events[1]
@@ -358,6 +367,7 @@ def test_other_bad_teacher_input_is_refused() -> None:
     s = registering(None, "Ada")
     refused(s, vc.Announce(T0 + 50, TEACHER, " "), "bad_text", "The announcement must not be empty")
     refused(s, vc.Announce(T0 + 50, TEACHER, "x" * 1001), "bad_text", "at most 1000")
+    refused(s, vc.RemoveStudent(T0 + 50, TEACHER, "econ-s1", 7), "bad_text", "The reason must be text")  # type: ignore[arg-type]
     refused(s, vc.RemoveStudent(T0 + 50, TEACHER, "econ-s9"), "unknown_student", "There is no student 'econ-s9'")
     removed = run(s, vc.RemoveStudent(T0 + 50, TEACHER, "econ-s1"))[0]
     refused(removed, vc.RemoveStudent(T0 + 51, TEACHER, "econ-s1"), "unknown_student", "'Ada' was already removed")

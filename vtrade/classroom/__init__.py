@@ -62,7 +62,7 @@ from vtrade.classroom.events import (
     TradingStarted,
 )
 from vtrade.classroom.rules import ECONOMIC_FIELDS, ClassRules, RulesPatch
-from vtrade.classroom.state import ClassState, Phase, RosterRow, Student, apply, fold, roster
+from vtrade.classroom.state import ClassState, Phase, RosterRow, Student, apply, fold, roster, roster_frame
 
 __all__ = [
     "CODE_BITS",
@@ -114,4 +114,5 @@ __all__ = [
     "new_join_code",
     "normalize_code",
     "roster",
+    "roster_frame",
 ]

@@ -299,7 +299,8 @@ def decide(state: ClassState | None, command: Command) -> list[ClassEvent]:
             return [ClassArchived(ts, cid, actor)]
         case RemoveStudent(student_id=sid, reason=reason):
             student = _active_student(state, sid)
-            text = clean_text(reason, "reason", ANNOUNCEMENT_MAX) if reason.strip() else ""
+            blank = isinstance(reason, str) and not reason.strip()  # a reason is optional
+            text = "" if blank else clean_text(reason, "reason", ANNOUNCEMENT_MAX)
             return [StudentRemoved(ts, cid, actor, student.student_id, text)]
         case ResetStudent(student_id=sid):
             student = _active_student(state, sid)

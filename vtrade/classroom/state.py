@@ -16,8 +16,9 @@ folding the same events always gives the same state, on any machine, after any r
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from vtrade.classroom.events import (
     Announcement,
@@ -39,7 +40,10 @@ from vtrade.classroom.events import (
 from vtrade.classroom.rules import ClassRules
 from vtrade.classroom.text import name_key
 
-__all__ = ["DEFAULT_SPEED", "ClassState", "Phase", "RosterRow", "Student", "apply", "fold", "roster"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DEFAULT_SPEED", "ClassState", "Phase", "RosterRow", "Student", "apply", "fold", "roster", "roster_frame"]
 
 #: The replay speed a class starts at: real time, so a class reads the tape as it happened.
 DEFAULT_SPEED = 1.0
@@ -213,3 +217,24 @@ def roster(state: ClassState, *, include_removed: bool = True) -> list[RosterRow
         for s in state.students
         if include_removed or not s.removed
     ]
+
+
+def roster_frame(state: ClassState, *, include_removed: bool = True) -> pd.DataFrame:
+    """:func:`roster` as a DataFrame, one row per student, ``joined`` and ``removed_at`` as UTC
+    timestamps (pandas is imported only when this is called: the fold itself never needs it).
+
+    >>> from vtrade.classroom.events import ClassCreated, StudentJoined
+    >>> from vtrade.classroom.rules import ClassRules
+    >>> s = fold([ClassCreated(0, "c", "t", "C", "000G4-0R40M-30E20", ClassRules()),
+    ...           StudentJoined(10**18, "c", "c-s1", "c-s1", "Ada", "c-s1-a1")])
+    >>> roster_frame(s)[["display_name", "account_id", "joined"]]
+      display_name account_id                    joined
+    0          Ada    c-s1-a1 2001-09-09 01:46:40+00:00
+    """
+    import pandas as pd
+
+    rows = [asdict(r) for r in roster(state, include_removed=include_removed)]
+    frame = pd.DataFrame(rows, columns=[f.name for f in fields(RosterRow)])
+    frame["joined"] = pd.to_datetime(frame.pop("joined_ts"), unit="ns", utc=True)
+    frame["removed_at"] = pd.to_datetime(frame.pop("removed_ts"), unit="ns", utc=True)
+    return frame
