@@ -361,9 +361,6 @@ def _worker(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- replay
 
-#: ``--fees`` choices: ``per-share`` is IBKR's fixed US-stock schedule ($0.005/share, $1.00
-#: minimum, 1 % cap); ``maker-taker`` is Binance USD-M futures' base tier (2 bps maker, 5 bps taker).
-FEES = ("none", "per-share", "maker-taker")
 _OUTPUTS = ("orders.parquet", "fills.parquet", "book.parquet")
 
 
@@ -372,20 +369,17 @@ class UsageError(VtradeError):
 
 
 def fee_model(name: str) -> FeeModel:
-    """The fee model ``--fees name`` stands for (UsageError for an unknown name).
+    """The fee model ``--fees name`` stands for (UsageError for an unknown name): the named
+    schedules of :data:`vtrade.execution.fees.FEE_PRESETS`, one list for the CLI and classes.
 
     >>> fee_model("maker-taker")
     MakerTaker(maker_bps=2, taker_bps=5)
     """
-    from vtrade.execution.fees import MakerTaker, NoFees, PerShare
+    from vtrade.execution.fees import FEE_PRESETS, fee_preset
 
-    if name == "none":
-        return NoFees()
-    if name == "per-share":
-        return PerShare("0.005", minimum_per_order="1.00", maximum_pct_of_notional="1")
-    if name == "maker-taker":
-        return MakerTaker(maker_bps="2", taker_bps="5")
-    raise UsageError(f"--fees: unknown fee model {name!r} (choose from {', '.join(FEES)})")
+    if name not in FEE_PRESETS:
+        raise UsageError(f"--fees: unknown fee model {name!r} (choose from {', '.join(FEE_PRESETS)})")
+    return fee_preset(name)
 
 
 def load_strategy(spec: str) -> Callable[..., Any]:

@@ -422,3 +422,26 @@ class CompositeFees(FeeModel):
 
     def __repr__(self) -> str:
         return f"CompositeFees({', '.join(map(repr, self.models))})"
+
+
+# ---------------------------------------------------------------------------- named schedules
+#: Fee schedules by name, as ``vtrade replay --fees`` and a class's rules
+#: (:class:`vtrade.classroom.ClassRules`) name them: ``per-share`` is IBKR's fixed US-stock
+#: schedule ($0.005/share, $1.00 minimum, 1 % cap); ``maker-taker`` is Binance USD-M futures'
+#: base tier (2 bps maker, 5 bps taker).
+FEE_PRESETS = ("none", "per-share", "maker-taker")
+
+
+def fee_preset(name: str) -> FeeModel:
+    """The fee model ``name`` (one of :data:`FEE_PRESETS`) stands for; ValueError otherwise.
+
+    >>> fee_preset("maker-taker")
+    MakerTaker(maker_bps=2, taker_bps=5)
+    """
+    if name == "none":
+        return NoFees()
+    if name == "per-share":
+        return PerShare("0.005", minimum_per_order="1.00", maximum_pct_of_notional="1")
+    if name == "maker-taker":
+        return MakerTaker(maker_bps="2", taker_bps="5")
+    raise ValueError(f"unknown fee model {name!r} (choose from {', '.join(FEE_PRESETS)})")
