@@ -1087,8 +1087,14 @@ class LiveMarket:
         record = self._log.enter(entry, entry.account)
         if self._durable is not None:
             self._durable.append(record)
-        answers = {r.offset: self._apply_entry(r.event) for r in self._log.entries()}
-        return answers.get(record.offset)
+        # Fold up to and including this entry (on a remote bus it may take a poll or two to show).
+        deadline = time.monotonic() + 30.0
+        while True:
+            answers = {r.offset: self._apply_entry(r.event) for r in self._log.entries()}
+            if record.offset in answers:
+                return answers[record.offset]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the orders log did not deliver entry {record.offset} within 30 s")
 
     def _apply_entry(self, e: object) -> CommandOutcome | None:
         """The broker's fold of one entry (the same on the live path and when a restart re-runs it)."""
