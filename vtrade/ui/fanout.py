@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Fanout", "shared_fanout", "watched"]
+__all__ = ["Fanout", "shared_fanout"]
 
 
 class Fanout:
@@ -85,44 +85,27 @@ class Fanout:
             if deadline <= now:
                 deadline = now + self.period_s
             with self._lock:
-                waiting = [(k, d, f) for k, (d, f) in self._sessions.items() if k not in self._pending]
-                self.skipped += len(self._sessions) - len(waiting)
-                due = [(k, d, f) for k, d, f in waiting if watched(d)]
+                due = [(k, d, f) for k, (d, f) in self._sessions.items() if k not in self._pending]
+                self.skipped += len(self._sessions) - len(due)
                 self._pending.update(k for k, _, _ in due)
             for key, doc, refresh in due:
                 try:
-                    doc.add_next_tick_callback(self._runner(key, doc, refresh))
+                    doc.add_next_tick_callback(self._runner(key, refresh))
                 except Exception:  # the session's document is gone: it closes through remove()
                     self.remove(key)
 
-    def _runner(self, key: int, doc: Any, refresh: Callable[[], None]) -> Callable[[], None]:
+    def _runner(self, key: int, refresh: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
                 with self._lock:
                     live = key in self._sessions
-                if live and watched(doc):  # asked again on the loop: the tab may have closed since
+                if live:
                     refresh()
             finally:
                 with self._lock:
                     self._pending.discard(key)
 
         return run
-
-
-def watched(doc: Any) -> bool:
-    """Whether a browser is connected to ``doc``'s session (True for a document outside a server).
-
-    A closed tab's session lives on until Bokeh expires it (``unused_session_lifetime``, 15 s and
-    more): refreshing it meanwhile is work for nobody (a class reloading its tabs pays it many
-    times over). A session no browser watches is skipped until one connects (a page load makes
-    its session before the browser's websocket subscribes to it), then refreshed as usual.
-    (The writes that race a closing tab are :mod:`vtrade.ui.serve`'s concern: see
-    ``_quiet_closed_tabs`` there.)
-    """
-    session = getattr(getattr(doc, "session_context", None), "session", None)
-    if session is None:  # not served (a notebook, a test's stand-in), or still being made
-        return True
-    return not session.destroyed and session.connection_count > 0
 
 
 _SHARED: dict[int, Fanout] = {}
