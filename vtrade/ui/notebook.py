@@ -34,6 +34,7 @@ import panel as pn
 
 from vtrade.runtime.live import LiveMarket
 from vtrade.runtime.live_session import check_symbol, preview_frame, summary_frame
+from vtrade.ui.resources import inline_notebook_resources
 from vtrade.ui.trader import (
     TicketState,
     TraderState,
@@ -62,14 +63,18 @@ def load_extension(market: LiveMarket | None = None, account: str = "") -> None:
     browser has lost the JavaScript, and re-running the notebook (a new session) brings it back,
     as re-running a ``pn.extension()`` cell would. Outside Jupyter it only registers the models.
 
+    The JavaScript is embedded in the notebook, not loaded from a CDN: the views (and a saved
+    notebook) work offline (:func:`vtrade.ui.resources.inline_notebook_resources`).
+
     >>> load_extension()
     """
+    inline_notebook_resources()
     if market is None:
-        pn.extension("tabulator")
+        pn.extension("tabulator", inline=True)
         return
     loaded = _LOADED.setdefault(market, set())
     if account not in loaded:
-        pn.extension("tabulator")
+        pn.extension("tabulator", inline=True)
         loaded.add(account)
 
 

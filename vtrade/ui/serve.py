@@ -12,6 +12,8 @@ should.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from http.cookies import Morsel
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bokeh.server.auth_provider import AuthProvider
-from tornado.websocket import WebSocketHandler
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from vtrade.core.tokens import sign_token, verify_token
 from vtrade.runtime.datadir import AccountNumbers, prepare_data_dir, server_secret
@@ -34,6 +36,7 @@ __all__ = ["COOKIE", "BrowserAccounts", "serve_trader", "url_for"]
 COOKIE = "vtrade_account"
 #: Browsers cap a cookie's lifetime at 400 days; a class term is shorter.
 COOKIE_DAYS = 400
+_log = logging.getLogger(__name__)
 
 
 def url_for(address: str, port: int) -> str:
@@ -124,6 +127,52 @@ class _AccountCookie(AuthProvider):
         return account
 
 
+#: What Bokeh logs when a write finds the browser gone (it then closes the connection itself).
+_CLOSED_TAB_WARNING = "Failed sending message as connection was closed"
+
+
+class _ClosedTabFilter(logging.Filter):
+    """Drops Bokeh's one warning for a write to a tab that has just closed, nothing else.
+
+    A tab's websocket can die while a refresh is being written (the server learns of the close
+    from that failing write, or a moment after it): not a fault of the server nor of the page,
+    and with 30 students closing tabs the log would be nothing else. Every other record of the
+    logger passes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != _CLOSED_TAB_WARNING
+
+
+def _quiet_closed_tabs(loop: asyncio.AbstractEventLoop) -> None:
+    """Let the writes that a closing tab leaves behind end quietly on ``loop`` (once per loop).
+
+    Panel writes a refresh to the websocket as several frames (``panel.io.document``'s
+    ``dispatch_tornado``); when the socket dies between two of them, the next raises at once and
+    the task of the frame already sent is dropped, failed with ``WebSocketClosedError``: Python
+    then prints "Task exception was never retrieved" and a traceback when the task is collected.
+    Here exactly that (an unretrieved ``WebSocketClosedError``) is logged at debug level; every
+    other unhandled exception goes to the handler that was there before, as it did.
+    """
+    previous = loop.get_exception_handler()
+    if getattr(previous, "vtrade_quiet_closed_tabs", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), WebSocketClosedError):
+            _log.debug("a write to a closed tab was dropped: %s", context.get("message"))
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.vtrade_quiet_closed_tabs = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+    ws_log = logging.getLogger("bokeh.server.views.ws")
+    if not any(isinstance(f, _ClosedTabFilter) for f in ws_log.filters):
+        ws_log.addFilter(_ClosedTabFilter())
+
+
 def serve_trader(
     *,
     port: int = 5006,
@@ -148,6 +197,7 @@ def serve_trader(
     """
     import panel as pn
 
+    from vtrade.ui.resources import STATIC_DIR, STATIC_ROUTE
     from vtrade.ui.trader import TITLE, trader_dashboard
 
     folder = prepare_data_dir(data_dir) if data_dir is not None else None
@@ -162,6 +212,8 @@ def serve_trader(
         options["auth_provider"] = _AccountCookie(accounts)
 
     def app() -> Any:
+        # Runs on the server's event loop (blocking or threaded serve alike): the place to reach it.
+        _quiet_closed_tabs(asyncio.get_running_loop())
         if accounts is None:
             return trader_dashboard(live, period_ms=period_ms)
         # Verified again here: the session's copy of the cookie comes from its token, which a
@@ -176,4 +228,6 @@ def serve_trader(
         {"trader": app},
         port=port, address=address, show=show, threaded=threaded, title=TITLE, verbose=False,
         websocket_origin=websocket_origin, **options,
+        # The dashboard's font (vtrade.ui.resources): a classroom without internet gets it from here.
+        static_dirs={STATIC_ROUTE: str(STATIC_DIR)},
     )  # fmt: skip

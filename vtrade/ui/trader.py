@@ -37,6 +37,7 @@ from panel.io.state import set_curdoc
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.live import LiveMarket, Preview
 from vtrade.ui.fanout import shared_fanout
+from vtrade.ui.resources import LocalFast, local_template
 
 if TYPE_CHECKING:
     from bokeh.models.sources import DataDict
@@ -567,7 +568,8 @@ def trader_dashboard(
         sizing_mode="stretch_width",
     )
     template = pn.template.FastListTemplate(title=TITLE, header=[header], main=[main], theme_toggle=False,
-                                            accent="#1565c0")  # fmt: skip
+                                            accent="#1565c0", design=LocalFast)  # fmt: skip
+    local_template(template)  # offline: fonts from our server, not Google's (vtrade.ui.resources)
     doc = pn.state.curdoc
     if doc is not None and doc.session_context is not None:
         def tick() -> None:
