@@ -301,18 +301,22 @@ def render_clock(clock: dict[str, Any]) -> str:
     """The clock badge: simulated time, speed, realism and queue model. ``data-wall`` carries the
     wall-clock time the shown slice was computed, so a client can measure its update lag.
 
-    >>> render_clock({"ts": pd.Timestamp(0, tz="UTC"), "speed": 20.0, "realism": "L2", "queue": "prob",
-    ...               "wall": 1.5})
-    "<span class='vt-clock' data-wall='1.500000'>1970-01-01 00:00:00 UTC · 20× · realism L2 · prob queue</span>"
+    >>> out = render_clock({"ts": pd.Timestamp(0, tz="UTC"), "speed": 20.0, "realism": "L2", "queue": "prob",
+    ...                     "wall": 1.5})
+    >>> out.startswith("<span class='vt-clock' data-wall='1.500000'><span class='vt-date'>1970-01-01 </span>00:00:00 UTC")
+    True
+    >>> "realism L2 · prob queue" in out
+    True
     """
     if not clock:
         return "<span class='vt-clock'>starting…</span>"
-    ts = clock["ts"].strftime("%Y-%m-%d %H:%M:%S UTC")
+    ts = clock["ts"].strftime("<span class='vt-date'>%Y-%m-%d </span>%H:%M:%S UTC")
     speed = "max speed" if not clock["speed"] else f"{clock['speed']:g}×"
     queue = str(clock["queue"]).replace("_", "-")
     day = f" · replaying {clock['day']}" if clock.get("day") else ""
     wall = f" data-wall='{clock['wall']:.6f}'" if "wall" in clock else ""
-    text = f"{ts} · {speed} · realism {clock['realism']} · {queue} queue{day}"
+    # What a phone's header has no room for is marked, so the badge can leave it out there.
+    text = f"{ts} · {speed}<span class='vt-more'> · realism {clock['realism']} · {queue} queue{day}</span>"
     return f"<span class='vt-clock'{wall}>{text}</span>"
 
 
@@ -504,7 +508,9 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
     >>> "-1.25%" in render_watchlist(q, "XYZ") and "X Corp" in render_watchlist(q)
     True
     """
-    head = ("Symbol", "Name", "Sector", "Bid", "Size", "Ask", "Size", "Last", "Change", "Spread (bps)")
+    # (header, class): numbers right-aligned; name, sector and sizes give way on a phone.
+    head = (("Symbol", ""), ("Name", "name wide"), ("Sector", "wide"), ("Bid", "n"), ("Size", "n wide"), ("Ask", "n"),
+            ("Size", "n wide"), ("Last", "n"), ("Change", "n"), ("Spread", "n wide"))  # fmt: skip
     rows = []
     columns = ("symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps")
     # (An empty frame may have no columns at all: the state's default before the first refresh.)
@@ -512,16 +518,30 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
         () if quotes.empty else zip(*(quotes[c] for c in columns), strict=True))
     for symbol, name, sector, bid, bid_size, ask, ask_size, last, change_pct, spread_bps in lines:
         colour = "#2e7d32" if change_pct > 0 else ("#c62828" if change_pct < 0 else "#444")
+        arrow = "▲ " if change_pct > 0 else ("▼ " if change_pct < 0 else "")
         # Each row names its symbol: a click on it moves the focus (ClickableHTML).
         style = (f" data-symbol='{html.escape(symbol)}' title='Focus {html.escape(symbol)}' style='cursor:pointer"
                  + (";background:#e3f2fd'" if symbol == focus else "'"))  # fmt: skip
         cells = (f"<b>{html.escape(symbol)}</b>", html.escape(str(name)), html.escape(str(sector)),
                  _num(bid), _num(bid_size, 3), _num(ask), _num(ask_size, 3), _num(last),
-                 f"<span style='color:{colour}'>{change_pct:+.2f}%</span>", _num(spread_bps))  # fmt: skip
-        rows.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return ("<table class='vt-watchlist' style='width:100%;font-size:13px;border-collapse:collapse;"
-            "white-space:nowrap'><tr>"
-            + "".join(f"<th style='text-align:left'>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
+                 f"<span style='color:{colour}'>{arrow}{change_pct:+.2f}%</span>",
+                 f"{_num(spread_bps, 1)} bps")  # fmt: skip
+        rows.append(f"<tr{style}>" + "".join(f"<td class='{k}'>{c}</td>" for c, (_, k) in zip(cells, head, strict=True))
+                    + "</tr>")  # fmt: skip
+    return (_WATCH_CSS + "<table class='vt-watchlist'><tr>"
+            + "".join(f"<th class='{k}'>{h}</th>" for h, k in head) + "</tr>" + "".join(rows) + "</table>")
+
+
+_WATCH_CSS = """<style>
+.vt-watchlist { width: 100%; font-size: 13px; border-collapse: collapse; white-space: nowrap;
+  font-variant-numeric: tabular-nums; }
+.vt-watchlist th { text-align: left; background: #f5f7fa; }
+.vt-watchlist td, .vt-watchlist th { padding: 3px 6px; }
+.vt-watchlist tr + tr { border-top: 1px solid #eee; }
+.vt-watchlist .n { text-align: right; }
+.vt-watchlist .name { max-width: 170px; overflow: hidden; text-overflow: ellipsis; }
+@media (max-width: 700px) { .vt-watchlist .wide { display: none; } }
+</style>"""
 
 
 def _num(x: float, decimals: int = 2) -> str:
@@ -542,6 +562,7 @@ class ClickableHTML(JSComponent):
     _esm = """
     export function render({ model, el }) {
       const box = document.createElement('div')
+      box.style.overflowX = 'auto'
       box.innerHTML = model.object
       model.on('object', () => { box.innerHTML = model.object })
       box.addEventListener('click', (e) => {
@@ -615,7 +636,8 @@ def _time_figure(height: int, ylabel: str, title: str | None = None) -> figure:
 def price_chart(state: TraderState) -> pn.viewable.Viewable:
     """A streaming mid/bid/ask chart: each refresh sends only the new samples (Bokeh ``stream``);
     its ranges follow the data in the browser."""
-    fig = _time_figure(260, "$")
+    fig = _time_figure(400, "")
+    fig.yaxis.formatter = NumeralTickFormatter(format="$0,0.00")
     fig.xaxis.axis_label = "simulated time (UTC)"
     items = []
     for col, colour, width, alpha in (("bid", "#2e7d32", 1, 0.6), ("ask", "#c62828", 1, 0.6),
@@ -635,6 +657,15 @@ ERROR_CSS = (":host(.vt-error) input, :host(.vt-error) select "
              "{ border: 2px solid #c62828 !important; background: #ffebee; }")
 
 
+SIDE_CSS = """
+.bk-btn-group .bk-btn { font-weight: 600; background: #fff; }
+.bk-btn-group .bk-btn:nth-child(1) { color: #1b5e20; border-color: #2e7d32; }
+.bk-btn-group .bk-btn:nth-child(1).bk-active { background: #2e7d32 !important; color: #fff !important; }
+.bk-btn-group .bk-btn:nth-child(2) { color: #b71c1c; border-color: #c62828; }
+.bk-btn-group .bk-btn:nth-child(2).bk-active { background: #c62828 !important; color: #fff !important; }
+"""
+
+
 def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
     """Inputs with their errors next to them (the field outlined), the preview, and Submit; the
     quantity is labelled in the instrument's unit (shares, BTC, contracts)."""
@@ -645,7 +676,8 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
 
     widgets: dict[str, pn.widgets.Widget] = {
         "symbol": pn.widgets.Select.from_param(ticket.param.symbol, label="Symbol"),
-        "side": pn.widgets.RadioButtonGroup.from_param(ticket.param.side, label="Side", color="default"),
+        "side": pn.widgets.RadioButtonGroup.from_param(ticket.param.side, label="Side",
+                                                       options={"▲ Buy": "buy", "▼ Sell": "sell"}),
         "order_type": pn.widgets.Select.from_param(ticket.param.order_type, label="Type"),
         "quantity": pn.widgets.TextInput.from_param(ticket.param.quantity, label=qty_label(ticket.symbol)),
         "limit_price": pn.widgets.TextInput.from_param(ticket.param.limit_price, label="Limit price ($)"),
@@ -653,20 +685,18 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
     }
     for w in widgets.values():
         w.stylesheets = [*w.stylesheets, ERROR_CSS]
-    # Buy green, sell red: the chosen side is named AND coloured.
-    widgets["side"].param.update(color="success" if ticket.side == "buy" else "danger")
+    # Buy green, sell red, each with its arrow and word: the chosen one filled (not a shade of one colour).
+    widgets["side"].stylesheets = [*widgets["side"].stylesheets, SIDE_CSS]
 
     def on_change(event: param.parameterized.Event) -> None:
         if event.name == "symbol":
             widgets["quantity"].name = qty_label(event.new)
-        elif event.name == "side":
-            widgets["side"].color = "success" if event.new == "buy" else "danger"
         elif event.name == "errors":
             for field, w in widgets.items():
                 classes = [c for c in w.css_classes if c != "vt-error"]
                 w.css_classes = [*classes, "vt-error"] if field in event.new else classes
 
-    ticket.param.watch(on_change, ["symbol", "side", "errors"])
+    ticket.param.watch(on_change, ["symbol", "errors"])
     rows: list[pn.viewable.Viewable] = []
     for field in TICKET_FIELDS:
         rows.append(widgets[field])
@@ -785,7 +815,9 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
 
 def clock_badge(state: TraderState) -> pn.viewable.Viewable:
     """Simulated time, replay speed and realism level (the icon is drawn, not a font glyph)."""
-    return pn.pane.HTML(pn.bind(lambda c: _CLOCK_ICON + " " + render_clock(c), state.param.clock))
+    css = (".vt-clock { white-space: nowrap; } "
+           "@media (max-width: 700px) { .vt-more, .vt-date { display: none; } .vt-clock { font-size: 12px; } }")
+    return pn.pane.HTML(pn.bind(lambda c: _CLOCK_ICON + " " + render_clock(c), state.param.clock), stylesheets=[css])
 
 
 # ---------------------------------------------------------------------------- the dashboard
@@ -799,22 +831,28 @@ def link_focus(state: TraderState, ticket: TicketState) -> None:
     ticket.param.watch(lambda e: setattr(state, "symbol", e.new), "symbol")
 
 
-#: Where each view goes, by width: (order, flex basis) on a wide screen, and its order on a
-#: phone, where what a trader acts on (ticket, positions, orders) comes first. The rule sits in
-#: the view's own shadow root (``:host``): Panel renders each view in one.
-_SLOTS: dict[str, tuple[int, str, int]] = {
-    "account": (0, "100%", 0), "watchlist": (1, "560px", 5), "leaderboard": (2, "300px", 8),
-    "ladder": (3, "360px", 6), "chart": (4, "380px", 7), "ticket": (5, "330px", 1),
-    "blotter": (6, "520px", 3), "portfolio": (7, "520px", 2),
+#: Where each view goes, by width: (order, flex grow, flex basis) on a wide screen, and its order
+#: on a phone, where what a trader acts on (ticket, positions, orders) comes first. The rows of a
+#: wide screen are: the watchlist and leaderboard; ladder, chart and ticket; orders and portfolio
+#: (the "break" slots end a row). The rule sits in the view's own shadow root (``:host``): Panel
+#: renders each view in one.
+_SLOTS: dict[str, tuple[int, int, str, int]] = {
+    "account": (0, 0, "100%", 0), "watchlist": (1, 3, "560px", 5), "leaderboard": (2, 1, "300px", 8),
+    "break1": (3, 0, "100%", 9), "ladder": (4, 0, "300px", 6), "chart": (5, 1, "320px", 7),
+    "ticket": (6, 0, "330px", 1), "break2": (7, 0, "100%", 9), "blotter": (8, 1, "520px", 3),
+    "portfolio": (9, 1, "520px", 2),
 }  # fmt: skip
-_GROW = {"watchlist": 3, "leaderboard": 1, "chart": 1, "blotter": 1, "portfolio": 1}
 
 
 def _slot_css(slot: str) -> str:
-    order, basis, phone = _SLOTS[slot]
-    grow = _GROW.get(slot, 0)
+    order, grow, basis, phone = _SLOTS[slot]
     return (f":host {{ order: {order}; flex: {grow} 1 {basis}; min-width: 0; max-width: 100%; }}\n"
             f"@media (max-width: 700px) {{ :host {{ order: {phone}; flex: 1 1 100%; width: 100% !important; }} }}")
+
+
+def _row_break(slot: str) -> pn.viewable.Viewable:
+    # An empty, zero-height item a whole row wide: the flex row wraps after it.
+    return pn.Spacer(height=0, margin=0, stylesheets=[_slot_css(slot)], css_classes=["vt-break"])
 
 
 _ACCOUNT_IDS = itertools.count(1)
@@ -861,13 +899,15 @@ def trader_dashboard(
         (pn.pane.Markdown(f"**Your account: {account}** · orders, fills and portfolio below are yours alone.",
                           sizing_mode="stretch_width"), "account"),
         (watchlist(state), "watchlist"), (leaderboard(state), "leaderboard"),
-        (pn.Column(depth_ladder(state), width=360), "ladder"), (price_chart(state), "chart"),
+        (pn.Column(depth_ladder(state), width=300), "ladder"), (price_chart(state), "chart"),
         (order_ticket(ticket), "ticket"), (blotter(state), "blotter"), (portfolio_panel(state), "portfolio"),
     ]  # fmt: skip
+    main_views = [v for v, _ in views]
     for view, slot in views:
         view.stylesheets = [*view.stylesheets, _slot_css(slot)]
         view.css_classes = [*view.css_classes, "vt-view", f"vt-{slot}-view"]
-    main = pn.FlexBox(*(v for v, _ in views), flex_wrap="wrap", gap="8px 16px", align_items="flex-start",
+    main = pn.FlexBox(*main_views, _row_break("break1"), _row_break("break2"), flex_wrap="wrap", gap="8px 16px",
+                      align_items="flex-start",
                       sizing_mode="stretch_width")  # fmt: skip
     # A phone lays the page out at its own width (not 980 px shrunk by 40 %): the viewport tag.
     template = pn.template.FastListTemplate(title=TITLE, header=[header], main=[main], theme_toggle=False,
