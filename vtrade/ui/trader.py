@@ -220,8 +220,19 @@ class TicketState(param.Parameterized):
     def _on_symbol(self, event: param.parameterized.Event) -> None:
         # A quantity and a limit price belong to their instrument (100 shares of SPY at $650 is
         # no order for BTC): a new symbol starts from its own sensible quantity and no limit.
-        # One batch, so the preview does not see the new quantity with the old limit.
-        self.param.update(quantity=self.market.suggested_quantity(event.new), limit_price="")
+        # A limit order keeps its type and starts at the new symbol's own passive touch (the bid
+        # for a buy, the ask for a sell: it rests, no surprise fill). One batch, so the preview
+        # does not see the new quantity with the old limit.
+        self.param.update(quantity=self.market.suggested_quantity(event.new), limit_price=self._touch(event.new))
+
+    def _touch(self, symbol: str) -> str:
+        if self.order_type != "limit":
+            return ""
+        quote = self.market.quotes([symbol]).iloc[0]
+        price = quote["bid"] if self.side == "buy" else quote["ask"]
+        if price != price:  # no quote on that side yet
+            return ""
+        return f"{price:.{self.market.instrument(symbol).price_decimals}f}"
 
     def _inputs(self) -> dict[str, Any]:
         # The limit field is left over from an earlier limit order when the type is market:
@@ -303,7 +314,7 @@ def render_clock(clock: dict[str, Any]) -> str:
 
     >>> out = render_clock({"ts": pd.Timestamp(0, tz="UTC"), "speed": 20.0, "realism": "L2", "queue": "prob",
     ...                     "wall": 1.5})
-    >>> out.startswith("<span class='vt-clock' data-wall='1.500000'><span class='vt-date'>1970-01-01 </span>00:00:00 UTC")
+    >>> out.startswith("<span class='vt-clock' data-wall='1.500000'><span class='vt-date'>1970-01-01 </span>00:00")
     True
     >>> "realism L2 · prob queue" in out
     True
