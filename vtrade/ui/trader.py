@@ -799,7 +799,7 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
     sector_fig.xaxis.ticker.desired_num_ticks = 4
     sector_fig.x_range.start = 0
 
-    def show_sectors(event: param.parameterized.Event | None = None) -> None:
+    def show_sectors(*events: param.parameterized.Event) -> None:
         data = _allocation(state.sectors, state.summary.get("cash") if state.summary else None)
         if list(sector_range.factors) != data["sector"]:
             sector_range.factors = data["sector"]
