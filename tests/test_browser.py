@@ -199,9 +199,14 @@ def test_layout_has_no_overlaps_at_each_width(served: tuple[str, LiveMarket], br
         assert y["vt-ticket-view"] < y["vt-portfolio-view"] < y["vt-blotter-view"] < y["vt-watchlist-view"], y
 
     shot = tmp_path / f"ui-{width}.png"
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot))  # what a student sees first
     shutil.copy(shot, f"/tmp/ui-{width}.png")  # where a person looks at them
     assert shot.stat().st_size > 20_000
+    # The template's main area scrolls inside the page: a tall window shows every view at once.
+    bottom = max(b["y"] + b["height"] for b in boxes.values())
+    page.set_viewport_size({"width": width, "height": int(bottom) + 40})
+    page.screenshot(path=str(tmp_path / f"ui-{width}-all.png"))
+    shutil.copy(tmp_path / f"ui-{width}-all.png", f"/tmp/ui-{width}-all.png")
     page.context.close()
 
 

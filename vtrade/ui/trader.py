@@ -519,9 +519,10 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
     >>> "-1.25%" in render_watchlist(q, "XYZ") and "X Corp" in render_watchlist(q)
     True
     """
-    # (header, class): numbers right-aligned; name, sector and sizes give way on a phone.
-    head = (("Symbol", ""), ("Name", "name wide"), ("Sector", "wide"), ("Bid", "n"), ("Size", "n wide"), ("Ask", "n"),
-            ("Size", "n wide"), ("Last", "n"), ("Change", "n"), ("Spread", "n wide"))  # fmt: skip
+    # (header, class): numbers right-aligned; sector and spread give way on a laptop, name and
+    # sizes too on a phone (the prices and the change are what a glance needs).
+    head = (("Symbol", ""), ("Name", "name wide"), ("Sector", "wide mid"), ("Bid", "n"), ("Size", "n wide"),
+            ("Ask", "n"), ("Size", "n wide"), ("Last", "n"), ("Change", "n"), ("Spread", "n wide mid"))  # fmt: skip
     rows = []
     columns = ("symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps")
     # (An empty frame may have no columns at all: the state's default before the first refresh.)
@@ -551,6 +552,7 @@ _WATCH_CSS = """<style>
 .vt-watchlist tr + tr { border-top: 1px solid #eee; }
 .vt-watchlist .n { text-align: right; }
 .vt-watchlist .name { max-width: 170px; overflow: hidden; text-overflow: ellipsis; }
+@media (max-width: 1200px) { .vt-watchlist .mid { display: none; } .vt-watchlist .name { max-width: 140px; } }
 @media (max-width: 700px) { .vt-watchlist .wide { display: none; } }
 </style>"""
 
@@ -784,7 +786,8 @@ def _allocation(sectors: pd.DataFrame, cash: float | None) -> dict[str, list[Any
 def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
     """NAV and P&L, positions, the NAV curve (streamed) and the allocation chart (sectors and cash)."""
     nav = _time_figure(220, "NAV $", "NAV")
-    nav.yaxis.formatter = NumeralTickFormatter(format="$0,0")
+    # Cents show when the NAV barely moves (else the ticks read "$100,000 $100,000 $100,000").
+    nav.yaxis.formatter = NumeralTickFormatter(format="$0,0.[00]")
     nav.line("ts", "nav", source=state.nav_source, color="#6a1b9a", line_width=2)
     # The sectors held and the cash, as horizontal bars; the source changes only when they do.
     bars = ColumnDataSource({"sector": [], "exposure": []})
@@ -828,7 +831,10 @@ def clock_badge(state: TraderState) -> pn.viewable.Viewable:
     """Simulated time, replay speed and realism level (the icon is drawn, not a font glyph)."""
     css = (".vt-clock { white-space: nowrap; } "
            "@media (max-width: 700px) { .vt-more, .vt-date { display: none; } .vt-clock { font-size: 12px; } }")
-    return pn.pane.HTML(pn.bind(lambda c: _CLOCK_ICON + " " + render_clock(c), state.param.clock), stylesheets=[css])
+    def badge(clock: dict[str, Any]) -> str:  # the icon stays on the time's line
+        return f"<span style='white-space:nowrap'>{_CLOCK_ICON} {render_clock(clock)}</span>"
+
+    return pn.pane.HTML(pn.bind(badge, state.param.clock), stylesheets=[css])
 
 
 # ---------------------------------------------------------------------------- the dashboard
@@ -857,7 +863,10 @@ _SLOTS: dict[str, tuple[int, int, str, int]] = {
 
 def _slot_css(slot: str) -> str:
     order, grow, basis, phone = _SLOTS[slot]
-    return (f":host {{ order: {order}; flex: {grow} 1 {basis}; min-width: 0; max-width: 100%; }}\n"
+    # On a laptop the ladder gives the chart room (at 1024 px the chart was ~150 px wide).
+    laptop = "@media (max-width: 1200px) { :host { width: 250px !important; flex-basis: 250px; } }\n" if (
+        slot == "ladder") else ""  # fmt: skip
+    return (f":host {{ order: {order}; flex: {grow} 1 {basis}; min-width: 0; max-width: 100%; }}\n{laptop}"
             f"@media (max-width: 700px) {{ :host {{ order: {phone}; flex: 1 1 100%; width: 100% !important; }} }}")
 
 
