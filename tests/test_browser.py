@@ -107,7 +107,7 @@ def test_trade_from_the_browser(served: tuple[str, LiveMarket], browser: Browser
     # A marketable order fills: the blotter shows the fill and the NAV moves (fees at least).
     page.get_by_label("Type").select_option("market")
     type_into(page, "Quantity (shares)", "10")
-    confirm(page, "10 shares AAPL")
+    confirm(page, "BUY 10 shares AAPL")
     wait_until(lambda: not market.fills(account).empty)
     page.get_by_text(re.compile(r"Sent \S+")).wait_for(timeout=45_000)
     fill_id = str(market.fills(account).iloc[0]["fill_id"])
@@ -136,7 +136,7 @@ def test_two_browser_sessions_cannot_see_or_cancel_each_others_orders(
     type_into(page_a, "Quantity (shares)", "5")
     type_into(page_a, "Limit price ($)", "100.00")
     page_a.get_by_label("Time in force").select_option("gtc")
-    confirm(page_a, "5 shares AAPL")
+    confirm(page_a, "BUY 5 shares AAPL")
     wait_until(lambda: not market.orders(a).empty)
     page_a.get_by_text(re.compile(r"Sent \S+")).wait_for(timeout=45_000)
     coid = str(market.orders(a).iloc[0]["client_order_id"])

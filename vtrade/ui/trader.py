@@ -830,7 +830,7 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
 def clock_badge(state: TraderState) -> pn.viewable.Viewable:
     """Simulated time, replay speed and realism level (the icon is drawn, not a font glyph)."""
     css = (".vt-clock { white-space: nowrap; } "
-           "@media (max-width: 700px) { .vt-more, .vt-date { display: none; } .vt-clock { font-size: 12px; } }")
+           "@media (max-width: 700px) { .vt-more, .vt-date, svg { display: none; } .vt-clock { font-size: 12px; } }")
     def badge(clock: dict[str, Any]) -> str:  # the icon stays on the time's line
         return f"<span style='white-space:nowrap'>{_CLOCK_ICON} {render_clock(clock)}</span>"
 
