@@ -392,19 +392,19 @@ def _side_badge(side: str) -> str:
 
 
 #: How a column is shown: its header and kind (``money``, ``price``, ``qty``, ``pct``, ``bps``,
-#: ``side``, ``time``, ``text``). Columns not listed are not shown (internal ones: ``*_lots``,
+#: ``side``, ``time``, ``enum``, ``text``). Columns not listed are not shown (internal ones: ``*_lots``,
 #: ``account``, ``simulated`` as true/false).
 Column = tuple[str, str, str]
 ORDER_COLUMNS: tuple[Column, ...] = (
     ("client_order_id", "Order", "text"), ("symbol", "Symbol", "text"), ("side", "Side", "side"),
-    ("type", "Type", "text"), ("quantity", "Quantity", "qty"), ("status", "Status", "text"),
+    ("type", "Type", "enum"), ("quantity", "Quantity", "qty"), ("status", "Status", "enum"),
     ("filled", "Filled", "qty"), ("avg_price", "Avg price", "price"), ("limit_price", "Limit", "price"),
     ("tif", "TIF", "upper"), ("fees", "Fees", "money"), ("ts", "Time (UTC)", "time"), ("reason", "Note", "text"),
 )  # fmt: skip
 FILL_COLUMNS: tuple[Column, ...] = (
     ("fill_id", "Fill", "text"), ("symbol", "Symbol", "text"), ("side", "Side", "side"),
     ("quantity", "Quantity", "qty"), ("price", "Price", "price"), ("arrival_mid", "Mid at arrival", "price"),
-    ("slippage_bps", "Slippage", "bps"), ("fee", "Fee", "money"), ("liquidity", "Liquidity", "text"),
+    ("slippage_bps", "Slippage", "bps"), ("fee", "Fee", "money"), ("liquidity", "Liquidity", "enum"),
     ("queue_ahead", "Queue ahead", "qty"), ("model", "Fill model", "text"), ("ts", "Time (UTC)", "time"),
 )  # fmt: skip
 POSITION_COLUMNS: tuple[Column, ...] = (
@@ -420,7 +420,7 @@ RANKING_COLUMNS: tuple[Column, ...] = (
 def _cell(kind: str, value: Any, row: dict[str, Any], inst: Instrument | None) -> tuple[str, bool]:
     """(HTML, right-aligned) of one cell; blank for a missing value, never "NaN"."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NaT or value is pd.NA:
-        return "", kind not in ("text", "side", "time")
+        return "", kind not in ("text", "enum", "side", "time")
     if kind == "qty":
         return fmt_quantity(float(value), inst, unit=False), True
     if kind == "price":
@@ -445,7 +445,9 @@ def _cell(kind: str, value: Any, row: dict[str, Any], inst: Instrument | None) -
     if kind == "trader":
         tag = " <span style='color:#777;font-size:11px'>(simulated)</span>" if row.get("simulated") else ""
         return html.escape(str(value)) + tag, False
-    return html.escape(str(value).replace("_", " ")), False
+    if kind == "enum":  # a code word ("pending_new") read as words; ids and names stay as they are
+        return html.escape(str(value).replace("_", " ")), False
+    return html.escape(str(value)), False
 
 
 def render_table(df: pd.DataFrame | None, columns: Iterable[Column], empty: str,
@@ -466,7 +468,7 @@ def render_table(df: pd.DataFrame | None, columns: Iterable[Column], empty: str,
     if df is None or df.empty:
         return f"<div class='{css_class} vt-empty' style='color:#777;padding:12px 4px;font-style:italic'>{empty}</div>"
     head = "".join(
-        f"<th style='text-align:{'left' if k in ('text', 'side', 'time', 'upper', 'trader') else 'right'};"
+        f"<th style='text-align:{'left' if k in ('text', 'enum', 'side', 'time', 'upper', 'trader') else 'right'};"
         f"padding:3px 6px;position:sticky;top:0;background:#f5f7fa;white-space:nowrap'>{h}</th>"
         for _, h, k in cols
     )
