@@ -11,7 +11,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -214,7 +214,8 @@ def _money(text: str) -> float:
     return float(text.replace("$", "").replace(",", ""))
 
 
-def test_a_0_01_btc_order_shows_0_010_btc_everywhere(served: tuple[str, LiveMarket], browser: Browser) -> None:
+def test_a_0_01_btc_order_shows_0_010_btc_everywhere(served: tuple[str, LiveMarket], browser: Browser,
+                                                      eventually: Callable[..., None]) -> None:  # fmt: skip
     url, market = served
     page, account = open_dashboard(browser, url)
     page.get_by_label(re.compile("Focus")).select_option("BTCUSDT")
@@ -240,14 +241,15 @@ def test_a_0_01_btc_order_shows_0_010_btc_everywhere(served: tuple[str, LiveMark
     resting = page.locator(".vt-preview").inner_text()
     assert f"notional ${0.01 * float(limit):,.2f}" in resting, resting
     confirm(page, "0.010 BTC BTCUSDT")
-    wait_until(lambda: not market.orders(account).empty)
+    eventually(lambda: not market.orders(account).empty, 45, "the resting BTC bid to reach the market")
     page.get_by_text("◆ 0.010").first.wait_for(timeout=45_000)
 
     # A market order fills: the fills tab and the position say 0.010, as the domain does.
     page.get_by_label("Type").select_option("market")
     page.locator(".vt-preview").filter(has_text="fills now").wait_for(timeout=45_000)
     page.get_by_role("button", name="Confirm order").click()
-    wait_until(lambda: not market.fills(account).empty)
+    eventually(lambda: len(market.orders(account)) == 2, 45, "the market order to reach the market")
+    eventually(lambda: not market.fills(account).empty, 45, "the BTC market order to fill")
     assert market.fills(account).quantity.sum() == 0.01
     assert market.portfolio(account)["positions"].set_index("symbol").loc["BTCUSDT", "quantity"] == 0.01
     page.locator(".vt-positions td").filter(has_text=re.compile(r"^0\.010$")).first.wait_for(timeout=45_000)
