@@ -194,6 +194,8 @@ def _import_panel_models() -> None:
     for mod in pkgutil.iter_modules(panel.models.__path__):
         with contextlib.suppress(ImportError):  # optional extras (e.g. vtk) may be missing
             importlib.import_module(f"panel.models.{mod.name}")
+    # The dashboard's own components (the clickable watchlist) define their models on import.
+    importlib.import_module("vtrade.ui.trader")
 
 
 class _Client:

@@ -1,15 +1,17 @@
 """The served trader dashboard in a real headless Chromium (Debian's package, driven by
 Playwright with an explicit executable path): load, refuse bad ticket input next to the field,
 place an order and see it fill in the blotter with the NAV changing, keep two browser sessions
-apart, and save a screenshot under ``test-output/``."""
+apart, and save a screenshot under ``test-output/``; lay out without overlaps at a desktop, a
+laptop and a phone width (screenshots kept), and trade 0.01 BTC with every view showing 0.010."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -105,7 +107,7 @@ def test_trade_from_the_browser(served: tuple[str, LiveMarket], browser: Browser
     # A marketable order fills: the blotter shows the fill and the NAV moves (fees at least).
     page.get_by_label("Type").select_option("market")
     type_into(page, "Quantity (shares)", "10")
-    confirm(page, "buy 10 AAPL")
+    confirm(page, "BUY 10 shares AAPL")
     wait_until(lambda: not market.fills(account).empty)
     page.get_by_text(re.compile(r"Sent \S+")).wait_for(timeout=45_000)
     fill_id = str(market.fills(account).iloc[0]["fill_id"])
@@ -134,7 +136,7 @@ def test_two_browser_sessions_cannot_see_or_cancel_each_others_orders(
     type_into(page_a, "Quantity (shares)", "5")
     type_into(page_a, "Limit price ($)", "100.00")
     page_a.get_by_label("Time in force").select_option("gtc")
-    confirm(page_a, "buy 5 AAPL")
+    confirm(page_a, "BUY 5 shares AAPL")
     wait_until(lambda: not market.orders(a).empty)
     page_a.get_by_text(re.compile(r"Sent \S+")).wait_for(timeout=45_000)
     coid = str(market.orders(a).iloc[0]["client_order_id"])
@@ -148,3 +150,109 @@ def test_two_browser_sessions_cannot_see_or_cancel_each_others_orders(
     assert coid in set(market.orders(a).client_order_id)
     page_a.context.close()
     page_b.context.close()
+
+
+# ---------------------------------------------------------------------------- issue 11: layout and quantities
+WIDTHS = [(1440, 900), (1024, 768), (390, 844)]
+# Every main view carries ``vt-view`` (see trader_dashboard); Playwright's CSS pierces shadow roots.
+VIEWS = ".vt-view"
+
+
+def _boxes(page: Page) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for el in page.locator(VIEWS).all():
+        name = next(c for c in (el.get_attribute("class") or "").split() if c.endswith("-view") and c != "vt-view")
+        box = el.bounding_box()
+        assert box is not None and box["width"] > 0 and box["height"] > 0, name
+        out[name] = box
+    return out
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> float:
+    dx = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
+    dy = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
+    return max(dx, 0) * max(dy, 0)
+
+
+@pytest.mark.parametrize(("width", "height"), WIDTHS, ids=[f"{w}px" for w, _ in WIDTHS])
+def test_layout_has_no_overlaps_at_each_width(served: tuple[str, LiveMarket], browser: Browser, width: int,
+                                              height: int, tmp_path: Path) -> None:  # fmt: skip
+    url, _ = served
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.goto(url, timeout=60_000)
+    page.get_by_text("Confirm order").wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"depth \(◆")).first.wait_for(timeout=60_000)
+    page.get_by_text("No orders yet").first.wait_for(timeout=30_000)  # the tables have their first data
+    # A phone lays the page out at its own width (no 980 px page shrunk to fit).
+    assert page.locator("meta[name=viewport]").get_attribute("content").startswith("width=device-width")
+
+    wait_until(lambda: page.locator(VIEWS).count() == 8)
+    boxes = _boxes(page)
+    assert len(boxes) == 8, boxes
+    overlaps = [(a, b) for a, b in itertools.combinations(boxes, 2) if _overlap(boxes[a], boxes[b]) > 1]
+    assert not overlaps, (overlaps, boxes)
+    assert all(b["x"] >= 0 and b["x"] + b["width"] <= width + 1 for b in boxes.values()), boxes
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing runs off to the side
+    assert page.get_by_text(re.compile(r"\bNaN\b")).count() == 0
+    if width < 700:  # on a phone what a trader acts on comes first
+        y = {k: v["y"] for k, v in boxes.items()}
+        assert y["vt-ticket-view"] < y["vt-portfolio-view"] < y["vt-blotter-view"] < y["vt-watchlist-view"], y
+
+    shot = tmp_path / f"ui-{width}.png"
+    page.screenshot(path=str(shot))  # what a student sees first
+    shutil.copy(shot, f"/tmp/ui-{width}.png")  # where a person looks at them
+    assert shot.stat().st_size > 20_000
+    # The template's main area scrolls inside the page: a tall window shows every view at once.
+    bottom = max(b["y"] + b["height"] for b in boxes.values())
+    page.set_viewport_size({"width": width, "height": int(bottom) + 40})
+    page.screenshot(path=str(tmp_path / f"ui-{width}-all.png"))
+    shutil.copy(tmp_path / f"ui-{width}-all.png", f"/tmp/ui-{width}-all.png")
+    page.context.close()
+
+
+def _money(text: str) -> float:
+    return float(text.replace("$", "").replace(",", ""))
+
+
+def test_a_0_01_btc_order_shows_0_010_btc_everywhere(served: tuple[str, LiveMarket], browser: Browser,
+                                                      eventually: Callable[..., None]) -> None:  # fmt: skip
+    url, market = served
+    page, account = open_dashboard(browser, url)
+    page.get_by_label(re.compile("Focus")).select_option("BTCUSDT")
+    page.get_by_text("BTCUSDT depth").wait_for(timeout=30_000)
+    type_into(page, "Quantity (BTC)", "0.01")  # the ticket followed the focus, in the coin's unit
+
+    # The preview: 0.010 BTC and notional = 0.01 x its average price (it was 1,000x).
+    preview = page.locator(".vt-preview").filter(has_text="0.010 BTC BTCUSDT")
+    preview.wait_for(timeout=45_000)
+    text = preview.inner_text()
+    avg = re.search(r"≈ (\$[\d,.]+) avg", text)
+    notional = re.search(r"notional (\$[\d,.]+)", text)
+    assert avg and notional, text
+    assert _money(notional.group(1)) == pytest.approx(0.01 * _money(avg.group(1)), abs=0.01), text
+
+    # A resting bid: the ladder marks 0.010, and its preview values it at the limit (not $0.00).
+    bid = float(market.quotes(["BTCUSDT"]).bid.iloc[0])
+    limit = f"{round(bid * 0.9, 1):.1f}"
+    page.get_by_label("Type").select_option("limit")
+    type_into(page, "Limit price ($)", limit)
+    page.get_by_label("Time in force").select_option("gtc")
+    page.locator(".vt-preview").filter(has_text="rests in the book").wait_for(timeout=45_000)
+    resting = page.locator(".vt-preview").inner_text()
+    assert f"notional ${0.01 * float(limit):,.2f}" in resting, resting
+    confirm(page, "0.010 BTC BTCUSDT")
+    eventually(lambda: not market.orders(account).empty, 45, "the resting BTC bid to reach the market")
+    page.get_by_text("◆ 0.010").first.wait_for(timeout=45_000)
+
+    # A market order fills: the fills tab and the position say 0.010, as the domain does.
+    page.get_by_label("Type").select_option("market")
+    page.locator(".vt-preview").filter(has_text="fills now").wait_for(timeout=45_000)
+    page.get_by_role("button", name="Confirm order").click()
+    eventually(lambda: len(market.orders(account)) == 2, 45, "the market order to reach the market")
+    eventually(lambda: not market.fills(account).empty, 45, "the BTC market order to fill")
+    assert market.fills(account).quantity.sum() == 0.01
+    assert market.portfolio(account)["positions"].set_index("symbol").loc["BTCUSDT", "quantity"] == 0.01
+    page.locator(".vt-positions td").filter(has_text=re.compile(r"^0\.010$")).first.wait_for(timeout=45_000)
+    page.get_by_text("Fills", exact=True).click()
+    page.locator(".vt-fills td").filter(has_text=re.compile(r"^0\.010$")).first.wait_for(timeout=45_000)
+    page.context.close()

@@ -13,6 +13,7 @@ import urllib.request
 
 import numpy as np
 import pandas as pd
+import panel as pn
 import pytest
 
 from vtrade.execution.validation import OrderInputError
@@ -265,3 +266,155 @@ def test_fanout_queues_each_session_once_per_round_and_never_twice(eventually) -
     fan.stop()
     with pytest.raises(ValueError, match="period_ms"):
         Fanout(period_ms=0)
+
+
+# ---------------------------------------------------------------------------- issue 11: quantities, focus, tables
+KINDS = dict(symbols=("AAPL", "SYNTH"), prices={"SYNTH": "100.00"}, crypto=True, speed=0, seed=3, burn_in=20_000)
+
+
+@pytest.fixture(scope="module")
+def kinds() -> LiveMarket:
+    """A stock (AAPL), a crypto perpetual in 0.001 BTC lots (BTCUSDT) and a synthetic stock."""
+    m = LiveMarket(LiveConfig(**KINDS))
+    m.advance(3)
+    return m
+
+
+@pytest.mark.parametrize(("symbol", "quantity", "unit", "shown"),
+                         [("AAPL", "10", "shares", "10"), ("BTCUSDT", "0.01", "BTC", "0.010"),
+                          ("SYNTH", "7", "shares", "7")])  # fmt: skip
+def test_quantity_path_is_exact_in_every_view(kinds: LiveMarket, symbol: str, quantity: str, unit: str,
+                                              shown: str) -> None:  # fmt: skip
+    """Preview notional = quantity x price, the ladder's own-order mark, the blotter and the
+    position all show the domain's quantity in the instrument's unit and precision."""
+    from decimal import Decimal
+
+    from vtrade.runtime.live_session import preview_frame
+    from vtrade.ui.trader import FILL_COLUMNS, ORDER_COLUMNS, POSITION_COLUMNS, render_preview, render_table
+
+    m, acct = kinds, f"q-{symbol}"
+    m.open_account(acct, 10_000_000)
+    inst = m.instrument(symbol)
+    assert inst.unit == unit
+    q = float(quantity)
+
+    # A market order's preview: notional = quantity x its average price (was 1,000x for BTC).
+    p = m.preview(acct, symbol, "buy", quantity)
+    assert p.quantity == q and p.fillable == q and p.avg_price is not None
+    assert p.notional == pytest.approx(q * p.avg_price, rel=1e-12)
+    assert f"{shown} {unit} {symbol}" in render_preview(p, inst)
+    assert preview_frame(p).notional.iloc[0] == pytest.approx(q * p.avg_price, rel=1e-12)  # the notebook's row
+
+    # A resting limit: its notional is quantity x limit (was $0.00); the ladder marks it exactly.
+    limit = Decimal(_far_below(m, symbol)).quantize(inst.tick_size)
+    rest = m.preview(acct, symbol, "buy", quantity, "limit", str(limit))
+    assert rest.rests and rest.notional == pytest.approx(q * float(limit), rel=1e-12)
+    assert m.submit(acct, symbol, "buy", quantity, "limit", str(limit), "gtc").ok
+    m.advance(1)
+    depth = m.depth(symbol, 5, account=acct)
+    assert depth.loc[depth.price == float(limit), "mine"].tolist() == [q]
+    assert f"◆ {shown}<" in render_ladder(depth, symbol, inst)
+
+    # A market order fills: the fill, the blotter and the position carry the same quantity.
+    assert m.submit(acct, symbol, "buy", quantity).ok
+    m.advance(2)
+    fills, orders, positions = m.fills(acct), m.orders(acct), m.portfolio(acct)["positions"]
+    assert fills.quantity.sum() == q and positions.set_index("symbol").loc[symbol, "quantity"] == q
+    assert orders.quantity.tolist() == [q, q]
+    lookup = m.instrument
+    for df, cols in ((fills, FILL_COLUMNS), (orders, ORDER_COLUMNS), (positions, POSITION_COLUMNS)):
+        assert f">{shown}<" in render_table(df, cols, "", lookup), cols
+
+
+def test_one_focus_moves_ladder_chart_ticket_and_preview(kinds: LiveMarket) -> None:
+    """A symbol chosen in the ticket, the focus box or by a watchlist row click moves the ladder,
+    the chart, the ticket and its preview together; prices of another instrument are reset."""
+    from vtrade.ui.trader import ClickableHTML, link_focus, watchlist
+
+    m = kinds
+    m.open_account("focus")
+    state, ticket = TraderState(market=m, account="focus"), TicketState(market=m, account="focus")
+    link_focus(state, ticket)
+    state.refresh()
+
+    def follows(symbol: str) -> None:
+        assert state.symbol == ticket.symbol == symbol
+        assert state.depth.price.tolist() == m.depth(symbol, state.levels).price.tolist()
+        chart = state.price_frame()
+        assert len(chart) and chart.mid.iloc[-1] == pytest.approx(m.prices(symbol).mid.iloc[-1])
+        assert ticket.preview is not None and ticket.preview.symbol == symbol
+        assert ticket.quantity == m.suggested_quantity(symbol)
+        # A limit restarts at this symbol's own bid, never another instrument's price.
+        assert float(ticket.limit_price) == pytest.approx(m.quotes([symbol]).bid.iloc[0])
+
+    ticket.param.update(order_type="limit", quantity="10", limit_price=_far_below(m, "AAPL"), symbol="AAPL")
+    follows("AAPL")  # the ticket moved the rest (and its own numbers reset to AAPL's)
+    ticket.limit_price = _far_below(m, "AAPL")
+    state.symbol = "BTCUSDT"  # the focus box
+    follows("BTCUSDT")
+    assert ticket.errors == {}  # no AAPL price carried over to bitcoin (checked in follows)
+
+    view = watchlist(state)
+    click = next(o for o in view.select(ClickableHTML))
+    assert "data-symbol='SYNTH'" in click.object
+    click.clicked = "SYNTH"  # what the browser sends on a row click
+    follows("SYNTH")
+    assert click.clicked == ""  # ready for the next click
+
+
+def test_tables_render_for_people(kinds: LiveMarket) -> None:
+    """The HTML the dashboard sends: no NaN, no snake_case headers, placeholders when empty,
+    buy and sell told apart by word and arrow (not colour alone), money signs before the $."""
+    import re
+
+    from vtrade.ui.trader import (
+        FILL_COLUMNS,
+        ORDER_COLUMNS,
+        POSITION_COLUMNS,
+        RANKING_COLUMNS,
+        fmt_money,
+        order_ticket,
+        render_table,
+        render_watchlist,
+    )  # fmt: skip
+
+    m = kinds
+    m.open_account("tables")
+    empty = [render_table(m.orders("tables"), ORDER_COLUMNS, "No orders yet", m.instrument),
+             render_table(m.fills("tables"), FILL_COLUMNS, "No fills yet", m.instrument),
+             render_table(m.portfolio("tables")["positions"], POSITION_COLUMNS, "No positions yet", m.instrument)]
+    for text, placeholder in zip(empty, ("No orders yet", "No fills yet", "No positions yet"), strict=True):
+        assert placeholder in text
+    # A resting order (no average price), a filled buy and a filled sell: missing values abound.
+    assert m.submit("tables", "AAPL", "buy", 10, "limit", _far_below(m, "AAPL"), "gtc").ok
+    assert m.submit("tables", "BTCUSDT", "buy", "0.01").ok
+    m.advance(2)  # the buy fills before the sell is checked against the holding
+    assert m.submit("tables", "BTCUSDT", "sell", "0.005").ok
+    m.advance(2)
+    ranking = m.leaderboard().reset_index()
+    pages = [render_table(m.orders("tables"), ORDER_COLUMNS, "", m.instrument),
+             render_table(m.fills("tables"), FILL_COLUMNS, "", m.instrument),
+             render_table(m.portfolio("tables")["positions"], POSITION_COLUMNS, "", m.instrument),
+             render_table(ranking, RANKING_COLUMNS, ""), render_watchlist(m.quotes())]  # fmt: skip
+    for page in pages:
+        assert not re.search(r"\bnan\b", page, re.IGNORECASE), page
+        headers = re.findall(r"<th[^>]*>(.*?)</th>", page)
+        assert headers and not [h for h in headers if re.search(r"[a-z]_[a-z]", h)], headers
+        assert "true" not in page.lower().split("<style>")[0] and "false" not in page.lower()
+    orders, fills = pages[0], pages[1]
+    assert "▲ BUY" in fills and "▼ SELL" in fills and "▲ BUY" in orders
+    assert "0.005" in fills and "0.010" in fills
+    assert "simulated" not in pages[3] or "(simulated)" in pages[3]
+    assert fmt_money(-154_759_900_063.5) == "−$154,759,900,063.50"
+
+    # The field in error is highlighted, not just named.
+    ticket = TicketState(market=m, account="tables", symbol="AAPL")
+    view = order_ticket(ticket)
+    qty = next(w for w in view.select(pn.widgets.TextInput) if w.name.startswith("Quantity"))
+    assert qty.name == "Quantity (shares)"
+    ticket.quantity = "-5"
+    assert ticket.errors and "vt-error" in qty.css_classes
+    ticket.quantity = "5"
+    assert not ticket.errors and "vt-error" not in qty.css_classes
+    ticket.symbol = "BTCUSDT"
+    assert qty.name == "Quantity (BTC)"

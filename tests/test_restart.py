@@ -117,16 +117,27 @@ def _sources(page: Page, *columns: str, without: str | None = None) -> list[dict
     return [s for s in found if all(c in s for c in columns) and (without is None or without not in s)]
 
 
+def _table_rows(page: Page, css: str) -> list[dict[str, str]]:
+    """The rows of the dashboard's HTML table(s) ``css`` as {header: cell text} (hidden tabs too)."""
+    tables: list[list[dict[str, str]]] = page.locator(css).evaluate_all(
+        """els => els.map(el => {
+             const heads = [...el.querySelectorAll('thead th')].map(th => th.textContent.trim());
+             return [...el.querySelectorAll('tbody tr')].map(tr =>
+               Object.fromEntries([...tr.cells].map((td, i) => [heads[i], td.textContent.trim()])));
+           })"""
+    )
+    return [row for table in tables for row in table]
+
+
 def _seen(page: Page) -> dict[str, Any]:
     """What the page shows of the account: its name, orders (id -> status), fill ids and NAV points."""
     label = page.get_by_text(re.compile(r"Your account: trader-\d+")).first
     label.wait_for(timeout=WAIT_MS)
     account = re.search(r"Your account: (trader-\d+)", label.inner_text())
     assert account is not None
-    orders: dict[str, str] = {}
-    for src in _sources(page, "client_order_id", "status", without="fill_id"):
-        orders.update(zip(src["client_order_id"], src["status"], strict=True))
-    fills = {f for src in _sources(page, "fill_id") for f in src["fill_id"]}
+    # The blotter's tables are HTML rendered on the server (its rows as people read them).
+    orders = {row["Order"]: row["Status"] for row in _table_rows(page, ".vt-orders")}
+    fills = {row["Fill"] for row in _table_rows(page, ".vt-fills")}
     nav = {ts: v for src in _sources(page, "ts", "nav") for ts, v in zip(src["ts"], src["nav"], strict=True)}
     return {"account": account.group(1), "orders": orders, "fills": fills, "nav": nav}
 
@@ -181,13 +192,13 @@ def test_the_same_browser_gets_its_account_orders_fills_and_nav_back_after_a_res
         # A marketable buy fills; a GTC bid far below the market rests.
         page.get_by_label("Type").select_option("market")
         type_into(page, "Quantity (shares)", "10")
-        confirm(page, "buy 10 AAPL")
+        confirm(page, "BUY 10 shares AAPL")
         filled = _sent(page)
         page.get_by_label("Type").select_option("limit")
         type_into(page, "Quantity (shares)", "5")
         type_into(page, "Limit price ($)", "100.00")
         page.get_by_label("Time in force").select_option("gtc")
-        confirm(page, "buy 5 AAPL")
+        confirm(page, "BUY 5 shares AAPL")
         resting = _sent(page, (filled,))
         for coid in (filled, resting):  # the blotter lists both (a visible cell: an order id also
             # names a hidden <option> of the open-orders select, which may come first in the page)

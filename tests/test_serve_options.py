@@ -97,6 +97,7 @@ def _clock_badge(url: str) -> str:
     for mod in pkgutil.iter_modules(panel.models.__path__):  # register Panel's models for deserialising
         with contextlib.suppress(ImportError):
             importlib.import_module(f"panel.models.{mod.name}")
+    importlib.import_module("vtrade.ui.trader")  # the dashboard's own components (the clickable watchlist)
     session: Any = pull_session(url=url)
     try:
         texts = [str(m.text) for m in session.document.models if "vt-clock" in str(getattr(m, "text", "") or "")]

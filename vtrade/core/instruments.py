@@ -149,6 +149,42 @@ class Instrument:
             return quantity * price
         return quantity * price * cs
 
+    @property
+    def unit(self) -> str:
+        """What one unit of quantity is called, for every view: ``"shares"``, the coin
+        (``"BTC"``) or ``"contracts"``.
+
+        >>> BINANCE_BTCUSDT_USDM.unit, us_equity("XYZ").unit
+        ('BTC', 'shares')
+        """
+        if self.contract_size is not None:
+            return "contracts"
+        if self.asset_class.startswith("crypto"):
+            pair = self.symbol.split("_")[0]
+            for quote in (self.currency, "USDT", "USDC", "BUSD", "USD"):
+                if quote and pair.endswith(quote) and len(pair) > len(quote):
+                    return pair[: -len(quote)]
+            return pair
+        return "shares"
+
+    @property
+    def size_decimals(self) -> int:
+        """Decimals a quantity needs to be shown exactly (0 for whole shares, 3 for 0.001 BTC).
+
+        >>> BINANCE_BTCUSDT_USDM.size_decimals, us_equity("XYZ").size_decimals
+        (3, 0)
+        """
+        return _decimals(self.lot_size)
+
+    @property
+    def price_decimals(self) -> int:
+        """Decimals a price needs to be shown exactly (2 for a cent tick, 1 for 0.1).
+
+        >>> BINANCE_BTCUSDT_USDM.price_decimals
+        1
+        """
+        return _decimals(self.tick_size)
+
     def describe(self, venue: str | None = None) -> str:
         """One line naming the instrument and its grid, for what a command prints; ``venue``
         replaces the venue code with a name people read.
@@ -165,6 +201,11 @@ class Instrument:
         unit = " contract" + ("s" if self.lot_size != 1 else "") if self.contract_size is not None else ""
         head = f"{self.symbol} ({', '.join(where)})" if where else self.symbol
         return f"{head}: tick {_plain(self.tick_size)}, lot {_plain(self.lot_size)}{unit}"
+
+
+def _decimals(step: Decimal) -> int:
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _plain(d: Decimal | None) -> str:

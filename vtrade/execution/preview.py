@@ -98,6 +98,7 @@ def preview_order(
     marketable = o.order_type in (OrderType.MARKET, OrderType.LIMIT)
     lots, notional = estimate_fill(levels, o.side, o.quantity, limit=o.limit_price, used=used) if marketable else (0, 0)
     px = inst.price_grid.to_float
+    units = inst.size_grid.to_decimal
     avg = px(1) * notional / lots if lots else None
     mid = px(mid2) / 2 if mid2 else None
     slip = None
@@ -106,17 +107,31 @@ def preview_order(
     fee = Decimal(0)
     if lots and fees is not None:
         fee = fees.fee(FillContext(inst, o.side, lots, max(1, notional // lots), Liquidity.TAKER))
+    # ``notional`` is in ticks x LOTS: its value needs the lot size too (0.01 BTC is 10 lots, and
+    # leaving it out made the preview 1,000x too large). Instrument.notional applies the contract
+    # rule. What rests is valued at its limit or stop: a resting order's notional is not $0.
+    # (Linear: sum(ticks x lots) x tick x lot exactly; inverse: at the average price.)
+    if not lots:
+        value = Decimal(0)
+    elif inst.inverse:
+        value = inst.notional(inst.price_grid.to_decimal(notional) / lots, units(lots))
+    else:
+        value = inst.notional(inst.price_grid.to_decimal(notional), units(1))
+    rest_price = o.limit_price if o.limit_price is not None else o.stop_price
+    resting = o.quantity - lots if o.order_type is not OrderType.MARKET else 0
+    if resting and rest_price is not None:
+        value += inst.notional(inst.price_grid.to_decimal(rest_price), units(resting))
     price_for_bp = o.limit_price if o.limit_price is not None else (notional // lots if lots else None)
     spend = Decimal(0)
     if o.side is Side.BUY and price_for_bp is not None:
-        spend = inst.price_grid.to_decimal(price_for_bp) * inst.size_grid.to_decimal(o.quantity) + fee
+        spend = inst.notional(inst.price_grid.to_decimal(price_for_bp), units(o.quantity)) + fee
     rests = lots < o.quantity and o.order_type is not OrderType.MARKET
     if o.order_type is OrderType.MARKET:
-        note = "fills now" if lots == o.quantity else f"only {lots} of {o.quantity} lots available now"
+        what = f"only {units(lots)} of {units(o.quantity)} {inst.unit} available now"
+        note = "fills now" if lots == o.quantity else what
     else:
         note = "rests in the book" if lots == 0 else ("fills now" if not rests else "part fills, rest rests")
     return Preview(
-        o.symbol, o.side.name.lower(), float(inst.size_grid.to_float(o.quantity)),
-        float(inst.size_grid.to_float(lots)), avg, mid, slip, px(1) * notional, float(fee), float(buying_power),
-        float(buying_power - spend), rests, note,
+        o.symbol, o.side.name.lower(), float(units(o.quantity)), float(units(lots)), avg, mid, slip, float(value),
+        float(fee), float(buying_power), float(buying_power - spend), rests, note,
     )  # fmt: skip

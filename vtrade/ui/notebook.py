@@ -41,6 +41,7 @@ from vtrade.ui.trader import (
     blotter,
     clock_badge,
     depth_ladder,
+    link_focus,
     order_ticket,
     portfolio_panel,
     price_chart,
@@ -229,6 +230,7 @@ class TicketView(LiveView):
         # Made first: the base class's first refresh previews the ticket too.
         self.ticket = TicketState(market=market, account=account, symbol=symbol)
         super().__init__(market, account, symbol, **kwargs)
+        link_focus(self.state, self.ticket)  # one focus, as on the dashboard
         # An order sent from the ticket shows in the blotter now, not at the next tick.
         self.ticket.param.watch(lambda event: self.state.refresh(), "result")
 

@@ -29,11 +29,13 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, FactorRange, NumeralTickFormatter
+from bokeh.models import ColumnDataSource, DatetimeTickFormatter, FactorRange, Legend, NumeralTickFormatter
 from bokeh.plotting import figure
+from panel.custom import JSComponent
 from panel.io.document import hold
 from panel.io.state import set_curdoc
 
+from vtrade.core.instruments import Instrument
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.live import LiveMarket, Preview
 from vtrade.ui.fanout import shared_fanout
@@ -55,6 +57,7 @@ __all__ = [
     "render_clock",
     "render_ladder",
     "render_preview",
+    "render_table",
     "render_watchlist",
     "trader_dashboard",
     "watchlist",
@@ -165,6 +168,10 @@ class TraderState(param.Parameterized):
         """The NAV chart's samples: ``ts, nav``."""
         return _source_frame(self.nav_source)
 
+    def instrument(self, symbol: str | None = None) -> Instrument:
+        """The instrument of ``symbol`` (default: the one in focus), for units and precision."""
+        return self.market.instrument(symbol or self.symbol)
+
     def cancel(self, client_order_id: str) -> None:
         """Ask the market to cancel one of this account's orders; the answer goes to ``message``."""
         out = self.market.cancel(self.account, client_order_id)
@@ -180,6 +187,9 @@ class TraderState(param.Parameterized):
             self._price_since = prices.ts.iloc[-1]
 
     def _on_symbol(self, event: param.parameterized.Event) -> None:
+        # The ladder and chart follow the focus now, not at the next refresh: for a moment they
+        # would show another symbol's book under this one's name.
+        self.depth = self.market.depth(self.symbol, self.levels, account=self.account)
         self._stream_prices(restart=True)
 
 
@@ -206,7 +216,24 @@ class TicketState(param.Parameterized):
         if self.symbol is None:
             self.symbol = market.featured()[0]
         self.quantity = market.suggested_quantity(self.symbol)
-        self.param.watch(lambda e: setattr(self, "quantity", market.suggested_quantity(e.new)), "symbol")
+        self.param.watch(self._on_symbol, "symbol")
+
+    def _on_symbol(self, event: param.parameterized.Event) -> None:
+        # A quantity and a limit price belong to their instrument (100 shares of SPY at $650 is
+        # no order for BTC): a new symbol starts from its own sensible quantity and no limit.
+        # A limit order keeps its type and starts at the new symbol's own passive touch (the bid
+        # for a buy, the ask for a sell: it rests, no surprise fill). One batch, so the preview
+        # does not see the new quantity with the old limit.
+        self.param.update(quantity=self.market.suggested_quantity(event.new), limit_price=self._touch(event.new))
+
+    def _touch(self, symbol: str) -> str:
+        if self.order_type != "limit":
+            return ""
+        quote = self.market.quotes([symbol]).iloc[0]
+        price = quote["bid"] if self.side == "buy" else quote["ask"]
+        if price != price:  # no quote on that side yet
+            return ""
+        return f"{price:.{self.market.instrument(symbol).price_decimals}f}"
 
     def _inputs(self) -> dict[str, Any]:
         # The limit field is left over from an earlier limit order when the type is market:
@@ -243,8 +270,9 @@ class TicketState(param.Parameterized):
 
 
 # ---------------------------------------------------------------------------- pure renderers
-def render_ladder(depth: pd.DataFrame, symbol: str) -> str:
-    """The depth ladder as HTML: asks above bids, size bars, own resting orders marked ◆.
+def render_ladder(depth: pd.DataFrame, symbol: str, inst: Instrument | None = None) -> str:
+    """The depth ladder as HTML: asks above bids, size bars, own resting orders marked ◆, sizes
+    and prices with ``inst``'s precision (a 0.01 BTC order is "◆ 0.010", not "◆ 0").
 
     >>> df = pd.DataFrame({"side": ["ask", "bid"], "price": [10.01, 10.0], "size": [300.0, 200.0],
     ...                    "mine": [0.0, 100.0]})
@@ -253,47 +281,60 @@ def render_ladder(depth: pd.DataFrame, symbol: str) -> str:
     """
     if depth is None or depth.empty:
         return f"<div class='vt-ladder'><b>{html.escape(str(symbol))}</b>: no book yet</div>"
-    biggest = max(float(depth["size"].max()), 1.0)
+    sd, pd_ = (inst.size_decimals, inst.price_decimals) if inst is not None else (0, 2)
+    unit = f" ({html.escape(inst.unit)})" if inst is not None else ""
+    biggest = max(float(depth["size"].max()), 1e-12)
     rows = []
     levels: Iterable[tuple[str, float, float, float]] = zip(
         depth["side"], depth["price"], depth["size"], depth["mine"], strict=True)
     for side, price, size, own in levels:
         colour = "#c62828" if side == "ask" else "#2e7d32"
         width = int(100 * float(size) / biggest)
-        mine = f"◆ {own:,.0f}" if own else ""
+        mine = f"◆ {own:,.{sd}f}" if own else ""
         bar = f"<div style='background:{colour}33;width:{width}%;height:14px'></div>"
         rows.append(
-            f"<tr><td style='color:{colour};text-align:right;padding-right:8px'>{price:,.2f}</td>"
-            f"<td style='text-align:right;padding-right:6px'>{size:,.0f}</td><td style='width:45%'>{bar}</td>"
+            f"<tr><td style='color:{colour};text-align:right;padding-right:8px'>{price:,.{pd_}f}</td>"
+            f"<td style='text-align:right;padding-right:6px'>{size:,.{sd}f}</td><td style='width:40%'>{bar}</td>"
             f"<td style='color:#1565c0;font-weight:bold'>{mine}</td></tr>"
         )
     return (
         f"<div class='vt-ladder'><b>{html.escape(str(symbol))}</b> depth (◆ = your resting orders)"
         "<table style='width:100%;font-family:monospace;font-size:12px;border-collapse:collapse'>"
-        "<tr><th>price</th><th>size</th><th></th><th>yours</th></tr>" + "".join(rows) + "</table></div>"
+        f"<tr><th>Price</th><th>Size{unit}</th><th></th><th>Yours</th></tr>" + "".join(rows) + "</table></div>"
     )
+
+
+_CLOCK_ICON = ("<svg width='12' height='12' viewBox='0 0 12 12' style='vertical-align:-1px' aria-hidden='true'>"
+               "<circle cx='6' cy='6' r='5' fill='none' stroke='currentColor' stroke-width='1.4'/>"
+               "<path d='M6 3v3l2 1.5' fill='none' stroke='currentColor' stroke-width='1.4'/></svg>")  # fmt: skip
 
 
 def render_clock(clock: dict[str, Any]) -> str:
     """The clock badge: simulated time, speed, realism and queue model. ``data-wall`` carries the
     wall-clock time the shown slice was computed, so a client can measure its update lag.
 
-    >>> render_clock({"ts": pd.Timestamp(0, tz="UTC"), "speed": 20.0, "realism": "L2", "queue": "prob",
-    ...               "wall": 1.5})
-    "<span class='vt-clock' data-wall='1.500000'>🕒 1970-01-01 00:00:00 UTC · 20× · realism L2 · prob queue</span>"
+    >>> out = render_clock({"ts": pd.Timestamp(0, tz="UTC"), "speed": 20.0, "realism": "L2", "queue": "prob",
+    ...                     "wall": 1.5})
+    >>> out.startswith("<span class='vt-clock' data-wall='1.500000'><span class='vt-date'>1970-01-01 </span>00:00")
+    True
+    >>> "realism L2 · prob queue" in out
+    True
     """
     if not clock:
-        return "<span class='vt-clock'>🕒 starting…</span>"
-    ts = clock["ts"].strftime("%Y-%m-%d %H:%M:%S UTC")
+        return "<span class='vt-clock'>starting…</span>"
+    ts = clock["ts"].strftime("<span class='vt-date'>%Y-%m-%d </span>%H:%M:%S UTC")
     speed = "max speed" if not clock["speed"] else f"{clock['speed']:g}×"
     queue = str(clock["queue"]).replace("_", "-")
     day = f" · replaying {clock['day']}" if clock.get("day") else ""
     wall = f" data-wall='{clock['wall']:.6f}'" if "wall" in clock else ""
-    return f"<span class='vt-clock'{wall}>🕒 {ts} · {speed} · realism {clock['realism']} · {queue} queue{day}</span>"
+    # What a phone's header has no room for is marked, so the badge can leave it out there.
+    text = f"{ts} · {speed}<span class='vt-more'> · realism {clock['realism']} · {queue} queue{day}</span>"
+    return f"<span class='vt-clock'{wall}>{text}</span>"
 
 
-def render_preview(p: Preview | None) -> str:
-    """The ticket's estimate as HTML (it changes with the book: no Markdown parse per refresh).
+def render_preview(p: Preview | None, inst: Instrument | None = None) -> str:
+    """The ticket's estimate as HTML (it changes with the book: no Markdown parse per refresh);
+    the quantity in ``inst``'s unit and precision.
 
     >>> p = Preview("AAPL", "buy", 10, 10, 100.02, 100.0, 2.0, 1000.2, 1.0, 5000, 3999.8, False, "fills now")
     >>> "2.0 bps" in render_preview(p)
@@ -301,14 +342,154 @@ def render_preview(p: Preview | None) -> str:
     """
     if p is None:
         return ""
-    est = f"≈ ${p.avg_price:,.2f} avg" if p.avg_price is not None else "no immediate fill"
-    slip = f"{p.slippage_bps:.1f} bps vs mid ${p.mid:,.2f}" if p.slippage_bps is not None else "–"
+    qty = fmt_quantity(p.quantity, inst)
+    pd_ = inst.price_decimals if inst is not None else 2
+    est = f"≈ {fmt_money(p.avg_price, max(2, pd_))} avg" if p.avg_price is not None else "no immediate fill"
+    slip = f"{p.slippage_bps:.1f} bps vs mid {fmt_money(p.mid, max(2, pd_))}" if p.slippage_bps is not None else "–"
     warn = " ⚠ exceeds buying power" if p.buying_power_after < 0 else ""
+    side = _side_badge(p.side)
     return (
-        f"<div class='vt-preview'><b>Preview</b> {p.side} {p.quantity:,.0f} {html.escape(p.symbol)}: {est} "
-        f"({html.escape(p.note)})<br>slippage {slip} · est. fee ${p.fee:,.2f} · notional ${p.notional:,.2f}<br>"
-        f"buying power ${p.buying_power:,.2f} → ${p.buying_power_after:,.2f}{warn}</div>"
+        f"<div class='vt-preview'><b>Preview</b> {side} {qty} {html.escape(p.symbol)}: {est} "
+        f"({html.escape(p.note)})<br>slippage {slip} · est. fee {fmt_money(p.fee)} · "
+        f"notional {fmt_money(p.notional)}<br>"
+        f"buying power {fmt_money(p.buying_power)} → {fmt_money(p.buying_power_after)}{warn}</div>"
     )
+
+
+# ---------------------------------------------------------------------------- formatting for people
+def fmt_money(x: float | None, decimals: int = 2) -> str:
+    """Money as people write it: "−$1,234.50" (never "$-1,234.50"), blank when unknown.
+
+    >>> fmt_money(-1234.5), fmt_money(float("nan")), fmt_money(0.5, 4)
+    ('−$1,234.50', '', '$0.5000')
+    """
+    if x is None or x != x:
+        return ""
+    sign = "−" if x < 0 and round(x, decimals) != 0 else ""
+    return f"{sign}${abs(x):,.{decimals}f}"
+
+
+def fmt_quantity(x: float | None, inst: Instrument | None, *, unit: bool = True) -> str:
+    """A quantity with the instrument's precision and, if ``unit``, its unit: "0.010 BTC", "100 shares".
+
+    >>> from vtrade.core.instruments import BINANCE_BTCUSDT_USDM
+    >>> fmt_quantity(0.01, BINANCE_BTCUSDT_USDM), fmt_quantity(10.0, None)
+    ('0.010 BTC', '10')
+    """
+    if x is None or x != x:
+        return ""
+    decimals = inst.size_decimals if inst is not None else 0
+    text = f"{x:,.{decimals}f}"
+    return f"{text} {inst.unit}" if unit and inst is not None else text
+
+
+def _side_badge(side: str) -> str:
+    # Buy and sell differ by word, arrow AND colour: not by a shade alone (colour-blind readers).
+    buy = str(side).lower() == "buy"
+    colour, arrow = ("#1b5e20", "▲") if buy else ("#b71c1c", "▼")
+    bg = "#e8f5e9" if buy else "#ffebee"
+    return (f"<span class='vt-side vt-{'buy' if buy else 'sell'}' style='color:{colour};background:{bg};"
+            f"padding:0 4px;border-radius:3px;font-weight:600'>{arrow} {html.escape(str(side).upper())}</span>")
+
+
+#: How a column is shown: its header and kind (``money``, ``price``, ``qty``, ``pct``, ``bps``,
+#: ``side``, ``time``, ``enum``, ``text``). Columns not listed are not shown (internal ones: ``*_lots``,
+#: ``account``, ``simulated`` as true/false).
+Column = tuple[str, str, str]
+ORDER_COLUMNS: tuple[Column, ...] = (
+    ("client_order_id", "Order", "text"), ("symbol", "Symbol", "text"), ("side", "Side", "side"),
+    ("type", "Type", "enum"), ("quantity", "Quantity", "qty"), ("status", "Status", "enum"),
+    ("filled", "Filled", "qty"), ("avg_price", "Avg price", "price"), ("limit_price", "Limit", "price"),
+    ("tif", "TIF", "upper"), ("fees", "Fees", "money"), ("ts", "Time (UTC)", "time"), ("reason", "Note", "text"),
+)  # fmt: skip
+FILL_COLUMNS: tuple[Column, ...] = (
+    ("fill_id", "Fill", "text"), ("symbol", "Symbol", "text"), ("side", "Side", "side"),
+    ("quantity", "Quantity", "qty"), ("price", "Price", "price"), ("arrival_mid", "Mid at arrival", "price"),
+    ("slippage_bps", "Slippage", "bps"), ("fee", "Fee", "money"), ("liquidity", "Liquidity", "enum"),
+    ("queue_ahead", "Queue ahead", "qty"), ("model", "Fill model", "text"), ("ts", "Time (UTC)", "time"),
+)  # fmt: skip
+POSITION_COLUMNS: tuple[Column, ...] = (
+    ("symbol", "Symbol", "text"), ("quantity", "Quantity", "qty"), ("price", "Price", "price"),
+    ("value", "Value", "money"), ("cost_basis", "Cost basis", "money"), ("unrealized_pnl", "Unrealized P&L", "pnl"),
+    ("weight", "Weight", "weight"), ("sector", "Sector", "text"),
+)  # fmt: skip
+RANKING_COLUMNS: tuple[Column, ...] = (
+    ("rank", "#", "text"), ("account", "Trader", "trader"), ("nav", "NAV", "money"), ("return_pct", "Return", "pct"),
+)  # fmt: skip
+
+
+def _cell(kind: str, value: Any, row: dict[str, Any], inst: Instrument | None) -> tuple[str, bool]:
+    """(HTML, right-aligned) of one cell; blank for a missing value, never "NaN"."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT or value is pd.NA:
+        return "", kind not in ("text", "enum", "side", "time")
+    if kind == "qty":
+        return fmt_quantity(float(value), inst, unit=False), True
+    if kind == "price":
+        return fmt_money(float(value), max(2, inst.price_decimals) if inst is not None else 2), True
+    if kind == "money":
+        return fmt_money(float(value)), True
+    if kind == "pnl":
+        colour = "#2e7d32" if value > 0 else ("#c62828" if value < 0 else "inherit")
+        return f"<span style='color:{colour}'>{'+' if value > 0 else ''}{fmt_money(float(value))}</span>", True
+    if kind == "pct":
+        return f"{float(value):+.2f}%", True
+    if kind == "weight":
+        return f"{100 * float(value):.1f}%", True
+    if kind == "bps":
+        return f"{float(value):+.1f} bps", True
+    if kind == "side":
+        return _side_badge(str(value)), False
+    if kind == "time":
+        return html.escape(pd.Timestamp(value).strftime("%m-%d %H:%M:%S")), False
+    if kind == "upper":
+        return html.escape(str(value).upper()), False
+    if kind == "trader":
+        tag = " <span style='color:#777;font-size:11px'>(simulated)</span>" if row.get("simulated") else ""
+        return html.escape(str(value)) + tag, False
+    if kind == "enum":  # a code word ("pending_new") read as words; ids and names stay as they are
+        return html.escape(str(value).replace("_", " ")), False
+    return html.escape(str(value)), False
+
+
+def render_table(df: pd.DataFrame | None, columns: Iterable[Column], empty: str,
+                 instrument: Any = None, css_class: str = "vt-table") -> str:  # fmt: skip
+    """A table for people: human headers, money/percent/instrument-precision formats, blanks for
+    missing values and ``empty`` as a placeholder when there are no rows. ``instrument(symbol)``
+    gives a row's :class:`Instrument` (for its size and price precision).
+
+    >>> df = pd.DataFrame({"symbol": ["XYZ"], "side": ["buy"], "quantity": [10.0], "avg_price": [float("nan")],
+    ...                    "quantity_lots": [10]})
+    >>> out = render_table(df, ORDER_COLUMNS, "No orders yet")
+    >>> "NaN" in out, "quantity_lots" in out, ">10<" in out, "▲ BUY" in out
+    (False, False, True, True)
+    >>> "No orders yet" in render_table(pd.DataFrame(), ORDER_COLUMNS, "No orders yet")
+    True
+    """
+    cols = [c for c in columns if df is not None and (c[0] in df.columns or c[0] == "rank")]
+    if df is None or df.empty:
+        return f"<div class='{css_class} vt-empty' style='color:#777;padding:12px 4px;font-style:italic'>{empty}</div>"
+    head = "".join(
+        f"<th style='text-align:{'left' if k in ('text', 'enum', 'side', 'time', 'upper', 'trader') else 'right'};"
+        f"padding:3px 6px;position:sticky;top:0;background:#f5f7fa;white-space:nowrap'>{h}</th>"
+        for _, h, k in cols
+    )
+    rows = []
+    for i, row in enumerate(df.to_dict("records")):
+        inst = None
+        if instrument is not None and "symbol" in row:
+            try:
+                inst = instrument(row["symbol"])
+            except KeyError:
+                inst = None
+        cells = []
+        for name, _, kind in cols:
+            text, right = _cell(kind, i + 1 if name == "rank" else row.get(name), row, inst)
+            cells.append(f"<td style='padding:2px 6px;white-space:nowrap;text-align:{'right' if right else 'left'}'>"
+                         f"{text}</td>")  # fmt: skip
+        rows.append("<tr style='border-top:1px solid #eee'>" + "".join(cells) + "</tr>")
+    return (f"<div class='{css_class}' style='overflow:auto;max-height:260px'>"
+            "<table style='border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums;width:100%'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")  # fmt: skip
 
 
 def _field_error(errors: dict[str, str], field: str) -> str:
@@ -321,10 +502,11 @@ def _summary_html(s: dict[str, Any]) -> str:
         return ""
     pnl = s["pnl"]
     colour = "#2e7d32" if pnl >= 0 else "#c62828"
-    cells = [("NAV", f"${s['nav']:,.2f}"), ("P&L", f"<span style='color:{colour}'>{pnl:+,.2f}</span>"),
-             ("cash", f"${s['cash']:,.2f}"), ("buying power", f"${s['buying_power']:,.2f}"),
-             ("fees", f"${s['fees']:,.2f}")]  # fmt: skip
-    return "<div style='display:flex;gap:18px'>" + "".join(
+    cells = [("NAV", fmt_money(s["nav"])),
+             ("P&L", f"<span style='color:{colour}'>{'+' if pnl > 0 else ''}{fmt_money(pnl)}</span>"),
+             ("Cash", fmt_money(s["cash"])), ("Buying power", fmt_money(s["buying_power"])),
+             ("Fees", fmt_money(s["fees"]))]  # fmt: skip
+    return "<div style='display:flex;flex-wrap:wrap;gap:6px 18px'>" + "".join(
         f"<div><div style='font-size:11px;color:#666'>{k}</div><div style='font-size:16px'>{v}</div></div>"
         for k, v in cells
     ) + "</div>"
@@ -340,7 +522,10 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
     >>> "-1.25%" in render_watchlist(q, "XYZ") and "X Corp" in render_watchlist(q)
     True
     """
-    head = ("symbol", "name", "sector", "bid", "size", "ask", "size", "last", "change", "spread bps")
+    # (header, class): numbers right-aligned; sector and spread give way on a laptop, name and
+    # sizes too on a phone (the prices and the change are what a glance needs).
+    head = (("Symbol", ""), ("Name", "name wide"), ("Sector", "wide mid"), ("Bid", "n"), ("Size", "n wide"),
+            ("Ask", "n"), ("Size", "n wide"), ("Last", "n"), ("Change", "n"), ("Spread", "n wide mid"))  # fmt: skip
     rows = []
     columns = ("symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps")
     # (An empty frame may have no columns at all: the state's default before the first refresh.)
@@ -348,13 +533,31 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
         () if quotes.empty else zip(*(quotes[c] for c in columns), strict=True))
     for symbol, name, sector, bid, bid_size, ask, ask_size, last, change_pct, spread_bps in lines:
         colour = "#2e7d32" if change_pct > 0 else ("#c62828" if change_pct < 0 else "#444")
-        style = " style='background:#e3f2fd'" if symbol == focus else ""
+        arrow = "▲ " if change_pct > 0 else ("▼ " if change_pct < 0 else "")
+        # Each row names its symbol: a click on it moves the focus (ClickableHTML).
+        style = (f" data-symbol='{html.escape(symbol)}' title='Focus {html.escape(symbol)}' style='cursor:pointer"
+                 + (";background:#e3f2fd'" if symbol == focus else "'"))  # fmt: skip
         cells = (f"<b>{html.escape(symbol)}</b>", html.escape(str(name)), html.escape(str(sector)),
                  _num(bid), _num(bid_size, 3), _num(ask), _num(ask_size, 3), _num(last),
-                 f"<span style='color:{colour}'>{change_pct:+.2f}%</span>", _num(spread_bps))  # fmt: skip
-        rows.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return ("<table class='vt-watchlist' style='width:100%;font-size:13px;border-collapse:collapse'><tr>"
-            + "".join(f"<th style='text-align:left'>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
+                 f"<span style='color:{colour}'>{arrow}{change_pct:+.2f}%</span>",
+                 f"{_num(spread_bps, 1)} bps")  # fmt: skip
+        rows.append(f"<tr{style}>" + "".join(f"<td class='{k}'>{c}</td>" for c, (_, k) in zip(cells, head, strict=True))
+                    + "</tr>")  # fmt: skip
+    return (_WATCH_CSS + "<table class='vt-watchlist'><tr>"
+            + "".join(f"<th class='{k}'>{h}</th>" for h, k in head) + "</tr>" + "".join(rows) + "</table>")
+
+
+_WATCH_CSS = """<style>
+.vt-watchlist { width: 100%; font-size: 13px; border-collapse: collapse; white-space: nowrap;
+  font-variant-numeric: tabular-nums; }
+.vt-watchlist th { text-align: left; background: #f5f7fa; }
+.vt-watchlist td, .vt-watchlist th { padding: 3px 6px; }
+.vt-watchlist tr + tr { border-top: 1px solid #eee; }
+.vt-watchlist .n { text-align: right; }
+.vt-watchlist .name { max-width: 170px; overflow: hidden; text-overflow: ellipsis; }
+@media (max-width: 1200px) { .vt-watchlist .mid { display: none; } .vt-watchlist .name { max-width: 140px; } }
+@media (max-width: 700px) { .vt-watchlist .wide { display: none; } }
+</style>"""
 
 
 def _num(x: float, decimals: int = 2) -> str:
@@ -364,78 +567,172 @@ def _num(x: float, decimals: int = 2) -> str:
     return text.rstrip("0").rstrip(".") if decimals > 2 and "." in text else text
 
 
+class ClickableHTML(JSComponent):
+    """HTML whose rows can be clicked: a click on an element with ``data-symbol`` sets
+    ``clicked`` (the watchlist's row click moves the focus). The HTML is rendered on the server
+    as elsewhere; this only adds the click, in a few lines of browser code (no download)."""
+
+    object = param.String(default="", doc="the HTML shown")
+    clicked = param.String(default="", doc="the data-symbol of the last clicked row ('' once handled)")
+
+    _esm = """
+    export function render({ model, el }) {
+      const box = document.createElement('div')
+      box.style.overflowX = 'auto'
+      box.innerHTML = model.object
+      model.on('object', () => { box.innerHTML = model.object })
+      box.addEventListener('click', (e) => {
+        const row = e.target.closest('[data-symbol]')
+        if (row) { model.clicked = row.dataset.symbol }
+      })
+      return box
+    }
+    """
+
+
 def watchlist(state: TraderState) -> pn.viewable.Viewable:
-    """L1 quotes of the watchlist (an HTML table bound to ``state.quotes``: a full table widget
-    costs the server several times more per refresh) and the symbol in focus."""
+    """L1 quotes of the watchlist (HTML rendered on the server: a full table widget costs the
+    server several times more per refresh) and the symbol in focus: a row click or the search
+    box moves the focus."""
     focus = pn.widgets.Select.from_param(state.param.symbol, label=f"Focus ({len(state.param.symbol.objects)} symbols)",
                                          width=220)  # fmt: skip
-    table = pn.pane.HTML(pn.bind(render_watchlist, state.param.quotes, state.param.symbol),
-                         sizing_mode="stretch_width")  # fmt: skip
-    return pn.Column("### Watchlist", focus, table, sizing_mode="stretch_width")
+    table = ClickableHTML(object=render_watchlist(state.quotes, state.symbol), sizing_mode="stretch_width",
+                          styles={"overflow-x": "auto"})  # fmt: skip
+
+    def show(*_: object) -> None:
+        table.object = render_watchlist(state.quotes, state.symbol)
+
+    def clicked(event: param.parameterized.Event) -> None:
+        if event.new in state.param.symbol.objects:
+            state.symbol = event.new
+        if event.new:
+            table.clicked = ""  # the same row can be clicked again later
+
+    state.param.watch(show, ["quotes", "symbol"])
+    table.param.watch(clicked, "clicked")
+    return pn.Column("### Watchlist", focus, table, sizing_mode="stretch_width", css_classes=["vt-watch"])
 
 
 def leaderboard(state: TraderState) -> pn.viewable.Viewable:
     """The class ranked by NAV (simulated members marked): what everyone may see of everyone."""
-    table = pn.widgets.Tabulator(state.param.ranking, disabled=True, show_index=False, height=200, width=360,
-                                 layout="fit_columns",
-                                 formatters={"nav": {"type": "money", "precision": 2},
-                                             "return_pct": {"type": "money", "precision": 3}})  # fmt: skip
-    return pn.Column("### Leaderboard", table)
+    table = pn.pane.HTML(pn.bind(render_table, state.param.ranking, RANKING_COLUMNS, "No traders yet"),
+                         sizing_mode="stretch_width")  # fmt: skip
+    return pn.Column("### Leaderboard", table, sizing_mode="stretch_width", css_classes=["vt-leaderboard"])
 
 
 def depth_ladder(state: TraderState) -> pn.viewable.Viewable:
-    """The L2 ladder of the focused symbol with this account's resting orders marked."""
-    return pn.pane.HTML(pn.bind(render_ladder, state.param.depth, state.param.symbol), sizing_mode="stretch_width")
+    """The L2 ladder of the focused symbol with this account's resting orders marked, in the
+    instrument's precision."""
+    def show(depth: pd.DataFrame, symbol: str) -> str:
+        return render_ladder(depth, symbol, state.instrument(symbol))
+
+    return pn.pane.HTML(pn.bind(show, state.param.depth, state.param.symbol), sizing_mode="stretch_width",
+                        css_classes=["vt-ladder-pane"])  # fmt: skip
+
+
+#: Simulated time runs at up to 50x: a tick label shows what changes at the chart's zoom, and
+#: hours:minutes at most (dates only where the day changes), so labels never run together.
+TIME_TICKS = DatetimeTickFormatter(
+    seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
+    days="%b %d", months="%b %Y", years="%Y", context=None,
+)  # fmt: skip
 
 
 def _time_figure(height: int, ylabel: str, title: str | None = None) -> figure:
     fig = figure(x_axis_type="datetime", height=height, sizing_mode="stretch_width", title=title,
-                 tools="pan,wheel_zoom,box_zoom,reset,hover", toolbar_location="right")  # fmt: skip
+                 tools="pan,wheel_zoom,box_zoom,reset,hover", toolbar_location="above", min_width=260)  # fmt: skip
     fig.yaxis.axis_label = ylabel
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0.00")
+    fig.xaxis.formatter = TIME_TICKS
+    fig.xaxis.ticker.desired_num_ticks = 4
+    fig.yaxis.ticker.desired_num_ticks = 5
     return fig
 
 
 def price_chart(state: TraderState) -> pn.viewable.Viewable:
     """A streaming mid/bid/ask chart: each refresh sends only the new samples (Bokeh ``stream``);
     its ranges follow the data in the browser."""
-    fig = _time_figure(260, "$")
+    fig = _time_figure(400, "")
+    fig.yaxis.formatter = NumeralTickFormatter(format="$0,0.00")
     fig.xaxis.axis_label = "simulated time (UTC)"
+    items = []
     for col, colour, width, alpha in (("bid", "#2e7d32", 1, 0.6), ("ask", "#c62828", 1, 0.6),
                                       ("mid", "#1565c0", 2, 1.0)):  # fmt: skip
-        fig.line("ts", col, source=state.price_source, color=colour, line_width=width, alpha=alpha, legend_label=col)
-    fig.legend.location = "top_left"
+        r = fig.line("ts", col, source=state.price_source, color=colour, line_width=width, alpha=alpha)
+        items.append((col, [r]))
+    # The legend sits above the plot, never over the data (at 1024 px the plot is narrow).
+    fig.add_layout(Legend(items=items, orientation="horizontal", location="top_left", margin=0, padding=2,
+                          spacing=8, border_line_alpha=0), "above")  # fmt: skip
     title = pn.bind(lambda s: f"### {s} price", state.param.symbol)
     return pn.Column(pn.pane.Markdown(title), pn.pane.Bokeh(fig, sizing_mode="stretch_width"),
-                     sizing_mode="stretch_width")  # fmt: skip
+                     sizing_mode="stretch_width", min_width=280, css_classes=["vt-chart"])  # fmt: skip
+
+
+#: The field in error is outlined red (Panel widgets render in a shadow root: the rule goes there).
+ERROR_CSS = (":host(.vt-error) input, :host(.vt-error) select "
+             "{ border: 2px solid #c62828 !important; background: #ffebee; }")
+
+
+SIDE_CSS = """
+.bk-btn-group .bk-btn { font-weight: 600; background: #fff; }
+.bk-btn-group .bk-btn:nth-child(1) { color: #1b5e20; border-color: #2e7d32; }
+.bk-btn-group .bk-btn:nth-child(1).bk-active { background: #2e7d32 !important; color: #fff !important; }
+.bk-btn-group .bk-btn:nth-child(2) { color: #b71c1c; border-color: #c62828; }
+.bk-btn-group .bk-btn:nth-child(2).bk-active { background: #c62828 !important; color: #fff !important; }
+"""
 
 
 def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
-    """Inputs with their errors next to them, the preview, and Submit."""
+    """Inputs with their errors next to them (the field outlined), the preview, and Submit; the
+    quantity is labelled in the instrument's unit (shares, BTC, contracts)."""
     errs = ticket.param.errors
+
+    def qty_label(symbol: str) -> str:
+        return f"Quantity ({ticket.market.instrument(symbol).unit})"
+
     widgets: dict[str, pn.widgets.Widget] = {
         "symbol": pn.widgets.Select.from_param(ticket.param.symbol, label="Symbol"),
-        "side": pn.widgets.RadioButtonGroup.from_param(ticket.param.side, label="Side", color="primary"),
+        "side": pn.widgets.RadioButtonGroup.from_param(ticket.param.side, label="Side",
+                                                       options={"▲ Buy": "buy", "▼ Sell": "sell"}),
         "order_type": pn.widgets.Select.from_param(ticket.param.order_type, label="Type"),
-        "quantity": pn.widgets.TextInput.from_param(ticket.param.quantity, label="Quantity (shares)"),
+        "quantity": pn.widgets.TextInput.from_param(ticket.param.quantity, label=qty_label(ticket.symbol)),
         "limit_price": pn.widgets.TextInput.from_param(ticket.param.limit_price, label="Limit price ($)"),
         "tif": pn.widgets.Select.from_param(ticket.param.tif, label="Time in force"),
     }
+    for w in widgets.values():
+        w.stylesheets = [*w.stylesheets, ERROR_CSS]
+    # Buy green, sell red, each with its arrow and word: the chosen one filled (not a shade of one colour).
+    widgets["side"].stylesheets = [*widgets["side"].stylesheets, SIDE_CSS]
+
+    def on_change(event: param.parameterized.Event) -> None:
+        if event.name == "symbol":
+            widgets["quantity"].name = qty_label(event.new)
+        elif event.name == "errors":
+            for field, w in widgets.items():
+                classes = [c for c in w.css_classes if c != "vt-error"]
+                w.css_classes = [*classes, "vt-error"] if field in event.new else classes
+
+    ticket.param.watch(on_change, ["symbol", "errors"])
     rows: list[pn.viewable.Viewable] = []
     for field in TICKET_FIELDS:
         rows.append(widgets[field])
         rows.append(pn.pane.HTML(pn.bind(_field_error, errs, field), margin=(0, 10)))
+
     def send(event: param.parameterized.Event) -> None:
         ticket.submit()  # its answer shows in ticket.result
 
-    submit = pn.widgets.Button(label="Confirm order", color="success")
+    submit = pn.widgets.Button(label="Confirm order", color="primary")
     submit.on_click(send)
     refresh = pn.widgets.Button(label="Refresh preview", color="light")
     refresh.on_click(lambda event: ticket.update_preview())
+
+    def preview(p: Preview | None, symbol: str) -> str:
+        return render_preview(p, ticket.market.instrument(symbol))
+
     return pn.Column(
         "### Order ticket", *rows,
-        pn.pane.HTML(pn.bind(render_preview, ticket.param.preview), sizing_mode="stretch_width"),
-        pn.Row(refresh, submit), pn.pane.Markdown(ticket.param.result), width=330,
+        pn.pane.HTML(pn.bind(preview, ticket.param.preview, ticket.param.symbol), sizing_mode="stretch_width"),
+        pn.Row(refresh, submit), pn.pane.Markdown(ticket.param.result), width=330, css_classes=["vt-ticket"],
     )  # fmt: skip
 
 
@@ -450,24 +747,20 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def blotter(state: TraderState) -> pn.viewable.Viewable:
-    """This account's orders and fills (with receipts), and cancelling an open order."""
-    # What a trader scans first (id, what, status, price) leads; the time and reason trail.
-    first = ["client_order_id", "symbol", "side", "type", "quantity", "status", "filled", "avg_price", "limit_price"]
-
-    def lead(df: pd.DataFrame) -> pd.DataFrame:
-        df = newest_first(df)
-        return df[[c for c in first if c in df] + [c for c in df if c not in first]]
-
+    """This account's orders and fills (with receipts, scrolling sideways rather than off the
+    page), and cancelling an open order."""
     def newest_first(df: pd.DataFrame) -> pd.DataFrame:  # a blotter reads from the top: the latest first
-        return shown(df).iloc[::-1].reset_index(drop=True)
+        return df.iloc[::-1].reset_index(drop=True)
 
-    money = {"type": "money", "precision": 4}
-    formatters = {c: money for c in ("avg_price", "limit_price", "price", "arrival_mid", "fees", "fee")}
-    table = {"disabled": True, "show_index": False, "height": 220, "sizing_mode": "stretch_width",
-             "layout": "fit_data_table"}  # fmt: skip
-    orders = pn.widgets.Tabulator(pn.bind(lead, state.param.orders), formatters=formatters, **table)
-    bps = {"slippage_bps": {"type": "money", "precision": 2}}
-    fills = pn.widgets.Tabulator(pn.bind(newest_first, state.param.fills), formatters=formatters | bps, **table)
+    def orders_html(df: pd.DataFrame) -> str:
+        return render_table(newest_first(df), ORDER_COLUMNS, "No orders yet: use the order ticket",
+                            state.instrument, "vt-orders")  # fmt: skip
+
+    def fills_html(df: pd.DataFrame) -> str:
+        return render_table(newest_first(df), FILL_COLUMNS, "No fills yet", state.instrument, "vt-fills")
+
+    orders = pn.pane.HTML(pn.bind(orders_html, state.param.orders), sizing_mode="stretch_width")
+    fills = pn.pane.HTML(pn.bind(fills_html, state.param.fills), sizing_mode="stretch_width")
     which = pn.widgets.Select(label="Open order", options=state.param.open_orders, width=180)
     cancel = pn.widgets.Button(label="Cancel order", color="warning", align="end")
 
@@ -476,49 +769,115 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
             state.cancel(which.value)
 
     cancel.on_click(cancel_selected)
-    return pn.Column("### Blotter", pn.Tabs(("Orders", orders), ("Fills", fills)),
-                     pn.Row(which, cancel), pn.pane.Markdown(state.param.message))  # fmt: skip
+    return pn.Column("### My orders", pn.Tabs(("Orders", orders), ("Fills", fills), sizing_mode="stretch_width"),
+                     pn.Row(which, cancel), pn.pane.Markdown(state.param.message),
+                     sizing_mode="stretch_width", css_classes=["vt-blotter"])  # fmt: skip
+
+
+def _allocation(sectors: pd.DataFrame, cash: float | None) -> dict[str, list[Any]]:
+    """What the allocation chart shows: the sectors held and the cash (so the chart is never
+    empty: an account that holds nothing is all cash)."""
+    held = sectors[sectors.exposure != 0] if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
+    names = [str(x) for x in held.sector]
+    values = [float(x) for x in held.exposure]
+    if cash is not None and cash == cash:
+        names.append("Cash")
+        values.append(float(cash))
+    return {"sector": names, "exposure": values}
 
 
 def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
-    """NAV and P&L, the NAV curve (streamed), positions and the sector allocation chart."""
+    """NAV and P&L, positions, the NAV curve (streamed) and the allocation chart (sectors and cash)."""
     nav = _time_figure(220, "NAV $", "NAV")
+    # Cents show when the NAV barely moves (else the ticks read "$100,000 $100,000 $100,000").
+    nav.yaxis.formatter = NumeralTickFormatter(format="$0,0.[00]")
     nav.line("ts", "nav", source=state.nav_source, color="#6a1b9a", line_width=2)
-    # Only the sectors held, as horizontal bars; the source changes only when the allocation does.
+    # The sectors held and the cash, as horizontal bars; the source changes only when they do.
     bars = ColumnDataSource({"sector": [], "exposure": []})
     sector_range = FactorRange()
-    sector_fig = figure(y_range=sector_range, height=220, sizing_mode="stretch_width", title="Sector allocation",
-                        tools="hover", toolbar_location=None)  # fmt: skip
+    sector_fig = figure(y_range=sector_range, height=220, sizing_mode="stretch_width", title="Allocation",
+                        tools="hover", toolbar_location=None, min_width=260,
+                        tooltips=[("", "@sector"), ("$", "@exposure{$0,0.00}")])  # fmt: skip
     sector_fig.hbar(y="sector", right="exposure", height=0.7, source=bars, color="#00838f")
-    sector_fig.xaxis.axis_label = "exposure $"
-    sector_fig.xaxis.formatter = NumeralTickFormatter(format="0,0")
+    sector_fig.xaxis.axis_label = "exposure"
+    # Short labels ($1.2k, $100k) and few ticks: "0 200400600800 1,001,201…" ran together.
+    sector_fig.xaxis.formatter = NumeralTickFormatter(format="$0.[0]a")
+    sector_fig.xaxis.ticker.desired_num_ticks = 4
+    sector_fig.x_range.start = 0
 
-    def show_sectors(event: param.parameterized.Event | None = None) -> None:
-        sectors = state.sectors
-        held = sectors[sectors.exposure != 0] if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
-        factors = [str(x) for x in held.sector]
-        if list(sector_range.factors) != factors:
-            sector_range.factors = factors
-        bars.data = {"sector": factors, "exposure": held.exposure.to_numpy(dtype=float)}
+    def show_sectors(*events: param.parameterized.Event) -> None:
+        data = _allocation(state.sectors, state.summary.get("cash") if state.summary else None)
+        if list(sector_range.factors) != data["sector"]:
+            sector_range.factors = data["sector"]
+        if bars.data.get("exposure") != data["exposure"] or list(bars.data.get("sector", [])) != data["sector"]:
+            bars.data = data
 
-    state.param.watch(show_sectors, "sectors")
+    state.param.watch(show_sectors, ["sectors", "summary"])
     show_sectors()
-    positions = pn.widgets.Tabulator(pn.bind(shown, state.param.positions), disabled=True, show_index=False, height=150,
-                                     sizing_mode="stretch_width")  # fmt: skip
-    return pn.Column(
-        "### Portfolio", pn.pane.HTML(pn.bind(_summary_html, state.param.summary)),
-        pn.Row(pn.pane.Bokeh(nav, sizing_mode="stretch_width"), pn.pane.Bokeh(sector_fig, sizing_mode="stretch_width"),
-               sizing_mode="stretch_width"),
-        positions, sizing_mode="stretch_width",
-    )  # fmt: skip
+
+    def positions_html(df: pd.DataFrame) -> str:
+        return render_table(df, POSITION_COLUMNS, "No positions yet: you hold only cash", state.instrument,
+                            "vt-positions")  # fmt: skip
+
+    positions = pn.pane.HTML(pn.bind(positions_html, state.param.positions), sizing_mode="stretch_width")
+    charts = pn.FlexBox(pn.pane.Bokeh(nav, sizing_mode="stretch_width", min_width=260, styles={"flex": "1 1 300px"}),
+                        pn.pane.Bokeh(sector_fig, sizing_mode="stretch_width", min_width=260,
+                                      styles={"flex": "1 1 300px"}),
+                        sizing_mode="stretch_width", flex_wrap="wrap")  # fmt: skip
+    summary = pn.Column("### My portfolio", pn.pane.HTML(pn.bind(_summary_html, state.param.summary)),
+                        "#### Positions", positions, sizing_mode="stretch_width",
+                        css_classes=["vt-positions-pane"])  # fmt: skip
+    return pn.Column(summary, charts, sizing_mode="stretch_width", css_classes=["vt-portfolio"])
 
 
 def clock_badge(state: TraderState) -> pn.viewable.Viewable:
-    """Simulated time, replay speed and realism level."""
-    return pn.pane.HTML(pn.bind(render_clock, state.param.clock))
+    """Simulated time, replay speed and realism level (the icon is drawn, not a font glyph)."""
+    css = (".vt-clock { white-space: nowrap; } "
+           "@media (max-width: 700px) { .vt-more, .vt-date, svg { display: none; } .vt-clock { font-size: 12px; } }")
+    def badge(clock: dict[str, Any]) -> str:  # the icon stays on the time's line
+        return f"<span style='white-space:nowrap'>{_CLOCK_ICON} {render_clock(clock)}</span>"
+
+    return pn.pane.HTML(pn.bind(badge, state.param.clock), stylesheets=[css])
 
 
 # ---------------------------------------------------------------------------- the dashboard
+def link_focus(state: TraderState, ticket: TicketState) -> None:
+    """One focus: the symbol chosen anywhere (watchlist row, focus search, ticket) moves the
+    ladder, the chart, the ticket and its preview together. (param only notifies a change, so
+    the two watchers do not loop.)"""
+    if ticket.symbol != state.symbol:
+        ticket.symbol = state.symbol
+    state.param.watch(lambda e: setattr(ticket, "symbol", e.new), "symbol")
+    ticket.param.watch(lambda e: setattr(state, "symbol", e.new), "symbol")
+
+
+#: Where each view goes, by width: (order, flex grow, flex basis) on a wide screen, and its order
+#: on a phone, where what a trader acts on (ticket, positions, orders) comes first. The rows of a
+#: wide screen are: the watchlist and leaderboard; ladder, chart and ticket; orders and portfolio
+#: (the "break" slots end a row). The rule sits in the view's own shadow root (``:host``): Panel
+#: renders each view in one.
+_SLOTS: dict[str, tuple[int, int, str, int]] = {
+    "account": (0, 0, "100%", 0), "watchlist": (1, 3, "560px", 5), "leaderboard": (2, 1, "300px", 8),
+    "break1": (3, 0, "100%", 9), "ladder": (4, 0, "300px", 6), "chart": (5, 1, "320px", 7),
+    "ticket": (6, 0, "330px", 1), "break2": (7, 0, "100%", 9), "blotter": (8, 1, "520px", 3),
+    "portfolio": (9, 1, "520px", 2),
+}  # fmt: skip
+
+
+def _slot_css(slot: str) -> str:
+    order, grow, basis, phone = _SLOTS[slot]
+    # On a laptop the ladder gives the chart room (at 1024 px the chart was ~150 px wide).
+    laptop = "@media (max-width: 1200px) { :host { width: 250px !important; flex-basis: 250px; } }\n" if (
+        slot == "ladder") else ""  # fmt: skip
+    return (f":host {{ order: {order}; flex: {grow} 1 {basis}; min-width: 0; max-width: 100%; }}\n{laptop}"
+            f"@media (max-width: 700px) {{ :host {{ order: {phone}; flex: 1 1 100%; width: 100% !important; }} }}")
+
+
+def _row_break(slot: str) -> pn.viewable.Viewable:
+    # An empty, zero-height item a whole row wide: the flex row wraps after it.
+    return pn.Spacer(height=0, margin=0, stylesheets=[_slot_css(slot)], css_classes=["vt-break"])
+
+
 _ACCOUNT_IDS = itertools.count(1)
 
 
@@ -553,22 +912,30 @@ def trader_dashboard(
     elif not market.has_account(account):
         raise ValueError(f"no account {account!r} in this market: open it first")
     state = TraderState(market=market, account=account)
-    ticket = TicketState(market=market, account=account)
-    state.param.watch(lambda e: setattr(ticket, "symbol", e.new), "symbol")
+    ticket = TicketState(market=market, account=account, symbol=state.symbol)
+    link_focus(state, ticket)
     state.refresh()
     ticket.update_preview()
 
     header = clock_badge(state)
-    main = pn.Column(
-        pn.pane.Markdown(f"**Your account: {account}** · orders, fills and portfolio below are yours alone."),
-        pn.Row(watchlist(state), leaderboard(state), sizing_mode="stretch_width"),
-        pn.Row(pn.Column(depth_ladder(state), width=380), price_chart(state), order_ticket(ticket),
-               sizing_mode="stretch_width"),
-        pn.Row(blotter(state), portfolio_panel(state), sizing_mode="stretch_width"),
-        sizing_mode="stretch_width",
-    )
+    views = [
+        (pn.pane.Markdown(f"**Your account: {account}** · orders, fills and portfolio below are yours alone.",
+                          sizing_mode="stretch_width"), "account"),
+        (watchlist(state), "watchlist"), (leaderboard(state), "leaderboard"),
+        (pn.Column(depth_ladder(state), width=300), "ladder"), (price_chart(state), "chart"),
+        (order_ticket(ticket), "ticket"), (blotter(state), "blotter"), (portfolio_panel(state), "portfolio"),
+    ]  # fmt: skip
+    main_views = [v for v, _ in views]
+    for view, slot in views:
+        view.stylesheets = [*view.stylesheets, _slot_css(slot)]
+        view.css_classes = [*view.css_classes, "vt-view", f"vt-{slot}-view"]
+    main = pn.FlexBox(*main_views, _row_break("break1"), _row_break("break2"), flex_wrap="wrap", gap="8px 16px",
+                      align_items="flex-start",
+                      sizing_mode="stretch_width")  # fmt: skip
+    # A phone lays the page out at its own width (not 980 px shrunk by 40 %): the viewport tag.
     template = pn.template.FastListTemplate(title=TITLE, header=[header], main=[main], theme_toggle=False,
-                                            accent="#1565c0", design=LocalFast)  # fmt: skip
+                                            accent="#1565c0", meta_viewport="width=device-width, initial-scale=1",
+                                            main_layout=None, design=LocalFast)  # fmt: skip
     local_template(template)  # offline: fonts from our server, not Google's (vtrade.ui.resources)
     doc = pn.state.curdoc
     if doc is not None and doc.session_context is not None:
