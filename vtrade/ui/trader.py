@@ -22,14 +22,15 @@ from __future__ import annotations
 import html
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, DatetimeTickFormatter, FactorRange, Legend, NumeralTickFormatter
+from bokeh.models import ColumnDataSource, DataRange1d, DatetimeTickFormatter, FactorRange, NumeralTickFormatter
+from bokeh.models.annotations import Legend
 from bokeh.plotting import figure
 from panel.custom import JSComponent
 from panel.io.document import hold
@@ -418,7 +419,7 @@ RANKING_COLUMNS: tuple[Column, ...] = (
 )  # fmt: skip
 
 
-def _cell(kind: str, value: Any, row: dict[str, Any], inst: Instrument | None) -> tuple[str, bool]:
+def _cell(kind: str, value: Any, row: Mapping[Any, Any], inst: Instrument | None) -> tuple[str, bool]:
     """(HTML, right-aligned) of one cell; blank for a missing value, never "NaN"."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NaT or value is pd.NA:
         return "", kind not in ("text", "enum", "side", "time")
@@ -644,9 +645,16 @@ def _time_figure(height: int, ylabel: str, title: str | None = None) -> figure:
     fig.yaxis.axis_label = ylabel
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0.00")
     fig.xaxis.formatter = TIME_TICKS
-    fig.xaxis.ticker.desired_num_ticks = 4
-    fig.yaxis.ticker.desired_num_ticks = 5
+    _ticks(fig.xaxis, 4)
+    _ticks(fig.yaxis, 5)
     return fig
+
+
+def _ticks(axes: Any, n: int) -> None:
+    """Ask ``axes``' tickers for about ``n`` ticks. (Bokeh types an axis's ticker as a Ticker or
+    a list of fixed ticks; a figure's default tickers all take ``desired_num_ticks``.)"""
+    for axis in axes:
+        axis.ticker.desired_num_ticks = n
 
 
 def price_chart(state: TraderState) -> pn.viewable.Viewable:
@@ -660,9 +668,12 @@ def price_chart(state: TraderState) -> pn.viewable.Viewable:
                                       ("mid", "#1565c0", 2, 1.0)):  # fmt: skip
         r = fig.line("ts", col, source=state.price_source, color=colour, line_width=width, alpha=alpha)
         items.append((col, [r]))
-    # The legend sits above the plot, never over the data (at 1024 px the plot is narrow).
-    fig.add_layout(Legend(items=items, orientation="horizontal", location="top_left", margin=0, padding=2,
-                          spacing=8, border_line_alpha=0), "above")  # fmt: skip
+    # The legend sits above the plot, never over the data (at 1024 px the plot is narrow). (Passed
+    # as a dict: Bokeh's stubs type ``items`` and ``padding`` narrower than Bokeh accepts.)
+    options: dict[str, Any] = {"items": items, "orientation": "horizontal", "location": "top_left", "margin": 0,
+                               "padding": 2, "spacing": 8, "border_line_alpha": 0}  # fmt: skip
+    legend = Legend(**options)
+    fig.add_layout(legend, "above")
     title = pn.bind(lambda s: f"### {s} price", state.param.symbol)
     return pn.Column(pn.pane.Markdown(title), pn.pane.Bokeh(fig, sizing_mode="stretch_width"),
                      sizing_mode="stretch_width", min_width=280, css_classes=["vt-chart"])  # fmt: skip
@@ -774,7 +785,7 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
                      sizing_mode="stretch_width", css_classes=["vt-blotter"])  # fmt: skip
 
 
-def _allocation(sectors: pd.DataFrame, cash: float | None) -> dict[str, list[Any]]:
+def _allocation(sectors: pd.DataFrame, cash: float | None) -> dict[str, Any]:
     """What the allocation chart shows: the sectors held and the cash (so the chart is never
     empty: an account that holds nothing is all cash)."""
     held = sectors[sectors.exposure != 0] if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
@@ -795,15 +806,15 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
     # The sectors held and the cash, as horizontal bars; the source changes only when they do.
     bars = ColumnDataSource({"sector": [], "exposure": []})
     sector_range = FactorRange()
-    sector_fig = figure(y_range=sector_range, height=220, sizing_mode="stretch_width", title="Allocation",
+    sector_fig = figure(y_range=sector_range, x_range=DataRange1d(start=0), height=220, sizing_mode="stretch_width",
+                        title="Allocation",
                         tools="hover", toolbar_location=None, min_width=260,
                         tooltips=[("", "@sector"), ("$", "@exposure{$0,0.00}")])  # fmt: skip
     sector_fig.hbar(y="sector", right="exposure", height=0.7, source=bars, color="#00838f")
     sector_fig.xaxis.axis_label = "exposure"
     # Short labels ($1.2k, $100k) and few ticks: "0 200400600800 1,001,201…" ran together.
     sector_fig.xaxis.formatter = NumeralTickFormatter(format="$0.[0]a")
-    sector_fig.xaxis.ticker.desired_num_ticks = 4
-    sector_fig.x_range.start = 0
+    _ticks(sector_fig.xaxis, 4)
 
     def show_sectors(*events: param.parameterized.Event) -> None:
         data = _allocation(state.sectors, state.summary.get("cash") if state.summary else None)
