@@ -32,6 +32,7 @@ from nbconvert import HTMLExporter
 from playwright.sync_api import Browser, BrowserContext, Request, Route, expect, sync_playwright
 
 from vtrade.runtime.live import LiveConfig, LiveMarket
+from vtrade.ui.resources import inline_notebook_resources
 from vtrade.ui.serve import serve_trader, url_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +104,9 @@ def browser() -> Iterator[Browser]:
 
 
 def test_the_served_dashboard_makes_no_request_off_this_machine(browser: Browser) -> None:
+    # As from a process that set up a notebook first (a notebook serving the dashboard, or this
+    # test session): the notebooks' inline setting must not send served pages to Panel's CDN.
+    inline_notebook_resources()
     port = _free_port()
     # The synthetic market (four stocks) starts in seconds; the page is the same as the demo's.
     market = LiveMarket(LiveConfig(speed=20)).start()

@@ -32,7 +32,10 @@ from panel.util import isurl
 if TYPE_CHECKING:
     from panel.io.resources import ResourcesType
 
-__all__ = ["FONT", "FONT_CSS", "STATIC_DIR", "STATIC_ROUTE", "LocalFast", "inline_notebook_resources", "local_template"]
+__all__ = [
+    "FONT", "FONT_CSS", "STATIC_DIR", "STATIC_ROUTE", "LocalFast", "inline_notebook_resources", "local_template",
+    "served_resources",
+]  # fmt: skip
 
 #: Files the server serves itself (fonts), and the URL path they are served under.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -79,6 +82,21 @@ def local_template(template: Any) -> Any:
     if FONT_CSS not in template.config.css_files:
         template.config.css_files = [*template.config.css_files, FONT_CSS]
     return template
+
+
+def served_resources() -> None:
+    """Make pages served from this process load Panel's and Bokeh's files from this server.
+
+    Panel points a served page at its CDN whenever Bokeh's ``resources`` setting is anything
+    but ``"server"`` (``panel.io.resources.use_cdn``), and :func:`inline_notebook_resources`
+    sets it to ``"inline"`` for notebooks: a dashboard served from a process that set up a
+    notebook (a test session, a notebook serving the dashboard) would otherwise reach the
+    internet for its CSS and JavaScript.
+    """
+    from bokeh.settings import settings
+
+    if settings.resources(default="server") != "server":
+        settings.resources.unset_value()
 
 
 def inline_notebook_resources() -> None:

@@ -197,8 +197,10 @@ def serve_trader(
     """
     import panel as pn
 
-    from vtrade.ui.resources import STATIC_DIR, STATIC_ROUTE
+    from vtrade.ui.resources import STATIC_DIR, STATIC_ROUTE, served_resources
     from vtrade.ui.trader import TITLE, trader_dashboard
+
+    served_resources()  # never Panel's CDN, even after a notebook's inline setup in this process
 
     folder = prepare_data_dir(data_dir) if data_dir is not None else None
     # The secret and counter before the market starts: a bad data dir fails before any work.
