@@ -73,7 +73,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -95,6 +94,7 @@ from vtrade.market.l2book import UpdateBatch  # noqa: E402
 from vtrade.runtime.bus import Bus, open_bus  # noqa: E402
 from vtrade.runtime.live import LiveConfig, LiveMarket  # noqa: E402
 from vtrade.runtime.live_log import LiveLog  # noqa: E402
+from vtrade.runtime.localhost import answers_ping, free_port  # noqa: E402
 
 FLOOR_P99_MS = 20.0
 SYMBOL = "SYNTH"
@@ -115,19 +115,8 @@ def summary(xs: list[float]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- Redis
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager

@@ -66,7 +66,6 @@ import platform
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -80,6 +79,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from vtrade.runtime.localhost import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_P95_LAG_MS = 500.0
 FLOOR_SESSIONS = 30
@@ -92,10 +93,6 @@ def log(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------- the server process
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_command(port: int, extra: list[str]) -> list[str]:

@@ -29,7 +29,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,14 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from vtrade.runtime.live import LiveConfig, LiveMarket
+from vtrade.runtime.localhost import free_port
 
 FLOOR_S = 45.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _vtrade() -> list[str]:
@@ -58,7 +54,7 @@ def _vtrade() -> list[str]:
 def first_page(data_dir: Path, timeout_s: float = 180.0) -> tuple[float, list[str]]:
     """Start ``vtrade demo`` on ``data_dir``; seconds to the first HTTP 200 of /trader, and its
     output lines; the server is stopped with SIGTERM after."""
-    port = _free_port()
+    port = free_port()
     cmd = [*_vtrade(), "demo", "--port", str(port), "--data-dir", str(data_dir)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

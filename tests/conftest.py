@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -13,20 +12,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+from vtrade.runtime.localhost import answers_ping, free_port
 
 
 def wait_until(check: Callable[[], object], timeout_s: float = 60.0, what: str = "the condition") -> None:
@@ -68,7 +54,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
         return
     workdir: Path = tmp_path_factory.mktemp("redis")
-    port = _free_port()
+    port = free_port()
     log = (workdir / "redis.log").open("wb")
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -77,7 +63,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + 10
-        while not _answers_ping(port):
+        while not answers_ping(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"redis-server did not start on port {port}; see {workdir / 'redis.log'}", pytrace=False)
             time.sleep(0.02)

@@ -4,7 +4,6 @@ closing page does to its orders with and without a data directory."""
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 import weakref
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from vtrade.runtime.datadir import (
     server_secret,
 )
 from vtrade.runtime.live import LiveConfig, LiveMarket
+from vtrade.runtime.localhost import free_port
 from vtrade.ui.serve import COOKIE, BrowserAccounts, serve_trader
 
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -149,10 +149,6 @@ def test_after_a_restart_a_cookie_names_the_same_account_and_new_names_do_not_co
 
 
 # -------------------------------------------------------------------------- over real HTTP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str, cookie: str | None = None) -> str | None:
@@ -184,7 +180,7 @@ def test_the_served_page_sets_a_signed_http_only_cookie_only_with_a_data_dir(
     tmp_path: Path, data: bool, eventually: Callable[..., None]
 ) -> None:
     market = LiveMarket(LiveConfig(**SMALL)).start()
-    port = _free_port()
+    port = free_port()
     folder = tmp_path / "data"
     server = serve_trader(port=port, address="127.0.0.1", market=market, threaded=True,
                           data_dir=folder if data else None)  # fmt: skip

@@ -7,7 +7,6 @@ no pacing), so they are deterministic for a seed; the serving test starts a real
 from __future__ import annotations
 
 import math
-import socket
 import time
 import urllib.request
 
@@ -18,6 +17,7 @@ import pytest
 
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.live import LiveConfig, LiveMarket, UnknownAccountError
+from vtrade.runtime.localhost import free_port
 from vtrade.ui.trader import TITLE, TicketState, TraderState, render_ladder
 
 SMALL = dict(symbols=("AAPL", "XOM"), speed=0, seed=3, burn_in=20_000)
@@ -197,17 +197,13 @@ def test_depth_ladder_and_chart_state(market: LiveMarket) -> None:
     assert (chart.ts == xom.ts).all()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return int(s.getsockname()[1])
 
 
 def test_served_dashboard_opens_an_account_per_session() -> None:
     from vtrade.ui.serve import serve_trader
 
     market = LiveMarket(LiveConfig(**(SMALL | {"speed": 50.0}))).start()
-    port = _free_port()
+    port = free_port()
     server = serve_trader(port=port, market=market, threaded=True)
     try:
         url = f"http://localhost:{port}/trader"

@@ -16,7 +16,6 @@ import ipaddress
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -31,9 +30,8 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from playwright.sync_api import Browser, BrowserContext, Request, Route, expect, sync_playwright
 
-from vtrade.runtime.live import LiveConfig, LiveMarket
-from vtrade.ui.resources import inline_notebook_resources
-from vtrade.ui.serve import serve_trader, url_for
+from vtrade.runtime.localhost import free_port
+from vtrade.ui.serve import url_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -46,10 +44,6 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--
 STARTUP_S = 120.0  # a loaded CI machine
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def is_local(url: str) -> bool:
@@ -103,36 +97,60 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-def test_the_served_dashboard_makes_no_request_off_this_machine(browser: Browser) -> None:
-    # As from a process that set up a notebook first (a notebook serving the dashboard, or this
-    # test session): the notebooks' inline setting must not send served pages to Panel's CDN.
-    inline_notebook_resources()
-    port = _free_port()
-    # The synthetic market (four stocks) starts in seconds; the page is the same as the demo's.
-    market = LiveMarket(LiveConfig(speed=20)).start()
-    server = serve_trader(port=port, address="127.0.0.1", market=market, threaded=True,
-                          websocket_origin=f"127.0.0.1:{port}")  # fmt: skip
-    try:
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
-        log = RequestLog(context)
-        page = context.new_page()
-        page.goto(url_for("127.0.0.1", port), timeout=60_000)
-        page.get_by_text("Confirm order").wait_for(timeout=60_000)
-        # The tables' other tabs load their own scripts and styles when first shown: show them.
-        for tab in ("Fills", "Orders"):
-            page.get_by_text(tab, exact=True).first.click()
-        page.wait_for_load_state("networkidle", timeout=60_000)
-        page.evaluate("document.fonts.ready")
-        external = log.external()
-        assert not external, "the dashboard fetched from off this machine:\n" + "\n".join(external)
-        # And it did not just lose its font: Open Sans came from our own server.
-        assert any("/vtrade_static/fonts/open-sans.css" in u for u in log.urls), log.urls
-        assert page.evaluate("document.fonts.check(\"14px 'Open Sans'\")")
-        assert any(u.startswith("ws://127.0.0.1") for u in log.urls), "the page never opened its websocket"
-        context.close()
-    finally:
-        server.stop()
-        market.stop()
+# The served dashboard, in an interpreter of its own (as a user's server is: models other tests
+# import here, such as Panel's Vizzu, would add their CDN scripts to the page), after the
+# notebooks' inline setup (a notebook serving the dashboard): that must not send it to Panel's CDN.
+SERVE = """
+import sys
+from vtrade.ui.resources import inline_notebook_resources
+inline_notebook_resources()
+from vtrade.runtime.live import LiveConfig, LiveMarket
+from vtrade.ui.serve import serve_trader
+port = int(sys.argv[1])
+# The synthetic market (four stocks) starts in seconds; the page is the same as the demo's.
+serve_trader(port=port, address="127.0.0.1", market=LiveMarket(LiveConfig(speed=20)).start(),
+             websocket_origin=f"127.0.0.1:{port}")
+"""
+
+
+def test_the_served_dashboard_makes_no_request_off_this_machine(
+    browser: Browser, tmp_path: Path, eventually: Callable[..., None]
+) -> None:
+    port = free_port()
+    url = url_for("127.0.0.1", port)
+    out_path = tmp_path / "serve.log"
+    with out_path.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT, env=_env(), stdout=out,
+                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        try:
+
+            def up() -> bool:
+                if proc.poll() is not None:
+                    pytest.fail(f"the server exited with {proc.returncode}:\n{out_path.read_text()[-3000:]}",
+                                pytrace=False)  # fmt: skip
+                return _answers(url)
+
+            eventually(up, STARTUP_S, f"{url} to answer 200")
+            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            log = RequestLog(context)
+            page = context.new_page()
+            page.goto(url, timeout=60_000)
+            page.get_by_text("Confirm order").wait_for(timeout=60_000)
+            # The tables' other tabs load their own scripts and styles when first shown: show them.
+            for tab in ("Fills", "Orders"):
+                page.get_by_text(tab, exact=True).first.click()
+            page.wait_for_load_state("networkidle", timeout=60_000)
+            page.evaluate("document.fonts.ready")
+            external = log.external()
+            assert not external, "the dashboard fetched from off this machine:\n" + "\n".join(external)
+            # And it did not just lose its font: Open Sans came from our own server.
+            assert any("/vtrade_static/fonts/open-sans.css" in u for u in log.urls), log.urls
+            assert page.evaluate("document.fonts.check(\"14px 'Open Sans'\")")
+            assert any(u.startswith("ws://127.0.0.1") for u in log.urls), "the page never opened its websocket"
+            context.close()
+        finally:
+            proc.terminate()
+            proc.wait(60)
 
 
 # The cells a notebook with the project's settings starts with, then plots as the notebooks draw them.
@@ -190,7 +208,7 @@ def _answers(url: str) -> bool:
 
 def test_closed_tabs_end_quietly(browser: Browser, tmp_path: Path, eventually: Callable[..., None]) -> None:
     """Tabs closed while the dashboard refreshes (2 Hz) leave nothing in the server's output."""
-    port = _free_port()
+    port = free_port()
     url = url_for("127.0.0.1", port)
     log = tmp_path / "serve.log"
     with log.open("w") as out:

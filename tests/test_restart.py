@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -28,6 +27,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from vtrade.runtime.localhost import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # The headless Chromium of tests/test_browser.py, with its flags (root, offline, no throttling).
@@ -41,10 +42,6 @@ STARTUP_S = 120.0  # the synthetic market starts in seconds; CI is loaded
 WAIT_MS = 60_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(url: str) -> bool:
@@ -182,7 +179,7 @@ def _has_all_of(now: dict[str, Any], before: dict[str, Any], filled: str, restin
 def test_the_same_browser_gets_its_account_orders_fills_and_nav_back_after_a_restart(
     stop: signal.Signals, tmp_path: Path, browser: Browser, eventually: Callable[..., None]
 ) -> None:
-    data, log, port = tmp_path / "data", tmp_path / "serve.log", _free_port()
+    data, log, port = tmp_path / "data", tmp_path / "serve.log", free_port()
     url = f"http://127.0.0.1:{port}/trader"
     name = stop.name.lower()
     context = browser.new_context(viewport={"width": 1600, "height": 2000})  # desktop width

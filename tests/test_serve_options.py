@@ -12,7 +12,6 @@ import html
 import importlib
 import os
 import pkgutil
-import socket
 import stat
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from vtrade.runtime.localhost import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 USDM = ROOT / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
@@ -38,10 +39,6 @@ def _own_default_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -63,7 +60,7 @@ def _answers(url: str) -> bool:
 @contextlib.contextmanager
 def _served(args: list[str], log: Path, eventually: Callable[..., None], **env: str) -> Iterator[str]:
     """Run ``vtrade`` with ``args`` until it serves /trader; yield the URL; terminate it after."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/trader"
     with log.open("w") as out:
         proc = subprocess.Popen(

@@ -125,16 +125,7 @@ def run_exec_worker(
             bus, engine_configs(symbols), store=store, snapshot_every=snapshot_every,
             session_timeout_s=session_timeout_s,
         )  # fmt: skip
-        try:
-            total = 0
-            while not stop.is_set():
-                n = worker.poll_once(batch, timeout_s=0.1)
-                if n:
-                    total += n
-                    _progress(progress, "exec", total)
-            worker.checkpoint()
-        finally:
-            worker.close()
+        _fold_until(stop, worker, batch, "exec", progress)
         return worker.stats
     finally:
         store.close()
@@ -174,16 +165,7 @@ def run_portfolio_worker(
         worker = _join(resume, stop, 3 * session_timeout_s + 5)
         if worker is None:
             return {}
-        try:
-            total = 0
-            while not stop.is_set():
-                n = worker.poll_once(batch, timeout_s=0.1)
-                if n:
-                    total += n
-                    _progress(progress, "portfolio", total)
-            worker.checkpoint()
-        finally:
-            worker.close()
+        _fold_until(stop, worker, batch, "portfolio", progress)
         return dict(worker.stats)
     finally:
         store.close()
@@ -202,3 +184,18 @@ def _join(make: Callable[[], PortfolioWorker], stop: threading.Event, timeout_s:
             log.info("waiting for the previous incarnation of this member to time out")
             stop.wait(0.1)
     return None
+
+
+def _fold_until(stop: threading.Event, worker: ExecutionWorker | PortfolioWorker, batch: int, kind: str,
+                progress: TextIO | None) -> None:  # fmt: skip
+    """Poll ``worker`` until ``stop`` is set, then checkpoint; it leaves its group either way."""
+    try:
+        total = 0
+        while not stop.is_set():
+            n = worker.poll_once(batch, timeout_s=0.1)
+            if n:
+                total += n
+                _progress(progress, kind, total)
+        worker.checkpoint()
+    finally:
+        worker.close()

@@ -52,7 +52,6 @@ from vtrade.core.events import Event, decode, event_type
 from vtrade.core.ids import partition_for
 from vtrade.runtime.bus.base import (
     Clock,
-    OffsetReset,
     RecordMetadata,
     TopicPartition,
     check_name,
@@ -237,18 +236,6 @@ class JournaledBus(MemoryBus):
             )
             return [MemoryBus.publish(self, topic, key, payload, ts) for key, payload, ts in prepared]
 
-    def consumer(
-        self,
-        group: str,
-        topics: str | Sequence[str],
-        *,
-        member_id: str | None = None,
-        auto_offset_reset: OffsetReset = "earliest",
-        session_timeout_s: float = 10.0,
-    ) -> JournaledConsumer:
-        args = self._check_consumer_args(group, topics, member_id, auto_offset_reset, session_timeout_s)
-        return JournaledConsumer(self, *args)
-
     def _persist_commits(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
         rows = [[group, tp.topic, tp.partition, off] for tp, off in sorted(offsets.items())]
         table = pa.Table.from_pylist(
@@ -300,3 +287,6 @@ class JournaledConsumer(MemoryConsumer):
         super()._store_commit(offsets)
         stored = {tp: self._read_committed(tp) for tp in offsets}
         self._bus._persist_commits(self.group, {tp: off for tp, off in stored.items() if off is not None})
+
+
+JournaledBus._consumer_class = JournaledConsumer

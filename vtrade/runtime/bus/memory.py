@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from vtrade.core.events import Event
 from vtrade.core.ids import partition_for
@@ -99,6 +100,9 @@ class MemoryBus(Bus):
     ``clock`` (seconds, monotonic) times heartbeats and session expiry; inject a fake one in
     tests. Each ``MemoryBus()`` is a separate log.
     """
+
+    #: What ``consumer`` makes (a subclass's consumer adds to it: see ``JournaledBus``).
+    _consumer_class: ClassVar[type[MemoryConsumer]]
 
     def __init__(self, *, clock: Clock = time.monotonic) -> None:
         self.clock = clock
@@ -196,7 +200,7 @@ class MemoryBus(Bus):
         session_timeout_s: float = 10.0,
     ) -> MemoryConsumer:
         args = self._check_consumer_args(group, topics, member_id, auto_offset_reset, session_timeout_s)
-        return MemoryConsumer(self, *args)
+        return self._consumer_class(self, *args)
 
     def subscribe_live(self, topic: str, maxlen: int = 10_000) -> MemoryLiveSubscription:
         self._check_live_args(topic, maxlen)
@@ -317,6 +321,9 @@ class MemoryConsumer(Consumer):
                 del g.owners[tp]
         bus._consumers.discard(self)
         bus._cond.notify_all()
+
+
+MemoryBus._consumer_class = MemoryConsumer
 
 
 class MemoryLiveSubscription(BufferedLiveSubscription):
