@@ -57,8 +57,8 @@ _LOADED: weakref.WeakKeyDictionary[LiveMarket, set[str]] = weakref.WeakKeyDictio
 
 
 def load_extension(market: LiveMarket | None = None, account: str = "") -> None:
-    """Load Panel's notebook extension (the Tabulator tables and the Bokeh plotting backend the
-    views use), so a view displays without a ``pn.extension()`` cell.
+    """Load Panel's notebook extension (Panel's and Bokeh's JavaScript, which the views' HTML
+    tables and plots use), so a view displays without a ``pn.extension()`` cell.
 
     Once per session (``market`` and ``account``), not once per kernel: a page reloaded in the
     browser has lost the JavaScript, and re-running the notebook (a new session) brings it back,
@@ -71,11 +71,11 @@ def load_extension(market: LiveMarket | None = None, account: str = "") -> None:
     """
     inline_notebook_resources()
     if market is None:
-        pn.extension("tabulator", inline=True)
+        pn.extension(inline=True)
         return
     loaded = _LOADED.setdefault(market, set())
     if account not in loaded:
-        pn.extension("tabulator", inline=True)
+        pn.extension(inline=True)
         loaded.add(account)
 
 
