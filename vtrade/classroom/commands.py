@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
 from vtrade.classroom.codes import codes_match, normalize_code
 from vtrade.classroom.errors import ClassroomError
@@ -40,11 +41,15 @@ from vtrade.classroom.events import (
     ClockResumed,
     ClockSpeedChanged,
     JoinCodeChanged,
+    LiquidityDrained,
+    MarketShocked,
     RegistrationOpened,
     SettingsChanged,
     StudentJoined,
     StudentRemoved,
     StudentReset,
+    TradingHalted,
+    TradingResumed,
     TradingStarted,
 )
 from vtrade.classroom.rules import ECONOMIC_FIELDS, ClassRules, RulesPatch
@@ -58,14 +63,18 @@ __all__ = [
     "ChangeSettings",
     "Command",
     "CreateClass",
+    "DrainLiquidity",
     "Freeze",
+    "HaltTrading",
     "Join",
     "OpenRegistration",
     "PauseClock",
     "RemoveStudent",
     "ResetStudent",
     "ResumeClock",
+    "ResumeTrading",
     "SetSpeed",
+    "ShockMarket",
     "StartTrading",
     "decide",
     "execute",
@@ -171,6 +180,43 @@ class Announce(TeacherCommand):
 
 
 @dataclass(frozen=True, slots=True)
+class ShockMarket(TeacherCommand):
+    """Move the prices of ``symbols`` by ``pct`` % now (−90 < pct ≤ 200, not 0). The runtime
+    resolves what the teacher named (a sector, a symbol) into ``symbols`` and keeps the name
+    as ``label``."""
+
+    symbols: tuple[str, ...] = ()
+    pct: object = 0
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HaltTrading(TeacherCommand):
+    """Halt trading in ``symbol`` (orders in it are refused, with ``reason``)."""
+
+    symbol: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeTrading(TeacherCommand):
+    """Resume trading in a halted ``symbol``."""
+
+    symbol: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DrainLiquidity(TeacherCommand):
+    """A liquidity drought: displayed depth of ``symbols`` × ``factor`` (0 < factor < 1) for
+    ``minutes`` of simulated time (1 to 1,440)."""
+
+    symbols: tuple[str, ...] = ()
+    factor: object = 0.5
+    minutes: int = 30
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Join:
     """A student joins with the class's code under ``display_name`` (a pseudonym is fine)."""
 
@@ -207,7 +253,8 @@ _VERBS: dict[type, str] = {
     OpenRegistration: "open registration", StartTrading: "start trading", PauseClock: "pause the clock",
     ResumeClock: "resume the clock", SetSpeed: "change the speed", Freeze: "freeze the class",
     Archive: "archive the class", RemoveStudent: "remove a student", ResetStudent: "reset a student",
-    Announce: "make an announcement",
+    Announce: "make an announcement", ShockMarket: "shock the market", HaltTrading: "halt trading",
+    ResumeTrading: "resume trading", DrainLiquidity: "drain liquidity",
 }  # fmt: skip
 
 #: The phases each teacher command is allowed in (a lifecycle move names where it comes from).
@@ -224,6 +271,10 @@ _ALLOWED: dict[type, frozenset[Phase]] = {
     RemoveStudent: frozenset({Phase.REGISTRATION, Phase.TRADING, Phase.FROZEN}),
     ResetStudent: frozenset({Phase.REGISTRATION, Phase.TRADING}),
     Announce: frozenset({Phase.DRAFT, Phase.REGISTRATION, Phase.TRADING, Phase.FROZEN}),
+    ShockMarket: frozenset({Phase.TRADING}),
+    HaltTrading: frozenset({Phase.TRADING}),
+    ResumeTrading: frozenset({Phase.TRADING}),
+    DrainLiquidity: frozenset({Phase.TRADING}),
 }
 
 _PHASE_SAYS = {
@@ -299,15 +350,78 @@ def decide(state: ClassState | None, command: Command) -> list[ClassEvent]:
             return [ClassArchived(ts, cid, actor)]
         case RemoveStudent(student_id=sid, reason=reason):
             student = _active_student(state, sid)
-            blank = isinstance(reason, str) and not reason.strip()  # a reason is optional
-            text = "" if blank else clean_text(reason, "reason", ANNOUNCEMENT_MAX)
-            return [StudentRemoved(ts, cid, actor, student.student_id, text)]
+            return [StudentRemoved(ts, cid, actor, student.student_id, _optional(reason, "reason"))]
         case ResetStudent(student_id=sid):
             student = _active_student(state, sid)
             return [StudentReset(ts, cid, actor, sid, f"{sid}-a{len(student.accounts) + 1}")]
         case Announce(text=text):
             return [Announcement(ts, cid, actor, clean_text(text, "announcement", ANNOUNCEMENT_MAX, multiline=True))]
+        case ShockMarket(symbols=symbols, pct=pct, label=label):
+            move = _number(pct, "shock", lo=Decimal(-90), hi=Decimal(200), unit="%")
+            if move == 0:
+                raise ClassroomError("out_of_range", "A shock of 0 % moves nothing; give a percentage such as -10")
+            syms = _symbols(symbols)
+            return [MarketShocked(ts, cid, actor, syms, str(move), _label(label, syms))]
+        case HaltTrading(symbol=symbol, reason=reason):
+            (sym,) = _symbols((symbol,))
+            if sym in state.halted:
+                raise ClassroomError("bad_transition", f"{sym} is already halted")
+            return [TradingHalted(ts, cid, actor, sym, _optional(reason, "reason"))]
+        case ResumeTrading(symbol=symbol):
+            (sym,) = _symbols((symbol,))
+            if sym not in state.halted:
+                raise ClassroomError("bad_transition", f"{sym} is not halted")
+            return [TradingResumed(ts, cid, actor, sym)]
+        case DrainLiquidity(symbols=symbols, factor=factor, minutes=minutes, label=label):
+            k = _number(factor, "depth factor", lo=Decimal(0), hi=Decimal(1), unit="")
+            if not 0 < k < 1:
+                raise ClassroomError("out_of_range", f"A drought keeps a share of the depth: a factor above 0 and "
+                                                     f"below 1 (0.2 keeps a fifth), got {factor!r}")  # fmt: skip
+            if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
+                raise ClassroomError("out_of_range", f"A drought lasts 1 to 1,440 simulated minutes, got {minutes!r}")
+            syms = _symbols(symbols)
+            return [LiquidityDrained(ts, cid, actor, syms, str(k), minutes, _label(label, syms))]
     raise TypeError(f"not a class command: {command!r}")  # pragma: no cover - every teacher command is matched
+
+
+def _number(value: object, what: str, *, lo: Decimal, hi: Decimal, unit: str) -> Decimal:
+    """A finite decimal in (lo, hi]; a number typed as text is fine ("-10")."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise InvalidOperation
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ClassroomError("out_of_range", f"The {what} must be a number, got {value!r}") from None
+    if not number.is_finite() or not lo < number <= hi:
+        raise ClassroomError("out_of_range",
+                             f"The {what} must be above {lo}{unit} and at most {hi}{unit}, got {value!r}")  # fmt: skip
+    return number.normalize() if number == number.to_integral_value() else number
+
+
+def _optional(text: object, what: str) -> str:
+    """Optional free text (a reason): blank is "", anything else is checked like all text."""
+    if isinstance(text, str) and not text.strip():
+        return ""
+    return clean_text(text, what, ANNOUNCEMENT_MAX)
+
+
+def _symbols(symbols: object) -> tuple[str, ...]:
+    if isinstance(symbols, str) or not isinstance(symbols, tuple | list | frozenset | set):
+        raise ClassroomError("out_of_range", f"Name the symbols as a list, got {symbols!r}")
+    out = []
+    for s in symbols:
+        if not isinstance(s, str) or not s.strip() or len(s.strip()) > 32:
+            raise ClassroomError("out_of_range", f"A symbol must be a short name such as AAPL, got {s!r}")
+        out.append(s.strip().upper())
+    if not out:
+        raise ClassroomError("out_of_range", "Name at least one symbol")
+    return tuple(sorted(set(out)))
+
+
+def _label(label: object, symbols: tuple[str, ...]) -> str:
+    if isinstance(label, str) and label.strip():
+        return clean_text(label, "label", 80)
+    return ", ".join(symbols) if len(symbols) <= 3 else f"{len(symbols)} symbols"
 
 
 def execute(state: ClassState | None, command: Command) -> tuple[ClassState, list[ClassEvent]]:

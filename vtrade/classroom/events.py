@@ -26,11 +26,16 @@ __all__ = [
     "ClockResumed",
     "ClockSpeedChanged",
     "JoinCodeChanged",
+    "LiquidityDrained",
+    "MarketEvent",
+    "MarketShocked",
     "RegistrationOpened",
     "SettingsChanged",
     "StudentJoined",
     "StudentRemoved",
     "StudentReset",
+    "TradingHalted",
+    "TradingResumed",
     "TradingStarted",
 ]
 
@@ -126,6 +131,47 @@ class Announcement(ClassEvent, frozen=True, array_like=True):
     text: str
 
 
+class MarketEvent(ClassEvent, frozen=True, array_like=True):
+    """Base of what a teacher does to the class's market. The class's market consumes these
+    (as its own journaled entries, by the event's id: see ``vtrade.runtime.classroom``), so
+    every student sees the same tape, and a restart replays them at the same simulated time."""
+
+
+class MarketShocked(MarketEvent, frozen=True, array_like=True):
+    """Prices of ``symbols`` jump by ``pct`` % (a decimal string) and stay there; ``label``
+    says what was shocked as the teacher chose it ("Information Technology", "AAPL")."""
+
+    symbols: tuple[str, ...]
+    pct: str
+    label: str
+
+
+class TradingHalted(MarketEvent, frozen=True, array_like=True):
+    """Trading in ``symbol`` stops until resumed; orders in it are refused with ``reason``."""
+
+    symbol: str
+    reason: str = ""
+
+
+class TradingResumed(MarketEvent, frozen=True, array_like=True):
+    """Trading in ``symbol`` starts again."""
+
+    symbol: str
+
+
+class LiquidityDrained(MarketEvent, frozen=True, array_like=True):
+    """Displayed depth of ``symbols`` is × ``factor`` (a decimal string in (0, 1)) for
+    ``minutes`` of simulated time: a liquidity drought."""
+
+    symbols: tuple[str, ...]
+    factor: str
+    minutes: int
+    label: str
+
+
+register_event(
+    MarketShocked, TradingHalted, TradingResumed, LiquidityDrained,
+)
 register_event(
     ClassCreated, SettingsChanged, JoinCodeChanged, RegistrationOpened, StudentJoined, StudentRemoved, StudentReset,
     TradingStarted, ClockPaused, ClockResumed, ClockSpeedChanged, ClassFrozen, ClassArchived, Announcement,

@@ -23,6 +23,7 @@ vtrade.classroom.errors.ClassroomError: Max position must be more than 0 % and a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -36,14 +37,18 @@ from vtrade.execution.engine import Realism
 from vtrade.execution.fees import FEE_PRESETS, FeeModel, fee_preset
 from vtrade.execution.knobs import account_kind, cash_amount
 
-__all__ = ["ECONOMIC_FIELDS", "ClassRules", "RulesPatch"]
+__all__ = ["ECONOMIC_FIELDS", "MARKETS", "ClassRules", "RulesPatch"]
 
 #: Settings that decide what a portfolio can earn: they lock once trading starts, so that no
 #: student's result depends on when the teacher changed them.
 ECONOMIC_FIELDS = frozenset(
     {"starting_cash", "realism", "fees", "account_kind", "shorting_allowed", "initial_margin_pct",
-     "maintenance_margin_pct"}
+     "maintenance_margin_pct", "market", "replay_start", "seed"}
 )  # fmt: skip
+
+#: The markets a class can trade: the 500-stock universe replayed from ``replay_start``, the
+#: recorded Binance BTCUSDT capture, or a seeded synthetic market of agent order flow.
+MARKETS = ("universe", "crypto", "synthetic")
 
 _HUNDRED = Decimal(100)
 _MAX_CASH = Decimal(10) ** 12  # a trillion: beyond it a typo, not a lesson
@@ -107,6 +112,9 @@ class ClassRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
       borrow shares, so ``True`` with ``"cash"`` is refused rather than silently ignored).
     - ``initial_margin_pct`` / ``maintenance_margin_pct``: Reg T initial margin and the long
       maintenance rate in percent (50 and 25 by default); used by margin accounts.
+    - ``market``: what the class trades, one of :data:`MARKETS`; ``replay_start`` the first
+      replayed day (ISO date) of the universe; ``seed`` the seed of every simulated part
+      (synthetic flow, the intraday paths), so two classes with one seed see one tape.
 
     Everything else (may change while the class trades):
 
@@ -132,6 +140,9 @@ class ClassRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     shorting_allowed: bool = False
     initial_margin_pct: Decimal = Decimal(50)
     maintenance_margin_pct: Decimal = Decimal(25)
+    market: str = "universe"
+    replay_start: str = "2017-10-02"
+    seed: int = 7
     allowed_symbols: frozenset[str] | None = None
     allowed_sectors: frozenset[str] | None = None
     min_share_price: Decimal | None = None
@@ -173,6 +184,14 @@ class ClassRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if self.shorting_allowed and self.account_kind == "cash":
             raise _out_of_range("Short selling needs margin accounts: a cash account cannot borrow shares; "
                                 "choose account_kind='margin' or shorting_allowed=False")  # fmt: skip
+        if self.market not in MARKETS:
+            raise _out_of_range(f"The market must be one of {', '.join(MARKETS)}, got {self.market!r}")
+        try:
+            date.fromisoformat(self.replay_start)
+        except (TypeError, ValueError):
+            raise _out_of_range(f"The replay start must be a date like 2017-10-02, got {self.replay_start!r}") from None
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise _out_of_range(f"The seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
         initial = _pct(self.initial_margin_pct, "initial margin")
         maintenance = _pct(self.maintenance_margin_pct, "maintenance margin", upper=initial)
         put("initial_margin_pct", initial)
@@ -315,6 +334,9 @@ class RulesPatch(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown
     shorting_allowed: bool | msgspec.UnsetType = msgspec.UNSET
     initial_margin_pct: Decimal | msgspec.UnsetType = msgspec.UNSET
     maintenance_margin_pct: Decimal | msgspec.UnsetType = msgspec.UNSET
+    market: str | msgspec.UnsetType = msgspec.UNSET
+    replay_start: str | msgspec.UnsetType = msgspec.UNSET
+    seed: int | msgspec.UnsetType = msgspec.UNSET
     allowed_symbols: frozenset[str] | msgspec.UnsetType | None = msgspec.UNSET
     allowed_sectors: frozenset[str] | msgspec.UnsetType | None = msgspec.UNSET
     min_share_price: Decimal | msgspec.UnsetType | None = msgspec.UNSET

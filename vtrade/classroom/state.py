@@ -30,11 +30,14 @@ from vtrade.classroom.events import (
     ClockResumed,
     ClockSpeedChanged,
     JoinCodeChanged,
+    MarketEvent,
     RegistrationOpened,
     SettingsChanged,
     StudentJoined,
     StudentRemoved,
     StudentReset,
+    TradingHalted,
+    TradingResumed,
     TradingStarted,
 )
 from vtrade.classroom.rules import ClassRules
@@ -87,7 +90,9 @@ class ClassState:
 
     ``students`` in joining order, removed ones included (their record stays);
     ``announcements`` oldest first; the ``*_ts`` fields say when each phase began;
-    ``clock_running`` is whether the class's replay clock runs now, at ``speed``.
+    ``clock_running`` is whether the class's replay clock runs now, at ``speed``;
+    ``market_events`` what the teacher did to the market, oldest first, and ``halted`` the
+    symbols halted now.
     """
 
     class_id: str
@@ -100,6 +105,8 @@ class ClassState:
     clock_running: bool = False
     speed: float = DEFAULT_SPEED
     announcements: tuple[Announcement, ...] = ()
+    market_events: tuple[MarketEvent, ...] = ()
+    halted: frozenset[str] = frozenset()
     created_ts: int = 0
     registration_opened_ts: int | None = None
     trading_started_ts: int | None = None
@@ -178,6 +185,12 @@ def apply(state: ClassState | None, event: ClassEvent) -> ClassState:
             return replace(s, phase=Phase.ARCHIVED, archived_ts=event.ts, clock_running=False)
         case Announcement():
             return replace(s, announcements=(*s.announcements, event))
+        case TradingHalted(symbol=symbol):
+            return replace(s, market_events=(*s.market_events, event), halted=s.halted | {symbol})
+        case TradingResumed(symbol=symbol):
+            return replace(s, market_events=(*s.market_events, event), halted=s.halted - {symbol})
+        case MarketEvent():
+            return replace(s, market_events=(*s.market_events, event))
     raise ValueError(f"not a class event vtrade knows: {type(event).__name__}")
 
 

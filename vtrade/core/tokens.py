@@ -19,16 +19,18 @@ import binascii
 import hashlib
 import hmac
 
-__all__ = ["sign_token", "verify_token"]
+__all__ = ["ACCOUNT", "STUDENT", "sign_token", "verify_token"]
 
-#: Bound into every MAC so that a MAC made with the same secret for some other purpose (a later
-#: token kind) never verifies as an account token. Bump the version to retire every token.
-_PURPOSE = b"vtrade-account-token-v1\x00"
+#: Bound into every MAC so that a MAC made with the same secret for some other purpose (another
+#: token kind) never verifies as this kind. Bump the version to retire every token of a kind.
+ACCOUNT = "vtrade-account-token-v1"
+#: A class student's token (``vtrade.runtime.classroom``): never an account cookie, nor vice versa.
+STUDENT = "vtrade-class-student-v1"
 MIN_SECRET_BYTES = 16
 
 
-def _mac(value: bytes, secret: bytes) -> bytes:
-    return hmac.new(secret, _PURPOSE + value, hashlib.sha256).digest()
+def _mac(value: bytes, secret: bytes, purpose: str) -> bytes:
+    return hmac.new(secret, purpose.encode() + b"\x00" + value, hashlib.sha256).digest()
 
 
 def _b64(data: bytes) -> str:
@@ -45,7 +47,7 @@ def _check_secret(secret: bytes) -> None:
         raise ValueError(f"a token secret must be at least {MIN_SECRET_BYTES} bytes")
 
 
-def sign_token(value: str, secret: bytes) -> str:
+def sign_token(value: str, secret: bytes, purpose: str = ACCOUNT) -> str:
     """``value`` and its MAC under ``secret`` as one cookie-safe string: ``<value b64>.<mac b64>``.
 
     >>> sign_token("ada", b"k" * 16).startswith("YWRh.")
@@ -55,15 +57,17 @@ def sign_token(value: str, secret: bytes) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("only a non-empty string can be signed")
     raw = value.encode("utf-8")
-    return f"{_b64(raw)}.{_b64(_mac(raw, secret))}"
+    return f"{_b64(raw)}.{_b64(_mac(raw, secret, purpose))}"
 
 
-def verify_token(token: object, secret: bytes) -> str | None:
-    """The value ``token`` carries if its MAC is right under ``secret``; None for anything else
-    (tampered, signed with another secret, malformed, not a string). Never raises on bad input:
-    a browser can send anything.
+def verify_token(token: object, secret: bytes, purpose: str = ACCOUNT) -> str | None:
+    """The value ``token`` carries if its MAC is right under ``secret`` for ``purpose``; None for
+    anything else (tampered, signed with another secret or for another purpose, malformed, not a
+    string). Never raises on bad input: a browser can send anything.
 
     >>> verify_token("not a token", b"k" * 16) is None
+    True
+    >>> verify_token(sign_token("ada", b"k" * 16, STUDENT), b"k" * 16) is None  # not an account token
     True
     """
     _check_secret(secret)
@@ -80,7 +84,7 @@ def verify_token(token: object, secret: bytes) -> str | None:
         return None
     # Constant-time compare: how long the check takes says nothing about how much of a forged MAC
     # was right.
-    if not raw or not hmac.compare_digest(mac, _mac(raw, secret)):
+    if not raw or not hmac.compare_digest(mac, _mac(raw, secret, purpose)):
         return None
     try:
         return raw.decode("utf-8")

@@ -813,6 +813,24 @@ class LiveMarket:
         })  # fmt: skip
         return df
 
+    def instruments(self) -> list[Instrument]:
+        """Every instrument this market lists (what a class's allowed sectors resolve against)."""
+        return list(self._insts.values())
+
+    def portfolio_value(self, account: str) -> float:
+        """``account``'s NAV now, marked at mid (cheaper than :meth:`portfolio`: no tables)."""
+        with self._lock:
+            self._account(account)
+            return float(self.book.navs([account])[0])
+
+    def set_limits(self, limits: SessionLimits) -> None:
+        """The account rules the broker enforces from now on (a class changed a rule that is
+        not economics: a trades-per-day cap, the allowed universe)."""
+        if not isinstance(limits, SessionLimits):
+            raise TypeError(f"limits must be SessionLimits, got {type(limits).__name__}")
+        with self._lock:
+            self.broker.limits = limits
+
     def leaderboard(self) -> pd.DataFrame:
         """Class members (people and the simulated traders) ranked by NAV: no orders or
         positions, only what a class may see."""

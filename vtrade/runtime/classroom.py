@@ -1,0 +1,584 @@
+"""Classes served: the class log, one market per class, and who may do what (DESIGN.md §1, §8).
+
+:class:`Classroom` is the imperative shell around the pure :mod:`vtrade.classroom` domain:
+
+- **The class log.** Every class is its events on the ``class`` topic (:class:`ClassBook`);
+  with a data dir the topic is journaled there, so classes, rosters and the clock's state
+  survive a restart (a SIGKILL included).
+- **One market per class.** When trading starts, the class gets its own :class:`LiveMarket`
+  built from its locked rules (market, realism, fees, cash or margin, limits), kept in its own
+  folder of the data dir. The market is a *consumer* of the class log: :meth:`Classroom._sync`
+  reconciles it with the class's state after every class event and at start-up — accounts for
+  joined and reset students, the clock running or paused at the class's speed, and the
+  teacher's market events entered into the market's own journaled log by the class event's
+  id (so a replay after a restart applies each exactly once, at the simulated time it had).
+- **Identity.** The teacher proves who they are with the teacher's secret (kept in the data
+  dir, or given); a student with a signed token handed out at joining (an HMAC under the
+  server's secret over the class, the student and 96 random bits). A :class:`StudentDesk` is
+  bound to one student's current account: no method takes an account name, so no call can
+  reach another student's account or another class. Joining is rate-limited per address
+  (:class:`JoinLimiter`), so nobody guesses a join code.
+
+>>> room = Classroom()                       # ephemeral: nothing kept on disk
+>>> teacher = room.teacher(room.teacher_secret)
+>>> cid = teacher.create_class("Econ 101", ClassRules(market="synthetic", starting_cash=50_000))
+>>> teacher.open_registration(cid)
+>>> ada = room.join(teacher.join_code(cid), "Ada")
+>>> room.student(ada.token).class_name
+'Econ 101'
+>>> room.close()
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import vtrade.classroom as vc
+from vtrade.classroom import ClassRules, ClassroomError, ClassState, Phase
+from vtrade.core.numbers import Number
+from vtrade.core.tokens import STUDENT, sign_token, verify_token
+from vtrade.execution.orders import CancelOutcome, SubmitOutcome
+from vtrade.runtime.bus import Bus, open_bus
+from vtrade.runtime.classes import ClassBook, UnknownClassError
+from vtrade.runtime.datadir import prepare_data_dir, server_secret
+from vtrade.runtime.live import LiveConfig, LiveMarket
+
+__all__ = [
+    "TEACHER_ID",
+    "Classroom",
+    "JoinLimiter",
+    "StudentDesk",
+    "StudentPass",
+    "TeacherDesk",
+    "class_market_config",
+]
+
+#: The one teacher of a server (a deployment with several teachers runs a server each, or puts
+#: Panel's OAuth in front and maps each login to a teacher id: see the README).
+TEACHER_ID = "teacher"
+TEACHER_SECRET_FILE = "teacher-secret"
+#: The synthetic class market: agent order flow on six well-known stocks (their real sectors
+#: and their closes on the configured day), seeded by the class's rules.
+SYNTHETIC_SYMBOLS = ("AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ")
+
+
+def class_market_config(rules: ClassRules, *, speed: float = 1.0, **overrides: Any) -> LiveConfig:
+    """The :class:`LiveConfig` of a class's market: its market, seed, realism, fees and margin
+    rates from ``rules`` (the class's locked economics). ``overrides`` are for tests and
+    benchmarks (``burn_in``, ``history``).
+
+    >>> class_market_config(ClassRules(market="crypto", realism="L1")).crypto
+    True
+    """
+    base: dict[str, Any] = {
+        "speed": speed, "seed": rules.seed, "realism": rules.realism, "fees": rules.fee_model(),
+        "margin": rules.margin_policy(), "default_cash": int(rules.starting_cash), "bots": True,
+    }  # fmt: skip
+    if rules.market == "universe":
+        # Students are the class: no simulated members in its rankings (and none to pay for).
+        base |= {"symbols": (), "universe": True, "universe_start": rules.replay_start, "bots": False}
+    elif rules.market == "crypto":
+        base |= {"symbols": (), "crypto": True}
+    else:
+        base |= {"symbols": SYNTHETIC_SYMBOLS}
+    return LiveConfig(**(base | overrides))
+
+
+# ---------------------------------------------------------------------------- identity
+@dataclass(frozen=True, slots=True)
+class StudentPass:
+    """What a student gets at joining: who they are in the class, and the ``token`` that lets
+    them back in (a browser keeps it in a cookie; a personal link carries it)."""
+
+    class_id: str
+    student_id: str
+    display_name: str
+    token: str
+
+
+class JoinLimiter:
+    """At most ``attempts`` join attempts per address per ``window`` seconds (a sliding
+    window): with 75-bit codes and 10 tries a minute, guessing a code takes longer than the
+    universe has existed. ``clock`` is injectable so a test needs no waiting.
+
+    >>> t = [0.0]; limit = JoinLimiter(attempts=2, window=60, clock=lambda: t[0])
+    >>> limit.check("10.0.0.1"); limit.check("10.0.0.1")
+    >>> limit.check("10.0.0.1")
+    Traceback (most recent call last):
+    ...
+    vtrade.classroom.errors.ClassroomError: Too many attempts to join from your address: wait 60 s and try again
+    >>> t[0] = 61.0; limit.check("10.0.0.1")      # the window moved on
+    """
+
+    def __init__(self, attempts: int = 10, window: float = 60.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if attempts < 1 or window <= 0:
+            raise ValueError("a join limit needs at least one attempt in a positive window")
+        self.attempts, self.window, self._clock = attempts, window, clock
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, address: str) -> None:
+        """Count an attempt from ``address``, or refuse it (``rate_limited``) when it is one too many."""
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.setdefault(address, deque())
+            while seen and seen[0] <= now - self.window:
+                seen.popleft()
+            if len(seen) >= self.attempts:
+                wait = math.ceil(seen[0] + self.window - now)
+                raise ClassroomError("rate_limited",
+                                     f"Too many attempts to join from your address: wait {wait} s and try again")  # fmt: skip
+            seen.append(now)
+            if len(self._seen) > 100_000:  # a scan from many addresses must not grow memory forever
+                self._seen = {a: q for a, q in self._seen.items() if q and q[-1] > now - self.window}
+
+
+def _teacher_secret(root: Path | None, given: str | None) -> str:
+    if given is not None:
+        if not isinstance(given, str) or len(given) < 16:
+            raise ValueError("a teacher secret must be text of at least 16 characters")
+        return given
+    if root is None:
+        return secrets.token_urlsafe(24)
+    path = root / TEACHER_SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(24) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+    secret = path.read_text().strip()
+    if len(secret) < 16:
+        raise ValueError(f"{path} holds no usable teacher secret (delete it and restart for a new one)")
+    return secret
+
+
+# ---------------------------------------------------------------------------- the service
+class Classroom:
+    """Every class of one server: see the module notes.
+
+    ``data_dir``: keep classes and their markets there (None: in memory, gone at exit).
+    ``teacher_secret``: the teacher's secret (default: made once and kept in the data dir,
+    ``$VTRADE_TEACHER_SECRET`` if set). ``now``: the wall clock that stamps commands (UTC ns).
+    ``market_overrides``: passed to every class's :func:`class_market_config` (tests).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        teacher_secret: str | None = None,
+        now: Callable[[], int] = time.time_ns,
+        limiter: JoinLimiter | None = None,
+        market_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.root = prepare_data_dir(data_dir) if data_dir is not None else None
+        self._now = now
+        self.limiter = limiter or JoinLimiter()
+        self._overrides = dict(market_overrides or {})
+        self._key = server_secret(self.root) if self.root is not None else secrets.token_bytes(32)
+        self.teacher_secret = _teacher_secret(self.root, teacher_secret or os.environ.get("VTRADE_TEACHER_SECRET"))
+        self.bus: Bus = (open_bus("memory://", journal=self.root / "classes.duckdb") if self.root is not None
+                         else open_bus("memory://"))  # fmt: skip
+        self.book = ClassBook(self.bus)
+        self._markets: dict[str, LiveMarket] = {}
+        self._applied: dict[str, int] = {}  # per class: how many market events its market has taken
+        self._lock = threading.RLock()
+        self.last_seen: dict[tuple[str, str], int] = {}  # (class, student) -> wall ns of their last request
+        for cid in self.book.classes():
+            self._sync(cid)
+
+    # ------------------------------------------------------------------ who
+    def teacher(self, secret: object) -> TeacherDesk:
+        """The teacher's desk, for the right secret; a :class:`ClassroomError` (``not_teacher``)
+        otherwise, changing nothing."""
+        ok = isinstance(secret, str) and hmac.compare_digest(secret.encode(), self.teacher_secret.encode())
+        if not ok:
+            raise ClassroomError("not_teacher", "That is not the teacher's secret: teacher pages need it")
+        return TeacherDesk(self)
+
+    def join(self, code: object, display_name: object, *, address: str = "local") -> StudentPass:
+        """Join the class whose code is ``code`` as ``display_name``: a new student with an
+        account in that class (opened at once if it trades). Rate-limited per ``address``;
+        a refusal (``wrong_code``, ``name_taken``, ``registration_closed``, ``rate_limited``,
+        ``bad_text``) changes nothing."""
+        self.limiter.check(address)
+        with self._lock:
+            self.book.refresh()
+            cid = self._class_of_code(code)
+            (joined,) = self._submit(cid, vc.Join(self._now(), code, display_name))  # type: ignore[arg-type]
+        assert isinstance(joined, vc.StudentJoined)
+        nonce = secrets.token_hex(12)  # 96 bits: a token is unguessable even to someone who knows the ids
+        token = sign_token(f"{cid}/{joined.student_id}/{nonce}", self._key, STUDENT)
+        return StudentPass(cid, joined.student_id, joined.display_name, token)
+
+    def student(self, token: object) -> StudentDesk:
+        """The desk of the student ``token`` names (a removed student, a forged or another
+        server's token: ``bad_token``)."""
+        value = verify_token(token, self._key, STUDENT)
+        parts = value.split("/") if value else []
+        if len(parts) != 3:
+            raise ClassroomError("bad_token", "This sign-in is not valid for any class here: join with your "
+                                              "class's code, or ask your teacher for your personal link")  # fmt: skip
+        cid, sid, _ = parts
+        state = self.state(cid)
+        student = state.student(sid)
+        if student is None or student.removed:
+            raise ClassroomError("bad_token", "Your teacher removed you from this class")
+        return StudentDesk(self, cid, sid)
+
+    # ------------------------------------------------------------------ reads
+    def classes(self) -> list[str]:
+        with self._lock:
+            self.book.refresh()
+            return self.book.classes()
+
+    def state(self, class_id: str) -> ClassState:
+        with self._lock:
+            try:
+                return self.book.state(class_id)
+            except UnknownClassError:
+                raise ClassroomError("unknown_class", f"There is no class {class_id!r}") from None
+
+    def market(self, class_id: str) -> LiveMarket | None:
+        """The class's market (None until trading starts)."""
+        with self._lock:
+            return self._markets.get(class_id)
+
+    def leaderboard(self, class_id: str) -> pd.DataFrame:
+        """The class's students ranked by NAV: display name, NAV, return % (what a class may
+        see of each other; no positions)."""
+        state = self.state(class_id)
+        market = self.market(class_id)
+        rows = []
+        for s in state.active:
+            nav = float(state.rules.starting_cash)
+            if market is not None and market.has_account(s.account_id):
+                nav = market.portfolio_value(s.account_id)
+            rows.append((s.student_id, s.display_name, nav))
+        df = pd.DataFrame(rows, columns=["student_id", "name", "nav"])
+        df["return_pct"] = (df.nav / float(state.rules.starting_cash) - 1) * 100
+        df = df.sort_values(["nav", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
+        df.insert(0, "rank", range(1, len(df) + 1))
+        return df
+
+    def roster(self, class_id: str) -> pd.DataFrame:
+        """One row per student (removed ones flagged): name, joined, last seen, NAV, return %,
+        trades and rule refusals — the teacher's roster and its CSV export."""
+        state = self.state(class_id)
+        market = self.market(class_id)
+        cash = float(state.rules.starting_cash)
+        rows = []
+        for s in state.students:
+            nav, trades, refusals = cash, 0, 0
+            if market is not None and market.has_account(s.account_id):
+                nav = market.portfolio_value(s.account_id)
+                orders = market.orders(s.account_id)
+                refusals = int((orders.status == "rejected").sum())
+                trades = len(orders) - refusals
+            seen = self.last_seen.get((class_id, s.student_id))
+            rows.append({
+                "student_id": s.student_id, "name": s.display_name,
+                "joined": pd.Timestamp(s.joined_ts, unit="ns", tz="UTC"),
+                "last_seen": pd.Timestamp(seen, unit="ns", tz="UTC") if seen else pd.NaT,
+                "nav": nav, "return_pct": (nav / cash - 1) * 100, "trades": trades, "refusals": refusals,
+                "resets": s.resets, "removed": s.removed,
+            })  # fmt: skip
+        columns = ["student_id", "name", "joined", "last_seen", "nav", "return_pct", "trades", "refusals", "resets",
+                   "removed"]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Stop every class's market (checkpointing it) and let go of the data dir."""
+        with self._lock:
+            for market in self._markets.values():
+                market.close()
+            self._markets.clear()
+            close = getattr(self.bus, "close", None)
+            if close is not None:
+                close()
+
+    def __enter__(self) -> Classroom:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the shell
+    def _class_of_code(self, code: object) -> str:
+        if isinstance(code, str):
+            for cid in self.book.classes():
+                if vc.codes_match(code, self.book.state(cid).join_code):
+                    return cid
+        vc.normalize_code(code)  # a malformed code gets the message saying what a code looks like
+        raise ClassroomError("wrong_code", "That join code is not right; check it with your teacher")
+
+    def _submit(self, class_id: str, command: vc.Command) -> list[vc.ClassEvent]:
+        with self._lock:
+            events = self.book.submit(class_id, command)
+            if events:
+                self._sync(class_id)
+            return events
+
+    def _sync(self, class_id: str) -> None:
+        """Bring the class's market in line with the class's state (idempotent: at start-up it
+        rebuilds, on a live event it applies just what changed)."""
+        state = self.book.state(class_id)
+        if state.phase in (Phase.DRAFT, Phase.REGISTRATION):
+            return
+        market = self._markets.get(class_id)
+        if market is None:
+            market = self._markets[class_id] = self._open_market(state)
+        rules = state.rules
+        for s in state.students:
+            for account in s.accounts:
+                if not market.has_account(account):
+                    market.open_account(account, rules.starting_cash, account_kind=rules.kind)
+            old = s.accounts[:-1] if not s.removed else s.accounts
+            for account in old:  # reset-away or removed: nothing of theirs keeps working
+                market.close_session(account)
+        market.set_limits(rules.session_limits(market.instruments()))
+        for i, e in enumerate(state.market_events[self._applied.get(class_id, 0) :], self._applied.get(class_id, 0)):
+            self._apply_market_event(market, f"{class_id}/m{i}", e)
+        self._applied[class_id] = len(state.market_events)
+        market.set_speed(state.speed)
+        if state.phase is Phase.TRADING and state.clock_running:
+            market.start()
+        elif market.running:
+            market.stop()
+
+    def _open_market(self, state: ClassState) -> LiveMarket:
+        cfg = class_market_config(state.rules, speed=state.speed, **self._overrides)
+        folder = self.root / "classes" / state.class_id if self.root is not None else None
+        return LiveMarket(cfg, data_dir=folder)
+
+    @staticmethod
+    def _apply_market_event(market: LiveMarket, id: str, e: vc.MarketEvent) -> None:
+        match e:
+            case vc.MarketShocked(symbols=symbols, pct=pct):
+                market.shock(symbols, Decimal(pct), id=id)
+            case vc.TradingHalted(symbol=symbol, reason=reason):
+                market.halt(symbol, reason, id=id)
+            case vc.TradingResumed(symbol=symbol):
+                market.resume_trading(symbol, id=id)
+            case vc.LiquidityDrained(symbols=symbols, factor=factor, minutes=minutes):
+                market.drought(symbols, Decimal(factor), minutes * 60 * 10**9, id=id)
+
+
+# ---------------------------------------------------------------------------- desks
+class TeacherDesk:
+    """What the teacher does (got from :meth:`Classroom.teacher`; every method checks nothing
+    more about who: the secret was the proof). Refusals are :class:`ClassroomError` and change
+    nothing."""
+
+    def __init__(self, room: Classroom) -> None:
+        self._room = room
+
+    def _do(self, class_id: str, command: vc.Command) -> None:
+        self._room._submit(class_id, command)
+
+    @property
+    def _ts(self) -> int:
+        return self._room._now()
+
+    def create_class(self, name: str, rules: ClassRules | None = None) -> str:
+        """A new class in draft with a fresh join code; returns its id."""
+        cid = f"c{secrets.token_hex(4)}"
+        self._do(cid, vc.CreateClass(self._ts, cid, TEACHER_ID, name, vc.new_join_code(), rules or ClassRules()))
+        return cid
+
+    def join_code(self, class_id: str) -> str:
+        return self._room.state(class_id).join_code
+
+    def change_settings(self, class_id: str, **changes: Any) -> None:
+        """Change rules by name (``max_trades_per_day=5``); economics lock once trading starts."""
+        try:
+            patch = vc.RulesPatch(**changes)
+        except TypeError as exc:
+            raise ClassroomError("out_of_range", f"Unknown setting: {exc}") from None
+        self._do(class_id, vc.ChangeSettings(self._ts, TEACHER_ID, patch))
+
+    def new_join_code(self, class_id: str) -> str:
+        self._do(class_id, vc.ChangeJoinCode(self._ts, TEACHER_ID, vc.new_join_code()))
+        return self.join_code(class_id)
+
+    def open_registration(self, class_id: str) -> None:
+        self._do(class_id, vc.OpenRegistration(self._ts, TEACHER_ID))
+
+    def start(self, class_id: str) -> None:
+        """Start trading: the class's market opens and its clock runs."""
+        self._do(class_id, vc.StartTrading(self._ts, TEACHER_ID))
+
+    def pause(self, class_id: str) -> None:
+        self._do(class_id, vc.PauseClock(self._ts, TEACHER_ID))
+
+    def resume(self, class_id: str) -> None:
+        self._do(class_id, vc.ResumeClock(self._ts, TEACHER_ID))
+
+    def set_speed(self, class_id: str, speed: float) -> None:
+        self._do(class_id, vc.SetSpeed(self._ts, TEACHER_ID, speed))
+
+    def freeze(self, class_id: str) -> None:
+        self._do(class_id, vc.Freeze(self._ts, TEACHER_ID))
+
+    def archive(self, class_id: str) -> None:
+        self._do(class_id, vc.Archive(self._ts, TEACHER_ID))
+
+    def announce(self, class_id: str, text: str) -> None:
+        """A headline every student sees."""
+        self._do(class_id, vc.Announce(self._ts, TEACHER_ID, text))
+
+    def reset_student(self, class_id: str, student_id: str) -> None:
+        self._do(class_id, vc.ResetStudent(self._ts, TEACHER_ID, student_id))
+
+    def remove_student(self, class_id: str, student_id: str, reason: str = "") -> None:
+        self._do(class_id, vc.RemoveStudent(self._ts, TEACHER_ID, student_id, reason))
+
+    def _symbols(self, class_id: str, target: str | Iterable[str]) -> tuple[tuple[str, ...], str]:
+        """What a teacher named — a symbol, a list of them, or a sector — as the market's symbols."""
+        market = self._room.market(class_id)
+        if market is None:
+            raise ClassroomError("bad_transition", "The class's market opens when trading starts")
+        names = [target] if isinstance(target, str) else list(target)
+        symbols: list[str] = []
+        for name in names:
+            if not isinstance(name, str) or not name.strip():
+                raise ClassroomError("out_of_range", f"Name a symbol or a sector, got {name!r}")
+            if name.strip().upper() in market.symbols():
+                symbols.append(name.strip().upper())
+                continue
+            try:
+                symbols.extend(market.symbols_in(name))
+            except ValueError as exc:
+                raise ClassroomError("out_of_range", f"{name!r} is neither a symbol nor a sector of this "
+                                                     f"class's market ({exc})") from None  # fmt: skip
+        label = names[0].strip() if len(names) == 1 else ""
+        return tuple(symbols), label
+
+    def shock(self, class_id: str, target: str | Iterable[str], pct: Number) -> None:
+        """Move the prices of a symbol, some symbols or a whole sector by ``pct`` % now."""
+        symbols, label = self._symbols(class_id, target)
+        self._do(class_id, vc.ShockMarket(self._ts, TEACHER_ID, symbols, pct, label))
+
+    def halt(self, class_id: str, symbol: str, reason: str = "") -> None:
+        (sym,), _ = self._symbols(class_id, symbol)
+        self._do(class_id, vc.HaltTrading(self._ts, TEACHER_ID, sym, reason))
+
+    def resume_trading(self, class_id: str, symbol: str) -> None:
+        (sym,), _ = self._symbols(class_id, symbol)
+        self._do(class_id, vc.ResumeTrading(self._ts, TEACHER_ID, sym))
+
+    def drought(self, class_id: str, target: str | Iterable[str], factor: Number, minutes: int = 30) -> None:
+        """Displayed depth × ``factor`` for ``minutes`` of simulated time."""
+        symbols, label = self._symbols(class_id, target)
+        self._do(class_id, vc.DrainLiquidity(self._ts, TEACHER_ID, symbols, factor, minutes, label))
+
+    def roster(self, class_id: str) -> pd.DataFrame:
+        return self._room.roster(class_id)
+
+    def personal_link(self, class_id: str, student_id: str) -> str:
+        """A fresh token for a student who lost theirs (the teacher hands it over as a link)."""
+        student = self._room.state(class_id).student(student_id)
+        if student is None or student.removed:
+            raise ClassroomError("unknown_student", f"There is no student {student_id!r} in this class")
+        return sign_token(f"{class_id}/{student_id}/{secrets.token_hex(12)}", self._room._key, STUDENT)
+
+
+class StudentDesk:
+    """One student's view of their class: their own account (whichever is current after a
+    reset), the class's market, its leaderboard and announcements. Nothing here takes an
+    account or a class: a student cannot name anyone else's."""
+
+    def __init__(self, room: Classroom, class_id: str, student_id: str) -> None:
+        self._room, self.class_id, self.student_id = room, class_id, student_id
+
+    @property
+    def state(self) -> ClassState:
+        return self._room.state(self.class_id)
+
+    @property
+    def class_name(self) -> str:
+        return self.state.name
+
+    @property
+    def display_name(self) -> str:
+        student = self.state.student(self.student_id)
+        assert student is not None
+        return student.display_name
+
+    @property
+    def account(self) -> str:
+        """The account this student trades now (checked on every call: a reset moves it, a
+        removal ends it)."""
+        student = self.state.student(self.student_id)
+        if student is None or student.removed:
+            raise ClassroomError("bad_token", "Your teacher removed you from this class")
+        self._room.last_seen[(self.class_id, self.student_id)] = time.time_ns()
+        return student.account_id
+
+    @property
+    def market(self) -> LiveMarket:
+        market = self._room.market(self.class_id)
+        if market is None:
+            raise ClassroomError("bad_transition", "Trading has not started yet: your teacher starts the clock")
+        return market
+
+    def submit(self, symbol: str, side: str, quantity: Number, order_type: str = "market",
+               limit_price: Number | None = None, tif: str = "day", *, note: object = None,
+               stop_price: Number | None = None) -> SubmitOutcome:  # fmt: skip
+        """Place an order on the student's own account under the class's rules (a trade note
+        when the class asks for one; none once the class is frozen)."""
+        state = self.state
+        account = self.account
+        if state.phase is not Phase.TRADING:
+            says = "has not started trading yet" if state.phase is Phase.REGISTRATION else "has ended: trading is over"
+            raise ClassroomError("bad_transition", f"The class {says}")
+        text = state.rules.check_note(note)
+        return self.market.submit(account, symbol, side, quantity, order_type, limit_price, tif,
+                                  stop_price=stop_price, note=text)  # fmt: skip
+
+    def cancel(self, client_order_id: str) -> CancelOutcome:
+        return self.market.cancel(self.account, client_order_id)
+
+    def orders(self) -> pd.DataFrame:
+        return self.market.orders(self.account)
+
+    def fills(self) -> pd.DataFrame:
+        return self.market.fills(self.account)
+
+    def portfolio(self) -> dict[str, Any]:
+        return self.market.portfolio(self.account)
+
+    def leaderboard(self) -> pd.DataFrame:
+        return self._room.leaderboard(self.class_id)
+
+    def peer_portfolio(self, student_id: str) -> dict[str, Any]:
+        """Another student's portfolio, only where the class shows peers' portfolios."""
+        state = self.state
+        if not state.rules.peers_visible:
+            raise ClassroomError("not_allowed", "This class keeps portfolios private: the leaderboard shows NAVs")
+        peer = state.student(student_id)
+        if peer is None or peer.removed:
+            raise ClassroomError("unknown_student", f"There is no student {student_id!r} in this class")
+        return self.market.portfolio(peer.account_id)
+
+    def announcements(self) -> list[str]:
+        return [a.text for a in self.state.announcements]
+
