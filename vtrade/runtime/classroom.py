@@ -47,7 +47,7 @@ from typing import Any
 import pandas as pd
 
 import vtrade.classroom as vc
-from vtrade.classroom import ClassRules, ClassroomError, ClassState, Phase
+from vtrade.classroom import ClassroomError, ClassRules, ClassState, Phase
 from vtrade.core.numbers import Number
 from vtrade.core.tokens import STUDENT, sign_token, verify_token
 from vtrade.execution.orders import CancelOutcome, SubmitOutcome
@@ -123,7 +123,9 @@ class JoinLimiter:
     >>> t[0] = 61.0; limit.check("10.0.0.1")      # the window moved on
     """
 
-    def __init__(self, attempts: int = 10, window: float = 60.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, attempts: int = 10, window: float = 60.0, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if attempts < 1 or window <= 0:
             raise ValueError("a join limit needs at least one attempt in a positive window")
         self.attempts, self.window, self._clock = attempts, window, clock
@@ -139,8 +141,8 @@ class JoinLimiter:
                 seen.popleft()
             if len(seen) >= self.attempts:
                 wait = math.ceil(seen[0] + self.window - now)
-                raise ClassroomError("rate_limited",
-                                     f"Too many attempts to join from your address: wait {wait} s and try again")  # fmt: skip
+                says = f"Too many attempts to join from your address: wait {wait} s and try again"
+                raise ClassroomError("rate_limited", says)
             seen.append(now)
             if len(self._seen) > 100_000:  # a scan from many addresses must not grow memory forever
                 self._seen = {a: q for a, q in self._seen.items() if q and q[-1] > now - self.window}
