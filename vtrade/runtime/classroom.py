@@ -50,11 +50,10 @@ import vtrade.classroom as vc
 from vtrade.classroom import ClassroomError, ClassRules, ClassState, Phase
 from vtrade.core.numbers import Number
 from vtrade.core.tokens import STUDENT, sign_token, verify_token
-from vtrade.execution.orders import CancelOutcome, SubmitOutcome
 from vtrade.runtime.bus import Bus, open_bus
 from vtrade.runtime.classes import ClassBook, UnknownClassError
 from vtrade.runtime.datadir import prepare_data_dir, server_secret
-from vtrade.runtime.live import LiveConfig, LiveMarket
+from vtrade.runtime.live import CancelOutcome, LiveConfig, LiveMarket, SubmitOutcome
 
 __all__ = [
     "TEACHER_ID",
