@@ -5,6 +5,7 @@ restart that brings classes, rosters, accounts and the clock back."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import vtrade.classroom as vc
 from vtrade.classroom import ClassroomError, ClassRules, Phase
 from vtrade.runtime.classes import TOPIC
 from vtrade.runtime.classroom import Classroom, JoinLimiter, StudentDesk, TeacherDesk
+from vtrade.runtime.live import LiveMarket
 
 FAST = {"burn_in": 20_000}
 
@@ -162,6 +164,15 @@ def test_a_student_reaches_only_their_own_account() -> None:
     cy = room.join(teacher2.join_code(cid2), "Cy")
     assert room.student(cy.token).class_id == cid2
     assert room.market(cid2) is None  # the second class has no market yet: nothing leaks across
+    # Nothing public on a desk names an account or a class, or hands out the market (which
+    # trades for anyone): a notebook with a student token has only the student's own reach.
+    public = [n for n in dir(StudentDesk) if not n.startswith("_")]
+    for name in public:
+        member = getattr(StudentDesk, name)
+        if callable(member):
+            params = inspect.signature(member).parameters
+            assert not {"account", "class_id", "account_id"} & set(params), name
+    assert not any(isinstance(getattr(ada, n), LiveMarket) for n in public if not callable(getattr(StudentDesk, n)))
     lb = ada.leaderboard()
     assert list(lb.columns) == ["rank", "student_id", "name", "nav", "return_pct"]
     room.close()
