@@ -172,7 +172,7 @@ def test_debrief_says_how_many_times_more_readily_winners_were_sold() -> None:
     spy = pd.DataFrame({"ts": [at(0), at(1)], "mid": [400.0, 400.0]})
     d = debrief(rec, spy, marks=marks)
     assert d.disposition.de == pytest.approx(2 / 3)
-    assert "You sold winners 3.0× as readily as losers (PGR 1.00, PLR 0.33)" in d.lines[5]
+    assert "You sold winners 3.0× as readily as losers (PGR 1.00, PLR 0.33, over 1 sale)" in d.lines[5]
     bare = debrief(rec, spy)
     assert "no market prices" in bare.lines[5] and bare.disposition.de is None
 
@@ -277,9 +277,11 @@ def test_return_versus_benchmark_over_the_same_window() -> None:
     assert (v.student_return, v.benchmark_return, v.difference) == pytest.approx((0.02, 0.01, 0.01))
     assert v.full_period
     rec = record(fills_frame([]), positions_frame([]), nav)
-    assert debrief(rec, spy).lines[1] == "You beat SPY by 1.0 points (you +2.0%, SPY +1.0%)."
+    lines = debrief(rec, spy).lines
+    assert lines[1] == "You beat SPY by 1.0 points (you +2.00%, SPY +1.00%)."
+    assert len(lines) == 7 and lines[3] == "You made no trades." and lines[6] == "You hold no positions now."
     lagging = pd.DataFrame({"ts": [at(0), at(60)], "mid": [400.0, 420.0]})
-    assert debrief(rec, lagging).lines[1] == "SPY beat you by 3.0 points (you +2.0%, SPY +5.0%)."
+    assert debrief(rec, lagging).lines[1] == "SPY beat you by 3.0 points (you +2.00%, SPY +5.00%)."
 
     # SPY prices from minute 30 only: both returns from minute 30 (10050 -> 10200 and 402 -> 404).
     late = pd.DataFrame({"ts": [at(30), at(60)], "mid": [402.0, 404.0]})

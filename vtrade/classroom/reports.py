@@ -45,7 +45,7 @@ Conventions every number follows:
 >>> round(d.versus.student_return, 4), round(d.versus.benchmark_return, 4), round(d.versus.difference, 4)
 (0.0498, 0.01, 0.0398)
 >>> print(d.lines[1])
-You beat SPY by 4.0 points (you +5.0%, SPY +1.0%).
+You beat SPY by 4.0 points (you +4.98%, SPY +1.00%).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,11 @@ from vtrade.portfolio import analytics
 
 __all__ = [
     "FORMULA_PREFIXES",
+    "GRADE_SHEET_COLUMNS",
     "GRADE_SHEET_DISPLAY",
+    "NOT_ENOUGH_SELLS",
+    "OTHER",
+    "UNCLASSIFIED",
     "Activity",
     "Concentration",
     "Debrief",
@@ -77,8 +81,10 @@ __all__ = [
     "debrief",
     "disposition",
     "grade_sheet",
+    "grade_sheet_display",
     "marks_from_prices",
     "neutralise",
+    "risk",
     "sector_pnl",
     "statement",
     "versus_benchmark",
@@ -205,8 +211,14 @@ def _span_text(ns: int) -> str:
     return f"{ns / 10**6:g} ms"
 
 
-def _pct(x: float, digits: int = 1) -> str:
-    return f"{x * 100:+.{digits}f}%"
+def _pct(x: float, digits: int = 2) -> str:
+    text = f"{x * 100:+.{digits}f}%"
+    return text if text.strip("+-0.%") else f"{0:.{digits}f}%"  # never "-0.00%"
+
+
+def _share(x: float) -> str:
+    """A small positive fraction as a percentage that does not round to 0: 0.15%, 0.0039%."""
+    return f"{x * 100:.2f}%" if abs(x) >= 0.001 or x == 0 else f"{x * 100:.2g}%"
 
 
 def _money(x: float) -> str:
@@ -329,12 +341,12 @@ class Risk:
 
     def frame(self) -> pd.DataFrame:
         """The risk table as rows of ``metric, value, meaning`` (for a page or a sheet)."""
-        per = f"per {self.period} return" if self.period else "no returns"
+        per = f"{self.period} returns" if self.period else "returns (there are none)"
         rows = [
             ("Total return", self.total_return, "NAV at the end over NAV at the start, minus 1"),
             ("Volatility", self.volatility, f"standard deviation of the {per}, not annualised"),
             ("Max drawdown", self.max_drawdown, "worst fall from a previous NAV high"),
-            ("Sharpe ratio", self.sharpe, f"mean over standard deviation of the {per} (risk-free 0)"),
+            ("Sharpe ratio", self.sharpe, f"mean over standard deviation of the {per} (risk-free 0), not annualised"),
             ("Returns", float(self.periods), f"number of NAV returns, one every {self.period or '-'}"),
         ]
         return pd.DataFrame(rows, columns=["metric", "value", "meaning"]).astype({"value": "float64"})
@@ -445,11 +457,11 @@ def _transactions(record: StudentRecord, walk: _Walk) -> pd.DataFrame:
     return out.sort_values("ts", kind="stable").reset_index(drop=True)[list(_TRANSACTION_COLUMNS)]
 
 
-def _sector_of(record: StudentRecord, sectors: Mapping[str, str] | None) -> dict[str, str]:
+def _sector_of(positions: pd.DataFrame, sectors: Mapping[str, str] | None) -> dict[str, str]:
+    """symbol -> sector: ``sectors`` first, then the positions' own ``sector`` column."""
     known: dict[str, str] = {}
-    if "sector" in record.positions.columns:
-        known.update(zip(record.positions["symbol"].astype(str), record.positions["sector"].astype(str),
-                         strict=True))  # fmt: skip
+    if "sector" in positions.columns:
+        known.update(zip(positions["symbol"].astype(str), positions["sector"].astype(str), strict=True))
     if sectors is not None:
         if not isinstance(sectors, Mapping):
             raise TypeError(f"sectors must be a mapping symbol -> sector, got {type(sectors).__name__}")
@@ -502,7 +514,7 @@ def statement(record: StudentRecord, sectors: Mapping[str, str] | None = None) -
         raise TypeError(f"record must be a StudentRecord, got {type(record).__name__}")
     walk = _walk(record.fills)
     pos = record.positions.reset_index(drop=True)
-    sector_of = _sector_of(record, sectors)
+    sector_of = _sector_of(record.positions, sectors)
     qty = _floats(pos["quantity"])
     cost = _floats(pos["cost_basis"])
     value = _floats(pos["value"])
@@ -634,13 +646,7 @@ def sector_pnl(fills: pd.DataFrame, positions: pd.DataFrame, sectors: Mapping[st
     fees = {str(k): float(v) for k, v in fee.groupby(fills["symbol"].astype(str).to_numpy()).sum().items()}
     unreal = pd.Series(_floats(positions["value"]) - _floats(positions["cost_basis"]), index=positions.index)
     unrealized = {str(k): float(v) for k, v in unreal.groupby(positions["symbol"].astype(str).to_numpy()).sum().items()}
-    known: dict[str, str] = {}
-    if "sector" in positions.columns:
-        known.update(zip(positions["symbol"].astype(str), positions["sector"].astype(str), strict=True))
-    if sectors is not None:
-        if not isinstance(sectors, Mapping):
-            raise TypeError(f"sectors must be a mapping symbol -> sector, got {type(sectors).__name__}")
-        known.update({str(k): str(v) for k, v in sectors.items()})
+    known = _sector_of(positions, sectors)
     symbols = sorted(set(walk.by_symbol_realized) | set(unrealized))
     rows = pd.DataFrame({
         "sector": [known.get(s, UNCLASSIFIED) for s in symbols],
@@ -896,7 +902,8 @@ def concentration(positions: pd.DataFrame) -> Concentration:
 class Debrief:
     """What a student reads after a session: how they did against the benchmark, where the P&L
     came from, how much they traded and at what cost, whether they sold winners and kept losers,
-    how concentrated they are, and ``lines``: the same in plain sentences (text, not HTML).
+    how concentrated they are, and ``lines``: the same in plain sentences (text, not HTML), always
+    seven, in this order: return, benchmark, sectors, trading, costs, disposition, concentration.
 
     ``sectors`` is :func:`sector_pnl` plus ``contribution`` (P&L over starting cash); its ``pnl``
     sums to the account's total P&L (a row ``"Other (borrow, dividends)"`` holds what fills do
@@ -912,7 +919,7 @@ class Debrief:
     disposition: Disposition
     concentration: Concentration
     pnl: PnL
-    lines: tuple[str, ...] = field(default=())
+    lines: tuple[str, ...]
 
 
 def _return_line(p: PnL) -> str:
@@ -929,12 +936,13 @@ def _versus_line(v: VersusBenchmark, name: str) -> str:
         return f"There are no {name} prices over your trading period, so there is no comparison with {name}."
     both = f"(you {_pct(v.student_return)}, {name} {_pct(v.benchmark_return)})"
     points = abs(v.difference) * 100
-    if round(points, 1) == 0:
+    gap = f"{points:.1f}" if points >= 1 else f"{points:.2f}"
+    if round(points, 2) == 0:
         line = f"You matched {name} {both}."
     elif v.difference > 0:
-        line = f"You beat {name} by {points:.1f} points {both}."
+        line = f"You beat {name} by {gap} points {both}."
     else:
-        line = f"{name} beat you by {points:.1f} points {both}."
+        line = f"{name} beat you by {gap} points {both}."
     if not v.full_period and v.start is not None and v.end is not None:
         line += (f" Compared from {v.start:%Y-%m-%d %H:%M} to {v.end:%Y-%m-%d %H:%M} UTC (simulated), "
                  f"where {name} prices are available.")  # fmt: skip
@@ -954,13 +962,13 @@ def _sector_line(sectors: pd.DataFrame) -> str:
 
 def _activity_lines(a: Activity) -> list[str]:
     if a.trades == 0:
-        return ["You made no trades, so you paid no trading costs."]
+        return ["You made no trades.", "You paid no trading costs."]
     plural = "trade" if a.trades == 1 else "trades"
     line = f"You made {a.trades} {plural} ({a.trades_per_day:.1f} per simulated day)"
     if a.turnover is not None:
-        line += f" and traded {a.turnover:.1f}× your average account value"
+        line += f" and traded {a.turnover:.2f}× your average account value"
     costs = (f"Trading costs came to ${a.trading_costs:,.2f} (fees ${a.fees:,.2f} + slippage "
-             f"${a.slippage_cost:,.2f}), {a.costs_pct_of_cash * 100:.2f}% of your starting cash.")  # fmt: skip
+             f"${a.slippage_cost:,.2f}), {_share(a.costs_pct_of_cash)} of your starting cash.")  # fmt: skip
     if a.unmeasured_fills:
         costs += f" {a.unmeasured_fills} fill(s) had no arrival price, so their slippage is not counted."
     return [line + ".", costs]
@@ -972,7 +980,7 @@ def _disposition_line(d: Disposition) -> str:
                if d.reason == NOT_ENOUGH_SELLS else d.reason)  # fmt: skip
         line = f"Selling winners vs losers: {d.reason or NOT_ENOUGH_SELLS} to tell yet ({why})."
     else:
-        rates = f"(PGR {d.pgr:.2f}, PLR {d.plr:.2f})"
+        rates = f"(PGR {d.pgr:.2f}, PLR {d.plr:.2f}, over {d.sells} sale{'' if d.sells == 1 else 's'})"
         if d.pgr > 0 and d.plr == 0:
             line = f"You sold winners but never a loser {rates}: the disposition effect."
         elif d.plr > 0 and d.pgr == 0:
@@ -1016,7 +1024,7 @@ def debrief(
     if not isinstance(record, StudentRecord):
         raise TypeError(f"record must be a StudentRecord, got {type(record).__name__}")
     pnl = _pnl(record, _walk(record.fills))
-    table = sector_pnl(record.fills, record.positions, _sector_of(record, sectors))
+    table = sector_pnl(record.fills, record.positions, sectors)
     if abs(pnl.other) > 1e-9 * record.initial_cash:
         other = pd.DataFrame({"sector": [OTHER], "symbols": [""], "realized_pnl": [0.0], "unrealized_pnl": [0.0],
                               "fees": [0.0], "pnl": [pnl.other]})  # fmt: skip

@@ -11,7 +11,8 @@ Every writer, before a byte is written:
 - writes times as ISO 8601 text in UTC (``2017-10-02T13:30:10.005000+00:00``): Excel cannot hold a
   timezone-aware time, and a naive one would silently change meaning with the reader's zone;
 - neutralises formulas (:func:`~vtrade.classroom.reports.neutralise`): a student named
-  ``=HYPERLINK(...)`` is text in the teacher's spreadsheet, never a live formula.
+  ``=HYPERLINK(...)`` is text in the teacher's spreadsheet, never a live formula (column headers
+  are defused too: they are cells of the file).
 
 A file is written to a temporary name beside the target and renamed into place, so a failure
 half-way leaves the old file (or none), never half a report.
