@@ -514,6 +514,7 @@ class LiveMarket:
         self._top_cache: dict[tuple[str, int], tuple[int, list[tuple[str, int, int]]]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._repace = threading.Event()  # set_speed (or stop) cuts the pacer's wait short
         # Simulated participants: (strategy, its desk, every n slices, at slice phase).
         self._participants: list[tuple[participants.Participant, _Desk, int, int]] = []
         self.faults: list[str] = []  # what went wrong in the market thread, for the clock badge
@@ -567,6 +568,7 @@ class LiveMarket:
             if self._thread is not None and self._thread.is_alive():
                 return self
             self._stop.clear()
+            self._repace.clear()
             self._thread = threading.Thread(target=self._run, name="vtrade-live-market", daemon=True)
             self._thread.start()
         return self
@@ -575,6 +577,7 @@ class LiveMarket:
         """Stop the background thread (the market keeps its state; ``start`` resumes it) and,
         with a data dir, checkpoint."""
         self._stop.set()
+        self._repace.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -606,10 +609,14 @@ class LiveMarket:
         self.stop()
 
     def _run(self) -> None:
-        # Sleeping on the stop event (not time.sleep) makes stop() prompt.
-        pacer = Pacer(self.config.speed, sleep=self._stop.wait)
-        pacer.wait_until(self.now - self._skipped_ns)
+        # Sleeping on an event (not time.sleep) makes stop() and set_speed() prompt.
+        pacer: Pacer | None = None
         while not self._stop.is_set():
+            if pacer is None or self._repace.is_set():
+                # (Re)anchor simulated time to wall time here, at the speed now configured.
+                self._repace.clear()
+                pacer = Pacer(self.config.speed, sleep=self._repace.wait)
+                pacer.wait_until(self.now - self._skipped_ns)
             with self._lock:
                 try:
                     self._slice()
@@ -619,9 +626,6 @@ class LiveMarket:
                 active = self.now - self._skipped_ns
             if self._durable is not None and time.monotonic() - self._checkpoint_wall >= CHECKPOINT_S:
                 self.checkpoint()
-            if self.config.speed != pacer.speed:  # set_speed: pace on from here at the new rate
-                pacer = Pacer(self.config.speed, sleep=self._stop.wait)
-                pacer.wait_until(active)
             if self.config.speed == 0:
                 self._stop.wait(0.001)  # as fast as possible, but let readers take the lock
             else:
@@ -898,6 +902,7 @@ class LiveMarket:
             raise ValueError(f"speed must be a finite number >= 0, got {speed!r}")
         with self._lock:
             self.config = replace(self.config, speed=speed)  # LiveConfig checks it
+        self._repace.set()  # the running thread re-anchors its pacer at once
 
     def interventions(self) -> pd.DataFrame:
         """The teacher's market events applied so far, oldest first: ``id, ts, kind`` ('shock',
@@ -1197,8 +1202,6 @@ class LiveMarket:
 
     # ------------------------------------------------------------------ the slice
     def _slice(self) -> None:
-        if self._droughts and min(d[0] for d in self._droughts) <= self.now:
-            self._end_droughts()
         end = self.now + self._step_ns
         if self.universe is not None:
             self.universe.step()
@@ -1207,6 +1210,8 @@ class LiveMarket:
         self._fold_exec()
         self._slices += 1
         self._sample()
+        if self._droughts and min(d[0] for d in self._droughts) <= self.now:
+            self._end_droughts()  # at the end of the slice that reaches it: depth is normal from here
         self._margin_calls()
         for strategy, desk, every, phase in self._participants:
             if self._slices % every == phase:
