@@ -330,3 +330,19 @@ def test_set_speed_changes_the_pace_of_a_running_market_but_not_what_happens() -
     finally:
         m.stop()
     assert not m.faults
+
+
+def test_the_binance_capture_is_shocked_and_dried_up_through_its_loop() -> None:
+    """A recorded tape: the exchange sees it shifted and scaled, pass after pass of the loop."""
+    m = LiveMarket(LiveConfig(symbols=(), crypto=True, speed=0, bots=False))
+    m.advance(5)
+    mid = _mid(m, "BTCUSDT")
+    assert m.shock(["BTCUSDT"], 5, id="rally")
+    assert _mid(m, "BTCUSDT") == pytest.approx(1.05 * mid, abs=0.1)
+    full = _depth_total(m, "BTCUSDT")
+    assert m.drought("BTCUSDT", 0.5, "20s", id="dry")
+    assert _depth_total(m, "BTCUSDT") == pytest.approx(0.5 * full, rel=0.05)
+    m.advance(400)  # past the end of the 345-second capture: the loop restates its book
+    assert m._flow[0].source.passes >= 2  # type: ignore[attr-defined]
+    assert _mid(m, "BTCUSDT") == pytest.approx(1.05 * mid, rel=0.01) and not m.faults
+    assert m._flow[0].mirror is None and m._flow[0].scale == 1.0  # the drought is over

@@ -34,6 +34,14 @@ slice it was made in: every account, order (resting ones in their place in the b
 NAV sample comes back, and the market goes on as if it had never stopped. After a kill, the
 clock resumes from the last checkpoint or entry, whichever is later.
 
+**A teacher's market events** (:meth:`LiveMarket.shock`, :meth:`~LiveMarket.halt` /
+:meth:`~LiveMarket.resume_trading`, :meth:`~LiveMarket.drought`) are entries on ``orders`` too
+(:mod:`vtrade.execution.orders`): journaled like orders and re-run at the slice they were made
+in, so every student sees them on the same tape, two markets given the same events at the
+same simulated times stay identical, and a restart brings back shocked prices, halts and
+droughts. Each carries its caller's id and acts once. A halt reaches the exchange as a
+:class:`~vtrade.core.events.TradingStatus` market event on the sequenced log.
+
 Simulated participants keep things moving: a market maker and a noise trader inside the
 synthetic and capture venues (part of the market, outside the class), and, with the universe,
 three simulated class members (index, momentum, contrarian) who trade through the same account
@@ -897,7 +905,13 @@ class LiveMarket:
     def set_speed(self, speed: float) -> None:
         """Pace the market at ``speed`` simulated seconds per wall second from now on (0 = as
         fast as possible), running or not. Pacing only: what happens in the market is the same
-        at any speed (a data dir's market is the same market)."""
+        at any speed (a data dir's market is the same market).
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+        >>> m.set_speed(60)
+        >>> m.clock()["speed"]
+        60
+        """
         if isinstance(speed, bool):
             raise ValueError(f"speed must be a finite number >= 0, got {speed!r}")
         with self._lock:
@@ -906,7 +920,14 @@ class LiveMarket:
 
     def interventions(self) -> pd.DataFrame:
         """The teacher's market events applied so far, oldest first: ``id, ts, kind`` ('shock',
-        'halt', 'resume', 'drought'), ``symbols`` and ``detail`` (what it did, in words)."""
+        'halt', 'resume', 'drought'), ``symbols`` and ``detail`` (what it did, in words).
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+        >>> m.shock("XOM", 5, id="rally")
+        True
+        >>> m.interventions()[["id", "kind", "symbols", "detail"]].values.tolist()
+        [['rally', 'shock', ['XOM'], '5% price shock']]
+        """
         with self._lock:
             rows = list(self._interventions.values())
         return pd.DataFrame({
