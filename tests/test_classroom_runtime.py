@@ -138,7 +138,7 @@ def test_locked_economics_and_out_of_range_settings_are_refused() -> None:
         teacher.shock(cid, "AAPL", -95)
     with pytest.raises(ClassroomError, match="neither a symbol nor a sector"):
         teacher.shock(cid, "Basket weaving", -10)
-    with pytest.raises(ClassroomError, match="factor above 0 and below 1"):
+    with pytest.raises(ClassroomError, match="depth factor must be above 0"):
         teacher.drought(cid, "AAPL", 2)
     assert room.state(cid) == before
     teacher.change_settings(cid, max_trades_per_day=3)  # not economics: allowed while trading
