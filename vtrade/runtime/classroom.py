@@ -332,36 +332,47 @@ class Classroom:
         name = BENCHMARK if BENCHMARK in symbols else symbols[0]
         return name, market.prices(name)
 
+    def _sectors(self, class_id: str) -> dict[str, str]:
+        # Every listed symbol's sector: a position sold out still counts in its own sector.
+        market = self.market(class_id)
+        assert market is not None
+        return {i.symbol: i.sector for i in market.instruments() if i.sector}
+
     def _marks(self, class_id: str, records: Iterable[StudentRecord]) -> pd.DataFrame:
         market = self.market(class_id)
         assert market is not None
         traded = {s for r in records for s in r.fills.symbol}
         return market_marks(market, sorted(traded))
 
+    def statement(self, class_id: str, student_id: str) -> Statement:
+        """One student's statement: positions, transactions with receipts and notes, P&L, risk."""
+        return statement(self.record(class_id, student_id), self._sectors(class_id))
+
     def debrief(self, class_id: str, student_id: str) -> Debrief:
         """The automatic debrief of one student: return vs the benchmark, sector P&L,
         turnover and costs, the disposition effect, concentration, and plain-text lines."""
         rec = self.record(class_id, student_id)
         name, bench = self.benchmark(class_id)
-        return debrief(rec, bench, marks=self._marks(class_id, [rec]), benchmark_name=name)
+        return debrief(rec, bench, self._sectors(class_id), marks=self._marks(class_id, [rec]), benchmark_name=name)
 
     def grade_sheet(self, class_id: str) -> pd.DataFrame:
         """One row per active student, best return first (:func:`~vtrade.classroom.reports.grade_sheet`)."""
         state = self.state(class_id)
         records = [self.record(class_id, s.student_id) for s in state.active]
         _, bench = self.benchmark(class_id)
-        return grade_sheet(records, bench, marks=self._marks(class_id, records))
+        return grade_sheet(records, bench, sectors=self._sectors(class_id), marks=self._marks(class_id, records))
 
     def export(self, class_id: str, folder: str | os.PathLike[str]) -> dict[str, Path]:
         """Write the class's roster and grade sheet as CSV and one Excel workbook (roster,
-        grades, and each student's transactions) into ``folder``; every text cell that a
+        grades, and each student's transactions) into ``folder`` (made if missing); every text cell that a
         spreadsheet would run as a formula is neutralised. Returns the paths by name."""
         roster = self.roster(class_id)
         grades = self.grade_sheet(class_id)
         target = Path(folder)
+        target.mkdir(parents=True, exist_ok=True)  # "export to ~/grades/econ" makes the folder
         sheets = {"Roster": roster, "Grades": grades}
         for s in self.state(class_id).active:
-            sheets[f"{s.student_id} trades"[:31]] = statement(self.record(class_id, s.student_id)).transactions
+            sheets[f"{s.student_id} trades"[:31]] = self.statement(class_id, s.student_id).transactions
         return {
             "roster_csv": write_csv(roster, target / "roster.csv"),
             "grades_csv": write_csv(grades, target / "grades.csv"),
@@ -564,7 +575,7 @@ class TeacherDesk:
         return self._room.debrief(class_id, student_id)
 
     def statement(self, class_id: str, student_id: str) -> Statement:
-        return statement(self._room.record(class_id, student_id))
+        return self._room.statement(class_id, student_id)
 
     def export(self, class_id: str, folder: str | os.PathLike[str]) -> dict[str, Path]:
         return self._room.export(class_id, folder)
@@ -680,7 +691,7 @@ class StudentDesk:
     def statement(self) -> Statement:
         """This student's statement: positions, transactions with receipts and notes, P&L, risk."""
         self.account  # noqa: B018 - a removed student gets the refusal, not a report
-        return statement(self._room.record(self.class_id, self.student_id))
+        return self._room.statement(self.class_id, self.student_id)
 
     def debrief(self) -> Debrief:
         """This student's automatic debrief."""
