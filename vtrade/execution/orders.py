@@ -245,5 +245,16 @@ class OrderState:
         return replace(self, order=order)
 
 
+class SetLimits(Event, frozen=True, array_like=True, tag=True):
+    """The class's account rules from now on (the ones a teacher may change while trading; see
+    :class:`~vtrade.execution.accounts.SessionLimits`). Decimals as exact strings; None = no limit."""
+
+    allowed_symbols: tuple[str, ...] | None
+    max_position_pct_nav: str | None
+    max_orders_per_day: int | None
+    min_share_price: str | None
+    shorting_allowed: bool
+
+
 register_event(SubmitOrder, CancelOrder, ReplaceOrder, OpenAccount, CloseSession, MarketShock, TradingHalt,
-               LiquidityDrought)
+               LiquidityDrought, SetLimits)

@@ -117,6 +117,7 @@ from vtrade.execution.orders import (
     MarketShock,
     OpenAccount,
     OrderType,
+    SetLimits,
     SubmitOrder,
     TimeInForce,
     TradingHalt,
@@ -1199,13 +1200,24 @@ class LiveMarket:
             self._account(account)
             return float(self.book.navs([account])[0])
 
-    def set_limits(self, limits: SessionLimits) -> None:
-        """The account rules the broker enforces from now on (a class changed a rule that is
-        not economics: a trades-per-day cap, the allowed universe)."""
+    def set_limits(self, limits: SessionLimits) -> bool:
+        """The class's account rules from now on (a teacher changed a rule that is not
+        economics: the trades-per-day cap, the allowed universe, a position limit): an entry on
+        the ``orders`` log, so a restart re-runs every order under the rules it met. Returns
+        False (nothing entered) when the rules are already these; other limits (borrow rates)
+        keep their values."""
         if not isinstance(limits, SessionLimits):
             raise TypeError(f"limits must be SessionLimits, got {type(limits).__name__}")
+        entry = SetLimits(
+            0, tuple(sorted(limits.allowed_symbols)) if limits.allowed_symbols is not None else None,
+            _text(limits.max_position_pct_nav), limits.max_orders_per_day, _text(limits.min_share_price),
+            limits.shorting_allowed,
+        )  # fmt: skip
         with self._lock:
-            self.broker.limits = limits
+            if _limits_entry(self.broker.limits) == entry:
+                return False
+            self._enter(msgspec.structs.replace(entry, ts=self.now))
+            return True
 
     def leaderboard(self) -> pd.DataFrame:
         """Class members (people and the simulated traders) ranked by NAV: no orders or
@@ -1487,12 +1499,12 @@ class LiveMarket:
         self._log.command(msgspec.structs.replace(command, ts=self.now))
 
     # ------------------------------------------------------------------ the log
-    def _enter(self, entry: OpenAccount | SubmitOrder | CancelOrder | CloseSession | Intervention
+    def _enter(self, entry: OpenAccount | SubmitOrder | CancelOrder | CloseSession | Intervention | SetLimits
                ) -> CommandOutcome | None:  # fmt: skip
         """A person's entry: onto the ``orders`` log (with a data dir, into the journal before
         anything answers), then folded by the broker; returns the broker's answer to it."""
         # The log has one partition: the key only labels the entry (a teacher's acts are the class's).
-        key = "class" if isinstance(entry, MarketShock | TradingHalt | LiquidityDrought) else entry.account
+        key = "class" if isinstance(entry, MarketShock | TradingHalt | LiquidityDrought | SetLimits) else entry.account
         record = self._log.enter(entry, key)
         if self._durable is not None:
             self._durable.append(record)
@@ -1514,6 +1526,14 @@ class LiveMarket:
             return None
         if isinstance(e, OpenAccount):
             self._open(e.account, Decimal(e.cash), account_kind_of(e.kind))
+            return None
+        if isinstance(e, SetLimits):
+            self.broker.limits = replace(
+                self.broker.limits, allowed_symbols=frozenset(e.allowed_symbols) if e.allowed_symbols is not None
+                else None, max_position_pct_nav=_decimal_or_none(e.max_position_pct_nav),
+                max_orders_per_day=e.max_orders_per_day, min_share_price=_decimal_or_none(e.min_share_price),
+                shorting_allowed=e.shorting_allowed,
+            )  # fmt: skip
             return None
         acct = self._accounts.get(getattr(e, "account", ""))
         if acct is None:
@@ -1729,6 +1749,21 @@ def _detail(e: Intervention) -> str:
     if isinstance(e, TradingHalt):
         return (f"trading halted: {e.reason}" if e.reason else "trading halted") if e.halted else "trading resumed"
     return f"depth x{e.factor} for {pd.Timedelta(e.duration_ns, unit='ns')}"
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal_or_none(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _limits_entry(limits: SessionLimits) -> SetLimits:
+    """The class-settable part of ``limits`` as the entry that would set it (``ts`` 0)."""
+    allowed = tuple(sorted(limits.allowed_symbols)) if limits.allowed_symbols is not None else None
+    return SetLimits(0, allowed, _text(limits.max_position_pct_nav), limits.max_orders_per_day,
+                     _text(limits.min_share_price), limits.shorting_allowed)  # fmt: skip
 
 
 def _fingerprint(cfg: LiveConfig) -> str:
