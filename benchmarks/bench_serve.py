@@ -57,8 +57,9 @@ its clock at ``--class-speed``; the server resumes it. The sessions are then the
 class's clock with its ``data-wall``, so lag is measured alike on each (``lag_ms_by_kind``).
 The class floor: p95 lag <= 250 ms.
 
-    python benchmarks/bench_serve.py [--scenario trader|class] [--sessions 30] [--seconds 30] [--warmup 5] [--client-procs 1]
-                                     [--server-args "--speed 20"] [--period-ms 500] [--apply-patches]
+    python benchmarks/bench_serve.py [--scenario trader|class] [--sessions 30] [--seconds 30] [--warmup 5]
+                                     [--client-procs 1] [--server-args "--speed 20"] [--period-ms 500]
+                                     [--apply-patches] [--class-speed 20]
 """
 
 from __future__ import annotations
