@@ -22,7 +22,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,6 +51,7 @@ __all__ = [
     "blotter",
     "clock_badge",
     "depth_ladder",
+    "keep_fresh",
     "leaderboard",
     "order_ticket",
     "portfolio_panel",
@@ -61,6 +62,7 @@ __all__ = [
     "render_table",
     "render_watchlist",
     "trader_dashboard",
+    "trader_views",
     "watchlist",
 ]
 
@@ -136,7 +138,7 @@ class TraderState(param.Parameterized):
         # per session): the portfolio every other refresh, the ranking every eighth.
         slow = self._refreshes % 2 == 0
         if self._refreshes % 8 == 0:
-            updates["ranking"] = m.leaderboard().reset_index()
+            updates["ranking"] = self.ranking_frame()
         self._refreshes += 1
         version = m.version(acct)
         if version != self._version:  # orders and fills only change with this account's events
@@ -160,6 +162,11 @@ class TraderState(param.Parameterized):
         if len(nav):
             self._nav_since = nav.ts.iloc[-1]
             self.nav_source.stream(_stream_dict(nav, ("nav",)), rollover=CHART_POINTS)
+
+    def ranking_frame(self) -> pd.DataFrame:
+        """The leaderboard this session shows (``rank, account, nav, return_pct``): the whole
+        market's here; a class shows its own students by display name (``vtrade.ui.classroom``)."""
+        return self.market.leaderboard().reset_index()
 
     def price_frame(self) -> pd.DataFrame:
         """The price chart's samples: ``ts, mid, bid, ask``."""
@@ -724,8 +731,12 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
                 w.css_classes = [*classes, "vt-error"] if field in event.new else classes
 
     ticket.param.watch(on_change, ["symbol", "errors"])
+    if "note" in ticket.param:  # a class's ticket: the trade note (why), required or not by the class
+        widgets["note"] = pn.widgets.TextInput.from_param(ticket.param.note, label=ticket.param.note.label,
+                                                          placeholder="why this trade, in a sentence")  # fmt: skip
+        widgets["note"].stylesheets = [*widgets["note"].stylesheets, ERROR_CSS]
     rows: list[pn.viewable.Viewable] = []
-    for field in TICKET_FIELDS:
+    for field in widgets:
         rows.append(widgets[field])
         rows.append(pn.pane.HTML(pn.bind(_field_error, errs, field), margin=(0, 10)))
 
@@ -901,6 +912,50 @@ def _new_account(market: LiveMarket) -> str:
             return name
 
 
+def trader_views(state: TraderState, ticket: TicketState, label_html: str) -> pn.FlexBox:
+    """The trading views of one session laid out by width (see ``_SLOTS``), under a first line
+    ``label_html`` saying whose account this is (HTML: escape what a person typed). Links the
+    focus of ``state`` and ``ticket`` and reads their first data."""
+    link_focus(state, ticket)
+    state.refresh()
+    ticket.update_preview()
+    views = [
+        (pn.pane.HTML(label_html, sizing_mode="stretch_width"), "account"),
+        (watchlist(state), "watchlist"), (leaderboard(state), "leaderboard"),
+        (pn.Column(depth_ladder(state), width=300), "ladder"), (price_chart(state), "chart"),
+        (order_ticket(ticket), "ticket"), (blotter(state), "blotter"), (portfolio_panel(state), "portfolio"),
+    ]  # fmt: skip
+    for view, slot in views:
+        view.stylesheets = [*view.stylesheets, _slot_css(slot)]
+        view.css_classes = [*view.css_classes, "vt-view", f"vt-{slot}-view"]
+    return pn.FlexBox(*(v for v, _ in views), _row_break("break1"), _row_break("break2"), flex_wrap="wrap",
+                      gap="8px 16px", align_items="flex-start", sizing_mode="stretch_width")  # fmt: skip
+
+
+def keep_fresh(tick: Callable[[], None], period_ms: int, *, on_leave: Callable[[], None] | None = None) -> None:
+    """Run ``tick`` for the CURRENT served session every ``period_ms`` (one batch of model
+    changes per run) until the session closes, then ``on_leave``. Outside a served session
+    (a test, a notebook) nothing is scheduled."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return
+
+    def run() -> None:
+        with set_curdoc(doc), hold(doc):  # one batch of model changes per refresh, not one per view
+            tick()
+
+    # One process-wide timer refreshes every session in turn (fair under load).
+    fanout = shared_fanout(period_ms)
+    key = fanout.add(doc, run)
+
+    def cleanup(session_context: Any) -> None:
+        fanout.remove(key)  # the session's views go away with it
+        if on_leave is not None:
+            on_leave()
+
+    pn.state.on_session_destroyed(cleanup)
+
+
 def trader_dashboard(
     market: LiveMarket, *, period_ms: int = 500, account: str | None = None, cancel_on_leave: bool = True
 ) -> pn.template.BaseTemplate:
@@ -924,48 +979,24 @@ def trader_dashboard(
         raise ValueError(f"no account {account!r} in this market: open it first")
     state = TraderState(market=market, account=account)
     ticket = TicketState(market=market, account=account, symbol=state.symbol)
-    link_focus(state, ticket)
-    state.refresh()
-    ticket.update_preview()
-
-    header = clock_badge(state)
-    views = [
-        (pn.pane.Markdown(f"**Your account: {account}** · orders, fills and portfolio below are yours alone.",
-                          sizing_mode="stretch_width"), "account"),
-        (watchlist(state), "watchlist"), (leaderboard(state), "leaderboard"),
-        (pn.Column(depth_ladder(state), width=300), "ladder"), (price_chart(state), "chart"),
-        (order_ticket(ticket), "ticket"), (blotter(state), "blotter"), (portfolio_panel(state), "portfolio"),
-    ]  # fmt: skip
-    main_views = [v for v, _ in views]
-    for view, slot in views:
-        view.stylesheets = [*view.stylesheets, _slot_css(slot)]
-        view.css_classes = [*view.css_classes, "vt-view", f"vt-{slot}-view"]
-    main = pn.FlexBox(*main_views, _row_break("break1"), _row_break("break2"), flex_wrap="wrap", gap="8px 16px",
-                      align_items="flex-start",
-                      sizing_mode="stretch_width")  # fmt: skip
+    label = f"<b>Your account: {html.escape(account)}</b> · orders, fills and portfolio below are yours alone."
+    main = trader_views(state, ticket, label)
     # A phone lays the page out at its own width (not 980 px shrunk by 40 %): the viewport tag.
-    template = pn.template.FastListTemplate(title=TITLE, header=[header], main=[main], theme_toggle=False,
+    template = pn.template.FastListTemplate(title=TITLE, header=[clock_badge(state)], main=[main], theme_toggle=False,
                                             accent="#1565c0", meta_viewport="width=device-width, initial-scale=1",
                                             main_layout=None, design=LocalFast)  # fmt: skip
     local_template(template)  # offline: fonts from our server, not Google's (vtrade.ui.resources)
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        def tick() -> None:
-            with set_curdoc(doc), hold(doc):  # one batch of model changes per refresh, not one per view
-                state.refresh()
-                ticket.update_preview()  # the estimate follows the moving book
 
-        # One process-wide timer refreshes every session in turn (fair under load).
-        fanout = shared_fanout(period_ms)
-        key = fanout.add(doc, tick)
+    def tick() -> None:
+        state.refresh()
+        ticket.update_preview()  # the estimate follows the moving book
 
-        def cleanup(session_context: Any) -> None:
-            # The session's views go away with it. Its resting orders must not outlive an account
-            # nobody can return to; one the browser gets back keeps them (they are its own).
-            fanout.remove(key)
-            if cancel_on_leave:
-                market.close_session(account)
+    def leave() -> None:
+        # Its resting orders must not outlive an account nobody can return to; one the browser
+        # gets back keeps them (they are its own).
+        if cancel_on_leave:
+            market.close_session(account)
 
-        pn.state.on_session_destroyed(cleanup)
+    keep_fresh(tick, period_ms, on_leave=leave)
     template.account = account  # type: ignore[attr-defined]  # for tests and logs
     return template
