@@ -535,3 +535,57 @@ def test_rules_read_back_from_the_log_are_validated() -> None:
     tampered = encode(good).replace(b"per-share", b"per-share"[:-1] + b"X")
     with pytest.raises(ValueError, match="Fees must be one of"):
         decode(tampered)
+
+
+# ---------------------------------------------------------------------------- the teacher's market events
+def _trading_state() -> vc.ClassState:
+    s, _ = vc.execute(None, vc.CreateClass(0, "c", "t", "C", vc.join_code(bytes(10))))
+    s, _ = vc.execute(s, vc.OpenRegistration(1, "t"))
+    s, _ = vc.execute(s, vc.StartTrading(2, "t"))
+    return s
+
+
+def test_market_events_are_decided_folded_and_refused_with_reasons() -> None:
+    s = _trading_state()
+    s, (shock,) = vc.execute(s, vc.ShockMarket(3, "t", ("jpm", "BAC", "JPM"), "-10", "Financials"))
+    assert isinstance(shock, vc.MarketShocked)
+    assert (shock.symbols, shock.pct, shock.label) == (("BAC", "JPM"), "-10", "Financials")
+    s, _ = vc.execute(s, vc.HaltTrading(4, "t", "AAPL", "news pending"))
+    assert s.halted == {"AAPL"}
+    with pytest.raises(vc.ClassroomError, match="already halted"):
+        vc.execute(s, vc.HaltTrading(5, "t", "AAPL"))
+    s, _ = vc.execute(s, vc.DrainLiquidity(6, "t", ("XOM",), 0.25, 30))
+    s, _ = vc.execute(s, vc.ResumeTrading(7, "t", "AAPL"))
+    assert s.halted == frozenset()
+    assert [type(e).__name__ for e in s.market_events] == ["MarketShocked", "TradingHalted", "LiquidityDrained",
+                                                          "TradingResumed"]  # fmt: skip
+    with pytest.raises(vc.ClassroomError, match="is not halted"):
+        vc.execute(s, vc.ResumeTrading(8, "t", "AAPL"))
+    bad = [
+        (vc.ShockMarket(9, "t", ("AAPL",), "ten"), "must be a number"),
+        (vc.ShockMarket(9, "t", ("AAPL",), 250), "at most 200"),
+        (vc.ShockMarket(9, "t", ("AAPL",), float("nan")), "above -90"),
+        (vc.ShockMarket(9, "t", (), -5), "at least one symbol"),
+        (vc.ShockMarket(9, "t", "AAPL", -5), "as a list"),  # type: ignore[arg-type]
+        (vc.DrainLiquidity(9, "t", ("XOM",), 1, 30), "below 1"),
+        (vc.DrainLiquidity(9, "t", ("XOM",), 0.5, 0), "1 to 1,440"),
+        (vc.ShockMarket(9, "student", ("AAPL",), -5), "Only this class's teacher"),
+    ]
+    for command, says in bad:
+        with pytest.raises(vc.ClassroomError, match=says):
+            vc.execute(s, command)
+
+
+def test_market_events_need_a_trading_class() -> None:
+    s, _ = vc.execute(None, vc.CreateClass(0, "c", "t", "C", vc.join_code(bytes(10))))
+    with pytest.raises(vc.ClassroomError, match="still a draft; you cannot shock the market"):
+        vc.execute(s, vc.ShockMarket(1, "t", ("AAPL",), -5))
+
+
+def test_the_market_choice_is_validated_and_locks_with_the_economics() -> None:
+    assert vc.ClassRules(market="crypto").market == "crypto"
+    for bad, says in (({"market": "forex"}, "must be one of universe"), ({"replay_start": "last year"}, "a date"),
+                      ({"seed": -1}, "seed")):  # fmt: skip
+        with pytest.raises(vc.ClassroomError, match=says):
+            vc.ClassRules(**bad)  # type: ignore[arg-type]
+    assert {"market", "replay_start", "seed"} <= vc.ECONOMIC_FIELDS

@@ -15,11 +15,15 @@ if TYPE_CHECKING:
     from vtrade.execution import tables as schema
     from vtrade.market import open_feed, read_book
     from vtrade.portfolio import analytics
+    from vtrade.runtime.classroom import Classroom
     from vtrade.runtime.live_session import LiveSession
     from vtrade.runtime.replay import replay
     from vtrade.runtime.session import Session, live
 
-__all__ = ["LiveSession", "Session", "__version__", "analytics", "live", "open_feed", "read_book", "replay", "schema"]
+__all__ = [
+    "Classroom", "LiveSession", "Session", "__version__", "analytics", "live", "open_feed", "read_book", "replay",
+    "schema",
+]  # fmt: skip
 _LAZY = {
     "replay": "vtrade.runtime.replay",
     "read_book": "vtrade.market",
@@ -27,6 +31,7 @@ _LAZY = {
     "Session": "vtrade.runtime.session",
     "live": "vtrade.runtime.session",
     "LiveSession": "vtrade.runtime.live_session",
+    "Classroom": "vtrade.runtime.classroom",
 }
 # ``vt.schema``: the public orders, fills and positions tables (``vt.schema.FILLS`` and friends).
 _MODULES = {"analytics": "vtrade.portfolio.analytics", "schema": "vtrade.execution.tables"}

@@ -395,7 +395,7 @@ def _number(value: object, what: str, *, lo: Decimal, hi: Decimal, unit: str) ->
     if not number.is_finite() or not lo < number <= hi:
         raise ClassroomError("out_of_range",
                              f"The {what} must be above {lo}{unit} and at most {hi}{unit}, got {value!r}")  # fmt: skip
-    return number.normalize() if number == number.to_integral_value() else number
+    return Decimal(int(number)) if number == number.to_integral_value() else number  # "-10", not "-1E+1"
 
 
 def _optional(text: object, what: str) -> str:

@@ -51,11 +51,10 @@ import vtrade.classroom as vc
 from vtrade.classroom import ClassroomError, ClassRules, ClassState, Phase
 from vtrade.core.numbers import Number
 from vtrade.core.tokens import STUDENT, TEACHER, sign_token, verify_token
-from vtrade.execution.orders import CancelOutcome, SubmitOutcome
 from vtrade.runtime.bus import Bus, open_bus
 from vtrade.runtime.classes import ClassBook, UnknownClassError
 from vtrade.runtime.datadir import prepare_data_dir, server_secret
-from vtrade.runtime.live import LiveConfig, LiveMarket
+from vtrade.runtime.live import CancelOutcome, LiveConfig, LiveMarket, SubmitOutcome
 
 __all__ = [
     "TEACHER_ID",
@@ -555,11 +554,33 @@ class StudentDesk:
         return student.account_id
 
     @property
-    def market(self) -> LiveMarket:
+    def _market(self) -> LiveMarket:
+        # Private: the market object trades for any account; the desk hands out reads only.
         market = self._room.market(self.class_id)
         if market is None:
             raise ClassroomError("bad_transition", "Trading has not started yet: your teacher starts the clock")
         return market
+
+    # Reads of the class's market (the same for every student).
+    def quotes(self, symbols: Iterable[str] | None = None) -> pd.DataFrame:
+        return self._market.quotes(symbols)
+
+    def depth(self, symbol: str, levels: int = 10) -> pd.DataFrame:
+        """The book of ``symbol``, with this student's own resting orders marked."""
+        return self._market.depth(symbol, levels, account=self.account)
+
+    def prices(self, symbol: str) -> pd.DataFrame:
+        return self._market.prices(symbol)
+
+    def clock(self) -> dict[str, Any]:
+        return self._market.clock()
+
+    def symbols(self) -> list[str]:
+        return self._market.symbols()
+
+    def preview(self, symbol: str, side: str, quantity: Number, order_type: str = "market",
+                limit_price: Number | None = None) -> Any:  # fmt: skip
+        return self._market.preview(self.account, symbol, side, quantity, order_type, limit_price)
 
     def submit(self, symbol: str, side: str, quantity: Number, order_type: str = "market",
                limit_price: Number | None = None, tif: str = "day", *, note: object = None,
@@ -572,20 +593,20 @@ class StudentDesk:
             says = "has not started trading yet" if state.phase is Phase.REGISTRATION else "has ended: trading is over"
             raise ClassroomError("bad_transition", f"The class {says}")
         text = state.rules.check_note(note)
-        return self.market.submit(account, symbol, side, quantity, order_type, limit_price, tif,
+        return self._market.submit(account, symbol, side, quantity, order_type, limit_price, tif,
                                   stop_price=stop_price, note=text)  # fmt: skip
 
     def cancel(self, client_order_id: str) -> CancelOutcome:
-        return self.market.cancel(self.account, client_order_id)
+        return self._market.cancel(self.account, client_order_id)
 
     def orders(self) -> pd.DataFrame:
-        return self.market.orders(self.account)
+        return self._market.orders(self.account)
 
     def fills(self) -> pd.DataFrame:
-        return self.market.fills(self.account)
+        return self._market.fills(self.account)
 
     def portfolio(self) -> dict[str, Any]:
-        return self.market.portfolio(self.account)
+        return self._market.portfolio(self.account)
 
     def leaderboard(self) -> pd.DataFrame:
         return self._room.leaderboard(self.class_id)
@@ -598,7 +619,7 @@ class StudentDesk:
         peer = state.student(student_id)
         if peer is None or peer.removed:
             raise ClassroomError("unknown_student", f"There is no student {student_id!r} in this class")
-        return self.market.portfolio(peer.account_id)
+        return self._market.portfolio(peer.account_id)
 
     def announcements(self) -> list[str]:
         return [a.text for a in self.state.announcements]
