@@ -49,6 +49,7 @@ import pandas as pd
 
 import vtrade.classroom as vc
 from vtrade.classroom import ClassroomError, ClassRules, ClassState, Phase
+from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Number
 from vtrade.core.tokens import STUDENT, TEACHER, sign_token, verify_token
 from vtrade.runtime.bus import Bus, open_bus
@@ -569,8 +570,24 @@ class StudentDesk:
         """The book of ``symbol``, with this student's own resting orders marked."""
         return self._market.depth(symbol, levels, account=self.account)
 
-    def prices(self, symbol: str) -> pd.DataFrame:
-        return self._market.prices(symbol)
+    def prices(self, symbol: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
+        return self._market.prices(symbol, since=since)
+
+    def featured(self) -> list[str]:
+        return self._market.featured()
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._market.instrument(symbol)
+
+    def suggested_quantity(self, symbol: str) -> str:
+        return self._market.suggested_quantity(symbol)
+
+    def version(self) -> int:
+        """Changes whenever this student's orders or fills do (a view re-reads them only then)."""
+        return self._market.version(self.account)
+
+    def nav_history(self, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
+        return self._market.nav_history(self.account, since=since)
 
     def clock(self) -> dict[str, Any]:
         return self._market.clock()

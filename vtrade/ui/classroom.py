@@ -20,7 +20,7 @@ import csv
 import html
 import io
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ from vtrade.execution.fees import FEE_PRESETS
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.classroom import Classroom, StudentDesk, TeacherDesk
 from vtrade.ui.resources import LocalFast, local_template
+
+if TYPE_CHECKING:
+    from vtrade.runtime.live import LiveMarket
 from vtrade.ui.trader import (
     Column,
     TicketState,
@@ -178,13 +181,87 @@ def roster_csv(roster: pd.DataFrame) -> str:
 
 
 # ---------------------------------------------------------------------------- the student
+class DeskMarket:
+    """The market surface the trading views read (``TraderState``, ``TicketState``), through
+    one student's :class:`StudentDesk`: the views never hold the market object, which trades
+    for any account. A call naming another account than the student's is refused."""
+
+    def __init__(self, desk: StudentDesk) -> None:
+        self.desk = desk
+
+    def _mine(self, account: str) -> None:
+        if account != self.desk.account:
+            raise ClassroomError("not_allowed", "A student's page reaches only their own account")
+
+    def symbols(self) -> list[str]:
+        return self.desk.symbols()
+
+    def featured(self) -> list[str]:
+        return self.desk.featured()
+
+    def instrument(self, symbol: str) -> Any:
+        return self.desk.instrument(symbol)
+
+    def suggested_quantity(self, symbol: str) -> str:
+        return self.desk.suggested_quantity(symbol)
+
+    def quotes(self, symbols: Any = None) -> pd.DataFrame:
+        return self.desk.quotes(symbols)
+
+    def clock(self) -> dict[str, Any]:
+        return self.desk.clock()
+
+    def depth(self, symbol: str, levels: int = 10, account: str | None = None) -> pd.DataFrame:
+        return self.desk.depth(symbol, levels)
+
+    def prices(self, symbol: str, since: Any = None) -> pd.DataFrame:
+        return self.desk.prices(symbol, since=since)
+
+    def leaderboard(self) -> pd.DataFrame:
+        return self.desk.leaderboard()
+
+    def version(self, account: str) -> int:
+        self._mine(account)
+        return self.desk.version()
+
+    def orders(self, account: str) -> pd.DataFrame:
+        self._mine(account)
+        return self.desk.orders()
+
+    def fills(self, account: str) -> pd.DataFrame:
+        self._mine(account)
+        return self.desk.fills()
+
+    def portfolio(self, account: str) -> dict[str, Any]:
+        self._mine(account)
+        return self.desk.portfolio()
+
+    def nav_history(self, account: str, since: Any = None) -> pd.DataFrame:
+        self._mine(account)
+        return self.desk.nav_history(since=since)
+
+    def preview(self, account: str, **inputs: Any) -> Any:
+        self._mine(account)
+        return self.desk.preview(**inputs)
+
+    def cancel(self, account: str, client_order_id: str) -> Any:
+        self._mine(account)
+        return self.desk.cancel(client_order_id)
+
+
+def _desk_market(desk: StudentDesk) -> LiveMarket:
+    # The views are typed for a LiveMarket; DeskMarket has every method they call (the test of
+    # the student page runs them all), and nothing that reaches another account.
+    return cast("LiveMarket", DeskMarket(desk))
+
+
 class ClassTraderState(TraderState):
     """A student's trading views: their own account on the class's market, the CLASS's
     leaderboard (display names, NAV and return only), cancels through their desk."""
 
     def __init__(self, desk: StudentDesk, **params: Any) -> None:
         self.desk = desk
-        super().__init__(market=desk.market, account=desk.account, **params)
+        super().__init__(market=_desk_market(desk), account=desk.account, **params)
 
     def ranking_frame(self) -> pd.DataFrame:
         board = self.desk.leaderboard()
@@ -209,7 +286,7 @@ class ClassTicketState(TicketState):
         self.desk = desk
         required = desk.state.rules.trade_notes_required
         self.note_label = "Trade note (required)" if required else "Trade note (optional)"
-        super().__init__(market=desk.market, account=desk.account, **params)
+        super().__init__(market=_desk_market(desk), account=desk.account, **params)
 
     def submit(self) -> bool:
         """Send the order as typed through the student's desk; True if it went to the exchange."""
@@ -257,11 +334,14 @@ class StudentView(param.Parameterized):
         except ClassroomError as refused:
             self.signed_out = str(refused)
             return
-        market = self.desk._room.market(self.desk.class_id)
+        try:
+            clock = self.desk.clock()
+        except ClassroomError:  # no market before trading starts
+            clock = {}
         self.param.update(
             class_name=state.name, display_name=self.desk.display_name, phase=state.phase.value,
             clock_running=state.clock_running, students=len(state.active), news=render_news(state),
-            clock=market.clock() if market is not None else {}, account=account,
+            clock=clock, account=account,
         )  # fmt: skip
 
     @property
@@ -727,7 +807,7 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
 class ProjectorState(param.Parameterized):
     """What the projector shows of one class, read each refresh."""
 
-    name = param.String(default="")
+    class_name = param.String(default="")
     phase = param.String(default="")
     board = param.DataFrame(default=pd.DataFrame(), doc="the class leaderboard")
     tape = param.DataFrame(default=pd.DataFrame(), doc="a few symbols' last prices and changes")
@@ -746,8 +826,9 @@ class ProjectorState(param.Parameterized):
         market = self.room.market(self.class_id)
         board = self.room.leaderboard(self.class_id)
         tape = market.quotes(market.featured()[:6]) if market is not None else pd.DataFrame()
-        self.param.update(name=st.name, phase=st.phase.value, board=board, tape=tape, news=render_news(st, 4, big=True),
-                          clock=market.clock() if market is not None else {}, clock_running=st.clock_running)
+        self.param.update(class_name=st.name, phase=st.phase.value, board=board, tape=tape,
+                          news=render_news(st, 4, big=True), clock=market.clock() if market is not None else {},
+                          clock_running=st.clock_running)  # fmt: skip
         data: Any = _histogram(board["return_pct"].to_numpy(dtype=float))
         self.hist.data = data
 
@@ -818,7 +899,7 @@ def projector_page(room: Classroom, class_id: str, *, period_ms: int = 1000) -> 
         axis.major_label_text_font_size = "20px"
     fig.yaxis.axis_label = "students"
     fig.yaxis.axis_label_text_font_size = "20px"
-    head = pn.pane.HTML(pn.bind(_projector_clock, state.param.name, state.param.phase, state.param.clock,
+    head = pn.pane.HTML(pn.bind(_projector_clock, state.param.class_name, state.param.phase, state.param.clock,
                                 state.param.clock_running), sizing_mode="stretch_width")  # fmt: skip
     board = pn.pane.HTML(pn.bind(_board_html, state.param.board), sizing_mode="stretch_width")
     tape = pn.pane.HTML(pn.bind(_tape_html, state.param.tape), sizing_mode="stretch_width")
@@ -830,6 +911,6 @@ def projector_page(room: Classroom, class_id: str, *, period_ms: int = 1000) -> 
                      sizing_mode="stretch_width",
                      stylesheets=[":host { color: #000; } h2 { font-size: 30px; margin: 12px 0 4px; }"])  # fmt: skip
     keep_fresh(state.refresh, period_ms)
-    template = _template(f"vtrade · projector · {state.name}", [main])
+    template = _template(f"vtrade · projector · {state.class_name}", [main])
     template.state = state  # type: ignore[attr-defined]
     return template

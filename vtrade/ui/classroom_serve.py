@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from vtrade.runtime.live import LiveMarket
 
 __all__ = [
-    "STUDENT_COOKIE", "TEACHER_COOKIE", "ClassCookies", "class_apps", "class_routes", "join_url", "serve_classroom",
-    "teacher_url",
+    "STUDENT_COOKIE", "TEACHER_COOKIE", "ClassCookies", "class_apps", "class_routes", "join_url", "page_app",
+    "serve_classroom", "shared_classroom", "teacher_url",
 ]  # fmt: skip
 
 STUDENT_COOKIE = "vtrade_student"
@@ -324,3 +324,23 @@ def serve_classroom(
     return serve_apps(apps, port=port, address=address, show=show, threaded=threaded,
                       websocket_origin=websocket_origin, auth_provider=ClassCookies(room),
                       extra_patterns=class_routes(room))  # fmt: skip
+
+
+_SHARED: dict[str, Classroom] = {}
+
+
+def shared_classroom() -> Classroom:
+    """The process-wide :class:`Classroom` of ``panel serve dashboards/teacher.py`` (and the
+    projector's): classes of the user's data directory (``$VTRADE_STATE_DIR``, else the XDG
+    default), the same ones ``vtrade serve`` serves."""
+    from vtrade.runtime.datadir import default_data_dir
+
+    if "room" not in _SHARED:
+        _SHARED["room"] = Classroom(default_data_dir())
+    return _SHARED["room"]
+
+
+def page_app(room: Classroom, page: str) -> Any:
+    """One classroom page built for the current session (``student``, ``teacher`` or
+    ``projector``): what the ``dashboards/`` entries serve."""
+    return class_apps(room)[page]()
