@@ -135,3 +135,17 @@ __all__ = [
     "roster",
     "roster_frame",
 ]
+
+# Class reports over the live market's tables (statement, debrief, grade sheet); kept in a block of
+# their own at the end so that edits to the lists above do not collide with it.
+from vtrade.classroom.reports import (
+    Debrief,
+    Statement,
+    StudentRecord,
+    debrief,
+    grade_sheet,
+    neutralise,
+    statement,
+)
+
+__all__ += ["Debrief", "Statement", "StudentRecord", "debrief", "grade_sheet", "neutralise", "statement"]
