@@ -16,10 +16,11 @@ The ``render_*`` functions are pure (data in, HTML out), tested without a browse
 
 from __future__ import annotations
 
-import csv
 import html
 import io
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -35,6 +36,7 @@ from vtrade.classroom import ClassroomError, ClassRules, ClassState, Phase
 from vtrade.execution.fees import FEE_PRESETS
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.classroom import Classroom, StudentDesk, TeacherDesk
+from vtrade.runtime.exports import write_csv
 from vtrade.ui.resources import LocalFast, local_template
 
 if TYPE_CHECKING:
@@ -56,7 +58,6 @@ __all__ = [
     "ProjectorState",
     "StudentView",
     "TeacherState",
-    "neutralise",
     "projector_page",
     "render_market_event",
     "render_news",
@@ -127,20 +128,6 @@ def render_news(state: ClassState, limit: int = 5, *, big: bool = False) -> str:
     return f"<ul class='vt-news' style='font-size:{size};list-style:none;padding:0;margin:0'>{rows}</ul>"
 
 
-def neutralise(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` whose text cells a spreadsheet would run as a formula (starting with
-    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) start with ``'`` instead.
-
-    >>> neutralise(pd.DataFrame({"name": ['=HYPERLINK("http://evil","x")', "Ada"], "n": [-1, 2]})).name.tolist()
-    ['\\'=HYPERLINK("http://evil","x")', 'Ada']
-    """
-    out = df.copy()
-    for col in out.columns:
-        if pd.api.types.is_object_dtype(out[col].dtype) or pd.api.types.is_string_dtype(out[col].dtype):
-            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in "=+-@\t\r" and v else v)
-    return out
-
-
 #: The roster as the teacher sees it and exports it: (column, header, kind of :func:`render_table`).
 ROSTER_COLUMNS: tuple[Column, ...] = (
     ("name", "Name", "text"), ("status", "Status", "text"), ("last_seen", "Last seen (UTC)", "time"),
@@ -157,27 +144,26 @@ def roster_frame(roster: pd.DataFrame) -> pd.DataFrame:
     return df[["student_id", *(c for c, _, _ in ROSTER_COLUMNS)]]
 
 
-def roster_csv(roster: pd.DataFrame) -> str:
-    """The roster export: the columns shown on the teacher's page, under the same headers, money
-    and percentages rounded as shown, and every text cell a spreadsheet would run as a formula
-    neutralised (a display name ``=HYPERLINK(...)`` is a name, not a link).
+def roster_csv(roster: pd.DataFrame) -> bytes:
+    """The roster export: the columns shown on the teacher's page under the same headers, money
+    and percentages rounded as shown, written by :func:`vtrade.runtime.exports.write_csv` (UTF-8
+    with a BOM for Excel; every text cell a spreadsheet would run as a formula neutralised: a
+    display name ``=HYPERLINK(...)`` is a name, not a link).
 
     >>> df = pd.DataFrame({"student_id": ["s1"], "name": ["=1+1"], "removed": [False], "joined": [pd.NaT],
     ...     "last_seen": [pd.NaT], "nav": [100.004], "return_pct": [0.004], "trades": [1], "refusals": [0],
     ...     "resets": [0]})
-    >>> roster_csv(df).splitlines()[1]
-    "'=1+1,active,,100.00,0.00,1,0,0"
+    >>> roster_csv(df).decode("utf-8-sig").splitlines()[1]
+    "'=1+1,active,,100.0,0.0,1,0,0"
     """
     df = roster_frame(roster).drop(columns=["student_id"])
     df["last_seen"] = [t.strftime("%Y-%m-%d %H:%M:%S") if pd.notna(t) else "" for t in df["last_seen"]]
-    df["nav"] = [f"{x:.2f}" for x in df["nav"]]
-    df["return_pct"] = [f"{x:.2f}" for x in df["return_pct"]]
-    df = neutralise(df.astype({"name": object, "status": object}))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([h for _, h, _ in ROSTER_COLUMNS])
-    writer.writerows(df.itertuples(index=False, name=None))
-    return out.getvalue()
+    # Numbers stay numbers (a spreadsheet sums them; a text "-1.50" would be defused as a formula).
+    df["nav"] = df["nav"].astype(float).round(2)
+    df["return_pct"] = df["return_pct"].astype(float).round(2)
+    df.columns = [h for _, h, _ in ROSTER_COLUMNS]
+    with tempfile.TemporaryDirectory() as folder:
+        return write_csv(df, Path(folder) / "roster.csv").read_bytes()
 
 
 # ---------------------------------------------------------------------------- the student
@@ -573,11 +559,11 @@ class TeacherState(param.Parameterized):
         if self.act("students", go, "Personal link made: give it to that student only (it signs them in)"):
             self.link = f"{self.origin}/student?token={made['token']}"
 
-    def csv(self) -> io.StringIO:
+    def csv(self) -> io.BytesIO:
         """The focused class's roster as CSV (what :class:`pn.widgets.FileDownload` sends)."""
         if not self.class_id:
-            return io.StringIO("")
-        return io.StringIO(roster_csv(self.room.roster(self.class_id)))
+            return io.BytesIO(b"")
+        return io.BytesIO(roster_csv(self.room.roster(self.class_id)))
 
 
 def _section(title: str, *items: Any, css: str = "") -> pn.Column:
