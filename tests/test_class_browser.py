@@ -132,7 +132,7 @@ def join_refused(page: Page, base: str, code: str, name: str, sentence: str) -> 
     page.get_by_label("Your name").fill(name)
     click(page, "Join")
     expect(page.locator(".refused")).to_contain_text(sentence, timeout=T)
-    expect(page.get_by_label("Your name")).to_have_value(name)  # what was typed is kept
+    expect(page.get_by_label("Your name")).to_have_value(name.strip())  # what was typed is kept
 
 
 def roster_on_screen(page: Page) -> list[list[str]]:

@@ -118,8 +118,11 @@ def render_news(state: ClassState, limit: int = 5, *, big: bool = False) -> str:
     >>> "&lt;script&gt;" in render_news(s) and "<script>" not in render_news(s)
     True
     """
-    items: list[tuple[int, str, str]] = [(a.ts, "📣", html.escape(a.text)) for a in state.announcements]
-    items += [(e.ts, "⚡", render_market_event(e)) for e in state.market_events]
+    # Word badges, not emoji: a classroom PC often has no emoji font (a box would show).
+    badge = "<span style='background:{};color:#fff;padding:0 5px;border-radius:3px;font-size:0.75em'>{}</span>"
+    teacher, market = badge.format("#1565c0", "TEACHER"), badge.format("#e65100", "MARKET")
+    items: list[tuple[int, str, str]] = [(a.ts, teacher, html.escape(a.text)) for a in state.announcements]
+    items += [(e.ts, market, render_market_event(e)) for e in state.market_events]
     items.sort(key=lambda x: x[0], reverse=True)
     size = "28px" if big else "14px"
     if not items:
@@ -421,7 +424,8 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
             live["ticket"].update_preview()
 
     keep_fresh(tick, period_ms)
-    template = _template(f"vtrade · {view.class_name}", [pn.Column(bar, body, sizing_mode="stretch_width")])
+    # The title is generic: Panel renders a template's title as HTML, and a class name is typed text.
+    template = _template("vtrade · class", [pn.Column(bar, body, sizing_mode="stretch_width")])
     template.desk = desk  # type: ignore[attr-defined]  # for tests and logs
     return template
 
@@ -582,7 +586,8 @@ def _message(state: TeacherState, group: str) -> pn.pane.HTML:
 
 
 def _button(label: str, action: Callable[[], None], color: str = "primary") -> pn.widgets.Button:
-    button = pn.widgets.Button(label=label, color=color)
+    # Aligned with the bottom of the inputs beside it (their labels sit above them).
+    button = pn.widgets.Button(label=label, color=color, align="end")
     button.on_click(lambda event: action())
     return button
 
@@ -621,7 +626,7 @@ def _class_form(state: TeacherState) -> pn.viewable.Viewable:
     state.param.watch(load, "class_id")
     load()
     create = _button("Create class", lambda: state.create(name.value or "", preset()))
-    save = _button("Save settings of this class", lambda: state.save_settings(preset()), "light")
+    save = _button("Save settings of this class", lambda: state.save_settings(preset()), "default")
     grid = pn.FlexBox(*widgets.values(), flex_wrap="wrap", gap="0 12px", sizing_mode="stretch_width")
     return _section("Class and rules", name, grid, pn.Row(create, save), _message(state, "class"), css="vt-class-form")
 
@@ -688,7 +693,7 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
                                                                           done="Registration is open")),
                            _button("New join code", lambda: state.do("registration", "new_join_code",
                                                                       done="New code: the old one stops working"),
-                                   "light")),
+                                   "default")),
                     _message(state, "registration"), css="vt-join")  # fmt: skip
 
     # The roster and per-student actions.
@@ -717,19 +722,19 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
     link_box = pn.widgets.TextInput(name="Personal link", value=state.param.link, disabled=False,
                                     sizing_mode="stretch_width")  # fmt: skip
     students = _section("Roster", roster,
-                        pn.Row(who, _button("Reset account", on_student("reset_student", "Account reset"), "light"),
+                        pn.Row(who, _button("Reset account", on_student("reset_student", "Account reset"), "default"),
                                _button("Remove", on_student("remove_student", "Removed from the class"), "danger"),
-                               _button("Personal link", link, "light"), align="end"),
+                               _button("Personal link", link, "default")),
                         link_box, _message(state, "students"), download, css="vt-roster-card")  # fmt: skip
 
     # The clock.
     speed = pn.widgets.TextInput(name="Speed (simulated s per s; 0 = max)", value="1", width=200)
     clock = _section("Clock", pn.pane.HTML(pn.bind(_clock_html, state.param.info), sizing_mode="stretch_width"),
                      pn.Row(_button("Start trading", lambda: state.do("clock", "start", done="Trading started")),
-                            _button("Pause", lambda: state.do("clock", "pause", done="Clock paused"), "light"),
-                            _button("Resume", lambda: state.do("clock", "resume", done="Clock running"), "light")),
+                            _button("Pause", lambda: state.do("clock", "pause", done="Clock paused"), "default"),
+                            _button("Resume", lambda: state.do("clock", "resume", done="Clock running"), "default")),
                      pn.Row(speed, _button("Set speed", lambda: state.do("clock", "set_speed", _typed(speed.value),
-                                                                         done="Speed set"), "light"), align="end"),
+                                                                         done="Speed set"), "default")),
                      _message(state, "clock"), css="vt-clock-card")  # fmt: skip
 
     # Market events and headlines.
@@ -744,19 +749,19 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
                                     max_length=500, sizing_mode="stretch_width")  # fmt: skip
     events = _section("Market events", target,
                       pn.Row(pct, _button("Shock", lambda: state.do("events", "shock", target.value, _typed(pct.value),
-                                                                   done="Shock applied")), align="end"),
+                                                                   done="Shock applied"))),
                       pn.Row(reason, _button("Halt", lambda: state.do("events", "halt", target.value, reason.value,
                                                                      done="Trading halted"), "warning"),
                              _button("Resume trading", lambda: state.do("events", "resume_trading", target.value,
-                                                                       done="Trading resumed"), "light"),
-                             align="end"),
+                                                                       done="Trading resumed"), "default"),
+                             ),
                       pn.Row(factor, minutes, _button("Drought", lambda: state.do(
                           "events", "drought", target.value, _typed(factor.value), _typed(minutes.value),
-                          done="Liquidity drought on"), "light"), align="end"),
+                          done="Liquidity drought on"), "default")),
                       _message(state, "events"),
                       pn.Row(headline, _button("Announce", lambda: state.do("news", "announce", headline.value,
                                                                            done="Sent to every student")),
-                             align="end", sizing_mode="stretch_width"),
+                             sizing_mode="stretch_width"),
                       _message(state, "news"),
                       pn.pane.HTML(pn.bind(_news_of, state.param.info), sizing_mode="stretch_width"),
                       css="vt-events")  # fmt: skip
@@ -772,7 +777,7 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
 
     end = _section("End of class", sure, pn.Row(_button("Freeze class", freeze, "danger"),
                                                 _button("Archive", lambda: state.do("freeze", "archive",
-                                                                                    done="Archived"), "light")),
+                                                                                    done="Archived"), "default")),
                    pn.pane.HTML(pn.bind(_projector_link, state.param.class_id)),
                    _message(state, "freeze"), css="vt-end")  # fmt: skip
 
@@ -839,11 +844,11 @@ def _board_html(board: pd.DataFrame) -> str:
         ret = float(r["return_pct"])
         colour = "#1b5e20" if ret > 0 else ("#b71c1c" if ret < 0 else "#000")
         rows.append(f"<tr><td style='padding:4px 16px 4px 0;color:#555'>{r['rank']}</td>"
-                    f"<td class='vt-name' style='padding:4px 24px 4px 0;max-width:520px;overflow:hidden;"
-                    f"text-overflow:ellipsis;white-space:nowrap'>{html.escape(str(r['name']))}</td>"
+                    f"<td style='padding:4px 24px 4px 0'><div class='vt-name' style='max-width:11em;overflow:hidden;"
+                    f"text-overflow:ellipsis;white-space:nowrap'>{html.escape(str(r['name']))}</div></td>"
                     f"<td style='text-align:right;padding-right:24px'>{fmt_money(float(r['nav']))}</td>"
                     f"<td style='text-align:right;color:{colour};font-weight:700'>{ret:+.2f}%</td></tr>")
-    return ("<table class='vt-projector-board' style='font-size:34px;line-height:1.25;border-collapse:collapse;"
+    return ("<table class='vt-projector-board' style='font-size:32px;line-height:1.25;border-collapse:collapse;"
             "font-variant-numeric:tabular-nums;color:#000'>" + "".join(rows) + "</table>")
 
 
@@ -873,30 +878,36 @@ def _projector_clock(name: str, phase: str, clock: dict[str, Any], running: bool
             f"{when} <span style='font-size:26px;color:#444'>{html.escape(state)}</span></div></div>")
 
 
+def _heading(text: str) -> pn.pane.HTML:
+    return pn.pane.HTML(f"<div style='font-size:30px;font-weight:700;margin:8px 0 4px'>{html.escape(text)}</div>",
+                        sizing_mode="stretch_width")  # fmt: skip
+
+
 def projector_page(room: Classroom, class_id: str, *, period_ms: int = 1000) -> pn.template.BaseTemplate:
     """The projector view of ``class_id``: top 10, the distribution of returns, the market tape
     and headlines, the clock, in large high-contrast type for the back of a room."""
     state = ProjectorState(room, class_id)
-    title = Title(text="Returns across the class (%)", text_font_size="24px")
+    title = Title(text="Students by return (%)", text_font_size="26px")
     fig = figure(height=320, sizing_mode="stretch_width", title=title, toolbar_location=None, tools="",
                  y_range=DataRange1d(start=0))  # fmt: skip
     fig.quad(left="left", right="right", bottom=0, top="count", source=state.hist, color=ACCENT, line_color="#fff")
     for axis in (*fig.xaxis, *fig.yaxis):
         axis.major_label_text_font_size = "20px"
-    fig.yaxis.axis_label = "students"
-    fig.yaxis.axis_label_text_font_size = "20px"
+    for ticker in fig.yaxis:  # counts of students: whole numbers only
+        cast("Any", ticker.ticker).min_interval = 1
     head = pn.pane.HTML(pn.bind(_projector_clock, state.param.class_name, state.param.phase, state.param.clock,
                                 state.param.clock_running), sizing_mode="stretch_width")  # fmt: skip
     board = pn.pane.HTML(pn.bind(_board_html, state.param.board), sizing_mode="stretch_width")
     tape = pn.pane.HTML(pn.bind(_tape_html, state.param.tape), sizing_mode="stretch_width")
     news = pn.pane.HTML(state.param.news, sizing_mode="stretch_width")
-    left = pn.Column("## Leaderboard", board, sizing_mode="stretch_width", styles={"flex": "1 1 600px"})
-    right = pn.Column(pn.pane.Bokeh(fig, sizing_mode="stretch_width"), "## Headlines", news,
+    left = pn.Column(_heading("Leaderboard"), board, sizing_mode="stretch_width",
+                     styles={"flex": "1 1 640px", "min-width": "0", "overflow": "hidden"})  # fmt: skip
+    right = pn.Column(pn.pane.Bokeh(fig, sizing_mode="stretch_width"), _heading("Headlines"), news,
                       sizing_mode="stretch_width", styles={"flex": "1 1 480px"})  # fmt: skip
     main = pn.Column(head, tape, pn.FlexBox(left, right, flex_wrap="wrap", gap="24px", sizing_mode="stretch_width"),
                      sizing_mode="stretch_width",
                      stylesheets=[":host { color: #000; } h2 { font-size: 30px; margin: 12px 0 4px; }"])  # fmt: skip
     keep_fresh(state.refresh, period_ms)
-    template = _template(f"vtrade · projector · {state.class_name}", [main])
+    template = _template("vtrade · projector", [main])  # not the class name: Panel renders titles as HTML
     template.state = state  # type: ignore[attr-defined]
     return template
