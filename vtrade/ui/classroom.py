@@ -719,8 +719,8 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
     download = pn.widgets.FileDownload(callback=state.csv, filename="roster.csv", label="Download roster (CSV)",
                                        button_type="default", embed=False)  # fmt: skip
     state.param.watch(lambda e: setattr(download, "filename", f"roster-{e.new}.csv"), "class_id")
-    link_box = pn.widgets.TextInput(name="Personal link", value=state.param.link, disabled=False,
-                                    sizing_mode="stretch_width")  # fmt: skip
+    link_box = pn.widgets.TextInput(name="Personal link", value=state.param.link, sizing_mode="stretch_width",
+                                    placeholder="choose a student, then Personal link: it signs them in")  # fmt: skip
     students = _section("Roster", roster,
                         pn.Row(who, _button("Reset account", on_student("reset_student", "Account reset"), "default"),
                                _button("Remove", on_student("remove_student", "Removed from the class"), "danger"),

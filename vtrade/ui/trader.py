@@ -536,6 +536,8 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
             ("Ask", "n"), ("Size", "n wide"), ("Last", "n"), ("Change", "n"), ("Spread", "n wide mid"))  # fmt: skip
     rows = []
     columns = ("symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps")
+    # A teacher's halt (a class market's quotes say which): the row says so, not just a frozen price.
+    halted = set(quotes.symbol[quotes.halted.astype(bool)]) if "halted" in quotes and not quotes.empty else set()
     # (An empty frame may have no columns at all: the state's default before the first refresh.)
     lines: Iterable[tuple[str, str, str, float, float, float, float, float, float, float]] = (
         () if quotes.empty else zip(*(quotes[c] for c in columns), strict=True))
@@ -545,7 +547,9 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
         # Each row names its symbol: a click on it moves the focus (ClickableHTML).
         style = (f" data-symbol='{html.escape(symbol)}' title='Focus {html.escape(symbol)}' style='cursor:pointer"
                  + (";background:#e3f2fd'" if symbol == focus else "'"))  # fmt: skip
-        cells = (f"<b>{html.escape(symbol)}</b>", html.escape(str(name)), html.escape(str(sector)),
+        tag = " <span class='vt-halted' style='background:#b71c1c;color:#fff;padding:0 4px;border-radius:3px;" \
+              "font-size:11px'>HALTED</span>" if symbol in halted else ""
+        cells = (f"<b>{html.escape(symbol)}</b>{tag}", html.escape(str(name)), html.escape(str(sector)),
                  _num(bid), _num(bid_size, 3), _num(ask), _num(ask_size, 3), _num(last),
                  f"<span style='color:{colour}'>{arrow}{change_pct:+.2f}%</span>",
                  f"{_num(spread_bps, 1)} bps")  # fmt: skip
