@@ -427,6 +427,7 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
     # The title is generic: Panel renders a template's title as HTML, and a class name is typed text.
     template = _template("vtrade · class", [pn.Column(bar, body, sizing_mode="stretch_width")])
     template.desk = desk  # type: ignore[attr-defined]  # for tests and logs
+    template.live = live  # type: ignore[attr-defined]
     return template
 
 

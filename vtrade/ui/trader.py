@@ -120,6 +120,7 @@ class TraderState(param.Parameterized):
         self.price_source = ColumnDataSource({"ts": [], "mid": [], "bid": [], "ask": []})
         self.nav_source = ColumnDataSource({"ts": [], "nav": []})
         self._price_since: pd.Timestamp | None = None
+        self._restart_prices = False  # the focus moved: the chart's data is replaced at the next refresh
         self._nav_since: pd.Timestamp | None = None
         self._version = self._version_pf = -1
         self.param.watch(self._on_symbol, "symbol")
@@ -157,7 +158,8 @@ class TraderState(param.Parameterized):
         # Only once the views took the new tables: a refresh that failed half-way retries them
         # next time instead of believing the blotter already shows this version.
         self._version = self._version_pf = version
-        self._stream_prices()
+        self._stream_prices(restart=self._restart_prices)
+        self._restart_prices = False
         nav = m.nav_history(acct, since=self._nav_since)
         if len(nav):
             self._nav_since = nav.ts.iloc[-1]
@@ -198,7 +200,14 @@ class TraderState(param.Parameterized):
         # The ladder and chart follow the focus now, not at the next refresh: for a moment they
         # would show another symbol's book under this one's name.
         self.depth = self.market.depth(self.symbol, self.levels, account=self.account)
-        self._stream_prices(restart=True)
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            # A served session handles a browser's change with the document unlocked (Panel's
+            # own models lock themselves), so a raw Bokeh source cannot be replaced here: the
+            # chart restarts at the next refresh, which runs under the document's lock.
+            self._restart_prices = True
+        else:
+            self._stream_prices(restart=True)
 
 
 class TicketState(param.Parameterized):
@@ -742,7 +751,7 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
 
     ticket.param.watch(on_change, ["symbol", "errors"])
     if "note" in ticket.param:  # a class's ticket: the trade note (why), required or not by the class
-        widgets["note"] = pn.widgets.TextInput.from_param(ticket.param.note, label=ticket.param.note.label,
+        widgets["note"] = pn.widgets.TextInput.from_param(ticket.param.note, name=getattr(ticket, "note_label", "Note"),
                                                           placeholder="why this trade, in a sentence")  # fmt: skip
         widgets["note"].stylesheets = [*widgets["note"].stylesheets, ERROR_CSS]
     rows: list[pn.viewable.Viewable] = []
