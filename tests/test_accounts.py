@@ -131,7 +131,7 @@ def test_max_orders_per_day() -> None:
 
 def test_halted() -> None:
     r = rejected(order(qty=1), ctx(account(), market=MarketStatus(True, halted=True)))
-    assert r == Rejection(RejectCode.HALTED, "Trading in SPY is halted; new orders wait until it resumes")
+    assert r == Rejection(RejectCode.HALTED, "Trading in SPY is halted; orders are refused until it resumes")
 
 
 def test_market_closed_rules() -> None:

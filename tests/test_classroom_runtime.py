@@ -122,7 +122,7 @@ def test_the_join_rate_limit_is_per_address() -> None:
 
 def test_locked_economics_and_out_of_range_settings_are_refused() -> None:
     room = _room()
-    teacher, cid, _ = _trading(room)
+    teacher, cid, (ada, _) = _trading(room)
     before = room.state(cid)
     with pytest.raises(ClassroomError, match="economics are locked"):
         teacher.change_settings(cid, starting_cash=1_000_000)
@@ -138,11 +138,14 @@ def test_locked_economics_and_out_of_range_settings_are_refused() -> None:
         teacher.shock(cid, "AAPL", -95)
     with pytest.raises(ClassroomError, match="neither a symbol nor a sector"):
         teacher.shock(cid, "Basket weaving", -10)
-    with pytest.raises(ClassroomError, match="factor above 0 and below 1"):
+    with pytest.raises(ClassroomError, match="depth factor must be above 0"):
         teacher.drought(cid, "AAPL", 2)
     assert room.state(cid) == before
-    teacher.change_settings(cid, max_trades_per_day=3)  # not economics: allowed while trading
-    assert room.state(cid).rules.max_trades_per_day == 3
+    teacher.change_settings(cid, max_trades_per_day=1)  # not economics: allowed while trading
+    assert room.state(cid).rules.max_trades_per_day == 1
+    assert ada.submit("AAPL", "buy", 1).ok
+    capped = ada.submit("AAPL", "buy", 1)  # the class's new cap applies at once
+    assert not capped.ok and "1" in (capped.reason or ""), capped
     room.close()
 
 
@@ -243,6 +246,7 @@ def test_classes_accounts_and_the_clock_survive_a_restart(tmp_path: Path) -> Non
     market.advance(20)
     teacher.shock(cid, "XOM", 5)
     teacher.set_speed(cid, 30)
+    teacher.change_settings(cid, max_trades_per_day=2)  # a rule changed mid-class: an entry on the market's log
     now, fills = market.clock()["ts"], ada.fills()
     roster = teacher.roster(cid).drop(columns=["last_seen"])
     room.close()
@@ -252,6 +256,7 @@ def test_classes_accounts_and_the_clock_survive_a_restart(tmp_path: Path) -> Non
     assert state.phase is Phase.TRADING and not state.clock_running and state.speed == 30
     m2 = again.market(cid)
     assert m2 is not None and m2.clock()["ts"] == now
+    assert m2.broker.limits.max_orders_per_day == 2 and not m2.broker.limits.shorting_allowed
     desk = again.student(token)  # the browser's token still signs in after the restart
     assert desk.fills().fill_id.tolist() == fills.fill_id.tolist() and not fills.empty
     link = again.teacher(again.teacher_secret).personal_link(cid, ada.student_id)

@@ -75,6 +75,16 @@ def _check_live_market(r: dict[str, Any]) -> None:
     assert r["refreshes_stopped"] and r["closed"] and not r["market_running"]
 
 
+def _check_teaching(r: dict[str, Any]) -> None:
+    assert r["students"] == 30 and r["grades"] == 30 and r["roster"] == 30
+    assert r["days"] == 5  # Monday 2 to Monday 9 October 2017: the clock passed five sessions
+    assert r["kinds"] == ["shock"] and r["announcements"] == 1
+    assert r["tech_gap"] == pytest.approx(-10, abs=1.5)  # AAPL across the shock's minute
+    assert r["debrief_lines"] == 7 and r["trades"] > 100
+    assert r["exported"] == ["class.xlsx", "grades.csv", "roster.csv"] and r["csv_rows"] == 30
+    assert r["phase"] == "frozen"
+
+
 PROBES: dict[str, Probe] = {
     "01_quickstart.ipynb": (
         """
@@ -148,6 +158,26 @@ print(json.dumps({
 """,
         _check_live_market,
         3,  # the ladder, the ticket and the portfolio view rendered inline
+    ),
+    "05_teaching.ipynb": (
+        """
+import csv, json
+aapl = market.prices("AAPL").set_index("ts").mid
+before, after = aapl[aapl.index < shock_at].iloc[-1], aapl[aapl.index >= shock_at].iloc[0]
+print(json.dumps({
+    "students": len(students), "grades": len(grades), "roster": len(roster),
+    "days": int((market.clock()["ts"].normalize() - pd.Timestamp("2017-10-02", tz="UTC")).days) - 2,
+    "kinds": market.interventions().kind.tolist(),
+    "announcements": len(room.state(cid).announcements),
+    "tech_gap": float((after / before - 1) * 100),
+    "debrief_lines": len(d.lines), "trades": int(grades.trades.sum()),
+    "exported": sorted(p.name for p in paths.values()),
+    "csv_rows": sum(1 for _ in csv.reader(open(paths["grades_csv"], encoding="utf-8-sig"))) - 1,
+    "phase": str(room.state(cid).phase),
+}))
+""",
+        _check_teaching,
+        3,
     ),
 }
 

@@ -36,7 +36,7 @@ from vtrade.core.events import Side
 from vtrade.core.instruments import US_EQUITY_REGULAR, Instrument
 from vtrade.core.numbers import exact_decimal
 from vtrade.execution import calendar
-from vtrade.execution.events import RejectCode
+from vtrade.execution.events import RejectCode, halted_reason
 from vtrade.execution.fees import FeeModel, FillContext, money_precision
 from vtrade.execution.orders import Liquidity, OrderType, SubmitOrder, TimeInForce
 
@@ -451,7 +451,7 @@ def pre_trade_check(order: SubmitOrder, ctx: PreTradeContext) -> Rejection | Non
         )
 
     if ctx.market.halted:
-        return Rejection(RejectCode.HALTED, f"Trading in {symbol} is halted; new orders wait until it resumes")
+        return Rejection(RejectCode.HALTED, halted_reason(symbol))
     if not ctx.market.open:
         needs_open = order.order_type is OrderType.MARKET or order.tif in (
             TimeInForce.DAY, TimeInForce.IOC, TimeInForce.FOK

@@ -373,7 +373,7 @@ class ExecutionEngine:
         if o.tif is TimeInForce.GTD and (o.expire_ts is None or o.expire_ts <= self.now):
             return Code.MISSING_FIELD, "a GTD order needs an expiry time in the future"
         if self.halted:
-            return Code.HALTED, f"trading in {self.symbol} is halted"
+            return Code.HALTED, ev.halted_reason(self.symbol)
         if not self.config.extended_hours and not self.instrument.hours.is_open(self.now):
             return Code.MARKET_CLOSED, f"{self.symbol}'s market is closed"
         if o.post_only and (o.order_type is not OrderType.LIMIT or self._marketable(o.side, o.limit_price)):

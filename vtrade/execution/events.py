@@ -15,6 +15,16 @@ from vtrade.core.events import Event, Side, register_event
 from vtrade.execution.orders import Liquidity
 
 
+def halted_reason(symbol: str) -> str:
+    """The one sentence an order in a halted market is refused with (by the broker or, for an
+    order already on its way, by the exchange).
+
+    >>> halted_reason("XOM")
+    'Trading in XOM is halted; orders are refused until it resumes'
+    """
+    return f"Trading in {symbol} is halted; orders are refused until it resumes"
+
+
 class RejectCode(StrEnum):
     """Why an order or command was refused; each comes with a sentence a student can read."""
 
@@ -42,6 +52,7 @@ class RejectCode(StrEnum):
     PRICE_PROTECTION = "price_protection"
     FOK_NOT_FILLABLE = "fok_not_fillable"
     NO_LIQUIDITY = "no_liquidity"
+    INVALID_NOTE = "invalid_note"  # an order's note that is not text
 
 
 def _exec_tag(name: str) -> str:

@@ -112,6 +112,7 @@ class SubmitOrder(Event, frozen=True, array_like=True, tag=True):
     reduce_only: bool = False
     size_to_cash: bool = False
     requested_quantity: int | None = None
+    note: str = ""  # the trader's note (a class may require one); last and defaulted: old journals decode
 
 
 class CancelOrder(Event, frozen=True, array_like=True, tag=True):
@@ -154,6 +155,42 @@ class CloseSession(Event, frozen=True, array_like=True, tag=True):
 
     account: str
     cancel: bool = True
+
+
+# ---------------------------------------------------------------------------- teacher's market events
+# Entries on the ``orders`` log like the ones above, so they are journaled and re-run at the slice
+# they were made in: every student sees them on the same tape, and a restart brings them back.
+# Each carries the caller's ``id``: the market applies an id once (a class may replay its own).
+
+
+class MarketShock(Event, frozen=True, array_like=True, tag=True):
+    """Every one of ``symbols`` moves by ``pct`` per cent (exact decimal string) now, and stays moved."""
+
+    id: str
+    symbols: tuple[str, ...]
+    pct: str
+
+
+class TradingHalt(Event, frozen=True, array_like=True, tag=True):
+    """Trading in ``symbol`` halts (``halted``) or resumes; ``reason`` is what students are told."""
+
+    id: str
+    symbol: str
+    halted: bool
+    reason: str = ""
+
+
+class LiquidityDrought(Event, frozen=True, array_like=True, tag=True):
+    """The displayed depth of ``symbols`` times ``factor`` (exact decimal string in (0, 1)) for
+    ``duration_ns`` of simulated time, then back to normal."""
+
+    id: str
+    symbols: tuple[str, ...]
+    factor: str
+    duration_ns: int
+
+
+Intervention = MarketShock | TradingHalt | LiquidityDrought
 
 
 class InvalidTransition(VtradeError):
@@ -208,4 +245,16 @@ class OrderState:
         return replace(self, order=order)
 
 
-register_event(SubmitOrder, CancelOrder, ReplaceOrder, OpenAccount, CloseSession)
+class SetLimits(Event, frozen=True, array_like=True, tag=True):
+    """The class's account rules from now on (the ones a teacher may change while trading; see
+    :class:`~vtrade.execution.accounts.SessionLimits`). Decimals as exact strings; None = no limit."""
+
+    allowed_symbols: tuple[str, ...] | None
+    max_position_pct_nav: str | None
+    max_orders_per_day: int | None
+    min_share_price: str | None
+    shorting_allowed: bool
+
+
+register_event(SubmitOrder, CancelOrder, ReplaceOrder, OpenAccount, CloseSession, MarketShock, TradingHalt,
+               LiquidityDrought, SetLimits)

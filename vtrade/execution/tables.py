@@ -63,6 +63,7 @@ leaves              float64              units still open (0 once the order is d
 avg_price           float64              average fill price (NaN before the first fill)
 fees                float64              fees paid on the order's fills so far
 reason              str                  why it was refused or cancelled ('' when there is nothing to say)
+note                str                  the trader's note on the order ('' when none)
 quantity_lots       int64                ``quantity`` exactly, in lots
 requested_lots      int64                ``requested`` exactly, in lots
 filled_lots         int64                ``filled`` exactly, in lots
@@ -100,7 +101,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any, overload
 
@@ -343,6 +344,14 @@ class OrderRecord:
     notional: int = 0
     fees: Decimal = Decimal(0)
     reason: str = ""
+    note: str = ""
+
+    def __setstate__(self, state: list[Any]) -> None:
+        # A checkpoint written before a field was added (``note``) has fewer values: the rest default.
+        names = [f.name for f in fields(self)]
+        values = dict(zip(names, state, strict=False))
+        for f in fields(self):
+            object.__setattr__(self, f.name, values.get(f.name, f.default))
 
     @property
     def leaves(self) -> int:
@@ -354,7 +363,7 @@ class OrderRecord:
         """The row of ``order`` as entered at ``ts`` (default: the order's own ``ts``)."""
         return cls(order.ts if ts is None else ts, order.account, order.symbol, order.client_order_id, order.side,
                    str(order.order_type), str(order.tif), order.quantity, status, order.requested_quantity,
-                   order.limit_price, order.stop_price, reason=reason)  # fmt: skip
+                   order.limit_price, order.stop_price, reason=reason, note=order.note)  # fmt: skip
 
     def after(self, e: ExecEvent) -> OrderRecord:
         """This order's row after the execution report ``e`` about it (the blotter's fold).
@@ -418,6 +427,7 @@ def orders_frame(orders: Iterable[OrderRecord], instruments: Instruments) -> pd.
         "avg_price": [i.price_grid.to_float(1) * o.notional / o.filled if o.filled else np.nan for i, o in pairs],
         "fees": [float(o.fees) for o in orders],
         "reason": [o.reason or "" for o in orders],
+        "note": [o.note for o in orders],
         "quantity_lots": [o.quantity for o in orders],
         "requested_lots": requested,
         "filled_lots": [o.filled for o in orders],

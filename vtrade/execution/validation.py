@@ -229,7 +229,7 @@ def submit_from_user(
     SubmitOrder(ts=0, account='a', client_order_id='c-1', symbol='SPY', side=<Side.SELL: -1>, \
 order_type=<OrderType.TRAILING_STOP: 'trailing_stop'>, quantity=10, limit_price=None, stop_price=None, \
 trail_ticks=None, trail_bps=150, tif=<TimeInForce.GTC: 'gtc'>, expire_ts=None, post_only=False, reduce_only=False, \
-size_to_cash=False, requested_quantity=None)
+size_to_cash=False, requested_quantity=None, note='')
     """
     if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
         # The entry time comes from the runtime, not the user: a bad one is a caller bug.

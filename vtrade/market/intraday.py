@@ -119,6 +119,7 @@ class IntradayUniverse:
         self._quotes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._sizes: tuple[np.ndarray, np.ndarray] | None = None  # the touch's (bid, ask) sizes
         self._init_depth(dynamics)
+        self._init_interventions()
         self._median_vol = np.maximum(np.median(days.vol, axis=0), min_daily_vol) if len(days.dates) else \
             np.full(len(tickers), min_daily_vol)  # fmt: skip
 
@@ -217,13 +218,49 @@ class IntradayUniverse:
         self._quotes = None
         self._sizes = None
 
+    def shift(self, stocks: np.ndarray, log_shift: float) -> None:
+        """Move ``stocks`` (indices) by ``log_shift`` in log price from now on, for good: a
+        teacher's shock. The paths go on as before and the shift is added to what they show, so
+        every later price (intraday, and each day's open and close) is moved by the same factor.
+
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"date": pd.to_datetime(["2017-11-09", "2017-11-10"]), "ticker": "XYZ",
+        ...     "open": [10.0, 10.1], "high": [10.2, 10.3], "low": [9.9, 10.0], "close": [10.0, 10.2],
+        ...     "volume": [1e6, 1e6]})
+        >>> u = IntradayUniverse.from_frame(frame, start="2017-11-10", seed=1)
+        >>> u.open_day(0, steps=4)
+        >>> u.shift(np.array([0]), math.log(0.9))
+        >>> round(float(u.prices()[0]), 10)
+        9.09
+        """
+        if not math.isfinite(log_shift):
+            raise ValueError(f"a log shift must be finite, got {log_shift!r}")
+        self._shift[stocks] += log_shift
+        self._quotes = None
+        self._sizes = None
+
+    def set_depth_factor(self, factor: np.ndarray) -> None:
+        """Displayed depth per stock times ``factor`` (one per stock, > 0; 1 = normal) until
+        changed again: a liquidity drought. Spreads and prices are untouched."""
+        f = np.asarray(factor, dtype=float)
+        if f.shape != (len(self.tickers),) or not np.all(np.isfinite(f) & (f > 0)):
+            raise ValueError(f"a depth factor needs one positive number per stock ({len(self.tickers)})")
+        self._log_liq = np.log(f)
+        self._quotes = None
+        self._sizes = None
+
+    def _init_interventions(self) -> None:
+        """No shock and normal depth (also for checkpoints made before either existed)."""
+        self._shift = np.zeros(len(self.tickers))
+        self._log_liq = np.zeros(len(self.tickers))
+
     def previous_close(self) -> np.ndarray:
         """Each stock's real close before the first replayed day."""
         return self._days.prev_close.copy()
 
     def prices(self) -> np.ndarray:
         """Each stock's current price in dollars."""
-        return np.exp(self._x)
+        return np.exp(self._x + self._shift)
 
     def quotes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(bid, ask, size)`` in ticks and lots: the synthesised touch around each price, with
@@ -256,6 +293,7 @@ class IntradayUniverse:
     def _touch_sizes(self, bid: np.ndarray, ask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._logm = logm = self._live.log_multipliers()  # (2, n)
         logm += self._log_queue
+        logm += self._log_liq  # a drought's factor thins the touch and every level behind it
         sizes = self._lots(logm.ravel(), np.concatenate((bid, ask)), self._keys2)
         n = len(bid)
         return sizes[:n], sizes[n:]
@@ -322,6 +360,8 @@ class IntradayUniverse:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
+        if "_shift" not in state:
+            self._init_interventions()
         if "_live" not in state:  # a checkpoint from before the depth lived: it starts now
             self._init_depth(DEFAULT_DYNAMICS)
             self._live.open_day(max(self.day, 0), steps=self._n, day_scale=np.ones(len(self.tickers)))

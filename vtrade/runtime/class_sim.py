@@ -61,7 +61,9 @@ class SimulatedStudent:
         book = self.desk.portfolio()
         cash = float(book["summary"]["cash"])
         nav = float(book["summary"]["nav"])
-        held = book["positions"].set_index("symbol")
+        pos = book["positions"]
+        held = {str(sym): (float(q), float(u)) for sym, q, u in zip(pos.symbol, pos.quantity, pos.unrealized_pnl,
+                                                                     strict=True)}  # fmt: skip
         orders = getattr(self, f"_{self.style}")(quotes, held, cash, nav)
         placed = 0
         for symbol, side, qty, note in orders:
@@ -81,49 +83,50 @@ class SimulatedStudent:
     def _shares(self, value: float, price: float) -> int:
         return int(max(value, 0) // price)
 
-    def _buy_and_hold(self, q: pd.DataFrame, held: pd.DataFrame, cash: float, nav: float) -> list[Order]:
-        if not held.empty:
+    def _buy_and_hold(self, q: pd.DataFrame, held: Held, cash: float, nav: float) -> list[Order]:
+        if held:
             return []
         picks = q.iloc[self.rng.choice(len(q), size=min(4, len(q)), replace=False)]
         each = cash * 0.9 / len(picks)
         return [(s, "buy", self._shares(each, p), "long-term holding: a diversified basket")
                 for s, p in zip(picks.symbol, picks.ask, strict=True)]  # fmt: skip
 
-    def _momentum(self, q: pd.DataFrame, held: pd.DataFrame, cash: float, nav: float) -> list[Order]:
-        out: list[Order] = [(s, "sell", int(held.at[s, "quantity"]), f"cutting {s}: it stopped rising")
-                            for s in held.index if _change(q, s) < -0.5]  # fmt: skip
+    def _momentum(self, q: pd.DataFrame, held: Held, cash: float, nav: float) -> list[Order]:
+        out: list[Order] = [(s, "sell", int(held[s][0]), f"cutting {s}: it stopped rising")
+                            for s in held if _change(q, s) < -0.5]  # fmt: skip
         best = q.sort_values("change_pct").iloc[-1]
-        if best.change_pct > 0 and best.symbol not in held.index:
+        if best.change_pct > 0 and best.symbol not in held:
             out.append((best.symbol, "buy", self._shares(min(cash, nav * 0.25), best.ask),
                         f"{best.symbol} is up {best.change_pct:.1f}% today: riding the trend"))  # fmt: skip
         return out
 
-    def _contrarian(self, q: pd.DataFrame, held: pd.DataFrame, cash: float, nav: float) -> list[Order]:
-        out: list[Order] = [(s, "sell", int(held.at[s, "quantity"]), f"taking profit on {s}")
-                            for s in held.index if _change(q, s) > 0.5]  # fmt: skip
+    def _contrarian(self, q: pd.DataFrame, held: Held, cash: float, nav: float) -> list[Order]:
+        out: list[Order] = [(s, "sell", int(held[s][0]), f"taking profit on {s}")
+                            for s in held if _change(q, s) > 0.5]  # fmt: skip
         worst = q.sort_values("change_pct").iloc[0]
-        if worst.change_pct < 0 and worst.symbol not in held.index:
+        if worst.change_pct < 0 and worst.symbol not in held:
             out.append((worst.symbol, "buy", self._shares(min(cash, nav * 0.25), worst.ask),
                         f"{worst.symbol} is down {-worst.change_pct:.1f}%: oversold"))  # fmt: skip
         return out
 
-    def _disposition(self, q: pd.DataFrame, held: pd.DataFrame, cash: float, nav: float) -> list[Order]:
+    def _disposition(self, q: pd.DataFrame, held: Held, cash: float, nav: float) -> list[Order]:
         # Sells a winner at the first small gain; a loser is kept "until it comes back".
-        out: list[Order] = [(s, "sell", int(held.at[s, "quantity"]), f"locking in the gain on {s}")
-                            for s in held.index if held.at[s, "unrealized_pnl"] > 0]  # fmt: skip
+        out: list[Order] = [(s, "sell", int(held[s][0]), f"locking in the gain on {s}")
+                            for s in held if held[s][1] > 0]  # fmt: skip
         if len(held) < 5:
             pick = q.iloc[int(self.rng.integers(len(q)))]
             out.append((pick.symbol, "buy", self._shares(min(cash, nav * 0.2), pick.ask), f"a hunch on {pick.symbol}"))
         return out
 
-    def _overtrader(self, q: pd.DataFrame, held: pd.DataFrame, cash: float, nav: float) -> list[Order]:
+    def _overtrader(self, q: pd.DataFrame, held: Held, cash: float, nav: float) -> list[Order]:
         pick = q.iloc[int(self.rng.integers(len(q)))]
-        if pick.symbol in held.index and self.rng.random() < 0.5:
-            return [(pick.symbol, "sell", int(held.at[pick.symbol, "quantity"]), "changed my mind")]
+        if pick.symbol in held and self.rng.random() < 0.5:
+            return [(pick.symbol, "sell", int(held[pick.symbol][0]), "changed my mind")]
         return [(pick.symbol, "buy", self._shares(min(cash, nav * 0.05), pick.ask), "quick trade")]
 
 
-Order = tuple[str, str, int, str]
+Order = tuple[str, str, int, str]  # symbol, side, shares, note
+Held = dict[str, tuple[float, float]]  # symbol -> (shares, unrealized P&L)
 
 
 def _change(q: pd.DataFrame, symbol: str) -> float:

@@ -49,12 +49,14 @@ import pandas as pd
 
 import vtrade.classroom as vc
 from vtrade.classroom import ClassroomError, ClassRules, ClassState, Phase
+from vtrade.classroom.reports import Debrief, Statement, StudentRecord, debrief, grade_sheet, statement
 from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Number
 from vtrade.core.tokens import STUDENT, TEACHER, sign_token, verify_token
 from vtrade.runtime.bus import Bus, open_bus
 from vtrade.runtime.classes import ClassBook, UnknownClassError
 from vtrade.runtime.datadir import prepare_data_dir, server_secret
+from vtrade.runtime.exports import market_marks, student_record, write_csv, write_excel
 from vtrade.runtime.live import CancelOutcome, LiveConfig, LiveMarket, SubmitOutcome
 
 __all__ = [
@@ -71,6 +73,8 @@ __all__ = [
 #: Panel's OAuth in front and maps each login to a teacher id: see the README).
 TEACHER_ID = "teacher"
 TEACHER_SECRET_FILE = "teacher-secret"
+#: What a class's returns are measured against, where its market lists it.
+BENCHMARK = "SPY"
 #: The synthetic class market: agent order flow on six well-known stocks (their real sectors
 #: and their closes on the configured day), seeded by the class's rules.
 SYNTHETIC_SYMBOLS = ("AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ")
@@ -325,6 +329,76 @@ class Classroom:
                    "removed"]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
 
+    # ------------------------------------------------------------------ reports
+    def record(self, class_id: str, student_id: str) -> StudentRecord:
+        """One student's :class:`~vtrade.classroom.reports.StudentRecord` (their current account)."""
+        state = self.state(class_id)
+        student = state.student(student_id)
+        if student is None:
+            raise ClassroomError("unknown_student", f"There is no student {student_id!r} in this class")
+        market = self.market(class_id)
+        if market is None or not market.has_account(student.account_id):
+            raise ClassroomError("bad_transition", "Reports start when trading starts")
+        return student_record(market, student_id=student_id, display_name=student.display_name,
+                              account_id=student.account_id)  # fmt: skip
+
+    def benchmark(self, class_id: str) -> tuple[str, pd.DataFrame]:
+        """What the class's returns are measured against: SPY where the market lists it, else the
+        class's first symbol (a synthetic or crypto market has no index)."""
+        market = self.market(class_id)
+        if market is None:
+            raise ClassroomError("bad_transition", "Reports start when trading starts")
+        symbols = market.symbols()
+        name = BENCHMARK if BENCHMARK in symbols else symbols[0]
+        return name, market.prices(name)
+
+    def _sectors(self, class_id: str) -> dict[str, str]:
+        # Every listed symbol's sector: a position sold out still counts in its own sector.
+        market = self.market(class_id)
+        assert market is not None
+        return {i.symbol: i.sector for i in market.instruments() if i.sector}
+
+    def _marks(self, class_id: str, records: Iterable[StudentRecord]) -> pd.DataFrame:
+        market = self.market(class_id)
+        assert market is not None
+        traded = {s for r in records for s in r.fills.symbol}
+        return market_marks(market, sorted(traded))
+
+    def statement(self, class_id: str, student_id: str) -> Statement:
+        """One student's statement: positions, transactions with receipts and notes, P&L, risk."""
+        return statement(self.record(class_id, student_id), self._sectors(class_id))
+
+    def debrief(self, class_id: str, student_id: str) -> Debrief:
+        """The automatic debrief of one student: return vs the benchmark, sector P&L,
+        turnover and costs, the disposition effect, concentration, and plain-text lines."""
+        rec = self.record(class_id, student_id)
+        name, bench = self.benchmark(class_id)
+        return debrief(rec, bench, self._sectors(class_id), marks=self._marks(class_id, [rec]), benchmark_name=name)
+
+    def grade_sheet(self, class_id: str) -> pd.DataFrame:
+        """One row per active student, best return first (:func:`~vtrade.classroom.reports.grade_sheet`)."""
+        state = self.state(class_id)
+        records = [self.record(class_id, s.student_id) for s in state.active]
+        _, bench = self.benchmark(class_id)
+        return grade_sheet(records, bench, sectors=self._sectors(class_id), marks=self._marks(class_id, records))
+
+    def export(self, class_id: str, folder: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write the class's roster and grade sheet as CSV and one Excel workbook (roster,
+        grades, and each student's transactions) into ``folder`` (made if missing); every text cell that a
+        spreadsheet would run as a formula is neutralised. Returns the paths by name."""
+        roster = self.roster(class_id)
+        grades = self.grade_sheet(class_id)
+        target = Path(folder)
+        target.mkdir(parents=True, exist_ok=True)  # "export to ~/grades/econ" makes the folder
+        sheets = {"Roster": roster, "Grades": grades}
+        for s in self.state(class_id).active:
+            sheets[f"{s.student_id} trades"[:31]] = self.statement(class_id, s.student_id).transactions
+        return {
+            "roster_csv": write_csv(roster, target / "roster.csv"),
+            "grades_csv": write_csv(grades, target / "grades.csv"),
+            "workbook": write_excel(sheets, target / "class.xlsx"),
+        }
+
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Stop every class's market (checkpointing it) and let go of the data dir."""
@@ -514,6 +588,18 @@ class TeacherDesk:
     def roster(self, class_id: str) -> pd.DataFrame:
         return self._room.roster(class_id)
 
+    def grade_sheet(self, class_id: str) -> pd.DataFrame:
+        return self._room.grade_sheet(class_id)
+
+    def debrief(self, class_id: str, student_id: str) -> Debrief:
+        return self._room.debrief(class_id, student_id)
+
+    def statement(self, class_id: str, student_id: str) -> Statement:
+        return self._room.statement(class_id, student_id)
+
+    def export(self, class_id: str, folder: str | os.PathLike[str]) -> dict[str, Path]:
+        return self._room.export(class_id, folder)
+
     def personal_link(self, class_id: str, student_id: str) -> str:
         """A fresh token for a student who lost theirs (the teacher hands it over as a link)."""
         student = self._room.state(class_id).student(student_id)
@@ -637,6 +723,16 @@ class StudentDesk:
         if peer is None or peer.removed:
             raise ClassroomError("unknown_student", f"There is no student {student_id!r} in this class")
         return self._market.portfolio(peer.account_id)
+
+    def statement(self) -> Statement:
+        """This student's statement: positions, transactions with receipts and notes, P&L, risk."""
+        self.account  # noqa: B018 - a removed student gets the refusal, not a report
+        return self._room.statement(self.class_id, self.student_id)
+
+    def debrief(self) -> Debrief:
+        """This student's automatic debrief."""
+        self.account  # noqa: B018 - as above
+        return self._room.debrief(self.class_id, self.student_id)
 
     def announcements(self) -> list[str]:
         return [a.text for a in self.state.announcements]

@@ -34,6 +34,14 @@ slice it was made in: every account, order (resting ones in their place in the b
 NAV sample comes back, and the market goes on as if it had never stopped. After a kill, the
 clock resumes from the last checkpoint or entry, whichever is later.
 
+**A teacher's market events** (:meth:`LiveMarket.shock`, :meth:`~LiveMarket.halt` /
+:meth:`~LiveMarket.resume_trading`, :meth:`~LiveMarket.drought`) are entries on ``orders`` too
+(:mod:`vtrade.execution.orders`): journaled like orders and re-run at the slice they were made
+in, so every student sees them on the same tape, two markets given the same events at the
+same simulated times stay identical, and a restart brings back shocked prices, halts and
+droughts. Each carries its caller's id and acts once. A halt reaches the exchange as a
+:class:`~vtrade.core.events.TradingStatus` market event on the sequenced log.
+
 Simulated participants keep things moving: a market maker and a noise trader inside the
 synthetic and capture venues (part of the market, outside the class), and, with the universe,
 three simulated class members (index, momentum, contrarian) who trade through the same account
@@ -89,7 +97,7 @@ import numpy as np
 import pandas as pd
 
 from vtrade.core.errors import VtradeError
-from vtrade.core.events import Clock, MarketEvent, Side
+from vtrade.core.events import BookDelta, BookSnapshot, Clock, MarketEvent, Side, Trade, TradingStatus
 from vtrade.core.instruments import ALWAYS_OPEN, BINANCE_BTCUSDT_USDM, Instrument, us_equity
 from vtrade.core.numbers import Number
 from vtrade.core.rng import seeded_rng
@@ -101,7 +109,19 @@ from vtrade.execution.engine import EngineConfig, ExecutionEngine, Realism
 from vtrade.execution.fees import FeeModel, PerShare
 from vtrade.execution.knobs import account_kind as account_kind_of
 from vtrade.execution.knobs import cash_amount
-from vtrade.execution.orders import CancelOrder, CloseSession, OpenAccount, OrderType, SubmitOrder, TimeInForce
+from vtrade.execution.orders import (
+    CancelOrder,
+    CloseSession,
+    Intervention,
+    LiquidityDrought,
+    MarketShock,
+    OpenAccount,
+    OrderType,
+    SetLimits,
+    SubmitOrder,
+    TimeInForce,
+    TradingHalt,
+)
 from vtrade.execution.preview import Preview, estimate_fill
 from vtrade.execution.queue import QueueModel, queue_model
 from vtrade.execution.tables import OPEN_STATUSES, OrderRecord, fills_frame, orders_frame
@@ -140,7 +160,8 @@ CHECKPOINT_S = 30.0
 # What a checkpoint keeps of a market (the rest is rebuilt from the configuration).
 _STATE = ("now", "start_ts", "_skipped_ns", "_day_bounds", "_slices", "universe", "_venues", "_dormant", "_flow",
           "_bid", "_ask", "_bid_sz", "_ask_sz", "_last", "_ref", "_held", "_hist_ts", "_hist_bid", "_hist_ask",
-          "_hist_last", "_hist_n", "book", "broker", "_accounts", "faults")  # fmt: skip
+          "_hist_last", "_hist_n", "book", "broker", "_accounts", "faults", "_halted", "_interventions",
+          "_droughts")  # fmt: skip
 # The default watchlist: what a newcomer sees first (plus whatever they hold or focus).
 FEATURED = ("SPY", "BTCUSDT", "SYNTH", "AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ", "XLK", "XLE", "XLF")
 
@@ -256,6 +277,8 @@ class _Venue(ABC):
     """One symbol's market data source. Its exchange (the engine) is the execution worker's: the
     market publishes this venue's data to the sequenced log and reads the book back from there."""
 
+    halted = False  # a teacher's halt: no market data until trading resumes (class default: old checkpoints)
+
     def __init__(self, inst: Instrument) -> None:
         self.inst = inst
         self.idle = 0  # slices without open orders or readers (universe venues retire when idle)
@@ -272,7 +295,18 @@ class _Venue(ABC):
 class _FlowVenue(_Venue):
     """Driven by an event source with its own clock (synthetic flow, a looped capture): events
     are taken in source time and re-stamped by ``offset``, which grows when the live clock
-    jumps over closed hours."""
+    jumps over closed hours (and while trading is halted: the flow stands still).
+
+    A teacher's shock and drought change how the exchange sees the source, not the source: every
+    price ``shift`` ticks away and every displayed size times ``scale``. The agents' model (or the
+    recording) runs on as it would have, so the flow stays a pure function of the seed, and the
+    book is restated once (:meth:`look`) when the view changes. While ``scale`` is not one,
+    ``mirror`` follows the source's own sizes, to restate the full book when the drought ends.
+    """
+
+    shift = 0  # ticks added to every price the exchange sees (class defaults: old checkpoints)
+    scale = 1.0  # factor on every displayed size
+    mirror: tuple[dict[int, int], dict[int, int]] | None = None  # the source's (bids, asks) while scaled
 
     def __init__(self, inst: Instrument, source: SyntheticMarket | CaptureLoop) -> None:
         super().__init__(inst)
@@ -284,9 +318,12 @@ class _FlowVenue(_Venue):
         self.open_mid: float | None = None
 
     def opening(self, ts: int) -> MarketEvent:
-        return self.source.snapshot()
+        return self._seen([self.source.snapshot()])[0]
 
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
+        if self.halted:
+            self.offset += step_ns  # the source's clock stands still: its flow picks up on resume
+            return []
         until = end - self.offset
         # The source counts events, not time: draw until the pending flow reaches past ``until``.
         per_step = max(16, int(self.source.events_per_second * step_ns / 1e9 * 1.25))
@@ -306,7 +343,75 @@ class _FlowVenue(_Venue):
         if self.offset:
             off = self.offset
             out = [msgspec.structs.replace(e, ts=e.ts + off, recv_ts=e.recv_ts + off) for e in out]
-        return out
+        return self._seen(out)
+
+    def _seen(self, events: list[MarketEvent]) -> list[MarketEvent]:
+        """The source's events as the exchange sees them (shifted, scaled); the mirror follows."""
+        if self.mirror is not None:
+            bids, asks = self.mirror
+            for e in events:
+                if isinstance(e, BookSnapshot):
+                    bids.clear()
+                    asks.clear()
+                if isinstance(e, BookSnapshot | BookDelta):
+                    for side, px, sz in ((bids, e.bid_px, e.bid_sz), (asks, e.ask_px, e.ask_sz)):
+                        for p, s in zip(px, sz, strict=True):
+                            if s:
+                                side[p] = s
+                            else:
+                                side.pop(p, None)
+        if not self.shift and self.scale == 1.0:
+            return events
+        return [seen for e in events if (seen := self._see(e)) is not None]
+
+    def _see(self, e: MarketEvent) -> MarketEvent | None:
+        k = self.shift
+        if isinstance(e, Trade):
+            return msgspec.structs.replace(e, price=e.price + k) if e.price + k > 0 else None
+        if isinstance(e, BookSnapshot | BookDelta):
+            snap = isinstance(e, BookSnapshot)
+            bid_px, bid_sz = self._levels(e.bid_px, e.bid_sz, snap)
+            ask_px, ask_sz = self._levels(e.ask_px, e.ask_sz, snap)
+            return msgspec.structs.replace(e, bid_px=bid_px, bid_sz=bid_sz, ask_px=ask_px, ask_sz=ask_sz)
+        return e
+
+    def _levels(self, px: list[int], sz: list[int], snapshot: bool) -> tuple[list[int], list[int]]:
+        """Levels shifted and scaled; a level shifted to a price <= 0 cannot exist and is left out,
+        a scaled level keeps at least one lot (a delta's 0 still removes its level)."""
+        k, f = self.shift, self.scale
+        out_px: list[int] = []
+        out_sz: list[int] = []
+        for p, s in zip(px, sz, strict=True):
+            if p + k <= 0 or (snapshot and s <= 0):
+                continue
+            out_px.append(p + k)
+            out_sz.append(s if f == 1.0 or s <= 0 else max(1, round(s * f)))
+        return out_px, out_sz
+
+    def look(self, shift: int, scale: float, book: tuple[dict[int, int], dict[int, int]], ts: int) -> BookSnapshot:
+        """Change the exchange's view of the source to ``shift`` and ``scale``; returns the
+        restated book (``book``: the source's levels now, from :meth:`source_book`), stamped ``ts``."""
+        self.shift, self.scale = shift, scale
+        self.mirror = None if scale == 1.0 else (dict(book[0]), dict(book[1]))
+        bids = sorted(book[0].items(), reverse=True)
+        asks = sorted(book[1].items())
+        snap = BookSnapshot(ts, ts, self.inst.symbol, 0, [p for p, _ in bids], [s for _, s in bids],
+                            [p for p, _ in asks], [s for _, s in asks])  # fmt: skip
+        seen = self._see(snap)
+        assert isinstance(seen, BookSnapshot)
+        return seen
+
+    def source_book(self, engine: ExecutionEngine) -> tuple[dict[int, int], dict[int, int]]:
+        """The source's own levels now (unshifted, unscaled): the mirror while scaled, else the
+        exchange's book (which is the source's, seen through the shift) shifted back."""
+        if self.mirror is not None:
+            return dict(self.mirror[0]), dict(self.mirror[1])
+        k = self.shift
+        sides = []
+        for side in (Side.BUY, Side.SELL):
+            px, sz = engine.book.levels(side)
+            sides.append({int(p) - k: int(s) for p, s in zip(px.tolist(), sz.tolist(), strict=True) if s > 0})
+        return sides[0], sides[1]
 
 
 class _PathVenue(_Venue):
@@ -320,6 +425,8 @@ class _PathVenue(_Venue):
         return self.universe.snapshot(self.inst.symbol, self.inst, ts)
 
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
+        if self.halted:
+            return []  # the quote freezes; on resume the book gaps to the path
         return [self.universe.snapshot(self.inst.symbol, self.inst, end)]
 
 
@@ -416,9 +523,15 @@ class LiveMarket:
         self._top_cache: dict[tuple[str, int], tuple[int, list[tuple[str, int, int]]]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._repace = threading.Event()  # set_speed (or stop) cuts the pacer's wait short
         # Simulated participants: (strategy, its desk, every n slices, at slice phase).
         self._participants: list[tuple[participants.Participant, _Desk, int, int]] = []
         self.faults: list[str] = []  # what went wrong in the market thread, for the clock badge
+        # The teacher's market events (see ``shock``): applied ids, halted symbols (-> reason) and
+        # the droughts in force as (end ts, id, symbols, factor).
+        self._interventions: dict[str, Intervention] = {}
+        self._halted: dict[str, str] = {}
+        self._droughts: list[tuple[int, str, tuple[str, ...], float]] = []
         for v in self._flow:
             self._wake(v)
         if self.universe is not None:
@@ -464,6 +577,7 @@ class LiveMarket:
             if self._thread is not None and self._thread.is_alive():
                 return self
             self._stop.clear()
+            self._repace.clear()
             self._thread = threading.Thread(target=self._run, name="vtrade-live-market", daemon=True)
             self._thread.start()
         return self
@@ -472,6 +586,7 @@ class LiveMarket:
         """Stop the background thread (the market keeps its state; ``start`` resumes it) and,
         with a data dir, checkpoint."""
         self._stop.set()
+        self._repace.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -503,10 +618,14 @@ class LiveMarket:
         self.stop()
 
     def _run(self) -> None:
-        # Sleeping on the stop event (not time.sleep) makes stop() prompt.
-        pacer = Pacer(self.config.speed, sleep=self._stop.wait)
-        pacer.wait_until(self.now - self._skipped_ns)
+        # Sleeping on an event (not time.sleep) makes stop() and set_speed() prompt.
+        pacer: Pacer | None = None
         while not self._stop.is_set():
+            if pacer is None or self._repace.is_set():
+                # (Re)anchor simulated time to wall time here, at the speed now configured.
+                self._repace.clear()
+                pacer = Pacer(self.config.speed, sleep=self._repace.wait)
+                pacer.wait_until(self.now - self._skipped_ns)
             with self._lock:
                 try:
                     self._slice()
@@ -564,11 +683,14 @@ class LiveMarket:
         stop_price: Number | None = None,
         post_only: bool = False,
         size_to_cash: bool = False,
+        note: str = "",
     ) -> SubmitOutcome:
         """Validate, check the account rules and send an order; prices and sizes in units ($, shares).
 
         ``size_to_cash`` cuts an order buying power cannot pay for to what it can, instead of
-        refusing it (:func:`vtrade.execution.accounts.size_to_cash`).
+        refusing it (:func:`vtrade.execution.accounts.size_to_cash`). ``note`` is the trader's
+        note on the order (why they trade; a class may require one): it is kept with the order
+        and shows in :meth:`orders`.
 
         Raises :class:`OrderInputError` (``.field``, ``.reason``) for malformed input: nothing
         is sent and nothing recorded. A refusal by the account rules returns ``ok=False`` with
@@ -579,19 +701,24 @@ class LiveMarket:
         >>> m.submit("bo", "XOM", "buy", 100).reason
         'Not enough buying power: this order needs $8,...
         """
+        if not isinstance(note, str):
+            raise OrderInputError(ev.RejectCode.INVALID_NOTE, "note", f"A note must be text, got {type(note).__name__}")
         with self._lock:
             return self._submit(self._account(account), symbol, side, quantity, order_type, limit_price, tif,
-                                stop_price=stop_price, post_only=post_only, size_to_cash=size_to_cash)  # fmt: skip
+                                stop_price=stop_price, post_only=post_only, size_to_cash=size_to_cash,
+                                note=note)  # fmt: skip
 
     def _submit(self, acct: _Account, symbol: str, side: str | Side, quantity: Number,
                 order_type: str | OrderType = "market", limit_price: Number | None = None,
                 tif: str | TimeInForce = "day", *, stop_price: Number | None = None,
-                post_only: bool = False, size_to_cash: bool = False) -> SubmitOutcome:  # fmt: skip
+                post_only: bool = False, size_to_cash: bool = False, note: str = "") -> SubmitOutcome:  # fmt: skip
         """Validate, then the account rules, then the exchange: the one way in for people and simulated members."""
         order = submit_from_user(
             acct.name, acct.order_id(), symbol, side, order_type, quantity, limit_price, stop_price, tif=tif,
             post_only=post_only, size_to_cash=size_to_cash, ts=self.now, instruments=self._insts,
         )  # fmt: skip
+        if note:
+            order = msgspec.structs.replace(order, note=note)
         if acct.simulated:
             return self._send(acct, order)  # part of the deterministic market: recomputed, not entered
         outcome = self._enter(order)
@@ -655,6 +782,256 @@ class LiveMarket:
             levels = list(zip(far_px.tolist(), far_sz.tolist(), strict=True))
             return self.broker.preview(o, levels=levels, mid2=book.mid2(), marks=self._mark_ticks,
                                        used=engine.used)  # fmt: skip
+
+    # ------------------------------------------------------------------ the teacher's market events
+    def shock(self, symbols: Iterable[str] | str, pct: Number, *, id: str) -> bool:
+        """Move every one of ``symbols`` by ``pct`` per cent now, for good (-90 < pct <= 200, not 0).
+
+        An entry on the ``orders`` log like an order, so every student sees it on the same tape,
+        a data dir keeps it and a restart re-runs it at the same slice. ``id`` is the caller's
+        name for this event: an id already applied is a no-op returning False (a class may
+        replay its own events). Book, quotes, marks and NAVs move at once.
+
+        How each venue moves: a universe stock's path is shifted in log price (its later
+        intraday prices and every later open and close too); a synthetic or capture symbol's
+        book is shifted by the same number of ticks everywhere (``pct`` of the mid now), and its
+        agent flow or recording goes on around the new level (it is seen shifted, not re-run).
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+        >>> before = m.quotes(["XOM"]).mid.iloc[0]
+        >>> m.shock(["XOM"], -10, id="oil-glut")
+        True
+        >>> round(float(m.quotes(["XOM"]).mid.iloc[0] / before - 1), 2)
+        -0.1
+        >>> m.shock(["XOM"], -10, id="oil-glut")  # the same id: nothing happens
+        False
+        """
+        key = _intervention_id(id)
+        change = _shock_pct(pct)
+        with self._lock:
+            names = self._symbol_list(symbols)
+            if key in self._interventions:
+                return False
+            self._enter(MarketShock(self.now, key, names, str(change)))
+            return True
+
+    def halt(self, symbol: str, reason: str = "", *, id: str) -> bool:
+        """Halt trading in ``symbol`` until :meth:`resume_trading` (``reason`` is for students).
+
+        The halt goes to the symbol's exchange as a market event on the sequenced log; orders
+        are refused (``"Trading in XOM is halted; ..."``), resting ones wait, the quote freezes
+        (a synthetic or capture book gets no flow). Halting a halted symbol is a ValueError; a
+        repeated ``id`` is a no-op returning False.
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+        >>> m.open_account("ada")
+        >>> m.halt("XOM", "news pending", id="h1")
+        True
+        >>> m.submit("ada", "XOM", "buy", 1).reason
+        'Trading in XOM is halted; orders are refused until it resumes'
+        >>> m.resume_trading("XOM", id="r1"), m.submit("ada", "XOM", "buy", 1).ok
+        (True, True)
+        """
+        key = _intervention_id(id)
+        if not isinstance(reason, str):
+            raise ValueError(f"a halt's reason must be text, got {type(reason).__name__}")
+        with self._lock:
+            (name,) = self._symbol_list([symbol])
+            if key in self._interventions:
+                return False
+            if name in self._halted:
+                raise ValueError(f"trading in {name} is already halted")
+            self._enter(TradingHalt(self.now, key, name, True, reason.strip()))
+            return True
+
+    def resume_trading(self, symbol: str, *, id: str) -> bool:
+        """Resume trading in a halted ``symbol``: orders are taken again and a universe stock's
+        quote gaps to where its path is now. A symbol not halted is a ValueError; a repeated
+        ``id`` is a no-op returning False (see :meth:`halt`)."""
+        key = _intervention_id(id)
+        with self._lock:
+            (name,) = self._symbol_list([symbol])
+            if key in self._interventions:
+                return False
+            if name not in self._halted:
+                raise ValueError(f"trading in {name} is not halted")
+            self._enter(TradingHalt(self.now, key, name, False))
+            return True
+
+    def drought(self, symbols: Iterable[str] | str, factor: Number, duration: str | int, *, id: str) -> bool:
+        """Thin the displayed depth of ``symbols`` to ``factor`` (0 < factor < 1) of normal for
+        ``duration`` of simulated time (``"30min"``, ``"1h"`` or ns), then back to normal.
+
+        Every level of the book is thinner (each keeps at least one lot), so a large order walks
+        further; spreads and prices are untouched. A universe stock's synthesised depth is
+        scaled; a synthetic or capture book is shown scaled while its flow goes on as it would
+        (the full book comes back when the drought ends). Droughts on one symbol multiply. The
+        drought ends at the first slice at or after its end (the clock may jump over a night).
+        A repeated ``id`` is a no-op returning False.
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+        >>> m.drought(["XOM"], 0.25, "10s", id="dry")
+        True
+        """
+        key = _intervention_id(id)
+        scale = _drought_factor(factor)
+        ns = _drought_ns(duration)
+        with self._lock:
+            names = self._symbol_list(symbols)
+            if key in self._interventions:
+                return False
+            self._enter(LiquidityDrought(self.now, key, names, str(scale), ns))
+            return True
+
+    def symbols_in(self, sector: str) -> list[str]:
+        """The symbols of ``sector`` (case-insensitive; a sector ETF counts in its sector), to
+        shock a whole sector; an unknown sector is a ValueError listing :meth:`sectors`.
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM", "AAPL"), speed=0, bots=False, burn_in=20_000))
+        >>> m.symbols_in("energy")
+        ['XOM']
+        """
+        if not isinstance(sector, str) or not sector.strip():
+            raise ValueError(f"a sector is a non-blank name, got {sector!r}")
+        want = sector.strip().casefold()
+        out = [s for s, sec in zip(self._symbols, self._sectors, strict=True) if str(sec).casefold() == want]
+        if not out:
+            raise ValueError(f"unknown sector {sector!r}; this market's sectors are {', '.join(self.sectors())}")
+        return out
+
+    def sectors(self) -> list[str]:
+        """Every sector of this market's symbols, sorted."""
+        return sorted({str(s) for s in self._sectors if s})
+
+    def set_speed(self, speed: float) -> None:
+        """Pace the market at ``speed`` simulated seconds per wall second from now on (0 = as
+        fast as possible), running or not. Pacing only: what happens in the market is the same
+        at any speed (a data dir's market is the same market).
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+        >>> m.set_speed(60)
+        >>> m.clock()["speed"]
+        60
+        """
+        if isinstance(speed, bool):
+            raise ValueError(f"speed must be a finite number >= 0, got {speed!r}")
+        with self._lock:
+            self.config = replace(self.config, speed=speed)  # LiveConfig checks it
+        self._repace.set()  # the running thread re-anchors its pacer at once
+
+    def interventions(self) -> pd.DataFrame:
+        """The teacher's market events applied so far, oldest first: ``id, ts, kind`` ('shock',
+        'halt', 'resume', 'drought'), ``symbols`` and ``detail`` (what it did, in words).
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+        >>> m.shock("XOM", 5, id="rally")
+        True
+        >>> m.interventions()[["id", "kind", "symbols", "detail"]].values.tolist()
+        [['rally', 'shock', ['XOM'], '5% price shock']]
+        """
+        with self._lock:
+            rows = list(self._interventions.values())
+        return pd.DataFrame({
+            "id": [e.id for e in rows],
+            "ts": pd.to_datetime([e.ts for e in rows], unit="ns", utc=True),
+            "kind": [_kind(e) for e in rows],
+            "symbols": [list(e.symbols) if isinstance(e, MarketShock | LiquidityDrought) else [e.symbol]
+                        for e in rows],
+            "detail": [_detail(e) for e in rows],
+        })  # fmt: skip
+
+    def _symbol_list(self, symbols: Iterable[str] | str) -> tuple[str, ...]:
+        """``symbols`` as this market's names, once each, in order (one name alone is fine);
+        an unknown one raises :class:`UnknownSymbolError`."""
+        items = [symbols] if isinstance(symbols, str) else list(symbols)
+        if not items:
+            raise ValueError("name at least one symbol")
+        out: list[str] = []
+        for s in items:
+            if not isinstance(s, str):
+                raise unknown_symbol(s, self._symbols)
+            name = s.strip().upper()
+            if name not in self._col:
+                raise unknown_symbol(s, self._symbols)
+            out.append(name)
+        return tuple(dict.fromkeys(out))
+
+    def _intervene(self, e: Intervention) -> None:
+        """Apply a teacher's market event now (the same on the live path and in a re-run)."""
+        if isinstance(e, MarketShock):
+            self._shock(e)
+        elif isinstance(e, TradingHalt):
+            self._halt(e)
+        else:
+            self._droughts.append((e.ts + e.duration_ns, e.id, e.symbols, float(Decimal(e.factor))))
+            self._set_depth(e.symbols)
+
+    def _shock(self, e: MarketShock) -> None:
+        pct = Decimal(e.pct)
+        u0 = self._uni0
+        stocks = [self._col[s] - u0 for s in e.symbols if self._col[s] >= u0]
+        if stocks:
+            assert self.universe is not None
+            self.universe.shift(np.array(stocks), math.log1p(float(pct) / 100))
+        books: list[MarketEvent] = []
+        for s in e.symbols:
+            v = self._venues.get(s)
+            if isinstance(v, _FlowVenue):
+                # A level shift in ticks: pct of the mid now (the far levels move by as many ticks).
+                mark = self._mark_ticks(s)
+                k = int((Decimal(mark) * pct / 100).to_integral_value()) if mark else 0
+                books.append(v.look(v.shift + k, v.scale, v.source_book(self._engine_of(s)), self.now))
+        self._restate(e.symbols, books)
+
+    def _halt(self, e: TradingHalt) -> None:
+        venue = self._venue(e.symbol)  # a sleeping stock wakes: its exchange holds the halt
+        venue.halted = e.halted
+        if e.halted:
+            self._halted[e.symbol] = e.reason
+        else:
+            self._halted.pop(e.symbol, None)
+        status = TradingStatus(self.now, self.now, e.symbol, 0, e.halted, e.reason)
+        # On resume a universe stock's book gaps to its path (restated after the status).
+        self._restate(() if e.halted else (e.symbol,), [status])
+
+    def _set_depth(self, symbols: tuple[str, ...]) -> None:
+        """Displayed depth of ``symbols`` as the droughts in force say (their factors multiply)."""
+        factor: dict[str, float] = {}
+        for _, _, names, f in self._droughts:
+            for s in names:
+                factor[s] = factor.get(s, 1.0) * f
+        u0 = self._uni0
+        if self.universe is not None and any(self._col[s] >= u0 for s in symbols):
+            full = np.ones(len(self._symbols) - u0)
+            for s, f in factor.items():
+                if self._col[s] >= u0:
+                    full[self._col[s] - u0] = f
+            self.universe.set_depth_factor(full)
+        books: list[MarketEvent] = []
+        for s in symbols:
+            v = self._venues.get(s)
+            if isinstance(v, _FlowVenue) and factor.get(s, 1.0) != v.scale:
+                books.append(v.look(v.shift, factor.get(s, 1.0), v.source_book(self._engine_of(s)), self.now))
+        self._restate(symbols, books)
+
+    def _end_droughts(self) -> None:
+        ended = [d for d in self._droughts if d[0] <= self.now]
+        self._droughts = [d for d in self._droughts if d[0] > self.now]
+        self._set_depth(tuple(dict.fromkeys(s for d in ended for s in d[2])))
+
+    def _restate(self, symbols: Iterable[str], events: list[MarketEvent]) -> None:
+        """Within a slice, through the sequenced log: ``events``, then the path's book of every
+        awake, trading universe stock of ``symbols``; then quotes and marks show it at once."""
+        out = list(events)
+        for s in symbols:
+            v = self._venues.get(s)
+            if isinstance(v, _PathVenue) and not v.halted:
+                out.append(v.opening(self.now))
+        if out:
+            self._log.pump(self._log.sequence_market(out))
+            self._fold_exec()
+        self._quotes_cache, self._top_cache = None, {}
+        self._sample(again=True)
 
     # ------------------------------------------------------------------ reads
     def symbols(self) -> list[str]:
@@ -823,13 +1200,24 @@ class LiveMarket:
             self._account(account)
             return float(self.book.navs([account])[0])
 
-    def set_limits(self, limits: SessionLimits) -> None:
-        """The account rules the broker enforces from now on (a class changed a rule that is
-        not economics: a trades-per-day cap, the allowed universe)."""
+    def set_limits(self, limits: SessionLimits) -> bool:
+        """The class's account rules from now on (a teacher changed a rule that is not
+        economics: the trades-per-day cap, the allowed universe, a position limit): an entry on
+        the ``orders`` log, so a restart re-runs every order under the rules it met. Returns
+        False (nothing entered) when the rules are already these; other limits (borrow rates)
+        keep their values."""
         if not isinstance(limits, SessionLimits):
             raise TypeError(f"limits must be SessionLimits, got {type(limits).__name__}")
+        entry = SetLimits(
+            0, tuple(sorted(limits.allowed_symbols)) if limits.allowed_symbols is not None else None,
+            _text(limits.max_position_pct_nav), limits.max_orders_per_day, _text(limits.min_share_price),
+            limits.shorting_allowed,
+        )  # fmt: skip
         with self._lock:
-            self.broker.limits = limits
+            if _limits_entry(self.broker.limits) == entry:
+                return False
+            self._enter(msgspec.structs.replace(entry, ts=self.now))
+            return True
 
     def leaderboard(self) -> pd.DataFrame:
         """Class members (people and the simulated traders) ranked by NAV: no orders or
@@ -873,6 +1261,8 @@ class LiveMarket:
         self._fold_exec()
         self._slices += 1
         self._sample()
+        if self._droughts and min(d[0] for d in self._droughts) <= self.now:
+            self._end_droughts()  # at the end of the slice that reaches it: depth is normal from here
         self._margin_calls()
         for strategy, desk, every, phase in self._participants:
             if self._slices % every == phase:
@@ -941,7 +1331,8 @@ class LiveMarket:
         for symbol, v in list(self._venues.items()):
             if not isinstance(v, _PathVenue):
                 continue
-            v.idle = 0 if (symbol in busy or self._log.holds(symbol)) else v.idle + 60
+            # A halted stock stays awake: its exchange holds the halt and its frozen book.
+            v.idle = 0 if (symbol in busy or symbol in self._halted or self._log.holds(symbol)) else v.idle + 60
             if v.idle >= 600:
                 # Dormant, not dropped: the engine keeps its fill sequence, so fill ids stay unique.
                 self._dormant[symbol] = v
@@ -973,10 +1364,14 @@ class LiveMarket:
             self.faults.append(f"{e.account}: fill {e.fill_id} not booked: {type(exc).__name__}")
         acct.fills.append(e)
 
-    def _sample(self) -> None:
+    def _sample(self, *, again: bool = False) -> None:
         """After a slice: every touch into the arrays, marks into the portfolio book (one batch),
-        the price history, NAV samples."""
+        the price history, NAV samples. ``again``: the books were restated within the slice (a
+        teacher's market event): the latest price sample is replaced, no NAV sample is added."""
         u0 = self._uni0
+        # A halted stock's quote is frozen where the halt found it (its exchange gets no data either).
+        frozen = np.array([self._col[s] for s in self._halted if self._col[s] >= u0], dtype=np.int64)
+        kept = [a[frozen].copy() for a in (self._bid, self._ask, self._bid_sz, self._ask_sz)]
         for j, v in enumerate(self._flow):
             engine = self._engine_of(v.inst.symbol)
             self._bid[j], self._bid_sz[j], self._ask[j], self._ask_sz[j] = engine.book.touch()
@@ -985,6 +1380,8 @@ class LiveMarket:
             bid, ask, bid_sz, ask_sz = self.universe.touch()
             self._bid[u0:], self._ask[u0:] = bid, ask
             self._bid_sz[u0:], self._ask_sz[u0:] = bid_sz, ask_sz
+            if frozen.size:
+                self._bid[frozen], self._ask[frozen], self._bid_sz[frozen], self._ask_sz[frozen] = kept
             self._last[u0:] = 0
             for symbol, pv in self._venues.items():
                 if isinstance(pv, _PathVenue) and (last_trade := self._engine_of(symbol).last_trade):
@@ -998,9 +1395,11 @@ class LiveMarket:
                 v.open_mid = self._ref[j] = mid[j]
         # Only what someone holds moves a NAV: marking the rest would cost a pass over every account.
         self.book.mark(np.where(self._held, mid, np.nan), ts=self.now)
-        slot = self._hist_n % self.config.history
+        slot = (self._hist_n - again) % self.config.history
         self._hist_ts[slot] = self.now
         self._hist_bid[slot], self._hist_ask[slot], self._hist_last[slot] = bid, ask, last
+        if again:
+            return
         self._hist_n += 1
         if self._slices % self.config.nav_every:
             return
@@ -1020,6 +1419,7 @@ class LiveMarket:
                 "bid": bid, "bid_size": self._bid_sz * self._lot, "ask": ask, "ask_size": self._ask_sz * self._lot,
                 "last": np.where(self._last > 0, self._last * self._tick, mid), "mid": mid,
                 "change_pct": np.nan_to_num((mid / self._ref - 1) * 100), "spread_bps": (ask - bid) / mid * 1e4,
+                "halted": np.isin(self._symbols, list(self._halted)),
             })  # fmt: skip
 
     # ------------------------------------------------------------------ helpers
@@ -1099,10 +1499,13 @@ class LiveMarket:
         self._log.command(msgspec.structs.replace(command, ts=self.now))
 
     # ------------------------------------------------------------------ the log
-    def _enter(self, entry: OpenAccount | SubmitOrder | CancelOrder | CloseSession) -> CommandOutcome | None:
+    def _enter(self, entry: OpenAccount | SubmitOrder | CancelOrder | CloseSession | Intervention | SetLimits
+               ) -> CommandOutcome | None:  # fmt: skip
         """A person's entry: onto the ``orders`` log (with a data dir, into the journal before
         anything answers), then folded by the broker; returns the broker's answer to it."""
-        record = self._log.enter(entry, entry.account)
+        # The log has one partition: the key only labels the entry (a teacher's acts are the class's).
+        key = "class" if isinstance(entry, MarketShock | TradingHalt | LiquidityDrought | SetLimits) else entry.account
+        record = self._log.enter(entry, key)
         if self._durable is not None:
             self._durable.append(record)
         # Fold up to and including this entry (on a remote bus it may take a poll or two to show).
@@ -1116,8 +1519,21 @@ class LiveMarket:
 
     def _apply_entry(self, e: object) -> CommandOutcome | None:
         """The broker's fold of one entry (the same on the live path and when a restart re-runs it)."""
+        if isinstance(e, MarketShock | TradingHalt | LiquidityDrought):
+            if e.id not in self._interventions:  # an id acts once, however often it is entered
+                self._interventions[e.id] = e
+                self._intervene(e)
+            return None
         if isinstance(e, OpenAccount):
             self._open(e.account, Decimal(e.cash), account_kind_of(e.kind))
+            return None
+        if isinstance(e, SetLimits):
+            self.broker.limits = replace(
+                self.broker.limits, allowed_symbols=frozenset(e.allowed_symbols) if e.allowed_symbols is not None
+                else None, max_position_pct_nav=_decimal_or_none(e.max_position_pct_nav),
+                max_orders_per_day=e.max_orders_per_day, min_share_price=_decimal_or_none(e.min_share_price),
+                shorting_allowed=e.shorting_allowed,
+            )  # fmt: skip
             return None
         acct = self._accounts.get(getattr(e, "account", ""))
         if acct is None:
@@ -1272,6 +1688,82 @@ class _Desk:
         o = self._acct.orders.get(client_order_id)
         if o is not None and o.status in OPEN_STATUSES:
             self._m._route(CancelOrder(self._m.now, self.account, client_order_id, o.symbol))
+
+
+def _intervention_id(value: object) -> str:
+    """A teacher's market event's id: non-blank text (the caller's, so a replay can repeat it)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"a market event needs an id: non-blank text, got {value!r}")
+    return value.strip()
+
+
+def _number(value: object, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | Decimal | int | float):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    try:
+        out = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError(f"{what} must be a number, got {value!r}") from None
+    if not out.is_finite():
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return out
+
+
+def _shock_pct(value: object) -> Decimal:
+    """A shock's per cent change: above -90 (a price stays positive), at most +200, not 0.
+
+    >>> _shock_pct("-10"), _shock_pct(12.5)
+    (Decimal('-10'), Decimal('12.5'))
+    """
+    pct = _number(value, "a shock's pct")
+    if not (-90 < pct <= 200) or pct == 0:
+        raise ValueError(f"a shock's pct must be above -90 and at most 200, and not 0; got {value!r}")
+    return pct
+
+
+def _drought_factor(value: object) -> Decimal:
+    factor = _number(value, "a drought's factor")
+    if not 0 < factor < 1:
+        raise ValueError(f"a drought's factor must be between 0 and 1 (0.5 = half the depth), got {value!r}")
+    return factor
+
+
+def _drought_ns(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"a drought's duration is a duration like '30min' or ns, got {value!r}")
+    ns = parse_duration(value)  # a clear ValueError for a malformed one
+    if ns <= 0:
+        raise ValueError(f"a drought's duration must be positive, got {value!r}")
+    return ns
+
+
+def _kind(e: Intervention) -> str:
+    if isinstance(e, TradingHalt):
+        return "halt" if e.halted else "resume"
+    return "shock" if isinstance(e, MarketShock) else "drought"
+
+
+def _detail(e: Intervention) -> str:
+    if isinstance(e, MarketShock):
+        return f"{e.pct}% price shock"
+    if isinstance(e, TradingHalt):
+        return (f"trading halted: {e.reason}" if e.reason else "trading halted") if e.halted else "trading resumed"
+    return f"depth x{e.factor} for {pd.Timedelta(e.duration_ns, unit='ns')}"
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal_or_none(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _limits_entry(limits: SessionLimits) -> SetLimits:
+    """The class-settable part of ``limits`` as the entry that would set it (``ts`` 0)."""
+    allowed = tuple(sorted(limits.allowed_symbols)) if limits.allowed_symbols is not None else None
+    return SetLimits(0, allowed, _text(limits.max_position_pct_nav), limits.max_orders_per_day,
+                     _text(limits.min_share_price), limits.shorting_allowed)  # fmt: skip
 
 
 def _fingerprint(cfg: LiveConfig) -> str:

@@ -5,8 +5,10 @@ Three topics on one :class:`~vtrade.runtime.bus.Bus`:
 
 ``orders`` (one partition, so entries keep one total order)
     What people enter: :class:`OpenAccount`, :class:`SubmitOrder`, :class:`CancelOrder`,
-    :class:`CloseSession`. It is the input the market cannot recompute, so with a data dir each
-    entry is in the on-disk journal before the caller gets an answer.
+    :class:`CloseSession`, and a teacher's market events (:class:`MarketShock`,
+    :class:`TradingHalt`, :class:`LiquidityDrought`). It is the input the market cannot
+    recompute, so with a data dir each entry is in the on-disk journal before the caller gets
+    an answer.
 ``exec.in`` (keyed by symbol)
     The sequenced exchange input: every venue's market data, a :class:`Clock` at each slice
     end, and the commands the broker admitted, merged by the
