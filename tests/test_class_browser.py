@@ -273,7 +273,11 @@ def test_a_class_from_sign_in_to_frozen(served: Server, browser: Browser, eventu
     expect(ada.locator(".vt-leaderboard")).to_contain_text(XSS, timeout=T)
     expect(ada.locator(".vt-leaderboard")).to_contain_text(FORMULA, timeout=T)
 
-    ada.screenshot(path=str(OUT / "class-student.png"), full_page=True)
+    # The template's main area scrolls inside the page: a tall window shows every view at once.
+    ada.set_viewport_size({"width": 1440, "height": 2000})
+    ada.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0 })")
+    ada.screenshot(path=str(OUT / "class-student.png"))
+    ada.set_viewport_size({"width": 1440, "height": 1000})
     phone = context(browser, served, width=390, height=844)
     phone.add_cookies([c for c in ada.context.cookies() if c["name"] == "vtrade_student"])  # Ada's phone
     small = phone.new_page()

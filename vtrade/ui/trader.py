@@ -653,16 +653,13 @@ def depth_ladder(state: TraderState) -> pn.viewable.Viewable:
 
 #: Simulated time runs at up to 50x: a tick label shows what changes at the chart's zoom, and
 #: hours:minutes at most (dates only where the day changes), so labels never run together.
-TIME_TICK_FORMATS = {
-    "seconds": "%H:%M:%S", "minsec": "%H:%M:%S", "minutes": "%H:%M", "hourmin": "%H:%M", "hours": "%H:%M",
-    "days": "%b %d", "months": "%b %Y", "years": "%Y",
-}  # fmt: skip
-
-
 def time_ticks() -> DatetimeTickFormatter:
     """A new formatter for every figure: a Bokeh model belongs to one document (one session),
     and a shared one fails as soon as a second session adds a chart to a page already shown."""
-    return DatetimeTickFormatter(context=None, **TIME_TICK_FORMATS)
+    return DatetimeTickFormatter(
+        seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
+        days="%b %d", months="%b %Y", years="%Y", context=None,
+    )  # fmt: skip
 
 
 def _time_figure(height: int, ylabel: str, title: str | None = None) -> figure:
