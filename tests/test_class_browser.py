@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -332,7 +335,58 @@ def test_a_class_from_sign_in_to_frozen(served: Server, browser: Browser, eventu
     for page in (teacher, ada, xss, projector):
         assert page.locator("img[src='x']").count() == 0
     assert not served.dialogs, served.dialogs
-    assert not served.external, served.external
+    # (Requests off this machine are refused here but checked in test_class_pages_stay_on_this_machine,
+    # whose server runs in an interpreter of its own: other tests' imports, e.g. Panel's Vizzu,
+    # add their CDN scripts to every page served in this process.)
+
+
+# A classroom in its own interpreter: a class trading, three students, a headline.
+SERVE = """
+import sys
+from vtrade.classroom import ClassRules
+from vtrade.runtime.classroom import Classroom
+from vtrade.ui.classroom_serve import serve_classroom
+port = int(sys.argv[1])
+room = Classroom(teacher_secret=sys.argv[2], market_overrides={"burn_in": 20_000})
+desk = room.teacher(sys.argv[2])
+cid = desk.create_class("Offline", ClassRules(market="synthetic"))
+desk.open_registration(cid)
+passes = [room.join(desk.join_code(cid), n) for n in ("Ada", "Bo", "Cy")]
+desk.start(cid)
+desk.announce(cid, "Welcome")
+print("CLASS", cid, passes[0].token, flush=True)
+serve_classroom(room, port=port, address="127.0.0.1", websocket_origin=f"127.0.0.1:{port}")
+"""
+
+
+def test_class_pages_stay_on_this_machine(browser: Browser, tmp_path: Path, eventually: Callable[..., None]) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    root = Path(__file__).resolve().parent.parent
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port), SECRET], cwd=root, stdout=out,
+                                stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+        try:
+            eventually(lambda: proc.poll() is None and _answers(base + "/join") and "CLASS" in log.read_text(), 120,
+                       "the class server")  # fmt: skip
+            _, cid, token = next(line for line in log.read_text().splitlines() if line.startswith("CLASS")).split()
+            server = Server(base, None)  # type: ignore[arg-type]  # the room lives in the other process
+            ctx = context(browser, server)
+            page = ctx.new_page()
+            page.goto(base + "/join", timeout=T)
+            page.goto(f"{base}/student?token={token}", timeout=T)
+            expect(page.get_by_role("button", name="Confirm order")).to_be_visible(timeout=T)
+            page.goto(f"{base}/teacher?secret={SECRET}", timeout=T)
+            expect(page.get_by_text("Class and rules")).to_be_visible(timeout=T)
+            page.goto(f"{base}/projector?class={cid}", timeout=T)
+            expect(page.locator(".vt-projector-board")).to_contain_text("Ada", timeout=T)
+            page.wait_for_load_state("networkidle", timeout=T)
+            assert not server.external, "a class page fetched from off this machine:\n" + "\n".join(server.external)
+            ctx.close()
+        finally:
+            proc.terminate()
+            proc.wait(60)
 
 
 def _post(url: str, fields: dict[str, str]) -> tuple[int, str]:
