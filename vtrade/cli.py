@@ -235,6 +235,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from vtrade.runtime.classroom import Classroom
     from vtrade.runtime.live import LiveConfig, reset_shared_market
     from vtrade.ui.serve import serve_trader
 
@@ -257,9 +258,14 @@ def _serve(args: argparse.Namespace) -> int:
     # SIGTERM (systemd, docker stop, a test) stops like Ctrl-C: the server's loop ends and the
     # market is stopped in order, so a durable market closes its files instead of being cut off.
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    # Classes are served alongside /trader (/join, /student, /teacher, /projector), kept in the
+    # same data dir; each class's market starts only when its teacher starts trading.
+    room = Classroom(data_dir)
     try:
-        serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir)
+        serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir,
+                     classroom=room)  # fmt: skip
     finally:
+        room.close()
         reset_shared_market()
     return 0
 

@@ -19,13 +19,15 @@ import binascii
 import hashlib
 import hmac
 
-__all__ = ["ACCOUNT", "STUDENT", "sign_token", "verify_token"]
+__all__ = ["ACCOUNT", "STUDENT", "TEACHER", "sign_token", "verify_token"]
 
 #: Bound into every MAC so that a MAC made with the same secret for some other purpose (another
 #: token kind) never verifies as this kind. Bump the version to retire every token of a kind.
 ACCOUNT = "vtrade-account-token-v1"
 #: A class student's token (``vtrade.runtime.classroom``): never an account cookie, nor vice versa.
 STUDENT = "vtrade-class-student-v1"
+#: A teacher's sign-in cookie (``vtrade.runtime.classroom``): proves the secret was given once.
+TEACHER = "vtrade-class-teacher-v1"
 MIN_SECRET_BYTES = 16
 
 

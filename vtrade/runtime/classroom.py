@@ -31,6 +31,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import os
@@ -49,8 +50,9 @@ import pandas as pd
 import vtrade.classroom as vc
 from vtrade.classroom import ClassroomError, ClassRules, ClassState, Phase
 from vtrade.classroom.reports import Debrief, Statement, StudentRecord, debrief, grade_sheet, statement
+from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Number
-from vtrade.core.tokens import STUDENT, sign_token, verify_token
+from vtrade.core.tokens import STUDENT, TEACHER, sign_token, verify_token
 from vtrade.runtime.bus import Bus, open_bus
 from vtrade.runtime.classes import ClassBook, UnknownClassError
 from vtrade.runtime.datadir import prepare_data_dir, server_secret
@@ -217,6 +219,24 @@ class Classroom:
         if not ok:
             raise ClassroomError("not_teacher", "That is not the teacher's secret: teacher pages need it")
         return TeacherDesk(self)
+
+    def teacher_token(self, secret: object) -> str:
+        """A signed token that stands for the teacher's secret (a browser keeps it in an httponly
+        cookie, so the secret is typed once and never stored in the browser). It names a hash
+        of the secret: a new secret retires every token made under the old one."""
+        self.teacher(secret)  # the right secret, or the refusal
+        return sign_token(f"{TEACHER_ID}/{self._secret_id()}/{secrets.token_hex(12)}", self._key, TEACHER)
+
+    def teacher_session(self, token: object) -> TeacherDesk:
+        """The teacher's desk for a token from :meth:`teacher_token` (``not_teacher`` otherwise)."""
+        value = verify_token(token, self._key, TEACHER)
+        parts = value.split("/") if value else []
+        if len(parts) != 3 or parts[0] != TEACHER_ID or not hmac.compare_digest(parts[1], self._secret_id()):
+            raise ClassroomError("not_teacher", "Teacher pages need the teacher's secret: sign in again")
+        return TeacherDesk(self)
+
+    def _secret_id(self) -> str:
+        return hashlib.sha256(self.teacher_secret.encode()).hexdigest()[:16]
 
     def join(self, code: object, display_name: object, *, address: str = "local") -> StudentPass:
         """Join the class whose code is ``code`` as ``display_name``: a new student with an
@@ -636,8 +656,24 @@ class StudentDesk:
         """The book of ``symbol``, with this student's own resting orders marked."""
         return self._market.depth(symbol, levels, account=self.account)
 
-    def prices(self, symbol: str) -> pd.DataFrame:
-        return self._market.prices(symbol)
+    def prices(self, symbol: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
+        return self._market.prices(symbol, since=since)
+
+    def featured(self) -> list[str]:
+        return self._market.featured()
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._market.instrument(symbol)
+
+    def suggested_quantity(self, symbol: str) -> str:
+        return self._market.suggested_quantity(symbol)
+
+    def version(self) -> int:
+        """Changes whenever this student's orders or fills do (a view re-reads them only then)."""
+        return self._market.version(self.account)
+
+    def nav_history(self, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
+        return self._market.nav_history(self.account, since=since)
 
     def clock(self) -> dict[str, Any]:
         return self._market.clock()

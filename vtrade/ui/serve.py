@@ -30,7 +30,9 @@ from vtrade.runtime.live import LiveConfig, LiveMarket, shared_market
 if TYPE_CHECKING:
     from tornado.web import RequestHandler
 
-__all__ = ["COOKIE", "BrowserAccounts", "serve_trader", "url_for"]
+    from vtrade.runtime.classroom import Classroom
+
+__all__ = ["COOKIE", "BrowserAccounts", "serve_apps", "serve_trader", "trader_app", "url_for"]
 
 #: The cookie that names a browser's account (signed: see :mod:`vtrade.core.tokens`).
 COOKIE = "vtrade_account"
@@ -173,45 +175,12 @@ def _quiet_closed_tabs(loop: asyncio.AbstractEventLoop) -> None:
         ws_log.addFilter(_ClosedTabFilter())
 
 
-def serve_trader(
-    *,
-    port: int = 5006,
-    address: str = "localhost",
-    config: LiveConfig | None = None,
-    market: LiveMarket | None = None,
-    data_dir: str | Path | None = None,
-    show: bool = False,
-    threaded: bool = False,
-    period_ms: int = 500,
-    websocket_origin: str | list[str] | None = None,
-) -> Any:
-    """Start the shared market (unless ``market`` is given) and serve ``/trader`` with ``pn.serve``.
-
-    Blocks unless ``threaded=True``, which returns the server thread (call ``.stop()``). Each
-    browser gets its own account; all share one market. With ``data_dir`` the market is kept
-    there, a browser gets its account back (signed cookie, secret in ``data_dir``) and leaving the
-    page leaves its orders working; without it a page load is a new account whose open orders are
-    cancelled when the page closes. Example (what ``vtrade serve --data-dir ~/class`` runs)::
-
-        serve_trader(port=5006, config=LiveConfig(speed=20), data_dir="~/class")
-    """
+def trader_app(live: LiveMarket, accounts: BrowserAccounts | None, period_ms: int = 500) -> Callable[[], Any]:
+    """The ``/trader`` app: with ``accounts`` a browser gets its account back (cookie), without
+    them every page load is a new account whose open orders end with the page."""
     import panel as pn
 
-    from vtrade.ui.resources import STATIC_DIR, STATIC_ROUTE, served_resources
-    from vtrade.ui.trader import TITLE, trader_dashboard
-
-    served_resources()  # never Panel's CDN, even after a notebook's inline setup in this process
-
-    folder = prepare_data_dir(data_dir) if data_dir is not None else None
-    # The secret and counter before the market starts: a bad data dir fails before any work.
-    keys = (server_secret(folder), AccountNumbers(folder)) if folder is not None else None
-    live = market if market is not None else shared_market(config, data_dir=folder)
-    options: dict[str, Any] = {}
-    accounts: BrowserAccounts | None = None
-    if keys is not None:
-        secret, numbers = keys
-        accounts = BrowserAccounts(live, secret, numbers.next)
-        options["auth_provider"] = _AccountCookie(accounts)
+    from vtrade.ui.trader import trader_dashboard
 
     def app() -> Any:
         # Runs on the server's event loop (blocking or threaded serve alike): the place to reach it.
@@ -223,13 +192,89 @@ def serve_trader(
         account, _ = accounts.account_for(pn.state.cookies.get(COOKIE))
         return trader_dashboard(live, period_ms=period_ms, account=account, cancel_on_leave=False)
 
-    if live.resumed:
-        print(f"vtrade: {live.resumed}", flush=True)
-    print(f"vtrade: trader dashboard at {url_for(address, port)}", flush=True)
+    return app
+
+
+def serve_apps(
+    apps: dict[str, Callable[[], Any]],
+    *,
+    port: int,
+    address: str,
+    show: bool = False,
+    threaded: bool = False,
+    websocket_origin: str | list[str] | None = None,
+    auth_provider: AuthProvider | None = None,
+    extra_patterns: list[Any] | None = None,
+) -> Any:
+    """``pn.serve`` the ``apps`` (route -> app) the way every vtrade page is served: Panel's and
+    Bokeh's files and the font from this server (never a CDN), quiet about closed tabs."""
+    import panel as pn
+
+    from vtrade.ui.resources import STATIC_DIR, STATIC_ROUTE, served_resources
+    from vtrade.ui.trader import TITLE
+
+    served_resources()  # never Panel's CDN, even after a notebook's inline setup in this process
+    options: dict[str, Any] = {}
+    if auth_provider is not None:
+        options["auth_provider"] = auth_provider
+    if extra_patterns:
+        options["extra_patterns"] = extra_patterns
     return pn.serve(
-        {"trader": app},
+        apps,
         port=port, address=address, show=show, threaded=threaded, title=TITLE, verbose=False,
         websocket_origin=websocket_origin, **options,
         # The dashboard's font (vtrade.ui.resources): a classroom without internet gets it from here.
         static_dirs={STATIC_ROUTE: str(STATIC_DIR)},
     )  # fmt: skip
+
+
+def serve_trader(
+    *,
+    port: int = 5006,
+    address: str = "localhost",
+    config: LiveConfig | None = None,
+    market: LiveMarket | None = None,
+    data_dir: str | Path | None = None,
+    show: bool = False,
+    threaded: bool = False,
+    period_ms: int = 500,
+    websocket_origin: str | list[str] | None = None,
+    classroom: Classroom | None = None,
+) -> Any:
+    """Start the shared market (unless ``market`` is given) and serve ``/trader`` with ``pn.serve``.
+
+    Blocks unless ``threaded=True``, which returns the server thread (call ``.stop()``). Each
+    browser gets its own account; all share one market. With ``data_dir`` the market is kept
+    there, a browser gets its account back (signed cookie, secret in ``data_dir``) and leaving the
+    page leaves its orders working; without it a page load is a new account whose open orders are
+    cancelled when the page closes. With a ``classroom`` its pages are served alongside
+    (``/join``, ``/student``, ``/teacher``, ``/projector``: :mod:`vtrade.ui.classroom_serve`).
+    Example (what ``vtrade serve --data-dir ~/class`` runs)::
+
+        serve_trader(port=5006, config=LiveConfig(speed=20), data_dir="~/class")
+    """
+    folder = prepare_data_dir(data_dir) if data_dir is not None else None
+    # The secret and counter before the market starts: a bad data dir fails before any work.
+    keys = (server_secret(folder), AccountNumbers(folder)) if folder is not None else None
+    live = market if market is not None else shared_market(config, data_dir=folder)
+    accounts: BrowserAccounts | None = None
+    provider: AuthProvider | None = None
+    if keys is not None:
+        secret, numbers = keys
+        accounts = BrowserAccounts(live, secret, numbers.next)
+        provider = _AccountCookie(accounts)
+    apps = {"trader": trader_app(live, accounts, period_ms)}
+    extra: list[Any] = []
+    if live.resumed:
+        print(f"vtrade: {live.resumed}", flush=True)
+    print(f"vtrade: trader dashboard at {url_for(address, port)}", flush=True)
+    if classroom is not None:
+        from vtrade.ui.classroom_serve import ClassCookies, class_apps, class_routes, join_url, teacher_url
+
+        apps |= class_apps(classroom, period_ms=period_ms)
+        provider = ClassCookies(classroom, provider)
+        extra = class_routes(classroom)
+        print(f"vtrade: students join at {join_url(address, port)}", flush=True)
+        print(f"vtrade: teacher dashboard at {teacher_url(address, port, classroom.teacher_secret)}", flush=True)
+    return serve_apps(apps, port=port, address=address, show=show, threaded=threaded,
+                      websocket_origin=websocket_origin, auth_provider=provider, extra_patterns=extra)  # fmt: skip

@@ -22,7 +22,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,6 +51,7 @@ __all__ = [
     "blotter",
     "clock_badge",
     "depth_ladder",
+    "keep_fresh",
     "leaderboard",
     "order_ticket",
     "portfolio_panel",
@@ -61,6 +62,7 @@ __all__ = [
     "render_table",
     "render_watchlist",
     "trader_dashboard",
+    "trader_views",
     "watchlist",
 ]
 
@@ -118,6 +120,7 @@ class TraderState(param.Parameterized):
         self.price_source = ColumnDataSource({"ts": [], "mid": [], "bid": [], "ask": []})
         self.nav_source = ColumnDataSource({"ts": [], "nav": []})
         self._price_since: pd.Timestamp | None = None
+        self._restart_prices = False  # the focus moved: the chart's data is replaced at the next refresh
         self._nav_since: pd.Timestamp | None = None
         self._version = self._version_pf = -1
         self.param.watch(self._on_symbol, "symbol")
@@ -136,7 +139,7 @@ class TraderState(param.Parameterized):
         # per session): the portfolio every other refresh, the ranking every eighth.
         slow = self._refreshes % 2 == 0
         if self._refreshes % 8 == 0:
-            updates["ranking"] = m.leaderboard().reset_index()
+            updates["ranking"] = self.ranking_frame()
         self._refreshes += 1
         version = m.version(acct)
         if version != self._version:  # orders and fills only change with this account's events
@@ -155,11 +158,17 @@ class TraderState(param.Parameterized):
         # Only once the views took the new tables: a refresh that failed half-way retries them
         # next time instead of believing the blotter already shows this version.
         self._version = self._version_pf = version
-        self._stream_prices()
+        self._stream_prices(restart=self._restart_prices)
+        self._restart_prices = False
         nav = m.nav_history(acct, since=self._nav_since)
         if len(nav):
             self._nav_since = nav.ts.iloc[-1]
             self.nav_source.stream(_stream_dict(nav, ("nav",)), rollover=CHART_POINTS)
+
+    def ranking_frame(self) -> pd.DataFrame:
+        """The leaderboard this session shows (``rank, account, nav, return_pct``): the whole
+        market's here; a class shows its own students by display name (``vtrade.ui.classroom``)."""
+        return self.market.leaderboard().reset_index()
 
     def price_frame(self) -> pd.DataFrame:
         """The price chart's samples: ``ts, mid, bid, ask``."""
@@ -191,7 +200,14 @@ class TraderState(param.Parameterized):
         # The ladder and chart follow the focus now, not at the next refresh: for a moment they
         # would show another symbol's book under this one's name.
         self.depth = self.market.depth(self.symbol, self.levels, account=self.account)
-        self._stream_prices(restart=True)
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            # A served session handles a browser's change with the document unlocked (Panel's
+            # own models lock themselves), so a raw Bokeh source cannot be replaced here: the
+            # chart restarts at the next refresh, which runs under the document's lock.
+            self._restart_prices = True
+        else:
+            self._stream_prices(restart=True)
 
 
 class TicketState(param.Parameterized):
@@ -529,6 +545,8 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
             ("Ask", "n"), ("Size", "n wide"), ("Last", "n"), ("Change", "n"), ("Spread", "n wide mid"))  # fmt: skip
     rows = []
     columns = ("symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps")
+    # A teacher's halt (a class market's quotes say which): the row says so, not just a frozen price.
+    halted = set(quotes.symbol[quotes.halted.astype(bool)]) if "halted" in quotes and not quotes.empty else set()
     # (An empty frame may have no columns at all: the state's default before the first refresh.)
     lines: Iterable[tuple[str, str, str, float, float, float, float, float, float, float]] = (
         () if quotes.empty else zip(*(quotes[c] for c in columns), strict=True))
@@ -538,7 +556,9 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
         # Each row names its symbol: a click on it moves the focus (ClickableHTML).
         style = (f" data-symbol='{html.escape(symbol)}' title='Focus {html.escape(symbol)}' style='cursor:pointer"
                  + (";background:#e3f2fd'" if symbol == focus else "'"))  # fmt: skip
-        cells = (f"<b>{html.escape(symbol)}</b>", html.escape(str(name)), html.escape(str(sector)),
+        tag = " <span class='vt-halted' style='background:#b71c1c;color:#fff;padding:0 4px;border-radius:3px;" \
+              "font-size:11px'>HALTED</span>" if symbol in halted else ""
+        cells = (f"<b>{html.escape(symbol)}</b>{tag}", html.escape(str(name)), html.escape(str(sector)),
                  _num(bid), _num(bid_size, 3), _num(ask), _num(ask_size, 3), _num(last),
                  f"<span style='color:{colour}'>{arrow}{change_pct:+.2f}%</span>",
                  f"{_num(spread_bps, 1)} bps")  # fmt: skip
@@ -633,10 +653,13 @@ def depth_ladder(state: TraderState) -> pn.viewable.Viewable:
 
 #: Simulated time runs at up to 50x: a tick label shows what changes at the chart's zoom, and
 #: hours:minutes at most (dates only where the day changes), so labels never run together.
-TIME_TICKS = DatetimeTickFormatter(
-    seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
-    days="%b %d", months="%b %Y", years="%Y", context=None,
-)  # fmt: skip
+def time_ticks() -> DatetimeTickFormatter:
+    """A new formatter for every figure: a Bokeh model belongs to one document (one session),
+    and a shared one fails as soon as a second session adds a chart to a page already shown."""
+    return DatetimeTickFormatter(
+        seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
+        days="%b %d", months="%b %Y", years="%Y", context=None,
+    )  # fmt: skip
 
 
 def _time_figure(height: int, ylabel: str, title: str | None = None) -> figure:
@@ -644,7 +667,7 @@ def _time_figure(height: int, ylabel: str, title: str | None = None) -> figure:
                  tools="pan,wheel_zoom,box_zoom,reset,hover", toolbar_location="above", min_width=260)  # fmt: skip
     fig.yaxis.axis_label = ylabel
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0.00")
-    fig.xaxis.formatter = TIME_TICKS
+    fig.xaxis.formatter = time_ticks()
     _ticks(fig.xaxis, 4)
     _ticks(fig.yaxis, 5)
     return fig
@@ -724,8 +747,12 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
                 w.css_classes = [*classes, "vt-error"] if field in event.new else classes
 
     ticket.param.watch(on_change, ["symbol", "errors"])
+    if "note" in ticket.param:  # a class's ticket: the trade note (why), required or not by the class
+        widgets["note"] = pn.widgets.TextInput.from_param(ticket.param.note, name=getattr(ticket, "note_label", "Note"),
+                                                          placeholder="why this trade, in a sentence")  # fmt: skip
+        widgets["note"].stylesheets = [*widgets["note"].stylesheets, ERROR_CSS]
     rows: list[pn.viewable.Viewable] = []
-    for field in TICKET_FIELDS:
+    for field in widgets:
         rows.append(widgets[field])
         rows.append(pn.pane.HTML(pn.bind(_field_error, errs, field), margin=(0, 10)))
 
@@ -901,6 +928,50 @@ def _new_account(market: LiveMarket) -> str:
             return name
 
 
+def trader_views(state: TraderState, ticket: TicketState, label_html: str) -> pn.FlexBox:
+    """The trading views of one session laid out by width (see ``_SLOTS``), under a first line
+    ``label_html`` saying whose account this is (HTML: escape what a person typed). Links the
+    focus of ``state`` and ``ticket`` and reads their first data."""
+    link_focus(state, ticket)
+    state.refresh()
+    ticket.update_preview()
+    views = [
+        (pn.pane.HTML(label_html, sizing_mode="stretch_width"), "account"),
+        (watchlist(state), "watchlist"), (leaderboard(state), "leaderboard"),
+        (pn.Column(depth_ladder(state), width=300), "ladder"), (price_chart(state), "chart"),
+        (order_ticket(ticket), "ticket"), (blotter(state), "blotter"), (portfolio_panel(state), "portfolio"),
+    ]  # fmt: skip
+    for view, slot in views:
+        view.stylesheets = [*view.stylesheets, _slot_css(slot)]
+        view.css_classes = [*view.css_classes, "vt-view", f"vt-{slot}-view"]
+    return pn.FlexBox(*(v for v, _ in views), _row_break("break1"), _row_break("break2"), flex_wrap="wrap",
+                      gap="8px 16px", align_items="flex-start", sizing_mode="stretch_width")  # fmt: skip
+
+
+def keep_fresh(tick: Callable[[], None], period_ms: int, *, on_leave: Callable[[], None] | None = None) -> None:
+    """Run ``tick`` for the CURRENT served session every ``period_ms`` (one batch of model
+    changes per run) until the session closes, then ``on_leave``. Outside a served session
+    (a test, a notebook) nothing is scheduled."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return
+
+    def run() -> None:
+        with set_curdoc(doc), hold(doc):  # one batch of model changes per refresh, not one per view
+            tick()
+
+    # One process-wide timer refreshes every session in turn (fair under load).
+    fanout = shared_fanout(period_ms)
+    key = fanout.add(doc, run)
+
+    def cleanup(session_context: Any) -> None:
+        fanout.remove(key)  # the session's views go away with it
+        if on_leave is not None:
+            on_leave()
+
+    pn.state.on_session_destroyed(cleanup)
+
+
 def trader_dashboard(
     market: LiveMarket, *, period_ms: int = 500, account: str | None = None, cancel_on_leave: bool = True
 ) -> pn.template.BaseTemplate:
@@ -924,48 +995,24 @@ def trader_dashboard(
         raise ValueError(f"no account {account!r} in this market: open it first")
     state = TraderState(market=market, account=account)
     ticket = TicketState(market=market, account=account, symbol=state.symbol)
-    link_focus(state, ticket)
-    state.refresh()
-    ticket.update_preview()
-
-    header = clock_badge(state)
-    views = [
-        (pn.pane.Markdown(f"**Your account: {account}** · orders, fills and portfolio below are yours alone.",
-                          sizing_mode="stretch_width"), "account"),
-        (watchlist(state), "watchlist"), (leaderboard(state), "leaderboard"),
-        (pn.Column(depth_ladder(state), width=300), "ladder"), (price_chart(state), "chart"),
-        (order_ticket(ticket), "ticket"), (blotter(state), "blotter"), (portfolio_panel(state), "portfolio"),
-    ]  # fmt: skip
-    main_views = [v for v, _ in views]
-    for view, slot in views:
-        view.stylesheets = [*view.stylesheets, _slot_css(slot)]
-        view.css_classes = [*view.css_classes, "vt-view", f"vt-{slot}-view"]
-    main = pn.FlexBox(*main_views, _row_break("break1"), _row_break("break2"), flex_wrap="wrap", gap="8px 16px",
-                      align_items="flex-start",
-                      sizing_mode="stretch_width")  # fmt: skip
+    label = f"<b>Your account: {html.escape(account)}</b> · orders, fills and portfolio below are yours alone."
+    main = trader_views(state, ticket, label)
     # A phone lays the page out at its own width (not 980 px shrunk by 40 %): the viewport tag.
-    template = pn.template.FastListTemplate(title=TITLE, header=[header], main=[main], theme_toggle=False,
+    template = pn.template.FastListTemplate(title=TITLE, header=[clock_badge(state)], main=[main], theme_toggle=False,
                                             accent="#1565c0", meta_viewport="width=device-width, initial-scale=1",
                                             main_layout=None, design=LocalFast)  # fmt: skip
     local_template(template)  # offline: fonts from our server, not Google's (vtrade.ui.resources)
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        def tick() -> None:
-            with set_curdoc(doc), hold(doc):  # one batch of model changes per refresh, not one per view
-                state.refresh()
-                ticket.update_preview()  # the estimate follows the moving book
 
-        # One process-wide timer refreshes every session in turn (fair under load).
-        fanout = shared_fanout(period_ms)
-        key = fanout.add(doc, tick)
+    def tick() -> None:
+        state.refresh()
+        ticket.update_preview()  # the estimate follows the moving book
 
-        def cleanup(session_context: Any) -> None:
-            # The session's views go away with it. Its resting orders must not outlive an account
-            # nobody can return to; one the browser gets back keeps them (they are its own).
-            fanout.remove(key)
-            if cancel_on_leave:
-                market.close_session(account)
+    def leave() -> None:
+        # Its resting orders must not outlive an account nobody can return to; one the browser
+        # gets back keeps them (they are its own).
+        if cancel_on_leave:
+            market.close_session(account)
 
-        pn.state.on_session_destroyed(cleanup)
+    keep_fresh(tick, period_ms, on_leave=leave)
     template.account = account  # type: ignore[attr-defined]  # for tests and logs
     return template
