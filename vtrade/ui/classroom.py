@@ -873,9 +873,12 @@ def _projector_clock(name: str, phase: str, clock: dict[str, Any], running: bool
     state = PHASE_WORDS[Phase(phase)] if phase else ""
     if phase == Phase.TRADING and not running:
         state = "paused"
+    # ``vt-clock`` and ``data-wall`` as on every page: when the market computed what is shown
+    # (benchmarks/bench_serve.py measures each page's update lag by it).
+    wall = f" data-wall='{clock['wall']:.6f}'" if clock and "wall" in clock else ""
     return (f"<div style='display:flex;justify-content:space-between;align-items:baseline;flex-wrap:wrap'>"
             f"<div style='font-size:44px;font-weight:700'>{html.escape(name)}</div>"
-            f"<div class='vt-projector-clock' style='font-size:44px;font-variant-numeric:tabular-nums'>"
+            f"<div class='vt-projector-clock vt-clock'{wall} style='font-size:44px;font-variant-numeric:tabular-nums'>"
             f"{when} <span style='font-size:26px;color:#444'>{html.escape(state)}</span></div></div>")
 
 
