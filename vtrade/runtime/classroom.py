@@ -286,18 +286,22 @@ class Classroom:
         with self._lock:
             return self._markets.get(class_id)
 
+    def _navs(self, state: ClassState, accounts: Iterable[str]) -> dict[str, float]:
+        """NAVs now of ``accounts`` (the starting cash for an account the market has not opened)."""
+        market = self.market(state.class_id)
+        names = [a for a in accounts if market is not None and market.has_account(a)]
+        navs = market.portfolio_values(names) if market is not None else {}
+        cash = float(state.rules.starting_cash)
+        return {a: navs.get(a, cash) for a in accounts}
+
     def leaderboard(self, class_id: str) -> pd.DataFrame:
         """The class's students ranked by NAV: display name, NAV, return % (what a class may
         see of each other; no positions)."""
         state = self.state(class_id)
-        market = self.market(class_id)
-        rows = []
-        for s in state.active:
-            nav = float(state.rules.starting_cash)
-            if market is not None and market.has_account(s.account_id):
-                nav = market.portfolio_value(s.account_id)
-            rows.append((s.student_id, s.display_name, nav))
-        df = pd.DataFrame(rows, columns=["student_id", "name", "nav"])
+        navs = self._navs(state, [s.account_id for s in state.active])
+        df = pd.DataFrame({"student_id": [s.student_id for s in state.active],
+                           "name": [s.display_name for s in state.active],
+                           "nav": [navs[s.account_id] for s in state.active]})  # fmt: skip
         df["return_pct"] = (df.nav / float(state.rules.starting_cash) - 1) * 100
         df = df.sort_values(["nav", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
         df.insert(0, "rank", range(1, len(df) + 1))
@@ -309,15 +313,14 @@ class Classroom:
         state = self.state(class_id)
         market = self.market(class_id)
         cash = float(state.rules.starting_cash)
+        navs = self._navs(state, [s.account_id for s in state.students])
         rows = []
         for s in state.students:
-            nav, trades, refusals = cash, 0, 0
+            trades, refusals = 0, 0
             if market is not None and market.has_account(s.account_id):
-                nav = market.portfolio_value(s.account_id)
-                orders = market.orders(s.account_id)
-                refusals = int((orders.status == "rejected").sum())
-                trades = len(orders) - refusals
+                trades, refusals = market.order_counts(s.account_id)
             seen = self.last_seen.get((class_id, s.student_id))
+            nav = navs[s.account_id]
             rows.append({
                 "student_id": s.student_id, "name": s.display_name,
                 "joined": pd.Timestamp(s.joined_ts, unit="ns", tz="UTC"),

@@ -1200,6 +1200,22 @@ class LiveMarket:
             self._account(account)
             return float(self.book.navs([account])[0])
 
+    def portfolio_values(self, accounts: Iterable[str]) -> dict[str, float]:
+        """The NAV now of each of ``accounts`` (one pass over the book: a class's roster)."""
+        names = list(accounts)
+        with self._lock:
+            for a in names:
+                self._account(a)
+            return dict(zip(names, self.book.navs(names).tolist(), strict=True)) if names else {}
+
+    def order_counts(self, account: str) -> tuple[int, int]:
+        """``(placed, refused)``: orders the account placed that the rules let through, and those
+        they refused — a roster's columns, without building the blotter's table."""
+        with self._lock:
+            orders = self._account(account).orders.values()
+            refused = sum(o.status == "rejected" for o in orders)
+            return len(orders) - refused, refused
+
     def set_limits(self, limits: SessionLimits) -> bool:
         """The class's account rules from now on (a teacher changed a rule that is not
         economics: the trades-per-day cap, the allowed universe, a position limit): an entry on
