@@ -711,8 +711,8 @@ class StudentDesk:
     def fills(self) -> pd.DataFrame:
         return self._market.fills(self.account)
 
-    def portfolio(self) -> dict[str, Any]:
-        return self._market.portfolio(self.account)
+    def portfolio(self, *, tables: bool = True) -> dict[str, Any]:
+        return self._market.portfolio(self.account, tables=tables)
 
     def leaderboard(self) -> pd.DataFrame:
         return self._room.leaderboard(self.class_id)

@@ -221,9 +221,9 @@ class DeskMarket:
         self._mine(account)
         return self.desk.fills()
 
-    def portfolio(self, account: str) -> dict[str, Any]:
+    def portfolio(self, account: str, *, tables: bool = True) -> dict[str, Any]:
         self._mine(account)
-        return self.desk.portfolio()
+        return self.desk.portfolio(tables=tables)
 
     def nav_history(self, account: str, since: Any = None) -> pd.DataFrame:
         self._mine(account)
@@ -349,12 +349,20 @@ def _class_bar(view: StudentView) -> str:
         status = "<b style='color:#1b5e20'>● Trading</b>"
     else:
         status = f"<b>{html.escape(PHASE_WORDS[phase].capitalize())}</b>"
-    clock = render_clock(view.clock) if view.clock else ""
     return (f"<div class='vt-class-bar' style='display:flex;flex-wrap:wrap;gap:4px 24px;align-items:baseline'>"
             f"<div style='font-size:22px;font-weight:600' class='vt-class-name'>{html.escape(view.class_name)}</div>"
-            f"<div>{status}</div><div class='vt-class-clock'>{clock}</div>"
-            f"<div>Signed in as <b class='vt-me'>{html.escape(view.display_name)}</b></div></div>"
-            f"<div style='margin-top:6px'>{view.news}</div>")  # fmt: skip
+            f"<div>{status}</div>"
+            f"<div>Signed in as <b class='vt-me'>{html.escape(view.display_name)}</b></div></div>")  # fmt: skip
+
+
+def _class_news(news: str, signed_out: str) -> str:
+    return "" if signed_out else f"<div style='margin-top:6px'>{news}</div>"
+
+
+def _class_clock(clock: dict[str, Any], signed_out: str) -> str:
+    # Its own pane: the clock changes every refresh, the bar (headlines included) seldom, so a
+    # refresh sends the clock's few bytes, not the whole bar again.
+    return "" if signed_out or not clock else f"<div class='vt-class-clock'>{render_clock(clock)}</div>"
 
 
 def _signed_out_html(why: str) -> str:
@@ -386,8 +394,11 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
         return _template("vtrade · class", [pn.pane.HTML(_signed_out_html(str(refused)), sizing_mode="stretch_width")])
     view = StudentView(desk)
     bar = pn.pane.HTML(pn.bind(lambda *_: _class_bar(view), view.param.class_name, view.param.phase,
-                               view.param.clock_running, view.param.news, view.param.clock, view.param.signed_out),
+                               view.param.clock_running, view.param.signed_out),
                        sizing_mode="stretch_width", css_classes=["vt-class-bar-pane"])  # fmt: skip
+    news = pn.pane.HTML(pn.bind(_class_news, view.param.news, view.param.signed_out), sizing_mode="stretch_width")
+    clock = pn.pane.HTML(pn.bind(_class_clock, view.param.clock, view.param.signed_out), sizing_mode="stretch_width",
+                         css_classes=["vt-class-clock-pane"])  # fmt: skip
     body = pn.Column(sizing_mode="stretch_width")
     live: dict[str, Any] = {}
 
@@ -425,7 +436,7 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
 
     keep_fresh(tick, period_ms)
     # The title is generic: Panel renders a template's title as HTML, and a class name is typed text.
-    template = _template("vtrade · class", [pn.Column(bar, body, sizing_mode="stretch_width")])
+    template = _template("vtrade · class", [pn.Column(bar, clock, news, body, sizing_mode="stretch_width")])
     template.desk = desk  # type: ignore[attr-defined]  # for tests and logs
     template.live = live  # type: ignore[attr-defined]
     return template

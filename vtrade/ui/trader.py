@@ -136,8 +136,10 @@ class TraderState(param.Parameterized):
             "clock": m.clock(),
         }
         # What moves slowly refreshes less often (each table update costs the server a few ms
-        # per session): the portfolio every other refresh, the ranking every eighth.
+        # per session): the portfolio's summary every other refresh, its positions and sectors
+        # tables every fourth (building them is most of a refresh's cost), the ranking every eighth.
         slow = self._refreshes % 2 == 0
+        tables = self._refreshes % 4 == 0
         if self._refreshes % 8 == 0:
             updates["ranking"] = self.ranking_frame()
         self._refreshes += 1
@@ -148,11 +150,12 @@ class TraderState(param.Parameterized):
             updates["fills"] = m.fills(acct)
             updates["open_orders"] = orders.loc[orders.leaves > 0, "client_order_id"].tolist()
         if slow or version != self._version_pf:  # a fill shows at once
-            pf = m.portfolio(acct)
+            tables = tables or version != self._version_pf
+            pf = m.portfolio(acct, tables=tables)
             updates["summary"] = pf["summary"]
-            if not pf["positions"].equals(self.positions):
+            if tables and not pf["positions"].equals(self.positions):
                 updates["positions"] = pf["positions"]
-            if not pf["sectors"].equals(self.sectors):
+            if tables and not pf["sectors"].equals(self.sectors):
                 updates["sectors"] = pf["sectors"]
         self.param.update(**updates)
         # Only once the views took the new tables: a refresh that failed half-way retries them
