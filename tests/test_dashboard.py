@@ -414,3 +414,21 @@ def test_tables_render_for_people(kinds: LiveMarket) -> None:
     assert not ticket.errors and "vt-error" not in qty.css_classes
     ticket.symbol = "BTCUSDT"
     assert qty.name == "Quantity (BTC)"
+
+
+def test_a_big_move_shows_in_the_positions_table_at_once(market: LiveMarket) -> None:
+    """The positions table is rebuilt every fourth refresh to save work, but a move of the NAV
+    (a teacher's shock) rebuilds it in the same refresh that shows the new summary."""
+    market.open_account("ada", 100_000)
+    assert market.submit("ada", "XOM", "buy", 100).ok
+    market.advance(5)
+    state = TraderState(market=market, account="ada")
+    for _ in range(5):
+        state.refresh()  # refreshes 0 and 4 built the tables; 5 and 6 (below) are not the table's turn
+    before = float(state.positions.set_index("symbol").price["XOM"])
+    market.shock(["XOM"], -20, id="crash")
+    state.refresh()
+    state.refresh()  # 6: the summary's turn, which sees the move and rebuilds the table too
+    after = float(state.positions.set_index("symbol").price["XOM"])
+    assert after == pytest.approx(before * 0.8, rel=0.01)
+    assert state.summary["nav"] == pytest.approx(float(state.positions.value.sum()) + state.summary["cash"], rel=1e-9)

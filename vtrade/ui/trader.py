@@ -71,6 +71,10 @@ TICKET_FIELDS = ("symbol", "side", "order_type", "quantity", "limit_price", "tif
 CHART_POINTS = 2000  # samples a chart keeps (older ones roll off)
 
 
+#: A NAV move (fraction) past which the positions table is rebuilt at once, not on its turn.
+TABLES_NAV_MOVE = 0.001
+
+
 def _stream_dict(df: pd.DataFrame, columns: tuple[str, ...]) -> DataDict:
     """Columns for a Bokeh source: UTC times as naive datetimes (Bokeh plots them as they are)."""
     out: DataDict = {"ts": df["ts"].dt.tz_localize(None).to_numpy()}
@@ -123,6 +127,7 @@ class TraderState(param.Parameterized):
         self._restart_prices = False  # the focus moved: the chart's data is replaced at the next refresh
         self._nav_since: pd.Timestamp | None = None
         self._version = self._version_pf = -1
+        self._tables_nav = math.nan  # the NAV when the positions table was last built
         self.param.watch(self._on_symbol, "symbol")
 
     def refresh(self) -> None:
@@ -152,6 +157,13 @@ class TraderState(param.Parameterized):
         if slow or version != self._version_pf:  # a fill shows at once
             tables = tables or version != self._version_pf
             pf = m.portfolio(acct, tables=tables)
+            nav = pf["summary"]["nav"]
+            if not tables and not abs(nav - self._tables_nav) <= TABLES_NAV_MOVE * abs(nav):
+                # A big move (a shock, a gap at the open) shows in the table as in the summary.
+                tables = True
+                pf = m.portfolio(acct)
+            if tables:
+                self._tables_nav = nav
             updates["summary"] = pf["summary"]
             if tables and not pf["positions"].equals(self.positions):
                 updates["positions"] = pf["positions"]
