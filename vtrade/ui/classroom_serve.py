@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import html
 from collections.abc import Callable
-from http.cookies import Morsel
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
@@ -37,6 +36,7 @@ from tornado.websocket import WebSocketHandler
 
 from vtrade.classroom import ClassroomError
 from vtrade.runtime.classroom import Classroom, TeacherDesk
+from vtrade.ui.serve import RequestHook, give_cookie
 
 if TYPE_CHECKING:
     from vtrade.runtime.live import LiveMarket
@@ -63,16 +63,7 @@ def teacher_url(address: str, port: int, secret: str) -> str:
     return f"http://{address}:{port}/teacher?secret={quote(secret, safe='')}"
 
 
-def _give(handler: RequestHandler, name: str, value: str, days: int) -> None:
-    """Set an httponly SameSite=Lax cookie, and let this same request (the session Bokeh makes
-    from it) see it already."""
-    handler.set_cookie(name, value, path="/", expires_days=days, httponly=True, samesite="Lax")
-    morsel: Morsel[str] = Morsel()
-    morsel.set(name, value, value)
-    handler.request.cookies[name] = morsel
-
-
-class ClassCookies(AuthProvider):
+class ClassCookies(RequestHook):
     """Bokeh's per-request identity hook: signs a browser in from a personal link
     (``/student?token=``) or the teacher's secret (``/teacher?secret=``, ``/projector?secret=``)
     by setting the cookie the pages read. Nobody is refused here: a page without a valid cookie
@@ -81,14 +72,6 @@ class ClassCookies(AuthProvider):
     def __init__(self, room: Classroom, inner: AuthProvider | None = None) -> None:
         self._room, self._inner = room, inner
         super().__init__()
-
-    @property
-    def get_user(self) -> Callable[[RequestHandler], str]:  # type: ignore[override]
-        return self._user
-
-    @property
-    def login_url(self) -> str:
-        return "/"  # required by Bokeh; never used, since every request gets a user
 
     def _user(self, handler: RequestHandler) -> str:
         if isinstance(handler, WebSocketHandler):
@@ -103,12 +86,12 @@ class ClassCookies(AuthProvider):
                 except ClassroomError:
                     pass  # the page says the link is not valid
                 else:
-                    _give(handler, STUDENT_COOKIE, token, STUDENT_DAYS)
+                    give_cookie(handler, STUDENT_COOKIE, token, STUDENT_DAYS)
         elif page in ("teacher", "projector"):
             secret = handler.get_argument("secret", None)
             if secret is not None:
                 with contextlib.suppress(ClassroomError):  # a wrong one: the page says so
-                    _give(handler, TEACHER_COOKIE, self._room.teacher_token(secret), TEACHER_DAYS)
+                    give_cookie(handler, TEACHER_COOKIE, self._room.teacher_token(secret), TEACHER_DAYS)
         elif page == "trader" and self._inner is not None:
             # The trader's hook takes the handler (see vtrade.ui.serve._AccountCookie), whatever Bokeh's
             # annotation says.
@@ -144,7 +127,7 @@ def join_page(code: str = "", name: str = "", refusal: str = "") -> str:
     message = f"<p class='refused' role='alert'>⚠ {html.escape(refusal)}</p>" if refusal else ""
     body = (f"<h1>Join your class</h1>{message}<form method='post' action='join'>"
             f"<label for='code'>Join code</label><input id='code' name='code' autocomplete='off' required "
-            f"value='{html.escape(code, quote=True)}' placeholder='XXXXX-XXXXX-XXXXX'>"
+            f"value='{html.escape(code, quote=True)}' placeholder='e.g. 7KQ2M-XW9RT-C4HFD'>"
             f"<label for='name'>Your name</label><input id='name' name='name' maxlength='40' required "
             f"value='{html.escape(name, quote=True)}' placeholder='as your class will see it'>"
             "<p class='hint'>Your classmates see this name on the leaderboard.</p>"
@@ -181,8 +164,7 @@ class JoinHandler(RequestHandler):
             self.set_status(429 if refused.code == "rate_limited" else 400)
             self.write(join_page(code, name, str(refused)))
             return
-        self.set_cookie(STUDENT_COOKIE, joined.token, path="/", expires_days=STUDENT_DAYS, httponly=True,
-                        samesite="Lax")  # fmt: skip
+        give_cookie(self, STUDENT_COOKIE, joined.token, STUDENT_DAYS)
         self.redirect("student", status=303)  # relative: right under a proxy prefix too
 
 
@@ -203,7 +185,7 @@ class SigninHandler(RequestHandler):
             self.set_status(403)
             self.write(signin_page(str(refused), next_page))
             return
-        self.set_cookie(TEACHER_COOKIE, token, path="/", expires_days=TEACHER_DAYS, httponly=True, samesite="Lax")
+        give_cookie(self, TEACHER_COOKIE, token, TEACHER_DAYS)
         self.redirect(next_page, status=303)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bokeh.server.auth_provider import AuthProvider
+from tornado.web import RequestHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from vtrade.core.tokens import sign_token, verify_token
@@ -28,8 +29,6 @@ from vtrade.runtime.datadir import AccountNumbers, prepare_data_dir, server_secr
 from vtrade.runtime.live import LiveConfig, LiveMarket, shared_market
 
 if TYPE_CHECKING:
-    from tornado.web import RequestHandler
-
     from vtrade.runtime.classroom import Classroom
 
 __all__ = ["COOKIE", "BrowserAccounts", "serve_apps", "serve_trader", "trader_app", "url_for"]
@@ -91,7 +90,37 @@ class BrowserAccounts:
                     return name, sign_token(name, self._secret)
 
 
-class _AccountCookie(AuthProvider):
+def give_cookie(handler: RequestHandler, name: str, value: str, days: int) -> None:
+    """Set an httponly, SameSite=Lax cookie for the whole site, and let this same request (the
+    session Bokeh makes from it) see it already: the one way every vtrade cookie is issued."""
+    handler.set_cookie(name, value, path="/", expires_days=days, httponly=True, samesite="Lax")
+    morsel: Morsel[str] = Morsel()
+    morsel.set(name, value, value)
+    handler.request.cookies[name] = morsel
+
+
+class RequestHook(AuthProvider):
+    """Bokeh's per-request identity hook, used to set cookies on page loads (never to refuse).
+
+    Bokeh calls ``get_user(handler)`` with the Tornado handler of every page request, before the
+    session (and its document) is made: the only place in the page's request where a response
+    cookie can be set without replacing Panel's page handler. Subclasses define ``_user``.
+    """
+
+    # Bokeh calls this with the handler, as its docstring says (its annotation says the request).
+    @property
+    def get_user(self) -> Callable[[RequestHandler], str]:  # type: ignore[override]
+        return self._user
+
+    @property
+    def login_url(self) -> str:
+        return "/"  # required by Bokeh; never used, since every request gets a user
+
+    def _user(self, handler: RequestHandler) -> str:
+        raise NotImplementedError
+
+
+class _AccountCookie(RequestHook):
     """Bokeh's per-request identity hook, used to give each browser its account cookie.
 
     Bokeh calls ``get_user(handler)`` with the Tornado handler of every page request, before the
@@ -104,15 +133,6 @@ class _AccountCookie(AuthProvider):
         self._accounts = accounts
         super().__init__()
 
-    # Bokeh calls this with the handler, as its docstring says (its annotation says the request).
-    @property
-    def get_user(self) -> Callable[[RequestHandler], str]:  # type: ignore[override]
-        return self._user
-
-    @property
-    def login_url(self) -> str:
-        return "/"  # required by Bokeh; never used, since every request gets a user
-
     def _user(self, handler: RequestHandler) -> str:
         cookie = handler.get_cookie(COOKIE)
         if isinstance(handler, WebSocketHandler):
@@ -121,11 +141,7 @@ class _AccountCookie(AuthProvider):
             return "browser"
         account, fresh = self._accounts.account_for(cookie)
         if fresh is not None:
-            handler.set_cookie(COOKIE, fresh, path="/", expires_days=COOKIE_DAYS, httponly=True, samesite="Lax")
-            # The session is made from this same request: let it see the cookie just issued.
-            morsel: Morsel[str] = Morsel()
-            morsel.set(COOKIE, fresh, fresh)
-            handler.request.cookies[COOKIE] = morsel
+            give_cookie(handler, COOKIE, fresh, COOKIE_DAYS)
         return account
 
 
