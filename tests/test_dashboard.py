@@ -7,6 +7,7 @@ no pacing), so they are deterministic for a seed; the serving test starts a real
 from __future__ import annotations
 
 import math
+import threading
 import time
 import urllib.request
 
@@ -262,6 +263,50 @@ def test_fanout_queues_each_session_once_per_round_and_never_twice(eventually) -
     fan.stop()
     with pytest.raises(ValueError, match="period_ms"):
         Fanout(period_ms=0)
+
+
+def test_fanout_queues_from_the_server_loop_and_a_failed_queueing_does_not_drop_the_session(eventually) -> None:  # type: ignore[no-untyped-def]
+    """CI once saw a student's waiting page stuck at "1 student has joined": the timer thread
+    queued into a document the loop was still building, Bokeh raised, and the fan-out dropped the
+    session for good. Queueing now happens on the loop's thread, and a failure is retried."""
+    import asyncio
+
+    from tornado.ioloop import IOLoop
+
+    from vtrade.ui.fanout import Fanout
+
+    loop_thread: list[threading.Thread] = []
+    ready = threading.Event()
+    holder: dict = {}
+
+    def serve() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        holder["loop"] = IOLoop.current()
+        loop_thread.append(threading.current_thread())
+        ready.set()
+        holder["loop"].start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    assert ready.wait(30)
+
+    class FlakyDoc:  # refuses the first queueing, as a document being built did
+        def __init__(self) -> None:
+            self.calls: list[threading.Thread] = []
+
+        def add_next_tick_callback(self, fn) -> None:  # type: ignore[no-untyped-def]
+            self.calls.append(threading.current_thread())
+            if len(self.calls) == 1:
+                raise RuntimeError("dictionary changed size during iteration")
+            fn()
+
+    fan = Fanout(period_ms=50)
+    doc, ran = FlakyDoc(), []
+    key = fan.add(doc, lambda: ran.append(1), holder["loop"])
+    eventually(lambda: len(ran) >= 3, what="the session to be refreshed after a failed queueing")
+    assert set(doc.calls) == set(loop_thread)  # always queued from the loop's own thread
+    fan.remove(key)
+    fan.stop()
+    holder["loop"].add_callback(holder["loop"].stop)
 
 
 # ---------------------------------------------------------------------------- issue 11: quantities, focus, tables

@@ -3,7 +3,12 @@
 DESIGN.md §7: one process-wide feed, fanned out to light per-session views. :class:`Fanout`
 is that fan-out for the dashboards: a single timer thread that, every ``period_ms``, asks the
 server's event loop to run each registered session's refresh under that session's document lock
-(``Document.add_next_tick_callback``, the one document call that is safe from another thread).
+(``Document.add_next_tick_callback``).
+
+That call is queued from the event loop's own thread (``IOLoop.add_callback``, which is what
+is thread-safe): calling it from the timer thread while the loop builds a new session's
+document raced with Bokeh's own bookkeeping, failed, and a session whose queueing failed once
+was never refreshed again (a student's waiting page stuck at "1 student has joined").
 
 Why not one Panel periodic callback per session: under load each session's timer fires on its
 own schedule and the late-comers can be starved for as long as the loop stays saturated; here
@@ -27,12 +32,15 @@ True
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Fanout", "shared_fanout"]
+
+log = logging.getLogger(__name__)
 
 
 class Fanout:
@@ -42,7 +50,7 @@ class Fanout:
         if not 50 <= period_ms <= 10_000:
             raise ValueError(f"period_ms must be 50-10000, got {period_ms}")
         self.period_s = period_ms / 1000
-        self._sessions: dict[int, tuple[Any, Callable[[], None]]] = {}
+        self._sessions: dict[int, tuple[Any, Callable[[], None], Any]] = {}
         self._pending: set[int] = set()
         self._lock = threading.Lock()
         self._ids = itertools.count()
@@ -50,11 +58,14 @@ class Fanout:
         self._thread: threading.Thread | None = None
         self.skipped = 0  # rounds in which a session's previous refresh had not run yet
 
-    def add(self, doc: Any, refresh: Callable[[], None]) -> int:
-        """Refresh ``doc``'s views with ``refresh`` every period from now on; returns a key for :meth:`remove`."""
+    def add(self, doc: Any, refresh: Callable[[], None], loop: Any = None) -> int:
+        """Refresh ``doc``'s views with ``refresh`` every period from now on; returns a key for
+        :meth:`remove`. ``loop`` is the server's event loop (a Tornado ``IOLoop``) the document
+        lives on: the refresh is queued from that loop's thread. Without one it is queued from
+        the timer's thread (documents that are not served, tests)."""
         with self._lock:
             key = next(self._ids)
-            self._sessions[key] = (doc, refresh)
+            self._sessions[key] = (doc, refresh, loop)
             if self._thread is None or self._stop.is_set() or not self._thread.is_alive():
                 # A stopped timer may still be finishing its last wait: give the new one its own
                 # stop flag, or clearing the old flag would revive it beside the new thread.
@@ -85,14 +96,30 @@ class Fanout:
             if deadline <= now:
                 deadline = now + self.period_s
             with self._lock:
-                due = [(k, d, f) for k, (d, f) in self._sessions.items() if k not in self._pending]
+                due = [(k, d, f, lp) for k, (d, f, lp) in self._sessions.items() if k not in self._pending]
                 self.skipped += len(self._sessions) - len(due)
-                self._pending.update(k for k, _, _ in due)
-            for key, doc, refresh in due:
+                self._pending.update(k for k, _, _, _ in due)
+            for key, doc, refresh, loop in due:
+                if loop is None:
+                    self._queue(key, doc, refresh)
+                    continue
                 try:
-                    doc.add_next_tick_callback(self._runner(key, refresh))
-                except Exception:  # the session's document is gone: it closes through remove()
-                    self.remove(key)
+                    loop.add_callback(self._queue, key, doc, refresh)
+                except RuntimeError:  # the loop is closed: the server is stopping
+                    self._done(key)
+
+    def _queue(self, key: int, doc: Any, refresh: Callable[[], None]) -> None:
+        try:
+            doc.add_next_tick_callback(self._runner(key, refresh))
+        except Exception:
+            # Not queued this round (a document that is closing): try again next round. A
+            # closed session leaves through remove(); dropping it here stopped live pages too.
+            log.debug("could not queue a refresh for session %s", key, exc_info=True)
+            self._done(key)
+
+    def _done(self, key: int) -> None:
+        with self._lock:
+            self._pending.discard(key)
 
     def _runner(self, key: int, refresh: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -102,8 +129,7 @@ class Fanout:
                 if live:
                     refresh()
             finally:
-                with self._lock:
-                    self._pending.discard(key)
+                self._done(key)
 
         return run
 
