@@ -977,7 +977,8 @@ def keep_fresh(tick: Callable[[], None], period_ms: int, *, on_leave: Callable[[
 
     # One process-wide timer refreshes every session in turn (fair under load).
     fanout = shared_fanout(period_ms)
-    key = fanout.add(doc, run, doc.session_context.server_context.application_context.io_loop)
+    server: Any = doc.session_context.server_context  # Bokeh's server context holds the loop the document lives on
+    key = fanout.add(doc, run, server.application_context.io_loop)
 
     def cleanup(session_context: Any) -> None:
         fanout.remove(key)  # the session's views go away with it
