@@ -97,7 +97,7 @@ import numpy as np
 import pandas as pd
 
 from vtrade.core.errors import VtradeError
-from vtrade.core.events import BookDelta, BookSnapshot, Clock, MarketEvent, Side, Trade, TradingStatus
+from vtrade.core.events import BookDelta, BookSnapshot, Clock, Event, MarketEvent, Side, Trade, TradingStatus
 from vtrade.core.instruments import ALWAYS_OPEN, BINANCE_BTCUSDT_USDM, Instrument, us_equity
 from vtrade.core.numbers import Number
 from vtrade.core.rng import seeded_rng
@@ -128,10 +128,13 @@ from vtrade.execution.tables import OPEN_STATUSES, OrderRecord, fills_frame, ord
 from vtrade.execution.validation import OrderInputError, submit_from_user
 from vtrade.market import participants
 from vtrade.market.capture import CaptureLoop
+from vtrade.market.feeds.daily import ETF_INFO
 from vtrade.market.intraday import IntradayUniverse
 from vtrade.market.synthetic import SyntheticMarket, SyntheticParams
 from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
-from vtrade.runtime.bus import Bus
+from vtrade.portfolio.events import FillBooked, Holding, MarginCalled
+from vtrade.portfolio.feed import AccountFeed
+from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.datadir import prepare_data_dir
 from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, LiveLog, dumps, loads
 from vtrade.runtime.pacer import Pacer
@@ -161,7 +164,12 @@ CHECKPOINT_S = 30.0
 _STATE = ("now", "start_ts", "_skipped_ns", "_day_bounds", "_slices", "universe", "_venues", "_dormant", "_flow",
           "_bid", "_ask", "_bid_sz", "_ask_sz", "_last", "_ref", "_held", "_hist_ts", "_hist_bid", "_hist_ask",
           "_hist_last", "_hist_n", "book", "broker", "_accounts", "faults", "_halted", "_interventions",
-          "_droughts")  # fmt: skip
+          "_droughts", "_feed")  # fmt: skip
+#: The account feed's topic (one partition: its consumers fold it in one total order) and how
+#: often, in simulated time, it snapshots every account between session closes
+#: (:class:`~vtrade.portfolio.feed.AccountFeed`).
+FEED_TOPIC = "portfolio"
+FEED_EVERY_NS = 30 * 60 * 10**9
 # The default watchlist: what a newcomer sees first (plus whatever they hold or focus).
 FEATURED = ("SPY", "BTCUSDT", "SYNTH", "AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ", "XLK", "XLE", "XLF")
 
@@ -205,6 +213,11 @@ class LiveConfig:
     limits: SessionLimits = field(default_factory=SessionLimits)
     margin: MarginPolicy = field(default_factory=MarginPolicy)
     prices: dict[str, str] | None = None  # opening prices; None = the universe's closes on ``day``
+    # The account feed (``portfolio`` topic: fills with receipts, snapshots, session closes) for a
+    # class's game worker, and the session length of a market that trades around the clock.
+    # Neither changes the market itself: both stay out of its fingerprint (repr=False).
+    account_feed: bool = field(default=False, repr=False)
+    session: str = field(default="6h30min", repr=False)
 
     @classmethod
     def demo(cls, **overrides: Any) -> LiveConfig:
@@ -553,6 +566,12 @@ class LiveMarket:
             for name, strategy in zip(SIM_TRADERS, members, strict=True):
                 self._open(name, cfg.default_cash, "cash", simulated=True)
                 self._participants.append((strategy, _Desk(self, self._accounts[name], stocks), 300, 1))
+        self._feed: AccountFeed | None = None
+        if cfg.account_feed:
+            bench = "SPY" if "SPY" in insts else None
+            session = None if self.universe is not None else parse_duration(cfg.session)
+            self._feed = AccountFeed(bench, session, FEED_EVERY_NS)
+            self._log.bus.create_topic(FEED_TOPIC, 1)
         self.resumed: str | None = None  # what a restart brought back (for the server's first lines)
         if self._durable is not None:
             self._resume(self._durable)
@@ -1288,11 +1307,17 @@ class LiveMarket:
         for strategy, desk, every, phase in self._participants:
             if self._slices % every == phase:
                 strategy(desk)
+        if self._feed is not None:
+            self._feed_step()
         if self._day_bounds is not None and self.now >= self._day_bounds[1]:
+            if self._feed is not None:
+                self._feed_session_close()
             self._next_day()
             self._sample()  # the opening quotes (the overnight gap) show at once
         if self._slices % 60 == 0:
             self._retire_idle()
+            if self._feed is not None:
+                self._feed_retain()
         self._slice_wall = time.time()
 
     def _fold_exec(self) -> None:
@@ -1384,6 +1409,13 @@ class LiveMarket:
             # running and say so, rather than kill every session's feed.
             self.faults.append(f"{e.account}: fill {e.fill_id} not booked: {type(exc).__name__}")
         acct.fills.append(e)
+        if self._feed is not None and not acct.simulated:
+            inst, order = self._insts[e.symbol], acct.orders[e.client_order_id]
+            self._publish_feed(e.account, FillBooked(
+                self.now, e.account, e.fill_id, e.client_order_id, e.symbol, "buy" if e.side is Side.BUY else "sell",
+                inst.size_grid.to_float(e.quantity), inst.price_grid.to_float(e.price), str(e.liquidity),
+                float(e.slippage_bps), str(order.order_type), order.note,
+            ))  # fmt: skip
 
     def _sample(self, *, again: bool = False) -> None:
         """After a slice: every touch into the arrays, marks into the portfolio book (one batch),
@@ -1507,12 +1539,86 @@ class LiveMarket:
         self._route(order)
         return SubmitOutcome(True, order.client_order_id)
 
+    # ------------------------------------------------------------------ the account feed
+    def _feed_people(self) -> list[str]:
+        return [a.name for a in self._accounts.values() if not (a.bot or a.simulated)]
+
+    def _feed_step(self) -> None:
+        """After a slice: NAV samples into the feed, and the snapshots or session close due now."""
+        feed = self._feed
+        assert feed is not None
+        if self._slices % self.config.nav_every == 0:
+            people = self._feed_people()
+            navs = dict(zip(people, self.book.navs(people).tolist(), strict=True)) if people else {}
+            bench = None
+            if feed.benchmark is not None:
+                j = self._col[feed.benchmark]
+                if self._bid_sz[j] > 0 and self._ask_sz[j] > 0:
+                    bench = float((self._bid[j] + self._ask[j]) * self._tick[j] / 2)
+            feed.sample(self.now, navs, bench)
+        if feed.session_due(self.now):
+            self._feed_session_close()
+        elif feed.snapshot_due(self.now):
+            self._feed_snapshots()
+
+    def _feed_snapshots(self) -> None:
+        feed = self._feed
+        assert feed is not None
+        people = self._feed_people()
+        if not people:
+            return
+        kinds = {"crypto": "crypto", "crypto_perp": "crypto"}
+        for name, nav in zip(people, self.book.navs(people).tolist(), strict=True):
+            ledger = self.book.ledgers[name]
+            pos = self.book.nav.positions(self.book._account_row(name))
+            holdings = [
+                Holding(sym, sec or "", "etf" if sym in ETF_INFO else kinds.get(self._insts[sym].asset_class, "stock"),
+                        float(value / nav) if nav else 0.0, float(price))
+                for sym, sec, value, price in zip(pos.symbol, pos.sector, pos.value, pos.price, strict=True)
+            ]  # fmt: skip
+            cash = float(self.book.nav.cash[self.book._account_row(name)])
+            snap = feed.snapshot(self.now, name, nav=float(nav), cash=cash, start_nav=float(ledger.initial_cash),
+                                 holdings=holdings)  # fmt: skip
+            self._publish_feed(name, snap)
+
+    def _feed_session_close(self) -> None:
+        """A session closes: every account's snapshot, then the close itself."""
+        assert self._feed is not None
+        self._feed_snapshots()
+        self._publish_feed("clock", self._feed.close_session(self.now))
+
+    def _publish_feed(self, key: str, event: Event) -> None:
+        self._log.bus.publish(FEED_TOPIC, key, event)
+
+    def _feed_tail(self) -> list[tuple[str, bytes]]:
+        """The feed's records its consumers have not committed yet (a checkpoint keeps them, so
+        a restart hands them out again: the consumers dedupe by id)."""
+        bus = self._log.bus
+        if self._feed is None or not isinstance(bus, MemoryBus):
+            return []
+        floor = bus.committed_floor(FEED_TOPIC)
+        start = 0 if floor is None else floor[0]
+        out: list[tuple[str, bytes]] = []
+        while batch := bus.read(FEED_TOPIC, 0, start, 10_000):
+            out += [(r.key, r.value) for r in batch]
+            start = batch[-1].offset + 1
+        return out
+
+    def _feed_retain(self) -> None:
+        # What every consumer has committed is forgotten: memory stays flat over a long class.
+        bus = self._log.bus
+        if isinstance(bus, MemoryBus) and (floor := bus.committed_floor(FEED_TOPIC)) is not None:
+            bus.trim(FEED_TOPIC, floor)
+
     def _margin_calls(self) -> None:
         """After marks move: margin accounts below maintenance get a call, and the broker's
         liquidation orders (each carrying the call's reason) go to the exchange."""
         for call in self.broker.margin_calls(self._mark_ticks, self.now):
             acct = self._accounts[call.account]
             acct.margin_calls.append(call)
+            if self._feed is not None and not acct.simulated:
+                self._feed.margin_call(call.account)
+                self._publish_feed(call.account, MarginCalled(self.now, call.account, call.reason))
             acct.version += 1
             for o in call.orders:
                 acct.orders[o.client_order_id] = OrderRecord.entered(o, self.now, reason=call.reason)
@@ -1586,6 +1692,7 @@ class LiveMarket:
             state["engines"] = self._log.engines()
             state["sequencer"] = self._log.sequencer
             state["rngs"] = {desk.account: desk._rngs for _, desk, _, _ in self._participants}
+            state["feed_tail"] = self._feed_tail()
             entries = self._log.bus.end_offsets(ENTRIES)[0]
             blob, now = dumps(state, self._shared()), self.now
             self._checkpoint_wall = time.monotonic()
@@ -1606,11 +1713,16 @@ class LiveMarket:
         if ckpt is not None:
             state = loads(ckpt.state, self._shared())
             engines, sequencer, rngs = state.pop("engines"), state.pop("sequencer"), state.pop("rngs")
+            tail = state.pop("feed_tail", [])
             for k, v in state.items():
                 setattr(self, k, v)
             self._log.close()
             self._log = LiveLog(None, latency=self.config.latency, seed=self.config.seed,
                                 engine_config=self._engine_config, engines=engines, sequencer=sequencer)  # fmt: skip
+            if self._feed is not None:
+                self._log.bus.create_topic(FEED_TOPIC, 1)
+                for key, value in tail:  # what the feed's consumers had not taken yet
+                    self._log.bus.publish(FEED_TOPIC, key, value)
             # The awake exchanges come back from the checkpoint at once (readers need their books).
             self._log.pump(self._log.sequence_market([Clock(self.now, self.now, s, 0) for s in self._venues]))
             for _, desk, _, _ in self._participants:

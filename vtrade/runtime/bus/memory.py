@@ -190,6 +190,32 @@ class MemoryBus(Bus):
         with self._lock:
             return sum(part.trim(check_offset("before", b)) for part, b in zip(log, before, strict=True))
 
+    def committed_floor(self, topic: str) -> list[int] | None:
+        """Per partition of ``topic``, the lowest offset some consumer group still needs (its
+        committed offset, or where it began); None when no group has read the topic yet. What
+        retention may forget is below it.
+
+        >>> bus = MemoryBus()
+        >>> bus.create_topic("t", 1)
+        >>> _ = bus.publish("t", "k", b"x"); _ = bus.publish("t", "k", b"y")
+        >>> bus.committed_floor("t") is None
+        True
+        >>> c = bus.consumer("g", "t"); c.commit(c.poll(1))
+        {TopicPartition(topic='t', partition=0): 1}
+        >>> bus.committed_floor("t")
+        [1]
+        """
+        log = self._log(topic)
+        with self._lock:
+            floors: list[int] = []
+            for p in range(len(log)):
+                tp = TopicPartition(topic, p)
+                needs = [g.committed.get(tp, g.start[tp]) for g in self._groups.values() if tp in g.start]
+                if not needs:
+                    return None
+                floors.append(min(needs))
+            return floors
+
     def consumer(
         self,
         group: str,
