@@ -82,8 +82,10 @@ __all__ = [
     "LeaderboardError",
     "Leaderboards",
     "Metric",
+    "Mode",
     "Standing",
     "Update",
+    "check_count",
     "check_member",
     "pack",
     "tie_of",
@@ -105,6 +107,8 @@ AT_NS_MAX = (TIE_MAX + 1) * TIE_UNIT_NS - 1
 UNITS_MAX = (1 << (53 - TIE_BITS)) - 1
 
 Aggregate = Literal["sum", "max"]
+#: The three score updates: ZADD, ZADD … GT, ZINCRBY.
+Mode = Literal["set", "best", "add"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +214,7 @@ def check_member(member: object) -> bytes:
         raise ValueError(f"member {member!r} is not valid Unicode text (lone surrogate)") from None
 
 
-def _check_count(n: object, what: str) -> int:
+def check_count(n: object, what: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"{what} must be an int >= 0, got {n!r}")
     return n
@@ -379,19 +383,24 @@ class Leaderboards(Protocol):
         ...
 
 
-def new_units(metric: Metric, current: int | None, value: float, mode: Literal["set", "best", "add"]) -> int | None:
-    """The member's units after an update, or None when the update leaves them alone (a
-    ``best`` that is not better). Raises ValueError for a result outside the metric's range."""
+def value_units(metric: Metric, value: object, mode: Mode) -> int:
+    """The update's value in quanta (the delta for ``add``), or a clear error (checked before
+    anything is read or written, by both backends in the same order)."""
+    return metric.units(value, "delta" if mode == "add" else "score")
+
+
+def new_units(metric: Metric, current: int | None, units: int, mode: Mode) -> int | None:
+    """The member's units after an update of ``units`` (quanta; the delta for ``add``), or None
+    when the update leaves them alone (a ``best`` that is not better). ValueError when ``add``
+    leaves the metric's range."""
     if mode == "add":
-        delta = metric.units(value, "delta")
-        units = (0 if current is None else current) + delta
-        if not -UNITS_MAX <= units <= UNITS_MAX:
+        total = (0 if current is None else current) + units
+        if not -UNITS_MAX <= total <= UNITS_MAX:
             raise ValueError(
-                f"adding {value!r} to {metric.score(current or 0)!r} gives a {metric.name!r} score outside the "
-                f"representable range [{metric.min_score}, {metric.max_score}]"
+                f"adding {metric.score(units)!r} to {metric.score(current or 0)!r} gives a {metric.name!r} score "
+                f"outside the representable range [{metric.min_score}, {metric.max_score}]"
             )
-        return units
-    units = metric.units(value)
+        return total
     if mode == "best" and current is not None and units < current:
         return None
     return units
@@ -521,18 +530,17 @@ class EmbeddedLeaderboards:
 
     # updates -------------------------------------------------------------------------------
 
-    def _update(
-        self, board: Board, member: str, value: float, at_ns: int, mode: Literal["set", "best", "add"]
-    ) -> Update:
+    def _update(self, board: Board, member: str, value: float, at_ns: int, mode: Mode) -> Update:
         # Everything is validated and computed before the first write: bad input changes nothing.
         mbytes = check_member(member)
         tie = tie_of(at_ns)
         metric = board.spec
+        v = value_units(metric, value, mode)
         if board.key in self._frozen:
             raise BoardFrozenError(board)
         book = self._books.get(board.key)
         current = None if book is None else book.packed(member)
-        units = new_units(metric, None if current is None else current >> TIE_BITS, value, mode)
+        units = new_units(metric, None if current is None else current >> TIE_BITS, v, mode)
         packed = None if units is None else merge(current, units, tie)
         if packed is None:
             assert current is not None  # only an existing member can be left alone
@@ -612,14 +620,14 @@ class EmbeddedLeaderboards:
         return len(book.order) - 1 - book.order.bisect_left(key)
 
     def top(self, board: Board, n: int = 10) -> list[Standing]:
-        _check_count(n, "n")
+        check_count(n, "n")
         book = self._books.get(board.key)
         if book is None:
             return []
         return book.ranks(0, min(n, len(book.order)), board.spec)
 
     def around(self, board: Board, member: str, k: int = 5) -> list[Standing]:
-        _check_count(k, "k")
+        check_count(k, "k")
         r = self.rank(board, member)
         if r is None:
             return []
