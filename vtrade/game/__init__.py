@@ -1,0 +1,1 @@
+"""The game: missions, progression and leaderboards (pure domain, DESIGN.md §8)."""
