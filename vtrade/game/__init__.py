@@ -1,0 +1,7 @@
+"""The game: missions as data, their state machines, progression (XP, levels, badges).
+
+Pure domain code (DESIGN.md §2, §8): the game worker in ``vtrade.runtime`` turns ``exec``,
+``portfolio``, ``user`` and class events into :mod:`vtrade.game.inputs`, folds them with
+:func:`vtrade.game.machine.apply` and publishes the :mod:`vtrade.game.events` it returns.
+Nothing here reads the wall clock or does I/O.
+"""
