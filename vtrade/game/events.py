@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from vtrade.core.events import Event, register_event
 
-__all__ = ["BadgeEarned", "GameEvent", "LevelReached", "MissionChanged", "Status", "XpAwarded"]
+__all__ = ["BadgeEarned", "GameEvent", "LevelReached", "MissionChanged", "Outbox", "Status", "XpAwarded"]
 
 
 class Status(StrEnum):
@@ -85,3 +85,43 @@ class BadgeEarned(GameEvent, frozen=True, array_like=True):
 
 
 register_event(MissionChanged, XpAwarded, LevelReached, BadgeEarned)
+
+
+class Outbox:
+    """Collects the events one input makes, numbering their ids ``"<cause>/<n>"`` in order
+    (deterministic, so a consumer can dedupe redelivered events).
+
+    >>> out = Outbox("f-1", 7)
+    >>> out.xp("a", "first-trade", 50, 50).id, out.level("a", 1, 100).id
+    ('f-1/0', 'f-1/1')
+    """
+
+    def __init__(self, cause: str, ts: int) -> None:
+        self.cause = cause
+        self.ts = ts
+        self.events: list[GameEvent] = []
+
+    def _next_id(self) -> str:
+        return f"{self.cause}/{len(self.events)}"
+
+    def _add(self, event: GameEvent) -> GameEvent:
+        self.events.append(event)
+        return event
+
+    def mission(self, account: str, mission_id: str, before: Status | None, after: Status, reason: str) -> GameEvent:
+        """A mission transition."""
+        return self._add(
+            MissionChanged(self.ts, self._next_id(), account, self.cause, mission_id, before, after, reason)
+        )
+
+    def xp(self, account: str, mission_id: str, amount: int, total: int) -> GameEvent:
+        """XP awarded."""
+        return self._add(XpAwarded(self.ts, self._next_id(), account, self.cause, mission_id, amount, total))
+
+    def level(self, account: str, level: int, xp: int) -> GameEvent:
+        """A level reached."""
+        return self._add(LevelReached(self.ts, self._next_id(), account, self.cause, level, xp))
+
+    def badge(self, account: str, badge: str, title: str) -> GameEvent:
+        """A badge earned."""
+        return self._add(BadgeEarned(self.ts, self._next_id(), account, self.cause, badge, title))

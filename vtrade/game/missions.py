@@ -218,7 +218,9 @@ def validate(m: Mission) -> Mission:
     """
     mid = m.id
     if not _ID.fullmatch(m.id):
-        raise _bad(mid, "id", "must be 1-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit")
+        raise _bad(
+            mid, "id", "must be 1-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit"
+        )
     for field in ("title", "summary"):
         if not getattr(m, field).strip():
             raise _bad(mid, field, "must not be empty")
@@ -298,7 +300,8 @@ def load_missions(text: str, known: Mapping[str, Mission] | None = None) -> tupl
     an id defined twice, an unknown prerequisite, a cycle of prerequisites) is a GameError
     naming the mission and the field, and no mission is returned.
 
-    >>> load_missions("[[mission]]\\nid = 'x'\\ntitle = 'X'\\nsummary = 'Do x.'\\nxp = 1\\ngoal = { kind = 'fills', colour = 2 }")
+    >>> text = "[[mission]]\\nid = 'x'\\ntitle = 'X'\\nsummary = 'Do x.'\\nxp = 1\\n"
+    >>> load_missions(text + "goal = { kind = 'fills', colour = 2 }")
     Traceback (most recent call last):
     ...
     vtrade.game.errors.GameError: mission #1 ('x'): field goal: Object contains unknown field `colour`
@@ -346,7 +349,7 @@ def check_catalog(new: Iterable[Mission], known: Mapping[str, Mission]) -> None:
         if state.get(mid) == 2:
             return
         if state.get(mid) == 1:
-            cycle = " -> ".join((*path[path.index(mid):], mid))
+            cycle = " -> ".join((*path[path.index(mid) :], mid))
             raise _bad(mid, "prerequisites", f"form a cycle: {cycle}")
         state[mid] = 1
         for p in all_missions[mid].prerequisites:
