@@ -192,3 +192,17 @@ def test_fold_skips_refused_inputs_as_they_were_live() -> None:
         assert err.code == "bad_transition"
     else:
         raise AssertionError("strict fold must raise the refusal")
+
+
+def test_the_game_domain_imports_no_io_layer() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vtrade.game.machine, vtrade.game.library, vtrade.game.testing\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('panel', 'redis', 'duckdb', 'bokeh')\n"
+        "       or m.startswith(('vtrade.runtime', 'vtrade.ui'))]\n"
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
