@@ -206,3 +206,13 @@ def test_the_game_domain_imports_no_io_layer() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_account_entering_after_a_class_wide_due_date_gets_it_expired_at_once() -> None:
+    # Found by the hypothesis property: the mission was created after the expiry pass.
+    s, _ = run(new_state(), [assign(0, "first-trade", accounts=(), due=1)])
+    f = fill(1, account="bo")
+    s, events = apply(s, f)
+    assert changes(events) == [(None, Status.AVAILABLE), (Status.AVAILABLE, Status.ACTIVE),
+                               (Status.ACTIVE, Status.EXPIRED)]
+    assert all(e.cause == f.id for e in events)

@@ -505,7 +505,15 @@ class _Work:
             self.out.mission(
                 account, m.id, None, Status.LOCKED, f"New mission {_title(m)}: complete {needs} to unlock it"
             )
-        if due_ts is not None:
+        if due_ts is not None and due_ts <= self.clock:
+            # An account entering after a class-wide due date: expired before anything counts.
+            self.move(
+                account,
+                self.players[account].missions[m.id],
+                Status.EXPIRED,
+                f"{_title(m)} expired: its due date passed",
+            )
+        elif due_ts is not None:
             self.next_due = due_ts if self.next_due is None else min(self.next_due, due_ts)
 
     def active(self, account: str) -> list[tuple[Assignment, Mission]]:
