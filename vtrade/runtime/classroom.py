@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import os
 import secrets
@@ -48,15 +49,19 @@ from typing import Any
 import pandas as pd
 
 import vtrade.classroom as vc
+import vtrade.game.inputs as gi
 from vtrade.classroom import ClassroomError, ClassRules, ClassState, Phase
 from vtrade.classroom.reports import Debrief, Statement, StudentRecord, debrief, grade_sheet, statement
 from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Number
 from vtrade.core.tokens import STUDENT, TEACHER, sign_token, verify_token
+from vtrade.game.leaderboard import EmbeddedLeaderboards, Leaderboards
 from vtrade.runtime.bus import Bus, open_bus
 from vtrade.runtime.classes import ClassBook, UnknownClassError
 from vtrade.runtime.datadir import prepare_data_dir, server_secret
+from vtrade.runtime.execution_worker import DuckDBSnapshotStore
 from vtrade.runtime.exports import market_marks, student_record, write_csv, write_excel
+from vtrade.runtime.game_worker import RANKED, GameWorker
 from vtrade.runtime.live import CancelOutcome, LiveConfig, LiveMarket, SubmitOutcome
 
 __all__ = [
@@ -68,6 +73,8 @@ __all__ = [
     "TeacherDesk",
     "class_market_config",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The one teacher of a server (a deployment with several teachers runs a server each, or puts
 #: Panel's OAuth in front and maps each login to a teacher id: see the README).
@@ -99,6 +106,7 @@ def class_market_config(rules: ClassRules, *, speed: float = 1.0, **overrides: A
         base |= {"symbols": (), "crypto": True}
     else:
         base |= {"symbols": SYNTHETIC_SYMBOLS}
+    base["account_feed"] = True  # the class's game worker follows its students' accounts
     return LiveConfig(**(base | overrides))
 
 
@@ -194,6 +202,8 @@ class Classroom:
         now: Callable[[], int] = time.time_ns,
         limiter: JoinLimiter | None = None,
         market_overrides: dict[str, Any] | None = None,
+        boards: Leaderboards | None = None,
+        game_poll_s: float | None = 0.5,
     ) -> None:
         self.root = prepare_data_dir(data_dir) if data_dir is not None else None
         self._now = now
@@ -204,12 +214,44 @@ class Classroom:
         self.bus: Bus = (open_bus("memory://", journal=self.root / "classes.duckdb") if self.root is not None
                          else open_bus("memory://"))  # fmt: skip
         self.book = ClassBook(self.bus)
+        # The game: one worker per class on this log, the leaderboards (Redis Sorted Sets when
+        # given, else the embedded structure) and the workers' snapshots beside the classes.
+        self.boards: Leaderboards = boards if boards is not None else EmbeddedLeaderboards()
+        self._game_snapshots = (DuckDBSnapshotStore(str(self.root / "game-snapshots.duckdb"))
+                                if self.root is not None else None)  # fmt: skip
+        self._games: dict[str, GameWorker] = {}
         self._markets: dict[str, LiveMarket] = {}
         self._applied: dict[str, int] = {}  # per class: how many market events its market has taken
         self._lock = threading.RLock()
         self.last_seen: dict[tuple[str, str], int] = {}  # (class, student) -> wall ns of their last request
         for cid in self.book.classes():
             self._sync(cid)
+        self._game_stop = threading.Event()
+        self._game_thread: threading.Thread | None = None
+        if game_poll_s is not None:
+            # The game follows the markets on its own: a class's missions move whether anyone looks.
+            self._game_thread = threading.Thread(target=self._run_games, args=(game_poll_s,), daemon=True,
+                                                 name="vtrade-game")  # fmt: skip
+            self._game_thread.start()
+
+    def _run_games(self, every_s: float) -> None:
+        while not self._game_stop.wait(every_s):
+            for game in list(self._games.values()):
+                try:
+                    game.poll_once()
+                except Exception:  # one class's bad state must not stop every class's game
+                    log.exception("game worker of class %s failed", game.class_id)
+
+    def game(self, class_id: str) -> GameWorker:
+        """The class's game worker (brought up to date)."""
+        with self._lock:
+            self.state(class_id)  # an unknown class: the usual refusal
+            game = self._games.get(class_id)
+            if game is None:
+                self._sync(class_id)
+                game = self._games[class_id]
+        game.poll_once()
+        return game
 
     # ------------------------------------------------------------------ who
     def teacher(self, secret: object) -> TeacherDesk:
@@ -306,6 +348,19 @@ class Classroom:
         df = df.sort_values(["nav", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
         df.insert(0, "rank", range(1, len(df) + 1))
         return df
+
+    def standings(self, class_id: str, metric: str = "composite", *, n: int = 10, around: str | None = None,
+                  k: int = 3) -> pd.DataFrame:  # fmt: skip
+        """A class leaderboard on ``metric`` (see :data:`~vtrade.runtime.game_worker.RANKED`):
+        rank (1 = top), name, score; the top ``n``, or ``k`` either side of account ``around``."""
+        if metric not in RANKED:
+            raise ClassroomError("out_of_range", f"Unknown ranking {metric!r}: choose one of {', '.join(RANKED)}")
+        state = self.state(class_id)
+        names = {a: s.display_name for s in state.students for a in s.accounts}
+        ranked = self.game(class_id).standings(metric, n=n, around=around, k=k)
+        rows = [{"rank": st.rank + 1, "name": names.get(st.member, st.member), "score": st.score,
+                 "account": st.member} for st in ranked]  # fmt: skip
+        return pd.DataFrame(rows, columns=["rank", "name", "score", "account"])
 
     def roster(self, class_id: str) -> pd.DataFrame:
         """One row per student (removed ones flagged): name, joined, last seen, NAV, return %,
@@ -405,10 +460,19 @@ class Classroom:
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Stop every class's market (checkpointing it) and let go of the data dir."""
+        self._game_stop.set()
+        if self._game_thread is not None:
+            self._game_thread.join(timeout=10)
         with self._lock:
+            for game in self._games.values():
+                game.poll_once()
+                game.close()
+            self._games.clear()
             for market in self._markets.values():
                 market.close()
             self._markets.clear()
+            if self._game_snapshots is not None:
+                self._game_snapshots.close()
             close = getattr(self.bus, "close", None)
             if close is not None:
                 close()
@@ -439,11 +503,15 @@ class Classroom:
         """Bring the class's market in line with the class's state (idempotent: at start-up it
         rebuilds, on a live event it applies just what changed)."""
         state = self.book.state(class_id)
+        game = self._games.get(class_id)
+        if game is None:
+            game = self._games[class_id] = GameWorker(self.bus, class_id, self.boards, snapshots=self._game_snapshots)
         if state.phase in (Phase.DRAFT, Phase.REGISTRATION):
             return
         market = self._markets.get(class_id)
         if market is None:
             market = self._markets[class_id] = self._open_market(state)
+            game.attach(market._log.bus)
         rules = state.rules
         for s in state.students:
             for account in s.accounts:
@@ -478,6 +546,11 @@ class Classroom:
                 market.resume_trading(symbol, id=id)
             case vc.LiquidityDrained(symbols=symbols, factor=factor, minutes=minutes):
                 market.drought(symbols, Decimal(factor), minutes * 60 * 10**9, id=id)
+
+
+def _command_id() -> str:
+    # A command's input id: unique, so a retry of the same command is a new command.
+    return f"cmd/{secrets.token_hex(8)}"
 
 
 # ---------------------------------------------------------------------------- desks
@@ -603,6 +676,41 @@ class TeacherDesk:
     def export(self, class_id: str, folder: str | os.PathLike[str]) -> dict[str, Path]:
         return self._room.export(class_id, folder)
 
+    # ---------------------------------------------------------------- the game
+    def assign_mission(
+        self, class_id: str, mission_id: str, *, due_ts: int | None = None, xp: int | None = None,
+        students: Iterable[str] = (),
+    ) -> None:
+        """Assign a mission (from the library, or the class's own) to ``students`` (ids; none:
+        everyone, including later joiners), due at simulated time ``due_ts``, worth ``xp``."""
+        state = self._room.state(class_id)
+        accounts = []
+        for sid in students:
+            student = state.student(sid)
+            if student is None or student.removed:
+                raise ClassroomError("unknown_student", f"There is no student {sid!r} in this class")
+            accounts.append(student.account_id)
+        self._room.game(class_id).enter(gi.MissionAssigned(ts=0, id=_command_id(), mission_id=mission_id,
+                                                           accounts=tuple(accounts), due_ts=due_ts, xp=xp))  # fmt: skip
+
+    def override_mission(self, class_id: str, student_id: str, mission_id: str, action: str, reason: str = "") -> None:
+        """Complete, fail, reopen or unlock a student's mission by hand (``action``)."""
+        student = self._room.state(class_id).student(student_id)
+        if student is None or student.removed:
+            raise ClassroomError("unknown_student", f"There is no student {student_id!r} in this class")
+        self._room.game(class_id).enter(gi.TeacherOverride(ts=0, id=_command_id(), account=student.account_id,
+                                                           mission_id=mission_id, action=action,  # type: ignore[arg-type]
+                                                           reason=reason))  # fmt: skip
+
+    def missions(self, class_id: str, student_id: str) -> pd.DataFrame:
+        student = self._room.state(class_id).student(student_id)
+        if student is None:
+            raise ClassroomError("unknown_student", f"There is no student {student_id!r} in this class")
+        return self._room.game(class_id).missions(student.account_id)
+
+    def standings(self, class_id: str, metric: str = "composite", n: int = 10) -> pd.DataFrame:
+        return self._room.standings(class_id, metric, n=n)
+
     def personal_link(self, class_id: str, student_id: str) -> str:
         """A fresh token for a student who lost theirs (the teacher hands it over as a link)."""
         student = self._room.state(class_id).student(student_id)
@@ -714,8 +822,17 @@ class StudentDesk:
     def portfolio(self, *, tables: bool = True) -> dict[str, Any]:
         return self._market.portfolio(self.account, tables=tables)
 
-    def leaderboard(self) -> pd.DataFrame:
-        return self._room.leaderboard(self.class_id)
+    def leaderboard(self, metric: str | None = None, *, around_me: int | None = None, n: int = 10) -> pd.DataFrame:
+        """The class's ranking. No ``metric``: by NAV (rank, name, NAV, return %). With one of
+        :data:`~vtrade.runtime.game_worker.RANKED` (``return``, ``sharpe``, ``max_drawdown``,
+        ``composite``, ``xp``): the game's leaderboard, top ``n`` or the ``around_me`` either
+        side of this student, with ``me`` marking this student's row."""
+        if metric is None:
+            return self._room.leaderboard(self.class_id)
+        df = self._room.standings(self.class_id, metric, n=n, around=self.account if around_me else None,
+                                  k=around_me or 0)  # fmt: skip
+        df["me"] = df.pop("account") == self.account
+        return df
 
     def peer_portfolio(self, student_id: str) -> dict[str, Any]:
         """Another student's portfolio, only where the class shows peers' portfolios."""
@@ -739,4 +856,22 @@ class StudentDesk:
 
     def announcements(self) -> list[str]:
         return [a.text for a in self.state.announcements]
+
+    # ---------------------------------------------------------------- the game
+    def missions(self) -> pd.DataFrame:
+        """This student's missions: id, title, summary, status, XP, due."""
+        return self._room.game(self.class_id).missions(self.account)
+
+    def progress(self) -> dict[str, Any]:
+        """This student's XP, level and badges."""
+        return self._room.game(self.class_id).progress(self.account)
+
+    def start_mission(self, mission_id: str) -> None:
+        self._room.game(self.class_id).enter(gi.StartMission(ts=0, id=_command_id(), account=self.account,
+                                                             mission_id=mission_id))  # fmt: skip
+
+    def claim_mission(self, mission_id: str) -> None:
+        """Claim a completed mission's XP."""
+        self._room.game(self.class_id).enter(gi.ClaimMission(ts=0, id=_command_id(), account=self.account,
+                                                             mission_id=mission_id))  # fmt: skip
 

@@ -217,7 +217,7 @@ class LiveConfig:
     # class's game worker, and the session length of a market that trades around the clock.
     # Neither changes the market itself: both stay out of its fingerprint (repr=False).
     account_feed: bool = field(default=False, repr=False)
-    session: str = field(default="6h30min", repr=False)
+    session: str = field(default="390min", repr=False)
 
     @classmethod
     def demo(cls, **overrides: Any) -> LiveConfig:

@@ -1,0 +1,110 @@
+"""A class's game on the log: the game worker against a batch recomputation of its journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vtrade.classroom import ClassroomError, ClassRules
+from vtrade.game.errors import GameError
+from vtrade.game.leaderboard import EmbeddedLeaderboards
+from vtrade.runtime.class_sim import join_students
+from vtrade.runtime.classroom import Classroom, StudentDesk
+from vtrade.runtime.game_worker import GAME_IN, RANKED, journal, recompute
+
+SECRET = "correct-horse-battery-staple"
+# The universe replayed minute by minute: a session is an NYSE day of 391 slices.
+FAST = {"step": "1min"}
+SESSIONS, SLICES, ROUND = 5, 391, 39
+WATCH = ("SPY", "XLK", "XLE", "AAPL", "MSFT", "JPM", "XOM", "JNJ", "PG", "AMZN")
+
+
+def open_room(path: Path) -> Classroom:
+    return Classroom(path, teacher_secret=SECRET, market_overrides=FAST, game_poll_s=None)
+
+
+def play(room: Classroom, cid: str, students: list, rounds: int, first: int = 0) -> None:  # type: ignore[type-arg]
+    """Rounds of ``ROUND`` minutes: a fifth of the class looks at the market each round (in
+    turn), and every fifth round everyone claims what they completed."""
+    market = room.market(cid)
+    assert market is not None
+    for r in range(first, first + rounds):
+        for i, s in enumerate(students):
+            if (i + r) % 5 == 0:
+                s.look()
+        market.advance(ROUND)
+        game = room.game(cid)
+        if r % 5 == 4:
+            for s in students:
+                done = s.desk.missions()
+                for mid in done[done.status == "completed"].mission:
+                    s.desk.claim_mission(mid)
+        assert game.fold.refused == 0
+
+
+def test_thirty_students_over_five_sessions_equal_a_batch_recomputation_of_the_journal(tmp_path: Path) -> None:
+    room = open_room(tmp_path)
+    teacher = room.teacher(SECRET)
+    cid = teacher.create_class("Econ 101", ClassRules(market="universe", starting_cash=50_000))
+    teacher.open_registration(cid)
+    students = join_students(room, cid, 30, seed=4, universe=WATCH)
+    for mid in ("first-trade", "first-sell", "note-taker", "three-sectors", "round-trip", "survive-shock"):
+        teacher.assign_mission(cid, mid)
+    teacher.start(cid)
+    teacher.pause(cid)  # the test drives the clock itself, slice by slice
+    rounds = SESSIONS * SLICES // ROUND + 2
+    half = rounds // 2
+    play(room, cid, students, half)
+    teacher.shock(cid, "Information Technology", "-10")
+    room.close()  # a restart in the middle: markets checkpoint, the game resumes from its journal
+
+    room = open_room(tmp_path)
+    teacher = room.teacher(SECRET)
+    for s in students:
+        s.desk = StudentDesk(room, cid, s.desk.student_id)
+    play(room, cid, students, rounds - half, first=half)
+    game = room.game(cid)
+    assert game.fold.state.last_session is not None and game.fold.state.last_session >= SESSIONS - 1
+
+    batch = recompute(journal(room.bus), cid, EmbeddedLeaderboards())
+    assert batch.state == game.fold.state  # every mission of every student, XP, levels, badges
+    for metric in RANKED:
+        online = game.standings(metric, n=100)
+        assert online == batch.boards.top(batch.boards_of(metric)[0], 100), metric
+        assert len(online) == 30 or metric != "return"
+    statuses = [str(a.status) for p in game.fold.state.players.values() for a in p.missions.values()]
+    assert statuses.count("claimed") >= 30  # everyone traded at least once, and claimed it
+    ranked = room.standings(cid, "xp", n=3)
+    assert list(ranked.columns) == ["rank", "name", "score", "account"] and ranked["rank"].tolist() == [1, 2, 3]
+    me = students[7].desk
+    around = me.leaderboard("return", around_me=2)
+    assert around.me.sum() == 1 and len(around) <= 5
+    assert around.name[around.me].item() == me.display_name
+    assert me.progress()["xp"] == game.progress(me.account)["xp"] > 0
+    room.close()
+
+
+def test_bad_game_commands_are_refused_and_change_nothing(tmp_path: Path) -> None:
+    room = open_room(tmp_path)
+    teacher = room.teacher(SECRET)
+    cid = teacher.create_class("Econ 101", ClassRules(market="synthetic"))
+    teacher.open_registration(cid)
+    ada = room.student(room.join(teacher.join_code(cid), "Ada").token)
+    before = len(journal(room.bus))
+    with pytest.raises(GameError, match="no-such-mission"):
+        teacher.assign_mission(cid, "no-such-mission")
+    with pytest.raises(ClassroomError, match="no student"):
+        teacher.assign_mission(cid, "first-trade", students=["s-nobody"])
+    teacher.assign_mission(cid, "first-sell")
+    after_assign = len(journal(room.bus))
+    with pytest.raises(GameError):
+        ada.claim_mission("first-sell")  # not completed
+    with pytest.raises(GameError):
+        ada.start_mission("first-sell")  # locked: needs first-trade
+    with pytest.raises(ClassroomError, match="Unknown ranking"):
+        ada.leaderboard("luck")
+    assert len(journal(room.bus)) == after_assign > before
+    assert ada.missions().status.tolist() == ["locked"]
+    assert room.bus.partitions(GAME_IN) == 1
+    room.close()
