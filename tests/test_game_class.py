@@ -108,3 +108,49 @@ def test_bad_game_commands_are_refused_and_change_nothing(tmp_path: Path) -> Non
     assert ada.missions().status.tolist() == ["locked"]
     assert room.bus.partitions(GAME_IN) == 1
     room.close()
+
+
+def test_on_redis_sorted_sets_a_restarted_worker_resumes_from_its_snapshot_and_agrees(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Redis keeps the boards across the restart; the fold comes back from its snapshot (not a
+    re-fold of the journal) and goes on: the standings equal the batch view's, tie for tie."""
+    import secrets
+
+    from vtrade.runtime.leaderboard_redis import RedisLeaderboards
+
+    boards = RedisLeaderboards(redis_url, namespace=f"test-{secrets.token_hex(4)}")
+
+    def room_on_redis() -> Classroom:
+        return Classroom(tmp_path, teacher_secret=SECRET, market_overrides=FAST, game_poll_s=None, boards=boards)
+
+    room = room_on_redis()
+    teacher = room.teacher(SECRET)
+    cid = teacher.create_class("Econ 102", ClassRules(market="universe", starting_cash=50_000))
+    teacher.open_registration(cid)
+    students = join_students(room, cid, 6, seed=9, universe=WATCH)
+    for mid in ("first-trade", "first-sell", "note-taker"):
+        teacher.assign_mission(cid, mid)
+    teacher.start(cid)
+    teacher.pause(cid)
+    play(room, cid, students, 10)
+    snapshot_at = room.game(cid)._next
+    room.close()
+
+    room = room_on_redis()
+    game = room.game(cid)
+    assert game._next == snapshot_at  # resumed from the snapshot, nothing re-folded
+    for s in students:
+        s.desk = StudentDesk(room, cid, s.desk.student_id)
+    play(room, cid, students, 12, first=10)
+    batch = recompute(journal(room.bus), cid, EmbeddedLeaderboards())
+    assert batch.state == game.fold.state
+    for metric in RANKED:
+        assert game.standings(metric, n=10) == batch.boards.top(batch.boards_of(metric)[0], 10), metric
+    teacher = room.teacher(SECRET)
+    teacher.freeze(cid)
+    frozen = game.standings("return", n=10)
+    room.market(cid).advance(60)  # type: ignore[union-attr]
+    room.game(cid)
+    assert game.standings("return", n=10) == frozen  # a frozen class's standings stay
+    room.close()
