@@ -201,6 +201,9 @@ def test_demo_terminal_replays_a_file_with_the_asked_depth(tmp_path: Path) -> No
         (["demo", "--terminal", "--levels", "0"], "argument --levels: must be at least 1"),
         (["serve", "--data-dir", "x", "--ephemeral"], "argument --ephemeral: not allowed with argument --data-dir"),
         (["demo", "--data-dir", "/sys/vtrade-data"], "--data-dir: '/sys/vtrade-data' cannot be created"),
+        (["serve", "--ephemeral", "--leaderboards", "http://x"], "--leaderboards: expected a redis:// URL"),
+        (["serve", "--ephemeral", "--leaderboards", "redis://127.0.0.1:1/0"],
+         "--leaderboards: cannot reach Redis at redis://127.0.0.1:1/0"),
     ],
 )
 def test_bad_input_exits_2_naming_the_option(args: list[str], message: str) -> None:

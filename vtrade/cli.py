@@ -217,6 +217,9 @@ def _serving_args(p: argparse.ArgumentParser) -> None:
                    help="demo: the 500-stock universe, the Binance capture and a synthetic stock (default); "
                         "synthetic: four stocks on synthetic order flow only (starts in seconds)")  # fmt: skip
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--leaderboards", metavar="URL",
+                   help="keep the classes' leaderboards in Redis Sorted Sets at URL (redis://host:port/db); "
+                        "default: in this process, rebuilt from the data dir at start")  # fmt: skip
     keep = p.add_mutually_exclusive_group()
     keep.add_argument("--data-dir", type=Path, metavar="DIR",
                       help="where accounts, orders, fills and NAV history are kept across restarts (default: "
@@ -249,6 +252,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
         return 2
     data_dir = _data_dir(args)
+    try:
+        boards = _leaderboards(args.leaderboards)
+    except ValueError as exc:
+        print(f"vtrade {args.command}: error: --leaderboards: {exc}", file=sys.stderr)
+        return 2
     # The first line says where the data lives: what a teacher needs to back up, move or wipe.
     if data_dir is None:
         print("vtrade: ephemeral: nothing is kept (accounts, orders and fills end with the server)", flush=True)
@@ -260,7 +268,7 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     # Classes are served alongside /trader (/join, /student, /teacher, /projector), kept in the
     # same data dir; each class's market starts only when its teacher starts trading.
-    room = Classroom(data_dir)
+    room = Classroom(data_dir, boards=boards)
     try:
         serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir,
                      classroom=room)  # fmt: skip
@@ -268,6 +276,24 @@ def _serve(args: argparse.Namespace) -> int:
         room.close()
         reset_shared_market()
     return 0
+
+
+def _leaderboards(url: str | None) -> Any:
+    """Redis leaderboards at ``url`` (checked: the server answers), or None for the embedded ones."""
+    if url is None:
+        return None
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"expected a redis:// URL, got {url!r}")
+    import redis
+
+    from vtrade.runtime.leaderboard_redis import RedisLeaderboards
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5)
+        client.ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise ValueError(f"cannot reach Redis at {url}: {exc}") from None
+    return RedisLeaderboards(client)
 
 
 def _data_dir(args: argparse.Namespace) -> Path | None:
