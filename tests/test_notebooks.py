@@ -83,6 +83,7 @@ def _check_teaching(r: dict[str, Any]) -> None:
     assert r["debrief_lines"] == 7 and r["trades"] > 100
     assert r["exported"] == ["class.xlsx", "grades.csv", "roster.csv"] and r["csv_rows"] == 30
     assert r["phase"] == "frozen"
+    assert r["claimed"] >= 30 and r["xp_ranked"] == 30 and r["around_me"] == 1  # everyone traded, claimed, ranked
 
 
 PROBES: dict[str, Probe] = {
@@ -174,6 +175,7 @@ print(json.dumps({
     "exported": sorted(p.name for p in paths.values()),
     "csv_rows": sum(1 for _ in csv.reader(open(paths["grades_csv"], encoding="utf-8-sig"))) - 1,
     "phase": str(room.state(cid).phase),
+    "claimed": claimed, "xp_ranked": len(xp_board), "around_me": int(around_me.me.sum()),
 }))
 """,
         _check_teaching,

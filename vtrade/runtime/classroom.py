@@ -702,6 +702,10 @@ class TeacherDesk:
                                                            mission_id=mission_id, action=action,  # type: ignore[arg-type]
                                                            reason=reason))  # fmt: skip
 
+    def catalog(self, class_id: str) -> pd.DataFrame:
+        """The missions this class can assign (the library, and any the class defined)."""
+        return self._room.game(class_id).catalog()
+
     def missions(self, class_id: str, student_id: str) -> pd.DataFrame:
         student = self._room.state(class_id).student(student_id)
         if student is None:
