@@ -29,6 +29,7 @@ def test_composite_formula() -> None:
     assert composite(-0.05, -0.2) == -0.15
     assert composite(0.0, 0.0) == 0.0
     assert "composite = total return - 0.5 * |max drawdown|" in COMPOSITE_FORMULA
+    assert "{" not in COMPOSITE_FORMULA and "at least 5 different stocks" in COMPOSITE_FORMULA  # filled in
     text = Gates(4, 25.0, 3.0).formula()
     assert "at least 4 different stocks" in text and "more than 25 %" in text and "$3 or more" in text
 

@@ -3,7 +3,8 @@
 Total return, Sharpe and maximum drawdown come from :mod:`vtrade.portfolio.analytics` (the same
 numbers the student's own risk table shows). The composite rewards return per unit of drawdown
 and only counts for a diversified, non-penny portfolio: a student failing a gate gets no composite
-score and is told why. Its formula is :data:`COMPOSITE_FORMULA`, shown to students as is.
+score and is told why. Its formula, with the default gates filled in, is :data:`COMPOSITE_FORMULA`
+(what students see); :meth:`Gates.formula` gives it for other gates.
 
 >>> import pandas as pd
 >>> nav = pd.Series([100.0, 110.0, 99.0, 108.9])
@@ -28,8 +29,8 @@ from vtrade.portfolio.analytics import max_drawdown, returns_from_nav, sharpe_ra
 
 __all__ = ["COMPOSITE_FORMULA", "DEFAULT_GATES", "Gates", "Holding", "Scores", "composite", "gate_failures", "score"]
 
-#: Shown to students next to the composite leaderboard.
-COMPOSITE_FORMULA = """\
+# The composite's explanation, with the gates left to fill in (:meth:`Gates.formula`).
+_COMPOSITE_TEMPLATE = """\
 Composite score: your return, penalised by your worst fall.
 
     composite = total return - 0.5 * |max drawdown|
@@ -76,13 +77,15 @@ class Gates:
             raise ValueError(f"min_price must be a finite number >= 0, got {self.min_price!r}")
 
     def formula(self) -> str:
-        """:data:`COMPOSITE_FORMULA` with these gates filled in."""
-        return COMPOSITE_FORMULA.format(
+        """The composite's explanation for students, with these gates filled in."""
+        return _COMPOSITE_TEMPLATE.format(
             min_holdings=self.min_holdings, max_position_pct=self.max_position_pct, min_price=self.min_price
         )
 
 
 DEFAULT_GATES = Gates()
+#: Shown to students next to the composite leaderboard (the default gates filled in).
+COMPOSITE_FORMULA = DEFAULT_GATES.formula()
 
 
 @dataclass(frozen=True, slots=True)
