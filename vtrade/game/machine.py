@@ -488,6 +488,7 @@ class _Work:
             # Re-assigning moves the due date and the XP of a mission still open; a decided one stays.
             if old.status.open:
                 self.put(account, replace(old, due_ts=due_ts, xp=m.xp if xp is None else xp))
+                self.watch_due(account, m, due_ts)
             return
         a = Assignment(m.id, Status.LOCKED, m.xp if xp is None else xp, due_ts, self.ts)
         if self.prerequisites_done(account, m):
@@ -505,15 +506,18 @@ class _Work:
             self.out.mission(
                 account, m.id, None, Status.LOCKED, f"New mission {_title(m)}: complete {needs} to unlock it"
             )
-        if due_ts is not None and due_ts <= self.clock:
-            # An account entering after a class-wide due date: expired before anything counts.
-            self.move(
-                account,
-                self.players[account].missions[m.id],
-                Status.EXPIRED,
-                f"{_title(m)} expired: its due date passed",
-            )
-        elif due_ts is not None:
+        self.watch_due(account, m, due_ts)
+
+    def watch_due(self, account: str, m: Mission, due_ts: int | None) -> None:
+        """A (re-)assignment's due date: already passed, the mission expires now (an account
+        entering after a class-wide due date, a teacher moving a date into the past); else it is
+        watched (``next_due``)."""
+        if due_ts is None:
+            return
+        if due_ts <= self.clock:
+            self.move(account, self.players[account].missions[m.id], Status.EXPIRED,
+                      f"{_title(m)} expired: its due date passed")  # fmt: skip
+        else:
             self.next_due = due_ts if self.next_due is None else min(self.next_due, due_ts)
 
     def active(self, account: str) -> list[tuple[Assignment, Mission]]:

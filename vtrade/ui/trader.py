@@ -128,6 +128,13 @@ class TraderState(param.Parameterized):
         self._nav_since: pd.Timestamp | None = None
         self._version = self._version_pf = -1
         self._tables_nav = math.nan  # the NAV when the positions table was last built
+        # Whether this state belongs to a served session, decided where it is built (a page being
+        # built runs with its document current). Asked later, ``pn.state.curdoc`` can answer with
+        # whatever document another thread's server is running a callback for (Bokeh's patched
+        # curdoc is process-wide), which once made a notebook's chart wait for a refresh that
+        # never came.
+        doc = pn.state.curdoc
+        self._served = doc is not None and doc.session_context is not None
         self.param.watch(self._on_symbol, "symbol")
 
     def refresh(self) -> None:
@@ -215,8 +222,7 @@ class TraderState(param.Parameterized):
         # The ladder and chart follow the focus now, not at the next refresh: for a moment they
         # would show another symbol's book under this one's name.
         self.depth = self.market.depth(self.symbol, self.levels, account=self.account)
-        doc = pn.state.curdoc
-        if doc is not None and doc.session_context is not None:
+        if self._served:
             # A served session handles a browser's change with the document unlocked (Panel's
             # own models lock themselves), so a raw Bokeh source cannot be replaced here: the
             # chart restarts at the next refresh, which runs under the document's lock.
@@ -963,6 +969,14 @@ def trader_views(state: TraderState, ticket: TicketState, label_html: str) -> pn
                       gap="8px 16px", align_items="flex-start", sizing_mode="stretch_width")  # fmt: skip
 
 
+def _server_loop(doc: Any) -> Any:
+    """The event loop serving ``doc`` (Bokeh's application context holds it), or None where
+    there is none to find (a document made by hand): then the fan-out queues from its own thread."""
+    server = getattr(doc.session_context, "server_context", None)
+    app = getattr(server, "application_context", None)
+    return getattr(app, "io_loop", None)
+
+
 def keep_fresh(tick: Callable[[], None], period_ms: int, *, on_leave: Callable[[], None] | None = None) -> None:
     """Run ``tick`` for the CURRENT served session every ``period_ms`` (one batch of model
     changes per run) until the session closes, then ``on_leave``. Outside a served session
@@ -977,8 +991,7 @@ def keep_fresh(tick: Callable[[], None], period_ms: int, *, on_leave: Callable[[
 
     # One process-wide timer refreshes every session in turn (fair under load).
     fanout = shared_fanout(period_ms)
-    server: Any = doc.session_context.server_context  # Bokeh's server context holds the loop the document lives on
-    key = fanout.add(doc, run, server.application_context.io_loop)
+    key = fanout.add(doc, run, _server_loop(doc))
 
     def cleanup(session_context: Any) -> None:
         fanout.remove(key)  # the session's views go away with it
