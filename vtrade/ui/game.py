@@ -203,7 +203,7 @@ def toast_text(event: GameEvent) -> str | None:
     """
     match event:
         case MissionChanged(after=Status.COMPLETED, reason=reason):
-            return f"<b>Mission complete</b><br>{_esc(reason)}. Claim your XP in Missions."
+            return f"<b>Mission complete</b><br>{_esc(reason.rstrip('.'))}. Claim your XP in Missions."
         case LevelReached(level=level, xp=xp):
             return f"<b>Level {level} reached</b><br>You have {xp} XP."
         case BadgeEarned(badge=badge, title=title):
