@@ -593,10 +593,12 @@ def teacher_game_items(game: TeacherGame, render_table: Callable[..., str]) -> l
     due = pn.widgets.TextInput(name="Due (market time, optional)", placeholder="2024-03-08 16:00 or +2 days",
                                width=240)  # fmt: skip
     xp = pn.widgets.TextInput(name="XP (blank: the mission's)", width=150)
-    who = pn.widgets.MultiChoice(name="Only these students (blank: everyone, later joiners too)",
-                                 options=state.students, sizing_mode="stretch_width")  # fmt: skip
+    # A native list, not MultiChoice: Choices.js renders option labels as HTML, and a display
+    # name is typed text (an ``<img onerror>`` name ran there).
+    who = pn.widgets.MultiSelect(name="Only these students (none chosen: everyone, later joiners too)",
+                                 options=state.students, size=4, sizing_mode="stretch_width")  # fmt: skip
     state.param.watch(lambda e: setattr(who, "options", e.new), "students")
-    button = pn.widgets.Button(label="Assign mission", button_type="primary", align="end")
+    button = pn.widgets.Button(label="Assign mission", color="primary", align="end")
     button.on_click(lambda _: game.assign(mission.value, due.value or "", xp.value or "", list(who.value)))
     table = pn.pane.HTML(pn.bind(render_table, game.param.progress, PROGRESS_COLUMNS, "No students yet", None,
                                  "vt-game-progress"), sizing_mode="stretch_width")  # fmt: skip
