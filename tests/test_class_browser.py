@@ -433,16 +433,18 @@ def test_a_mission_completes_and_the_achievement_appears(served: Server, browser
     room = served.room
     OUT.mkdir(exist_ok=True)
     desk = room.teacher(SECRET)
-    cid = desk.create_class("Missions <i>lab</i>")  # the newest class: the teacher's page opens on it
+    cid = desk.create_class("Missions <i>lab</i>")
     desk.open_registration(cid)
     teacher = context(browser, served, height=2200).new_page()
     teacher.goto(f"{served.url}/teacher?secret={SECRET}", timeout=T)
     expect(teacher.locator(".vt-missions-teacher")).to_be_visible(timeout=T)
+    teacher.get_by_label("Class", exact=True).select_option(label=f"Missions <i>lab</i> ({cid})")  # another may exist
+    expect(teacher.locator(".vt-join-code")).to_have_text(room.state(cid).join_code, timeout=T)
     teacher.get_by_label("Mission", exact=True).select_option(label="First trade (50 XP)")
-    type_into(teacher, "Due (market time, optional)", "soon")  # not a date: the sentence, nothing assigned
+    type_into(teacher, "Due date (optional)", "soon")  # not a date: the sentence, nothing assigned
     click(teacher, "Assign mission")
     expect(teacher.locator(".vt-msg-missions .vt-refused")).to_contain_text("not understood", timeout=T)
-    type_into(teacher, "Due (market time, optional)", "")
+    type_into(teacher, "Due date (optional)", "")
     click(teacher, "Assign mission")
     expect(teacher.locator(".vt-msg-missions")).to_contain_text("Assigned first-trade to everyone", timeout=T)
 

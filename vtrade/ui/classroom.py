@@ -447,7 +447,7 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
     # The game (issue 13) refreshes on its own tick: it reads the game's log, not the market.
     game = StudentGame(desk)
     progress, game_cards, toasts = student_game_views(game)
-    keep_fresh(game.refresh, period_ms)
+    keep_fresh(game.refresh, max(period_ms, 1000))  # a toast a second late is fine; the market's views come first
     # The title is generic: Panel renders a template's title as HTML, and a class name is typed text.
     template = _template("vtrade · class", [pn.Column(bar, progress, clock, news, body, game_cards, toasts,
                                                       sizing_mode="stretch_width")])  # fmt: skip

@@ -448,8 +448,9 @@ def render_projector_board(board: pd.DataFrame, metric: str) -> str:
     >>> "&lt;b&gt;Bo&lt;/b&gt;" in out, "+2.00%" in out, "Ranked by return" in out
     (True, True, True)
     """
-    head = (f"<div class='vt-projector-metric' style='font-size:24px;color:#333'>Ranked by "
-            f"{_esc(_METRIC_WORDS.get(metric, metric).lower())}</div>")
+    word = _METRIC_WORDS.get(metric, metric)
+    word = word if word in ("XP", "Sharpe") else word.lower()  # names stay capitalised
+    head = f"<div class='vt-projector-metric' style='font-size:24px;color:#333'>Ranked by {_esc(word)}</div>"
     if board is None or board.empty:
         return head + "<div style='font-size:32px'>Nobody is ranked yet</div>"
     rows = []
@@ -590,7 +591,7 @@ def teacher_game_items(game: TeacherGame, render_table: Callable[..., str]) -> l
     state = game.state
     mission = pn.widgets.Select(name="Mission", options=game.catalog, width=300)
     game.param.watch(lambda e: setattr(mission, "options", e.new), "catalog")
-    due = pn.widgets.TextInput(name="Due (market time, optional)", placeholder="2024-03-08 16:00 or +2 days",
+    due = pn.widgets.TextInput(name="Due date (optional)", placeholder="2024-03-08 16:00 UTC, or +2 days",
                                width=240)  # fmt: skip
     xp = pn.widgets.TextInput(name="XP (blank: the mission's)", width=150)
     # A native list, not MultiChoice: Choices.js renders option labels as HTML, and a display
