@@ -425,3 +425,79 @@ def test_joining_is_rate_limited_per_address_and_a_wrong_secret_changes_nothing(
     finally:
         server.stop()
         room.close()
+
+
+def test_a_mission_completes_and_the_achievement_appears(served: Server, browser: Browser) -> None:
+    """Issue 13: the teacher assigns a mission from the page, a student trades, the mission
+    completes, the student claims it: the XP line moves and the achievement shows as a toast."""
+    room = served.room
+    OUT.mkdir(exist_ok=True)
+    desk = room.teacher(SECRET)
+    cid = desk.create_class("Missions <i>lab</i>")
+    desk.open_registration(cid)
+    teacher = context(browser, served, height=2200).new_page()
+    teacher.goto(f"{served.url}/teacher?secret={SECRET}", timeout=T)
+    expect(teacher.locator(".vt-missions-teacher")).to_be_visible(timeout=T)
+    teacher.get_by_label("Class", exact=True).select_option(label=f"Missions <i>lab</i> ({cid})")  # another may exist
+    expect(teacher.locator(".vt-join-code")).to_have_text(room.state(cid).join_code, timeout=T)
+    teacher.get_by_label("Mission", exact=True).select_option(label="First trade (50 XP)")
+    type_into(teacher, "Due date (optional)", "soon")  # not a date: the sentence, nothing assigned
+    click(teacher, "Assign mission")
+    expect(teacher.locator(".vt-msg-missions .vt-refused")).to_contain_text("not understood", timeout=T)
+    type_into(teacher, "Due date (optional)", "")
+    click(teacher, "Assign mission")
+    expect(teacher.locator(".vt-msg-missions")).to_contain_text("Assigned first-trade to everyone", timeout=T)
+
+    code = room.state(cid).join_code
+    ada = join(browser, served, code, "Ada")
+    other = join(browser, served, code, XSS)
+    mission = ada.locator(".vt-mission[data-mission='first-trade']")
+    expect(mission.locator(".vt-status")).to_contain_text("In progress", timeout=T)  # it starts by itself
+    expect(teacher.locator(".vt-game-progress")).to_contain_text(XSS, timeout=T)
+    click(teacher, "Start trading")
+    expect(ada.get_by_role("button", name="Confirm order")).to_be_visible(timeout=T)
+    expect(ada.locator(".vt-xp")).to_have_text("0 XP", timeout=T)
+
+    ada.get_by_label("Symbol", exact=True).select_option("AAPL")
+    type_into(ada, "Quantity (shares)", "10")
+    ada.locator(".vt-preview").filter(has_text="BUY 10 shares AAPL").wait_for(timeout=T)
+    click(ada, "Confirm order")
+    expect(mission.locator(".vt-status")).to_contain_text("Completed", timeout=T)
+    toasts = ada.locator(".vt-toast")
+    expect(toasts.filter(has_text="Mission complete")).to_be_visible(timeout=T)
+    expect(toasts.filter(has_text="Badge earned: First fill")).to_be_visible(timeout=T)
+    expect(ada.locator(".vt-badge")).to_contain_text("First fill", timeout=T)
+    expect(other.locator(".vt-mission[data-mission='first-trade'] .vt-status")).to_contain_text("In progress")
+    assert other.locator(".vt-toast").count() == 0  # Ada's achievements are Ada's
+    ada.set_viewport_size({"width": 1440, "height": 900})
+    ada.locator(".vt-missions-card").scroll_into_view_if_needed()
+    ada.screenshot(path=str(OUT / "class-student-missions-1440.png"))
+
+    click(ada, "Claim First trade")
+    expect(ada.locator(".vt-xp")).to_have_text("50 XP", timeout=T)
+    expect(mission.locator(".vt-status")).to_contain_text("Claimed", timeout=T)
+    expect(mission.locator(".vt-ok")).to_contain_text("Claimed", timeout=T)
+    expect(ada.get_by_role("button", name="Claim First trade")).to_have_count(0)
+
+    ada.get_by_label("Rank by").select_option(label="XP")
+    expect(ada.locator(".vt-my-rank")).to_contain_text("You are #1 on XP", timeout=T)
+    expect(ada.locator(".vt-rankings-card")).to_contain_text("50 XP", timeout=T)
+    expect(teacher.locator(".vt-game-progress")).to_contain_text("Ada", timeout=T)
+    for width, height in ((1024, 768), (390, 844)):
+        ada.set_viewport_size({"width": width, "height": height})
+        ada.locator(".vt-missions-card").scroll_into_view_if_needed()
+        expect(ada.locator(".vt-missions-card")).to_be_visible(timeout=T)
+        ada.screenshot(path=str(OUT / f"class-student-missions-{width}.png"))
+    assert ada.evaluate("document.documentElement.scrollWidth") <= 390
+
+    projector = teacher.context.new_page()
+    projector.set_viewport_size({"width": 1920, "height": 1080})
+    projector.goto(f"{served.url}/projector?class={cid}", timeout=T)
+    expect(projector.locator(".vt-projector-metric")).to_contain_text("Ranked by", timeout=T)
+    projector.get_by_label("Rank by").select_option(label="XP")
+    expect(projector.locator(".vt-projector-board")).to_contain_text("Ada", timeout=T)
+    expect(projector.locator(".vt-projector-board")).to_contain_text("50 XP", timeout=T)
+    projector.screenshot(path=str(OUT / "class-projector-xp.png"))
+    for page in (teacher, ada, other, projector):
+        assert page.locator("img[src='x']").count() == 0
+    assert not served.dialogs, served.dialogs

@@ -55,13 +55,14 @@ from vtrade.classroom.reports import Debrief, Statement, StudentRecord, debrief,
 from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Number
 from vtrade.core.tokens import STUDENT, TEACHER, sign_token, verify_token
+from vtrade.game.events import GameEvent
 from vtrade.game.leaderboard import EmbeddedLeaderboards, Leaderboards
 from vtrade.runtime.bus import Bus, open_bus
 from vtrade.runtime.classes import ClassBook, UnknownClassError
 from vtrade.runtime.datadir import prepare_data_dir, server_secret
 from vtrade.runtime.execution_worker import DuckDBSnapshotStore
 from vtrade.runtime.exports import market_marks, student_record, write_csv, write_excel
-from vtrade.runtime.game_worker import RANKED, GameWorker
+from vtrade.runtime.game_worker import GAME_OUT, RANKED, GameWorker
 from vtrade.runtime.live import CancelOutcome, LiveConfig, LiveMarket, SubmitOutcome
 
 __all__ = [
@@ -715,6 +716,26 @@ class TeacherDesk:
     def standings(self, class_id: str, metric: str = "composite", n: int = 10) -> pd.DataFrame:
         return self._room.standings(class_id, metric, n=n)
 
+    def mission_catalog(self, class_id: str) -> pd.DataFrame:
+        """The missions this class can be assigned: id, title, summary, XP, needs, auto_start."""
+        return self._room.game(class_id).catalog()
+
+    def game_progress(self, class_id: str) -> pd.DataFrame:
+        """One row per active student: name, XP, level, badges earned, and how many of their
+        missions are assigned, active, completed (not yet claimed), claimed, and failed or expired."""
+        state = self._room.state(class_id)
+        game = self._room.game(class_id)
+        rows = []
+        for s in state.active:
+            p, n = game.progress(s.account_id), game.tally(s.account_id)
+            rows.append({"student_id": s.student_id, "name": s.display_name, "xp": p["xp"], "level": p["level"],
+                         "badges": len(p["badges"]), "assigned": sum(n.values()), "active": n["active"],
+                         "completed": n["completed"], "claimed": n["claimed"],
+                         "missed": n["failed"] + n["expired"]})  # fmt: skip
+        columns = ["student_id", "name", "xp", "level", "badges", "assigned", "active", "completed", "claimed",
+                   "missed"]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
     def personal_link(self, class_id: str, student_id: str) -> str:
         """A fresh token for a student who lost theirs (the teacher hands it over as a link)."""
         student = self._room.state(class_id).student(student_id)
@@ -878,4 +899,26 @@ class StudentDesk:
         """Claim a completed mission's XP."""
         self._room.game(self.class_id).enter(gi.ClaimMission(ts=0, id=_command_id(), account=self.account,
                                                              mission_id=mission_id))  # fmt: skip
+
+    def mission_titles(self) -> dict[str, str]:
+        """Mission id -> title, for every mission of the class (to name a prerequisite)."""
+        cat = self._room.game(self.class_id).catalog()
+        return dict(zip(cat.mission, cat.title, strict=True))
+
+    def game_events(self, offset: int | None = None) -> tuple[list[GameEvent], int]:
+        """This student's game events (missions moving, XP, levels, badges) published since
+        ``offset`` of the class's ``game`` topic, and the offset to ask from next time. No
+        ``offset``: none, only where the topic ends now (a page opened now shows what happens
+        from now on). Other students' events are never returned. Reads what the game worker
+        published; it does not make the worker poll (its own thread does)."""
+        account = self.account
+        if offset is None:
+            self._room.game(self.class_id)  # the worker exists, so its topic does
+            return [], self._room.bus.end_offsets(GAME_OUT)[0]
+        mine: list[GameEvent] = []
+        while batch := self._room.bus.read(GAME_OUT, 0, offset, 1000):
+            mine += [r.event for r in batch if r.key == account and isinstance(r.event, GameEvent)
+                     and r.event.account == account]  # fmt: skip
+            offset = batch[-1].offset + 1
+        return mine, offset
 

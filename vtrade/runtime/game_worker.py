@@ -39,7 +39,7 @@ import vtrade.classroom as vc
 import vtrade.game.inputs as gi
 from vtrade.core.events import Event
 from vtrade.game.errors import GameError
-from vtrade.game.events import GameEvent, XpAwarded
+from vtrade.game.events import GameEvent, Status, XpAwarded
 from vtrade.game.leaderboard import Board, EmbeddedLeaderboards, Leaderboards, Standing
 from vtrade.game.machine import GameState, apply, decode_state, encode_state, new_state
 from vtrade.game.scoring import Holding as Position
@@ -357,6 +357,24 @@ class GameWorker:
             return {"xp": 0, "level": 0, "badges": []}
         p = player.progress
         return {"xp": p.xp, "level": p.level, "badges": list(p.badges)}
+
+    def catalog(self) -> pd.DataFrame:
+        """The missions a teacher can assign in this class (the library and the class's own):
+        id, title, summary, XP, prerequisites (ids) and whether it starts by itself."""
+        with self._lock:
+            missions = list(self.fold.state.missions.values())
+        rows = [{"mission": m.id, "title": m.title, "summary": m.summary, "xp": m.xp,
+                 "needs": ", ".join(m.prerequisites), "auto_start": m.auto_start} for m in missions]  # fmt: skip
+        return pd.DataFrame(rows, columns=["mission", "title", "summary", "xp", "needs", "auto_start"])
+
+    def tally(self, account: str) -> dict[str, int]:
+        """How many of the account's missions are in each status (every status, zeros included)."""
+        with self._lock:
+            player = self.fold.state.players.get(account)
+        counts = dict.fromkeys((str(s) for s in Status), 0)
+        for a in (player.missions if player is not None else {}).values():
+            counts[str(a.status)] += 1
+        return counts
 
     def standings(self, metric: str, *, n: int = 10, around: str | None = None, k: int = 3) -> list[Standing]:
         """The class's top ``n`` on ``metric``, or the ``k`` either side of account ``around``."""

@@ -37,6 +37,15 @@ from vtrade.execution.fees import FEE_PRESETS
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.classroom import Classroom, StudentDesk, TeacherDesk
 from vtrade.runtime.exports import write_csv
+from vtrade.ui.game import (
+    METRICS,
+    ProjectorGame,
+    StudentGame,
+    TeacherGame,
+    render_projector_board,
+    student_game_views,
+    teacher_game_items,
+)
 from vtrade.ui.resources import LocalFast, local_template
 
 if TYPE_CHECKING:
@@ -435,10 +444,16 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
             live["ticket"].update_preview()
 
     keep_fresh(tick, period_ms)
+    # The game (issue 13) refreshes on its own tick: it reads the game's log, not the market.
+    game = StudentGame(desk)
+    progress, game_cards, toasts = student_game_views(game)
+    keep_fresh(game.refresh, max(period_ms, 1000))  # a toast a second late is fine; the market's views come first
     # The title is generic: Panel renders a template's title as HTML, and a class name is typed text.
-    template = _template("vtrade · class", [pn.Column(bar, clock, news, body, sizing_mode="stretch_width")])
+    template = _template("vtrade · class", [pn.Column(bar, progress, clock, news, body, game_cards, toasts,
+                                                      sizing_mode="stretch_width")])  # fmt: skip
     template.desk = desk  # type: ignore[attr-defined]  # for tests and logs
     template.live = live  # type: ignore[attr-defined]
+    template.game = game  # type: ignore[attr-defined]
     return template
 
 
@@ -793,16 +808,24 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
                    pn.pane.HTML(pn.bind(_projector_link, state.param.class_id)),
                    _message(state, "freeze"), css="vt-end")  # fmt: skip
 
+    # Missions and the students' progress (issue 13), refreshed on a tick of their own.
+    game = TeacherGame(state)
+    state.param.watch(lambda _: game.refresh(), "class_id")
+    missions = _section("Missions", *teacher_game_items(game, render_table), _message(state, "missions"),
+                        css="vt-missions-teacher")  # fmt: skip
+
     top = pn.Row(pick, sizing_mode="stretch_width")
-    grid = pn.FlexBox(join, clock, students, events, _class_form(state), end, flex_wrap="wrap", gap="12px",
+    grid = pn.FlexBox(join, clock, students, events, _class_form(state), end, missions, flex_wrap="wrap", gap="12px",
                       sizing_mode="stretch_width", align_items="flex-start")  # fmt: skip
     form = grid.objects[4]
     for card, basis in ((join, "420px"), (clock, "420px"), (students, "100%"), (events, "520px"), (form, "520px"),
-                        (end, "300px")):  # fmt: skip
+                        (end, "300px"), (missions, "100%")):  # fmt: skip
         card.styles = {**card.styles, "flex": f"1 1 {basis}"}
     keep_fresh(state.refresh, period_ms)
+    keep_fresh(game.refresh, max(period_ms, 2000))
     template = _template("vtrade · teacher", [pn.Column(top, grid, sizing_mode="stretch_width")])
     template.state = state  # type: ignore[attr-defined]  # for tests
+    template.game = game  # type: ignore[attr-defined]
     return template
 
 
@@ -864,6 +887,14 @@ def _board_html(board: pd.DataFrame) -> str:
             "font-variant-numeric:tabular-nums;color:#000'>" + "".join(rows) + "</table>")
 
 
+def _rankings_html(board: pd.DataFrame, metric: str, navs: pd.DataFrame) -> str:
+    # Before anyone has a score (trading just started), the class ranked by NAV as before.
+    if board.empty and not navs.empty:
+        return ("<div class='vt-projector-metric' style='font-size:24px;color:#333'>Ranked by portfolio value "
+                "(no scores yet)</div>" + _board_html(navs))
+    return render_projector_board(board, metric)
+
+
 def _tape_html(tape: pd.DataFrame) -> str:
     if tape.empty:
         return "<div style='font-size:28px;color:#444'>The market opens when trading starts</div>"
@@ -912,10 +943,14 @@ def projector_page(room: Classroom, class_id: str, *, period_ms: int = 1000) -> 
         cast("Any", ticker.ticker).min_interval = 1
     head = pn.pane.HTML(pn.bind(_projector_clock, state.param.class_name, state.param.phase, state.param.clock,
                                 state.param.clock_running), sizing_mode="stretch_width")  # fmt: skip
-    board = pn.pane.HTML(pn.bind(_board_html, state.param.board), sizing_mode="stretch_width")
+    # The class's ranking on a metric (issue 13): the composite unless the teacher picks another.
+    game = ProjectorGame(room, class_id)
+    metric = pn.widgets.Select.from_param(game.param.metric, name="Rank by", width=200, options=METRICS)
+    board = pn.pane.HTML(pn.bind(_rankings_html, game.param.board, game.param.shown, state.param.board),
+                         sizing_mode="stretch_width")  # fmt: skip
     tape = pn.pane.HTML(pn.bind(_tape_html, state.param.tape), sizing_mode="stretch_width")
     news = pn.pane.HTML(state.param.news, sizing_mode="stretch_width")
-    left = pn.Column(_heading("Leaderboard"), board, sizing_mode="stretch_width",
+    left = pn.Column(_heading("Leaderboard"), metric, board, sizing_mode="stretch_width",
                      styles={"flex": "1 1 640px", "min-width": "0", "overflow": "hidden"})  # fmt: skip
     right = pn.Column(pn.pane.Bokeh(fig, sizing_mode="stretch_width"), _heading("Headlines"), news,
                       sizing_mode="stretch_width", styles={"flex": "1 1 480px"})  # fmt: skip
@@ -923,6 +958,8 @@ def projector_page(room: Classroom, class_id: str, *, period_ms: int = 1000) -> 
                      sizing_mode="stretch_width",
                      stylesheets=[":host { color: #000; } h2 { font-size: 30px; margin: 12px 0 4px; }"])  # fmt: skip
     keep_fresh(state.refresh, period_ms)
+    keep_fresh(game.refresh, period_ms)
     template = _template("vtrade · projector", [main])  # not the class name: Panel renders titles as HTML
     template.state = state  # type: ignore[attr-defined]
+    template.game = game  # type: ignore[attr-defined]
     return template
