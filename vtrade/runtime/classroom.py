@@ -704,7 +704,8 @@ class TeacherDesk:
                                                            reason=reason))  # fmt: skip
 
     def catalog(self, class_id: str) -> pd.DataFrame:
-        """The missions this class can assign (the library, and any the class defined)."""
+        """The missions this class can assign (the library, and any the class defined): id,
+        title, summary, XP, what each needs and whether it starts by itself."""
         return self._room.game(class_id).catalog()
 
     def missions(self, class_id: str, student_id: str) -> pd.DataFrame:
@@ -715,10 +716,6 @@ class TeacherDesk:
 
     def standings(self, class_id: str, metric: str = "composite", n: int = 10) -> pd.DataFrame:
         return self._room.standings(class_id, metric, n=n)
-
-    def mission_catalog(self, class_id: str) -> pd.DataFrame:
-        """The missions this class can be assigned: id, title, summary, XP, needs, auto_start."""
-        return self._room.game(class_id).catalog()
 
     def game_progress(self, class_id: str) -> pd.DataFrame:
         """One row per active student: name, XP, level, badges earned, and how many of their

@@ -328,14 +328,6 @@ class GameWorker:
         return n
 
     # -- reads
-    def catalog(self) -> pd.DataFrame:
-        """The missions a teacher can assign in this class: id, title, summary, XP, what each needs."""
-        with self._lock:
-            missions = self.fold.state.missions
-        rows = [{"mission": m.id, "title": m.title, "summary": m.summary, "xp": m.xp,
-                 "needs": ", ".join(m.prerequisites)} for m in missions.values()]  # fmt: skip
-        return pd.DataFrame(rows, columns=["mission", "title", "summary", "xp", "needs"])
-
     def missions(self, account: str) -> pd.DataFrame:
         """The account's assigned missions: id, title, summary, status, XP, due (simulated time)."""
         with self._lock:

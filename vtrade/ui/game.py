@@ -561,7 +561,7 @@ class TeacherGame(param.Parameterized):
             return
         updates: dict[str, Any] = {}
         if cid != self._class or not self.catalog:
-            cat = self.state.desk.mission_catalog(cid)
+            cat = self.state.desk.catalog(cid)
             updates["catalog"] = {f"{r.title} ({r.xp} XP)": r.mission for r in cat.itertuples()}
             self._class = cid
         progress = self.state.desk.game_progress(cid)
