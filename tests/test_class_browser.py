@@ -75,8 +75,10 @@ def _is_local(url: str) -> bool:
     return parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def served() -> Iterator[Server]:
+    # One server per test: a class another test left (its market still running) would load this
+    # test's server and sit in its teacher's class list.
     port = free_port()
     # One address (127.0.0.1) joins many times here: the rate limit has its own test below.
     room = Classroom(teacher_secret=SECRET, market_overrides={"burn_in": 20_000},
