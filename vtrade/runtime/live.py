@@ -85,7 +85,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -521,6 +521,13 @@ class LiveMarket:
         self._slice_wall = time.time()  # wall clock when the last slice was done: views measure their lag
         self._quotes_cache: tuple[int, pd.DataFrame] | None = None
         self._top_cache: dict[tuple[str, int], tuple[int, list[tuple[str, int, int]]]] = {}
+        # Reads that are the same for every view (a watchlist's quotes, a symbol's price samples,
+        # its book without anyone's orders, a class's NAVs) are built once per change of the
+        # market and shared: 30 sessions refreshing the same slice asked for the same frames 30
+        # times. ``_epoch`` moves, and ``_reads`` is emptied, whenever anything a read shows may
+        # have changed (see ``_changed``); shared frames are read-only for their callers.
+        self._epoch = 0
+        self._reads: dict[tuple[Any, ...], Any] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._repace = threading.Event()  # set_speed (or stop) cuts the pacer's wait short
@@ -1072,7 +1079,10 @@ class LiveMarket:
             if unknown:
                 raise unknown_symbol(unknown[0], self._symbols)
             with self._lock:
-                return self._quotes_frame(np.array([self._col[s] for s in wanted], dtype=np.intp))
+                # Every session with the same watchlist gets the same frame until the market moves.
+                rows = np.array([self._col[s] for s in wanted], dtype=np.intp)
+                frame: pd.DataFrame = self._shared_read(("quotes", *wanted), lambda: self._quotes_frame(rows))
+                return frame
         with self._lock:
             cached = self._quotes_cache
             if cached is None or cached[0] != self._slices:
@@ -1081,10 +1091,20 @@ class LiveMarket:
 
     def depth(self, symbol: str, levels: int = 10, account: str | None = None) -> pd.DataFrame:
         """Top ``levels`` per side, best first: ``side, price, size`` and ``mine`` (lots of
-        ``account``'s own open limit orders resting at that price)."""
+        ``account``'s own open limit orders resting at that price). The book of an account with
+        no order resting in ``symbol`` is everyone's: one frame shared until the market moves."""
         with self._lock:
             venue = self._venue(symbol)
             venue.idle = 0
+            if account is None or not any(o.symbol == symbol and o.limit_price is not None and o.leaves
+                                          for o in self._account(account).orders.values()):  # fmt: skip
+                frame: pd.DataFrame = self._shared_read(("depth", symbol, levels),
+                                                        lambda: self._depth_frame(venue, symbol, levels, None))
+                return frame
+            return self._depth_frame(venue, symbol, levels, account)
+
+    def _depth_frame(self, venue: _Venue, symbol: str, levels: int, account: str | None) -> pd.DataFrame:
+        with self._lock:
             key = (symbol, levels)
             cached = self._top_cache.get(key)
             if cached is None or cached[0] != self._slices:
@@ -1103,28 +1123,34 @@ class LiveMarket:
         # Own orders away from the displayed levels still show, at their price.
         shown = {(side, p) for side, p, _ in rows}
         rows += [(side, p, 0) for (side, p) in mine if (side, p) not in shown]
-        df = pd.DataFrame({
+        # Highest price first (a stable sort in Python: pandas' sort_values cost more than the rows).
+        rows.sort(key=lambda r: -r[1])
+        return pd.DataFrame({
             "side": [r[0] for r in rows], "price": [px(r[1]) for r in rows], "size": [sz(r[2]) for r in rows],
             "mine": [sz(mine.get((r[0], r[1]), 0)) for r in rows],
         })  # fmt: skip
-        return df.sort_values("price", ascending=False, ignore_index=True)
 
     def prices(self, symbol: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
         """Price samples of ``symbol`` (one per slice, the last ``history``) after ``since``:
-        ``ts, bid, ask, mid, last``."""
+        ``ts, bid, ask, mid, last``. Sessions following the same symbol ask for the same samples
+        each slice: one frame, shared until the market moves."""
+        cut = None if since is None else (since.value if isinstance(since, pd.Timestamp) else int(since))
         with self._lock:
             if symbol not in self._col:
                 raise unknown_symbol(symbol, self._symbols)
+            frame: pd.DataFrame = self._shared_read(("prices", symbol, cut), lambda: self._prices_frame(symbol, cut))
+            return frame
+
+    def _prices_frame(self, symbol: str, cut: int | None) -> pd.DataFrame:
+        with self._lock:
             j, h, n = self._col[symbol], self.config.history, self._hist_n
             order = np.arange(n - min(n, h), n) % h
             ts = self._hist_ts[order]
             bid, ask, last = (a[order, j].astype(float) for a in (self._hist_bid, self._hist_ask, self._hist_last))
-        if since is not None:
-            cut = since.value if isinstance(since, pd.Timestamp) else int(since)
+        if cut is not None:
             k = int(np.searchsorted(ts, cut, side="right"))
             ts, bid, ask, last = ts[k:], bid[k:], ask[k:], last[k:]
-        return pd.DataFrame({"ts": pd.to_datetime(ts, unit="ns", utc=True), "bid": bid, "ask": ask,
-                             "mid": (bid + ask) / 2, "last": last})  # fmt: skip
+        return pd.DataFrame({"ts": _utc_times(ts), "bid": bid, "ask": ask, "mid": (bid + ask) / 2, "last": last})
 
     def orders(self, account: str) -> pd.DataFrame:
         """``account``'s orders (:data:`vtrade.execution.tables.ORDERS`), oldest first, with status,
@@ -1177,9 +1203,11 @@ class LiveMarket:
                         break
                     rows.append(row)
                 rows.reverse()
-        df = pd.DataFrame(rows, columns=["ts", "nav"])
-        df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
-        return df
+        # From arrays (a frame of tuples, then a datetime conversion, cost three times as much;
+        # every session asks for its NAV samples every refresh).
+        ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        navs = np.fromiter((r[1] for r in rows), dtype=float, count=len(rows))
+        return pd.DataFrame({"ts": _utc_times(ts), "nav": navs})
 
     def margin_calls(self, account: str) -> pd.DataFrame:
         """``account``'s margin calls, oldest first: ``ts``, ``equity`` and ``requirement`` (at the
@@ -1299,6 +1327,25 @@ class LiveMarket:
         """Fold the execution reports the worker published into the broker and the account views."""
         for e in self._log.reports():
             self._on_exec(e)
+        self._changed()  # a fill moves cash, positions and NAVs (a class's leaderboard)
+
+    def _changed(self) -> None:
+        """Anything a read shows may have changed: shared reads are built again on demand."""
+        self._epoch += 1
+        self._reads.clear()
+
+    def epoch(self) -> int:
+        """A counter that moves whenever anything the market shows may have changed (a slice, a
+        fill, an entry, a teacher's event): a view may reuse what it built from the market while
+        it stays the same."""
+        with self._lock:
+            return self._epoch
+
+    def _shared_read(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """``build()``, shared by every caller until the market next changes (call with the lock)."""
+        if key not in self._reads:
+            self._reads[key] = build()
+        return self._reads[key]
 
     def _open_day(self, day: int) -> None:
         """Start the universe's session ``day``: the clock moves to its open (closed hours are
@@ -1419,6 +1466,7 @@ class LiveMarket:
         slot = (self._hist_n - again) % self.config.history
         self._hist_ts[slot] = self.now
         self._hist_bid[slot], self._hist_ask[slot], self._hist_last[slot] = bid, ask, last
+        self._changed()
         if again:
             return
         self._hist_n += 1
@@ -1545,6 +1593,7 @@ class LiveMarket:
 
     def _apply_entry(self, e: object) -> CommandOutcome | None:
         """The broker's fold of one entry (the same on the live path and when a restart re-runs it)."""
+        self._changed()  # an order, an account, a halt, a rule: what reads show may differ now
         if isinstance(e, MarketShock | TradingHalt | LiquidityDrought):
             if e.id not in self._interventions:  # an id acts once, however often it is entered
                 self._interventions[e.id] = e
@@ -1627,6 +1676,7 @@ class LiveMarket:
                 self._slice()
             self._apply_entry(e)
         self._quotes_cache, self._top_cache = None, {}
+        self._changed()
         if ckpt is None and not entries:
             return  # a new data dir: nothing to bring back
         people = sum(not (a.bot or a.simulated) for a in self._accounts.values())
@@ -1861,6 +1911,11 @@ def _session_open(day: date) -> int:
     while (bounds := calendar.session_bounds(day)) is None:
         day = date.fromordinal(day.toordinal() + 1)
     return bounds[0]
+
+
+def _utc_times(ns: np.ndarray) -> pd.DatetimeIndex:
+    """Nanoseconds since the epoch (int64) as UTC times, without pandas' parsing of its input."""
+    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("M8[ns]")).tz_localize("UTC")
 
 
 class UnknownSymbolError(VtradeError, KeyError):
