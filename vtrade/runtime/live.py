@@ -1132,25 +1132,25 @@ class LiveMarket:
 
     def prices(self, symbol: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
         """Price samples of ``symbol`` (one per slice, the last ``history``) after ``since``:
-        ``ts, bid, ask, mid, last``. Sessions following the same symbol ask for the same samples
-        each slice: one frame, shared until the market moves."""
+        ``ts, bid, ask, mid, last``."""
+        c = self.price_columns(symbol, since)
+        return pd.DataFrame({"ts": pd.DatetimeIndex(c["ts"]).tz_localize("UTC"), "bid": c["bid"], "ask": c["ask"],
+                             "mid": c["mid"], "last": c["last"]})  # fmt: skip
+
+    def price_columns(self, symbol: str, since: pd.Timestamp | int | None = None) -> dict[str, np.ndarray]:
+        """:meth:`prices` as arrays, ``ts`` as naive ``datetime64[ns]`` in UTC: what a chart
+        streams each refresh (a DataFrame per session and refresh cost more than the samples)."""
         cut = None if since is None else (since.value if isinstance(since, pd.Timestamp) else int(since))
         with self._lock:
             if symbol not in self._col:
                 raise unknown_symbol(symbol, self._symbols)
-            frame: pd.DataFrame = self._shared_read(("prices", symbol, cut), lambda: self._prices_frame(symbol, cut))
-            return frame
-
-    def _prices_frame(self, symbol: str, cut: int | None) -> pd.DataFrame:
-        with self._lock:
             j, h, n = self._col[symbol], self.config.history, self._hist_n
             order = np.arange(n - min(n, h), n) % h
+            if cut is not None:  # only the samples after ``since`` are gathered
+                order = order[int(np.searchsorted(self._hist_ts[order], cut, side="right")):]
             ts = self._hist_ts[order]
             bid, ask, last = (a[order, j].astype(float) for a in (self._hist_bid, self._hist_ask, self._hist_last))
-        if cut is not None:
-            k = int(np.searchsorted(ts, cut, side="right"))
-            ts, bid, ask, last = ts[k:], bid[k:], ask[k:], last[k:]
-        return pd.DataFrame({"ts": _utc_times(ts), "bid": bid, "ask": ask, "mid": (bid + ask) / 2, "last": last})
+        return {"ts": ts.view("M8[ns]"), "bid": bid, "ask": ask, "mid": (bid + ask) / 2, "last": last}
 
     def orders(self, account: str) -> pd.DataFrame:
         """``account``'s orders (:data:`vtrade.execution.tables.ORDERS`), oldest first, with status,
@@ -1191,6 +1191,12 @@ class LiveMarket:
 
     def nav_history(self, account: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
         """``account``'s NAV samples (after ``since``, if given): ``ts, nav``."""
+        c = self.nav_columns(account, since)
+        return pd.DataFrame({"ts": pd.DatetimeIndex(c["ts"]).tz_localize("UTC"), "nav": c["nav"]})
+
+    def nav_columns(self, account: str, since: pd.Timestamp | int | None = None) -> dict[str, np.ndarray]:
+        """:meth:`nav_history` as arrays, ``ts`` as naive ``datetime64[ns]`` in UTC (what the
+        NAV chart streams each refresh)."""
         cut = None if since is None else (since.value if isinstance(since, pd.Timestamp) else int(since))
         with self._lock:
             nav = self._account(account).nav
@@ -1203,11 +1209,8 @@ class LiveMarket:
                         break
                     rows.append(row)
                 rows.reverse()
-        # From arrays (a frame of tuples, then a datetime conversion, cost three times as much;
-        # every session asks for its NAV samples every refresh).
         ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        navs = np.fromiter((r[1] for r in rows), dtype=float, count=len(rows))
-        return pd.DataFrame({"ts": _utc_times(ts), "nav": navs})
+        return {"ts": ts.view("M8[ns]"), "nav": np.fromiter((r[1] for r in rows), dtype=float, count=len(rows))}
 
     def margin_calls(self, account: str) -> pd.DataFrame:
         """``account``'s margin calls, oldest first: ``ts``, ``equity`` and ``requirement`` (at the
@@ -1911,11 +1914,6 @@ def _session_open(day: date) -> int:
     while (bounds := calendar.session_bounds(day)) is None:
         day = date.fromordinal(day.toordinal() + 1)
     return bounds[0]
-
-
-def _utc_times(ns: np.ndarray) -> pd.DatetimeIndex:
-    """Nanoseconds since the epoch (int64) as UTC times, without pandas' parsing of its input."""
-    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("M8[ns]")).tz_localize("UTC")
 
 
 class UnknownSymbolError(VtradeError, KeyError):

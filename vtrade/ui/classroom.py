@@ -207,6 +207,9 @@ class DeskMarket:
     def prices(self, symbol: str, since: Any = None) -> pd.DataFrame:
         return self.desk.prices(symbol, since=since)
 
+    def price_columns(self, symbol: str, since: Any = None) -> dict[str, np.ndarray]:
+        return self.desk.price_columns(symbol, since=since)
+
     def leaderboard(self) -> pd.DataFrame:
         return self.desk.leaderboard()
 
@@ -229,6 +232,10 @@ class DeskMarket:
     def nav_history(self, account: str, since: Any = None) -> pd.DataFrame:
         self._mine(account)
         return self.desk.nav_history(since=since)
+
+    def nav_columns(self, account: str, since: Any = None) -> dict[str, np.ndarray]:
+        self._mine(account)
+        return self.desk.nav_columns(since=since)
 
     def preview(self, account: str, **inputs: Any) -> Any:
         self._mine(account)

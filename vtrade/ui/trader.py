@@ -76,14 +76,6 @@ CHART_POINTS = 2000  # samples a chart keeps (older ones roll off)
 TABLES_NAV_MOVE = 0.001
 
 
-def _stream_dict(df: pd.DataFrame, columns: tuple[str, ...]) -> DataDict:
-    """Columns for a Bokeh source: UTC times as naive datetimes (Bokeh plots them as they are)."""
-    # The UTC times' own array made naive (the Series' ``.dt.tz_localize(None)`` cost 20 times as much).
-    out: DataDict = {"ts": df["ts"].array.tz_convert(None).to_numpy()}
-    out.update({c: df[c].to_numpy(dtype=float) for c in columns})
-    return out
-
-
 def _source_frame(source: ColumnDataSource) -> pd.DataFrame:
     """What a chart shows, as a DataFrame with UTC times."""
     df = pd.DataFrame({k: np.asarray(v) for k, v in source.data.items()})
@@ -151,9 +143,9 @@ class TraderState(param.Parameterized):
         # cannot afford it; Bokeh's own ``stream`` costs well under a millisecond.)
         self.price_source = ColumnDataSource({"ts": [], "mid": [], "bid": [], "ask": []})
         self.nav_source = ColumnDataSource({"ts": [], "nav": []})
-        self._price_since: pd.Timestamp | None = None
+        self._price_since: int | None = None  # ns of the last sample sent
         self._restart_prices = False  # the focus moved: the chart's data is replaced at the next refresh
-        self._nav_since: pd.Timestamp | None = None
+        self._nav_since: int | None = None
         self._version = self._version_pf = -1
         self._tables_nav = math.nan  # the NAV when the positions table was last built
         self.param.watch(self._on_symbol, "symbol")
@@ -203,10 +195,11 @@ class TraderState(param.Parameterized):
         self._version = self._version_pf = version
         self._stream_prices(restart=self._restart_prices)
         self._restart_prices = False
-        nav = m.nav_history(acct, since=self._nav_since)
-        if len(nav):
-            self._nav_since = nav.ts.iloc[-1]
-            self.nav_source.stream(_stream_dict(nav, ("nav",)), rollover=CHART_POINTS)
+        # The charts take arrays straight from the market (no DataFrame per session and refresh).
+        nav = m.nav_columns(acct, since=self._nav_since)
+        if len(nav["ts"]):
+            self._nav_since = int(nav["ts"].view("i8")[-1])
+            self.nav_source.stream(dict(nav), rollover=CHART_POINTS)
 
     def ranking_frame(self) -> pd.DataFrame:
         """The leaderboard this session shows (``rank, account, nav, return_pct``): the whole
@@ -231,13 +224,15 @@ class TraderState(param.Parameterized):
         self.message = f"Cancel of {client_order_id} sent" if out.ok else f"Cancel refused: {out.reason}"
 
     def _stream_prices(self, *, restart: bool = False) -> None:
-        prices = self.market.prices(self.symbol, since=None if restart else self._price_since)
+        c = self.market.price_columns(self.symbol, since=None if restart else self._price_since)
+        ts = c["ts"][-CHART_POINTS:]
+        samples: DataDict = {"ts": ts, **{k: c[k][-CHART_POINTS:] for k in ("mid", "bid", "ask")}}
         if restart:  # another symbol: replace the data, not append to it
-            self.price_source.data = _stream_dict(prices.tail(CHART_POINTS), ("mid", "bid", "ask"))
-        elif len(prices):
-            self.price_source.stream(_stream_dict(prices, ("mid", "bid", "ask")), rollover=CHART_POINTS)
-        if len(prices):
-            self._price_since = prices.ts.iloc[-1]
+            self.price_source.data = samples
+        elif len(ts):
+            self.price_source.stream(samples, rollover=CHART_POINTS)
+        if len(ts):
+            self._price_since = int(ts.view("i8")[-1])
 
     def _on_symbol(self, event: param.parameterized.Event) -> None:
         # The ladder and chart follow the focus now, not at the next refresh: for a moment they
@@ -589,10 +584,12 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
     rows = []
     columns = ("symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps")
     # A teacher's halt (a class market's quotes say which): the row says so, not just a frozen price.
-    halted = set(quotes.symbol[quotes.halted.astype(bool)]) if "halted" in quotes and not quotes.empty else set()
     # (An empty frame may have no columns at all: the state's default before the first refresh.)
+    # Columns as plain lists: iterating the Series themselves cost more than the HTML.
+    cols = {c: quotes[c].tolist() for c in (*columns, "halted") if c in quotes} if not quotes.empty else {}
+    halted = {s for s, h in zip(cols["symbol"], cols["halted"], strict=True) if h} if "halted" in cols else set()
     lines: Iterable[tuple[str, str, str, float, float, float, float, float, float, float]] = (
-        () if quotes.empty else zip(*(quotes[c] for c in columns), strict=True))
+        () if not cols else zip(*(cols[c] for c in columns), strict=True))
     for symbol, name, sector, bid, bid_size, ask, ask_size, last, change_pct, spread_bps in lines:
         colour = "#2e7d32" if change_pct > 0 else ("#c62828" if change_pct < 0 else "#444")
         arrow = "▲ " if change_pct > 0 else ("▼ " if change_pct < 0 else "")
