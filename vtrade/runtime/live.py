@@ -1173,9 +1173,8 @@ class LiveMarket:
         alone (about a tenth of the cost: a dashboard refreshes the tables less often)."""
         with self._lock:
             acct = self._account(account)
-            row = self.book.row(acct.name)
             ledger = self.book.ledgers[acct.name]
-            summary = {k: float(v) for k, v in row.items()}
+            summary = self.book.stats(acct.name)  # numbers, not a one-row frame: asked for every refresh
             summary["initial_cash"] = float(ledger.initial_cash)
             summary["pnl"] = summary["nav"] - summary["initial_cash"]
             summary["realized_pnl"] = float(ledger.realized_pnl())
