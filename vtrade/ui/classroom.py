@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 from vtrade.ui.trader import (
     Column,
     LiveHTML,
+    SharedByFrame,
     TicketState,
     TraderState,
     fmt_money,
@@ -252,6 +253,9 @@ def _desk_market(desk: StudentDesk) -> LiveMarket:
     return cast("LiveMarket", DeskMarket(desk))
 
 
+_RANKINGS = SharedByFrame(8)
+
+
 class ClassTraderState(TraderState):
     """A student's trading views: their own account on the class's market, the CLASS's
     leaderboard (display names, NAV and return only), cancels through their desk."""
@@ -261,8 +265,9 @@ class ClassTraderState(TraderState):
         super().__init__(market=_desk_market(desk), account=desk.account, **params)
 
     def ranking_frame(self) -> pd.DataFrame:
-        board = self.desk.leaderboard()
-        return board.rename(columns={"name": "account"})[["rank", "account", "nav", "return_pct"]]
+        board = self.desk.leaderboard()  # the class's, shared by its pages: so is what is shown of it
+        return _RANKINGS.get(board, (), lambda: board.rename(columns={"name": "account"})[
+            ["rank", "account", "nav", "return_pct"]])
 
     def cancel(self, client_order_id: str) -> None:
         try:

@@ -23,7 +23,7 @@ import html
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LiveHTML",
+    "SharedByFrame",
     "TicketState",
     "TraderState",
     "blotter",
@@ -67,6 +68,7 @@ __all__ = [
     "watchlist",
 ]
 
+T = TypeVar("T")
 TITLE = "vtrade · trader"
 TICKET_FIELDS = ("symbol", "side", "order_type", "quantity", "limit_price", "tif")
 CHART_POINTS = 2000  # samples a chart keeps (older ones roll off)
@@ -83,30 +85,31 @@ def _source_frame(source: ColumnDataSource) -> pd.DataFrame:
     return df
 
 
-class _SharedHtml:
-    """HTML rendered from a frame the market shares between sessions (its reads are built once
-    per change of the market and handed to every caller: ``LiveMarket.quotes``, ``depth``), so
-    rendered once for every session showing it. Keyed by the frame's identity, which the entry
+class SharedByFrame:
+    """What is built from a frame the market or the classroom shares between sessions (their
+    reads are built once per change and handed to every caller: ``LiveMarket.quotes``,
+    ``depth``, ``Classroom.leaderboard``), so built once for every session showing it: the HTML
+    of a watchlist, a ladder, a class's ranking. Keyed by the frame's identity, which the entry
     keeps alive (so the id is not reused while it is here): a frame built for one account alone
     (a book with that student's orders marked) is never anyone else's, and never found by them."""
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._cache: dict[tuple[Any, ...], tuple[object, str]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[object, Any]] = {}
 
-    def get(self, frame: object, key: tuple[Any, ...], render: Callable[[], str]) -> str:
+    def get(self, frame: object, key: tuple[Any, ...], build: Callable[[], T]) -> T:
         hit = self._cache.get((id(frame), *key))
         if hit is not None and hit[0] is frame:
-            return hit[1]
-        html_ = render()
-        if len(self._cache) >= self.size:  # frames of past slices: nobody asks for them again
+            return cast("T", hit[1])
+        value = build()
+        if len(self._cache) >= self.size:  # built from past slices: nobody asks for them again
             self._cache.clear()
-        self._cache[(id(frame), *key)] = (frame, html_)
-        return html_
+        self._cache[(id(frame), *key)] = (frame, value)
+        return value
 
 
-_WATCHLIST_HTML = _SharedHtml()
-_LADDER_HTML = _SharedHtml()
+_WATCHLIST_HTML = SharedByFrame()
+_LADDER_HTML = SharedByFrame()
 
 
 class TraderState(param.Parameterized):
@@ -639,6 +642,11 @@ class LiveHTML(pn.pane.HTML):
     ``stylesheets``, which Panel's panes apply only with an object: a change of them (or the
     first update) still takes the full path."""
 
+    def _get_model(self, doc: Any, root: Any = None, parent: Any = None, comm: Any = None) -> Any:
+        model = super()._get_model(doc, root, parent, comm)
+        self._applied_stylesheets = self.stylesheets  # the new model has every property already
+        return model
+
     def _update(self, ref: str, model: Any) -> None:
         if self.stylesheets is not getattr(self, "_applied_stylesheets", None):
             super()._update(ref, model)
@@ -882,9 +890,12 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
 def _allocation(sectors: pd.DataFrame, cash: float | None) -> dict[str, Any]:
     """What the allocation chart shows: the sectors held and the cash (so the chart is never
     empty: an account that holds nothing is all cash)."""
-    held = sectors[sectors.exposure != 0] if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
-    names = [str(x) for x in held.sector]
-    values = [float(x) for x in held.exposure]
+    # Plain lists, not a filtered frame: this runs with every summary (every other refresh).
+    pairs: Iterable[tuple[Any, Any]] = () if sectors.empty else zip(
+        sectors.sector.tolist(), sectors.exposure.tolist(), strict=True)
+    held = [(str(s), float(e)) for s, e in pairs if e != 0]
+    names = [s for s, _ in held]
+    values = [e for _, e in held]
     if cash is not None and cash == cash:
         names.append("Cash")
         values.append(float(cash))
