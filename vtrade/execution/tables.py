@@ -190,7 +190,7 @@ class Schema(Sequence[str]):
         extra = [n for n in data if n not in self.dtypes]
         if missing or extra:
             raise ValueError(f"{self.name}: missing columns {missing}, unexpected columns {extra}")
-        return pd.DataFrame({n: _series(data[n], self.dtypes[n]) for n in self.names})
+        return pd.DataFrame({n: _column(data[n], self.dtypes[n]) for n in self.names})
 
     def conform(self, df: pd.DataFrame) -> pd.DataFrame:
         """``df`` (e.g. read back from DuckDB or Parquet) with this schema's columns, order and
@@ -207,6 +207,31 @@ class Schema(Sequence[str]):
         if got != want:
             diff = [f"{g} != {w}" for g, w in zip(got, want, strict=False) if g != w]
             raise ValueError(f"{self.name}: columns or dtypes differ from the schema: {diff or (got, want)}")
+
+
+def _column(values: Any, dtype: str) -> Any:
+    """``values`` as a column of ``dtype`` for :meth:`Schema.frame`: text and numbers straight
+    into an array (a Series per column, then a frame aligning them, was most of the cost of a
+    small table, such as the positions a dashboard rebuilds every other second per session);
+    anything else (times, nullable integers, values needing pandas' conversions) via
+    :func:`_series`."""
+    arr = values.to_numpy(dtype=object if dtype == "str" else None) if isinstance(values, pd.Series) else values
+    try:
+        if dtype == "str":
+            arr = np.asarray(arr, dtype=object)
+            if arr.ndim == 1:
+                return pd.array(arr, dtype="str")
+        elif dtype in _NUMPY_KINDS:
+            arr = np.asarray(arr)
+            if arr.ndim == 1 and arr.dtype.kind in _NUMPY_KINDS[dtype]:  # never NaN into an integer
+                return arr.astype(dtype)
+    except (TypeError, ValueError):
+        pass
+    return _series(values, dtype)
+
+
+#: The numpy dtypes :func:`_column` fills directly, from arrays of these kinds only.
+_NUMPY_KINDS = {"float64": "fiub", "int64": "iub", "bool": "b"}
 
 
 def _series(values: Any, dtype: str) -> pd.Series:

@@ -145,6 +145,10 @@ class PortfolioBook:
         s.name = account
         return s
 
+    def stats(self, account: str) -> dict[str, float]:
+        """:meth:`row` as plain numbers (without building a frame)."""
+        return self.nav.stats(self._account_row(account))
+
     def positions(self, account: str) -> pd.DataFrame:
         """An account's open positions, largest first, with sector and weight: the public
         positions table (:data:`vtrade.execution.tables.POSITIONS`), exact lots from the ledger.

@@ -989,6 +989,15 @@ class NavBook:
         """
         acc = np.arange(self.n_accounts) if accounts is None else _ids(accounts, self.n_accounts, "account")
         acc = np.ascontiguousarray(acc, dtype=np.int64)
+        return pd.DataFrame(self._stats(acc), index=pd.Index(acc, name="account"))
+
+    def stats(self, account: int) -> dict[str, float]:
+        """One account's line of :meth:`frame` as plain numbers (no DataFrame: a dashboard asks
+        for its account's summary twice a second)."""
+        acc = np.ascontiguousarray(_ids([account], self.n_accounts, "account"), dtype=np.int64)
+        return {k: float(v[0]) for k, v in self._stats(acc).items()}
+
+    def _stats(self, acc: np.ndarray) -> dict[str, np.ndarray]:
         n = len(acc)
         cost_sum, hhi, n_open = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
         _row_stats(acc, self._row_ptr, self._row_len, self._col, self._qty, self._cost, self._pm, cost_sum, hhi,
@@ -996,15 +1005,12 @@ class NavBook:
         nav = self._nav[acc]
         with np.errstate(divide="ignore", invalid="ignore"):
             leverage = self._gross[acc] / nav
-        return pd.DataFrame(
-            {
-                "nav": nav, "cash": self._cash[acc], "gross_exposure": self._gross[acc],
-                "net_exposure": self._net[acc], "unrealized_pnl": self._net[acc] - cost_sum,
-                "day_pnl": nav - self._day_open[acc], "positions": n_open, "hhi": hhi,
-                "leverage": leverage,
-            },
-            index=pd.Index(acc, name="account"),
-        )
+        return {
+            "nav": nav, "cash": self._cash[acc], "gross_exposure": self._gross[acc],
+            "net_exposure": self._net[acc], "unrealized_pnl": self._net[acc] - cost_sum,
+            "day_pnl": nav - self._day_open[acc], "positions": n_open, "hhi": hhi,
+            "leverage": leverage,
+        }  # fmt: skip
 
     def positions(self, account: int) -> pd.DataFrame:
         """Open positions of one account, largest |value| first: ``symbol, sector, qty, price,

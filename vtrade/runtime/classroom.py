@@ -46,6 +46,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import vtrade.classroom as vc
@@ -223,6 +224,10 @@ class Classroom:
         self._games: dict[str, GameWorker] = {}
         self._markets: dict[str, LiveMarket] = {}
         self._applied: dict[str, int] = {}  # per class: how many market events its market has taken
+        # Per class: the leaderboard with what it was built from (the class's state, its market
+        # and the market's epoch). Every student's page and the projector show the same board:
+        # built once while neither the class nor its market changes, not once per page.
+        self._boards: dict[str, tuple[ClassState, LiveMarket | None, int, pd.DataFrame]] = {}
         self._lock = threading.RLock()
         self.last_seen: dict[tuple[str, str], int] = {}  # (class, student) -> wall ns of their last request
         for cid in self.book.classes():
@@ -339,8 +344,13 @@ class Classroom:
 
     def leaderboard(self, class_id: str) -> pd.DataFrame:
         """The class's students ranked by NAV: display name, NAV, return % (what a class may
-        see of each other; no positions)."""
+        see of each other; no positions). Shared by every caller: read-only."""
         state = self.state(class_id)
+        market = self.market(class_id)
+        epoch = market.epoch() if market is not None else -1  # before the NAVs: a change meanwhile rebuilds
+        cached = self._boards.get(class_id)
+        if cached is not None and cached[0] is state and cached[1] is market and cached[2] == epoch:
+            return cached[3]
         navs = self._navs(state, [s.account_id for s in state.active])
         df = pd.DataFrame({"student_id": [s.student_id for s in state.active],
                            "name": [s.display_name for s in state.active],
@@ -348,6 +358,7 @@ class Classroom:
         df["return_pct"] = (df.nav / float(state.rules.starting_cash) - 1) * 100
         df = df.sort_values(["nav", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
         df.insert(0, "rank", range(1, len(df) + 1))
+        self._boards[class_id] = (state, market, epoch, df)
         return df
 
     def standings(self, class_id: str, metric: str = "composite", *, n: int = 10, around: str | None = None,
@@ -792,6 +803,9 @@ class StudentDesk:
     def prices(self, symbol: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
         return self._market.prices(symbol, since=since)
 
+    def price_columns(self, symbol: str, since: pd.Timestamp | int | None = None) -> dict[str, np.ndarray]:
+        return self._market.price_columns(symbol, since=since)
+
     def featured(self) -> list[str]:
         return self._market.featured()
 
@@ -807,6 +821,9 @@ class StudentDesk:
 
     def nav_history(self, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
         return self._market.nav_history(self.account, since=since)
+
+    def nav_columns(self, since: pd.Timestamp | int | None = None) -> dict[str, np.ndarray]:
+        return self._market.nav_columns(self.account, since=since)
 
     def clock(self) -> dict[str, Any]:
         return self._market.clock()

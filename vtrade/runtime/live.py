@@ -85,7 +85,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -534,6 +534,13 @@ class LiveMarket:
         self._slice_wall = time.time()  # wall clock when the last slice was done: views measure their lag
         self._quotes_cache: tuple[int, pd.DataFrame] | None = None
         self._top_cache: dict[tuple[str, int], tuple[int, list[tuple[str, int, int]]]] = {}
+        # Reads that are the same for every view (a watchlist's quotes, a symbol's price samples,
+        # its book without anyone's orders, a class's NAVs) are built once per change of the
+        # market and shared: 30 sessions refreshing the same slice asked for the same frames 30
+        # times. ``_epoch`` moves, and ``_reads`` is emptied, whenever anything a read shows may
+        # have changed (see ``_changed``); shared frames are read-only for their callers.
+        self._epoch = 0
+        self._reads: dict[tuple[Any, ...], Any] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._repace = threading.Event()  # set_speed (or stop) cuts the pacer's wait short
@@ -1091,7 +1098,10 @@ class LiveMarket:
             if unknown:
                 raise unknown_symbol(unknown[0], self._symbols)
             with self._lock:
-                return self._quotes_frame(np.array([self._col[s] for s in wanted], dtype=np.intp))
+                # Every session with the same watchlist gets the same frame until the market moves.
+                rows = np.array([self._col[s] for s in wanted], dtype=np.intp)
+                frame: pd.DataFrame = self._shared_read(("quotes", *wanted), lambda: self._quotes_frame(rows))
+                return frame
         with self._lock:
             cached = self._quotes_cache
             if cached is None or cached[0] != self._slices:
@@ -1100,10 +1110,20 @@ class LiveMarket:
 
     def depth(self, symbol: str, levels: int = 10, account: str | None = None) -> pd.DataFrame:
         """Top ``levels`` per side, best first: ``side, price, size`` and ``mine`` (lots of
-        ``account``'s own open limit orders resting at that price)."""
+        ``account``'s own open limit orders resting at that price). The book of an account with
+        no order resting in ``symbol`` is everyone's: one frame shared until the market moves."""
         with self._lock:
             venue = self._venue(symbol)
             venue.idle = 0
+            if account is None or not any(o.symbol == symbol and o.limit_price is not None and o.leaves
+                                          for o in self._account(account).orders.values()):  # fmt: skip
+                frame: pd.DataFrame = self._shared_read(("depth", symbol, levels),
+                                                        lambda: self._depth_frame(venue, symbol, levels, None))
+                return frame
+            return self._depth_frame(venue, symbol, levels, account)
+
+    def _depth_frame(self, venue: _Venue, symbol: str, levels: int, account: str | None) -> pd.DataFrame:
+        with self._lock:
             key = (symbol, levels)
             cached = self._top_cache.get(key)
             if cached is None or cached[0] != self._slices:
@@ -1122,28 +1142,34 @@ class LiveMarket:
         # Own orders away from the displayed levels still show, at their price.
         shown = {(side, p) for side, p, _ in rows}
         rows += [(side, p, 0) for (side, p) in mine if (side, p) not in shown]
-        df = pd.DataFrame({
+        # Highest price first (a stable sort in Python: pandas' sort_values cost more than the rows).
+        rows.sort(key=lambda r: -r[1])
+        return pd.DataFrame({
             "side": [r[0] for r in rows], "price": [px(r[1]) for r in rows], "size": [sz(r[2]) for r in rows],
             "mine": [sz(mine.get((r[0], r[1]), 0)) for r in rows],
         })  # fmt: skip
-        return df.sort_values("price", ascending=False, ignore_index=True)
 
     def prices(self, symbol: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
         """Price samples of ``symbol`` (one per slice, the last ``history``) after ``since``:
         ``ts, bid, ask, mid, last``."""
+        c = self.price_columns(symbol, since)
+        return pd.DataFrame({"ts": pd.DatetimeIndex(c["ts"]).tz_localize("UTC"), "bid": c["bid"], "ask": c["ask"],
+                             "mid": c["mid"], "last": c["last"]})  # fmt: skip
+
+    def price_columns(self, symbol: str, since: pd.Timestamp | int | None = None) -> dict[str, np.ndarray]:
+        """:meth:`prices` as arrays, ``ts`` as naive ``datetime64[ns]`` in UTC: what a chart
+        streams each refresh (a DataFrame per session and refresh cost more than the samples)."""
+        cut = None if since is None else (since.value if isinstance(since, pd.Timestamp) else int(since))
         with self._lock:
             if symbol not in self._col:
                 raise unknown_symbol(symbol, self._symbols)
             j, h, n = self._col[symbol], self.config.history, self._hist_n
             order = np.arange(n - min(n, h), n) % h
+            if cut is not None:  # only the samples after ``since`` are gathered
+                order = order[int(np.searchsorted(self._hist_ts[order], cut, side="right")):]
             ts = self._hist_ts[order]
             bid, ask, last = (a[order, j].astype(float) for a in (self._hist_bid, self._hist_ask, self._hist_last))
-        if since is not None:
-            cut = since.value if isinstance(since, pd.Timestamp) else int(since)
-            k = int(np.searchsorted(ts, cut, side="right"))
-            ts, bid, ask, last = ts[k:], bid[k:], ask[k:], last[k:]
-        return pd.DataFrame({"ts": pd.to_datetime(ts, unit="ns", utc=True), "bid": bid, "ask": ask,
-                             "mid": (bid + ask) / 2, "last": last})  # fmt: skip
+        return {"ts": ts.view("M8[ns]"), "bid": bid, "ask": ask, "mid": (bid + ask) / 2, "last": last}
 
     def orders(self, account: str) -> pd.DataFrame:
         """``account``'s orders (:data:`vtrade.execution.tables.ORDERS`), oldest first, with status,
@@ -1166,9 +1192,8 @@ class LiveMarket:
         alone (about a tenth of the cost: a dashboard refreshes the tables less often)."""
         with self._lock:
             acct = self._account(account)
-            row = self.book.row(acct.name)
             ledger = self.book.ledgers[acct.name]
-            summary = {k: float(v) for k, v in row.items()}
+            summary = self.book.stats(acct.name)  # numbers, not a one-row frame: asked for every refresh
             summary["initial_cash"] = float(ledger.initial_cash)
             summary["pnl"] = summary["nav"] - summary["initial_cash"]
             summary["realized_pnl"] = float(ledger.realized_pnl())
@@ -1184,6 +1209,12 @@ class LiveMarket:
 
     def nav_history(self, account: str, since: pd.Timestamp | int | None = None) -> pd.DataFrame:
         """``account``'s NAV samples (after ``since``, if given): ``ts, nav``."""
+        c = self.nav_columns(account, since)
+        return pd.DataFrame({"ts": pd.DatetimeIndex(c["ts"]).tz_localize("UTC"), "nav": c["nav"]})
+
+    def nav_columns(self, account: str, since: pd.Timestamp | int | None = None) -> dict[str, np.ndarray]:
+        """:meth:`nav_history` as arrays, ``ts`` as naive ``datetime64[ns]`` in UTC (what the
+        NAV chart streams each refresh)."""
         cut = None if since is None else (since.value if isinstance(since, pd.Timestamp) else int(since))
         with self._lock:
             nav = self._account(account).nav
@@ -1196,9 +1227,8 @@ class LiveMarket:
                         break
                     rows.append(row)
                 rows.reverse()
-        df = pd.DataFrame(rows, columns=["ts", "nav"])
-        df["ts"] = pd.to_datetime(df["ts"], unit="ns", utc=True)
-        return df
+        ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return {"ts": ts.view("M8[ns]"), "nav": np.fromiter((r[1] for r in rows), dtype=float, count=len(rows))}
 
     def margin_calls(self, account: str) -> pd.DataFrame:
         """``account``'s margin calls, oldest first: ``ts``, ``equity`` and ``requirement`` (at the
@@ -1324,6 +1354,25 @@ class LiveMarket:
         """Fold the execution reports the worker published into the broker and the account views."""
         for e in self._log.reports():
             self._on_exec(e)
+        self._changed()  # a fill moves cash, positions and NAVs (a class's leaderboard)
+
+    def _changed(self) -> None:
+        """Anything a read shows may have changed: shared reads are built again on demand."""
+        self._epoch += 1
+        self._reads.clear()
+
+    def epoch(self) -> int:
+        """A counter that moves whenever anything the market shows may have changed (a slice, a
+        fill, an entry, a teacher's event): a view may reuse what it built from the market while
+        it stays the same."""
+        with self._lock:
+            return self._epoch
+
+    def _shared_read(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """``build()``, shared by every caller until the market next changes (call with the lock)."""
+        if key not in self._reads:
+            self._reads[key] = build()
+        return self._reads[key]
 
     def _open_day(self, day: int) -> None:
         """Start the universe's session ``day``: the clock moves to its open (closed hours are
@@ -1451,6 +1500,7 @@ class LiveMarket:
         slot = (self._hist_n - again) % self.config.history
         self._hist_ts[slot] = self.now
         self._hist_bid[slot], self._hist_ask[slot], self._hist_last[slot] = bid, ask, last
+        self._changed()
         if again:
             return
         self._hist_n += 1
@@ -1651,6 +1701,7 @@ class LiveMarket:
 
     def _apply_entry(self, e: object) -> CommandOutcome | None:
         """The broker's fold of one entry (the same on the live path and when a restart re-runs it)."""
+        self._changed()  # an order, an account, a halt, a rule: what reads show may differ now
         if isinstance(e, MarketShock | TradingHalt | LiquidityDrought):
             if e.id not in self._interventions:  # an id acts once, however often it is entered
                 self._interventions[e.id] = e
@@ -1739,6 +1790,7 @@ class LiveMarket:
                 self._slice()
             self._apply_entry(e)
         self._quotes_cache, self._top_cache = None, {}
+        self._changed()
         if ckpt is None and not entries:
             return  # a new data dir: nothing to bring back
         people = sum(not (a.bot or a.simulated) for a in self._accounts.values())

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from vtrade.runtime.live import LiveMarket
 from vtrade.ui.trader import (
     Column,
+    LiveHTML,
+    SharedByFrame,
     TicketState,
     TraderState,
     fmt_money,
@@ -215,6 +217,9 @@ class DeskMarket:
     def prices(self, symbol: str, since: Any = None) -> pd.DataFrame:
         return self.desk.prices(symbol, since=since)
 
+    def price_columns(self, symbol: str, since: Any = None) -> dict[str, np.ndarray]:
+        return self.desk.price_columns(symbol, since=since)
+
     def leaderboard(self) -> pd.DataFrame:
         return self.desk.leaderboard()
 
@@ -238,6 +243,10 @@ class DeskMarket:
         self._mine(account)
         return self.desk.nav_history(since=since)
 
+    def nav_columns(self, account: str, since: Any = None) -> dict[str, np.ndarray]:
+        self._mine(account)
+        return self.desk.nav_columns(since=since)
+
     def preview(self, account: str, **inputs: Any) -> Any:
         self._mine(account)
         return self.desk.preview(**inputs)
@@ -253,6 +262,9 @@ def _desk_market(desk: StudentDesk) -> LiveMarket:
     return cast("LiveMarket", DeskMarket(desk))
 
 
+_RANKINGS = SharedByFrame(8)
+
+
 class ClassTraderState(TraderState):
     """A student's trading views: their own account on the class's market, the CLASS's
     leaderboard (display names, NAV and return only), cancels through their desk."""
@@ -262,8 +274,9 @@ class ClassTraderState(TraderState):
         super().__init__(market=_desk_market(desk), account=desk.account, **params)
 
     def ranking_frame(self) -> pd.DataFrame:
-        board = self.desk.leaderboard()
-        return board.rename(columns={"name": "account"})[["rank", "account", "nav", "return_pct"]]
+        board = self.desk.leaderboard()  # the class's, shared by its pages: so is what is shown of it
+        return _RANKINGS.get(board, (), lambda: board.rename(columns={"name": "account"})[
+            ["rank", "account", "nav", "return_pct"]])
 
     def cancel(self, client_order_id: str) -> None:
         try:
@@ -402,11 +415,11 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
     except ClassroomError as refused:
         return _template("vtrade · class", [pn.pane.HTML(_signed_out_html(str(refused)), sizing_mode="stretch_width")])
     view = StudentView(desk)
-    bar = pn.pane.HTML(pn.bind(lambda *_: _class_bar(view), view.param.class_name, view.param.phase,
+    bar = LiveHTML(pn.bind(lambda *_: _class_bar(view), view.param.class_name, view.param.phase,
                                view.param.clock_running, view.param.signed_out),
                        sizing_mode="stretch_width", css_classes=["vt-class-bar-pane"])  # fmt: skip
-    news = pn.pane.HTML(pn.bind(_class_news, view.param.news, view.param.signed_out), sizing_mode="stretch_width")
-    clock = pn.pane.HTML(pn.bind(_class_clock, view.param.clock, view.param.signed_out), sizing_mode="stretch_width",
+    news = LiveHTML(pn.bind(_class_news, view.param.news, view.param.signed_out), sizing_mode="stretch_width")
+    clock = LiveHTML(pn.bind(_class_clock, view.param.clock, view.param.signed_out), sizing_mode="stretch_width",
                          css_classes=["vt-class-clock-pane"])  # fmt: skip
     body = pn.Column(sizing_mode="stretch_width")
     live: dict[str, Any] = {}
@@ -420,7 +433,7 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
         if not view.trading:
             if "waiting" not in live:
                 live.clear()
-                live["waiting"] = pn.pane.HTML(pn.bind(lambda *_: _waiting_html(view), view.param.students,
+                live["waiting"] = LiveHTML(pn.bind(lambda *_: _waiting_html(view), view.param.students,
                                                        view.param.phase), sizing_mode="stretch_width")  # fmt: skip
                 body.objects = [live["waiting"]]
             return
@@ -608,7 +621,7 @@ def _message(state: TeacherState, group: str) -> pn.pane.HTML:
         ok, text = messages.get(group, (True, ""))
         return _note(ok, text)
 
-    return pn.pane.HTML(pn.bind(show, state.param.messages), sizing_mode="stretch_width",
+    return LiveHTML(pn.bind(show, state.param.messages), sizing_mode="stretch_width",
                         css_classes=[f"vt-msg-{group}"])  # fmt: skip
 
 
@@ -715,7 +728,7 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
 
     # Registration and the join code.
     join = _section("Join code",
-                    pn.pane.HTML(pn.bind(_join_html, state.param.info, origin), sizing_mode="stretch_width"),
+                    LiveHTML(pn.bind(_join_html, state.param.info, origin), sizing_mode="stretch_width"),
                     pn.Row(_button("Open registration", lambda: state.do("registration", "open_registration",
                                                                           done="Registration is open")),
                            _button("New join code", lambda: state.do("registration", "new_join_code",
@@ -724,7 +737,7 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
                     _message(state, "registration"), css="vt-join")  # fmt: skip
 
     # The roster and per-student actions.
-    roster = pn.pane.HTML(pn.bind(render_table, state.param.roster, ROSTER_COLUMNS, "No students yet", None,
+    roster = LiveHTML(pn.bind(render_table, state.param.roster, ROSTER_COLUMNS, "No students yet", None,
                                   "vt-roster"), sizing_mode="stretch_width")  # fmt: skip
     who = pn.widgets.Select(name="Student", options=state.students, width=260)
     state.param.watch(lambda e: setattr(who, "options", e.new), "students")
@@ -756,7 +769,7 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
 
     # The clock.
     speed = pn.widgets.TextInput(name="Speed (simulated s per s; 0 = max)", value="1", width=200)
-    clock = _section("Clock", pn.pane.HTML(pn.bind(_clock_html, state.param.info), sizing_mode="stretch_width"),
+    clock = _section("Clock", LiveHTML(pn.bind(_clock_html, state.param.info), sizing_mode="stretch_width"),
                      pn.Row(_button("Start trading", lambda: state.do("clock", "start", done="Trading started")),
                             _button("Pause", lambda: state.do("clock", "pause", done="Clock paused"), "default"),
                             _button("Resume", lambda: state.do("clock", "resume", done="Clock running"), "default")),
@@ -790,7 +803,7 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
                                                                            done="Sent to every student")),
                              sizing_mode="stretch_width"),
                       _message(state, "news"),
-                      pn.pane.HTML(pn.bind(_news_of, state.param.info), sizing_mode="stretch_width"),
+                      LiveHTML(pn.bind(_news_of, state.param.info), sizing_mode="stretch_width"),
                       css="vt-events")  # fmt: skip
 
     sure = pn.widgets.Checkbox(name="Yes, end trading for good (results become final)")
@@ -805,7 +818,7 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
     end = _section("End of class", sure, pn.Row(_button("Freeze class", freeze, "danger"),
                                                 _button("Archive", lambda: state.do("freeze", "archive",
                                                                                     done="Archived"), "default")),
-                   pn.pane.HTML(pn.bind(_projector_link, state.param.class_id)),
+                   LiveHTML(pn.bind(_projector_link, state.param.class_id)),
                    _message(state, "freeze"), css="vt-end")  # fmt: skip
 
     # Missions and the students' progress (issue 13), refreshed on a tick of their own.
@@ -941,15 +954,15 @@ def projector_page(room: Classroom, class_id: str, *, period_ms: int = 1000) -> 
         axis.major_label_text_font_size = "20px"
     for ticker in fig.yaxis:  # counts of students: whole numbers only
         cast("Any", ticker.ticker).min_interval = 1
-    head = pn.pane.HTML(pn.bind(_projector_clock, state.param.class_name, state.param.phase, state.param.clock,
+    head = LiveHTML(pn.bind(_projector_clock, state.param.class_name, state.param.phase, state.param.clock,
                                 state.param.clock_running), sizing_mode="stretch_width")  # fmt: skip
     # The class's ranking on a metric (issue 13): the composite unless the teacher picks another.
     game = ProjectorGame(room, class_id)
     metric = pn.widgets.Select.from_param(game.param.metric, name="Rank by", width=200, options=METRICS)
-    board = pn.pane.HTML(pn.bind(_rankings_html, game.param.board, game.param.shown, state.param.board),
-                         sizing_mode="stretch_width")  # fmt: skip
-    tape = pn.pane.HTML(pn.bind(_tape_html, state.param.tape), sizing_mode="stretch_width")
-    news = pn.pane.HTML(state.param.news, sizing_mode="stretch_width")
+    board = LiveHTML(pn.bind(_rankings_html, game.param.board, game.param.shown, state.param.board),
+                     sizing_mode="stretch_width")  # fmt: skip
+    tape = LiveHTML(pn.bind(_tape_html, state.param.tape), sizing_mode="stretch_width")
+    news = LiveHTML(state.param.news, sizing_mode="stretch_width")
     left = pn.Column(_heading("Leaderboard"), metric, board, sizing_mode="stretch_width",
                      styles={"flex": "1 1 640px", "min-width": "0", "overflow": "hidden"})  # fmt: skip
     right = pn.Column(pn.pane.Bokeh(fig, sizing_mode="stretch_width"), _heading("Headlines"), news,

@@ -23,7 +23,7 @@ import html
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from bokeh.models.sources import DataDict
 
 __all__ = [
+    "LiveHTML",
+    "SharedByFrame",
     "TicketState",
     "TraderState",
     "blotter",
@@ -66,6 +68,7 @@ __all__ = [
     "watchlist",
 ]
 
+T = TypeVar("T")
 TITLE = "vtrade · trader"
 TICKET_FIELDS = ("symbol", "side", "order_type", "quantity", "limit_price", "tif")
 CHART_POINTS = 2000  # samples a chart keeps (older ones roll off)
@@ -75,18 +78,38 @@ CHART_POINTS = 2000  # samples a chart keeps (older ones roll off)
 TABLES_NAV_MOVE = 0.001
 
 
-def _stream_dict(df: pd.DataFrame, columns: tuple[str, ...]) -> DataDict:
-    """Columns for a Bokeh source: UTC times as naive datetimes (Bokeh plots them as they are)."""
-    out: DataDict = {"ts": df["ts"].dt.tz_localize(None).to_numpy()}
-    out.update({c: df[c].to_numpy(dtype=float) for c in columns})
-    return out
-
-
 def _source_frame(source: ColumnDataSource) -> pd.DataFrame:
     """What a chart shows, as a DataFrame with UTC times."""
     df = pd.DataFrame({k: np.asarray(v) for k, v in source.data.items()})
     df["ts"] = pd.to_datetime(df["ts"]).dt.tz_localize("UTC")
     return df
+
+
+class SharedByFrame:
+    """What is built from a frame the market or the classroom shares between sessions (their
+    reads are built once per change and handed to every caller: ``LiveMarket.quotes``,
+    ``depth``, ``Classroom.leaderboard``), so built once for every session showing it: the HTML
+    of a watchlist, a ladder, a class's ranking. Keyed by the frame's identity, which the entry
+    keeps alive (so the id is not reused while it is here): a frame built for one account alone
+    (a book with that student's orders marked) is never anyone else's, and never found by them."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._cache: dict[tuple[Any, ...], tuple[object, Any]] = {}
+
+    def get(self, frame: object, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+        hit = self._cache.get((id(frame), *key))
+        if hit is not None and hit[0] is frame:
+            return cast("T", hit[1])
+        value = build()
+        if len(self._cache) >= self.size:  # built from past slices: nobody asks for them again
+            self._cache.clear()
+        self._cache[(id(frame), *key)] = (frame, value)
+        return value
+
+
+_WATCHLIST_HTML = SharedByFrame()
+_LADDER_HTML = SharedByFrame()
 
 
 class TraderState(param.Parameterized):
@@ -123,9 +146,9 @@ class TraderState(param.Parameterized):
         # cannot afford it; Bokeh's own ``stream`` costs well under a millisecond.)
         self.price_source = ColumnDataSource({"ts": [], "mid": [], "bid": [], "ask": []})
         self.nav_source = ColumnDataSource({"ts": [], "nav": []})
-        self._price_since: pd.Timestamp | None = None
+        self._price_since: int | None = None  # ns of the last sample sent
         self._restart_prices = False  # the focus moved: the chart's data is replaced at the next refresh
-        self._nav_since: pd.Timestamp | None = None
+        self._nav_since: int | None = None
         self._version = self._version_pf = -1
         self._tables_nav = math.nan  # the NAV when the positions table was last built
         # Whether this state belongs to a served session, decided where it is built (a page being
@@ -182,10 +205,11 @@ class TraderState(param.Parameterized):
         self._version = self._version_pf = version
         self._stream_prices(restart=self._restart_prices)
         self._restart_prices = False
-        nav = m.nav_history(acct, since=self._nav_since)
-        if len(nav):
-            self._nav_since = nav.ts.iloc[-1]
-            self.nav_source.stream(_stream_dict(nav, ("nav",)), rollover=CHART_POINTS)
+        # The charts take arrays straight from the market (no DataFrame per session and refresh).
+        nav = m.nav_columns(acct, since=self._nav_since)
+        if len(nav["ts"]):
+            self._nav_since = int(nav["ts"].view("i8")[-1])
+            self.nav_source.stream(dict(nav), rollover=CHART_POINTS)
 
     def ranking_frame(self) -> pd.DataFrame:
         """The leaderboard this session shows (``rank, account, nav, return_pct``): the whole
@@ -210,13 +234,15 @@ class TraderState(param.Parameterized):
         self.message = f"Cancel of {client_order_id} sent" if out.ok else f"Cancel refused: {out.reason}"
 
     def _stream_prices(self, *, restart: bool = False) -> None:
-        prices = self.market.prices(self.symbol, since=None if restart else self._price_since)
+        c = self.market.price_columns(self.symbol, since=None if restart else self._price_since)
+        ts = c["ts"][-CHART_POINTS:]
+        samples: DataDict = {"ts": ts, **{k: c[k][-CHART_POINTS:] for k in ("mid", "bid", "ask")}}
         if restart:  # another symbol: replace the data, not append to it
-            self.price_source.data = _stream_dict(prices.tail(CHART_POINTS), ("mid", "bid", "ask"))
-        elif len(prices):
-            self.price_source.stream(_stream_dict(prices, ("mid", "bid", "ask")), rollover=CHART_POINTS)
-        if len(prices):
-            self._price_since = prices.ts.iloc[-1]
+            self.price_source.data = samples
+        elif len(ts):
+            self.price_source.stream(samples, rollover=CHART_POINTS)
+        if len(ts):
+            self._price_since = int(ts.view("i8")[-1])
 
     def _on_symbol(self, event: param.parameterized.Event) -> None:
         # The ladder and chart follow the focus now, not at the next refresh: for a moment they
@@ -567,10 +593,12 @@ def render_watchlist(quotes: pd.DataFrame, focus: str | None = None) -> str:
     rows = []
     columns = ("symbol", "name", "sector", "bid", "bid_size", "ask", "ask_size", "last", "change_pct", "spread_bps")
     # A teacher's halt (a class market's quotes say which): the row says so, not just a frozen price.
-    halted = set(quotes.symbol[quotes.halted.astype(bool)]) if "halted" in quotes and not quotes.empty else set()
     # (An empty frame may have no columns at all: the state's default before the first refresh.)
+    # Columns as plain lists: iterating the Series themselves cost more than the HTML.
+    cols = {c: quotes[c].tolist() for c in (*columns, "halted") if c in quotes} if not quotes.empty else {}
+    halted = {s for s, h in zip(cols["symbol"], cols["halted"], strict=True) if h} if "halted" in cols else set()
     lines: Iterable[tuple[str, str, str, float, float, float, float, float, float, float]] = (
-        () if quotes.empty else zip(*(quotes[c] for c in columns), strict=True))
+        () if not cols else zip(*(cols[c] for c in columns), strict=True))
     for symbol, name, sector, bid, bid_size, ask, ask_size, last, change_pct, spread_bps in lines:
         colour = "#2e7d32" if change_pct > 0 else ("#c62828" if change_pct < 0 else "#444")
         arrow = "▲ " if change_pct > 0 else ("▼ " if change_pct < 0 else "")
@@ -609,6 +637,30 @@ def _num(x: float, decimals: int = 2) -> str:
     return text.rstrip("0").rstrip(".") if decimals > 2 and "." in text else text
 
 
+class LiveHTML(pn.pane.HTML):
+    """An HTML pane whose new object sends only its new text to the browser model.
+
+    Panel's HTML pane answers every new object by recomputing and re-applying all of its
+    model's properties (design, stylesheets, sizing...: some twenty, each validated and
+    compared by Bokeh): with 30 sessions refreshing a handful of panes twice a second that was a
+    quarter of a refresh's cost, for one property that changed. Only ``text`` follows the
+    object; the other parameters reach the model through their own watchers as before, except
+    ``stylesheets``, which Panel's panes apply only with an object: a change of them (or the
+    first update) still takes the full path."""
+
+    def _get_model(self, doc: Any, root: Any = None, parent: Any = None, comm: Any = None) -> Any:
+        model = super()._get_model(doc, root, parent, comm)
+        self._applied_stylesheets = self.stylesheets  # the new model has every property already
+        return model
+
+    def _update(self, ref: str, model: Any) -> None:
+        if self.stylesheets is not getattr(self, "_applied_stylesheets", None):
+            super()._update(ref, model)
+            self._applied_stylesheets = self.stylesheets
+            return
+        model.update(**self._process_param_change({"object": self.object}))
+
+
 class ClickableHTML(JSComponent):
     """HTML whose rows can be clicked: a click on an element with ``data-symbol`` sets
     ``clicked`` (the watchlist's row click moves the focus). The HTML is rendered on the server
@@ -631,6 +683,13 @@ class ClickableHTML(JSComponent):
     }
     """
 
+    def _update_properties(self, *events: param.parameterized.Event, doc: Any) -> dict[str, Any]:
+        # Panel resolves the design's parameters on every change but uses them only for a change
+        # of stylesheets: the watchlist's new HTML twice a second need not pay for it.
+        if any(e.name == "stylesheets" for e in events):
+            return super()._update_properties(*events, doc=doc)
+        return self._process_param_change({e.name: e.new for e in events})
+
 
 def watchlist(state: TraderState) -> pn.viewable.Viewable:
     """L1 quotes of the watchlist (HTML rendered on the server: a full table widget costs the
@@ -642,7 +701,8 @@ def watchlist(state: TraderState) -> pn.viewable.Viewable:
                           styles={"overflow-x": "auto"})  # fmt: skip
 
     def show(*_: object) -> None:
-        table.object = render_watchlist(state.quotes, state.symbol)
+        quotes, focus = state.quotes, state.symbol
+        table.object = _WATCHLIST_HTML.get(quotes, (focus,), lambda: render_watchlist(quotes, focus))
 
     def clicked(event: param.parameterized.Event) -> None:
         if event.new in state.param.symbol.objects:
@@ -657,7 +717,7 @@ def watchlist(state: TraderState) -> pn.viewable.Viewable:
 
 def leaderboard(state: TraderState) -> pn.viewable.Viewable:
     """The class ranked by NAV (simulated members marked): what everyone may see of everyone."""
-    table = pn.pane.HTML(pn.bind(render_table, state.param.ranking, RANKING_COLUMNS, "No traders yet"),
+    table = LiveHTML(pn.bind(render_table, state.param.ranking, RANKING_COLUMNS, "No traders yet"),
                          sizing_mode="stretch_width")  # fmt: skip
     return pn.Column("### Leaderboard", table, sizing_mode="stretch_width", css_classes=["vt-leaderboard"])
 
@@ -666,9 +726,9 @@ def depth_ladder(state: TraderState) -> pn.viewable.Viewable:
     """The L2 ladder of the focused symbol with this account's resting orders marked, in the
     instrument's precision."""
     def show(depth: pd.DataFrame, symbol: str) -> str:
-        return render_ladder(depth, symbol, state.instrument(symbol))
+        return _LADDER_HTML.get(depth, (symbol,), lambda: render_ladder(depth, symbol, state.instrument(symbol)))
 
-    return pn.pane.HTML(pn.bind(show, state.param.depth, state.param.symbol), sizing_mode="stretch_width",
+    return LiveHTML(pn.bind(show, state.param.depth, state.param.symbol), sizing_mode="stretch_width",
                         css_classes=["vt-ladder-pane"])  # fmt: skip
 
 
@@ -775,7 +835,7 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
     rows: list[pn.viewable.Viewable] = []
     for field in widgets:
         rows.append(widgets[field])
-        rows.append(pn.pane.HTML(pn.bind(_field_error, errs, field), margin=(0, 10)))
+        rows.append(LiveHTML(pn.bind(_field_error, errs, field), margin=(0, 10)))
 
     def send(event: param.parameterized.Event) -> None:
         ticket.submit()  # its answer shows in ticket.result
@@ -790,7 +850,7 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
 
     return pn.Column(
         "### Order ticket", *rows,
-        pn.pane.HTML(pn.bind(preview, ticket.param.preview, ticket.param.symbol), sizing_mode="stretch_width"),
+        LiveHTML(pn.bind(preview, ticket.param.preview, ticket.param.symbol), sizing_mode="stretch_width"),
         pn.Row(refresh, submit), pn.pane.Markdown(ticket.param.result), width=330, css_classes=["vt-ticket"],
     )  # fmt: skip
 
@@ -818,8 +878,8 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
     def fills_html(df: pd.DataFrame) -> str:
         return render_table(newest_first(df), FILL_COLUMNS, "No fills yet", state.instrument, "vt-fills")
 
-    orders = pn.pane.HTML(pn.bind(orders_html, state.param.orders), sizing_mode="stretch_width")
-    fills = pn.pane.HTML(pn.bind(fills_html, state.param.fills), sizing_mode="stretch_width")
+    orders = LiveHTML(pn.bind(orders_html, state.param.orders), sizing_mode="stretch_width")
+    fills = LiveHTML(pn.bind(fills_html, state.param.fills), sizing_mode="stretch_width")
     which = pn.widgets.Select(label="Open order", options=state.param.open_orders, width=180)
     cancel = pn.widgets.Button(label="Cancel order", color="warning", align="end")
 
@@ -836,9 +896,12 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
 def _allocation(sectors: pd.DataFrame, cash: float | None) -> dict[str, Any]:
     """What the allocation chart shows: the sectors held and the cash (so the chart is never
     empty: an account that holds nothing is all cash)."""
-    held = sectors[sectors.exposure != 0] if not sectors.empty else pd.DataFrame({"sector": [], "exposure": []})
-    names = [str(x) for x in held.sector]
-    values = [float(x) for x in held.exposure]
+    # Plain lists, not a filtered frame: this runs with every summary (every other refresh).
+    pairs: Iterable[tuple[Any, Any]] = () if sectors.empty else zip(
+        sectors.sector.tolist(), sectors.exposure.tolist(), strict=True)
+    held = [(str(s), float(e)) for s, e in pairs if e != 0]
+    names = [s for s, _ in held]
+    values = [e for _, e in held]
     if cash is not None and cash == cash:
         names.append("Cash")
         values.append(float(cash))
@@ -878,12 +941,12 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
         return render_table(df, POSITION_COLUMNS, "No positions yet: you hold only cash", state.instrument,
                             "vt-positions")  # fmt: skip
 
-    positions = pn.pane.HTML(pn.bind(positions_html, state.param.positions), sizing_mode="stretch_width")
+    positions = LiveHTML(pn.bind(positions_html, state.param.positions), sizing_mode="stretch_width")
     charts = pn.FlexBox(pn.pane.Bokeh(nav, sizing_mode="stretch_width", min_width=260, styles={"flex": "1 1 300px"}),
                         pn.pane.Bokeh(sector_fig, sizing_mode="stretch_width", min_width=260,
                                       styles={"flex": "1 1 300px"}),
                         sizing_mode="stretch_width", flex_wrap="wrap")  # fmt: skip
-    summary = pn.Column("### My portfolio", pn.pane.HTML(pn.bind(_summary_html, state.param.summary)),
+    summary = pn.Column("### My portfolio", LiveHTML(pn.bind(_summary_html, state.param.summary)),
                         "#### Positions", positions, sizing_mode="stretch_width",
                         css_classes=["vt-positions-pane"])  # fmt: skip
     return pn.Column(summary, charts, sizing_mode="stretch_width", css_classes=["vt-portfolio"])
@@ -896,7 +959,7 @@ def clock_badge(state: TraderState) -> pn.viewable.Viewable:
     def badge(clock: dict[str, Any]) -> str:  # the icon stays on the time's line
         return f"<span style='white-space:nowrap'>{_CLOCK_ICON} {render_clock(clock)}</span>"
 
-    return pn.pane.HTML(pn.bind(badge, state.param.clock), stylesheets=[css])
+    return LiveHTML(pn.bind(badge, state.param.clock), stylesheets=[css])
 
 
 # ---------------------------------------------------------------------------- the dashboard
