@@ -73,6 +73,13 @@ def test_thirty_students_over_five_sessions_equal_a_batch_recomputation_of_the_j
         online = game.standings(metric, n=100)
         assert online == batch.boards.top(batch.boards_of(metric)[0], 100), metric
         assert len(online) == 30 or metric != "return"
+    # The five sessions are one ISO week: the week's XP (the union of the day boards, summed) is
+    # everyone's total, and the week's return board (each student's best day) has everyone.
+    week_xp = {st.member: st.score for st in game.standings("xp", n=100, window="week")}
+    assert week_xp == {st.member: st.score for st in game.standings("xp", n=100)}
+    assert len(game.standings("return", n=100, window="week")) == 30
+    with pytest.raises(ClassroomError, match="Unknown window"):
+        room.standings(cid, "xp", window="month")
     statuses = [str(a.status) for p in game.fold.state.players.values() for a in p.missions.values()]
     assert statuses.count("claimed") >= 30  # everyone traded at least once, and claimed it
     ranked = room.standings(cid, "xp", n=3)

@@ -362,14 +362,17 @@ class Classroom:
         return df
 
     def standings(self, class_id: str, metric: str = "composite", *, n: int = 10, around: str | None = None,
-                  k: int = 3) -> pd.DataFrame:  # fmt: skip
+                  k: int = 3, window: str | None = None) -> pd.DataFrame:  # fmt: skip
         """A class leaderboard on ``metric`` (see :data:`~vtrade.runtime.game_worker.RANKED`):
-        rank (1 = top), name, score; the top ``n``, or ``k`` either side of account ``around``."""
+        rank (1 = top), name, score; the top ``n``, or ``k`` either side of account ``around``;
+        ``window="day"`` or ``"week"`` for the simulated day or week the class has reached."""
+        if window not in (None, "day", "week"):
+            raise ClassroomError("out_of_range", f"Unknown window {window!r}: choose 'day', 'week' or none")
         if metric not in RANKED:
             raise ClassroomError("out_of_range", f"Unknown ranking {metric!r}: choose one of {', '.join(RANKED)}")
         state = self.state(class_id)
         names = {a: s.display_name for s in state.students for a in s.accounts}
-        ranked = self.game(class_id).standings(metric, n=n, around=around, k=k)
+        ranked = self.game(class_id).standings(metric, n=n, around=around, k=k, window=window)
         rows = [{"rank": st.rank + 1, "name": names.get(st.member, st.member), "score": st.score,
                  "account": st.member} for st in ranked]  # fmt: skip
         return pd.DataFrame(rows, columns=["rank", "name", "score", "account"])

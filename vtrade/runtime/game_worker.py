@@ -127,6 +127,7 @@ class GameFold:
         # daily series Sharpe and the composite are measured on.
         self.navs: dict[str, list[tuple[int, float]]] = {}
         self.refused = 0  # inputs the domain refused when folded (a command that raced another)
+        self.xp_day: dict[str, tuple[str, int]] = {}  # per account: (day board, XP total when that day began)
         self.frozen = False
 
     def boards_of(self, metric: str) -> tuple[Board, Board]:
@@ -144,7 +145,13 @@ class GameFold:
             self._rank_snapshot(inp)
         for e in events:
             if isinstance(e, XpAwarded):
-                self._set("xp", e.account, float(e.total), e.ts)
+                # XP of the day = the total now less the total the day started with (a set, not
+                # an add: folding the same award again after a restart posts the same value).
+                day = self.boards_of("xp")[0].day(e.ts).key
+                seen = self.xp_day.get(e.account)
+                if seen is None or seen[0] != day:
+                    seen = self.xp_day[e.account] = (day, e.total - e.amount)
+                self._set("xp", e.account, float(e.total), e.ts, day_value=float(e.total - seen[1]))
         return events
 
     def freeze(self) -> None:
@@ -170,18 +177,30 @@ class GameFold:
             if value is not None and math.isfinite(value):
                 self._set(metric, s.account, value, s.ts)
 
-    def _set(self, metric: str, account: str, value: float, ts: int) -> None:
+    def _set(self, metric: str, account: str, value: float, ts: int, *, day_value: float | None = None) -> None:
+        """Post ``value`` on the class's and the global board of ``metric``, and on the class's
+        board of the simulated day: the latest value, or ``day_value`` (for XP: what was earned
+        that day), so that a week's view (:meth:`week`) is each student's best day or the XP of
+        the week (the metric's union aggregate)."""
         mine, everyone = self.boards_of(metric)
         spec = mine.spec
         value = min(max(value, spec.min_score), spec.max_score)  # a Sharpe of three days can be huge
         if not self.frozen:  # a frozen class's standings stay as they were
             self.boards.set(mine, account, value, ts)
+            self.boards.set(mine.day(ts), account, value if day_value is None else day_value, ts)
         self.boards.set(everyone, f"{self.class_id}/{account}", value, ts)
+
+    def week(self, metric: str, at_ns: int) -> Board:
+        """The class's board of ``metric`` for the ISO week (simulated time) holding ``at_ns``:
+        the union of its day boards (ZUNIONSTORE), made now."""
+        board = self.boards_of(metric)[0]
+        self.boards.union(board.week(at_ns), board.week_days(at_ns))
+        return board.week(at_ns)
 
     # -- snapshot
     def dump(self) -> bytes:
         return msgspec.msgpack.encode({"state": encode_state(self.state), "navs": self.navs, "refused": self.refused,
-                                       "frozen": self.frozen})  # fmt: skip
+                                       "frozen": self.frozen, "xp_day": self.xp_day})  # fmt: skip
 
     @classmethod
     def load(cls, class_id: str, boards: Leaderboards, blob: bytes) -> GameFold:
@@ -189,6 +208,7 @@ class GameFold:
         fold = cls(class_id, boards, decode_state(d["state"]))
         fold.navs = {a: [(int(n), float(v)) for n, v in rows] for a, rows in d["navs"].items()}
         fold.refused, fold.frozen = d["refused"], d["frozen"]
+        fold.xp_day = {a: (str(day), int(base)) for a, (day, base) in d.get("xp_day", {}).items()}
         return fold
 
 
@@ -368,9 +388,20 @@ class GameWorker:
             counts[str(a.status)] += 1
         return counts
 
-    def standings(self, metric: str, *, n: int = 10, around: str | None = None, k: int = 3) -> list[Standing]:
-        """The class's top ``n`` on ``metric``, or the ``k`` either side of account ``around``."""
-        board = self.fold.boards_of(metric)[0]
+    def standings(
+        self, metric: str, *, n: int = 10, around: str | None = None, k: int = 3, window: str | None = None
+    ) -> list[Standing]:
+        """The class's top ``n`` on ``metric``, or the ``k`` either side of account ``around``;
+        ``window`` ``"day"`` or ``"week"``: of the simulated day or week the game has reached."""
+        with self._lock:
+            if window is None:
+                board = self.fold.boards_of(metric)[0]
+            elif window == "day":
+                board = self.fold.boards_of(metric)[0].day(self.now)
+            elif window == "week":
+                board = self.fold.week(metric, self.now)
+            else:
+                raise ValueError(f"window must be None, 'day' or 'week', got {window!r}")
         if around is not None:
             return self.boards.around(board, around, k)
         return self.boards.top(board, n)
