@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from vtrade.classroom import ClassroomError, ClassRules
@@ -73,11 +74,15 @@ def test_thirty_students_over_five_sessions_equal_a_batch_recomputation_of_the_j
         online = game.standings(metric, n=100)
         assert online == batch.boards.top(batch.boards_of(metric)[0], 100), metric
         assert len(online) == 30 or metric != "return"
-    # The five sessions are one ISO week: the week's XP (the union of the day boards, summed) is
-    # everyone's total, and the week's return board (each student's best day) has everyone.
-    week_xp = {st.member: st.score for st in game.standings("xp", n=100, window="week")}
+    # The five sessions are the week of Monday 2 October 2017: that week's XP (the union of its
+    # day boards, summed) is everyone's total, and its return board (best day) has everyone.
+    wednesday = pd.Timestamp("2017-10-04 15:00", tz="UTC").value
+    week_xp = {st.member: st.score for st in game.standings("xp", n=100, window="week", at_ns=wednesday)}
     assert week_xp == {st.member: st.score for st in game.standings("xp", n=100)}
-    assert len(game.standings("return", n=100, window="week")) == 30
+    assert len(game.standings("return", n=100, window="week", at_ns=wednesday)) == 30
+    days = [game.standings("xp", n=100, window="day", at_ns=wednesday + d * 86_400 * 10**9) for d in range(-2, 3)]
+    assert sum(st.score for day in days for st in day) == sum(week_xp.values())  # Monday to Friday
+    assert sum(1 for day in days if day) >= 2  # XP came on more than one day (first trade, then the shock)
     with pytest.raises(ClassroomError, match="Unknown window"):
         room.standings(cid, "xp", window="month")
     statuses = [str(a.status) for p in game.fold.state.players.values() for a in p.missions.values()]

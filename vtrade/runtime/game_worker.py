@@ -389,17 +389,20 @@ class GameWorker:
         return counts
 
     def standings(
-        self, metric: str, *, n: int = 10, around: str | None = None, k: int = 3, window: str | None = None
+        self, metric: str, *, n: int = 10, around: str | None = None, k: int = 3, window: str | None = None,
+        at_ns: int | None = None,
     ) -> list[Standing]:
         """The class's top ``n`` on ``metric``, or the ``k`` either side of account ``around``;
-        ``window`` ``"day"`` or ``"week"``: of the simulated day or week the game has reached."""
+        ``window`` ``"day"`` or ``"week"``: of the simulated day or week holding ``at_ns``
+        (default: the time the game has reached)."""
         with self._lock:
+            at = self.now if at_ns is None else at_ns
             if window is None:
                 board = self.fold.boards_of(metric)[0]
             elif window == "day":
-                board = self.fold.boards_of(metric)[0].day(self.now)
+                board = self.fold.boards_of(metric)[0].day(at)
             elif window == "week":
-                board = self.fold.week(metric, self.now)
+                board = self.fold.week(metric, at)
             else:
                 raise ValueError(f"window must be None, 'day' or 'week', got {window!r}")
         if around is not None:
