@@ -37,7 +37,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -46,10 +45,10 @@ from typing import Any
 
 import numpy as np
 import redis
+from bench_live import private_redis  # the same throwaway redis-server (this directory is on sys.path)
 
 from vtrade.game.leaderboard import Board, EmbeddedLeaderboards, Leaderboards, pack, tie_of
 from vtrade.runtime.leaderboard_redis import RedisLeaderboards
-from vtrade.runtime.localhost import answers_ping, free_port
 
 FLOOR_P99_MS = 1.0
 FLOOR_UPDATES_PER_S = 100_000
@@ -95,30 +94,6 @@ def time_updates(lb: Leaderboards, names: list[str], scores: list[float]) -> flo
 @contextmanager
 def given_redis(url: str) -> Iterator[str]:
     yield url
-
-
-@contextmanager
-def private_redis() -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port (like tests/conftest.py's)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("bench_leaderboard needs redis-server on PATH or --redis-url")
-    with tempfile.TemporaryDirectory() as workdir:
-        port = free_port()
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 10
-            while not answers_ping(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"redis-server did not start on port {port}")
-                time.sleep(0.02)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 def redis_benchmark(url: str, key: str, members: int, requests: int) -> dict[str, Any]:
@@ -170,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # redis ----------------------------------------------------------------------------------
     ns = f"bench-{uuid.uuid4().hex[:8]}"
+    if not args.redis_url and shutil.which("redis-server") is None:
+        raise SystemExit("bench_leaderboard needs redis-server on PATH or --redis-url")
     with given_redis(args.redis_url) if args.redis_url else private_redis() as url:
         red = RedisLeaderboards(url, namespace=ns)
         key = red.key(BOARD)

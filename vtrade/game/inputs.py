@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import msgspec
-
 from vtrade.core.events import Event, register_event
+
+# A snapshot's positions are the account feed's own (signed market value / NAV; kind stock, etf or crypto).
+from vtrade.portfolio.events import Holding
 
 __all__ = [
     "ClaimMission",
@@ -85,16 +86,6 @@ class FillSeen(AccountInput, frozen=True, array_like=True):
     from_stop: bool
     note: str
     kind: str = ""
-
-
-class Holding(msgspec.Struct, frozen=True, array_like=True):
-    """One position in a :class:`Snapshot`: ``weight`` = signed market value / NAV."""
-
-    symbol: str
-    sector: str
-    kind: Kind
-    weight: float
-    price: float
 
 
 class Snapshot(AccountInput, frozen=True, array_like=True):

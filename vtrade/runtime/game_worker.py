@@ -74,11 +74,9 @@ def from_feed(event: Event) -> gi.GameInput | None:
                 from_stop=event.order_type in _STOPS, note=event.note,
             )  # fmt: skip
         case pe.AccountSnapshot():
-            holdings = tuple(gi.Holding(h.symbol, h.sector, h.kind, h.weight, h.price)  # type: ignore[arg-type]
-                             for h in event.holdings)  # fmt: skip
             return gi.Snapshot(
                 ts=event.ts, id=f"snap/{event.account}/{event.ts}", account=event.account, session=event.session,
-                nav=event.nav, cash=event.cash, start_nav=event.start_nav, holdings=holdings, beta=event.beta,
+                nav=event.nav, cash=event.cash, start_nav=event.start_nav, holdings=event.holdings, beta=event.beta,
                 benchmark_return=event.benchmark_return, total_return=event.total_return,
                 max_drawdown=event.max_drawdown, margin_call=event.margin_call,
             )  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from http.cookies import Morsel
 from pathlib import Path
@@ -99,7 +100,7 @@ def give_cookie(handler: RequestHandler, name: str, value: str, days: int) -> No
     handler.request.cookies[name] = morsel
 
 
-class RequestHook(AuthProvider):
+class RequestHook(AuthProvider, ABC):
     """Bokeh's per-request identity hook, used to set cookies on page loads (never to refuse).
 
     Bokeh calls ``get_user(handler)`` with the Tornado handler of every page request, before the
@@ -116,8 +117,9 @@ class RequestHook(AuthProvider):
     def login_url(self) -> str:
         return "/"  # required by Bokeh; never used, since every request gets a user
 
+    @abstractmethod
     def _user(self, handler: RequestHandler) -> str:
-        raise NotImplementedError
+        """The user name for this page request (setting any cookie it needs on ``handler``)."""
 
 
 class _AccountCookie(RequestHook):
