@@ -23,8 +23,8 @@ NaN, infinities, zero and negative sizes never reach a signature.
 
 >>> i = OrderIntent.make(proposal_id="p-1", account="ann", symbol="AAPL", side="buy", quantity="10",
 ...                      order_type="limit", limit_price="187.25", tif="day", nonce="0" * 32, expires_ns=10**18)
->>> i.canonical()[:41]
-b'{"account":"ann","expires_ns":"100000000'
+>>> i.canonical()[:74]
+b'{"account":"ann","expires_ns":"1000000000000000000","limit_price":"187.25"'
 >>> parse_intent(i.canonical().replace(b",", b" , ")) == i
 True
 >>> OrderIntent.make(proposal_id="p-2", account="ann", symbol="aapl", side="buy", quantity="10",
