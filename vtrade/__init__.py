@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from vtrade.execution import tables as schema
     from vtrade.market import open_feed, read_book
+    from vtrade.notebook_magic import load_ipython_extension
     from vtrade.portfolio import analytics
     from vtrade.runtime.classroom import Classroom
     from vtrade.runtime.live_session import LiveSession
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from vtrade.runtime.session import Session, live
 
 __all__ = [
-    "Classroom", "LiveSession", "Session", "__version__", "analytics", "live", "open_feed", "read_book", "replay",
-    "schema",
+    "Classroom", "LiveSession", "Session", "__version__", "analytics", "live", "load_ipython_extension", "open_feed",
+    "read_book", "replay", "schema",
 ]  # fmt: skip
 _LAZY = {
     "replay": "vtrade.runtime.replay",
@@ -32,6 +33,8 @@ _LAZY = {
     "live": "vtrade.runtime.session",
     "LiveSession": "vtrade.runtime.live_session",
     "Classroom": "vtrade.runtime.classroom",
+    # ``%load_ext vtrade`` (the copilot magics): IPython looks the function up on this module.
+    "load_ipython_extension": "vtrade.notebook_magic",
 }
 # ``vt.schema``: the public orders, fills and positions tables (``vt.schema.FILLS`` and friends).
 _MODULES = {"analytics": "vtrade.portfolio.analytics", "schema": "vtrade.execution.tables"}
