@@ -52,7 +52,8 @@ HELP = """\
 
 | | |
 |---|---|
-| `%copilot use s` | talk about the account of live session `s` (`s = vt.live()`); `%copilot use m ACCOUNT` for a market |
+| `%copilot use s` | talk about the account of live session `s` (`s = vt.live()`) |
+| `%copilot use m ACCOUNT` | or about `ACCOUNT` on market `m` |
 | `%%copilot` + question | ask (the cell's text, exactly as typed: `{x}` stays `{x}`) |
 | `%copilot model [NAME]` | show the model, endpoint and mode, or choose a model |
 | `%copilot history` | this conversation so far |

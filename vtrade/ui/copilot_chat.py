@@ -229,7 +229,7 @@ class SafeHTML(pn.pane.HTML):
     typesets no ``$…$`` math (prices are written with dollars; Panel's HTML pane does both by
     default)."""
 
-    def __init__(self, object: Any = None, **params: Any) -> None:  # noqa: A002  # Panel's own name
+    def __init__(self, object: Any = None, **params: Any) -> None:  # Panel's own name
         params.setdefault("disable_math", True)
         super().__init__(object, **params)
 
