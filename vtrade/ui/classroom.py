@@ -37,6 +37,8 @@ from vtrade.execution.fees import FEE_PRESETS
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.classroom import Classroom, StudentDesk, TeacherDesk
 from vtrade.runtime.exports import write_csv
+from vtrade.ui.copilot_chat import copilot_panel
+from vtrade.ui.copilot_class import TeacherCopilot, student_chat, teacher_copilot_items
 from vtrade.ui.game import (
     METRICS,
     ProjectorGame,
@@ -441,11 +443,12 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
             return
         state = ClassTraderState(desk)
         ticket = ClassTicketState(desk, symbol=state.symbol)
+        chat = student_chat(desk, _desk_market(desk))  # their account's copilot, under the class's switch
         label = (f"<b>{html.escape(view.display_name)}</b> · your orders, fills and portfolio below are yours "
                  "alone; the leaderboard shows your class.")  # fmt: skip
         live.clear()
-        live.update(account=view.account, state=state, ticket=ticket)
-        body.objects = [trader_views(state, ticket, label)]
+        live.update(account=view.account, state=state, ticket=ticket, chat=chat)
+        body.objects = [trader_views(state, ticket, label, copilot_panel(chat))]
 
     show_body()
 
@@ -455,6 +458,7 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
         if "state" in live:
             live["state"].refresh()
             live["ticket"].update_preview()
+            live["chat"].check()  # the teacher's switch shows at once
 
     keep_fresh(tick, period_ms)
     # The game (issue 13) refreshes on its own tick: it reads the game's log, not the market.
@@ -826,19 +830,26 @@ def teacher_page(room: Classroom, desk: TeacherDesk, *, origin: str = "", period
     state.param.watch(lambda _: game.refresh(), "class_id")
     missions = _section("Missions", *teacher_game_items(game, render_table), _message(state, "missions"),
                         css="vt-missions-teacher")  # fmt: skip
+    # The copilot: on or off (an exam) and what the students asked it (issue 14).
+    copilot = TeacherCopilot(state)
+    state.param.watch(lambda _: copilot.refresh(), "class_id")
+    copilot_card = _section("Copilot", *teacher_copilot_items(copilot, render_table), _message(state, "copilot"),
+                            css="vt-copilot-teacher")  # fmt: skip
 
     top = pn.Row(pick, sizing_mode="stretch_width")
-    grid = pn.FlexBox(join, clock, students, events, _class_form(state), end, missions, flex_wrap="wrap", gap="12px",
-                      sizing_mode="stretch_width", align_items="flex-start")  # fmt: skip
+    grid = pn.FlexBox(join, clock, students, events, _class_form(state), end, missions, copilot_card, flex_wrap="wrap",
+                      gap="12px", sizing_mode="stretch_width", align_items="flex-start")  # fmt: skip
     form = grid.objects[4]
     for card, basis in ((join, "420px"), (clock, "420px"), (students, "100%"), (events, "520px"), (form, "520px"),
-                        (end, "300px"), (missions, "100%")):  # fmt: skip
+                        (end, "300px"), (missions, "100%"), (copilot_card, "100%")):  # fmt: skip
         card.styles = {**card.styles, "flex": f"1 1 {basis}"}
     keep_fresh(state.refresh, period_ms)
     keep_fresh(game.refresh, max(period_ms, 2000))
+    keep_fresh(copilot.refresh, max(period_ms, 2000))
     template = _template("vtrade · teacher", [pn.Column(top, grid, sizing_mode="stretch_width")])
     template.state = state  # type: ignore[attr-defined]  # for tests
     template.game = game  # type: ignore[attr-defined]
+    template.copilot = copilot  # type: ignore[attr-defined]
     return template
 
 

@@ -20,6 +20,7 @@ widget (the magic binds them to the account's key store).
 ...                      order_type="market", limit_price=None, tif="day", nonce="ab" * 16, expires_ns=2 * 10**18)
 >>> class Market:  # stands in for a LiveMarket's air-gap: accepts everything
 ...     def register_key(self, account, public_key_hex): pass
+...     def record_copilot(self, event): pass
 ...     def submit_signed(self, account, intent_json, signature_hex, public_key_hex):
 ...         from types import SimpleNamespace as NS
 ...         return NS(ok=True, code="admitted", reason="", client_order_id="ann-1")

@@ -39,6 +39,7 @@ from panel.io.state import set_curdoc
 from vtrade.core.instruments import Instrument
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.live import LiveMarket, Preview
+from vtrade.ui.copilot_chat import ChatState, copilot_panel
 from vtrade.ui.fanout import shared_fanout
 from vtrade.ui.resources import LocalFast, local_template
 
@@ -52,6 +53,7 @@ __all__ = [
     "TraderState",
     "blotter",
     "clock_badge",
+    "copilot_chat",
     "depth_ladder",
     "keep_fresh",
     "leaderboard",
@@ -979,10 +981,10 @@ def link_focus(state: TraderState, ticket: TicketState) -> None:
 #: (the "break" slots end a row). The rule sits in the view's own shadow root (``:host``): Panel
 #: renders each view in one.
 _SLOTS: dict[str, tuple[int, int, str, int]] = {
-    "account": (0, 0, "100%", 0), "watchlist": (1, 3, "560px", 5), "leaderboard": (2, 1, "300px", 8),
-    "break1": (3, 0, "100%", 9), "ladder": (4, 0, "300px", 6), "chart": (5, 1, "320px", 7),
-    "ticket": (6, 0, "330px", 1), "break2": (7, 0, "100%", 9), "blotter": (8, 1, "520px", 3),
-    "portfolio": (9, 1, "520px", 2),
+    "account": (0, 0, "100%", 0), "watchlist": (1, 3, "560px", 5), "copilot": (2, 2, "380px", 4),
+    "leaderboard": (3, 1, "300px", 8), "break1": (4, 0, "100%", 9), "ladder": (5, 0, "300px", 6),
+    "chart": (6, 1, "320px", 7), "ticket": (7, 0, "330px", 1), "break2": (8, 0, "100%", 9),
+    "blotter": (9, 1, "520px", 3), "portfolio": (10, 1, "520px", 2),
 }  # fmt: skip
 
 
@@ -1012,10 +1014,12 @@ def _new_account(market: LiveMarket) -> str:
             return name
 
 
-def trader_views(state: TraderState, ticket: TicketState, label_html: str) -> pn.FlexBox:
+def trader_views(state: TraderState, ticket: TicketState, label_html: str,
+                 copilot: pn.viewable.Viewable | None = None) -> pn.FlexBox:  # fmt: skip
     """The trading views of one session laid out by width (see ``_SLOTS``), under a first line
-    ``label_html`` saying whose account this is (HTML: escape what a person typed). Links the
-    focus of ``state`` and ``ticket`` and reads their first data."""
+    ``label_html`` saying whose account this is (HTML: escape what a person typed), with the
+    ``copilot``'s chat (:func:`vtrade.ui.copilot_chat.copilot_panel`) beside the watchlist when
+    given. Links the focus of ``state`` and ``ticket`` and reads their first data."""
     link_focus(state, ticket)
     state.refresh()
     ticket.update_preview()
@@ -1025,6 +1029,8 @@ def trader_views(state: TraderState, ticket: TicketState, label_html: str) -> pn
         (pn.Column(depth_ladder(state), width=300), "ladder"), (price_chart(state), "chart"),
         (order_ticket(ticket), "ticket"), (blotter(state), "blotter"), (portfolio_panel(state), "portfolio"),
     ]  # fmt: skip
+    if copilot is not None:
+        views.insert(2, (copilot, "copilot"))
     for view, slot in views:
         view.stylesheets = [*view.stylesheets, _slot_css(slot)]
         view.css_classes = [*view.css_classes, "vt-view", f"vt-{slot}-view"]
@@ -1065,13 +1071,16 @@ def keep_fresh(tick: Callable[[], None], period_ms: int, *, on_leave: Callable[[
 
 
 def trader_dashboard(
-    market: LiveMarket, *, period_ms: int = 500, account: str | None = None, cancel_on_leave: bool = True
+    market: LiveMarket, *, period_ms: int = 500, account: str | None = None, cancel_on_leave: bool = True,
+    copilot: bool = True,
 ) -> pn.template.BaseTemplate:
     """The trader dashboard for the CURRENT browser session, trading as ``account`` (an open
     account of ``market``; default: a new one opened now), views of the shared market refreshed
     every ``period_ms`` (default 2 Hz), cleaned up on close. ``cancel_on_leave`` cancels the
     account's open orders when the session closes: right for a throwaway account nobody can come
     back to, wrong for one a browser gets back (:mod:`vtrade.ui.serve` with a data dir).
+    ``copilot`` adds the copilot's chat (:mod:`vtrade.ui.copilot_chat`; its model is the one the
+    environment names, see :mod:`vtrade.runtime.model_client`), whose proposals this browser signs.
 
     >>> from vtrade.runtime.live import LiveConfig
     >>> m = LiveMarket(LiveConfig(symbols=("AAPL",), speed=0, bots=False, burn_in=20_000))
@@ -1088,7 +1097,8 @@ def trader_dashboard(
     state = TraderState(market=market, account=account)
     ticket = TicketState(market=market, account=account, symbol=state.symbol)
     label = f"<b>Your account: {html.escape(account)}</b> · orders, fills and portfolio below are yours alone."
-    main = trader_views(state, ticket, label)
+    chat = copilot_chat(market, account) if copilot else None
+    main = trader_views(state, ticket, label, None if chat is None else copilot_panel(chat))
     # A phone lays the page out at its own width (not 980 px shrunk by 40 %): the viewport tag.
     template = pn.template.FastListTemplate(title=TITLE, header=[clock_badge(state)], main=[main], theme_toggle=False,
                                             accent="#1565c0", meta_viewport="width=device-width, initial-scale=1",
@@ -1107,4 +1117,13 @@ def trader_dashboard(
 
     keep_fresh(tick, period_ms, on_leave=leave)
     template.account = account  # type: ignore[attr-defined]  # for tests and logs
+    template.chat = chat  # type: ignore[attr-defined]
     return template
+
+
+def copilot_chat(market: LiveMarket, account: str) -> ChatState:
+    """The copilot's chat state for ``account`` on ``market`` (its conversation starts with the
+    first question; the model client comes from the environment)."""
+    from vtrade.runtime.copilot_service import CopilotSession
+
+    return ChatState(market, account, session=lambda: CopilotSession(market, account))
