@@ -117,7 +117,7 @@ def reply_bundle(reply: ReplyLike, account: str) -> tuple[dict[str, Any], dict[s
     text runs nothing), ``text/html`` (sanitised), and ``application/json`` (also in the
     metadata under ``vtrade``) with the tools used, any refusal, and each proposal's canonical
     bytes, digest, flags and provenance."""
-    from vtrade.copilot.render import to_safe_html
+    from vtrade.copilot.render import to_html
 
     proposals = [{"digest": p.digest, "canonical": p.canonical.decode("utf-8", "replace"), "flags": list(p.flags),
                   "provenance": dict(p.provenance)} for p in reply.proposals]  # fmt: skip
@@ -126,7 +126,7 @@ def reply_bundle(reply: ReplyLike, account: str) -> tuple[dict[str, Any], dict[s
         body = f"<div class='vt-copilot-refused'>⚠ {html.escape(reply.refused)}</div>"
         plain = reply.refused
     else:
-        body = f"<div class='vt-copilot-reply'>{to_safe_html(reply.text)}</div>"
+        body = f"<div class='vt-copilot-reply'>{to_html(reply.text)}</div>"
         plain = reply.text
     if reply.tools:
         body += (f"<div style='font-size:11px;color:#666'>looked at: "
@@ -249,10 +249,11 @@ class CopilotMagics(Magics):
         market, account = self._bound()
         if self._session is None:
             from vtrade.runtime.copilot_service import CopilotSession
-            from vtrade.runtime.model_client import model_client
+            from vtrade.ui.copilot_confirm import AuditTo
 
-            client = model_client(base_url=self.settings.base_url or None, model=self.settings.model or None)
-            self._session = CopilotSession(market, account, client=client, mode=self.settings.mode)
+            # The client is made with the first question (a missing key is that reply's answer).
+            self._session = CopilotSession(market, account, client=self._client(), audit=AuditTo(market.record_copilot),
+                                           mode=self.settings.mode)  # fmt: skip
         return self._session
 
     def ask(self, question: str) -> ReplyLike:
@@ -292,28 +293,44 @@ class CopilotMagics(Magics):
                              public_key=lambda: keystore.public_key(account, key_dir=key_dir))  # fmt: skip
 
     # ------------------------------------------------------------------ other subcommands
+    def _client(self) -> Any:
+        """The model client the settings and the environment name, or None when they name none
+        (no key): the session then answers how to set one."""
+        from vtrade.runtime.model_client import CopilotUnavailable, ModelClient
+
+        try:
+            return ModelClient(model=self.settings.model or None, base_url=self.settings.base_url or None)
+        except CopilotUnavailable:
+            return None
+
     def _model(self, args: list[str]) -> None:
-        from vtrade.runtime.model_client import describe_endpoint
+        from vtrade.runtime.model_client import HOW_TO
 
         if len(args) > 1:
             raise CopilotUsageError("usage: %copilot model [NAME]")
         if args:
             self.settings.model = args[0]
-        info = describe_endpoint(base_url=self.settings.base_url or None, model=self.settings.model or None)
-        print(f"copilot: {info}; mode {self.settings.mode}")
+        client = self._client()
+        if client is None:
+            print(f"copilot: no model yet. {HOW_TO}")
+            return
+        print(f"copilot: model {client.name!r} at {client.endpoint} (mode {self.settings.mode}; "
+              "the key, if any, comes from OPENAI_API_KEY)")  # fmt: skip
 
     def _history(self) -> None:
-        from vtrade.copilot.render import to_safe_html
+        from vtrade.copilot.render import to_html
 
         if self._session is None:
             print("copilot: no conversation yet")
             return
         turns = list(self._session.history())
-        plain = "\n\n".join(f"{role}: {text}" for role, text in turns) or "(empty)"
-        rows = "".join(f"<div><b>{html.escape(str(role))}</b>: "
-                       f"{html.escape(str(text)) if role == 'you' else to_safe_html(str(text))}</div>"
-                       for role, text in turns)  # fmt: skip
-        self._display({"text/plain": plain, "text/html": rows or "<i>empty</i>"})
+        if not turns:
+            print("copilot: no conversation yet")
+            return
+        plain = "\n\n".join(f"you: {t.question}\ncopilot: {t.reply.text}" for t in turns)
+        rows = "".join(f"<div style='margin:6px 0'><b>You</b>: {html.escape(t.question)}</div>"
+                       f"<div><b>Copilot</b>: {to_html(t.reply.text)}</div>" for t in turns)  # fmt: skip
+        self._display({"text/plain": plain, "text/html": rows})
 
     def _settings_changed(self, change: Any) -> None:
         # Another model, endpoint, mode or account: a new conversation at the next question.

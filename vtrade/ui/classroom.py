@@ -443,7 +443,9 @@ def student_page(room: Classroom, token: str | None, *, period_ms: int = 500) ->
             return
         state = ClassTraderState(desk)
         ticket = ClassTicketState(desk, symbol=state.symbol)
-        chat = student_chat(desk, _desk_market(desk))  # their account's copilot, under the class's switch
+        market = room.market(desk.state.class_id)
+        assert market is not None  # trading (view.trading): the class's market is open
+        chat = student_chat(desk, market)  # their account's copilot, under the class's switch
         label = (f"<b>{html.escape(view.display_name)}</b> · your orders, fills and portfolio below are yours "
                  "alone; the leaderboard shows your class.")  # fmt: skip
         live.clear()

@@ -8,7 +8,7 @@ loop. :func:`copilot_panel` is its view.
 What reaches the page:
 
 - the person's question, escaped;
-- the model's text only through the sanitiser (:func:`vtrade.copilot.render.to_safe_html`), in a
+- the model's text only through the sanitiser (:func:`vtrade.copilot.render.to_html`), in a
   pane that runs no scripts and typesets no math: markup, event handlers, ``javascript:`` links and
   images (which would load a URL: an exfiltration channel) never reach the browser as such;
 - each proposal as a :class:`~vtrade.ui.copilot_signer.ProposalCard` built from its canonical
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import panel as pn
 import param
 
-from vtrade.copilot.render import to_safe_html
+from vtrade.copilot.render import to_html
 from vtrade.ui.copilot_card import CardData, CardError, ProposalLike
 from vtrade.ui.copilot_confirm import SigningMarket, register_once, send_signed
 from vtrade.ui.copilot_signer import BrowserKey, ProposalCard
@@ -102,7 +102,7 @@ def reply_entry(reply: ReplyLike) -> ChatEntry:
             cards.append(CardData.of(proposal))
         except CardError as exc:
             unshown.append(str(exc))
-    return ChatEntry("copilot", to_safe_html(reply.text), tuple(reply.tools), tuple(cards), tuple(unshown))
+    return ChatEntry("copilot", to_html(reply.text), tuple(reply.tools), tuple(cards), tuple(unshown))
 
 
 class ChatState(param.Parameterized):

@@ -31,11 +31,12 @@ import param
 
 from vtrade.core.events import Event
 from vtrade.runtime.exports import write_csv
-from vtrade.ui.copilot_chat import ChatState
-from vtrade.ui.copilot_confirm import SignedOutcomeLike
+from vtrade.ui.copilot_chat import OFF_SENTENCE, ChatState
+from vtrade.ui.copilot_confirm import AuditTo, SignedOutcomeLike
 
 if TYPE_CHECKING:
     from vtrade.runtime.classroom import StudentDesk
+    from vtrade.runtime.live import LiveMarket
 
 __all__ = ["EVENT_WORDS", "PROMPT_COLUMNS", "DeskSigning", "TeacherCopilot", "prompt_log_csv", "prompt_log_frame",
            "student_chat", "teacher_copilot_items"]  # fmt: skip
@@ -191,13 +192,19 @@ class DeskSigning:
         return self.desk.submit_signed(intent_json, signature_hex, public_key_hex)
 
 
-def student_chat(desk: StudentDesk, market: Any) -> ChatState:
-    """The chat of the student at ``desk``: the copilot reads ``market`` (the class's, through
-    the desk's view of it) for the student's account, answers only while the class has it on,
-    and audits through the desk."""
+def student_chat(desk: StudentDesk, market: LiveMarket) -> ChatState:
+    """The chat of the student at ``desk``: the copilot reads the class's ``market`` for the
+    student's account (and the class's headlines and missions through the desk), answers only
+    while the class has it on, and audits through the desk; confirmations go through the desk
+    too (:class:`DeskSigning`)."""
     from vtrade.runtime.copilot_service import CopilotSession
 
     account = desk.account
+    cid = desk.state.class_id
+
+    def off() -> str | None:  # the session's switch: None while on, else why not
+        return None if desk.copilot_enabled() else OFF_SENTENCE
+
     return ChatState(DeskSigning(desk), account, enabled=desk.copilot_enabled,
-                     session=lambda: CopilotSession(market, account, audit=desk.record_copilot,
-                                                    enabled=desk.copilot_enabled))  # fmt: skip
+                     session=lambda: CopilotSession(market, account, audit=AuditTo(desk.record_copilot), enabled=off,
+                                                    class_id=cid, desk=desk))  # fmt: skip

@@ -40,6 +40,7 @@ from vtrade.core.instruments import Instrument
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.live import LiveMarket, Preview
 from vtrade.ui.copilot_chat import ChatState, copilot_panel
+from vtrade.ui.copilot_confirm import AuditTo
 from vtrade.ui.fanout import shared_fanout
 from vtrade.ui.resources import LocalFast, local_template
 
@@ -1126,4 +1127,5 @@ def copilot_chat(market: LiveMarket, account: str) -> ChatState:
     first question; the model client comes from the environment)."""
     from vtrade.runtime.copilot_service import CopilotSession
 
-    return ChatState(market, account, session=lambda: CopilotSession(market, account))
+    audit = AuditTo(market.record_copilot)  # every question, answer and proposal on the market's log
+    return ChatState(market, account, session=lambda: CopilotSession(market, account, audit=audit))
