@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from vtrade.execution import tables as schema
     from vtrade.market import open_feed, read_book
-    from vtrade.notebook_magic import load_ipython_extension
+    from vtrade.notebook_magic import load_ipython_extension, unload_ipython_extension
     from vtrade.portfolio import analytics
     from vtrade.runtime.classroom import Classroom
     from vtrade.runtime.live_session import LiveSession
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Classroom", "LiveSession", "Session", "__version__", "analytics", "live", "load_ipython_extension", "open_feed",
-    "read_book", "replay", "schema",
+    "read_book", "replay", "schema", "unload_ipython_extension",
 ]  # fmt: skip
 _LAZY = {
     "replay": "vtrade.runtime.replay",
@@ -35,6 +35,7 @@ _LAZY = {
     "Classroom": "vtrade.runtime.classroom",
     # ``%load_ext vtrade`` (the copilot magics): IPython looks the function up on this module.
     "load_ipython_extension": "vtrade.notebook_magic",
+    "unload_ipython_extension": "vtrade.notebook_magic",
 }
 # ``vt.schema``: the public orders, fills and positions tables (``vt.schema.FILLS`` and friends).
 _MODULES = {"analytics": "vtrade.portfolio.analytics", "schema": "vtrade.execution.tables"}

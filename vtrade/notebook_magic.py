@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from vtrade.runtime.live import LiveMarket
     from vtrade.ui.copilot_chat import CopilotLike, ReplyLike
 
-__all__ = ["Answer", "Copilot", "CopilotMagics", "CopilotUsageError", "load_ipython_extension", "reply_bundle"]
+__all__ = ["Answer", "Copilot", "CopilotMagics", "CopilotUsageError", "load_ipython_extension", "reply_bundle",
+           "unload_ipython_extension"]  # fmt: skip
 
 HELP = """\
 **vtrade copilot** — ask about your live account; it may *propose* orders, which only you can confirm.
@@ -352,5 +353,9 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext vtrade``: the ``%copilot``/``%%copilot`` magics and the ``Copilot`` settings."""
     settings = Copilot(parent=ipython)
     ipython.configurables.append(settings)  # %config Copilot.model = ... reaches it
-    magics = CopilotMagics(ipython, settings)
-    ipython.register_magics(magics)
+    ipython.register_magics(CopilotMagics(ipython, settings))
+
+
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
+    """``%unload_ext vtrade`` (and ``%reload_ext``): forget the settings; a new load starts afresh."""
+    ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, Copilot)]

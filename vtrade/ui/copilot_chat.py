@@ -316,7 +316,7 @@ def copilot_panel(chat: ChatState) -> pn.viewable.Viewable:
     show_notice()
     box = pn.widgets.TextInput(placeholder="Ask the copilot…", sizing_mode="stretch_width", max_length=MAX_QUESTION,
                                css_classes=["vt-chat-input"])  # fmt: skip
-    send = pn.widgets.Button(name="Ask", button_type="primary", width=70, align="end")
+    send = pn.widgets.Button(label="Ask", color="primary", width=70, align="end")
     thinking = pn.indicators.LoadingSpinner(value=False, size=20, visible=False, align="center")
 
     async def go(*_: object) -> None:

@@ -94,8 +94,9 @@ class ConfirmWidget(widgets.VBox):
         try:
             if intent.canonical().decode("utf-8") != self.card.canonical:  # what is signed is what is shown
                 raise ValueError("the intent's bytes are not the ones shown")
+            public_key = self._public_key()  # first: the key store makes the account's key on first use
             signature = self._sign(intent)
-            ok, text = send_signed(self._market, intent.account, self.card.canonical, signature, self._public_key())
+            ok, text = send_signed(self._market, intent.account, self.card.canonical, signature, public_key)
         except Exception as exc:  # the signer or the market: the card says what failed, nothing was sent
             self._finish("failed", False, f"Not sent: {' '.join(str(exc).split())[:300]}")
             return
