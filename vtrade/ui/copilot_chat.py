@@ -287,7 +287,11 @@ def copilot_panel(chat: ChatState) -> pn.viewable.Viewable:
     newest at the bottom), and a box to ask in (Enter or the Ask button)."""
     key = BrowserKey(account=chat.account, register=chat.register, sizing_mode="stretch_width", margin=(0, 4))
     notice = SafeHTML(sizing_mode="stretch_width", stylesheets=[CHAT_CSS], css_classes=["vt-chat-notice"])
-    log_view = pn.Column(sizing_mode="stretch_width", scroll=True, max_height=480, auto_scroll_limit=2000,
+    # A bounded log that scrolls (newest at the bottom, followed while the reader is near it), so
+    # the box to ask in stays in reach however long the conversation. (Panel's max_height is not
+    # applied to a stretching column: the CSS says it.)
+    log_view = pn.Column(sizing_mode="stretch_width", scroll=True, auto_scroll_limit=400,
+                         styles={"max-height": "440px", "overflow-y": "auto"},
                          css_classes=["vt-chat-log"])  # fmt: skip
     hint = ("Ask about quotes, your portfolio or a fill, or for an order (“buy 10 AAPL”). The copilot "
             "only proposes: an order is sent when you confirm it.")  # fmt: skip

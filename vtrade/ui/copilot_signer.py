@@ -302,6 +302,8 @@ export function render({ model, el: host }) {
   })
   model.on('status', show)
   model.on('outcome', show)
+  // A new card comes into view whole (its buttons too) in the chat's scrolling log.
+  model.on('after_render', () => card.scrollIntoView({ block: 'nearest', inline: 'nearest' }))
   show()
   return card
 }
