@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -329,6 +330,25 @@ def test_a_spent_nonce_stays_spent_and_the_audit_whole_after_a_restart(tmp_path:
     assert verdicts(back).code.tolist() == ["executed", "executed", "nonce_reused", "executed",
                                             "nonce_reused", "nonce_reused", "nonce_reused", "executed"]  # fmt: skip
     back.close()
+
+
+def test_a_verdict_lost_in_a_kill_is_made_again_by_the_rerun_once(tmp_path: Path) -> None:
+    m, clock, who = market(tmp_path)
+    i = intent("ann")
+    assert m.submit_signed("ann", i.canonical().decode(), who["ann"].sign(i.canonical()), who["ann"].pub).ok
+    log = m.copilot_log()
+    _kill(m)
+    # The process died after journaling the entry and before journaling its verdict.
+    (db,) = tmp_path.glob("market-*/log.duckdb")
+    con = duckdb.connect(str(db))
+    con.execute(f"DELETE FROM journal WHERE topic = '{COPILOT_TOPIC}'")
+    con.close()
+    back = LiveMarket(CONFIG, data_dir=tmp_path, wall_clock=clock)
+    pd.testing.assert_frame_equal(back.copilot_log(), log)
+    back.close()
+    again = LiveMarket(CONFIG, data_dir=tmp_path, wall_clock=clock)  # and it is journaled now
+    pd.testing.assert_frame_equal(again.copilot_log(), log)
+    again.close()
 
 
 def test_an_expired_intent_is_refused_after_a_restart(tmp_path: Path) -> None:
