@@ -83,8 +83,11 @@ def as_dict(i: OrderIntent) -> dict[str, Any]:
     return out
 
 
+Setup = tuple[LiveMarket, "FakeWallClock", dict[str, "Person"]]
+
+
 def market(tmp: Path | None = None, clock: FakeWallClock | None = None, config: LiveConfig = CONFIG,
-           accounts: tuple[str, ...] = ("ann", "bob")) -> tuple[LiveMarket, FakeWallClock, dict[str, Person]]:  # fmt: skip
+           accounts: tuple[str, ...] = ("ann", "bob")) -> Setup:  # fmt: skip
     clock = clock or FakeWallClock()
     m = LiveMarket(config, data_dir=tmp, wall_clock=clock)
     people = {}
@@ -101,8 +104,9 @@ def state(m: LiveMarket, account: str) -> tuple[Any, ...]:
     """Everything a refusal must leave as it was: the blotter, fills, cash and positions, and
     the orders that went to the exchange."""
     p = m.portfolio(account)
-    return (m.orders(account).to_json(date_format="iso"), m.fills(account).to_json(date_format="iso"), p["summary"]["cash"],
-            p["positions"].to_json(date_format="iso"), m.order_counts(account))  # fmt: skip
+    iso = "iso"
+    return (m.orders(account).to_json(date_format=iso), m.fills(account).to_json(date_format=iso),
+            p["summary"]["cash"], p["positions"].to_json(date_format=iso), m.order_counts(account))  # fmt: skip
 
 
 def verdicts(m: LiveMarket, account: str | None = None) -> pd.DataFrame:
@@ -122,7 +126,13 @@ def test_a_signed_intent_trades_through_the_account_rules_and_is_audited() -> No
     assert m.portfolio("ann")["summary"]["cash"] < 100_000
     (row,) = verdicts(m).to_dict("records")
     assert (row["type"], row["account"], row["digest"], row["client_order_id"], row["accepted"], row["code"]) == (
-        "IntentExecuted", "ann", i.digest, "ann-1", True, "executed")
+        "IntentExecuted",
+        "ann",
+        i.digest,
+        "ann-1",
+        True,
+        "executed",
+    )
     assert list(m.copilot_log().columns) == COPILOT_COLUMNS
 
 
@@ -234,10 +244,10 @@ def test_adding_any_field_after_signing_is_refused(extra: dict[str, str]) -> Non
     assert m.orders("ann").empty
 
 
-_MARKET: tuple[LiveMarket, FakeWallClock, dict[str, Person]] | None = None
+_MARKET: Setup | None = None
 
 
-def _shared() -> tuple[LiveMarket, FakeWallClock, dict[str, Person]]:
+def _shared() -> Setup:
     global _MARKET
     if _MARKET is None:
         _MARKET = market()
@@ -352,7 +362,7 @@ def test_a_verdict_lost_in_a_kill_is_made_again_by_the_rerun_once(tmp_path: Path
 
 
 def test_an_expired_intent_is_refused_after_a_restart(tmp_path: Path) -> None:
-    m, clock, who = market(tmp_path)
+    m, _, who = market(tmp_path)
     i = intent("ann", expires_ns=NOW + MINUTE)
     sig = who["ann"].sign(i.canonical())
     m.close()
@@ -464,7 +474,12 @@ def test_class_limits_and_buying_power_apply_to_signed_intents_as_to_typed_order
         assert m.orders("ann").set_index("client_order_id").at[out.client_order_id, "status"] == "rejected"
         row = verdicts(m).iloc[-1]
         assert (row.type, row.accepted, row.digest, row.client_order_id, row.text) == (
-            "IntentExecuted", False, i.digest, out.client_order_id, out.reason)
+            "IntentExecuted",
+            False,
+            i.digest,
+            out.client_order_id,
+            out.reason,
+        )
     assert m.portfolio("ann")["summary"]["cash"] == 100_000 and m.fills("ann").empty
 
 
@@ -521,8 +536,9 @@ def test_the_audit_trail_holds_every_event_in_order_with_the_digest() -> None:
     outcomes: list[tuple[str, SignedOutcome]] = []
     m.record_copilot(CopilotAsked(NOW, "ann", "c-1", "buy 1 AAPL at 100", "scripted", None))
     ok = intent("ann")
-    m.record_copilot(ProposalMade(NOW, "ann", "c-1", ok.proposal_id, ok.digest, ok.canonical().decode(),
-                                  (("symbol", "user"), ("side", "user"), ("quantity", "tool")), ("quantity",)))  # fmt: skip
+    provenance = (("symbol", "user"), ("side", "user"), ("quantity", "tool"))
+    m.record_copilot(ProposalMade(NOW, "ann", "c-1", ok.proposal_id, ok.digest, ok.canonical().decode(), provenance,
+                                  ("quantity",)))  # fmt: skip
     m.record_copilot(CopilotAnswered(NOW, "ann", "c-1", "Here is the order to confirm.", ("quote", "propose_order")))
     m.record_copilot(IntentConfirmed(NOW, "ann", ok.digest, ann.pub))
     for who_, sent_as, i, sig in [
@@ -551,7 +567,11 @@ def test_the_audit_trail_holds_every_event_in_order_with_the_digest() -> None:
     assert [o.code for _, o in outcomes] == ["executed", "nonce_reused", "wrong_account", "unknown_symbol",
                                              "insufficient_buying_power", "expired"]  # fmt: skip
     proposal = log[log.type == "ProposalMade"].iloc[0]
-    assert (proposal["text"], proposal["flags"], proposal["digest"]) == ("buy 1 AAPL limit 100 (day)", ["quantity"], ok.digest)
+    assert (proposal["text"], proposal["flags"], proposal["digest"]) == (
+        "buy 1 AAPL limit 100 (day)",
+        ["quantity"],
+        ok.digest,
+    )
     assert m.copilot_log("bob").type.tolist() == ["IntentRefused"]
     assert m.copilot_log(since=len(log) - 1).offset.tolist() == [len(log) - 1]
     assert m._log.bus.partitions(COPILOT_TOPIC) == 1

@@ -9,7 +9,6 @@ bus, journal and checkpoint.
 
 from __future__ import annotations
 
-import base64
 import gc
 import json
 import logging
@@ -29,7 +28,6 @@ from vtrade.copilot.signing import verify
 from vtrade.runtime.bus import MemoryBus
 from vtrade.runtime.keystore import KeyStore, KeyStoreError, default_key_dir, public_key
 from vtrade.runtime.live import LiveConfig, LiveMarket
-from vtrade.runtime.live_log import Durable
 from vtrade.runtime.signer import SignerError, sign_in_subprocess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +153,9 @@ def test_the_signer_signs_the_canonical_bytes_whatever_order_and_spacing_it_is_s
     (_intent(expires_ns=1).canonical(), "has expired"),
     (b"{" + b" " * 70_000 + b"}", "over 65536 bytes"),
 ])  # fmt: skip
-def test_the_signer_refuses_anything_invalid_with_status_2_and_one_line(tmp_path: Path, stdin: bytes, says: str) -> None:
+def test_the_signer_refuses_anything_invalid_with_status_2_and_one_line(
+    tmp_path: Path, stdin: bytes, says: str
+) -> None:
     keys = tmp_path / "keys"
     public_key("ann", keys)
     out = _signer(["--account", "ann", "--key-dir", str(keys)], stdin)

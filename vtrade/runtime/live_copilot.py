@@ -318,4 +318,3 @@ def _row(offset: int, e: Event) -> dict[str, Any]:
         case IntentRefused():
             row.update(digest=e.digest, code=e.code, text=e.reason)
     return row
-
