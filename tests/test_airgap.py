@@ -600,3 +600,20 @@ def test_an_empty_trail_is_an_empty_frame_with_the_columns() -> None:
     m, _, _ = market()
     log = m.copilot_log("ann")
     assert log.empty and list(log.columns) == COPILOT_COLUMNS and str(log.ts.dtype) == "datetime64[ns, UTC]"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.one_of(st.text(max_size=300), st.builds(json.dumps, st.dictionaries(st.sampled_from(FIELDS), st.text()))),
+    signature=st.one_of(st.text(max_size=130), st.text("0123456789abcdef", min_size=128, max_size=128)),
+)
+def test_whatever_is_sent_nothing_trades_without_the_key_and_every_attempt_is_audited(
+    text: str, signature: str
+) -> None:
+    m, _, who = _shared()
+    before, seen = state(m, "ann"), len(verdicts(m))
+    out = m.submit_signed("ann", text, signature, who["ann"].pub)
+    assert not out.ok and out.code in REFUSALS and out.client_order_id is None
+    assert state(m, "ann") == before
+    last = verdicts(m).iloc[seen:]
+    assert last[["type", "code"]].values.tolist() == [["IntentRefused", out.code]]
