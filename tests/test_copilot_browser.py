@@ -371,6 +371,9 @@ def test_a_class_trades_through_the_copilot_until_the_teacher_switches_it_off(
     student.get_by_label("Your name").fill("Ada")
     student.get_by_role("button", name="Join", exact=True).click()
     student.wait_for_url(re.compile(r"/student$"), timeout=T)
+    # (Started once the page shows: a class started while a student's page is still loading
+    # leaves that page on its waiting screen until reloaded, a race outside the copilot.)
+    expect(student.get_by_text("Your teacher starts trading soon")).to_be_visible(timeout=T)
     teacher_desk.start(cid)
     expect(student.locator(".vt-key-ready")).to_be_visible(timeout=T)
     market = room.market(cid)

@@ -495,7 +495,7 @@ def test_the_teachers_switch_reaches_the_students_chat_and_the_prompt_log_shows_
     finally:
         del os.environ["OPENAI_BASE_URL"]
     copilot.refresh()
-    shown = copilot.log
+    shown = copilot.prompts
     assert shown.type.tolist()[:2] == ["answered", "asked"]  # newest first
     assert shown.name.iloc[0] == "=HYPERLINK(\"http://evil\")"
     csv = prompt_log_csv(room.prompt_log(cid)).decode("utf-8-sig")

@@ -102,7 +102,8 @@ class TeacherCopilot(param.Parameterized):
     :class:`~vtrade.ui.classroom.TeacherState`): whether it is on, and its prompt log."""
 
     enabled = param.Boolean(default=True, doc="whether the focused class's copilot is on")
-    log = param.DataFrame(default=pd.DataFrame(), doc="the focused class's prompt log, as shown")
+    # (Not ``log``: that name is param's own logging method on ``.param``.)
+    prompts = param.DataFrame(default=pd.DataFrame(), doc="the focused class's prompt log, as shown")
 
     def __init__(self, state: Any, **params: Any) -> None:
         self.state = state
@@ -113,13 +114,13 @@ class TeacherCopilot(param.Parameterized):
     def refresh(self) -> None:
         cid = self.state.class_id
         if not cid:
-            self.param.update(enabled=True, log=prompt_log_frame(pd.DataFrame()))
+            self.param.update(enabled=True, prompts=prompt_log_frame(pd.DataFrame()))
             return
         desk = self.state.desk
         raw = desk.prompt_log(cid)
         updates: dict[str, Any] = {"enabled": bool(desk.copilot_enabled(cid))}
-        if len(raw) != len(self._raw) or self.log.empty != raw.empty:  # the log only grows
-            updates["log"] = prompt_log_frame(raw)
+        if len(raw) != len(self._raw) or self.prompts.empty != raw.empty:  # the log only grows
+            updates["prompts"] = prompt_log_frame(raw)
         self._raw = raw
         self.param.update(**updates)
 
@@ -156,7 +157,7 @@ def teacher_copilot_items(copilot: TeacherCopilot, render_table: Callable[..., s
 
     switch.param.watch(chosen, "value")
     copilot.param.watch(follow, "enabled")
-    table = pn.pane.HTML(pn.bind(render_table, copilot.param.log, PROMPT_COLUMNS,
+    table = pn.pane.HTML(pn.bind(render_table, copilot.param.prompts, PROMPT_COLUMNS,
                                  "Nothing asked yet: the students' questions show here", None, "vt-prompt-log"),
                          sizing_mode="stretch_width")  # fmt: skip
     download = pn.widgets.FileDownload(callback=copilot.csv, filename="prompt-log.csv", embed=False,
