@@ -167,7 +167,9 @@ class ScriptedModelServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-model", daemon=True)
+        # A short poll: stop() waits for the serving loop to notice, and tests start many servers.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="scripted-model", daemon=True)  # fmt: skip
         self._thread.start()
         return self
 
