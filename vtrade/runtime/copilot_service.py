@@ -300,7 +300,8 @@ class CopilotSession:
         self._registry = registry or ToolRegistry(default_tools())
         self._context = MarketContext(market, account, desk)
         self._mint = ProposalMint(nonce, clock, round(ttl_s * 1e9))
-        self._lock = threading.Lock()
+        self._asking = threading.Lock()  # one question at a time per session (a turn can take a while)
+        self._lock = threading.Lock()  # the turns and the conversation id: held briefly, never over a model call
         self._turns: list[Turn] = []
         self.conversation = _conversation_id()
 
@@ -325,7 +326,10 @@ class CopilotSession:
         if len(question) > MAX_QUESTION:
             raise ValueError(f"the question is {len(question)} characters long; at most {MAX_QUESTION} please")
         question = question.strip()
-        with self._lock:
+        with self._asking:
+            with self._lock:
+                conversation = self.conversation
+                history = [(t.question, t.reply.text) for t in self._turns if t.reply.refused is None]
             asked = self._clock()
             off = self._enabled() if self._enabled is not None else None
             model: ChatModel | None = None
@@ -336,7 +340,7 @@ class CopilotSession:
                 except CopilotUnavailable as exc:
                     unavailable = str(exc)
             name = model.name if model is not None else (self._client.name if self._client else "")
-            self.audit.record(CopilotAsked(asked, self.account, self.conversation, question, name, self.class_id))
+            self.audit.record(CopilotAsked(asked, self.account, conversation, question, name, self.class_id))
             if off is not None:
                 text = off if "teacher" in off.casefold() else f"{_SWITCHED_OFF}: {off}" if off.strip() else \
                     f"{_SWITCHED_OFF}."  # fmt: skip
@@ -345,18 +349,19 @@ class CopilotSession:
                 assert unavailable is not None
                 reply = Reply(unavailable, refused=unavailable)
             else:
-                reply = self._run(model, question)
+                reply = self._run(model, question, history)
             for p in reply.proposals:
-                self.audit.record(ProposalMade(self._clock(), self.account, self.conversation, p.intent.proposal_id,
+                self.audit.record(ProposalMade(self._clock(), self.account, conversation, p.intent.proposal_id,
                                                p.digest, p.canonical.decode(), tuple(p.provenance.items()),
                                                p.flags))  # fmt: skip
-            self.audit.record(CopilotAnswered(self._clock(), self.account, self.conversation, reply.text,
+            self.audit.record(CopilotAnswered(self._clock(), self.account, conversation, reply.text,
                                               reply.tools, reply.refused))  # fmt: skip
-            self._turns.append(Turn(question, reply, asked))
+            with self._lock:
+                if self.conversation == conversation:  # a reset meanwhile starts the new one empty
+                    self._turns.append(Turn(question, reply, asked))
             return reply
 
-    def _run(self, model: ChatModel, question: str) -> Reply:
-        history = [(t.question, t.reply.text) for t in self._turns if t.reply.refused is None]
+    def _run(self, model: ChatModel, question: str, history: list[tuple[str, str]]) -> Reply:
         env = ToolEnv(self._context, self._mint)
         try:
             result: TurnResult = Agent(model, self._registry, self._config).run(env, question, history)
