@@ -408,3 +408,28 @@ def test_a_session_needs_a_real_account_and_a_known_mode(market: LiveMarket) -> 
         CopilotSession(market, _account(market), mode="xml")
     with pytest.raises(ValueError, match="ttl_s"):
         CopilotSession(market, _account(market), ttl_s=0)
+
+
+def test_audit_goes_to_a_function_or_the_markets_own_copilot_log(market: LiveMarket) -> None:
+    events: list[object] = []
+    with ScriptedModelServer(lambda body: say("**hi** <img src=x onerror=alert(1)>")) as server:
+        reply = _session(market, server, audit=events.append).ask("hello")
+        assert [type(e).__name__ for e in events] == ["CopilotAsked", "CopilotAnswered"]
+        assert "<strong>hi</strong>" in reply.html and "<img" not in reply.html
+
+        class MarketWithCopilotLog(LiveMarket):
+            """A market that keeps a copilot log (what ``LiveMarket.record_copilot`` does)."""
+
+            log: list[object]
+
+            def record_copilot(self, event: object) -> None:
+                self.log.append(event)
+
+        logged = MarketWithCopilotLog(LiveConfig(symbols=("AAPL",), speed=0, bots=False, burn_in=20_000))
+        logged.log = []
+        logged.open_account("ann")
+        CopilotSession(logged, "ann", client=ModelClient(base_url=server.base_url, environ={})).ask("hello")
+        assert [type(e).__name__ for e in logged.log] == ["CopilotAsked", "CopilotAnswered"]
+        logged.close()
+    with pytest.raises(TypeError, match="audit sink"):
+        CopilotSession(market, _account(market), audit=42)  # type: ignore[arg-type]

@@ -423,3 +423,21 @@ def test_plain_markdown_still_reads_well() -> None:
 def test_to_text_drops_terminal_escapes() -> None:
     assert to_text("a\x1b[2J\x1b]0;title\x07b\tc\nd\x00") == "ab\tc\nd"
     assert to_html(None) == '<div class="vt-copilot-md"></div>' and to_text(None) == ""
+
+
+def test_on_the_universe_screen_filters_on_daily_volume_and_beta_is_against_spy() -> None:
+    m = LiveMarket(LiveConfig(symbols=(), universe=True, speed=0, bots=False))
+    try:
+        m.open_account("ann")
+        env = ToolEnv(MarketContext(m, "ann"))
+        ok, s = _call(env, "screen", {"sector": "Energy", "min_volume": 5e6, "sort_by": "volume", "limit": 3})
+        volumes = dict(zip(m.universe.tickers, m.universe.average_volume(), strict=True))  # type: ignore[union-attr]
+        assert ok and s["matches"] > 3 and len(s["rows"]) == 3
+        got = [r["avg_daily_volume"] for r in s["rows"]]
+        assert got == sorted(got, reverse=True) and min(got) >= 5e6
+        assert all(r["sector"] == "Energy" and r["avg_daily_volume"] == pytest.approx(volumes[r["symbol"]])
+                   for r in s["rows"])  # fmt: skip
+        ok, r = _call(env, "risk", {})
+        assert ok and r["benchmark"] == "SPY"
+    finally:
+        m.close()

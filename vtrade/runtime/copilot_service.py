@@ -48,7 +48,7 @@ import pandas as pd
 
 from vtrade.classroom.reports import risk as nav_risk
 from vtrade.copilot.agent import MODES, Agent, AgentConfig, ChatModel, Mode, TurnResult
-from vtrade.copilot.audit import AuditSink, MemoryAudit
+from vtrade.copilot.audit import AuditSink, MemoryAudit, as_sink
 from vtrade.copilot.context import (
     DepthLevel,
     FillView,
@@ -62,7 +62,9 @@ from vtrade.copilot.context import (
 )
 from vtrade.copilot.events import CopilotAnswered, CopilotAsked, ProposalMade
 from vtrade.copilot.provenance import Proposal
+from vtrade.copilot.render import to_html
 from vtrade.copilot.tools import ProposalMint, ToolEnv, ToolRegistry, default_tools
+from vtrade.core.events import Event
 from vtrade.core.instruments import Instrument
 from vtrade.portfolio import analytics
 from vtrade.portfolio.feed import BETA_MIN_SAMPLES
@@ -237,6 +239,11 @@ class Reply:
     tools: tuple[str, ...] = ()
     refused: str | None = None
 
+    @property
+    def html(self) -> str:
+        """:attr:`text` as sanitised HTML (:func:`vtrade.copilot.render.to_html`)."""
+        return to_html(self.text)
+
 
 @dataclass(frozen=True, slots=True)
 class Turn:
@@ -256,7 +263,8 @@ class CopilotSession:
 
     ``client``: the chat model (default: a :class:`~vtrade.runtime.model_client.ModelClient`
     from the environment, made at the first question; without a key the reply says how to set
-    one). ``audit``: where the audit events go (default: an in-memory sink, :attr:`audit`).
+    one). ``audit``: where the audit events go, a sink or a function of one event (default:
+    the market's ``record_copilot`` where it has one, else an in-memory sink, :attr:`audit`).
     ``enabled``: the teacher's switch (None: always on). ``class_id``: the class the account
     is in (recorded with each question). ``mode``: ``"tools"`` (native tool calls) or
     ``"json"`` (structured-output routing, for models without tool calls). ``clock``: the wall
@@ -270,7 +278,7 @@ class CopilotSession:
         market: LiveMarket,
         account: str,
         client: ChatModel | None = None,
-        audit: AuditSink | None = None,
+        audit: AuditSink | Callable[[Event], object] | None = None,
         enabled: Callable[[], str | None] | None = None,
         class_id: str | None = None,
         mode: str = "tools",
@@ -292,7 +300,9 @@ class CopilotSession:
         self.account = account
         self.class_id = class_id
         self.mode: Mode = "json" if mode == "json" else "tools"
-        self.audit: AuditSink = audit if audit is not None else MemoryAudit()
+        # The market's own audit log when it keeps one (the copilot topic), else in memory.
+        sink = as_sink(audit) or as_sink(getattr(market, "record_copilot", None))
+        self.audit: AuditSink = sink if sink is not None else MemoryAudit()
         self._client = client
         self._enabled = enabled
         self._clock = clock
