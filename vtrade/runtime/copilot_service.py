@@ -352,14 +352,17 @@ class CopilotSession:
             name = model.name if model is not None else (self._client.name if self._client else "")
             self.audit.record(CopilotAsked(asked, self.account, conversation, question, name, self.class_id))
             if off is not None:
-                text = off if "teacher" in off.casefold() else f"{_SWITCHED_OFF}: {off}" if off.strip() else \
-                    f"{_SWITCHED_OFF}."  # fmt: skip
-                reply = Reply(text, refused=off or "switched off")
-            elif model is None:
-                assert unavailable is not None
-                reply = Reply(unavailable, refused=unavailable)
-            else:
+                reason = off.strip()
+                if "teacher" in reason.casefold():
+                    text = reason
+                else:
+                    text = f"{_SWITCHED_OFF}: {reason}" if reason else f"{_SWITCHED_OFF}."
+                reply = Reply(text, refused=reason or "switched off")
+            elif model is not None:
                 reply = self._run(model, question, history)
+            else:
+                why = unavailable or "no model is configured"
+                reply = Reply(why, refused=why)
             for p in reply.proposals:
                 self.audit.record(ProposalMade(self._clock(), self.account, conversation, p.intent.proposal_id,
                                                p.digest, p.canonical.decode(), tuple(p.provenance.items()),
