@@ -79,7 +79,7 @@ def test_every_tool_has_a_strict_openai_schema_and_none_executes() -> None:
     propose = next(t["function"] for t in tools if t["function"]["name"] == "propose_order")["parameters"]
     assert propose["properties"]["limit_price"]["type"] == ["number", "null"]
     assert propose["properties"]["order_type"]["enum"] == ["market", "limit"]
-    assert propose["properties"]["tif"]["enum"] == ["day", "gtc", "ioc", "fok"]
+    assert propose["properties"]["tif"]["enum"] == ["day", "gtc", "ioc", "fok", None]
 
 
 def test_the_routing_schema_is_one_flat_object_with_a_tool_enum() -> None:
@@ -182,6 +182,8 @@ def test_a_proposal_is_an_intent_in_normal_form_with_nonce_and_expiry(env: ToolE
     # Two proposals never share a nonce or an id; and nothing reached the market.
     again = REG.call("propose_order", json.dumps(args), env).intent
     assert again is not None and again.nonce != i.nonce and again.proposal_id != i.proposal_id
+    by_default = REG.call("propose_order", json.dumps(args | {"tif": None}), env).intent
+    assert by_default is not None and by_default.tif == "day"
     assert market.orders(env.ctx.account).empty
 
 

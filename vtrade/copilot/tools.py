@@ -518,8 +518,9 @@ def _propose(env: ToolEnv, a: dict[str, Any]) -> Any:
     insts = ctx.instruments()
     # The domain's own validation, whatever the model sent: grid, sign, finiteness, symbol.
     qty = a["quantity"]
+    tif = a["tif"] or "day"
     order = submit_from_user(ctx.account, "copilot-proposal", a["symbol"], a["side"], a["order_type"],
-                             Decimal(str(qty)) if isinstance(qty, float) else qty, a["limit_price"], tif=a["tif"],
+                             Decimal(str(qty)) if isinstance(qty, float) else qty, a["limit_price"], tif=tif,
                              instruments=insts)  # fmt: skip
     inst = insts[order.symbol]
     limit = None if order.limit_price is None else inst.price_grid.to_decimal(order.limit_price)
@@ -527,7 +528,7 @@ def _propose(env: ToolEnv, a: dict[str, Any]) -> Any:
     intent = OrderIntent.make(
         proposal_id=f"p-{env.mint.nonce()}", account=ctx.account, symbol=order.symbol,
         side="buy" if order.side is Side.BUY else "sell", quantity=inst.size_grid.to_decimal(order.quantity),
-        order_type=a["order_type"], limit_price=limit, tif=a["tif"], nonce=nonce,
+        order_type=a["order_type"], limit_price=limit, tif=tif, nonce=nonce,
         expires_ns=env.mint.clock() + env.mint.ttl_ns,
     )  # fmt: skip
     content = {"proposal_id": intent.proposal_id,
@@ -577,5 +578,5 @@ def default_tools() -> list[Tool]:
               Param("order_type", "string", "market or limit", enum=("market", "limit")),
               Param("limit_price", "number", "limit price for a limit order; null for a market order",
                     nullable=True),
-              Param("tif", "string", "time in force (day if the person did not say)", enum=TIFS)), _propose),
+              Param("tif", "string", "time in force; null for day", nullable=True, enum=TIFS)), _propose),
     ]  # fmt: skip
