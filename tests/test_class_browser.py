@@ -33,6 +33,7 @@ from vtrade.classroom import Phase
 from vtrade.runtime.classroom import Classroom, JoinLimiter
 from vtrade.runtime.localhost import free_port
 from vtrade.ui.classroom_serve import serve_classroom
+from vtrade.ui.game import render_toasts
 
 OUT = Path(__file__).resolve().parent.parent / "test-output"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -503,3 +504,22 @@ def test_a_mission_completes_and_the_achievement_appears(served: Server, browser
     for page in (teacher, ada, other, projector):
         assert page.locator("img[src='x']").count() == 0
     assert not served.dialogs, served.dialogs
+
+
+def test_phone_toasts_show_the_newest_at_the_bottom_and_let_taps_through(browser: Browser, tmp_path: Path) -> None:
+    page_html = tmp_path / "toasts.html"
+    page_html.write_text("<html><head><meta name='viewport' content='width=device-width'></head><body>"
+                         "<button id='under' style='position:fixed;bottom:12px;right:12px'>under</button>"
+                         + render_toasts([("a", "<b>Mission complete</b>"), ("b", "<b>Badge earned</b>")])
+                         + "</body></html>")  # fmt: skip
+    for width, height, visible in ((1440, 900, [True, True]), (390, 844, [False, True])):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(page_html.as_uri())
+        toasts = page.locator(".vt-toast").all()
+        assert [t.is_visible() for t in toasts] == visible
+        box = toasts[-1].bounding_box()
+        assert box is not None
+        # desktop: the top right corner; phone: along the bottom, the full width
+        assert (box["y"] < height / 2) if width > 600 else (box["y"] > height / 2 and box["width"] > 300)
+        page.click("#under", timeout=5_000)  # under a toast on the phone: the tap still reaches the button
+        page.close()

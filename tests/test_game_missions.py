@@ -434,7 +434,7 @@ def test_refusals_are_clear_and_change_nothing() -> None:
     unchanged(s, start(2, "first-trade"), "already started", "bad_transition")
     unchanged(s, start(2, "first-sell"), "Complete 'First trade' before starting 'First sell'", "locked")
     unchanged(s, claim(2, "first-trade", account="nobody"), "No student", "unknown_account")
-    unchanged(s, assign(5, "maker-fill", due=5), "already past", "bad_assignment")
+    unchanged(s, assign(5, "maker-fill", due=5), "already past: it is 1970-01-01 00:00 UTC", "bad_assignment")
     unchanged(s, assign(5, "maker-fill", xp=-1), "XP must be 0 or more", "bad_assignment")
     unchanged(s, fill(5, qty=float("nan")), "quantity must be a finite number", "bad_input")
     unchanged(s, fill(5, qty=0.0), "quantity must be above 0", "bad_input")

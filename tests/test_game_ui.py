@@ -153,3 +153,4 @@ def test_a_student_completes_claims_and_sees_only_their_own_achievements(eventua
         assert proj.metric == "composite" and proj.shown in ("composite", "return")
     finally:
         room.close()
+

@@ -40,6 +40,7 @@ from vtrade.classroom.events import (
     ClockPaused,
     ClockResumed,
     ClockSpeedChanged,
+    CopilotSwitched,
     JoinCodeChanged,
     LiquidityDrained,
     MarketShocked,
@@ -73,6 +74,7 @@ __all__ = [
     "ResetStudent",
     "ResumeClock",
     "ResumeTrading",
+    "SetCopilot",
     "SetSpeed",
     "ShockMarket",
     "StartTrading",
@@ -145,6 +147,13 @@ class SetSpeed(TeacherCommand):
     """Set the replay speed: simulated seconds per wall second (0 = as fast as possible)."""
 
     speed: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class SetCopilot(TeacherCommand):
+    """Switch the class's copilot on or off (it starts on; off for an exam)."""
+
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +263,7 @@ _VERBS: dict[type, str] = {
     ResumeClock: "resume the clock", SetSpeed: "change the speed", Freeze: "freeze the class",
     Archive: "archive the class", RemoveStudent: "remove a student", ResetStudent: "reset a student",
     Announce: "make an announcement", ShockMarket: "shock the market", HaltTrading: "halt trading",
-    ResumeTrading: "resume trading", DrainLiquidity: "drain liquidity",
+    ResumeTrading: "resume trading", DrainLiquidity: "drain liquidity", SetCopilot: "switch the copilot on or off",
 }  # fmt: skip
 
 #: The phases each teacher command is allowed in (a lifecycle move names where it comes from).
@@ -275,6 +284,7 @@ _ALLOWED: dict[type, frozenset[Phase]] = {
     HaltTrading: frozenset({Phase.TRADING}),
     ResumeTrading: frozenset({Phase.TRADING}),
     DrainLiquidity: frozenset({Phase.TRADING}),
+    SetCopilot: frozenset({Phase.DRAFT, Phase.REGISTRATION, Phase.TRADING, Phase.FROZEN}),
 }
 
 _PHASE_SAYS = {
@@ -344,6 +354,12 @@ def decide(state: ClassState | None, command: Command) -> list[ClassEvent]:
                     f"simulated seconds a second, got {speed!r}",
                 )
             return [ClockSpeedChanged(ts, cid, actor, float(speed))]
+        case SetCopilot(enabled=enabled):
+            if not isinstance(enabled, bool):
+                raise ClassroomError(
+                    "out_of_range", f"The copilot is switched on (True) or off (False), got {enabled!r}"
+                )
+            return [] if enabled == state.copilot else [CopilotSwitched(ts, cid, actor, enabled)]
         case Freeze():
             return [ClassFrozen(ts, cid, actor)]
         case Archive():

@@ -25,6 +25,7 @@ __all__ = [
     "ClockPaused",
     "ClockResumed",
     "ClockSpeedChanged",
+    "CopilotSwitched",
     "JoinCodeChanged",
     "LiquidityDrained",
     "MarketEvent",
@@ -125,6 +126,13 @@ class ClassArchived(ClassEvent, frozen=True, array_like=True):
     """The class is closed: read-only for everyone, forever."""
 
 
+class CopilotSwitched(ClassEvent, frozen=True, array_like=True):
+    """The teacher switched the class's copilot on or off (off for an exam): while it is off the
+    copilot answers nothing and no copilot proposal executes, even one signed before."""
+
+    enabled: bool
+
+
 class Announcement(ClassEvent, frozen=True, array_like=True):
     """A message from the teacher to every student (stored as typed; views escape it)."""
 
@@ -176,3 +184,4 @@ register_event(
     ClassCreated, SettingsChanged, JoinCodeChanged, RegistrationOpened, StudentJoined, StudentRemoved, StudentReset,
     TradingStarted, ClockPaused, ClockResumed, ClockSpeedChanged, ClassFrozen, ClassArchived, Announcement,
 )
+register_event(CopilotSwitched)

@@ -29,6 +29,7 @@ from vtrade.classroom.events import (
     ClockPaused,
     ClockResumed,
     ClockSpeedChanged,
+    CopilotSwitched,
     JoinCodeChanged,
     MarketEvent,
     RegistrationOpened,
@@ -92,7 +93,8 @@ class ClassState:
     ``announcements`` oldest first; the ``*_ts`` fields say when each phase began;
     ``clock_running`` is whether the class's replay clock runs now, at ``speed``;
     ``market_events`` what the teacher did to the market, oldest first, and ``halted`` the
-    symbols halted now.
+    symbols halted now; ``copilot`` whether the class's copilot is on (the teacher switches
+    it off for an exam).
     """
 
     class_id: str
@@ -107,6 +109,7 @@ class ClassState:
     announcements: tuple[Announcement, ...] = ()
     market_events: tuple[MarketEvent, ...] = ()
     halted: frozenset[str] = frozenset()
+    copilot: bool = True
     created_ts: int = 0
     registration_opened_ts: int | None = None
     trading_started_ts: int | None = None
@@ -185,6 +188,8 @@ def apply(state: ClassState | None, event: ClassEvent) -> ClassState:
             return replace(s, phase=Phase.ARCHIVED, archived_ts=event.ts, clock_running=False)
         case Announcement():
             return replace(s, announcements=(*s.announcements, event))
+        case CopilotSwitched(enabled=enabled):
+            return replace(s, copilot=enabled)
         case TradingHalted(symbol=symbol):
             return replace(s, market_events=(*s.market_events, event), halted=s.halted | {symbol})
         case TradingResumed(symbol=symbol):

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -351,6 +352,11 @@ def _check_input(inp: GameInput) -> None:
                 raise GameError("bad_assignment", f"XP must be 0 or more, not {inp.xp}")
             if len(set(inp.accounts)) != len(inp.accounts) or not all(inp.accounts):
                 raise GameError("bad_assignment", "accounts must be distinct and not empty")
+
+
+def _when(ts: int) -> str:
+    """A simulated time as a person reads it (``2024-01-02 14:30 UTC``), for messages."""
+    return datetime.fromtimestamp(ts // 1_000_000_000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _title(m: Mission) -> str:
@@ -741,7 +747,8 @@ class _Work:
         if x.due_ts is not None and x.due_ts <= self.clock:
             raise GameError(
                 "bad_assignment",
-                f"The due date of {_title(m)} is already past (it is {x.due_ts}, simulated time is now {self.clock})",
+                f"The due date of {_title(m)} is already past: it is {_when(x.due_ts)}, "
+                f"and the class's simulated time is now {_when(self.clock)}",
             )
         self.seen = self.seen | {x.id}
         if x.accounts:

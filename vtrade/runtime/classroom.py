@@ -18,6 +18,10 @@
   bound to one student's current account: no method takes an account name, so no call can
   reach another student's account or another class. Joining is rate-limited per address
   (:class:`JoinLimiter`), so nobody guesses a join code.
+- **The copilot switch.** A class's copilot is on unless its teacher switches it off (an exam):
+  a class event like the others (:class:`~vtrade.classroom.SetCopilot`). While it is off a
+  student's signed copilot intents are refused (and audited) and the copilot service answers
+  nothing; the teacher reads what was asked and proposed in :meth:`TeacherDesk.prompt_log`.
 
 >>> room = Classroom()                       # ephemeral: nothing kept on disk
 >>> teacher = room.teacher(room.teacher_secret)
@@ -53,6 +57,7 @@ import vtrade.classroom as vc
 import vtrade.game.inputs as gi
 from vtrade.classroom import ClassroomError, ClassRules, ClassState, Phase
 from vtrade.classroom.reports import Debrief, Statement, StudentRecord, debrief, grade_sheet, statement
+from vtrade.core.events import Event
 from vtrade.core.instruments import Instrument
 from vtrade.core.numbers import Number
 from vtrade.core.tokens import STUDENT, TEACHER, sign_token, verify_token
@@ -65,6 +70,7 @@ from vtrade.runtime.execution_worker import DuckDBSnapshotStore
 from vtrade.runtime.exports import market_marks, student_record, write_csv, write_excel
 from vtrade.runtime.game_worker import GAME_OUT, RANKED, GameWorker
 from vtrade.runtime.live import CancelOutcome, LiveConfig, LiveMarket, SubmitOutcome
+from vtrade.runtime.live_copilot import COPILOT_COLUMNS, SignedOutcome
 
 __all__ = [
     "TEACHER_ID",
@@ -82,6 +88,8 @@ log = logging.getLogger(__name__)
 #: Panel's OAuth in front and maps each login to a teacher id: see the README).
 TEACHER_ID = "teacher"
 TEACHER_SECRET_FILE = "teacher-secret"
+#: What a student's signed copilot intent is told while the class's copilot is switched off.
+COPILOT_OFF = "Your teacher has switched the copilot off for this class: place orders yourself"
 #: What a class's returns are measured against, where its market lists it.
 BENCHMARK = "SPY"
 #: The synthetic class market: agent order flow on six well-known stocks (their real sectors
@@ -333,6 +341,23 @@ class Classroom:
         """The class's market (None until trading starts)."""
         with self._lock:
             return self._markets.get(class_id)
+
+    def copilot_enabled(self, class_id: str) -> bool:
+        """Whether the class's copilot is on (the teacher switches it off for an exam)."""
+        return self.state(class_id).copilot
+
+    def prompt_log(self, class_id: str) -> pd.DataFrame:
+        """The class's copilot audit trail: every question, answer, proposal, confirmation,
+        execution and refusal of its students' accounts (reset-away and removed ones included),
+        in log order, as ``LiveMarket.copilot_log`` with ``student_id`` and ``name`` first."""
+        state = self.state(class_id)
+        who = {a: s for s in state.students for a in s.accounts}
+        market = self.market(class_id)
+        log = market.copilot_log() if market is not None else pd.DataFrame(columns=COPILOT_COLUMNS)
+        log = log[log["account"].isin(list(who))].reset_index(drop=True)
+        log.insert(0, "name", [who[a].display_name for a in log["account"]])
+        log.insert(0, "student_id", [who[a].student_id for a in log["account"]])
+        return log
 
     def _navs(self, state: ClassState, accounts: Iterable[str]) -> dict[str, float]:
         """NAVs now of ``accounts`` (the starting cash for an account the market has not opened)."""
@@ -621,6 +646,20 @@ class TeacherDesk:
     def set_speed(self, class_id: str, speed: float) -> None:
         self._do(class_id, vc.SetSpeed(self._ts, TEACHER_ID, speed))
 
+    def set_copilot(self, class_id: str, enabled: bool) -> None:
+        """Switch the class's copilot on or off (off for an exam: it answers nothing and no
+        copilot proposal executes, not even one signed before). Switching it to what it is
+        already changes nothing."""
+        self._do(class_id, vc.SetCopilot(self._ts, TEACHER_ID, enabled))
+
+    def copilot_enabled(self, class_id: str) -> bool:
+        return self._room.copilot_enabled(class_id)
+
+    def prompt_log(self, class_id: str) -> pd.DataFrame:
+        """What the class's students asked the copilot, what it answered and proposed, what they
+        confirmed and what executed or was refused (:meth:`Classroom.prompt_log`)."""
+        return self._room.prompt_log(class_id)
+
     def freeze(self, class_id: str) -> None:
         self._do(class_id, vc.Freeze(self._ts, TEACHER_ID))
 
@@ -854,6 +893,39 @@ class StudentDesk:
 
     def cancel(self, client_order_id: str) -> CancelOutcome:
         return self._market.cancel(self.account, client_order_id)
+
+    # ---------------------------------------------------------------- the copilot
+    def copilot_enabled(self) -> bool:
+        """Whether this class's copilot is on (the teacher switches it off for an exam)."""
+        return self.state.copilot
+
+    def register_key(self, public_key_hex: str) -> None:
+        """Let this Ed25519 public key (hex) sign copilot intents for the student's own account."""
+        self._market.register_key(self.account, public_key_hex)
+
+    def submit_signed(self, intent_json: str, signature_hex: str, public_key_hex: str) -> SignedOutcome:
+        """A signed copilot intent for the student's own account (an intent for anyone else's is
+        refused by the gate: ``wrong_account``). Refused with ``copilot_off`` while the teacher
+        has the copilot switched off; every refusal is in the prompt log."""
+        state = self.state
+        account = self.account
+        if state.phase is not Phase.TRADING:
+            says = "has not started trading yet" if state.phase is Phase.REGISTRATION else "has ended: trading is over"
+            raise ClassroomError("bad_transition", f"The class {says}")
+        if not state.copilot:
+            return self._market.refuse_signed(account, intent_json, "copilot_off", COPILOT_OFF)
+        return self._market.submit_signed(account, intent_json, signature_hex, public_key_hex)
+
+    def record_copilot(self, event: Event) -> None:
+        """Audit one of the copilot service's events for this student (``LiveMarket.record_copilot``);
+        an event naming another account is refused (``not_allowed``)."""
+        if getattr(event, "account", None) != self.account:
+            raise ClassroomError("not_allowed", "A student's copilot events are about their own account")
+        self._market.record_copilot(event)
+
+    def copilot_log(self) -> pd.DataFrame:
+        """This student's copilot history (their current account's audit trail)."""
+        return self._market.copilot_log(self.account)
 
     def orders(self) -> pd.DataFrame:
         return self._market.orders(self.account)

@@ -96,6 +96,8 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from vtrade.copilot.airgap import Gate, RegisterKey, SignedOrder
+from vtrade.copilot.signing import valid_public_key
 from vtrade.core.errors import VtradeError
 from vtrade.core.events import BookDelta, BookSnapshot, Clock, Event, MarketEvent, Side, Trade, TradingStatus
 from vtrade.core.instruments import ALWAYS_OPEN, BINANCE_BTCUSDT_USDM, Instrument, us_equity
@@ -134,8 +136,10 @@ from vtrade.market.synthetic import SyntheticMarket, SyntheticParams
 from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
 from vtrade.portfolio.events import FillBooked, Holding, MarginCalled
 from vtrade.portfolio.feed import AccountFeed
+from vtrade.runtime import live_copilot
 from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.datadir import prepare_data_dir
+from vtrade.runtime.live_copilot import SignedOutcome
 from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, LiveLog, dumps, loads
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
@@ -146,6 +150,7 @@ __all__ = [
     "LiveMarket",
     "OrderInputError",
     "Preview",
+    "SignedOutcome",
     "SubmitOutcome",
     "UnknownAccountError",
     "UnknownSymbolError",
@@ -164,7 +169,7 @@ CHECKPOINT_S = 30.0
 _STATE = ("now", "start_ts", "_skipped_ns", "_day_bounds", "_slices", "universe", "_venues", "_dormant", "_flow",
           "_bid", "_ask", "_bid_sz", "_ask_sz", "_last", "_ref", "_held", "_hist_ts", "_hist_bid", "_hist_ask",
           "_hist_last", "_hist_n", "book", "broker", "_accounts", "faults", "_halted", "_interventions",
-          "_droughts", "_feed")  # fmt: skip
+          "_droughts", "_feed", "_gate")  # fmt: skip
 #: The account feed's topic (one partition: its consumers fold it in one total order) and how
 #: often, in simulated time, it snapshots every account between session closes
 #: (:class:`~vtrade.portfolio.feed.AccountFeed`).
@@ -450,7 +455,8 @@ class LiveMarket:
     runs the same pipeline on Redis Streams). ``data_dir``: keep the market there (journal and
     checkpoints, in a folder per configuration) and resume from it on start; only with the
     embedded log. ``keep_log``: keep ``exec.in`` and ``exec`` whole on a memory bus (tests,
-    audits) instead of trimming what every consumer has read.
+    audits) instead of trimming what every consumer has read. ``wall_clock``: UTC ns now, what
+    a signed intent's expiry is checked against (tests pass a fake one).
     """
 
     def __init__(
@@ -460,8 +466,10 @@ class LiveMarket:
         bus: Bus | None = None,
         data_dir: str | Path | None = None,
         keep_log: bool = False,
+        wall_clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = cfg = config or LiveConfig()
+        self._wall = wall_clock
         self._lock = threading.RLock()
         self._step_ns = parse_duration(cfg.step)
         self._queue: QueueModel = queue_model(cfg.queue)
@@ -552,6 +560,11 @@ class LiveMarket:
         self._interventions: dict[str, Intervention] = {}
         self._halted: dict[str, str] = {}
         self._droughts: list[tuple[int, str, tuple[str, ...], float]] = []
+        # The air-gap (DESIGN §9): the keys that may sign each account's intents and the spent
+        # nonces are broker state (checkpointed, rebuilt by a re-run); the audit trail is a topic.
+        self._gate = Gate()
+        self._trail = live_copilot.CopilotTrail()
+        self._trail.attach(self._log.bus)
         for v in self._flow:
             self._wake(v)
         if self.universe is not None:
@@ -748,7 +761,7 @@ class LiveMarket:
         if acct.simulated:
             return self._send(acct, order)  # part of the deterministic market: recomputed, not entered
         outcome = self._enter(order)
-        assert outcome is not None
+        assert isinstance(outcome, CommandOutcome)
         return outcome
 
     def cancel(self, account: str, client_order_id: str) -> CancelOutcome:
@@ -759,7 +772,7 @@ class LiveMarket:
             if o is None or o.status not in OPEN_STATUSES:
                 return self._cancel(acct, client_order_id)  # refused: nothing to enter
             outcome = self._enter(CancelOrder(self.now, acct.name, client_order_id, o.symbol))
-            assert outcome is not None
+            assert isinstance(outcome, CommandOutcome)
             return outcome
 
     def _cancel(self, acct: _Account, client_order_id: str) -> CancelOutcome:
@@ -785,6 +798,90 @@ class LiveMarket:
             n = sum(o.status in OPEN_STATUSES for o in acct.orders.values()) if cancel else 0
             self._enter(CloseSession(self.now, account, cancel))
             return n
+
+    # ------------------------------------------------------------------ the copilot's air-gap
+    def register_key(self, account: str, public_key_hex: str) -> None:
+        """Let the Ed25519 public key ``public_key_hex`` (64 lower-case hex digits) sign copilot
+        intents for ``account`` from now on: an entry on the ``orders`` log, so a restart keeps it.
+        A key that is not one is a ValueError (nothing entered); one already registered, a no-op."""
+        if not valid_public_key(public_key_hex):
+            raise ValueError(f"{public_key_hex!r} is not an Ed25519 public key (64 lower-case hex digits)")
+        with self._lock:
+            acct = self._account(account)
+            if public_key_hex not in self._gate.keys.get(acct.name, ()):
+                self._enter(RegisterKey(self.now, acct.name, public_key_hex))
+
+    def submit_signed(self, account: str, intent_json: str, signature_hex: str, public_key_hex: str) -> SignedOutcome:
+        """A person's signature over a copilot's intent: the only way a proposal trades (DESIGN §9).
+
+        Entered on the ``orders`` log (stamped with the wall clock's ``received_ns``) and folded
+        by the broker: the gate checks account, key, signature, expiry and nonce
+        (:class:`~vtrade.copilot.airgap.Gate`), the intent's fields become an order as typed
+        input would (:func:`~vtrade.execution.validation.submit_from_user`), and the account
+        rules judge it like any order. Every verdict goes into :meth:`copilot_log` with the
+        intent's digest. A refusal is an answer (``ok=False``, ``code``, ``reason``), not an
+        exception; only a non-text argument (TypeError) or an unknown account raises.
+        See :class:`~vtrade.runtime.live_copilot.SignedOutcome`.
+        """
+        problem = live_copilot.screen(intent_json, signature_hex, public_key_hex)
+        with self._lock:
+            acct = self._account(account)
+            if problem is not None:  # too large or not text to journal: refused before the log
+                return self._refuse_signed(acct.name, intent_json, "malformed", f"{problem}")
+            entry = SignedOrder(self.now, acct.name, intent_json, signature_hex, public_key_hex, self._wall())
+            outcome = self._enter(entry)
+        assert isinstance(outcome, SignedOutcome)
+        return outcome
+
+    def refuse_signed(self, account: str, intent_json: str, code: str, reason: str) -> SignedOutcome:
+        """Refuse a signed intent before the broker sees it (a class's copilot switched off):
+        nothing is entered, the refusal goes into :meth:`copilot_log`."""
+        if not isinstance(intent_json, str) or not isinstance(code, str) or not isinstance(reason, str):
+            raise TypeError("the intent, code and reason of a refusal are text")
+        with self._lock:
+            return self._refuse_signed(self._account(account).name, intent_json, code, reason)
+
+    def _refuse_signed(self, account: str, intent_json: str, code: str, reason: str) -> SignedOutcome:
+        text = intent_json if live_copilot.screen(intent_json, "", "") is None else ""
+        outcome, audit = live_copilot.refusal(account, self._wall(), text, code, reason)
+        self._trail.record(self._log.bus, self._durable, audit)
+        return outcome
+
+    def record_copilot(self, event: Event) -> None:
+        """Put one of the copilot service's audit events (``CopilotAsked``, ``CopilotAnswered``,
+        ``ProposalMade``, ``IntentConfirmed``) on the ``copilot`` topic (journaled with a data
+        dir). Any other type is a TypeError; executions and refusals are the broker's own. An
+        event whose fields are not what its type says is a ValueError, an account this market
+        does not have an :class:`UnknownAccountError`; nothing is recorded then."""
+        checked = live_copilot.check_service_event(event)
+        with self._lock:
+            self._account(checked.account)  # type: ignore[attr-defined]
+            self._trail.record(self._log.bus, self._durable, checked)
+
+    def copilot_log(self, account: str | None = None, *, since: int = 0) -> pd.DataFrame:
+        """The copilot's audit trail (``account``'s, or everyone's), one row per event in log
+        order from offset ``since``: ``offset, ts`` (UTC), ``type`` (``CopilotAsked``,
+        ``CopilotAnswered``, ``ProposalMade``, ``IntentConfirmed``, ``IntentExecuted``,
+        ``IntentRefused``), ``account, conversation, digest, proposal_id``, ``code`` (a
+        refusal's code; ``executed`` or ``account_rules`` for an execution; why an answer was
+        refused), ``text`` (the question, the answer, the proposal in words, the reason),
+        ``client_order_id, accepted, flags, tools, model``; None where an event has no such field.
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+        >>> m.open_account("ada")
+        >>> m.submit_signed("ada", '{"buy": "everything"}', "", "").code
+        'malformed'
+        >>> m.copilot_log("ada")[["type", "account", "code", "digest"]].values.tolist()
+        [['IntentRefused', 'ada', 'malformed', None]]
+        """
+        with self._lock:
+            return live_copilot.CopilotTrail.frame(self._log.bus, account, since=since)
+
+    def _fold_signed(self, acct: _Account, e: SignedOrder) -> SignedOutcome:
+        outcome, audit = live_copilot.fold_signed(self._gate, e, order_id=acct.order_id(), instruments=self._insts,
+                                                  send=lambda order: self._send(acct, order))  # fmt: skip
+        self._trail.record_verdict(self._log.bus, self._durable, audit)
+        return outcome
 
     def preview(
         self,
@@ -1682,7 +1779,7 @@ class LiveMarket:
 
     # ------------------------------------------------------------------ the log
     def _enter(self, entry: OpenAccount | SubmitOrder | CancelOrder | CloseSession | Intervention | SetLimits
-               ) -> CommandOutcome | None:  # fmt: skip
+               | SignedOrder | RegisterKey) -> CommandOutcome | SignedOutcome | None:  # fmt: skip
         """A person's entry: onto the ``orders`` log (with a data dir, into the journal before
         anything answers), then folded by the broker; returns the broker's answer to it."""
         # The log has one partition: the key only labels the entry (a teacher's acts are the class's).
@@ -1699,7 +1796,7 @@ class LiveMarket:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the orders log did not deliver entry {record.offset} within 30 s")
 
-    def _apply_entry(self, e: object) -> CommandOutcome | None:
+    def _apply_entry(self, e: object) -> CommandOutcome | SignedOutcome | None:
         """The broker's fold of one entry (the same on the live path and when a restart re-runs it)."""
         self._changed()  # an order, an account, a halt, a rule: what reads show may differ now
         if isinstance(e, MarketShock | TradingHalt | LiquidityDrought):
@@ -1725,6 +1822,11 @@ class LiveMarket:
             return self._send(acct, e)
         if isinstance(e, CancelOrder):
             return self._cancel(acct, e.client_order_id)
+        if isinstance(e, SignedOrder):
+            return self._fold_signed(acct, e)
+        if isinstance(e, RegisterKey):
+            self._gate.register(e)
+            return None
         if isinstance(e, CloseSession):
             acct.active = False
             if e.cancel:
@@ -1784,6 +1886,7 @@ class LiveMarket:
         for r in entries:  # the fresh log holds every entry at its journal offset
             self._log.enter(r.event, r.key)
         self._log.skip_entries(len(entries))
+        self._trail.restore(self._log.bus, durable, start)
         for r in entries[start:]:
             e = r.event
             while self.now < e.ts:

@@ -212,18 +212,25 @@ def toast_text(event: GameEvent) -> str | None:
     return None
 
 
+# Toasts never take taps (pointer-events: none: what is under them stays usable); on a phone they
+# sit at the bottom, one at a time and smaller, so they never cover the ticket or the missions.
+_TOAST_CSS = (
+    "<style>.vt-toasts{position:fixed;top:64px;right:12px;z-index:1000;display:flex;flex-direction:column;"
+    "gap:8px;max-width:calc(100vw - 24px);pointer-events:none}"
+    ".vt-toast{background:#1b5e20;color:#fff;padding:10px 14px;border-radius:6px;"
+    "box-shadow:0 2px 8px rgba(0,0,0,.3);font-size:14px;max-width:320px}"
+    "@media (max-width:600px){.vt-toasts{top:auto;bottom:8px;left:8px;right:8px}"
+    ".vt-toast{max-width:none;font-size:13px;padding:6px 10px;opacity:.95}"
+    ".vt-toast:not(:last-child){display:none}}</style>"
+)
+
+
 def render_toasts(toasts: Iterable[tuple[str, str]]) -> str:
     """The toasts shown now (``(event id, HTML)``, oldest first), in a corner that stays on
-    screen while the page scrolls; ``role=status`` so a screen reader says them."""
-    items = "".join(
-        f"<div class='vt-toast' data-event='{_esc(eid)}' style='background:#1b5e20;color:#fff;padding:10px 14px;"
-        f"border-radius:6px;box-shadow:0 2px 8px rgba(0,0,0,.3);font-size:14px;max-width:320px'>{text}</div>"
-        for eid, text in toasts
-    )  # fmt: skip
-    if not items:
-        return "<div class='vt-toasts' role='status' aria-live='polite'></div>"
-    return ("<div class='vt-toasts' role='status' aria-live='polite' style='position:fixed;top:64px;right:12px;"
-            f"z-index:1000;display:flex;flex-direction:column;gap:8px;max-width:calc(100vw - 24px)'>{items}</div>")
+    screen while the page scrolls (on a phone: the newest only, at the bottom); ``role=status``
+    so a screen reader says them."""
+    items = "".join(f"<div class='vt-toast' data-event='{_esc(eid)}'>{text}</div>" for eid, text in toasts)
+    return f"{_TOAST_CSS}<div class='vt-toasts' role='status' aria-live='polite'>{items}</div>"
 
 
 def fmt_score(metric: str, score: float) -> str:
