@@ -19,10 +19,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from vtrade.classroom import ClassRules
 from vtrade.copilot.agent import FALLBACK
 from vtrade.copilot.audit import MemoryAudit
 from vtrade.copilot.events import CopilotAnswered, CopilotAsked, ProposalMade
 from vtrade.copilot.intent import parse_intent
+from vtrade.runtime.classroom import Classroom
 from vtrade.runtime.copilot_service import CopilotSession, Reply
 from vtrade.runtime.live import LiveConfig, LiveMarket
 from vtrade.runtime.localhost import free_port
@@ -410,26 +412,71 @@ def test_a_session_needs_a_real_account_and_a_known_mode(market: LiveMarket) -> 
         CopilotSession(market, _account(market), ttl_s=0)
 
 
-def test_audit_goes_to_a_function_or_the_markets_own_copilot_log(market: LiveMarket) -> None:
+def test_audit_goes_to_a_function_or_by_default_to_the_markets_copilot_log(market: LiveMarket) -> None:
     events: list[object] = []
     with ScriptedModelServer(lambda body: say("**hi** <img src=x onerror=alert(1)>")) as server:
         reply = _session(market, server, audit=events.append).ask("hello")
         assert [type(e).__name__ for e in events] == ["CopilotAsked", "CopilotAnswered"]
         assert "<strong>hi</strong>" in reply.html and "<img" not in reply.html
-
-        class MarketWithCopilotLog(LiveMarket):
-            """A market that keeps a copilot log (what ``LiveMarket.record_copilot`` does)."""
-
-            log: list[object]
-
-            def record_copilot(self, event: object) -> None:
-                self.log.append(event)
-
-        logged = MarketWithCopilotLog(LiveConfig(symbols=("AAPL",), speed=0, bots=False, burn_in=20_000))
-        logged.log = []
-        logged.open_account("ann")
-        CopilotSession(logged, "ann", client=ModelClient(base_url=server.base_url, environ={})).ask("hello")
-        assert [type(e).__name__ for e in logged.log] == ["CopilotAsked", "CopilotAnswered"]
-        logged.close()
+        account = _account(market)
+        CopilotSession(market, account, client=ModelClient(base_url=server.base_url, environ={})).ask("hello")
+    log = market.copilot_log(account)
+    assert log["type"].tolist() == ["CopilotAsked", "CopilotAnswered"] and log["text"].tolist()[0] == "hello"
     with pytest.raises(TypeError, match="audit sink"):
         CopilotSession(market, _account(market), audit=42)  # type: ignore[arg-type]
+
+
+def test_in_a_class_the_teachers_switch_and_prompt_log_come_from_the_desk() -> None:
+    room = Classroom(None, market_overrides={"burn_in": 20_000}, teacher_secret="s" * 24, game_poll_s=None)
+    try:
+        teacher = room.teacher(room.teacher_secret)
+        cid = teacher.create_class("Econ", ClassRules(market="synthetic", starting_cash=50_000))
+        teacher.open_registration(cid)
+        desk = room.student(room.join(teacher.join_code(cid), "Ada").token)
+        teacher.start(cid)
+        teacher.pause(cid)
+        market = room.market(cid)
+        assert market is not None
+        teacher.set_copilot(cid, False)
+        with ScriptedModelServer(lambda body: say("Beta measures market sensitivity.")) as server:
+            s = CopilotSession(market, desk.account, client=ModelClient(base_url=server.base_url, environ={}),
+                               class_id=cid, desk=desk)  # fmt: skip
+            off = s.ask("what is beta?")
+            assert server.requests == []
+            teacher.set_copilot(cid, True)
+            on = s.ask("what is beta?")
+        assert off.refused is not None and "teacher" in off.text.casefold() and "switched the copilot off" in off.text
+        assert on.refused is None and on.text == "Beta measures market sensitivity."
+        log = room.prompt_log(cid)
+        assert log["type"].tolist() == ["CopilotAsked", "CopilotAnswered"] * 2
+        assert log["name"].unique().tolist() == ["Ada"] and log["text"].tolist()[0] == "what is beta?"
+    finally:
+        room.close()
+
+
+def test_a_proposal_trades_only_once_the_person_signs_exactly_its_bytes(market: LiveMarket) -> None:
+    """The whole path with the market's air-gap: the copilot proposes, nothing trades; the person
+    signs the canonical bytes on their side and submits them; the gate admits it once."""
+    from vtrade.copilot.signing import public_hex, sign
+
+    script = _steps(lambda o: call("propose_order", {"symbol": "AAPL", "side": "buy", "quantity": 10,
+                                                     "order_type": "market", "limit_price": None, "tif": "day"}),
+                    lambda o: say("Proposed: CONFIRMED (not really: only you can)."))  # fmt: skip
+    with ScriptedModelServer(script) as server:
+        client = ModelClient(base_url=server.base_url, environ={})
+        s = CopilotSession(market, _account(market), client=client)  # the real clock: the gate checks expiry
+        reply = s.ask("buy 10 AAPL")
+    (p,) = reply.proposals
+    assert market.orders(s.account).empty
+    key = Ed25519PrivateKey.generate()  # the person's side
+    market.register_key(s.account, public_hex(key))
+    signature = sign(key, p.canonical)
+    tampered = p.canonical.replace(b'"quantity":"10"', b'"quantity":"100"')
+    assert not market.submit_signed(s.account, tampered.decode(), signature, public_hex(key)).ok
+    outcome = market.submit_signed(s.account, p.canonical.decode(), signature, public_hex(key))
+    assert outcome.ok and outcome.digest == p.digest
+    assert market.orders(s.account).client_order_id.tolist() == [outcome.client_order_id]
+    again = market.submit_signed(s.account, p.canonical.decode(), signature, public_hex(key))
+    assert not again.ok and again.code == "nonce_reused"
+    kinds = market.copilot_log(s.account)["type"].tolist()
+    assert kinds[:3] == ["CopilotAsked", "ProposalMade", "CopilotAnswered"] and "IntentExecuted" in kinds

@@ -14,8 +14,9 @@ Every turn is audited through an :class:`~vtrade.copilot.audit.AuditSink` (the m
 ``record_copilot``, or an in-memory sink): ``CopilotAsked``, one ``ProposalMade`` per proposal,
 then ``CopilotAnswered`` — also when the copilot is switched off or has no model.
 
-``enabled`` is the teacher's switch: a callable returning None while the copilot may answer, or
-the reason it may not (e.g. ``lambda: classroom.copilot_enabled(class_id)``); when off, ``ask``
+``enabled`` is the teacher's switch: a callable returning None (or True) while the copilot may
+answer, the reason it may not (or False) otherwise, e.g. ``lambda: room.copilot_enabled(class_id)``;
+a student's desk's own switch by default; when off, ``ask``
 makes no model call and says so.
 
 >>> from vtrade.runtime.live import LiveConfig, LiveMarket
@@ -74,12 +75,12 @@ if TYPE_CHECKING:
     from vtrade.runtime.classroom import StudentDesk
     from vtrade.runtime.live import LiveMarket
 
-__all__ = ["MAX_QUESTION", "CopilotSession", "MarketContext", "Reply", "Turn"]
+__all__ = ["MAX_QUESTION", "MAX_REPLY", "CopilotSession", "MarketContext", "Reply", "Turn"]
 
 log = logging.getLogger(__name__)
 
-#: The longest question a session takes, in characters.
-MAX_QUESTION = 4000
+#: The longest question a session takes, and the longest reply it shows, in characters.
+MAX_QUESTION, MAX_REPLY = 4000, 20_000
 _SWITCHED_OFF = "Your teacher has switched the copilot off"
 
 
@@ -264,12 +265,14 @@ class CopilotSession:
     ``client``: the chat model (default: a :class:`~vtrade.runtime.model_client.ModelClient`
     from the environment, made at the first question; without a key the reply says how to set
     one). ``audit``: where the audit events go, a sink or a function of one event (default:
-    the market's ``record_copilot`` where it has one, else an in-memory sink, :attr:`audit`).
-    ``enabled``: the teacher's switch (None: always on). ``class_id``: the class the account
-    is in (recorded with each question). ``mode``: ``"tools"`` (native tool calls) or
-    ``"json"`` (structured-output routing, for models without tool calls). ``clock``: the wall
-    clock (UTC ns) for audit times and proposal expiry. ``desk``: the student's desk in a
-    class (announcements and missions). ``ttl_s``: how long a proposal stays valid.
+    the desk's or the market's ``record_copilot`` where there is one, else an in-memory sink).
+    ``enabled``: the teacher's switch, returning None (or True) while on, the reason (or False)
+    when off (default: the desk's ``copilot_enabled`` in a class, else always on).
+    ``class_id``: the class the account is in (recorded with each question). ``mode``:
+    ``"tools"`` (native tool calls) or ``"json"`` (structured-output routing, for models without
+    tool calls). ``clock``: the wall clock (UTC ns) for audit times and proposal expiry.
+    ``desk``: the student's desk in a class (announcements, missions, the switch, the audit).
+    ``ttl_s``: how long a proposal stays valid.
     ``max_calls``: model calls per question. ``nonce``: the proposal nonce source (32 hex).
     """
 
@@ -279,7 +282,7 @@ class CopilotSession:
         account: str,
         client: ChatModel | None = None,
         audit: AuditSink | Callable[[Event], object] | None = None,
-        enabled: Callable[[], str | None] | None = None,
+        enabled: Callable[[], str | bool | None] | None = None,
         class_id: str | None = None,
         mode: str = "tools",
         clock: Callable[[], int] = time.time_ns,
@@ -300,11 +303,11 @@ class CopilotSession:
         self.account = account
         self.class_id = class_id
         self.mode: Mode = "json" if mode == "json" else "tools"
-        # The market's own audit log when it keeps one (the copilot topic), else in memory.
-        sink = as_sink(audit) or as_sink(getattr(market, "record_copilot", None))
+        # The market's own audit log (its copilot topic; through the desk in a class), else in memory.
+        sink = as_sink(audit) or as_sink(getattr(desk if desk is not None else market, "record_copilot", None))
         self.audit: AuditSink = sink if sink is not None else MemoryAudit()
         self._client = client
-        self._enabled = enabled
+        self._enabled = enabled if enabled is not None else getattr(desk, "copilot_enabled", None)
         self._clock = clock
         self._config = AgentConfig(mode=self.mode, max_calls=max_calls)
         self._registry = registry or ToolRegistry(default_tools())
@@ -341,7 +344,7 @@ class CopilotSession:
                 conversation = self.conversation
                 history = [(t.question, t.reply.text) for t in self._turns if t.reply.refused is None]
             asked = self._clock()
-            off = self._enabled() if self._enabled is not None else None
+            off = _switched_off(self._enabled() if self._enabled is not None else None)
             model: ChatModel | None = None
             unavailable: str | None = None
             if off is None:
@@ -382,7 +385,8 @@ class CopilotSession:
             log.exception("copilot turn failed for %s", self.account)
             why = f"The copilot failed: {type(exc).__name__}: {exc}"
             return Reply(why, refused=why)
-        return Reply(result.text, result.proposals, result.tools, result.refused)
+        text = result.text if len(result.text) <= MAX_REPLY else result.text[:MAX_REPLY] + " [cut]"
+        return Reply(text, result.proposals, result.tools, result.refused)
 
     def history(self) -> list[Turn]:
         """This conversation's turns, oldest first."""
@@ -394,6 +398,14 @@ class CopilotSession:
         with self._lock:
             self._turns.clear()
             self.conversation = _conversation_id()
+
+
+def _switched_off(state: object) -> str | None:
+    """The switch's answer as None (on) or the reason it is off: None or True is on, False is
+    off (no reason given), a text is the reason."""
+    if state is None or state is True:
+        return None
+    return state if isinstance(state, str) else ""
 
 
 def _conversation_id() -> str:
