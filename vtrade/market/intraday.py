@@ -258,6 +258,11 @@ class IntradayUniverse:
         """Each stock's real close before the first replayed day."""
         return self._days.prev_close.copy()
 
+    def average_volume(self) -> np.ndarray:
+        """Each stock's mean daily volume in shares over the lookback before the replay (what
+        its depth is calibrated on; the copilot's screen filters on it)."""
+        return self._days.adv.copy()
+
     def prices(self) -> np.ndarray:
         """Each stock's current price in dollars."""
         return np.exp(self._x + self._shift)
