@@ -242,7 +242,7 @@ def test_ask_a_quote_then_buy_10_aapl_and_confirm_in_the_browser(
     (digest,) = proposed.loc[proposed.type == "ProposalMade", "digest"].tolist()
     expect(card.locator(".vt-p-digest")).to_have_text(digest, timeout=T)  # computed in the browser, agrees
     canonical = card.locator(".vt-p-bytes").inner_text()
-    assert json.loads(canonical)["account"] == account and f'"quantity":"10"' in canonical
+    assert json.loads(canonical)["account"] == account and '"quantity":"10"' in canonical
     assert market.orders(account).empty  # a proposal is not an order
     for name, size in SIZES.items():  # the card as a person sees it, at each size
         page.set_viewport_size({"width": size[0], "height": size[1]})

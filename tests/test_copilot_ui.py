@@ -41,7 +41,7 @@ from vtrade.runtime.signer import sign_in_subprocess
 from vtrade.ui.copilot_card import CardData, CardError, render_card_html
 from vtrade.ui.copilot_chat import OFF_SENTENCE, ChatState, copilot_panel
 from vtrade.ui.copilot_class import DeskSigning, TeacherCopilot, prompt_log_csv, prompt_log_frame, student_chat
-from vtrade.ui.copilot_confirm import AuditTo, send_signed
+from vtrade.ui.copilot_confirm import send_signed
 from vtrade.ui.copilot_signer import BrowserKey, ProposalCard
 from vtrade.ui.copilot_widget import ConfirmWidget
 
@@ -120,7 +120,7 @@ def intent(account: str = "ann", *, expires_ns: int | None = None, quantity: int
 
 def session(market: LiveMarket, model: ScriptedModelServer, account: str = "ann") -> CopilotSession:
     client = ModelClient(base_url=model.base_url, environ={})
-    return CopilotSession(market, account, client=client, audit=AuditTo(market.record_copilot))
+    return CopilotSession(market, account, client=client)  # audited on the market's log by default
 
 
 def chat_for(market: LiveMarket, model: ScriptedModelServer) -> ChatState:

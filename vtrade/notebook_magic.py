@@ -42,8 +42,9 @@ from traitlets.config import Configurable
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from vtrade.runtime.copilot_service import CopilotSession
     from vtrade.runtime.live import LiveMarket
-    from vtrade.ui.copilot_chat import CopilotLike, ReplyLike
+    from vtrade.ui.copilot_chat import ReplyLike
 
 __all__ = ["Answer", "Copilot", "CopilotMagics", "CopilotUsageError", "load_ipython_extension", "reply_bundle",
            "unload_ipython_extension"]  # fmt: skip
@@ -124,8 +125,8 @@ def reply_bundle(reply: ReplyLike, account: str) -> tuple[dict[str, Any], dict[s
                   "provenance": dict(p.provenance)} for p in reply.proposals]  # fmt: skip
     info = {"account": account, "tools": list(reply.tools), "refused": reply.refused, "proposals": proposals}
     if reply.refused:
-        body = f"<div class='vt-copilot-refused'>⚠ {html.escape(reply.refused)}</div>"
-        plain = reply.refused
+        plain = reply.text or reply.refused
+        body = f"<div class='vt-copilot-refused'>⚠ {html.escape(plain)}</div>"
     else:
         body = f"<div class='vt-copilot-reply'>{to_html(reply.text)}</div>"
         plain = reply.text
@@ -146,7 +147,7 @@ class CopilotMagics(Magics):
         self.settings = settings
         self.market: LiveMarket | None = None
         self._account = ""
-        self._session: CopilotLike | None = None
+        self._session: CopilotSession | None = None
         self.last: Answer | None = None
         settings.observe(self._settings_changed, names=["model", "base_url", "mode", "account", "key_dir"])
 
@@ -245,16 +246,15 @@ class CopilotMagics(Magics):
             print(f"copilot: using live session {name} (account {self.account!r}); %copilot use NAME to choose")
 
     # ------------------------------------------------------------------ asking
-    def session(self) -> CopilotLike:
+    def session(self) -> CopilotSession:
         """The conversation (made on first use, anew after a setting changes)."""
         market, account = self._bound()
         if self._session is None:
             from vtrade.runtime.copilot_service import CopilotSession
-            from vtrade.ui.copilot_confirm import AuditTo
 
-            # The client is made with the first question (a missing key is that reply's answer).
-            self._session = CopilotSession(market, account, client=self._client(), audit=AuditTo(market.record_copilot),
-                                           mode=self.settings.mode)  # fmt: skip
+            # Audited on the market's log (its record_copilot). Without a key the client is made
+            # at the first question, whose reply then says how to set one.
+            self._session = CopilotSession(market, account, client=self._client(), mode=self.settings.mode)
         return self._session
 
     def ask(self, question: str) -> ReplyLike:
@@ -352,7 +352,8 @@ class CopilotMagics(Magics):
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext vtrade``: the ``%copilot``/``%%copilot`` magics and the ``Copilot`` settings."""
     settings = Copilot(parent=ipython)
-    ipython.configurables.append(settings)  # %config Copilot.model = ... reaches it
+    # %config Copilot.model = ... reaches it. (IPython's list is typed by its first member, the shell.)
+    ipython.configurables.append(settings)  # type: ignore[arg-type]
     ipython.register_magics(CopilotMagics(ipython, settings))
 
 

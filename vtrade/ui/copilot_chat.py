@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import panel as pn
 import param
+from panel.models.markup import HTML as HTMLModel
 
 from vtrade.copilot.render import to_html
 from vtrade.ui.copilot_card import CardData, CardError, ProposalLike
@@ -93,8 +94,8 @@ def _escape_lines(text: str) -> str:
 def reply_entry(reply: ReplyLike) -> ChatEntry:
     """The entry of a copilot's reply: its text sanitised, a refusal escaped, the proposals as
     checked cards (a proposal whose bytes do not check is listed as not shown)."""
-    if reply.refused:
-        return ChatEntry("notice", _escape_lines(reply.refused), tuple(reply.tools))
+    if reply.refused:  # its text says why in a sentence (the refusal itself may be a short code)
+        return ChatEntry("notice", _escape_lines(reply.text or reply.refused), tuple(reply.tools))
     cards: list[CardData] = []
     unshown: list[str] = []
     for proposal in reply.proposals:
@@ -235,7 +236,8 @@ class SafeHTML(pn.pane.HTML):
 
     def _get_model(self, doc: Any, root: Any = None, parent: Any = None, comm: Any = None) -> Any:
         model = super()._get_model(doc, root, parent, comm)
-        model.run_scripts = False
+        if isinstance(model, HTMLModel):  # Panel's own HTML model (the one this pane makes)
+            model.update(run_scripts=False)
         return model
 
 

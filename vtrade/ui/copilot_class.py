@@ -31,8 +31,8 @@ import param
 
 from vtrade.core.events import Event
 from vtrade.runtime.exports import write_csv
-from vtrade.ui.copilot_chat import OFF_SENTENCE, ChatState
-from vtrade.ui.copilot_confirm import AuditTo, SignedOutcomeLike
+from vtrade.ui.copilot_chat import ChatState
+from vtrade.ui.copilot_confirm import SignedOutcomeLike
 
 if TYPE_CHECKING:
     from vtrade.runtime.classroom import StudentDesk
@@ -200,12 +200,7 @@ def student_chat(desk: StudentDesk, market: LiveMarket) -> ChatState:
     too (:class:`DeskSigning`)."""
     from vtrade.runtime.copilot_service import CopilotSession
 
-    account = desk.account
-    cid = desk.state.class_id
-
-    def off() -> str | None:  # the session's switch: None while on, else why not
-        return None if desk.copilot_enabled() else OFF_SENTENCE
-
+    account, cid = desk.account, desk.state.class_id
+    # With the desk, the session takes the class's switch and audits through the desk.
     return ChatState(DeskSigning(desk), account, enabled=desk.copilot_enabled,
-                     session=lambda: CopilotSession(market, account, audit=AuditTo(desk.record_copilot), enabled=off,
-                                                    class_id=cid, desk=desk))  # fmt: skip
+                     session=lambda: CopilotSession(market, account, class_id=cid, desk=desk))  # fmt: skip

@@ -31,13 +31,12 @@ import hashlib
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from typing import Protocol
 
 from vtrade.copilot.events import IntentConfirmed
 from vtrade.core.events import Event
 
-__all__ = ["AuditTo", "SignedOutcomeLike", "SigningMarket", "outcome_sentence", "register_once", "send_signed"]
+__all__ = ["SignedOutcomeLike", "SigningMarket", "outcome_sentence", "register_once", "send_signed"]
 
 
 class SignedOutcomeLike(Protocol):
@@ -65,17 +64,6 @@ class SigningMarket(Protocol):
 
     def submit_signed(self, account: str, intent_json: str, signature_hex: str,
                       public_key_hex: str) -> SignedOutcomeLike: ...  # fmt: skip
-
-
-class AuditTo:
-    """A copilot session's audit sink that hands each event to ``record`` (a market's or a
-    student desk's ``record_copilot``): the audit trail on the log, not in memory."""
-
-    def __init__(self, record: Callable[[Event], object]) -> None:
-        self._record = record
-
-    def record(self, event: Event) -> None:
-        self._record(event)
 
 
 # Keys this process registered, per market: each RegisterKey is an event on the log, so a key is

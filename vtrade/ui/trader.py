@@ -40,7 +40,6 @@ from vtrade.core.instruments import Instrument
 from vtrade.execution.validation import OrderInputError
 from vtrade.runtime.live import LiveMarket, Preview
 from vtrade.ui.copilot_chat import ChatState, copilot_panel
-from vtrade.ui.copilot_confirm import AuditTo
 from vtrade.ui.fanout import shared_fanout
 from vtrade.ui.resources import LocalFast, local_template
 
@@ -1127,5 +1126,5 @@ def copilot_chat(market: LiveMarket, account: str) -> ChatState:
     first question; the model client comes from the environment)."""
     from vtrade.runtime.copilot_service import CopilotSession
 
-    audit = AuditTo(market.record_copilot)  # every question, answer and proposal on the market's log
-    return ChatState(market, account, session=lambda: CopilotSession(market, account, audit=audit))
+    # Every question, answer and proposal is audited on the market's log (its record_copilot).
+    return ChatState(market, account, session=lambda: CopilotSession(market, account))
