@@ -311,7 +311,10 @@ def test_the_chat_fits_each_screen(trader: tuple[str, LiveMarket], browser: Brow
     chat.scroll_into_view_if_needed()
     OUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUT / f"copilot-chat-{name}.png"))
-    page.screenshot(path=str(OUT / f"copilot-dashboard-{name}.png"), full_page=True)
+    # The whole page (the template scrolls inside the window: a tall window shows all of it).
+    page.set_viewport_size({"width": width, "height": 3200 if name == "phone" else 2000})
+    page.locator(".vt-portfolio").first.wait_for(timeout=T)
+    page.screenshot(path=str(OUT / f"copilot-dashboard-{name}.png"))
     assert not watch.external and not watch.dialogs
     page.context.close()
 

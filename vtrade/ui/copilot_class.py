@@ -33,6 +33,7 @@ from vtrade.core.events import Event
 from vtrade.runtime.exports import write_csv
 from vtrade.ui.copilot_chat import ChatState
 from vtrade.ui.copilot_confirm import SignedOutcomeLike
+from vtrade.ui.trader import LiveHTML
 
 if TYPE_CHECKING:
     from vtrade.runtime.classroom import StudentDesk
@@ -138,8 +139,8 @@ class TeacherCopilot(param.Parameterized):
 
 def teacher_copilot_items(copilot: TeacherCopilot, render_table: Callable[..., str]) -> list[Any]:
     """The copilot card's contents: the on/off switch and the prompt log with its CSV."""
-    switch = pn.widgets.RadioButtonGroup(name="Copilot", options={"Copilot on": True, "Copilot off (exam)": False},
-                                         value=copilot.enabled, button_type="default",
+    switch = pn.widgets.RadioButtonGroup(options={"Copilot on": True, "Copilot off (exam)": False},
+                                         value=copilot.enabled, color="primary", variant="outline",
                                          css_classes=["vt-copilot-switch"])  # fmt: skip
     syncing = False
 
@@ -157,15 +158,23 @@ def teacher_copilot_items(copilot: TeacherCopilot, render_table: Callable[..., s
 
     switch.param.watch(chosen, "value")
     copilot.param.watch(follow, "enabled")
-    table = pn.pane.HTML(pn.bind(render_table, copilot.param.prompts, PROMPT_COLUMNS,
+    state = LiveHTML(pn.bind(_switch_html, copilot.param.enabled), css_classes=["vt-copilot-state"])
+    table = LiveHTML(pn.bind(render_table, copilot.param.prompts, PROMPT_COLUMNS,
                                  "Nothing asked yet: the students' questions show here", None, "vt-prompt-log"),
                          sizing_mode="stretch_width")  # fmt: skip
     download = pn.widgets.FileDownload(callback=copilot.csv, filename="prompt-log.csv", embed=False,
-                                       label="Download prompt log (CSV)", button_type="default")  # fmt: skip
+                                       label="Download prompt log (CSV)")  # fmt: skip
     words = pn.pane.HTML("<div style='font-size:13px;color:#555'>Off for an exam: the copilot answers nothing and "
                          "no copilot proposal executes, not even one signed before.</div>",
                          sizing_mode="stretch_width")  # fmt: skip
-    return [switch, words, "#### Prompt log", table, download]
+    return [pn.Row(switch, state), words, "#### Prompt log", table, download]
+
+
+def _switch_html(on: bool) -> str:
+    """Whether the copilot is on, in words and colour (not by a button's shade alone)."""
+    if on:
+        return "<b style='color:#1b5e20'>● On: students can ask it and confirm its proposals</b>"
+    return "<b style='color:#b71c1c'>■ Off: it answers nothing and no copilot order executes</b>"
 
 
 class DeskSigning:

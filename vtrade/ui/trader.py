@@ -978,13 +978,14 @@ def link_focus(state: TraderState, ticket: TicketState) -> None:
 #: Where each view goes, by width: (order, flex grow, flex basis) on a wide screen, and its order
 #: on a phone, where what a trader acts on (ticket, positions, orders) comes first. The rows of a
 #: wide screen are: the watchlist and leaderboard; ladder, chart and ticket; orders and portfolio
-#: (the "break" slots end a row). The rule sits in the view's own shadow root (``:host``): Panel
-#: renders each view in one.
+#: (the "break" slots end a row). With the copilot's chat, the chat takes the leaderboard's place
+#: beside the watchlist and the leaderboard ends the last row ("leaderboard-low"). The rule sits
+#: in the view's own shadow root (``:host``): Panel renders each view in one.
 _SLOTS: dict[str, tuple[int, int, str, int]] = {
     "account": (0, 0, "100%", 0), "watchlist": (1, 3, "560px", 5), "copilot": (2, 2, "380px", 4),
     "leaderboard": (3, 1, "300px", 8), "break1": (4, 0, "100%", 9), "ladder": (5, 0, "300px", 6),
     "chart": (6, 1, "320px", 7), "ticket": (7, 0, "330px", 1), "break2": (8, 0, "100%", 9),
-    "blotter": (9, 1, "520px", 3), "portfolio": (10, 1, "520px", 2),
+    "blotter": (9, 1, "520px", 3), "portfolio": (10, 1, "520px", 2), "leaderboard-low": (11, 1, "280px", 8),
 }  # fmt: skip
 
 
@@ -1031,6 +1032,7 @@ def trader_views(state: TraderState, ticket: TicketState, label_html: str,
     ]  # fmt: skip
     if copilot is not None:
         views.insert(2, (copilot, "copilot"))
+        views[3] = (views[3][0], "leaderboard-low")
     for view, slot in views:
         view.stylesheets = [*view.stylesheets, _slot_css(slot)]
         view.css_classes = [*view.css_classes, "vt-view", f"vt-{slot}-view"]
