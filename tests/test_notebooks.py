@@ -86,6 +86,16 @@ def _check_teaching(r: dict[str, Any]) -> None:
     assert r["claimed"] >= 30 and r["xp_ranked"] == 30 and r["around_me"] == 1  # everyone traded, claimed, ranked
 
 
+def _check_copilot(r: dict[str, Any]) -> None:
+    assert r["quote_tools"] == ["quote"]
+    assert r["literal"] and not r["leaked"]  # "{x} $x" reached the model as typed, never x's value
+    assert r["widget"] == ["sent", True] and r["proposal_flags"] == []
+    assert r["fills"] == {"AAPL": 10.0}
+    assert {"CopilotAsked", "CopilotAnswered", "ProposalMade", "IntentConfirmed", "IntentExecuted"} <= set(r["audit"])
+    assert r["digests"] == [r["widget_digest"]]
+    assert r["closed"] and not r["market_running"]
+
+
 PROBES: dict[str, Probe] = {
     "01_quickstart.ipynb": (
         """
@@ -180,6 +190,27 @@ print(json.dumps({
 """,
         _check_teaching,
         3,
+    ),
+    "06_copilot.ipynb": (
+        """
+import json
+log = s.market.copilot_log(s.account)
+asked = [m["content"] for r in model.requests for m in r["messages"] if m["role"] == "user"]
+print(json.dumps({
+    "quote_tools": [t for t in log.loc[log.type == "CopilotAnswered", "tools"].iloc[0]],
+    "literal": any("Does {x} or $x mean anything to you?" in q for q in asked),
+    "leaked": any(x in json.dumps(r) for r in model.requests),
+    "widget": [widget.status, widget.outcome.startswith("Sent to the exchange")],
+    "widget_digest": widget.card.digest,
+    "proposal_flags": list(answer.reply.proposals[0].flags),
+    "fills": s.fills().groupby("symbol").quantity.sum().astype(float).to_dict(),
+    "audit": sorted(set(log.type)),
+    "digests": sorted(set(log.loc[log.type.isin(["IntentConfirmed", "IntentExecuted"]), "digest"])),
+    "closed": s.closed, "market_running": s.market.running,
+}))
+""",
+        _check_copilot,
+        0,  # no plots: the answers, a confirm widget and tables
     ),
 }
 
