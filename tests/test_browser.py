@@ -186,9 +186,9 @@ def test_layout_has_no_overlaps_at_each_width(served: tuple[str, LiveMarket], br
     # A phone lays the page out at its own width (no 980 px page shrunk to fit).
     assert page.locator("meta[name=viewport]").get_attribute("content").startswith("width=device-width")
 
-    wait_until(lambda: page.locator(VIEWS).count() == 8)
+    wait_until(lambda: page.locator(VIEWS).count() == 9)  # the eight trading views and the copilot's chat
     boxes = _boxes(page)
-    assert len(boxes) == 8, boxes
+    assert len(boxes) == 9, boxes
     overlaps = [(a, b) for a, b in itertools.combinations(boxes, 2) if _overlap(boxes[a], boxes[b]) > 1]
     assert not overlaps, (overlaps, boxes)
     assert all(b["x"] >= 0 and b["x"] + b["width"] <= width + 1 for b in boxes.values()), boxes
@@ -196,7 +196,8 @@ def test_layout_has_no_overlaps_at_each_width(served: tuple[str, LiveMarket], br
     assert page.get_by_text(re.compile(r"\bNaN\b")).count() == 0
     if width < 700:  # on a phone what a trader acts on comes first
         y = {k: v["y"] for k, v in boxes.items()}
-        assert y["vt-ticket-view"] < y["vt-portfolio-view"] < y["vt-blotter-view"] < y["vt-watchlist-view"], y
+        assert y["vt-ticket-view"] < y["vt-portfolio-view"] < y["vt-blotter-view"] < y["vt-copilot-view"] \
+            < y["vt-watchlist-view"], y
 
     OUT.mkdir(exist_ok=True)  # kept with the test output, where a person looks at them
     shot = OUT / f"ui-{width}.png"

@@ -985,7 +985,7 @@ _SLOTS: dict[str, tuple[int, int, str, int]] = {
     "account": (0, 0, "100%", 0), "watchlist": (1, 3, "560px", 5), "copilot": (2, 2, "380px", 4),
     "leaderboard": (3, 1, "300px", 8), "break1": (4, 0, "100%", 9), "ladder": (5, 0, "300px", 6),
     "chart": (6, 1, "320px", 7), "ticket": (7, 0, "330px", 1), "break2": (8, 0, "100%", 9),
-    "blotter": (9, 1, "520px", 3), "portfolio": (10, 1, "520px", 2), "leaderboard-low": (11, 1, "280px", 8),
+    "blotter": (9, 1, "520px", 3), "portfolio": (10, 1, "520px", 2), "leaderboard-low": (11, 1, "330px", 8),
 }  # fmt: skip
 
 
@@ -1030,12 +1030,13 @@ def trader_views(state: TraderState, ticket: TicketState, label_html: str,
         (pn.Column(depth_ladder(state), width=300), "ladder"), (price_chart(state), "chart"),
         (order_ticket(ticket), "ticket"), (blotter(state), "blotter"), (portfolio_panel(state), "portfolio"),
     ]  # fmt: skip
+    slots = {}
     if copilot is not None:
         views.insert(2, (copilot, "copilot"))
-        views[3] = (views[3][0], "leaderboard-low")
-    for view, slot in views:
-        view.stylesheets = [*view.stylesheets, _slot_css(slot)]
-        view.css_classes = [*view.css_classes, "vt-view", f"vt-{slot}-view"]
+        slots["leaderboard"] = "leaderboard-low"  # the chat takes its place in the top row
+    for view, name in views:
+        view.stylesheets = [*view.stylesheets, _slot_css(slots.get(name, name))]
+        view.css_classes = [*view.css_classes, "vt-view", f"vt-{name}-view"]
     return pn.FlexBox(*(v for v, _ in views), _row_break("break1"), _row_break("break2"), flex_wrap="wrap",
                       gap="8px 16px", align_items="flex-start", sizing_mode="stretch_width")  # fmt: skip
 
