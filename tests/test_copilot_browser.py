@@ -344,6 +344,61 @@ def test_the_notebooks_output_html_runs_and_loads_nothing(browser: Browser, beac
     page.context.close()
 
 
+def test_the_card_checks_its_bytes_and_its_expiry_in_the_browser(browser: Browser) -> None:
+    """A card whose bytes do not hash to the digest it was given, and one that has expired, offer
+    no Confirm (the market would refuse them; the person is told why instead)."""
+    import os
+
+    import panel as pn
+
+    from vtrade.copilot.intent import OrderIntent
+    from vtrade.ui.copilot_card import CardData
+    from vtrade.ui.copilot_signer import ProposalCard
+    from vtrade.ui.serve import serve_apps
+
+    def intent(expires_ns: int) -> OrderIntent:
+        return OrderIntent.make(proposal_id="p-1", account="ann", symbol="AAPL", side="buy", quantity=10,
+                                order_type="market", limit_price=None, tif="day", nonce=os.urandom(16).hex(),
+                                expires_ns=expires_ns)  # fmt: skip
+
+    soon = intent(time.time_ns() + 4 * 10**9)
+    later = intent(time.time_ns() + 600 * 10**9)
+    confirmed: list[str] = []
+
+    def confirm(card: ProposalCard, sig: str, key: str) -> tuple[bool, str]:
+        confirmed.append(card.digest)
+        return True, "sent"
+
+    def app() -> pn.viewable.Viewable:
+        expiring = ProposalCard.of(CardData.from_bytes(soon.canonical(), soon.digest), confirm=confirm,
+                                   css_classes=["expiring"])  # fmt: skip
+        # Bytes and digest that disagree (what a tampered message would carry): built by hand.
+        card = CardData.from_bytes(later.canonical(), later.digest)
+        tampered = ProposalCard(confirm=confirm, account="ann", canonical=card.canonical.replace('"10"', '"1000"'),
+                                digest=card.digest, css_classes=["tampered"])  # fmt: skip
+        return pn.Column(expiring, tampered)
+
+    port = free_port()
+    server = serve_apps({"cards": app}, port=port, address="127.0.0.1", threaded=True,
+                        websocket_origin=f"127.0.0.1:{port}")  # fmt: skip
+    watch = Watch()
+    try:
+        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/cards"), 60, "the page to answer")
+        page = context(browser, watch).new_page()
+        page.goto(f"http://127.0.0.1:{port}/cards", timeout=T)
+        tampered = page.locator(".tampered .vt-proposal")
+        expect(tampered).to_contain_text("do not hash to the proposal", timeout=T)
+        expect(tampered.get_by_role("button", name="Confirm and sign")).to_be_disabled()
+        expiring = page.locator(".expiring .vt-proposal")
+        expect(expiring.get_by_role("button", name="Confirm and sign")).to_be_enabled(timeout=T)
+        expect(expiring).to_have_attribute("data-status", "expired", timeout=T)
+        expect(expiring).to_contain_text("This proposal has expired")
+        expect(expiring.get_by_role("button", name="Confirm and sign")).to_be_disabled()
+        assert not confirmed and not watch.external and not watch.dialogs
+    finally:
+        server.stop()
+
+
 # ---------------------------------------------------------------------------- a class
 @pytest.fixture
 def classroom(model: ScriptedModelServer) -> Iterator[tuple[str, Classroom]]:

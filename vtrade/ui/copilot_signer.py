@@ -242,9 +242,14 @@ export function render({ model, el: host }) {
   card.append(el('div', 'vt-p-label', 'SHA-256 (computed in this browser)'))
   const digestLine = el('div', 'vt-p-digest', 'computing\u2026')
   card.append(digestLine)
+  // Past its expiry the market refuses it anyway: the card says so rather than offer the button.
+  let expired = false
   if (intent && /^[0-9]+$/.test(intent.expires_ns)) {
-    const when = new Date(Number(BigInt(intent.expires_ns) / 1000000n))
-    card.append(el('div', 'vt-p-expiry', 'Expires ' + when.toISOString().replace('T', ' ').slice(0, 19) + ' UTC'))
+    const at = Number(BigInt(intent.expires_ns) / 1000000n)
+    const when = new Date(at).toISOString().replace('T', ' ').slice(0, 19)
+    card.append(el('div', 'vt-p-expiry', 'Expires ' + when + ' UTC'))
+    const left = at - Date.now()
+    if (left <= 0) { expired = true } else { setTimeout(() => { expired = true; show() }, Math.min(left, 2147483647)) }
   }
   const buttons = el('div', 'vt-p-buttons')
   const confirm = el('button', 'vt-p-confirm', 'Confirm and sign')
@@ -256,13 +261,14 @@ export function render({ model, el: host }) {
 
   let digest = null, local = ''
   const show = () => {
-    const open = model.status === 'pending' && digest !== null && digest === told && !local
+    const open = model.status === 'pending' && digest !== null && digest === told && !local && !expired
     confirm.disabled = !open
     reject.disabled = model.status !== 'pending'
-    const text = local || model.outcome
+    const lapsed = expired && model.status === 'pending' ? 'This proposal has expired: ask the copilot again.' : ''
+    const text = local || lapsed || model.outcome
     outcome.textContent = text ? ((model.status === 'sent' ? '\u2713 ' : '\u26a0 ') + text) : ''
     outcome.className = 'vt-p-outcome ' + (model.status === 'sent' ? 'vt-p-ok' : 'vt-p-bad')
-    card.dataset.status = local ? 'unsupported' : model.status
+    card.dataset.status = local ? 'unsupported' : (lapsed ? 'expired' : model.status)
   }
   const say = (text) => { local = text; show() }
   confirm.disabled = true
@@ -281,7 +287,7 @@ export function render({ model, el: host }) {
   confirm.addEventListener('click', async (event) => {
     // A person's click only: a script's synthetic click (the model's text cannot run one, but
     // nothing should be able to) never signs.
-    if (!event.isTrusted || model.status !== 'pending' || digest === null || digest !== told) { return }
+    if (!event.isTrusted || model.status !== 'pending' || digest === null || digest !== told || expired) { return }
     confirm.disabled = reject.disabled = true
     outcome.className = 'vt-p-outcome'
     outcome.textContent = 'Signing in this browser\u2026'
