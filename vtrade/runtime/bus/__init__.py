@@ -123,7 +123,9 @@ def _open_kafka(url: str, netloc: str, path: str, query: str, namespace: str | N
     options = dict(parse_qsl(query, keep_blank_values=True))
     unknown = sorted(set(options) - {"namespace", "session_timeout_ms"})
     if unknown:
-        raise ValueError(f"bus URL {url!r}: unknown option(s) {unknown}; a Kafka bus takes namespace, session_timeout_ms")
+        raise ValueError(
+            f"bus URL {url!r}: unknown option(s) {unknown}; a Kafka bus takes namespace and session_timeout_ms"
+        )
     if namespace is None:
         namespace = options.get("namespace", "vt")
     session = options.get("session_timeout_ms", "6000")

@@ -100,6 +100,14 @@ _FENCED_CODES = frozenset(
 )
 
 
+def _at(msg: ck.Message) -> tuple[int, int]:
+    """``(partition, offset)`` of a message fetched or delivered without error."""
+    partition, offset = msg.partition(), msg.offset()
+    if partition is None or offset is None:
+        raise BusError(f"the Kafka client returned a record without partition or offset ({msg.error()})")
+    return partition, offset
+
+
 def _kafka_error(exc: BaseException) -> ck.KafkaError | None:
     arg = exc.args[0] if exc.args else None
     return arg if isinstance(arg, ck.KafkaError) else None
@@ -258,10 +266,10 @@ class KafkaBus(Bus):
         def delivered(err: ck.KafkaError | None, msg: ck.Message) -> None:
             d.error = err
             if err is None:
-                d.offset = msg.offset()
+                d.offset = _at(msg)[1]
             d.done = True
 
-        headers = [(_TS_HEADER, ts.to_bytes(8, "big"))]
+        headers: list[tuple[str, str | bytes | None]] = [(_TS_HEADER, ts.to_bytes(8, "big"))]
         while True:
             try:
                 self._producer.produce(
@@ -280,7 +288,9 @@ class KafkaBus(Bus):
             self._producer.poll(0.01)
             pending = [d for d in pending if not d.done]
             if pending and time.monotonic() > deadline:
-                raise BusError(f"the broker at {self.bootstrap} did not acknowledge {len(pending)} record(s) of {topic!r}")
+                raise BusError(
+                    f"the broker at {self.bootstrap} did not acknowledge {len(pending)} record(s) of {topic!r}"
+                )
         failed = [d for d in deliveries if d.error is not None]
         if failed:
             raise BusError(f"cannot append to {topic!r}: {failed[0].error}")
@@ -326,17 +336,19 @@ class KafkaBus(Bus):
     def _record(self, topic: str, msg: ck.Message) -> Record:
         """A fetched Kafka message as a vtrade record of ``topic`` (the name without namespace)."""
         ts = -1
-        for k, v in msg.headers() or ():
-            if k == _TS_HEADER and v is not None and len(v) == 8:
+        raw = msg.headers()
+        for k, v in raw.items() if isinstance(raw, dict) else raw or ():
+            if k == _TS_HEADER and isinstance(v, bytes) and len(v) == 8:
                 ts = int.from_bytes(v, "big")
         if ts < 0:  # produced by a plain Kafka client: its millisecond timestamp
             ts = max(msg.timestamp()[1], 0) * 1_000_000
         key = msg.key()
+        partition, offset = _at(msg)
         try:
             text = key.decode() if key else ""
         except UnicodeDecodeError as exc:
-            raise BusError(f"record {msg.offset()} of {topic}[{msg.partition()}] has a key that is not UTF-8") from exc
-        return Record(topic, msg.partition(), msg.offset(), text, msg.value() or b"", ts)
+            raise BusError(f"record {offset} of {topic}[{partition}] has a key that is not UTF-8") from exc
+        return Record(topic, partition, offset, text, msg.value() or b"", ts)
 
     def _reader_client(self) -> ck.Consumer:
         if self._reader is None:
@@ -382,8 +394,9 @@ class KafkaBus(Bus):
                         raise BusError(f"the broker at {self.bootstrap} did not return the end of {name!r}")
                     for msg in reader.consume(1000, 0.05):
                         if msg.error() is None:
-                            ends[msg.partition()] = max(ends[msg.partition()], msg.offset() + 1)
-                            seen.add(msg.partition())
+                            p, off = _at(msg)
+                            ends[p] = max(ends[p], off + 1)
+                            seen.add(p)
                 for p in probe:
                     _, high = reader.get_watermark_offsets(ck.TopicPartition(name, p), cached=True)
                     ends[p] = max(ends[p], high)
@@ -418,12 +431,12 @@ class KafkaBus(Bus):
                     if time.monotonic() > deadline:
                         raise BusError(f"the broker at {self.bootstrap} stopped returning {name}[{partition}]")
                     for msg in reader.consume(min(1000, stop - nxt), 0.05):
-                        if msg.error() is not None or msg.offset() < nxt:
+                        if msg.error() is not None or _at(msg)[1] < nxt:
                             continue
-                        if msg.offset() >= stop:
+                        if _at(msg)[1] >= stop:
                             break
                         out.append(self._record(topic, msg))
-                        nxt = msg.offset() + 1
+                        nxt = out[-1].offset + 1
             finally:
                 reader.unassign()
         return out
@@ -518,6 +531,7 @@ class KafkaConsumer(Consumer):
     # Live members of this process: (bootstrap, Kafka group, member id) -> consumer.
     _live: ClassVar[dict[tuple[str, str, str], KafkaConsumer]] = {}
     _live_lock: ClassVar[threading.Lock] = threading.Lock()
+    _expired: bool
 
     def __init__(
         self,
@@ -662,14 +676,15 @@ class KafkaConsumer(Consumer):
                     if err.fatal():
                         raise ck.KafkaException(err)
                     continue  # transient (the client retries)
-                topic = self._names.get(msg.topic())
+                topic = self._names.get(msg.topic() or "")
                 if topic is None:
                     continue
-                slot = self._slots.get(TopicPartition(topic, msg.partition()))
-                if slot is None or msg.offset() < slot.next_fetch:
+                partition, offset = _at(msg)
+                slot = self._slots.get(TopicPartition(topic, partition))
+                if slot is None or offset < slot.next_fetch:
                     continue  # revoked meanwhile, or before a seek's target
                 slot.buffer.append(self._bus._record(topic, msg))
-                slot.next_fetch = msg.offset() + 1
+                slot.next_fetch = offset + 1
             self._cond.notify_all()
 
     def _flow(self, c: ck.Consumer) -> None:
@@ -864,9 +879,8 @@ class KafkaConsumer(Consumer):
             except ck.KafkaException:
                 # Not fetching yet (just assigned): restart the whole assignment at the positions.
                 with self._cond:
-                    c.assign(
-                        [ck.TopicPartition(self._bus._name(t.topic), t.partition, s.next_fetch) for t, s in self._slots.items()]
-                    )
+                    at = [(self._bus._name(t.topic), t.partition, s.next_fetch) for t, s in self._slots.items()]
+                c.assign([ck.TopicPartition(*a) for a in at])
 
         self._call(seek)
         state.position = offset
@@ -967,8 +981,9 @@ class KafkaLiveSubscription(BufferedLiveSubscription):
     def _pump(self, timeout_s: float) -> None:
         for msg in self._c.consume(1000, timeout_s):
             if msg.error() is None:
-                self._next[msg.partition()] = msg.offset() + 1
-                self._push(self._bus._record(self.topic, msg))
+                record = self._bus._record(self.topic, msg)
+                self._next[record.partition] = record.offset + 1
+                self._push(record)
 
     def get(self, timeout_s: float = 0.0) -> Record | None:
         timeout = check_timeout(timeout_s)
