@@ -113,15 +113,35 @@ def _kafka_error(exc: BaseException) -> ck.KafkaError | None:
     return arg if isinstance(arg, ck.KafkaError) else None
 
 
-class _Delivery:
-    """One produced record's fate, filled in by the producer's delivery callback."""
+class _Batch:
+    """The offsets of one publish call's records, filled in by one delivery callback.
 
-    __slots__ = ("done", "error", "offset")
+    The producer is idempotent, so a partition's acknowledgements come in the order its records
+    were produced: the n-th callback for partition p is the batch's n-th record on p. One bound
+    method serves the whole batch (no closure per record).
+    """
 
-    def __init__(self) -> None:
-        self.done = False
+    __slots__ = ("error", "offsets", "order", "pending")
+
+    def __init__(self, parts: Sequence[int]) -> None:
+        self.offsets = [-1] * len(parts)
+        self.order: dict[int, deque[int]] = {}
+        for i, p in enumerate(parts):
+            self.order.setdefault(p, deque()).append(i)
+        self.pending = len(parts)
         self.error: ck.KafkaError | None = None
-        self.offset = -1
+
+    def delivered(self, err: ck.KafkaError | None, msg: ck.Message) -> None:
+        partition = msg.partition()
+        queue = self.order.get(partition) if partition is not None else None
+        if queue:
+            i = queue.popleft()
+            offset = msg.offset()
+            if err is None and offset is not None:
+                self.offsets[i] = offset
+        if err is not None and self.error is None:
+            self.error = err
+        self.pending -= 1
 
 
 class KafkaBus(Bus):
@@ -262,69 +282,51 @@ class KafkaBus(Bus):
 
     # -- producing ----------------------------------------------------------------------------
 
-    def _produce(self, name: str, partition: int, key: str, payload: bytes, ts: int, d: _Delivery) -> None:
-        def delivered(err: ck.KafkaError | None, msg: ck.Message) -> None:
-            d.error = err
-            if err is None:
-                d.offset = _at(msg)[1]
-            d.done = True
-
-        headers: list[tuple[str, str | bytes | None]] = [(_TS_HEADER, ts.to_bytes(8, "big"))]
-        while True:
-            try:
-                self._producer.produce(
-                    name, payload, key.encode(), partition=partition, timestamp=ts // 1_000_000,
-                    headers=headers, on_delivery=delivered,
-                )  # fmt: skip
-                return
-            except BufferError:
-                self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
-
-    def _await(self, topic: str, deliveries: Sequence[_Delivery], partitions: Sequence[int]) -> None:
+    def _publish(self, topic: str, prepared: Sequence[tuple[str, bytes, int]]) -> list[RecordMetadata]:
+        """Produce every record, then wait until the broker acknowledged them all."""
+        n = self.partitions(topic)
+        name = self._name(topic)
+        parts = [partition_for(k, n) for k, _, _ in prepared]
+        batch = _Batch(parts)
+        produce, callback = self._producer.produce, batch.delivered
+        for (key, payload, ts), p in zip(prepared, parts, strict=True):
+            headers: list[tuple[str, str | bytes | None]] = [(_TS_HEADER, ts.to_bytes(8, "big"))]
+            while True:
+                try:
+                    produce(name, payload, key.encode(), p, callback, timestamp=ts // 1_000_000, headers=headers)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
         deadline = time.monotonic() + self.DELIVERY_TIMEOUT_S
-        pending = list(deliveries)
-        while pending:
+        while batch.pending > 0:
             # Whichever thread polls runs every ready callback, its own or another thread's.
             self._producer.poll(0.01)
-            pending = [d for d in pending if not d.done]
-            if pending and time.monotonic() > deadline:
+            if batch.pending > 0 and time.monotonic() > deadline:
                 raise BusError(
-                    f"the broker at {self.bootstrap} did not acknowledge {len(pending)} record(s) of {topic!r}"
+                    f"the broker at {self.bootstrap} did not acknowledge {batch.pending} record(s) of {topic!r}"
                 )
-        failed = [d for d in deliveries if d.error is not None]
-        if failed:
-            raise BusError(f"cannot append to {topic!r}: {failed[0].error}")
+        if batch.error is not None or -1 in batch.offsets:
+            raise BusError(f"cannot append to {topic!r}: {batch.error or 'a record was not acknowledged'}")
         with self._lock:
-            for d, p in zip(deliveries, partitions, strict=True):
+            for offset, p in zip(batch.offsets, parts, strict=True):
                 tp = TopicPartition(topic, p)
-                if d.offset + 1 > self._produced.get(tp, 0):
-                    self._produced[tp] = d.offset + 1
+                if offset + 1 > self._produced.get(tp, 0):
+                    self._produced[tp] = offset + 1
+        return [
+            RecordMetadata(topic, p, offset, ts)
+            for (_, _, ts), p, offset in zip(prepared, parts, batch.offsets, strict=True)
+        ]
 
     def publish(
         self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None
     ) -> RecordMetadata:
-        n = self.partitions(topic)
-        key, payload, ts = prepare_value(key, value, timestamp_ns)
-        p = partition_for(key, n)
-        d = _Delivery()
-        self._produce(self._name(topic), p, key, payload, ts, d)
-        self._await(topic, [d], [p])
-        return RecordMetadata(topic, p, d.offset, ts)
+        self.partitions(topic)  # an unknown topic is refused before the value is looked at
+        return self._publish(topic, [prepare_value(key, value, timestamp_ns)])[0]
 
     def publish_many(self, topic: str, items: Iterable[tuple[str, bytes | Event]]) -> list[RecordMetadata]:
         # Produce everything, then wait once: the producer batches what is queued.
-        n = self.partitions(topic)
-        prepared = [prepare_value(k, v, None) for k, v in items]
-        name = self._name(topic)
-        parts = [partition_for(k, n) for k, _, _ in prepared]
-        deliveries = [_Delivery() for _ in prepared]
-        for (k, payload, ts), p, d in zip(prepared, parts, deliveries, strict=True):
-            self._produce(name, p, k, payload, ts, d)
-        self._await(topic, deliveries, parts)
-        return [
-            RecordMetadata(topic, p, d.offset, ts)
-            for (_, _, ts), p, d in zip(prepared, parts, deliveries, strict=True)
-        ]
+        self.partitions(topic)
+        return self._publish(topic, [prepare_value(k, v, None) for k, v in items])
 
     def _acked_end(self, tp: TopicPartition) -> int:
         """One past the last record of ``tp`` this bus object published (0 if none)."""
