@@ -93,7 +93,8 @@ def local_tansu(start_timeout_s: float = 30.0) -> Iterator[str]:
         finally:
             proc.terminate()
             try:
-                proc.wait(timeout=10)
+                # With clients still connected Tansu drains for ~5 s; its storage is memory: no need.
+                proc.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
