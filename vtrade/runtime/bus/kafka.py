@@ -534,6 +534,7 @@ class KafkaConsumer(Consumer):
     _live: ClassVar[dict[tuple[str, str, str], KafkaConsumer]] = {}
     _live_lock: ClassVar[threading.Lock] = threading.Lock()
     _expired: bool
+    _cond: threading.Condition
 
     def __init__(
         self,
@@ -555,18 +556,30 @@ class KafkaConsumer(Consumer):
                 self._closed = True
                 raise self._already_live()
             self._live[self._key] = self
+            peers = [c for k, c in self._live.items() if k[:2] == self._key[:2] and c is not self]
+        # Members of this process that are past their session leave before this one joins, as
+        # the other backends expire silent members when one joins. (It also spares Tansu 0.6 a
+        # leader leaving while a member joins, which wedges the group.)
+        settle = time.monotonic() + 5.0
+        for peer in peers:
+            while peer._overdue() and time.monotonic() < settle:
+                with peer._cond:
+                    peer._cond.wait(0.01)
         # Shared between the application thread and the consumer thread, under _cond.
         self._cond = threading.Condition()
         self._slots: dict[TopicPartition, _Slot] = {}
         self._epochs = 0
         self._beat = bus.clock()  # the application's last poll/heartbeat, on the bus clock
         self._expired = False  # silent past session_timeout_s: left the group, commits fenced
+        self._joined = False  # the constructor has returned: from then on silence counts
+        self._gone = False  # left the group after expiring; a new client joins when it polls again
         self._rejoin = False
         self._stop = False
         self._assigned = threading.Event()
         self._failure: BaseException | None = None
-        self._requests: deque[tuple[Callable[[ck.Consumer], Any], Future[Any]]] = deque()
+        self._requests: deque[tuple[Callable[[ck.Consumer | None], Any], Future[Any]]] = deque()
         self._starts: ck.Consumer | None = None  # commits the group's start points
+        self._offsets: ck.Consumer | None = None  # reads committed offsets while out of the group
         self._thread = threading.Thread(target=self._run, name=f"kafka-consumer-{member_id}", daemon=True)
         self._thread.start()
         limit = max(30.0, 5 * bus.session_timeout_ms / 1000)
@@ -579,6 +592,7 @@ class KafkaConsumer(Consumer):
             ) from failure
         with self._cond:
             self._beat = bus.clock()  # joining is not silence
+            self._joined = True
         self._sync()  # own the assigned partitions now, as the other backends do on joining
 
     # -- the consumer thread --------------------------------------------------------------------
@@ -606,6 +620,7 @@ class KafkaConsumer(Consumer):
         )
 
     def _run(self) -> None:
+        c: ck.Consumer | None = None
         try:
             c = ck.Consumer(self._config())
         except Exception as exc:  # bad settings: tell the constructor
@@ -617,7 +632,11 @@ class KafkaConsumer(Consumer):
             idle = 0.0
             while not self._stop:
                 busy = self._serve(c)
-                self._check_liveness(c)
+                c = self._check_liveness(c)
+                if c is None:  # left the group: wait for the application to come back
+                    with self._cond:
+                        self._cond.wait(0.02)
+                    continue
                 # Requests are served between polls: poll briefly while the application is active.
                 idle = 0.0 if busy else min(idle + 0.005, 0.05)
                 msgs = c.consume(1000, max(idle, 0.002))
@@ -632,15 +651,49 @@ class KafkaConsumer(Consumer):
         finally:
             self._serve(c, failing=True)
             try:
-                c.close()  # leaves the group; commits nothing
+                if c is not None:
+                    c.close()  # leaves the group; commits nothing
             finally:
-                if self._starts is not None:
-                    self._starts.close()
+                for extra in (self._starts, self._offsets):
+                    if extra is not None:
+                        extra.close()
 
     def _subscribe(self, c: ck.Consumer) -> None:
         c.subscribe(list(self._names), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
 
-    def _serve(self, c: ck.Consumer, failing: bool = False) -> bool:
+    def _check_liveness(self, c: ck.Consumer | None) -> ck.Consumer | None:
+        with self._cond:
+            rejoin, self._rejoin = self._rejoin, False
+            expire = self._joined and not self._expired and self._bus.clock() > self._beat + self.session_timeout_s
+            if expire:
+                # Presumed dead: forget everything now, so no commit of this member gets through.
+                self._expired = True
+                self._slots.clear()
+                self._cond.notify_all()
+        if expire and c is not None:
+            # Leave the group (close waits for the broker's answer), so the survivors take over.
+            c.close()
+            c = None
+            with self._cond:
+                self._gone = True
+                self._cond.notify_all()
+        if rejoin and c is None:
+            c = ck.Consumer(self._config())
+            self._subscribe(c)
+            with self._cond:
+                self._gone = False
+        return c
+
+    def _overdue(self) -> bool:
+        """Whether this member is past its session but has not left the group yet."""
+        with self._cond:
+            if not self._joined or self._closed:
+                return False
+            if self._expired:
+                return not self._gone
+            return self._bus.clock() > self._beat + self.session_timeout_s
+
+    def _serve(self, c: ck.Consumer | None, failing: bool = False) -> bool:
         served = False
         while True:
             with self._cond:
@@ -655,20 +708,6 @@ class KafkaConsumer(Consumer):
                 future.set_result(fn(c))
             except BaseException as exc:
                 future.set_exception(exc)
-
-    def _check_liveness(self, c: ck.Consumer) -> None:
-        with self._cond:
-            rejoin, self._rejoin = self._rejoin, False
-            expire = not self._expired and self._bus.clock() > self._beat + self.session_timeout_s
-            if expire:
-                # Presumed dead: forget everything now, so no commit of this member gets through.
-                self._expired = True
-                self._slots.clear()
-                self._cond.notify_all()
-        if expire:
-            c.unsubscribe()  # leave the group: the survivors take the partitions
-        if rejoin:
-            self._subscribe(c)
 
     def _absorb(self, msgs: list[ck.Message]) -> None:
         with self._cond:
@@ -786,7 +825,7 @@ class KafkaConsumer(Consumer):
 
     # -- the application thread -----------------------------------------------------------------
 
-    def _call(self, fn: Callable[[ck.Consumer], T], timeout_s: float = 30.0) -> T:
+    def _call(self, fn: Callable[[ck.Consumer | None], T], timeout_s: float = 30.0) -> T:
         """Run ``fn`` on the consumer thread (the only one that touches the Kafka client)."""
         future: Future[T] = Future()
         with self._cond:
@@ -869,13 +908,14 @@ class KafkaConsumer(Consumer):
         name = self._bus._name(tp.topic)
         epoch = state.epoch
 
-        def seek(c: ck.Consumer) -> None:
+        def seek(c: ck.Consumer | None) -> None:
             with self._cond:
                 slot = self._slots.get(tp)
                 if slot is None or slot.epoch != epoch:
                     raise ValueError(f"cannot seek {tp.topic}[{tp.partition}]: it was reassigned meanwhile")
                 slot.buffer.clear()
                 slot.next_fetch = offset
+            assert c is not None  # owned slots exist only while the client is in the group
             try:
                 c.seek(ck.TopicPartition(name, tp.partition, offset))
             except ck.KafkaException:
@@ -891,7 +931,7 @@ class KafkaConsumer(Consumer):
         epochs = {tp: self._owned[tp].epoch for tp in offsets}
         bus = self._bus
 
-        def commit(c: ck.Consumer) -> TopicPartition | None:
+        def commit(c: ck.Consumer | None) -> TopicPartition | None:
             with self._cond:
                 for tp, epoch in epochs.items():
                     slot = self._slots.get(tp)
@@ -905,6 +945,7 @@ class KafkaConsumer(Consumer):
                 }
             if not todo:
                 return None
+            assert c is not None  # owned slots exist only while the client is in the group
             try:
                 c.commit(
                     offsets=[ck.TopicPartition(bus._name(t), p, nxt) for (t, p), nxt in todo.items()],
@@ -927,7 +968,14 @@ class KafkaConsumer(Consumer):
             raise self._fenced(fenced)
 
     def _read_committed(self, tp: TopicPartition) -> int | None:
-        return self._call(lambda c: self._fetch_committed(c, [tp])[tp])
+        def read(c: ck.Consumer | None) -> int | None:
+            if c is None:  # out of the group (expired): any client of the group id can read
+                if self._offsets is None:
+                    self._offsets = ck.Consumer(self._bus._client_config(**{"group.id": self._kgroup}))
+                c = self._offsets
+            return self._fetch_committed(c, [tp])[tp]
+
+        return self._call(read)
 
     def _end_offset(self, tp: TopicPartition) -> int:
         return self._bus._end(tp)
