@@ -62,6 +62,11 @@ def workload(n: int) -> list[tuple[str, bytes]]:
     return out
 
 
+def version_of(v: object) -> str:
+    """confluent-kafka's ``version()`` is a str in some releases, a (str, int) tuple in others."""
+    return str(v[0]) if isinstance(v, tuple) else str(v)
+
+
 def rate(n: int, seconds: float) -> float:
     return round(n / seconds, 1) if seconds > 0 else float("inf")
 
@@ -311,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         t["consume_ratio"] = ratio(t["consume_per_s"], t["raw_consume_per_s"])
     out["versions"] = {
         "python": platform.python_version(), "redis_py": redis.__version__,
-        "confluent_kafka": ck.version()[0], "librdkafka": ck.libversion()[0],
+        "confluent_kafka": version_of(ck.version()), "librdkafka": version_of(ck.libversion()),
     }  # fmt: skip
     out["machine"] = {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}
     json.dump(out, sys.stdout, indent=2)
