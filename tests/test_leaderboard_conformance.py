@@ -13,6 +13,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -156,6 +157,75 @@ def test_add_is_reached_now_and_adding_zero_keeps_the_time(lb: Leaderboards) -> 
     assert lb.add(XP, "a", 60, T0 + 5 * S) == Update(True, 50.0)  # back at 50, but now later than b
     assert [s.member for s in lb.top(XP)] == ["b", "a"]
     assert lb.add(XP, "new", 0, T0) == Update(True, 0.0)  # ZINCRBY on an absent member starts at 0
+
+
+# --------------------------------------------------------------------------------------------
+# set_many: ZADD of many members, exactly a loop of set
+
+
+def test_set_many_is_a_loop_of_set(lb: Leaderboards) -> None:
+    lb.set(RET, "a", 0.05, T0)
+    lb.set(RET, "b", 0.02, T0)
+    # One time for the batch: "a" re-posts 0.05 (keeps T0), "c" and "é" are new, "b" moves twice.
+    assert lb.set_many(RET, ["a", "c", "b", "é", "b"], [0.05, 0.05, 0.07, 0.05, 0.01], T0 + 9 * S) == 4
+    assert board_rows(lb, RET) == [(0, "a", 0.05), (1, "é", 0.05), (2, "c", 0.05), (3, "b", 0.01)]
+    # Per-row times; a new member twice in one batch; an earlier time for the same score moves up.
+    assert lb.set_many(RET, ["d", "d", "c", "a"], [0.09, 0.01, 0.05, 0.05], [T0, T0 + S, T0 - S, T0 + 99 * S]) == 3
+    assert board_rows(lb, RET) == [(0, "c", 0.05), (1, "a", 0.05), (2, "é", 0.05), (3, "d", 0.01), (4, "b", 0.01)]
+    assert lb.score(RET, "d") == 0.01 and lb.rank(RET, "d") == 3  # "d" reached 0.01 at T0 + S, after "b"
+    # Nothing changes: 0; an empty batch: 0; NumPy arrays and int scores are numbers too.
+    assert lb.set_many(RET, ["a", "c"], [0.05, 0.05], T0 + 500 * S) == 0
+    assert lb.set_many(RET, [], [], T0) == 0
+    assert lb.set_many(XP, ["x", "y"], np.array([3, 4]), np.array([T0, T0])) == 2
+    assert board_rows(lb, XP) == [(0, "y", 4.0), (1, "x", 3.0)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_set_many_matches_a_loop_of_set_on_random_batches(lb: Leaderboards, seed: int) -> None:
+    rng = random.Random(seed)
+    ref = EmbeddedLeaderboards()
+    for _ in range(30):
+        n = rng.randrange(0, 40)
+        members = [rng.choice(MEMBERS) + str(rng.randrange(8)) for _ in range(n)]
+        scores = [rng.choice([0.0, 0.01, -0.01, 0.02, 0.015]) for _ in range(n)]
+        times: int | list[int] = T0 + rng.randrange(4) * S if rng.random() < 0.5 else [
+            T0 + rng.randrange(4) * S for _ in range(n)]  # fmt: skip
+        expect = sum(ref.set(RET, m, v, times if isinstance(times, int) else times[i]).changed
+                     for i, (m, v) in enumerate(zip(members, scores, strict=True)))  # fmt: skip
+        assert lb.set_many(RET, members, scores, times) == expect
+        assert board_rows(lb, RET) == board_rows(ref, RET)
+
+
+def test_set_many_refuses_a_bad_batch_whole(lb: Leaderboards) -> None:
+    lb.set_many(RET, ["a", "b"], [0.5, 0.25], T0)
+    before = board_rows(lb, RET)
+    bad: list[tuple[tuple[object, object, object], type[Exception], str]] = [
+        ((["c", "a"], [0.1, math.nan], T0), ValueError, "row 1: score for 'return' must be a finite number, got nan"),
+        ((["c", "a"], [0.1, 209.72], T0), ValueError, r"row 1: score 209.72 .* range \[-209.7151, 209.7151\]"),
+        ((["c", ""], [0.1, 0.2], T0), ValueError, "row 1: member must be a non-empty str"),
+        ((["c", "\ud800"], [0.1, 0.2], T0), ValueError, "row 1: .*surrogate"),
+        ((["c", 7], [0.1, 0.2], T0), TypeError, "row 1: member must be a str"),
+        ((["c", "a"], [0.1, True], T0), TypeError, "row 1: score .* must be a number, got bool"),
+        ((["c", "a"], [0.1, "0.2"], T0), TypeError, "row 1: score .* must be a number, got str"),
+        ((["c", "a"], np.array([0.1, np.inf]), T0), ValueError, "row 1: .*finite"),
+        ((["c", "a"], [0.1, 0.2], [T0, -1]), ValueError, r"row 1: at_ns -1 is outside .* time span"),
+        ((["c", "a"], [0.1, 0.2], [T0, 1.5e18]), TypeError, "row 1: at_ns must be an int"),
+        ((["c", "a"], [0.1, 0.2], -1), ValueError, r"row 0: at_ns -1 is outside"),
+        ((["c", "a"], [0.1, 0.2], 1.5e18), TypeError, "at_ns must be a sequence or an int, got float"),
+        ((["c", "a"], [0.1], T0), ValueError, "one scores per member: 1 for 2 members"),
+        ((["c", "a"], [0.1, 0.2], [T0]), ValueError, "one at_ns per member: 1 for 2 members"),
+        (("ca", [0.1, 0.2], T0), TypeError, "members must be a sequence of str, got str"),
+        ((["c", "a"], 0.1, T0), TypeError, "scores must be a sequence, got float"),
+    ]
+    for args, exc, msg in bad:
+        with pytest.raises(exc, match=msg):
+            lb.set_many(RET, *args)  # type: ignore[arg-type]
+    assert board_rows(lb, RET) == before
+    lb.freeze(RET)
+    for members in (["c", "a"], []):
+        with pytest.raises(BoardFrozenError):
+            lb.set_many(RET, members, [0.3] * len(members), T0 + S)
+    assert board_rows(lb, RET) == before
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,10 +387,16 @@ def _op(rng: random.Random) -> tuple[str, tuple[object, ...]]:
     value: object = rng.choice(small)
     if rng.random() < 0.05:
         value = rng.choice([math.nan, math.inf, 1e9, -1e9, b.spec.max_score])
-    kind = rng.choices(["set", "set_best", "add", "remove", "union", "freeze", "unfreeze", "around", "rank"],
-                       weights=[6, 4, 6, 1, 1, 0.3, 0.5, 1, 1])[0]  # fmt: skip
+    kind = rng.choices(["set", "set_best", "add", "remove", "union", "freeze", "unfreeze", "around", "rank",
+                        "set_many"], weights=[6, 4, 6, 1, 1, 0.3, 0.5, 1, 1, 2])[0]  # fmt: skip
     if kind in ("set", "set_best", "add"):
         return kind, (b, m, value, t)
+    if kind == "set_many":  # a few rows (a bad value sometimes), one time or one per row
+        rows: list[tuple[str, object]] = [(rng.choice(MEMBERS), rng.choice(small)) for _ in range(rng.randrange(0, 5))]
+        if rows and value not in small:
+            rows[rng.randrange(len(rows))] = (m, value)
+        times: object = t if rng.random() < 0.5 else [T0 + rng.randrange(0, 4) * S for _ in rows]
+        return kind, (b, [r[0] for r in rows], [r[1] for r in rows], times)
     if kind in ("remove", "rank"):
         return kind, (b, m)
     if kind == "around":
