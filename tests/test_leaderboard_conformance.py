@@ -185,7 +185,7 @@ def test_set_many_matches_a_loop_of_set_on_random_batches(lb: Leaderboards, seed
     rng = random.Random(seed)
     ref = EmbeddedLeaderboards()
     for _ in range(30):
-        n = rng.randrange(0, 40)
+        n = rng.randrange(0, 80)  # from 32 rows, checked on whole arrays
         members = [rng.choice(MEMBERS) + str(rng.randrange(8)) for _ in range(n)]
         scores = [rng.choice([0.0, 0.01, -0.01, 0.02, 0.015]) for _ in range(n)]
         times: int | list[int] = T0 + rng.randrange(4) * S if rng.random() < 0.5 else [
@@ -196,28 +196,49 @@ def test_set_many_matches_a_loop_of_set_on_random_batches(lb: Leaderboards, seed
         assert board_rows(lb, RET) == board_rows(ref, RET)
 
 
-def test_set_many_refuses_a_bad_batch_whole(lb: Leaderboards) -> None:
+@pytest.mark.parametrize("pad", [0, 40])
+def test_set_many_refuses_a_bad_batch_whole(lb: Leaderboards, pad: int) -> None:
+    # With ``pad`` good rows first, the batch is long enough to be checked on whole arrays
+    # first: the error must still name the bad row, as the row by row check does.
     lb.set_many(RET, ["a", "b"], [0.5, 0.25], T0)
     before = board_rows(lb, RET)
+    r0, r1 = f"row {pad}: ", f"row {pad + 1}: "
     bad: list[tuple[tuple[object, object, object], type[Exception], str]] = [
-        ((["c", "a"], [0.1, math.nan], T0), ValueError, "row 1: score for 'return' must be a finite number, got nan"),
-        ((["c", "a"], [0.1, 209.72], T0), ValueError, r"row 1: score 209.72 .* range \[-209.7151, 209.7151\]"),
-        ((["c", ""], [0.1, 0.2], T0), ValueError, "row 1: member must be a non-empty str"),
-        ((["c", "\ud800"], [0.1, 0.2], T0), ValueError, "row 1: .*surrogate"),
-        ((["c", 7], [0.1, 0.2], T0), TypeError, "row 1: member must be a str"),
-        ((["c", "a"], [0.1, True], T0), TypeError, "row 1: score .* must be a number, got bool"),
-        ((["c", "a"], [0.1, "0.2"], T0), TypeError, "row 1: score .* must be a number, got str"),
-        ((["c", "a"], np.array([0.1, np.inf]), T0), ValueError, "row 1: .*finite"),
-        ((["c", "a"], [0.1, 0.2], [T0, -1]), ValueError, r"row 1: at_ns -1 is outside .* time span"),
-        ((["c", "a"], [0.1, 0.2], [T0, 1.5e18]), TypeError, "row 1: at_ns must be an int"),
+        ((["c", "a"], [0.1, math.nan], T0), ValueError, r1 + "score for 'return' must be a finite number, got nan"),
+        ((["c", "a"], [0.1, 209.72], T0), ValueError, r1 + r"score 209.72 .* range \[-209.7151, 209.7151\]"),
+        ((["c", ""], [0.1, 0.2], T0), ValueError, r1 + "member must be a non-empty str"),
+        ((["", "a"], [0.1, math.nan], T0), ValueError, r0 + "member must be a non-empty str"),  # the first error
+        ((["c", "\ud800"], [0.1, 0.2], T0), ValueError, r1 + ".*surrogate"),
+        ((["c", 7], [0.1, 0.2], T0), TypeError, r1 + "member must be a str"),
+        ((["c", "a"], [0.1, True], T0), TypeError, r1 + "score .* must be a number, got bool"),
+        ((["c", "a"], [0.1, "0.2"], T0), TypeError, r1 + "score .* must be a number, got str"),
+        ((["c", "a"], [0.1, math.inf], T0), ValueError, r1 + ".*finite"),
+        ((["c", "a"], [0.1, 0.2], [T0, -1]), ValueError, r1 + r"at_ns -1 is outside .* time span"),
+        ((["c", "a"], [0.1, 0.2], [T0, 1.5e18]), TypeError, r1 + "at_ns must be an int"),
         ((["c", "a"], [0.1, 0.2], -1), ValueError, r"row 0: at_ns -1 is outside"),
         ((["c", "a"], [0.1, 0.2], 1.5e18), TypeError, "at_ns must be a sequence or an int, got float"),
-        ((["c", "a"], [0.1], T0), ValueError, "one scores per member: 1 for 2 members"),
-        ((["c", "a"], [0.1, 0.2], [T0]), ValueError, "one at_ns per member: 1 for 2 members"),
+        ((["c", "a"], [0.1], T0), ValueError, f"one scores per member: {pad + 1} for {pad + 2} members"),
+        ((["c", "a"], [0.1, 0.2], [T0]), ValueError, f"one at_ns per member: {pad + 1} for {pad + 2} members"),
+    ]
+    good = [f"p{i}" for i in range(pad)]
+    for (members, scores, times), exc, msg in bad:
+        args = (
+            good + members,  # type: ignore[operator]
+            [0.01] * pad + scores if isinstance(scores, list) else scores,
+            [T0] * pad + times if isinstance(times, list) else times,
+        )
+        with pytest.raises(exc, match=msg):
+            lb.set_many(RET, *args)  # type: ignore[arg-type]
+        with pytest.raises(exc, match=msg):  # the same with NumPy arrays of all-float or all-int lists
+            lb.set_many(RET, args[0], *(np.array(x) if isinstance(x, list) and {type(v) for v in x} in (
+                {float}, {int}) else x for x in args[1:]))  # type: ignore[arg-type]  # fmt: skip
+    for args, exc, msg in [
         (("ca", [0.1, 0.2], T0), TypeError, "members must be a sequence of str, got str"),
         ((["c", "a"], 0.1, T0), TypeError, "scores must be a sequence, got float"),
-    ]
-    for args, exc, msg in bad:
+        ((["c", "a"], np.array([0.1, np.inf]), T0), ValueError, "row 1: .*finite"),
+        ((["c", "a"], np.array([False, True]), T0), TypeError, "row 0: .*must be a number, got bool"),
+        ((["c", "a"], [0.1, 0.2], np.array([T0, T0], dtype=np.float64)), TypeError, "row 0: at_ns must be an int"),
+    ]:
         with pytest.raises(exc, match=msg):
             lb.set_many(RET, *args)  # type: ignore[arg-type]
     assert board_rows(lb, RET) == before

@@ -31,7 +31,8 @@ differ from the current ones, the member reached them now; if they are the same 
 score again, adding 0), the member keeps the earlier of the two times. So re-posting an unchanged
 score every bar never costs a member their place. ``add`` (ZINCRBY) is "units + delta, reached
 now": a raw ``ZINCRBY`` would carry the old tie into the new score, so both backends read, add
-and write the packed value (in Redis, in one Lua script).
+and write the packed value (in Redis, in one Lua script). ``set_many`` (ZADD of many members) is
+a loop of ``set`` over its rows, checked whole before anything is written.
 
 **Windows and unions.** ``board.day(at_ns)`` is the board of one simulated UTC day; Redis gives
 window keys a TTL, the embedded structure keeps them until :meth:`Leaderboards.drop` (memory of a
@@ -484,6 +485,11 @@ def check_union(dest: Board, sources: Sequence[Board], aggregate: Aggregate | No
     return agg
 
 
+#: From how many rows check_rows works on whole arrays (below, its fixed cost is more than a row
+#: by row check: a game worker's batches are often a few rows).
+_BULK_ROWS = 32
+
+
 def check_rows(
     metric: Metric, members: Sequence[str], scores: Scores, at_ns: Times
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -504,7 +510,7 @@ def check_rows(
             raise TypeError(f"{what} must be a sequence{also}, got {type(seq).__name__}")
         if (what == "scores" or not one_time) and len(seq) != n:
             raise ValueError(f"set_many needs one {what} per member: {len(seq)} for {n} members")
-    bulk = _bulk_rows(metric, names, scores, at_ns)
+    bulk = _bulk_rows(metric, names, scores, at_ns) if n >= _BULK_ROWS else None
     if bulk is not None:
         return names, *bulk
     values = scores.tolist() if isinstance(scores, np.ndarray) else list(scores)
@@ -570,6 +576,8 @@ def _bulk_rows(metric: Metric, names: list[str], scores: Scores, at_ns: Times) -
 
 # --------------------------------------------------------------------------------------------
 # the embedded structure
+
+_new_tuple = tuple.__new__
 
 #: Entries per block of the embedded structure's sorted blocks (measured at 1,000,000 members:
 #: see _lbkernels and benchmarks/bench_leaderboard.py).
@@ -748,15 +756,19 @@ class EmbeddedLeaderboards:
             type(score) is float or type(score) is int
         ):
             book = self._books.get(board.key)
-            slot = None if book is None else book.slots.get(member)
-            if slot is not None and math.isfinite(score) and board.key not in self._frozen:
-                assert book is not None
+            if (
+                book is not None
+                and (slot := book.slots.get(member)) is not None
+                and math.isfinite(score)
+                and board.key not in self._frozen
+            ):
                 units = round(score * book.scale)
                 if -UNITS_MAX <= units <= UNITS_MAX:
                     got = kern.set_units(book.st, slot, units, TIE_MAX - at_ns // TIE_UNIT_NS)
                     if got & kern.FULL:
                         book.grow(0, 0)
-                    return Update(got & 1 == 1, units / book.scale)
+                    # tuple.__new__ skips the NamedTuple's Python-level __new__ (0.25 µs of ~2).
+                    return _new_tuple(Update, ((got & 1) == 1, units / book.scale))
         return self._update(board, member, score, at_ns, "set")
 
     def set_many(self, board: Board, members: Sequence[str], scores: Scores, at_ns: Times) -> int:
