@@ -57,6 +57,8 @@ N, NB, NBCAP, SLOTCAP, ARENACAP, ARENA_USED, CAP = range(7)
 HEADER = 8
 #: Bit of a kernel's reply: the store used its last spare block; grow it before the next write.
 FULL = 2
+#: Reply of :func:`add` when the store has no room for the slot or the member's bytes.
+NO_ROOM = 4
 #: Low bits of a packed score that hold the tie (TIE_BITS of vtrade.game.leaderboard).
 _TIE_BITS = 32
 _TIE_MASK = (1 << _TIE_BITS) - 1
@@ -294,15 +296,22 @@ def _prefetch_block(st: np.ndarray, q: int) -> None:
 
 
 @njit(cache=True)
-def _insert(st: np.ndarray, p: int, s: int) -> int:
-    """Insert entry (p, s); FULL if the store has no spare block left after it."""
-    o_len, o_mk, o_ms, o_k, o_s, o_t, o_a, cap = _layout(st)
+def _block_of(st: np.ndarray, p: int, s: int) -> int:
+    """The block position where entry (p, s) is or belongs: the first whose largest entry is not
+    before it, else the last (0 if there are no blocks)."""
+    _, o_mk, o_ms, _, _, o_t, o_a, _ = _layout(st)
     nb = st[NB]
-    q = 0
-    if nb == 0:
+    return max(0, min(_lower(st, o_mk, o_ms, nb, o_t, o_a, p, s), nb - 1))
+
+
+@njit(cache=True)
+def _insert(st: np.ndarray, q: int, p: int, s: int) -> int:
+    """Insert entry (p, s) into block position ``q`` (:func:`_block_of`, or any block whose
+    neighbours' entries are all before and after it); FULL if the store has no spare block left
+    after it."""
+    o_len, o_mk, o_ms, o_k, o_s, o_t, o_a, cap = _layout(st)
+    if st[NB] == 0:
         _open_position(st, 0)
-    else:
-        q = min(_lower(st, o_mk, o_ms, nb, o_t, o_a, p, s), nb - 1)  # beyond every entry: the last block
     b = st[HEADER + q] * cap
     kb, sb, n = o_k + b, o_s + b, st[o_len + q]
     i = _lower(st, kb, sb, n, o_t, o_a, p, s)
@@ -328,11 +337,12 @@ def _insert(st: np.ndarray, p: int, s: int) -> int:
 
 
 @njit(cache=True)
-def _delete(st: np.ndarray, p: int, s: int) -> None:
-    """Remove entry (p, s), which is present."""
+def _delete(st: np.ndarray, q: int, p: int, s: int) -> bool:
+    """Remove entry (p, s), which is present, from its block position ``q`` (:func:`_block_of`).
+    Returns whether blocks were dropped, merged or evened out (block positions found before are
+    then stale)."""
     o_len, o_mk, o_ms, o_k, o_s, o_t, o_a, cap = _layout(st)
     nb = st[NB]
-    q = _lower(st, o_mk, o_ms, nb, o_t, o_a, p, s)
     b = st[HEADER + q] * cap
     kb, sb, n = o_k + b, o_s + b, st[o_len + q] - 1
     i = _lower(st, kb, sb, n + 1, o_t, o_a, p, s)
@@ -342,7 +352,7 @@ def _delete(st: np.ndarray, p: int, s: int) -> None:
     st[N] -= 1
     if n == 0:
         _close_position(st, q)
-        return
+        return True
     if i == n:
         st[o_mk + q], st[o_ms + q] = st[kb + n - 1], st[sb + n - 1]
     if 4 * n < cap and nb > 1:
@@ -355,6 +365,8 @@ def _delete(st: np.ndarray, p: int, s: int) -> None:
             _merge_next(st, r)
         else:
             _even(st, r)
+        return True
+    return False
 
 
 # ---------------------------------------------------------------------------- writes
@@ -362,30 +374,35 @@ def _delete(st: np.ndarray, p: int, s: int) -> None:
 
 @njit(cache=True)
 def add(st: np.ndarray, slot: int, member: bytes, packed: int) -> int:
-    """Add a new member as ``slot`` (below SLOTCAP, unused) with its UTF-8 ``member`` (fits the
-    arena) at ``packed``. Returns FULL or 0."""
+    """Add a new member as unused ``slot`` with its UTF-8 ``member`` at ``packed``. Returns
+    NO_ROOM, having written nothing, if the slot is beyond SLOTCAP or the arena is short of the
+    bytes (grow the store and add again); else FULL or 0."""
+    o = st[ARENA_USED]
+    if slot >= st[SLOTCAP] or o + len(member) > st[ARENACAP]:
+        return NO_ROOM
     o_t, o_a = _layout(st)[5:7]
     arena = st[o_a:].view(np.uint8)
-    o = st[ARENA_USED]
     for i in range(len(member)):
         arena[o + i] = member[i]
     st[ARENA_USED] = o + len(member)
     st[o_t + 3 * slot], st[o_t + 3 * slot + 1], st[o_t + 3 * slot + 2] = packed, o, len(member)
-    return _insert(st, packed, slot)
+    return _insert(st, _block_of(st, packed, slot), packed, slot)
 
 
 @njit(cache=True)
 def _move(st: np.ndarray, slot: int, packed: int) -> int:
-    _, o_mk, o_ms, _, _, o_t, o_a, _ = _layout(st)
-    at = o_t + 3 * slot
-    old, nb = st[at], st[NB]
-    # Both blocks' lines are requested before either is searched (their searches run again in
-    # _delete and _insert, on block maxima that are in the cache by then).
-    _prefetch_block(st, _lower(st, o_mk, o_ms, nb, o_t, o_a, old, slot))
-    _prefetch_block(st, min(_lower(st, o_mk, o_ms, nb, o_t, o_a, packed, slot), nb - 1))
-    _delete(st, old, slot)
+    at = _layout(st)[5] + 3 * slot
+    old = st[at]
+    q_old, q_new = _block_of(st, old, slot), _block_of(st, packed, slot)
+    # Both blocks' lines are requested before either is searched. The new entry's block stays
+    # right after the delete unless that moved blocks: the blocks before it hold only smaller
+    # entries and those after it only larger ones, which removing an entry cannot change.
+    _prefetch_block(st, q_old)
+    _prefetch_block(st, q_new)
+    if _delete(st, q_old, old, slot):
+        q_new = _block_of(st, packed, slot)
     st[at] = packed
-    return _insert(st, packed, slot)
+    return _insert(st, q_new, packed, slot)
 
 
 @njit(cache=True)
@@ -397,7 +414,8 @@ def move(st: np.ndarray, slot: int, packed: int) -> int:
 @njit(cache=True)
 def remove(st: np.ndarray, slot: int) -> None:
     """Remove present ``slot`` (its arena bytes stay until the next :func:`resized`)."""
-    _delete(st, st[_layout(st)[5] + 3 * slot], slot)
+    p = st[_layout(st)[5] + 3 * slot]
+    _delete(st, _block_of(st, p, slot), p, slot)
 
 
 @njit(cache=True)
@@ -439,9 +457,9 @@ def set_rows(st: np.ndarray, slots: np.ndarray, units: np.ndarray, ties: np.ndar
 @njit(cache=True)
 def position(st: np.ndarray, slot: int) -> int:
     """Ascending position of present ``slot`` (rank = N - 1 - position)."""
-    o_len, o_mk, o_ms, o_k, o_s, o_t, o_a, cap = _layout(st)
+    o_len, _, _, o_k, o_s, o_t, o_a, cap = _layout(st)
     p = st[o_t + 3 * slot]
-    q = _lower(st, o_mk, o_ms, st[NB], o_t, o_a, p, slot)
+    q = _block_of(st, p, slot)
     b = st[HEADER + q] * cap
     return st[o_len : o_len + q].sum() + _lower(st, o_k + b, o_s + b, st[o_len + q], o_t, o_a, p, slot)
 
