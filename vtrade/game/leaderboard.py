@@ -752,27 +752,30 @@ class EmbeddedLeaderboards:
         return Update(True, metric.score(packed >> TIE_BITS))
 
     def set(self, board: Board, member: str, score: float, at_ns: int) -> Update:
-        # The hot path (a worker re-posting scores; >= 100,000 updates/s at 1M members): a member
-        # already on the board with plain, in-range values is one kernel call (which applies
-        # merge()'s rule itself); anything else (a new member, bad input) takes _update, which
-        # checks in the documented order and says what is wrong.
+        # The hot path (a worker re-posting scores; >= 100,000 updates/s at 1M members): plain,
+        # in-range values on an existing, unfrozen board are one kernel call for a member on it
+        # (the kernel applies merge()'s rule) or an add for a new ASCII one; anything else (bad
+        # input included) takes _update, which checks in the documented order and says what
+        # is wrong.
         if type(member) is str and type(at_ns) is int and 0 <= at_ns <= AT_NS_MAX and (
             type(score) is float or type(score) is int
         ):
             book = self._books.get(board.key)
-            if (
-                book is not None
-                and (slot := book.slots.get(member)) is not None
-                and math.isfinite(score)
-                and board.key not in self._frozen
-            ):
-                units = round(score * book.scale)
+            if book is not None and math.isfinite(score) and board.key not in self._frozen:
+                scale = book.scale
+                units = round(score * scale)
                 if -UNITS_MAX <= units <= UNITS_MAX:
-                    got = kern.set_units(book.st, slot, units, TIE_MAX - at_ns // TIE_UNIT_NS)
-                    if got & kern.FULL:
-                        book.grow(0, 0)
-                    # tuple.__new__ skips the NamedTuple's Python-level __new__ (0.25 µs of ~2).
-                    return _new_tuple(Update, ((got & 1) == 1, units / book.scale))
+                    tie = TIE_MAX - at_ns // TIE_UNIT_NS
+                    slot = book.slots.get(member)
+                    if slot is not None:
+                        got = kern.set_units(book.st, slot, units, tie)
+                        if got & kern.FULL:
+                            book.grow(0, 0)
+                        # tuple.__new__ skips the NamedTuple's Python-level __new__ (0.25 µs of ~2).
+                        return _new_tuple(Update, ((got & 1) == 1, units / scale))
+                    if member and member.isascii():
+                        book.add(member, member.encode(), pack(units, tie))
+                        return _new_tuple(Update, (True, units / scale))
         return self._update(board, member, score, at_ns, "set")
 
     def set_many(self, board: Board, members: Sequence[str], scores: Scores, at_ns: Times) -> int:
