@@ -33,6 +33,14 @@ class Reference:
             return True
         return False
 
+    def best(self, member: str, units: int, t: int) -> bool:
+        cur = self.rows.get(member)
+        return False if cur is not None and units < cur[0] else self.set(member, units, t)
+
+    def add(self, member: str, delta: int, t: int) -> bool:
+        cur = self.rows.get(member)
+        return self.set(member, (0 if cur is None else cur[0]) + delta, t)
+
     def standings(self) -> list[Standing]:
         order = sorted(self.rows, key=lambda x: (*self.rows[x], x.encode()), reverse=True)
         return [Standing(r, x, self.rows[x][0] / 10_000) for r, x in enumerate(order)]
@@ -69,7 +77,12 @@ def test_blocks_match_a_sorted_reference(monkeypatch: pytest.MonkeyPatch, block:
             assert lb.set_many(B, [m for m, _ in rows], [u / 10_000 for _, u in rows], t * S) == changed
         else:
             m, units, t = rng.choice(names), rng.randrange(-30, 30), rng.randrange(0, 50)
-            assert lb.set(B, m, units / 10_000, t * S).changed == ref.set(m, units, t)
+            if roll < 0.3:
+                assert lb.set_best(B, m, units / 10_000, t * S).changed == ref.best(m, units, t)
+            elif roll < 0.4:
+                assert lb.add(B, m, units / 10_000, t * S).changed == ref.add(m, units, t)
+            else:
+                assert lb.set(B, m, units / 10_000, t * S).changed == ref.set(m, units, t)
         if step % 97 == 0 or step == 3999:
             check(lb, ref, rng)
 
