@@ -166,3 +166,26 @@ def test_a_big_batch_grows_the_store_mid_batch() -> None:
     )
     assert lb.set_many(B, [names[r] for r in rows], new_units / 10_000, times * S) == changed
     check(lb, ref, random.Random(1))
+
+
+def test_kernels_stay_inside_the_store_for_a_broken_caller() -> None:
+    # What _Book guarantees (present slots, a spare block, a grown store) is broken on purpose:
+    # the kernels must answer wrong or refuse, never index outside the array (a crash).
+    st = kern.new_store(4)  # 2 blocks of 4, 8 slots
+    for slot in range(8):  # FULL replies ignored: the store is never grown
+        kern.add(st, slot, f"m{slot}".encode(), (slot % 3) << 32)
+    assert st[kern.NB] == st[kern.NBCAP] == 2 and st[kern.N] <= 8
+    kern.remove(st, 3)
+    kern.remove(st, 3)  # not there any more: nothing removed
+    n = st[kern.N]
+    # A removed slot moved to the top: into the last block, which is full with no spare block
+    # to split into, so it is refused.
+    assert kern.move(st, 3, 7 << 32) == kern.FULL and st[kern.N] == n == 7
+    assert kern.set_units(st, 10**6, 1, 1) == 0 and kern.position(st, 10**6) == -1
+    kern.remove(st, -1)
+    assert kern.add(st, 8, b"beyond", 0) == kern.NO_ROOM
+    out = np.empty((20, 2), dtype=np.int64)
+    k = kern.descending(st, int(st[kern.N]) - 1, out)
+    packed = out[:k, 1].tolist()
+    assert k == st[kern.N] and packed == sorted(packed, reverse=True)
+    assert kern.descending(st, 10**6, out) == 0

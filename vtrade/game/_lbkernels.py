@@ -34,6 +34,10 @@ Layout of a store ``st``::
     tab      SLOTCAP x 3  per slot: packed score, arena byte offset, byte length
     arena    ARENACAP bytes (ARENACAP // 8 words): members' UTF-8, appended
 
+**Memory safety.** Kernels never index outside the store, even when the caller's state is
+inconsistent (two threads writing one board, which the structure does not support): such a
+caller gets wrong standings, never a write outside the array. This costs a few compares.
+
 A full block first evens out with a neighbour that is under three quarters full, and splits in
 two only if neither is; a block that falls under a quarter merges with its fuller neighbour if
 the two fit in half a block, else evens out with it. So every block but a lone one holds at
@@ -316,6 +320,11 @@ def _insert(st: np.ndarray, q: int, p: int, s: int) -> int:
     o_len, o_mk, o_ms, o_k, o_s, o_t, o_a, cap = _layout(st)
     if st[NB] == 0:
         _open_position(st, 0)
+    if st[o_len + q] == cap:  # full: a split found no spare block (a broken caller, see _delete)
+        if st[NB] == st[NBCAP]:
+            return FULL  # nothing inserted
+        _split(st, q)
+        q = _block_of(st, p, s)
     b = st[HEADER + q] * cap
     kb, sb, n = o_k + b, o_s + b, st[o_len + q]
     i = _lower(st, kb, sb, n, o_t, o_a, p, s)
@@ -335,21 +344,26 @@ def _insert(st: np.ndarray, q: int, p: int, s: int) -> int:
             _even(st, q)
         elif before < room:
             _even(st, q - 1)
-        else:
+        elif st[NB] < st[NBCAP]:  # else it stays full until the caller grows the store
             _split(st, q)
     return FULL if st[NB] == st[NBCAP] else 0
 
 
 @njit(cache=True)
 def _delete(st: np.ndarray, q: int, p: int, s: int) -> bool:
-    """Remove entry (p, s), which is present, from its block position ``q`` (:func:`_block_of`).
-    Returns whether blocks were dropped, merged or evened out (block positions found before are
-    then stale)."""
+    """Remove entry (p, s) from its block position ``q`` (:func:`_block_of`). Returns whether
+    blocks were dropped, merged or evened out (block positions found before are then stale).
+
+    The entry is present unless the caller's state is broken (say, two threads writing one
+    board, which the structure does not support): then nothing is removed, so that a broken
+    caller gets wrong standings but never a write outside the store."""
     o_len, o_mk, o_ms, o_k, o_s, o_t, o_a, cap = _layout(st)
     nb = st[NB]
     b = st[HEADER + q] * cap
     kb, sb, n = o_k + b, o_s + b, st[o_len + q] - 1
     i = _lower(st, kb, sb, n + 1, o_t, o_a, p, s)
+    if i > n or st[kb + i] != p or st[sb + i] != s:
+        return False
     _move_words(st, kb + i, kb + i + 1, n - i)
     _move_words(st, sb + i, sb + i + 1, n - i)
     st[o_len + q] = n
@@ -382,7 +396,7 @@ def add(st: np.ndarray, slot: int, member: bytes, packed: int) -> int:
     NO_ROOM, having written nothing, if the slot is beyond SLOTCAP or the arena is short of the
     bytes (grow the store and add again); else FULL or 0."""
     o = st[ARENA_USED]
-    if slot >= st[SLOTCAP] or o + len(member) > st[ARENACAP]:
+    if not 0 <= slot < st[SLOTCAP] or o + len(member) > st[ARENACAP]:
         return NO_ROOM
     o_t, o_a = _layout(st)[5:7]
     arena = st[o_a:].view(np.uint8)
@@ -395,6 +409,8 @@ def add(st: np.ndarray, slot: int, member: bytes, packed: int) -> int:
 
 @njit(cache=True)
 def _move(st: np.ndarray, slot: int, packed: int) -> int:
+    if not 0 <= slot < st[SLOTCAP]:  # a broken caller (see _delete): nothing to do safely
+        return 0
     at = _layout(st)[5] + 3 * slot
     old = st[at]
     q_old, q_new = _block_of(st, old, slot), _block_of(st, packed, slot)
@@ -418,6 +434,8 @@ def move(st: np.ndarray, slot: int, packed: int) -> int:
 @njit(cache=True)
 def remove(st: np.ndarray, slot: int) -> None:
     """Remove present ``slot`` (its arena bytes stay until the next :func:`resized`)."""
+    if not 0 <= slot < st[SLOTCAP]:
+        return
     p = st[_layout(st)[5] + 3 * slot]
     _delete(st, _block_of(st, p, slot), p, slot)
 
@@ -426,6 +444,8 @@ def remove(st: np.ndarray, slot: int) -> None:
 def _set(st: np.ndarray, slot: int, units: int, tie: int) -> int:
     # The rule of vtrade.game.leaderboard.merge: new units are reached now; the same units keep
     # the earlier of the two times (the larger tie).
+    if not 0 <= slot < st[SLOTCAP]:
+        return 0
     cur = st[_layout(st)[5] + 3 * slot]
     if units == cur >> _TIE_BITS and tie <= cur & _TIE_MASK:
         return 0
@@ -460,7 +480,10 @@ def set_rows(st: np.ndarray, slots: np.ndarray, units: np.ndarray, ties: np.ndar
 
 @njit(cache=True)
 def position(st: np.ndarray, slot: int) -> int:
-    """Ascending position of present ``slot`` (rank = N - 1 - position)."""
+    """Ascending position of present ``slot`` (rank = N - 1 - position); -1 if the store is empty
+    or the slot out of range (a broken caller)."""
+    if st[NB] == 0 or not 0 <= slot < st[SLOTCAP]:
+        return -1
     o_len, _, _, o_k, o_s, o_t, o_a, cap = _layout(st)
     p = st[o_t + 3 * slot]
     q = _block_of(st, p, slot)
@@ -477,17 +500,18 @@ def descending(st: np.ndarray, pos: int, out: np.ndarray) -> int:
     if pos < 0 or pos >= n:
         return 0
     # The block holding ``pos``: walk from the nearer end (the top, for top-N and high ranks).
+    # (q stays within the blocks even if N and the lengths disagree, as with a broken caller.)
     if 2 * pos >= n:
         q, first = nb - 1, n - st[o_len + nb - 1]
-        while first > pos:
+        while first > pos and q > 0:
             q -= 1
             first -= st[o_len + q]
     else:
         q, first = 0, 0
-        while first + st[o_len + q] <= pos:
+        while first + st[o_len + q] <= pos and q < nb - 1:
             first += st[o_len + q]
             q += 1
-    j = pos - first
+    j = min(pos - first, st[o_len + q] - 1)
     k = 0
     while k < len(out) and q >= 0:
         b = st[HEADER + q] * cap
@@ -517,7 +541,7 @@ def resized(st: np.ndarray, nbcap: int, slotcap: int, arenacap: int) -> np.ndarr
         for j in range(n):
             s = st[o_s + b + j]
             out[n_k + q * cap + j], out[n_s + q * cap + j] = st[o_k + b + j], s
-            length = st[o_t + 3 * s + 2]
+            length = min(st[o_t + 3 * s + 2], arenacap - used)  # (shorter only for a broken caller)
             out[n_t + 3 * s], out[n_t + 3 * s + 1], out[n_t + 3 * s + 2] = st[o_t + 3 * s], used, length
             src = st[o_t + 3 * s + 1]
             for i in range(length):
