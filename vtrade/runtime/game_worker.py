@@ -266,16 +266,21 @@ class GameWorker:
     ``snapshots`` keeps the fold's state (None: in memory only). Call :meth:`attach` with the
     class market's bus when it opens (and again after a restart), :meth:`poll_once` to run
     both steps once, :meth:`enter` for a person's command.
+
+    ``lock``: workers that share ``boards`` must share one lock too (the classes' workers all
+    write the global boards, and the embedded structure has a single writer); by default a
+    worker has its own.
     """
 
     def __init__(
-        self, bus: Bus, class_id: str, boards: Leaderboards, *, snapshots: SnapshotStore | None = None
+        self, bus: Bus, class_id: str, boards: Leaderboards, *, snapshots: SnapshotStore | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         self.bus, self.class_id, self.boards, self.snapshots = bus, class_id, boards, snapshots
         for topic in (GAME_IN, GAME_OUT):
             bus.create_topic(topic, 1)
         self.group = f"game.{class_id}"
-        self._lock = threading.RLock()
+        self._lock = lock if lock is not None else threading.RLock()
         self.now = 0  # the simulated time the game has reached (stamps class events and commands)
         self._accounts: dict[str, str] = {}
         self._class_in = bus.consumer(f"{self.group}.class", CLASS_TOPIC)
@@ -429,9 +434,9 @@ class GameWorker:
                 board = self.fold.week(metric, at)
             else:
                 raise ValueError(f"window must be None, 'day' or 'week', got {window!r}")
-        if around is not None:
-            return self.boards.around(board, around, k)
-        return self.boards.top(board, n)
+            if around is not None:
+                return self.boards.around(board, around, k)
+            return self.boards.top(board, n)
 
     def close(self) -> None:
         with self._lock:
