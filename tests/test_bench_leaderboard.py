@@ -16,16 +16,16 @@ SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_leaderbo
 def test_bench_leaderboard_small(redis_url: str) -> None:
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--members", "3000", "--queries", "200", "--updates", "500",
-         "--redis-updates", "100", "--redis-url", redis_url],
+         "--redis-updates", "100", "--batch", "64", "--redis-url", redis_url],
         capture_output=True, text=True, timeout=300, cwd=SCRIPT.parent.parent,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["members"] == 3000
+    assert out["members"] == 3000 and out["batch"] == 64
     for backend in ("embedded", "redis"):
         figures = out[backend]
         assert figures["size"] == 3000
-        assert figures["updates_per_s"] > 0
+        assert figures["updates_per_s"] > 0 and figures["batched_updates_per_s"] > 0
         for q in ("rank", "top10", "around5"):
             p = figures[q]
             assert all(math.isfinite(p[k]) and p[k] >= 0 for k in ("p50_us", "p99_us", "max_us")), p

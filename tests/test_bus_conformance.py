@@ -1,5 +1,6 @@
-"""One conformance suite for every bus backend: the memory and Redis buses must be
-indistinguishable through the ``Bus`` interface (DESIGN.md §1)."""
+"""One conformance suite for every bus backend: the memory, Redis and Kafka buses must be
+indistinguishable through the ``Bus`` interface (DESIGN.md §1). Kafka runs on a real
+Kafka-protocol broker (Tansu) that the ``kafka_url`` fixture starts."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from vtrade.runtime.bus import (
     Consumer,
     Deduplicator,
     JournaledBus,
+    KafkaBus,
     MemberConflictError,
     MemoryBus,
     Record,
@@ -49,8 +51,17 @@ def _new_bus(kind: str, request: pytest.FixtureRequest, clock: FakeClock) -> Bus
         return MemoryBus(clock=clock)
     if kind == "journaled":  # the durable memory bus must behave exactly like the plain one
         return JournaledBus(request.getfixturevalue("tmp_path") / "bus.duckdb", clock=clock)
-    url = request.getfixturevalue("redis_url")
     ns = f"vtt-{uuid.uuid4().hex[:12]}"  # a fresh namespace per test: tests never see each other
+    if kind == "kafka":
+        bootstrap = request.getfixturevalue("kafka_url").removeprefix("kafka://")
+
+        def delete_topics() -> None:
+            with KafkaBus(bootstrap, namespace=ns) as cleaner:
+                cleaner.purge()
+
+        request.addfinalizer(delete_topics)
+        return KafkaBus(bootstrap, namespace=ns, clock=clock, session_timeout_ms=KAFKA_SESSION_MS)
+    url = request.getfixturevalue("redis_url")
 
     def purge() -> None:
         with RedisBus(url, namespace=ns) as cleaner:
@@ -60,12 +71,17 @@ def _new_bus(kind: str, request: pytest.FixtureRequest, clock: FakeClock) -> Bus
     return RedisBus(url, namespace=ns, clock=clock)
 
 
+# The broker-side session of the test consumers: short, so that joins are quick on Tansu (a join
+# takes about half of it) and a dead member's partitions move on soon.
+KAFKA_SESSION_MS = 2000
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "journaled", "redis"])
+@pytest.fixture(params=["memory", "journaled", "redis", "kafka"])
 def bus(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Bus]:
     b = _new_bus(request.param, request, clock)
     yield b
@@ -135,7 +151,7 @@ def test_offsets_are_dense_and_ordered_within_each_partition(bus: Bus) -> None:
 
 
 def test_backends_agree_record_for_record(request: pytest.FixtureRequest, clock: FakeClock) -> None:
-    buses = [_new_bus("memory", request, clock), _new_bus("redis", request, clock)]
+    buses = [_new_bus(kind, request, clock) for kind in ("memory", "redis", "kafka")]
     seen = []
     for b in buses:
         with b:
@@ -147,6 +163,7 @@ def test_backends_agree_record_for_record(request: pytest.FixtureRequest, clock:
                 polled = sorted(poll_until(c, 60), key=lambda r: (r.partition, r.offset))
             seen.append((metas, logs, polled))
     assert seen[0] == seen[1]
+    assert seen[0] == seen[2]
     assert sum(len(log) for log in seen[0][1]) == 60
 
 
@@ -524,7 +541,7 @@ def test_a_closed_bus_refuses_work(bus: Bus) -> None:
 # -- URLs and Redis specifics -----------------------------------------------------------------------
 
 
-def test_open_bus_picks_the_backend_from_the_url(redis_url: str) -> None:
+def test_open_bus_picks_the_backend_from_the_url(redis_url: str, kafka_url: str) -> None:
     with open_bus("memory://") as m:
         assert isinstance(m, MemoryBus)
     ns = f"vtt-{uuid.uuid4().hex[:12]}"
@@ -532,6 +549,19 @@ def test_open_bus_picks_the_backend_from_the_url(redis_url: str) -> None:
         assert isinstance(r, RedisBus) and r.namespace == ns
         r.create_topic("t", 1)
         r.purge()
+    with open_bus(f"{kafka_url}?namespace={ns}&session_timeout_ms=3000") as k:
+        assert isinstance(k, KafkaBus) and k.namespace == ns and k.session_timeout_ms == 3000
+        k.create_topic("t", 2)
+        assert k.topics() == {"t": 2}
+        assert k.purge() == 1 and k.topics() == {}
+    for bad, words in [
+        (f"{kafka_url}?namespace=a.b", "'.' separates the namespace"),
+        (f"{kafka_url}?acks=1", r"unknown option\(s\) \['acks'\]"),
+        (f"{kafka_url}?session_timeout_ms=soon", "session_timeout_ms must be a positive int"),
+        ("kafka:///path", "a Kafka bus URL is"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            open_bus(bad)
     with pytest.raises(ValueError, match="unknown bus URL 'kafka2://x:1'"):
         open_bus("kafka2://x:1")
     with pytest.raises(ValueError, match="memory bus takes no host"):

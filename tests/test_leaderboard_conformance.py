@@ -13,6 +13,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -156,6 +157,96 @@ def test_add_is_reached_now_and_adding_zero_keeps_the_time(lb: Leaderboards) -> 
     assert lb.add(XP, "a", 60, T0 + 5 * S) == Update(True, 50.0)  # back at 50, but now later than b
     assert [s.member for s in lb.top(XP)] == ["b", "a"]
     assert lb.add(XP, "new", 0, T0) == Update(True, 0.0)  # ZINCRBY on an absent member starts at 0
+
+
+# --------------------------------------------------------------------------------------------
+# set_many: ZADD of many members, exactly a loop of set
+
+
+def test_set_many_is_a_loop_of_set(lb: Leaderboards) -> None:
+    lb.set(RET, "a", 0.05, T0)
+    lb.set(RET, "b", 0.02, T0)
+    # One time for the batch: "a" re-posts 0.05 (keeps T0), "c" and "é" are new, "b" moves twice.
+    assert lb.set_many(RET, ["a", "c", "b", "é", "b"], [0.05, 0.05, 0.07, 0.05, 0.01], T0 + 9 * S) == 4
+    assert board_rows(lb, RET) == [(0, "a", 0.05), (1, "é", 0.05), (2, "c", 0.05), (3, "b", 0.01)]
+    # Per-row times; a new member twice in one batch; an earlier time for the same score moves up.
+    assert lb.set_many(RET, ["d", "d", "c", "a"], [0.09, 0.01, 0.05, 0.05], [T0, T0 + S, T0 - S, T0 + 99 * S]) == 3
+    assert board_rows(lb, RET) == [(0, "c", 0.05), (1, "a", 0.05), (2, "é", 0.05), (3, "d", 0.01), (4, "b", 0.01)]
+    assert lb.score(RET, "d") == 0.01 and lb.rank(RET, "d") == 3  # "d" reached 0.01 at T0 + S, after "b"
+    # Nothing changes: 0; an empty batch: 0; NumPy arrays and int scores are numbers too.
+    assert lb.set_many(RET, ["a", "c"], [0.05, 0.05], T0 + 500 * S) == 0
+    assert lb.set_many(RET, [], [], T0) == 0
+    assert lb.set_many(XP, ["x", "y"], np.array([3, 4]), np.array([T0, T0])) == 2
+    assert board_rows(lb, XP) == [(0, "y", 4.0), (1, "x", 3.0)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_set_many_matches_a_loop_of_set_on_random_batches(lb: Leaderboards, seed: int) -> None:
+    rng = random.Random(seed)
+    ref = EmbeddedLeaderboards()
+    for _ in range(30):
+        n = rng.randrange(0, 80)  # from 32 rows, checked on whole arrays
+        members = [rng.choice(MEMBERS) + str(rng.randrange(8)) for _ in range(n)]
+        scores = [rng.choice([0.0, 0.01, -0.01, 0.02, 0.015]) for _ in range(n)]
+        times: int | list[int] = T0 + rng.randrange(4) * S if rng.random() < 0.5 else [
+            T0 + rng.randrange(4) * S for _ in range(n)]  # fmt: skip
+        expect = sum(ref.set(RET, m, v, times if isinstance(times, int) else times[i]).changed
+                     for i, (m, v) in enumerate(zip(members, scores, strict=True)))  # fmt: skip
+        assert lb.set_many(RET, members, scores, times) == expect
+        assert board_rows(lb, RET) == board_rows(ref, RET)
+
+
+@pytest.mark.parametrize("pad", [0, 40])
+def test_set_many_refuses_a_bad_batch_whole(lb: Leaderboards, pad: int) -> None:
+    # With ``pad`` good rows first, the batch is long enough to be checked on whole arrays
+    # first: the error must still name the bad row, as the row by row check does.
+    lb.set_many(RET, ["a", "b"], [0.5, 0.25], T0)
+    before = board_rows(lb, RET)
+    r0, r1 = f"row {pad}: ", f"row {pad + 1}: "
+    bad: list[tuple[tuple[object, object, object], type[Exception], str]] = [
+        ((["c", "a"], [0.1, math.nan], T0), ValueError, r1 + "score for 'return' must be a finite number, got nan"),
+        ((["c", "a"], [0.1, 209.72], T0), ValueError, r1 + r"score 209.72 .* range \[-209.7151, 209.7151\]"),
+        ((["c", ""], [0.1, 0.2], T0), ValueError, r1 + "member must be a non-empty str"),
+        ((["", "a"], [0.1, math.nan], T0), ValueError, r0 + "member must be a non-empty str"),  # the first error
+        ((["c", "\ud800"], [0.1, 0.2], T0), ValueError, r1 + ".*surrogate"),
+        ((["c", 7], [0.1, 0.2], T0), TypeError, r1 + "member must be a str"),
+        ((["c", "a"], [0.1, True], T0), TypeError, r1 + "score .* must be a number, got bool"),
+        ((["c", "a"], [0.1, "0.2"], T0), TypeError, r1 + "score .* must be a number, got str"),
+        ((["c", "a"], [0.1, math.inf], T0), ValueError, r1 + ".*finite"),
+        ((["c", "a"], [0.1, 0.2], [T0, -1]), ValueError, r1 + r"at_ns -1 is outside .* time span"),
+        ((["c", "a"], [0.1, 0.2], [T0, 1.5e18]), TypeError, r1 + "at_ns must be an int"),
+        ((["c", "a"], [0.1, 0.2], -1), ValueError, r"row 0: at_ns -1 is outside"),
+        ((["c", "a"], [0.1, 0.2], 1.5e18), TypeError, "at_ns must be a sequence or an int, got float"),
+        ((["c", "a"], [0.1], T0), ValueError, f"one scores per member: {pad + 1} for {pad + 2} members"),
+        ((["c", "a"], [0.1, 0.2], [T0]), ValueError, f"one at_ns per member: {pad + 1} for {pad + 2} members"),
+    ]
+    good = [f"p{i}" for i in range(pad)]
+    for (members, scores, times), exc, msg in bad:
+        args = (
+            good + members,  # type: ignore[operator]
+            [0.01] * pad + scores if isinstance(scores, list) else scores,
+            [T0] * pad + times if isinstance(times, list) else times,
+        )
+        with pytest.raises(exc, match=msg):
+            lb.set_many(RET, *args)  # type: ignore[arg-type]
+        with pytest.raises(exc, match=msg):  # the same with NumPy arrays of all-float or all-int lists
+            lb.set_many(RET, args[0], *(np.array(x) if isinstance(x, list) and {type(v) for v in x} in (
+                {float}, {int}) else x for x in args[1:]))  # type: ignore[arg-type]  # fmt: skip
+    for args, exc, msg in [
+        (("ca", [0.1, 0.2], T0), TypeError, "members must be a sequence of str, got str"),
+        ((["c", "a"], 0.1, T0), TypeError, "scores must be a sequence, got float"),
+        ((["c", "a"], np.array([0.1, np.inf]), T0), ValueError, "row 1: .*finite"),
+        ((["c", "a"], np.array([False, True]), T0), TypeError, "row 0: .*must be a number, got bool"),
+        ((["c", "a"], [0.1, 0.2], np.array([T0, T0], dtype=np.float64)), TypeError, "row 0: at_ns must be an int"),
+    ]:
+        with pytest.raises(exc, match=msg):
+            lb.set_many(RET, *args)  # type: ignore[arg-type]
+    assert board_rows(lb, RET) == before
+    lb.freeze(RET)
+    for members in (["c", "a"], []):
+        with pytest.raises(BoardFrozenError):
+            lb.set_many(RET, members, [0.3] * len(members), T0 + S)
+    assert board_rows(lb, RET) == before
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,10 +408,16 @@ def _op(rng: random.Random) -> tuple[str, tuple[object, ...]]:
     value: object = rng.choice(small)
     if rng.random() < 0.05:
         value = rng.choice([math.nan, math.inf, 1e9, -1e9, b.spec.max_score])
-    kind = rng.choices(["set", "set_best", "add", "remove", "union", "freeze", "unfreeze", "around", "rank"],
-                       weights=[6, 4, 6, 1, 1, 0.3, 0.5, 1, 1])[0]  # fmt: skip
+    kind = rng.choices(["set", "set_best", "add", "remove", "union", "freeze", "unfreeze", "around", "rank",
+                        "set_many"], weights=[6, 4, 6, 1, 1, 0.3, 0.5, 1, 1, 2])[0]  # fmt: skip
     if kind in ("set", "set_best", "add"):
         return kind, (b, m, value, t)
+    if kind == "set_many":  # a few rows (a bad value sometimes), one time or one per row
+        rows: list[tuple[str, object]] = [(rng.choice(MEMBERS), rng.choice(small)) for _ in range(rng.randrange(0, 5))]
+        if rows and value not in small:
+            rows[rng.randrange(len(rows))] = (m, value)
+        times: object = t if rng.random() < 0.5 else [T0 + rng.randrange(0, 4) * S for _ in rows]
+        return kind, (b, [r[0] for r in rows], [r[1] for r in rows], times)
     if kind in ("remove", "rank"):
         return kind, (b, m)
     if kind == "around":

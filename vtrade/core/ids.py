@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 
@@ -40,8 +41,15 @@ def murmur2(data: bytes) -> int:
     return h - (1 << 32) if h >= 1 << 31 else h
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def partition_for(key: str | bytes, partitions: int) -> int:
-    """The partition a key maps to, exactly as Kafka's default partitioner would choose it."""
+    """The partition a key maps to, exactly as Kafka's default partitioner would choose it.
+
+    Called on every publish; keys (symbols, accounts, users) repeat, so answers are cached.
+
+    >>> partition_for("SPY", 4), partition_for(b"SPY", 4)
+    (3, 3)
+    """
     if partitions <= 0:
         raise ValueError(f"partitions must be positive, got {partitions}")
     raw = key.encode() if isinstance(key, str) else key

@@ -227,6 +227,9 @@ class Classroom:
         # The game: one worker per class on this log, the leaderboards (Redis Sorted Sets when
         # given, else the embedded structure) and the workers' snapshots beside the classes.
         self.boards: Leaderboards = boards if boards is not None else EmbeddedLeaderboards()
+        # Every class's game worker writes the global boards: one lock for all of them (the game
+        # thread and request threads poll different classes at once).
+        self._games_lock = threading.RLock()
         self._game_snapshots = (DuckDBSnapshotStore(str(self.root / "game-snapshots.duckdb"))
                                 if self.root is not None else None)  # fmt: skip
         self._games: dict[str, GameWorker] = {}
@@ -545,7 +548,8 @@ class Classroom:
         state = self.book.state(class_id)
         game = self._games.get(class_id)
         if game is None:
-            game = self._games[class_id] = GameWorker(self.bus, class_id, self.boards, snapshots=self._game_snapshots)
+            game = self._games[class_id] = GameWorker(self.bus, class_id, self.boards, snapshots=self._game_snapshots,
+                                                      lock=self._games_lock)  # fmt: skip
         if state.phase in (Phase.DRAFT, Phase.REGISTRATION):
             return
         market = self._markets.get(class_id)

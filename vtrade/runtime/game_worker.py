@@ -127,12 +127,34 @@ class GameFold:
         self.refused = 0  # inputs the domain refused when folded (a command that raced another)
         self.xp_day: dict[str, tuple[str, int]] = {}  # per account: (day board, XP total when that day began)
         self.frozen = False
+        # Board posts of the inputs being folded, per board key: the board and its rows, in order.
+        self._posts: dict[str, tuple[Board, list[str], list[float], list[int]]] = {}
 
     def boards_of(self, metric: str) -> tuple[Board, Board]:
         return Board(metric, class_id=self.class_id), Board(metric)
 
     def take(self, inp: gi.GameInput) -> tuple[GameEvent, ...]:
         """Fold one input; returns the game events it caused."""
+        return tuple(self.take_many((inp,)))
+
+    def take_many(self, inputs: Iterable[gi.GameInput]) -> list[GameEvent]:
+        """Fold inputs in order; returns the game events they caused.
+
+        The leaderboard posts of the whole batch go out at the end, one ``set_many`` per board
+        (a snapshot posts on a dozen boards; with Redis that was a round trip each). The boards
+        end as posting one by one leaves them: rows keep their order on each board, boards are
+        independent, and nothing reads them or freezes the class in between."""
+        events: list[GameEvent] = []
+        try:
+            for inp in inputs:
+                events += self._take(inp)
+        finally:
+            posts, self._posts = self._posts, {}
+            for board, members, values, times in posts.values():
+                self.boards.set_many(board, members, values, times)
+        return events
+
+    def _take(self, inp: gi.GameInput) -> tuple[GameEvent, ...]:
         try:
             self.state, events = apply(self.state, inp)
         except GameError as refused:
@@ -184,9 +206,17 @@ class GameFold:
         spec = mine.spec
         value = min(max(value, spec.min_score), spec.max_score)  # a Sharpe of three days can be huge
         if not self.frozen:  # a frozen class's standings stay as they were
-            self.boards.set(mine, account, value, ts)
-            self.boards.set(mine.day(ts), account, value if day_value is None else day_value, ts)
-        self.boards.set(everyone, f"{self.class_id}/{account}", value, ts)
+            self._post(mine, account, value, ts)
+            self._post(mine.day(ts), account, value if day_value is None else day_value, ts)
+        self._post(everyone, f"{self.class_id}/{account}", value, ts)
+
+    def _post(self, board: Board, member: str, value: float, ts: int) -> None:
+        rows = self._posts.get(board.key)
+        if rows is None:
+            rows = self._posts[board.key] = (board, [], [], [])
+        rows[1].append(member)
+        rows[2].append(value)
+        rows[3].append(ts)
 
     def week(self, metric: str, at_ns: int) -> Board:
         """The class's board of ``metric`` for the ISO week (simulated time) holding ``at_ns``:
@@ -225,9 +255,7 @@ def journal(bus: Bus) -> list[Record]:
 def recompute(records: Iterable[Record], class_id: str, boards: Leaderboards) -> GameFold:
     """Fold a class's ``game.in`` records from scratch (the batch view of the journal)."""
     fold = GameFold(class_id, boards)
-    for r in records:
-        if r.key == class_id and isinstance(r.event, gi.GameInput):
-            fold.take(r.event)
+    fold.take_many(r.event for r in records if r.key == class_id and isinstance(r.event, gi.GameInput))
     return fold
 
 
@@ -238,16 +266,21 @@ class GameWorker:
     ``snapshots`` keeps the fold's state (None: in memory only). Call :meth:`attach` with the
     class market's bus when it opens (and again after a restart), :meth:`poll_once` to run
     both steps once, :meth:`enter` for a person's command.
+
+    ``lock``: workers that share ``boards`` must share one lock too (the classes' workers all
+    write the global boards, and the embedded structure has a single writer); by default a
+    worker has its own.
     """
 
     def __init__(
-        self, bus: Bus, class_id: str, boards: Leaderboards, *, snapshots: SnapshotStore | None = None
+        self, bus: Bus, class_id: str, boards: Leaderboards, *, snapshots: SnapshotStore | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         self.bus, self.class_id, self.boards, self.snapshots = bus, class_id, boards, snapshots
         for topic in (GAME_IN, GAME_OUT):
             bus.create_topic(topic, 1)
         self.group = f"game.{class_id}"
-        self._lock = threading.RLock()
+        self._lock = lock if lock is not None else threading.RLock()
         self.now = 0  # the simulated time the game has reached (stamps class events and commands)
         self._accounts: dict[str, str] = {}
         self._class_in = bus.consumer(f"{self.group}.class", CLASS_TOPIC)
@@ -329,11 +362,9 @@ class GameWorker:
     def _fold(self) -> int:
         n, last = 0, None
         while batch := self.bus.read(GAME_IN, 0, self._next, 10_000):
-            out: list[GameEvent] = []
-            for r in batch:
-                if r.key == self.class_id and isinstance(r.event, gi.GameInput):
-                    out += self.fold.take(r.event)
-                    n += 1
+            inputs = [r.event for r in batch if r.key == self.class_id and isinstance(r.event, gi.GameInput)]
+            out = self.fold.take_many(inputs)
+            n += len(inputs)
             if out:
                 self.bus.publish_many(GAME_OUT, [(e.account, e) for e in out])
                 self.published += len(out)
@@ -403,9 +434,9 @@ class GameWorker:
                 board = self.fold.week(metric, at)
             else:
                 raise ValueError(f"window must be None, 'day' or 'week', got {window!r}")
-        if around is not None:
-            return self.boards.around(board, around, k)
-        return self.boards.top(board, n)
+            if around is not None:
+                return self.boards.around(board, around, k)
+            return self.boards.top(board, n)
 
     def close(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ def warm_up() -> float:
     from vtrade.core.events import Side
     from vtrade.core.instruments import BINANCE_BTCUSDT_USDM
     from vtrade.execution.queue import PowerProbQueueFunc, ProbQueue
+    from vtrade.game.leaderboard import Board, EmbeddedLeaderboards
     from vtrade.market.feeds import open_feed
     from vtrade.market.l2book import L2Book, UpdateBatch
     from vtrade.market.synthetic import SyntheticMarket
@@ -36,4 +37,12 @@ def warm_up() -> float:
     book.top(5)
     book.depth(Side.BUY, 10)
     list(itertools.islice(iter(SyntheticMarket("SYN", seed=0)), 2000))
+    # The leaderboard kernels: every write and read path (a board of 300 grows its store too).
+    boards, xp = EmbeddedLeaderboards(), Board("xp")
+    boards.set_many(xp, [f"s{i}" for i in range(300)], list(range(300)), 0)
+    boards.set(xp, "s1", 500, 10**9)
+    boards.add(xp, "s2", 1, 10**9)
+    boards.remove(xp, "s3")
+    boards.union(xp.week(0), [xp])
+    boards.top(xp, 10), boards.around(xp, "s1", 5), boards.score(xp, "s1")
     return time.perf_counter() - started

@@ -8,7 +8,10 @@
   that DuckDB file and reloads them when opened again (durable across restarts);
 - ``redis://host:port/db`` (or ``rediss://``, ``unix://``) --
   :class:`~vtrade.runtime.bus.redis_streams.RedisBus`. ``?namespace=name`` (or the ``namespace``
-  argument) prefixes every key, so several sessions or test runs can share one server.
+  argument) prefixes every key, so several sessions or test runs can share one server;
+- ``kafka://host:port`` (several brokers: ``kafka://h1:9092,h2:9092``) --
+  :class:`~vtrade.runtime.bus.kafka.KafkaBus`. ``?namespace=name`` prefixes every topic and group
+  (``name.topic``); ``?session_timeout_ms=N`` sets the consumers' broker session (default 6000).
 
 >>> bus = open_bus("memory://")
 >>> bus.create_topic("user", partitions=2)
@@ -17,7 +20,7 @@
 >>> open_bus("kafka2://broker:9092")
 Traceback (most recent call last):
 ...
-ValueError: unknown bus URL 'kafka2://broker:9092': expected 'memory://' or 'redis://host:port/db'
+ValueError: unknown bus URL 'kafka2://broker:9092': expected 'memory://', 'redis://host:port/db' or 'kafka://host:port'
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from vtrade.runtime.bus.memory import MemoryBus
 
 if TYPE_CHECKING:
     from vtrade.runtime.bus.journaled import JournaledBus
+    from vtrade.runtime.bus.kafka import KafkaBus
     from vtrade.runtime.bus.redis_streams import RedisBus
 
 __all__ = [
@@ -58,6 +62,7 @@ __all__ = [
     "Consumer",
     "Deduplicator",
     "JournaledBus",
+    "KafkaBus",
     "LiveSubscription",
     "MemberConflictError",
     "MemoryBus",
@@ -107,7 +112,28 @@ def open_bus(
         from vtrade.runtime.bus.redis_streams import RedisBus
 
         return RedisBus(urlunsplit(parts._replace(query=rest)), namespace=namespace, clock=clock or time.time)
-    raise ValueError(f"unknown bus URL {url!r}: expected 'memory://' or 'redis://host:port/db'")
+    if scheme == "kafka":
+        return _open_kafka(url, parts.netloc, parts.path, parts.query, namespace, clock)
+    raise ValueError(f"unknown bus URL {url!r}: expected 'memory://', 'redis://host:port/db' or 'kafka://host:port'")
+
+
+def _open_kafka(url: str, netloc: str, path: str, query: str, namespace: str | None, clock: Clock | None) -> Bus:
+    if not netloc or path.strip("/"):
+        raise ValueError(f"bus URL {url!r}: a Kafka bus URL is 'kafka://host:port[,host:port...]?namespace=name'")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(options) - {"namespace", "session_timeout_ms"})
+    if unknown:
+        raise ValueError(
+            f"bus URL {url!r}: unknown option(s) {unknown}; a Kafka bus takes namespace and session_timeout_ms"
+        )
+    if namespace is None:
+        namespace = options.get("namespace", "vt")
+    session = options.get("session_timeout_ms", "6000")
+    if not session.isdigit() or int(session) <= 0:
+        raise ValueError(f"bus URL {url!r}: session_timeout_ms must be a positive int of milliseconds, got {session!r}")
+    from vtrade.runtime.bus.kafka import KafkaBus
+
+    return KafkaBus(netloc, namespace=namespace, clock=clock or time.monotonic, session_timeout_ms=int(session))
 
 
 def __getattr__(name: str) -> Any:
@@ -116,6 +142,10 @@ def __getattr__(name: str) -> Any:
         from vtrade.runtime.bus.redis_streams import RedisBus
 
         return RedisBus
+    if name == "KafkaBus":  # needs the optional confluent-kafka package, like RedisBus
+        from vtrade.runtime.bus.kafka import KafkaBus
+
+        return KafkaBus
     # JournaledBus imports DuckDB: only when asked for, like RedisBus.
     if name == "JournaledBus":
         from vtrade.runtime.bus.journaled import JournaledBus
