@@ -36,6 +36,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+# The class pages' components, defined now, before any server runs: Panel marks a custom
+# component's model as "not yet sent" when its class is defined while another thread has a
+# connected session's document current (Bokeh's curdoc is process-wide), and the first page to
+# use it then fails to load (`reference ActionHTML1 isn't known`). `vtrade serve` imports them
+# before serving; this module starts the class server while the trader server is refreshing.
+import vtrade.ui.classroom  # noqa: F401
 from vtrade.classroom import ClassRules
 from vtrade.runtime.classroom import Classroom, JoinLimiter
 from vtrade.runtime.copilot_service import CopilotSession

@@ -105,9 +105,18 @@ class _Bindable(Protocol):
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, CopilotUsageError | LookupError | ValueError) or ":" in text else (
-        f"{type(exc).__name__}: {text}")  # fmt: skip
+    """An error as one line: vtrade's and bad values' own sentences as they are; anything else
+    (a bug, the network) with its type, so the person can search for it.
+
+    >>> _one_line(CopilotUsageError("usage: %copilot use SESSION")), _one_line(KeyError("x"))
+    ('usage: %copilot use SESSION', "KeyError: 'x'")
+    """
+    from vtrade.core.errors import VtradeError
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, VtradeError | ValueError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _error(exc: BaseException) -> None:
