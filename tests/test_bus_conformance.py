@@ -234,6 +234,29 @@ def test_commit_and_committed_follow_kafka(bus: Bus) -> None:
         assert c.commit([]) == {}
 
 
+def test_group_offsets_are_read_from_outside_the_group_without_disturbing_it(bus: Bus) -> None:
+    bus.create_topic("t", 2)
+    keys = {partition_for(k, 2): k for k in ("a", "b", "c", "d")}  # one key per partition
+    for i in range(6):
+        bus.publish("t", keys[i % 2], str(i).encode())
+    assert bus.group_offsets("g", "t") == [None, None]
+    with bus.consumer("g", "t", member_id="only") as c:
+        recs = poll_until(c, 6)
+        c.commit([r for r in recs if r.partition == 1][:2])
+        assert bus.group_offsets("g", "t") == [None, 2]
+        c.commit()
+        assert bus.group_offsets("g", "t") == [3, 3]
+        assert bus.group_offsets("other", "t") == [None, None]
+        # The member still owns both partitions and goes on reading: the lookup did not join.
+        assert sorted(c.assignment()) == [TopicPartition("t", 0), TopicPartition("t", 1)]
+        bus.publish("t", keys[0], b"6")
+        assert [r.offset for r in poll_until(c, 1)] == [3]
+    with pytest.raises(UnknownTopicError):
+        bus.group_offsets("g", "missing")
+    with pytest.raises(ValueError):
+        bus.group_offsets("", "t")
+
+
 def test_a_new_member_resumes_from_the_committed_offset(bus: Bus) -> None:
     bus.create_topic("t", 1)
     for i in range(10):

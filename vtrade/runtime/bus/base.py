@@ -674,6 +674,23 @@ class Bus(Closeable):
         """Records of one partition from ``offset`` on, outside any group (replay, audit)."""
 
     @abstractmethod
+    def group_offsets(self, group: str, topic: str) -> list[int | None]:
+        """Per partition of ``topic``, the offset ``group`` committed (the next one it will
+        read), or None where it never committed; read from outside the group, which it does
+        not join or disturb. What a supervisor needs for lag (``end_offsets`` minus this) and
+        what a producer waits on to know a worker has handled everything it published.
+
+        >>> from vtrade.runtime.bus import open_bus
+        >>> bus = open_bus("memory://")
+        >>> bus.create_topic("t", 2)
+        >>> _ = bus.publish("t", "k", b"x")
+        >>> c = bus.consumer("g", "t")
+        >>> _ = c.commit(c.poll())
+        >>> bus.group_offsets("g", "t"), bus.group_offsets("nobody", "t")
+        ([1, None], [None, None])
+        """
+
+    @abstractmethod
     def consumer(
         self,
         group: str,

@@ -443,6 +443,25 @@ class KafkaBus(Bus):
                 reader.unassign()
         return out
 
+    def group_offsets(self, group: str, topic: str) -> list[int | None]:
+        check_name("group", group)
+        n = self.partitions(topic)
+        self._check_open()
+        name = self._name(topic)
+        # A client with the group's id that never subscribes only asks the group coordinator for
+        # offsets: it does not join, so the group does not rebalance.
+        reader = ck.Consumer(self._client_config(**{"group.id": self._group(group), "enable.auto.commit": False}))
+        try:
+            got = reader.committed([ck.TopicPartition(name, p) for p in range(n)], timeout=15)
+        except ck.KafkaException as exc:
+            raise BusError(f"cannot read group {group!r}'s offsets on {topic!r} from {self.bootstrap}: {exc}") from exc
+        finally:
+            reader.close()
+        out: list[int | None] = [None] * n
+        for k in got:
+            out[k.partition] = k.offset if k.offset >= 0 else None
+        return out
+
     # -- consumers and live views ---------------------------------------------------------------
 
     def consumer(

@@ -190,6 +190,14 @@ class MemoryBus(Bus):
         with self._lock:
             return sum(part.trim(check_offset("before", b)) for part, b in zip(log, before, strict=True))
 
+    def group_offsets(self, group: str, topic: str) -> list[int | None]:
+        check_name("group", group)
+        with self._lock:
+            n = len(self._log(topic))
+            g = self._groups.get(group)
+            committed = {} if g is None else g.committed
+            return [committed.get(TopicPartition(topic, p)) for p in range(n)]
+
     def committed_floor(self, topic: str) -> list[int] | None:
         """Per partition of ``topic``, the lowest offset some consumer group still needs (its
         committed offset, or where it began); None when no group has read the topic yet. What

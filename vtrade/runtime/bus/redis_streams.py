@@ -359,6 +359,12 @@ class RedisBus(Bus):
         entries: Any = self._r.xrange(self._stream(topic, partition), f"0-{offset + 1}", "+", count=max_records)
         return [_record(topic, partition, i, f) for i, f in entries or ()]
 
+    def group_offsets(self, group: str, topic: str) -> list[int | None]:
+        check_name("group", group)
+        n = self.partitions(topic)
+        raw: Any = self._r.hmget(self._gkey(group, "committed"), [f"{topic}:{p}" for p in range(n)])
+        return [None if v is None else int(v) for v in raw]
+
     # -- consumers and live views ---------------------------------------------------------------
 
     def consumer(
