@@ -205,10 +205,9 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *args: An
         _show_warning(message, category, *args, **kw)
 
 
-def _serving_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
-    p.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
-    p.add_argument("--speed", type=_speed, default=20.0, help="simulated seconds per wall second (0 = max)")
+def _market_args(p: argparse.ArgumentParser) -> None:
+    """The flags that say which market runs: ``vtrade serve`` and the execution workers of a
+    scaled-out market take the same ones, so the workers run that market's exchanges."""
     p.add_argument("--seed", type=int, default=7, help="seed of the simulated market and its traders")
     # The names vtrade.execution.queue.queue_model accepts (not imported here: it loads Numba,
     # and `vtrade --help` should stay instant; a test checks the two lists agree).
@@ -216,7 +215,29 @@ def _serving_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--market", default="demo", choices=("demo", "synthetic"),
                    help="demo: the 500-stock universe, the Binance capture and a synthetic stock (default); "
                         "synthetic: four stocks on synthetic order flow only (starts in seconds)")  # fmt: skip
+
+
+def _live_config(args: argparse.Namespace, speed: float = 0.0) -> Any:
+    """The :class:`LiveConfig` of :func:`_market_args`'s flags (UsageError if they do not make one)."""
+    from vtrade.runtime.live import LiveConfig
+
+    try:
+        options = {"speed": speed, "seed": args.seed, "queue": args.queue}
+        return LiveConfig.demo(**options) if args.market == "demo" else LiveConfig(**options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _serving_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
+    p.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
+    p.add_argument("--speed", type=_speed, default=20.0, help="simulated seconds per wall second (0 = max)")
+    _market_args(p)
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--bus", metavar="URL",
+                   help="run the market on this log (redis://host:port/db or kafka://host:port, with "
+                        "?namespace=name) with its exchanges in `vtrade worker execution` processes "
+                        "(see `vtrade up`); default: one process, an embedded log")  # fmt: skip
     p.add_argument("--leaderboards", metavar="URL",
                    help="keep the classes' leaderboards in Redis Sorted Sets at URL (redis://host:port/db); "
                         "default: in this process, rebuilt from the data dir at start")  # fmt: skip
@@ -239,18 +260,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from vtrade.runtime.classroom import Classroom
-    from vtrade.runtime.live import LiveConfig, reset_shared_market
+    from vtrade.runtime.live import reset_shared_market
     from vtrade.ui.serve import serve_trader
 
     if not 0 < args.port < 65536:
         print(f"vtrade {args.command}: error: --port must be 1-65535, got {args.port}", file=sys.stderr)
         return 2
-    try:
-        options = {"speed": args.speed, "seed": args.seed, "queue": args.queue}
-        config = LiveConfig.demo(**options) if args.market == "demo" else LiveConfig(**options)
-    except ValueError as exc:
-        print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    config = _live_config(args, args.speed)
+    bus = _market_bus(args.bus) if args.bus else None
     data_dir = _data_dir(args)
     try:
         boards = _leaderboards(args.leaderboards)
@@ -266,16 +283,45 @@ def _serve(args: argparse.Namespace) -> int:
     # SIGTERM (systemd, docker stop, a test) stops like Ctrl-C: the server's loop ends and the
     # market is stopped in order, so a durable market closes its files instead of being cut off.
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    market = None
+    if bus is not None:
+        from vtrade.runtime.live import LiveMarket
+
+        print(f"vtrade: the market's log is {args.bus}; its exchanges run in `vtrade worker execution` "
+              "processes on it", flush=True)  # fmt: skip
+        market = LiveMarket(config, bus=bus, execution="remote").start()
     # Classes are served alongside /trader (/join, /student, /teacher, /projector), kept in the
     # same data dir; each class's market starts only when its teacher starts trading.
     room = Classroom(data_dir, boards=boards)
     try:
-        serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir,
-                     classroom=room)  # fmt: skip
+        serve_trader(port=args.port, address=args.address, config=config, market=market, show=args.show,
+                     data_dir=data_dir, classroom=room)  # fmt: skip
     finally:
         room.close()
+        if market is not None:
+            market.close()
         reset_shared_market()
     return 0
+
+
+def _market_bus(url: str) -> Any:
+    """The bus a scaled-out market runs on: reachable, and holding no other market's log (a
+    market cannot resume from a bus yet, and a fresh one on an old log would mix the two)."""
+    from vtrade.runtime.bus import BusError, open_bus
+    from vtrade.runtime.execution_worker import INPUT_TOPIC
+
+    if url.startswith("memory:"):
+        raise UsageError("--bus memory:// is this process only: leave --bus out for the embedded log")
+    try:
+        bus = open_bus(url)
+        held = sum(bus.end_offsets(INPUT_TOPIC)) if INPUT_TOPIC in bus.topics() else 0
+    except (BusError, ValueError, OSError) as exc:
+        raise UsageError(f"--bus: {exc}") from None
+    if held:
+        bus.close()
+        raise UsageError(f"--bus: the log at {url} already holds a market ({held} records on {INPUT_TOPIC}); "
+                         "a market cannot resume from a bus yet: give a new ?namespace=name")  # fmt: skip
+    return bus
 
 
 def _leaderboards(url: str | None) -> Any:
@@ -330,18 +376,26 @@ def _worker_args(sub: Any) -> None:
         help="run one execution or portfolio worker against a bus (resumes from its snapshots; SIGTERM stops it)",
         description="Run one worker of the event log. It resumes from the latest snapshot under --data-dir,\n"
         "then folds records until SIGTERM or Ctrl-C, when it checkpoints and leaves its group.\n"
-        "Every symbol is a US equity traded with the default engine settings (L2, no fees).",
+        "An execution worker runs the exchanges of the market `vtrade serve` names with the same\n"
+        "--market, --seed and --queue; with --symbols instead, every symbol is a US equity traded\n"
+        "with the default engine settings (L2, no fees). Start as many execution workers as you\n"
+        "like: the group shares the partitions out, and moves them when one joins or leaves.",
         epilog="examples:\n"
-        "  vtrade worker exec --bus redis://localhost:6379/0 --symbols SPY,QQQ --data-dir /var/vtrade/w1\n"
+        "  vtrade worker execution --bus redis://localhost:6379/0 --market synthetic --data-dir /var/vtrade/w1\n"
+        "  vtrade worker execution --bus kafka://localhost:9092 --symbols SPY,QQQ --data-dir /var/vtrade/w2\n"
         "  vtrade worker portfolio --bus redis://localhost:6379/0 --symbols SPY,QQQ --accounts ada,bob \\\n"
         "    --cash 100000 --data-dir /var/vtrade/p1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    worker.add_argument("kind", choices=("exec", "portfolio"), help="which worker")
-    worker.add_argument("--bus", required=True, help="bus URL: redis://host:port/db[?namespace=x], or memory://")
+    worker.add_argument("kind", choices=("execution", "exec", "portfolio"), help="which worker (exec = execution)")
+    worker.add_argument("--bus", required=True,
+                        help="redis://host:port/db or kafka://host:port (?namespace=x), or memory://")  # fmt: skip
     worker.add_argument("--journal", type=Path, help="with --bus memory://: the DuckDB file holding the log")
     worker.add_argument("--data-dir", type=Path, required=True, help="where the worker keeps its snapshots")
-    worker.add_argument("--symbols", type=_symbols, required=True, help="comma-separated tickers, e.g. SPY,QQQ")
+    worker.add_argument("--symbols", type=_symbols,
+                        help="comma-separated tickers, e.g. SPY,QQQ (portfolio: required; execution: instead of "
+                             "the market flags)")  # fmt: skip
+    _market_args(worker)
     worker.add_argument("--accounts", type=_symbols, help="portfolio: comma-separated accounts to open")
     worker.add_argument("--cash", default="100000", help="portfolio: opening cash of each account (default 100000)")
     worker.add_argument("--member", default="0", help="portfolio: member name within the group (default 0)")
@@ -356,8 +410,8 @@ def _worker(args: argparse.Namespace) -> int:
     from vtrade.runtime.bus import open_bus
     from vtrade.runtime.workers import run_exec_worker, run_portfolio_worker, stop_on_sigterm
 
-    if args.kind == "portfolio" and not args.accounts:
-        print("vtrade worker: error: the portfolio worker needs --accounts", file=sys.stderr)
+    if args.kind == "portfolio" and not (args.accounts and args.symbols):
+        print("vtrade worker: error: the portfolio worker needs --symbols and --accounts", file=sys.stderr)
         return 2
     if not args.session_timeout > 0:
         print("vtrade worker: error: --session-timeout must be positive", file=sys.stderr)
@@ -370,13 +424,18 @@ def _worker(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"vtrade worker: error: {exc}", file=sys.stderr)
         return 2
+    try:
+        exchanges = _exchanges(args) if args.kind != "portfolio" else None
+    except BaseException:
+        bus.close()
+        raise
     stop = stop_on_sigterm()  # only once the input is known good: the handlers outlive a failed start
     progress = sys.stdout if args.progress else None
     every, timeout = args.snapshot_every, args.session_timeout
     stats: object
     try:
-        if args.kind == "exec":
-            stats = run_exec_worker(bus, args.data_dir, args.symbols, stop=stop, snapshot_every=every,
+        if exchanges is not None:
+            stats = run_exec_worker(bus, args.data_dir, exchanges, stop=stop, snapshot_every=every,
                                     session_timeout_s=timeout, progress=progress)  # fmt: skip
         else:
             stats = run_portfolio_worker(bus, args.data_dir, args.symbols, args.accounts, cash=args.cash, stop=stop,
@@ -389,6 +448,16 @@ def _worker(args: argparse.Namespace) -> int:
         bus.close()
     print(f"vtrade worker {args.kind}: stopped cleanly ({stats})", flush=True)
     return 0
+
+
+def _exchanges(args: argparse.Namespace) -> Any:
+    """What an execution worker runs: ``--symbols`` as default US-equity exchanges, else the
+    exchanges of the market the flags name (what `vtrade serve` with the same flags trades)."""
+    if args.symbols:
+        return args.symbols
+    from vtrade.runtime.live import engine_configs_of
+
+    return engine_configs_of(_live_config(args))
 
 
 # ---------------------------------------------------------------------------------------------- replay

@@ -476,6 +476,10 @@ class ExecutionWorker(Closeable):
     worker first takes a partition that has none. Run one live worker per input partition at
     a time (several workers of a group share the partitions out).
 
+    ``publish=False`` makes a *mirror*: it runs the same engines over the same input, so its
+    books are the exchange's, but publishes nothing. A live market whose execution runs in other
+    processes keeps one to admit orders against the touch and to draw depth.
+
     >>> from vtrade.runtime.bus import open_bus
     >>> bus = open_bus("memory://")
     >>> w = ExecutionWorker(bus, {}, snapshot_every=10_000)
@@ -496,8 +500,10 @@ class ExecutionWorker(Closeable):
         partitions: int = DEFAULT_PARTITIONS,
         member_id: str | None = None,
         session_timeout_s: float = 10.0,
+        publish: bool = True,
     ) -> None:
         self.bus = bus
+        self.publish = publish
         self.group = group
         self.snapshot_every = check_count("snapshot_every", snapshot_every)
         self.store: SnapshotStore = store if store is not None else MemorySnapshotStore()
@@ -505,7 +511,7 @@ class ExecutionWorker(Closeable):
         self.output_topic = output_topic
         self._configs = engine_config_for_symbol
         self._n_in = _ensure_topic(bus, input_topic, partitions)
-        self._n_out = _ensure_topic(bus, output_topic, partitions)
+        self._n_out = _ensure_topic(bus, output_topic, partitions) if publish else 0
         self._parts: dict[TopicPartition, _Partition] = {}
         self.stats = WorkerStats()
         self._consumer: Consumer = bus.consumer(
@@ -629,7 +635,7 @@ class ExecutionWorker(Closeable):
             # already committed here, the store was lost: outputs may lie anywhere, so the
             # genesis points at the start of the output log and a restart checks all of it.
             lost = self._consumer.committed(tp.topic, tp.partition) is not None
-            self._save(part, output_offsets=[0] * self._n_out if lost else None)
+            self._save(part, output_offsets=[0] * self._n_out if lost or not self.publish else None)
             return part
         engines = {s: ExecutionEngine.restore(blob) for s, blob in sorted(snap.engines.items())}
         marks = {(tp.topic, tp.partition): snap.offset} if snap.offset >= 0 else {}
@@ -707,6 +713,8 @@ class ExecutionWorker(Closeable):
         self._emit(part, expired + out)
 
     def _emit(self, part: _Partition, outputs: list[ev.ExecEvent]) -> None:
+        if not self.publish:
+            return
         fresh: list[tuple[str, Event]] = []
         for e in outputs:
             pending = part.on_log.get(partition_for(e.account, self._n_out))

@@ -140,7 +140,7 @@ from vtrade.runtime import live_copilot
 from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.datadir import prepare_data_dir
 from vtrade.runtime.live_copilot import SignedOutcome
-from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, LiveLog, dumps, loads
+from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, Execution, LiveLog, dumps, loads
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
 
@@ -154,6 +154,7 @@ __all__ = [
     "SubmitOutcome",
     "UnknownAccountError",
     "UnknownSymbolError",
+    "engine_configs_of",
     "estimate_fill",
     "shared_market",
     "unknown_symbol",
@@ -456,7 +457,10 @@ class LiveMarket:
     checkpoints, in a folder per configuration) and resume from it on start; only with the
     embedded log. ``keep_log``: keep ``exec.in`` and ``exec`` whole on a memory bus (tests,
     audits) instead of trimming what every consumer has read. ``wall_clock``: UTC ns now, what
-    a signed intent's expiry is checked against (tests pass a fake one).
+    a signed intent's expiry is checked against (tests pass a fake one). ``execution``:
+    ``"embedded"`` runs the exchanges in this process; ``"remote"`` leaves them to the execution
+    workers on ``bus`` (``vtrade worker execution``, built from the same config by
+    :func:`engine_configs_of`) and waits for them each slice (see :mod:`vtrade.runtime.live_log`).
     """
 
     def __init__(
@@ -467,6 +471,7 @@ class LiveMarket:
         data_dir: str | Path | None = None,
         keep_log: bool = False,
         wall_clock: Callable[[], int] = time.time_ns,
+        execution: Execution = "embedded",
     ) -> None:
         self.config = cfg = config or LiveConfig()
         self._wall = wall_clock
@@ -493,9 +498,7 @@ class LiveMarket:
         self.start_ts = self.now
         self._skipped_ns = 0  # closed hours jumped over: the pacer does not wait for them
         if cfg.crypto:
-            inst = replace(BINANCE_BTCUSDT_USDM, sector="Crypto", name="Bitcoin perpetual (Binance capture)",
-                           currency="USD")  # fmt: skip  # USDT at par: the paper account is in dollars
-            self._flow.append(_FlowVenue(inst, CaptureLoop(_capture_events(), start_ts=self.now)))
+            self._flow.append(_FlowVenue(_CRYPTO, CaptureLoop(_capture_events(), start_ts=self.now)))
         for inst, price in _synthetic_instruments(cfg).values():
             params = SyntheticParams(initial_price=Decimal(price), burn_in=cfg.burn_in, start_ts=self.now)
             self._flow.append(_FlowVenue(inst, SyntheticMarket(inst, seed=cfg.seed, params=params)))
@@ -504,7 +507,8 @@ class LiveMarket:
         # The event log: people's entries, the sequenced exchange input, the execution reports.
         if bus is not None and data_dir is not None:
             raise ValueError("a data dir keeps the embedded log on disk; with a bus of your own, the bus is the log")
-        self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config, keep=keep_log)
+        self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config, keep=keep_log,
+                            execution=execution)  # fmt: skip
         # One folder per market configuration: a served demo and a served class (or another
         # seed) keep their own state under the same data dir, and never replay into each other.
         fingerprint = _fingerprint(cfg)
@@ -598,9 +602,7 @@ class LiveMarket:
 
     def _engine_config(self, symbol: str) -> EngineConfig:
         """The exchange rules of ``symbol`` (what the execution worker builds its engine from)."""
-        cfg = self.config
-        return EngineConfig(self._insts[symbol], Realism(cfg.realism), queue_model=self._queue, fees=cfg.fees,
-                            session_seed=cfg.seed)  # fmt: skip
+        return _engine_config(self.config, self._queue, self._insts[symbol])
 
     def _wake(self, venue: _Venue) -> None:
         """Start (or wake) ``venue``'s exchange at the current time: its opening book goes onto
@@ -2057,6 +2059,30 @@ def _limits_entry(limits: SessionLimits) -> SetLimits:
     allowed = tuple(sorted(limits.allowed_symbols)) if limits.allowed_symbols is not None else None
     return SetLimits(0, allowed, _text(limits.max_position_pct_nav), limits.max_orders_per_day,
                      _text(limits.min_share_price), limits.shorting_allowed)  # fmt: skip
+
+
+#: The Binance capture's perpetual as the live market lists it (USDT at par: the paper account is in dollars).
+_CRYPTO = replace(BINANCE_BTCUSDT_USDM, sector="Crypto", name="Bitcoin perpetual (Binance capture)", currency="USD")
+
+
+def _engine_config(cfg: LiveConfig, queue: QueueModel, inst: Instrument) -> EngineConfig:
+    return EngineConfig(inst, Realism(cfg.realism), queue_model=queue, fees=cfg.fees, session_seed=cfg.seed)
+
+
+def engine_configs_of(cfg: LiveConfig) -> dict[str, EngineConfig]:
+    """Every exchange of the market ``cfg`` describes, by symbol: what an execution worker in
+    another process needs to run that market's exchanges (``vtrade worker execution`` takes the
+    same flags as ``vtrade serve``).
+
+    >>> sorted(engine_configs_of(LiveConfig(symbols=("SYNTH",), prices={"SYNTH": "100.00"})))
+    ['SYNTH']
+    """
+    queue = queue_model(cfg.queue)
+    insts = [_CRYPTO] if cfg.crypto else []
+    insts += [inst for inst, _ in _synthetic_instruments(cfg).values()]
+    if cfg.universe:
+        insts += _universe(cfg)[1].values()
+    return {inst.symbol: _engine_config(cfg, queue, inst) for inst in insts}
 
 
 def _fingerprint(cfg: LiveConfig) -> str:

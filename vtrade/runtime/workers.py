@@ -25,7 +25,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
@@ -106,7 +106,7 @@ def _data_dir(path: str | os.PathLike[str]) -> Path:
 def run_exec_worker(
     bus: Bus,
     data_dir: str | os.PathLike[str],
-    symbols: Sequence[str],
+    symbols: Sequence[str] | Mapping[str, EngineConfig],
     *,
     stop: threading.Event,
     snapshot_every: int = 1000,
@@ -115,6 +115,8 @@ def run_exec_worker(
     progress: TextIO | None = None,
 ) -> WorkerStats:
     """Run an :class:`ExecutionWorker` for ``symbols`` until ``stop`` is set; returns its stats.
+    ``symbols`` are names (default US-equity exchanges, :func:`engine_configs`) or each
+    exchange's :class:`EngineConfig` by symbol (a live market's: :func:`~vtrade.runtime.live.engine_configs_of`).
 
     Snapshots go to ``<data_dir>/exec-snapshots.duckdb``; a worker started on a data dir with
     snapshots resumes from them. On stop it checkpoints, then leaves the group.
@@ -122,7 +124,8 @@ def run_exec_worker(
     store = DuckDBSnapshotStore(_data_dir(data_dir) / EXEC_SNAPSHOTS)
     try:
         worker = ExecutionWorker(
-            bus, engine_configs(symbols), store=store, snapshot_every=snapshot_every,
+            bus, symbols if isinstance(symbols, Mapping) else engine_configs(symbols), store=store,
+            snapshot_every=snapshot_every,
             session_timeout_s=session_timeout_s,
         )  # fmt: skip
         _fold_until(stop, worker, batch, "exec", progress)

@@ -198,6 +198,7 @@ class KafkaBus(Bus):
         )
         self._reader: ck.Consumer | None = None  # replay and end offsets (assign only, no group)
         self._reader_lock = threading.Lock()
+        self._group_readers: dict[str, ck.Consumer] = {}  # group -> a client reading its offsets
         self._counts: dict[str, int] = {}  # partition counts never change once created
         self._produced: dict[TopicPartition, int] = {}  # per partition, one past our last acked record
         self._lock = threading.Lock()
@@ -448,15 +449,19 @@ class KafkaBus(Bus):
         n = self.partitions(topic)
         self._check_open()
         name = self._name(topic)
-        # A client with the group's id that never subscribes only asks the group coordinator for
-        # offsets: it does not join, so the group does not rebalance.
-        reader = ck.Consumer(self._client_config(**{"group.id": self._group(group), "enable.auto.commit": False}))
-        try:
-            got = reader.committed([ck.TopicPartition(name, p) for p in range(n)], timeout=15)
-        except ck.KafkaException as exc:
-            raise BusError(f"cannot read group {group!r}'s offsets on {topic!r} from {self.bootstrap}: {exc}") from exc
-        finally:
-            reader.close()
+        with self._reader_lock:
+            # A client with the group's id that never subscribes only asks the group coordinator
+            # for offsets: it does not join, so the group does not rebalance. Kept: a producer
+            # waiting on a worker asks often, and a new client costs a coordinator lookup.
+            reader = self._group_readers.get(group)
+            if reader is None:
+                config = self._client_config(**{"group.id": self._group(group), "enable.auto.commit": False})
+                reader = self._group_readers[group] = ck.Consumer(config)
+            try:
+                got = reader.committed([ck.TopicPartition(name, p) for p in range(n)], timeout=15)
+            except ck.KafkaException as exc:
+                where = f"group {group!r}'s offsets on {topic!r} from {self.bootstrap}"
+                raise BusError(f"cannot read {where}: {exc}") from exc
         out: list[int | None] = [None] * n
         for k in got:
             out[k.partition] = k.offset if k.offset >= 0 else None
@@ -519,6 +524,9 @@ class KafkaBus(Bus):
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+            for reader in self._group_readers.values():
+                reader.close()
+            self._group_readers.clear()
 
     def __repr__(self) -> str:
         return f"<KafkaBus {self.bootstrap} namespace={self.namespace!r}>"
