@@ -86,6 +86,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "project's factor file for raw Lean data; none: apply nothing")  # fmt: skip
     _grid_args(replay)
     _worker_args(sub)
+    up = sub.add_parser(
+        "up",
+        help="start a scaled-out market on a Redis or Kafka log: execution workers and the server, as processes",
+        description="Start the market's roles as separate local processes on one log, supervise them (a role\n"
+        "that dies is restarted) and stop them together on Ctrl-C or SIGTERM. Every line a role\n"
+        "prints is shown prefixed with its name. Each run gets a fresh namespace on the bus unless\n"
+        "the URL names one (?namespace=...).",
+        epilog="examples:\n"
+        "  vtrade up --bus redis://localhost:6379/0 --market synthetic\n"
+        "  vtrade up --bus kafka://localhost:9092 --execution-workers 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _serving_args(up)
+    up.add_argument("--execution-workers", type=_positive_int, default=2, metavar="N",
+                    help="execution workers sharing the exchanges (default 2)")  # fmt: skip
 
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning
@@ -106,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "up":
+            return _up(args)
     except VtradeError as exc:
         print(f"vtrade {args.command}: error: {exc.render(flags)}", file=sys.stderr)
         return 2
@@ -302,6 +319,55 @@ def _serve(args: argparse.Namespace) -> int:
             market.close()
         reset_shared_market()
     return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from vtrade.runtime.supervisor import Role, Supervisor
+    from vtrade.runtime.workers import stop_on_sigterm
+
+    if not args.bus:
+        raise UsageError("--bus: give the log the processes share (redis://host:port/db or kafka://host:port); "
+                         "for one process, use `vtrade serve`")  # fmt: skip
+    url = _fresh_namespace(args.bus)
+    _market_bus(url).close()  # reachable and free, before anything starts
+    _live_config(args)
+    data_dir = _data_dir(args)
+    root = Path(tempfile.mkdtemp(prefix="vtrade-up-")) if data_dir is None else data_dir / "scale-out"
+    market = ["--market", args.market, "--seed", str(args.seed), "--queue", args.queue]
+    me = [sys.executable, "-m", "vtrade.cli"]
+    roles = [
+        Role(f"execution-{i}", [*me, "worker", "execution", "--bus", url, *market,
+                                "--data-dir", str(root / _namespace(url) / f"execution-{i}")])
+        for i in range(1, args.execution_workers + 1)
+    ]  # fmt: skip
+    keep = ["--ephemeral"] if data_dir is None else ["--data-dir", str(data_dir)]
+    serve = [*me, "serve", "--bus", url, *market, "--port", str(args.port), "--address", args.address,
+             "--speed", str(args.speed), *keep, *(["--show"] if args.show else [])]  # fmt: skip
+    if args.leaderboards:
+        serve += ["--leaderboards", args.leaderboards]
+    roles.append(Role("serve", serve))
+    print(f"vtrade up: the log is {url}", flush=True)
+    supervisor = Supervisor(roles)
+    stop = stop_on_sigterm()
+    supervisor.start()
+    return supervisor.run(stop)
+
+
+def _namespace(url: str) -> str:
+    from urllib.parse import parse_qsl, urlsplit
+
+    names = [v for k, v in parse_qsl(urlsplit(url).query) if k == "namespace"]
+    return names[-1] if names else "vt"
+
+
+def _fresh_namespace(url: str) -> str:
+    """``url`` with a namespace of its own for this run, unless it names one."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    if any(k == "namespace" for k, _ in parse_qsl(urlsplit(url).query)):
+        return url
+    fresh = time.strftime("up-%Y%m%d-%H%M%S", time.gmtime())
+    return f"{url}{'&' if urlsplit(url).query else '?'}namespace={fresh}"
 
 
 def _market_bus(url: str) -> Any:
