@@ -385,7 +385,8 @@ def _market_bus(url: str) -> Any:
         raise UsageError(f"--bus: {exc}") from None
     if held:
         bus.close()
-        raise UsageError(f"--bus: the log at {url} already holds a market ({held} records on {INPUT_TOPIC}); "
+        records = f"{held} record{'s' * (held != 1)}"
+        raise UsageError(f"--bus: the log at {url} already holds a market ({records} on {INPUT_TOPIC}); "
                          "a market cannot resume from a bus yet: give a new ?namespace=name")  # fmt: skip
     return bus
 

@@ -511,7 +511,8 @@ class ExecutionWorker(Closeable):
         self.output_topic = output_topic
         self._configs = engine_config_for_symbol
         self._n_in = _ensure_topic(bus, input_topic, partitions)
-        self._n_out = _ensure_topic(bus, output_topic, partitions) if publish else 0
+        n_out = _ensure_topic(bus, output_topic, partitions)  # a mirror's market reads it: it must exist
+        self._n_out = n_out if publish else 0  # a mirror has no outputs of its own to match or point at
         self._parts: dict[TopicPartition, _Partition] = {}
         self.stats = WorkerStats()
         self._consumer: Consumer = bus.consumer(
@@ -615,6 +616,10 @@ class ExecutionWorker(Closeable):
 
     # -- state ----------------------------------------------------------------------------------
 
+    def owned(self) -> list[int]:
+        """The input partitions this worker's group member holds now."""
+        return sorted(tp.partition for tp in self._consumer.assignment())
+
     @property
     def offsets(self) -> dict[TopicPartition, int]:
         """Last applied input offset per partition this worker holds."""
@@ -629,13 +634,16 @@ class ExecutionWorker(Closeable):
     def _open(self, tp: TopicPartition) -> _Partition:
         snap = self.store.latest(self.group, tp.topic, tp.partition)
         if snap is None:
-            part = _Partition(tp, {}, Deduplicator())
+            # No snapshot of this partition in this worker's store: the partition is new, or
+            # another worker ran it (workers on other machines keep stores of their own; it may
+            # have published outputs and died before committing), or the store was lost. So the
+            # replay starts at input offset 0 (see poll_once) and checks the outputs already on
+            # the log from its start instead of publishing them again; the genesis snapshot
+            # points there too.
+            starts = [0] * self._n_out
+            part = _Partition(tp, {}, Deduplicator(), on_log=self._published_since(tp, starts))
             self._parts[tp] = part
-            # The genesis snapshot: every output of this partition lies after it. If the group
-            # already committed here, the store was lost: outputs may lie anywhere, so the
-            # genesis points at the start of the output log and a restart checks all of it.
-            lost = self._consumer.committed(tp.topic, tp.partition) is not None
-            self._save(part, output_offsets=[0] * self._n_out if lost or not self.publish else None)
+            self._save(part, output_offsets=starts)
             return part
         engines = {s: ExecutionEngine.restore(blob) for s, blob in sorted(snap.engines.items())}
         marks = {(tp.topic, tp.partition): snap.offset} if snap.offset >= 0 else {}

@@ -194,11 +194,15 @@ def _fold_until(stop: threading.Event, worker: ExecutionWorker | PortfolioWorker
     """Poll ``worker`` until ``stop`` is set, then checkpoint; it leaves its group either way."""
     try:
         total = 0
+        held: list[int] | None = None
         while not stop.is_set():
             n = worker.poll_once(batch, timeout_s=0.1)
             if n:
                 total += n
                 _progress(progress, kind, total)
+            if progress is not None and isinstance(worker, ExecutionWorker) and (now := worker.owned()) != held:
+                held = now  # the group moved partitions (a member joined or left)
+                print(f"{kind} partitions {','.join(map(str, now)) or '-'}", file=progress, flush=True)
         worker.checkpoint()
     finally:
         worker.close()
