@@ -183,9 +183,12 @@ def test_a_market_waiting_for_absent_workers_says_what_to_start(redis_url: str) 
 # ---------------------------------------------------------------------------------------------- vtrade up
 
 
-def get(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return int(r.status)
+def serves(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return int(r.status) == 200
+    except OSError:  # not listening yet (the server names its address before it listens)
+        return False
 
 
 def test_vtrade_up_serves_restarts_a_killed_worker_and_stops_everything(
@@ -199,7 +202,7 @@ def test_vtrade_up_serves_restarts_a_killed_worker_and_stops_everything(
         eventually(lambda: up.saw("trader dashboard at") or up.proc.poll() is not None, timeout_s=120,
                    what="the server to come up")  # fmt: skip
         assert up.proc.poll() is None, up.lines[-20:]
-        assert get(f"http://localhost:{port}/trader") == 200
+        eventually(lambda: serves(f"http://localhost:{port}/trader"), timeout_s=60, what="/trader to answer")
         bus: Bus = open_bus(url)
         # The market runs on the log, its exchanges in both workers' processes.
         committed = lambda: sum(o or 0 for o in bus.group_offsets(EXEC_GROUP, INPUT_TOPIC))  # noqa: E731

@@ -81,6 +81,7 @@ __all__ = ["ENTRIES", "EXEC_GROUP", "Checkpoint", "Durable", "ExecutionUnavailab
 ENTRIES = "orders"
 _GROUP = "live"
 _NEVER = 10**15  # the embedded worker is snapshotted by the market's checkpoints, not by count
+_SESSION_S = 3600.0
 #: The group of the execution workers a market with ``execution="remote"`` waits for.
 EXEC_GROUP = "exec"
 Execution = Literal["embedded", "remote"]
@@ -130,10 +131,14 @@ class LiveLog:
             for p in range(n_in):
                 mine = {s: blob for s, blob in engines.items() if partition_for(s, n_in) == p}
                 store.save(WorkerSnapshot(_GROUP, INPUT_TOPIC, p, -1, mine, [0] * DEFAULT_PARTITIONS))
+        # The market is the only member of its three groups, and it may leave one unpolled for
+        # a while (no entries, a paused class): a session that outlives such a pause spares a
+        # rejoin, which on Kafka takes seconds.
+        session = _SESSION_S
         self.worker = ExecutionWorker(self.bus, engine_config, group=_GROUP, snapshot_every=_NEVER, store=store,
-                                      publish=execution == "embedded")  # fmt: skip
-        self._entries_in = self.bus.consumer(f"{_GROUP}-broker", ENTRIES)
-        self._reports_in = self.bus.consumer(f"{_GROUP}-views", OUTPUT_TOPIC)
+                                      publish=execution == "embedded", session_timeout_s=session)  # fmt: skip
+        self._entries_in = self.bus.consumer(f"{_GROUP}-broker", ENTRIES, session_timeout_s=session)
+        self._reports_in = self.bus.consumer(f"{_GROUP}-views", OUTPUT_TOPIC, session_timeout_s=session)
         self.published = 0  # records this market put on exec.in
         self.keep = keep  # keep exec.in and exec whole (tests, audits) instead of trimming them
 
@@ -242,7 +247,10 @@ class LiveLog:
         return [e for e, _ in out]  # type: ignore[misc]
 
     def _read_to(self, ends: list[int]) -> bool:
-        return all(self._reports_in.position(OUTPUT_TOPIC, p) >= end for p, end in enumerate(ends) if end)
+        """Whether the views' consumer is past ``ends`` (not while it is (re)joining its group)."""
+        owned = {tp.partition for tp in self._reports_in.assignment()}
+        return all(p in owned and self._reports_in.position(OUTPUT_TOPIC, p) >= end
+                   for p, end in enumerate(ends) if end)  # fmt: skip
 
     def engines(self) -> dict[str, bytes]:
         """Every exchange's state (for a checkpoint)."""

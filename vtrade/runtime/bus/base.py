@@ -75,6 +75,11 @@ class CommitError(BusError, ValueError):
     never delivered to it. Nothing was committed."""
 
 
+class NotAssignedError(BusError, ValueError):
+    """The partition is not (or no longer) assigned to this member: the group moved it, perhaps
+    while the caller was working on records it had delivered."""
+
+
 class MemberConflictError(BusError, ValueError):
     """A consumer tried to join a group under the member id of a live member."""
 
@@ -555,7 +560,7 @@ class Consumer(Closeable):
             self._sync()
             state = self._owned.get(tp)
             if state is None:
-                raise ValueError(f"cannot seek {topic}[{partition}]: not assigned to member {self.member_id!r}")
+                raise NotAssignedError(f"cannot seek {topic}[{partition}]: not assigned to member {self.member_id!r}")
             end = self._end_offset(tp)
             if offset > end:
                 raise ValueError(f"cannot seek {topic}[{partition}] to {offset}: the log ends at {end}")

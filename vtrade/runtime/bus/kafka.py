@@ -62,6 +62,7 @@ from vtrade.runtime.bus.base import (
     BusError,
     Clock,
     Consumer,
+    NotAssignedError,
     OffsetReset,
     PartitionState,
     Record,
@@ -939,7 +940,7 @@ class KafkaConsumer(Consumer):
             with self._cond:
                 slot = self._slots.get(tp)
                 if slot is None or slot.epoch != epoch:
-                    raise ValueError(f"cannot seek {tp.topic}[{tp.partition}]: it was reassigned meanwhile")
+                    raise NotAssignedError(f"cannot seek {tp.topic}[{tp.partition}]: it was reassigned meanwhile")
                 slot.buffer.clear()
                 slot.next_fetch = offset
             assert c is not None  # owned slots exist only while the client is in the group
