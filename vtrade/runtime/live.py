@@ -143,6 +143,7 @@ from vtrade.runtime.live_copilot import SignedOutcome
 from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, Execution, LiveLog, dumps, loads
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
+from vtrade.runtime.status import Heartbeat
 
 __all__ = [
     "CancelOutcome",
@@ -658,9 +659,18 @@ class LiveMarket:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def bus(self) -> Bus:
+        """The event log this market runs on (its embedded memory bus by default)."""
+        return self._log.bus
+
     def _run(self) -> None:
         # Sleeping on an event (not time.sleep) makes stop() and set_speed() prompt.
         pacer: Pacer | None = None
+        with self._lock:
+            # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``), beside
+            # the groups it reads (vtrade.runtime.live_log.GROUPS).
+            beat = Heartbeat(self._log.bus, "exec", self._log.worker)
         while not self._stop.is_set():
             if pacer is None or self._repace.is_set():
                 # (Re)anchor simulated time to wall time here, at the speed now configured.
@@ -674,6 +684,7 @@ class LiveMarket:
                     self.faults.append(f"market stopped: {type(exc).__name__}: {exc}")
                     raise
                 active = self.now - self._skipped_ns
+                beat.tick(self._log.worker.stats.applied)
             if self._durable is not None and time.monotonic() - self._checkpoint_wall >= CHECKPOINT_S:
                 self.checkpoint()
             if self.config.speed == 0:
