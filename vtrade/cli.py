@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -586,10 +587,8 @@ def _bus_errors() -> tuple[type[BaseException], ...]:
     """What reaching a bus may raise: vtrade's errors, bad URLs, sockets, and the clients' own."""
     errors: list[type[BaseException]] = [VtradeError, ValueError, OSError]
     for module, name in (("redis", "RedisError"), ("confluent_kafka", "KafkaException")):
-        try:
+        with contextlib.suppress(ImportError):  # an optional client that is not installed raises nothing
             errors.append(getattr(importlib.import_module(module), name))
-        except ImportError:
-            pass  # an optional client that is not installed raises nothing
     return tuple(errors)
 
 

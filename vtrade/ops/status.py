@@ -42,6 +42,7 @@ __all__ = [
     "StatusTable",
     "WorkerHeartbeat",
     "WorkerRow",
+    "partition_spans",
     "render_text",
     "status_table",
 ]
@@ -235,6 +236,28 @@ def _grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return [line(headers), "  ".join("─" * w for w in widths), *(line(r) for r in rows)]
 
 
+def partition_spans(partitions: Iterable[GroupPartition]) -> str:
+    """Partitions as short text, consecutive ones as a range: ``exec.in[0-3,6]``.
+
+    >>> ps = [GroupPartition("g", "exec.in", p, None, None, None, None, None) for p in (0, 1, 2, 3, 6)]
+    >>> partition_spans(ps), partition_spans([])
+    ('exec.in[0-3,6]', '—')
+    """
+    by_topic: dict[str, list[int]] = {}
+    for p in partitions:
+        by_topic.setdefault(p.topic, []).append(p.partition)
+    out = []
+    for topic, numbers in by_topic.items():
+        spans: list[list[int]] = []
+        for n in sorted(set(numbers)):
+            if spans and n == spans[-1][1] + 1:
+                spans[-1][1] = n
+            else:
+                spans.append([n, n])
+        out.append(f"{topic}[{','.join(str(a) if a == b else f'{a}-{b}' for a, b in spans)}]")
+    return " ".join(out) or "—"
+
+
 def render_text(table: StatusTable, *, title: str = "") -> str:
     """The table as aligned plain text (what ``vtrade status`` prints).
 
@@ -252,7 +275,7 @@ def render_text(table: StatusTable, *, title: str = "") -> str:
         rows = [
             [w.worker, w.kind, w.state, f"{w.host}:{w.pid}", _duration((w.last_seen - w.started) / 1e9),
              f"{_duration(w.age_s)} ago", f"{w.processed:,}", f"{w.rate:,.1f}", f"{w.lag:,}",
-             ",".join(f"{p.topic}[{p.partition}]" for p in w.partitions) or "—"]
+             partition_spans(w.partitions)]
             for w in table.workers
         ]  # fmt: skip
         headers = ["worker", "kind", "state", "host:pid", "up", "last beat", "processed", "rec/s", "lag", "partitions"]

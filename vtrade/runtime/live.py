@@ -671,6 +671,7 @@ class LiveMarket:
             # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``), beside
             # the groups it reads (vtrade.runtime.live_log.GROUPS).
             beat = Heartbeat(self._log.bus, "exec", self._log.worker)
+            beat.tick(self._log.worker.stats.applied, force=True)
         while not self._stop.is_set():
             if pacer is None or self._repace.is_set():
                 # (Re)anchor simulated time to wall time here, at the speed now configured.

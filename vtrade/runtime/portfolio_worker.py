@@ -39,8 +39,8 @@ from typing import Any
 
 import pandas as pd
 
-from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
 from vtrade.ops.status import InputPartition
+from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
 from vtrade.portfolio.events import PortfolioUpdate
 from vtrade.runtime.bus import Bus, CommitError, Deduplicator, Record, TopicPartition
 from vtrade.runtime.bus.base import check_count

@@ -21,17 +21,19 @@ may be kept short (a memory bus trims it to ``window`` records per partition).
 >>> beat = Heartbeat(bus, "exec", source, clock=lambda: 5_000_000_000, host="box", pid=7)
 >>> beat.tick(0, force=True)
 True
->>> print(StatusReader(bus).table(now_ns=6_000_000_000).workers[0].partitions)
-(GroupPartition(group='exec', topic='exec.in', partition=0, end=0, committed=None, lag=0, snapshot=None, owner='exec:exec:w1'), GroupPartition(group='exec', topic='exec.in', partition=1, end=0, committed=None, lag=0, snapshot=None, owner='exec:exec:w1'))
+>>> row = StatusReader(bus).table(now_ns=6_000_000_000).workers[0]
+>>> row.worker, row.state, [(p.topic, p.partition, p.lag, p.owner) for p in row.partitions]
+('exec:exec:w1', 'ok', [('exec.in', 0, 0, 'exec:exec:w1'), ('exec.in', 1, 0, 'exec:exec:w1')])
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from vtrade.ops.status import STALE_AFTER, InputPartition, StatusTable, WorkerHeartbeat, status_table
@@ -79,10 +81,9 @@ def ensure_status_topic(bus: Bus) -> None:
     try:
         bus.partitions(STATUS_TOPIC)
     except UnknownTopicError:
-        try:
+        # Another worker may create it first, with its own count: any count does.
+        with contextlib.suppress(TopicConflictError):
             bus.create_topic(STATUS_TOPIC, 1)
-        except TopicConflictError:
-            pass  # another worker created it first, with its own count: any count does
 
 
 class Heartbeat:
@@ -131,7 +132,9 @@ class Heartbeat:
 
     def _beat(self, now: int, processed: int, *, stopping: bool) -> bool:
         elapsed_s = (now - self._last_ts) / 1e9
-        rate = (processed - self._last_processed) / elapsed_s if elapsed_s > 0 else 0.0
+        # The first beat has no interval behind it (records done before it are not a rate).
+        first = self.published == 0
+        rate = 0.0 if first or elapsed_s <= 0 else (processed - self._last_processed) / elapsed_s
         try:
             beat = WorkerHeartbeat(
                 now, self.worker, self.kind, self.source.group, self.source.member_id, self.host, self.pid,
@@ -202,13 +205,3 @@ class StatusReader:
         now = time.time_ns() if now_ns is None else now_ns
         return status_table(beats, ends, committed, now, stale_after=stale_after)
 
-
-def partition_status(group: str, owned: Sequence[tuple[str, int]], snapshots: dict[tuple[str, int], int]) -> list[
-        InputPartition]:  # fmt: skip
-    """The :class:`InputPartition` list of a worker owning ``owned`` (topic, partition) pairs with
-    ``snapshots`` (topic, partition) -> resume offset.
-
-    >>> partition_status("exec", [("exec.in", 1)], {("exec.in", 1): 40})
-    [InputPartition(group='exec', topic='exec.in', partition=1, snapshot=40)]
-    """
-    return [InputPartition(group, t, p, snapshots.get((t, p))) for t, p in owned]
