@@ -8,12 +8,13 @@ import html
 import importlib
 import json
 import os
-import pkgutil
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -365,12 +366,12 @@ def test_vtrade_status_needs_a_bus() -> None:
 def _pulled_admin_html(url: str) -> str:
     """The status HTML of a freshly pulled ``/admin`` session (the page holds only the loader; the
     document comes over the websocket, so a Bokeh protocol client reads it)."""
-    import panel.models
     from bokeh.client import pull_session
 
-    for mod in pkgutil.iter_modules(panel.models.__path__):  # register Panel's models for deserialising
-        with contextlib.suppress(ImportError):
-            importlib.import_module(f"panel.models.{mod.name}")
+    # Register the Panel models the page uses, for deserialising; only those: importing every one
+    # (vizzu, ...) would make later pages in this process link their scripts from a CDN.
+    for name in ("browser", "layout", "location", "markup", "reactive_html"):
+        importlib.import_module(f"panel.models.{name}")
     session: Any = pull_session(url=url)
     try:
         texts = [str(m.text) for m in session.document.models if "vt-admin" in str(getattr(m, "text", "") or "")]
@@ -380,7 +381,9 @@ def _pulled_admin_html(url: str) -> str:
     return html.unescape(texts[0])
 
 
-def test_the_admin_page_shows_the_served_markets_worker_and_groups(tmp_path: Path) -> None:
+def test_the_admin_page_shows_the_served_markets_worker_and_groups(
+    tmp_path: Path, eventually: Callable[..., None]
+) -> None:
     from vtrade.ui.serve import serve_trader
 
     market = LiveMarket(LiveConfig(symbols=("AAPL", "XOM"), speed=50.0, seed=3, burn_in=20_000)).start()
@@ -388,21 +391,60 @@ def test_the_admin_page_shows_the_served_markets_worker_and_groups(tmp_path: Pat
     server = serve_trader(port=port, market=market, threaded=True, data_dir=tmp_path)
     try:
         url = f"http://localhost:{port}/admin"
-        deadline, status = time.monotonic() + 30, 0
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=10) as resp:
-                    status, page = resp.status, resp.read().decode()
-                break
-            except OSError:
-                time.sleep(0.2)
-        assert status == 200 and "<title>vtrade · admin</title>" in page
+        pages: list[str] = []
+
+        def loaded() -> bool:
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=10) as resp:
+                pages.append(resp.read().decode())
+            return bool(pages)
+
+        eventually(loaded, what="the server to serve /admin")
+        assert "<title>vtrade · admin</title>" in pages[0]
         text = _pulled_admin_html(url)
         # The embedded execution worker's heartbeat, and the market's three groups with their lag.
         assert "<td>exec:live:" in text and "<td>ok</td>" in text and "exec.in[0-7]" in text
         for group, topic in (("live", "exec.in"), ("live-broker", "orders"), ("live-views", "exec")):
             assert f"<td>{group}</td><td>{topic}</td>" in text
+        # The embedded worker's state is in the market's checkpoints: no snapshot offsets of its own.
+        live_rows = re.findall(r"<tr><td>live</td><td>exec\.in</td>(.*?)</tr>", text)
+        assert len(live_rows) == 8 and all(re.findall(r"<td[^>]*>([^<]*)</td>", r)[4] == "—" for r in live_rows)
         assert not [a for a in market.leaderboard().index if a.startswith("trader-")]  # /admin opened no account
     finally:
         server.stop()
         market.stop()
+
+
+def test_the_admin_page_in_a_browser_at_desktop_and_phone_widths() -> None:
+    """Chromium renders the live table without asking the internet for anything, and on a phone the
+    wide tables scroll inside their box instead of widening the page (screenshots in test-output/)."""
+    from playwright.sync_api import sync_playwright
+
+    from vtrade.ui.serve import serve_trader
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    out = ROOT / "test-output"
+    out.mkdir(exist_ok=True)
+    market = LiveMarket(LiveConfig(symbols=("AAPL", "XOM"), speed=50.0, seed=3, burn_in=20_000)).start()
+    port = free_port()
+    server = serve_trader(port=port, address="127.0.0.1", market=market, threaded=True,
+                          websocket_origin=f"127.0.0.1:{port}")  # fmt: skip
+    external: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--headless=new", "--no-sandbox",
+                                                                        "--disable-gpu"])  # fmt: skip
+            for width in (1440, 390):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.on("request", lambda r: None if urllib.parse.urlsplit(r.url).hostname in (None, "127.0.0.1")
+                        else external.append(r.url))  # fmt: skip
+                page.goto(f"http://127.0.0.1:{port}/admin", timeout=60_000)
+                page.get_by_text("exec:live:").first.wait_for(timeout=60_000)
+                page.get_by_text("live-broker").first.wait_for(timeout=60_000)
+                page.screenshot(path=str(out / f"admin-{width}.png"))
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                page.close()
+            browser.close()
+    finally:
+        server.stop()
+        market.stop()
+    assert external == []

@@ -143,7 +143,7 @@ from vtrade.runtime.live_copilot import SignedOutcome
 from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, Execution, LiveLog, dumps, loads
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
-from vtrade.runtime.status import Heartbeat
+from vtrade.runtime.status import CheckpointedElsewhere, Heartbeat
 
 __all__ = [
     "CancelOutcome",
@@ -669,8 +669,9 @@ class LiveMarket:
         pacer: Pacer | None = None
         with self._lock:
             # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``), beside
-            # the groups it reads (vtrade.runtime.live_log.GROUPS).
-            beat = Heartbeat(self._log.bus, "exec", self._log.worker)
+            # the groups it reads (vtrade.runtime.live_log.GROUPS). Its state is in the market's
+            # checkpoints, not in snapshots of its own.
+            beat = Heartbeat(self._log.bus, "exec", CheckpointedElsewhere(self._log.worker))
             beat.tick(self._log.worker.stats.applied, force=True)
         while not self._stop.is_set():
             if pacer is None or self._repace.is_set():

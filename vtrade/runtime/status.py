@@ -36,10 +36,21 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+import msgspec
+
 from vtrade.ops.status import STALE_AFTER, InputPartition, StatusTable, WorkerHeartbeat, status_table
 from vtrade.runtime.bus import Bus, Consumer, MemoryBus, TopicConflictError, UnknownTopicError
 
-__all__ = ["HEARTBEAT_S", "STATUS_TOPIC", "ConsumerSource", "Heartbeat", "StatusReader", "StatusSource"]
+__all__ = [
+    "HEARTBEAT_S",
+    "STATUS_TOPIC",
+    "CheckpointedElsewhere",
+    "ConsumerSource",
+    "Heartbeat",
+    "StatusReader",
+    "StatusSource",
+    "ensure_status_topic",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +85,33 @@ class ConsumerSource:
 
     def partition_status(self) -> list[InputPartition]:
         return [InputPartition(self.group, tp.topic, tp.partition, None) for tp in self._consumer.assignment()]
+
+
+class CheckpointedElsewhere:
+    """A :class:`StatusSource` for a worker whose state is saved with something bigger (an
+    embedded market's checkpoints): its own snapshot offsets would mislead, so none are reported.
+
+    >>> from vtrade.runtime.bus import open_bus
+    >>> bus = open_bus("memory://")
+    >>> bus.create_topic("t", 1)
+    >>> src = CheckpointedElsewhere(ConsumerSource("g", bus.consumer("g", "t", member_id="m")))
+    >>> src.group, src.member_id, src.partition_status()
+    ('g', 'm', [InputPartition(group='g', topic='t', partition=0, snapshot=None)])
+    """
+
+    def __init__(self, worker: StatusSource) -> None:
+        self._worker = worker
+
+    @property
+    def group(self) -> str:
+        return self._worker.group
+
+    @property
+    def member_id(self) -> str:
+        return self._worker.member_id
+
+    def partition_status(self) -> list[InputPartition]:
+        return [msgspec.structs.replace(p, snapshot=None) for p in self._worker.partition_status()]
 
 
 def ensure_status_topic(bus: Bus) -> None:

@@ -38,7 +38,7 @@ _CSS = """
 .vt-admin { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 .vt-admin th, .vt-admin td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; white-space: nowrap; }
 .vt-admin td.n, .vt-admin th.n { text-align: right; }
-.vt-admin tr.stale td, .vt-admin tr.lagging td { color: #b71c1c; }
+.vt-admin tr.stale td { color: #b71c1c; }
 .vt-admin tr.stopped td { color: #777; }
 .vt-scroll { overflow-x: auto; max-width: 100%; }
 .vt-muted { color: #555; }
@@ -81,8 +81,7 @@ def _head(names: list[tuple[str, bool]]) -> str:
 def _partition_rows(groups: tuple[GroupPartition, ...]) -> str:
     rows = []
     for g in groups:
-        kind = " class='lagging'" if g.lag else ""
-        rows.append(f"<tr{kind}>" + _cells([
+        rows.append("<tr>" + _cells([
             (g.group, False), (g.topic, False), (str(g.partition), True), (_n(g.end), True),
             (_n(g.committed, "never"), True), (_n(g.lag), True), (_n(g.snapshot), True), (g.owner or "—", False),
         ]) + "</tr>")  # fmt: skip
