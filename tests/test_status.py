@@ -448,3 +448,5 @@ def test_the_admin_page_in_a_browser_at_desktop_and_phone_widths() -> None:
         server.stop()
         market.stop()
     assert external == []
+    [w] = StatusReader(market.bus).table().workers
+    assert w.state == "stopped"  # a market stopped on purpose says so: not stale

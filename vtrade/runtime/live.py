@@ -693,6 +693,8 @@ class LiveMarket:
                 self._stop.wait(0.001)  # as fast as possible, but let readers take the lock
             else:
                 pacer.wait_until(active)
+        with self._lock:
+            beat.stop(self._log.worker.stats.applied)  # stopped, not stale: it was asked to
 
     def advance(self, slices: int = 1) -> None:
         """Run ``slices`` slices now, synchronously (tests and notebooks; no pacing)."""
