@@ -188,12 +188,13 @@ def test_a_memory_bus_keeps_its_status_topic_short() -> None:
 # ---------------------------------------------------------------------------------------------- real loops
 
 
-def _bus(kind: str, request: pytest.FixtureRequest) -> tuple[Bus, Callable[[], Bus]]:
-    """A bus of ``kind`` for the worker and a way to open another view of the same log (a
-    separate client, as ``vtrade status`` on another machine); the namespace is purged after."""
+def _bus(kind: str, request: pytest.FixtureRequest) -> tuple[Bus, Callable[[], Bus], str | None]:
+    """A bus of ``kind`` for the worker, a way to open another view of the same log (a separate
+    client, as ``vtrade status`` on another machine) and its URL (None: in-process only); the
+    namespace is purged after."""
     if kind == "memory":
         b = MemoryBus()
-        return b, lambda: b
+        return b, lambda: b, None
     ns = f"vts-{uuid.uuid4().hex[:10]}"
     url = request.getfixturevalue(f"{kind}_url")
     url = f"{url}?namespace={ns}" + (f"&session_timeout_ms={KAFKA_SESSION_MS}" if kind == "kafka" else "")
@@ -203,7 +204,7 @@ def _bus(kind: str, request: pytest.FixtureRequest) -> tuple[Bus, Callable[[], B
             cleaner.purge()  # type: ignore[attr-defined]
 
     request.addfinalizer(purge)
-    return open_bus(url), lambda: open_bus(url)
+    return open_bus(url), lambda: open_bus(url), url
 
 
 @contextlib.contextmanager
@@ -231,7 +232,7 @@ def running(target: Callable[[threading.Event], object]) -> Iterator[threading.E
 def test_an_execution_worker_loop_reports_lag_throughput_and_snapshots(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path, eventually: Callable[..., None]
 ) -> None:
-    bus, other_view = _bus(kind, request)
+    bus, other_view, url = _bus(kind, request)
     bus.create_topic(INPUT_TOPIC, 4)
     timeout = KAFKA_SESSION_MS / 1000 if kind == "kafka" else 10.0
     with running(lambda stop: run_exec_worker(bus, tmp_path, ["SPY", "QQQ"], stop=stop, snapshot_every=10,
@@ -256,6 +257,11 @@ def test_an_execution_worker_loop_reports_lag_throughput_and_snapshots(
         assert w.kind == "exec" and w.group == "exec" and w.pid == os.getpid()
     t = reader.table()  # the loop stopped: its last beat says so
     assert t.workers[0].state == "stopped" and all(g.owner is None for g in t.groups)
+    if url is not None:  # and ``vtrade status`` in another process reads the same from the log
+        out = _cli("status", "--bus", url, "--json")
+        assert out.returncode == 0 and out.stderr == "", out.stderr
+        [w] = json.loads(out.stdout)["workers"]
+        assert (w["state"], w["processed"], w["pid"], w["lag"]) == ("stopped", 60, os.getpid(), 0)
     reader.bus.close()
     bus.close()
 
