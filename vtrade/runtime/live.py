@@ -664,14 +664,20 @@ class LiveMarket:
         """The event log this market runs on (its embedded memory bus by default)."""
         return self._log.bus
 
+    @property
+    def consumer_groups(self) -> tuple[tuple[str, str], ...]:
+        """The groups that read this market's log, with their topics (what ``/admin`` shows)."""
+        return self._log.groups
+
     def _run(self) -> None:
         # Sleeping on an event (not time.sleep) makes stop() and set_speed() prompt.
         pacer: Pacer | None = None
         with self._lock:
-            # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``), beside
-            # the groups it reads (vtrade.runtime.live_log.GROUPS). Its state is in the market's
+            # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``): the
+            # exchanges, or with remote execution their mirror. Its state is in the market's
             # checkpoints, not in snapshots of its own.
-            beat = Heartbeat(self._log.bus, "exec", CheckpointedElsewhere(self._log.worker))
+            kind = "exec" if self._log.execution == "embedded" else "mirror"
+            beat = Heartbeat(self._log.bus, kind, CheckpointedElsewhere(self._log.worker))
             beat.tick(self._log.worker.stats.applied, force=True)
         while not self._stop.is_set():
             if pacer is None or self._repace.is_set():

@@ -144,6 +144,12 @@ class LiveLog:
         self.published = 0  # records this market put on exec.in
         self.keep = keep  # keep exec.in and exec whole (tests, audits) instead of trimming them
 
+    @property
+    def groups(self) -> tuple[tuple[str, str], ...]:
+        """The consumer groups this market's log has, with the topic each reads: its own
+        (:data:`GROUPS`) and, with remote execution, the execution workers' group."""
+        return GROUPS + (((EXEC_GROUP, INPUT_TOPIC),) if self.execution == "remote" else ())
+
     # -- in
     def enter(self, entry: Event, key: str) -> Record:
         """Append one entry to ``orders``; returns the record (what the journal keeps)."""

@@ -3,7 +3,7 @@
 The page shows the same table as ``vtrade status`` (:mod:`vtrade.ops.status`): one row per
 worker heartbeat on the ``status`` topic (the served market's embedded execution worker among
 them) and one row per partition of every group, the served market's own groups
-(:data:`vtrade.runtime.live_log.GROUPS`) included. It only reads: nothing here changes the market.
+(:attr:`LiveMarket.consumer_groups`) included. It only reads: nothing here changes the market.
 The views are functions of an :class:`AdminState`'s table; the table is computed by the ops layer.
 
 >>> from vtrade.ops.status import status_table
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import panel as pn
@@ -24,7 +25,6 @@ import param
 from vtrade.ops.status import GroupPartition, StatusTable, partition_spans, status_table
 from vtrade.runtime.bus import Bus
 from vtrade.runtime.live import LiveMarket
-from vtrade.runtime.live_log import GROUPS
 from vtrade.runtime.status import StatusReader
 from vtrade.ui.classroom import _template
 from vtrade.ui.trader import LiveHTML, keep_fresh
@@ -46,14 +46,15 @@ _CSS = """
 
 
 class AdminState(param.Parameterized):
-    """The status table of one bus, re-read on :meth:`refresh` (``error``: why the last read failed)."""
+    """The status table of one bus (with ``groups``, (group, topic) pairs to show beside those
+    the heartbeats name), re-read on :meth:`refresh` (``error``: why the last read failed)."""
 
     table = param.ClassSelector(class_=StatusTable, doc="the latest status table")
     error = param.String(default="", doc="why the last refresh could not read the bus ('' when it could)")
 
-    def __init__(self, bus: Bus, **params: Any) -> None:
+    def __init__(self, bus: Bus, groups: Iterable[tuple[str, str]] = (), **params: Any) -> None:
         super().__init__(table=status_table([], {}, {}, 0), **params)
-        self._reader = StatusReader(bus, groups=GROUPS)
+        self._reader = StatusReader(bus, groups=groups)
         self.refresh()
 
     def refresh(self) -> None:
@@ -117,7 +118,7 @@ def status_html(table: StatusTable, error: str = "") -> str:
 def admin_page(market: LiveMarket, *, period_ms: int = 2000) -> Any:
     """The ``/admin`` page of a served market: :func:`status_html` of its bus, refreshed every
     ``period_ms``. Example: ``serve_apps({"admin": lambda: admin_page(market)}, port=5006, address="localhost")``."""
-    state = AdminState(market.bus)
+    state = AdminState(market.bus, market.consumer_groups)
     view = LiveHTML(pn.bind(status_html, state.param.table, state.param.error), sizing_mode="stretch_width",
                     stylesheets=[_CSS])  # fmt: skip
     note = pn.pane.HTML(
