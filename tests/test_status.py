@@ -456,3 +456,41 @@ def test_the_admin_page_in_a_browser_at_desktop_and_phone_widths() -> None:
     assert external == []
     [w] = StatusReader(market.bus).table().workers
     assert w.state == "stopped"  # a market stopped on purpose says so: not stale
+
+
+def test_admin_state_of_a_market_with_remote_execution_shows_the_workers_group(
+    redis_url: str, tmp_path: Path, eventually: Callable[..., None]
+) -> None:
+    """``vtrade serve --bus``: the market's exchanges run in execution workers of group ``exec``;
+    its /admin shows them beside the market's own mirror and groups."""
+    from vtrade.runtime.live import engine_configs_of
+    from vtrade.ui.admin import AdminState, status_html
+
+    url = f"{redis_url}?namespace=vts-{uuid.uuid4().hex[:10]}"
+    config = LiveConfig(symbols=("AAPL", "XOM"), speed=50.0, seed=3, burn_in=20_000)
+    worker_bus = open_bus(url)
+    with running(lambda stop: run_exec_worker(worker_bus, tmp_path, engine_configs_of(config), stop=stop,
+                                              session_timeout_s=2.0)):  # fmt: skip
+        market = LiveMarket(config, bus=open_bus(url), execution="remote").start()
+        try:
+            state = AdminState(market.bus, market.consumer_groups)
+
+            def both_beat() -> bool:
+                state.refresh()
+                kinds = {w.kind: w for w in state.table.workers if w.state == "ok"}
+                return {"exec", "mirror"} <= set(kinds) and kinds["exec"].processed > 0
+
+            eventually(both_beat, what="heartbeats of the execution worker and the market's mirror")
+            assert state.error == ""
+            groups = {(g.group, g.topic) for g in state.table.groups}
+            expected = {("exec", "exec.in"), ("live", "exec.in"), ("live-broker", "orders"), ("live-views", "exec")}
+            assert expected <= groups
+            [worker] = [w for w in state.table.workers if w.kind == "exec"]
+            owned = [g for g in state.table.groups if g.group == "exec"]
+            assert len(owned) == 8 and all(g.owner == worker.worker for g in owned)
+            assert "<td>mirror</td>" in status_html(state.table)
+        finally:
+            market.close()
+    market.bus.close()
+    worker_bus.purge()  # type: ignore[attr-defined]  # once the worker has left
+    worker_bus.close()
