@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -101,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _serving_args(up)
     up.add_argument("--execution-workers", type=_positive_int, default=2, metavar="N",
                     help="execution workers sharing the exchanges (default 2)")  # fmt: skip
+    _status_args(sub)
 
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning
@@ -123,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(args)
         if args.command == "up":
             return _up(args)
+        if args.command == "status":
+            return _status(args)
     except VtradeError as exc:
         print(f"vtrade {args.command}: error: {exc.render(flags)}", file=sys.stderr)
         return 2
@@ -525,6 +529,83 @@ def _exchanges(args: argparse.Namespace) -> Any:
     from vtrade.runtime.live import engine_configs_of
 
     return engine_configs_of(_live_config(args))
+
+
+# ---------------------------------------------------------------------------------------------- status
+
+
+def _status_args(sub: Any) -> None:
+    status = sub.add_parser(
+        "status",
+        help="show the workers on a bus: lag per partition, throughput, last snapshot, stale workers",
+        description="Read the workers' heartbeats from the bus's status topic and the groups' committed\n"
+        "offsets (without joining any group), and print one table of workers and one of partitions.\n"
+        "A worker is stale after three heartbeat intervals (2 s each) without a heartbeat.",
+        epilog="examples:\n  vtrade status --bus redis://localhost:6379/0\n"
+        "  vtrade status --bus kafka://localhost:9092 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument("--bus", required=True, help="bus URL: redis://host:port/db[?namespace=x] or kafka://host:port")
+    status.add_argument("--json", action="store_true", help="print the table as one JSON object")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from vtrade.runtime.bus import open_bus
+    from vtrade.runtime.status import StatusReader
+
+    def fail(message: str) -> int:
+        print(f"vtrade status: error: {message}", file=sys.stderr)
+        return 2
+
+    if args.bus.lower().startswith("memory:"):
+        # A memory bus lives inside one process: a new one here would be empty.
+        return fail("a memory:// bus lives inside its process; give the redis:// or kafka:// URL the workers "
+                    "use (an embedded market's status is on its server's /admin page)")  # fmt: skip
+    errors = _bus_errors()
+    # librdkafka writes each failed connection attempt to stderr; the one line below says it all.
+    quiet = {"log_level": 2} if args.bus.lower().startswith("kafka:") else None
+    try:
+        bus = open_bus(args.bus, kafka_config=quiet)
+    except errors as exc:
+        return fail(_one_line(exc))
+    try:
+        table = StatusReader(bus).table()
+    except errors as exc:
+        return fail(f"cannot read the status from {_public_url(args.bus)}: {_one_line(exc)}")
+    finally:
+        bus.close()
+    if args.json:
+        print(table.to_json().decode())
+    else:
+        from vtrade.ops.status import render_text
+
+        print(render_text(table, title=_public_url(args.bus)))
+    return 0
+
+
+def _bus_errors() -> tuple[type[BaseException], ...]:
+    """What reaching a bus may raise: vtrade's errors, bad URLs, sockets, and the clients' own."""
+    errors: list[type[BaseException]] = [VtradeError, ValueError, OSError]
+    for module, name in (("redis", "RedisError"), ("confluent_kafka", "KafkaException")):
+        with contextlib.suppress(ImportError):  # an optional client that is not installed raises nothing
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _public_url(url: str) -> str:
+    """``url`` without a password (it is printed)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # ---------------------------------------------------------------------------------------------- replay

@@ -69,6 +69,7 @@ from vtrade.execution.engine import EngineConfig, ExecutionEngine
 from vtrade.execution.latency import ConstantLatency, LatencyModel
 from vtrade.execution.orders import CancelOrder, ReplaceOrder, SubmitOrder
 from vtrade.execution.venue import MARKET, Merge, expire_before, step
+from vtrade.ops.status import InputPartition
 from vtrade.runtime.bus.base import (
     Bus,
     Closeable,
@@ -623,6 +624,24 @@ class ExecutionWorker(Closeable):
     def owned(self) -> list[int]:
         """The input partitions this worker's group member holds now."""
         return sorted(tp.partition for tp in self._consumer.assignment())
+
+    @property
+    def member_id(self) -> str:
+        """This worker's member id in its group."""
+        return self._consumer.member_id
+
+    def partition_status(self) -> list[InputPartition]:
+        """The input partitions this worker owns now, each with the offset a restart would resume
+        from (its latest snapshot in the store; None if it has none yet): what its heartbeat says.
+
+        >>> from vtrade.runtime.bus import open_bus
+        >>> w = ExecutionWorker(open_bus("memory://"), {}, partitions=1)
+        >>> w.partition_status()
+        [InputPartition(group='exec', topic='exec.in', partition=0, snapshot=None)]
+        """
+        snaps = self.store.partitions(self.group, self.input_topic)
+        return [InputPartition(self.group, tp.topic, tp.partition, snaps[tp.partition] + 1 if tp.partition in snaps
+                               else None) for tp in self._consumer.assignment()]  # fmt: skip
 
     @property
     def offsets(self) -> dict[TopicPartition, int]:

@@ -143,6 +143,7 @@ from vtrade.runtime.live_copilot import SignedOutcome
 from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, Execution, LiveLog, dumps, loads
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
+from vtrade.runtime.status import CheckpointedElsewhere, Heartbeat
 
 __all__ = [
     "CancelOutcome",
@@ -658,9 +659,26 @@ class LiveMarket:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def bus(self) -> Bus:
+        """The event log this market runs on (its embedded memory bus by default)."""
+        return self._log.bus
+
+    @property
+    def consumer_groups(self) -> tuple[tuple[str, str], ...]:
+        """The groups that read this market's log, with their topics (what ``/admin`` shows)."""
+        return self._log.groups
+
     def _run(self) -> None:
         # Sleeping on an event (not time.sleep) makes stop() and set_speed() prompt.
         pacer: Pacer | None = None
+        with self._lock:
+            # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``): the
+            # exchanges, or with remote execution their mirror. Its state is in the market's
+            # checkpoints, not in snapshots of its own.
+            kind = "exec" if self._log.execution == "embedded" else "mirror"
+            beat = Heartbeat(self._log.bus, kind, CheckpointedElsewhere(self._log.worker))
+            beat.tick(self._log.worker.stats.applied, force=True)
         while not self._stop.is_set():
             if pacer is None or self._repace.is_set():
                 # (Re)anchor simulated time to wall time here, at the speed now configured.
@@ -674,12 +692,15 @@ class LiveMarket:
                     self.faults.append(f"market stopped: {type(exc).__name__}: {exc}")
                     raise
                 active = self.now - self._skipped_ns
+                beat.tick(self._log.worker.stats.applied)
             if self._durable is not None and time.monotonic() - self._checkpoint_wall >= CHECKPOINT_S:
                 self.checkpoint()
             if self.config.speed == 0:
                 self._stop.wait(0.001)  # as fast as possible, but let readers take the lock
             else:
                 pacer.wait_until(active)
+        with self._lock:
+            beat.stop(self._log.worker.stats.applied)  # stopped, not stale: it was asked to
 
     def advance(self, slices: int = 1) -> None:
         """Run ``slices`` slices now, synchronously (tests and notebooks; no pacing)."""

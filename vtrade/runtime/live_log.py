@@ -75,11 +75,13 @@ from vtrade.runtime.execution_worker import (
 )
 from vtrade.runtime.journal import Journal
 
-__all__ = ["ENTRIES", "EXEC_GROUP", "Checkpoint", "Durable", "ExecutionUnavailable", "LiveLog"]
+__all__ = ["ENTRIES", "EXEC_GROUP", "GROUPS", "Checkpoint", "Durable", "ExecutionUnavailable", "LiveLog"]
 
 #: People's entries (accounts, orders, cancels, sessions leaving), in one total order.
 ENTRIES = "orders"
 _GROUP = "live"
+#: The consumer groups of a live market on its log, with the topic each reads (what ``/admin`` shows).
+GROUPS = ((_GROUP, INPUT_TOPIC), (f"{_GROUP}-broker", ENTRIES), (f"{_GROUP}-views", OUTPUT_TOPIC))
 _NEVER = 10**15  # the embedded worker is snapshotted by the market's checkpoints, not by count
 _SESSION_S = 3600.0
 #: The group of the execution workers a market with ``execution="remote"`` waits for.
@@ -137,10 +139,16 @@ class LiveLog:
         session = _SESSION_S
         self.worker = ExecutionWorker(self.bus, engine_config, group=_GROUP, snapshot_every=_NEVER, store=store,
                                       publish=execution == "embedded", session_timeout_s=session)  # fmt: skip
-        self._entries_in = self.bus.consumer(f"{_GROUP}-broker", ENTRIES, session_timeout_s=session)
-        self._reports_in = self.bus.consumer(f"{_GROUP}-views", OUTPUT_TOPIC, session_timeout_s=session)
+        self._entries_in = self.bus.consumer(*GROUPS[1], session_timeout_s=session)
+        self._reports_in = self.bus.consumer(*GROUPS[2], session_timeout_s=session)
         self.published = 0  # records this market put on exec.in
         self.keep = keep  # keep exec.in and exec whole (tests, audits) instead of trimming them
+
+    @property
+    def groups(self) -> tuple[tuple[str, str], ...]:
+        """The consumer groups this market's log has, with the topic each reads: its own
+        (:data:`GROUPS`) and, with remote execution, the execution workers' group."""
+        return GROUPS + (((EXEC_GROUP, INPUT_TOPIC),) if self.execution == "remote" else ())
 
     # -- in
     def enter(self, entry: Event, key: str) -> Record:

@@ -37,6 +37,7 @@ from vtrade.portfolio.book import PortfolioBook
 from vtrade.runtime.bus import Bus, MemberConflictError
 from vtrade.runtime.execution_worker import DuckDBSnapshotStore, ExecutionWorker, WorkerStats
 from vtrade.runtime.portfolio_worker import PortfolioWorker
+from vtrade.runtime.status import Heartbeat
 
 __all__ = [
     "EXEC_SNAPSHOTS",
@@ -191,10 +192,13 @@ def _join(make: Callable[[], PortfolioWorker], stop: threading.Event, timeout_s:
 
 def _fold_until(stop: threading.Event, worker: ExecutionWorker | PortfolioWorker, batch: int, kind: str,
                 progress: TextIO | None) -> None:  # fmt: skip
-    """Poll ``worker`` until ``stop`` is set, then checkpoint; it leaves its group either way."""
+    """Poll ``worker`` until ``stop`` is set, then checkpoint; it leaves its group either way.
+    It publishes a heartbeat on the ``status`` topic every couple of seconds (``vtrade status``)."""
     try:
         total = 0
         held: list[int] | None = None
+        beat = Heartbeat(worker.bus, kind, worker)
+        beat.tick(total, force=True)  # seen at once, before the first (maybe long) batch
         while not stop.is_set():
             n = worker.poll_once(batch, timeout_s=0.1)
             if n:
@@ -203,6 +207,8 @@ def _fold_until(stop: threading.Event, worker: ExecutionWorker | PortfolioWorker
             if progress is not None and isinstance(worker, ExecutionWorker) and (now := worker.owned()) != held:
                 held = now  # the group moved partitions (a member joined or left)
                 print(f"{kind} partitions {','.join(map(str, now)) or '-'}", file=progress, flush=True)
+            beat.tick(total)
         worker.checkpoint()
+        beat.stop(total)
     finally:
         worker.close()
