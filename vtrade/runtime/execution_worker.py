@@ -516,6 +516,9 @@ class ExecutionWorker(Closeable):
         n_out = _ensure_topic(bus, output_topic, partitions)  # a mirror's market reads it: it must exist
         self._n_out = n_out if publish else 0  # a mirror has no outputs of its own to match or point at
         self._parts: dict[TopicPartition, _Partition] = {}
+        #: Per output partition, one past the last record this worker published (what an
+        #: in-process reader of its outputs waits for, without asking the broker).
+        self.published_ends = [0] * self._n_out
         self.stats = WorkerStats()
         self._consumer: Consumer = bus.consumer(
             group, input_topic, member_id=member_id, session_timeout_s=session_timeout_s
@@ -678,9 +681,12 @@ class ExecutionWorker(Closeable):
     def _published_since(self, tp: TopicPartition, starts: list[int]) -> dict[int, deque[bytes]]:
         """Outputs of input partition ``tp`` on the output log from ``starts`` on, per output partition."""
         found: dict[int, deque[bytes]] = {}
+        if not self._n_out:
+            return found
+        ends = self.bus.end_offsets(self.output_topic)  # one look at the log, not one per read
         for q in range(self._n_out):
             offset = starts[q] if q < len(starts) else 0
-            while batch := self.bus.read(self.output_topic, q, offset, 1000):
+            while offset < ends[q] and (batch := self.bus.read(self.output_topic, q, offset, 1000)):
                 for r in batch:
                     symbol = getattr(r.event, "symbol", None)
                     if isinstance(symbol, str) and partition_for(symbol, self._n_in) == tp.partition:
@@ -760,7 +766,8 @@ class ExecutionWorker(Closeable):
                 continue
             fresh.append((e.account, e))
         if fresh:
-            self.bus.publish_many(self.output_topic, fresh)
+            for md in self.bus.publish_many(self.output_topic, fresh):
+                self.published_ends[md.partition] = max(self.published_ends[md.partition], md.offset + 1)
             self.stats.published += len(fresh)
 
     def __repr__(self) -> str:

@@ -235,7 +235,10 @@ class LiveLog:
         """The execution reports not folded yet (every one on ``exec`` now), in a
         transport-independent order: by time, then symbol, then partition and offset (a symbol's
         reports keep the exchange's order)."""
-        ends = self.bus.end_offsets(OUTPUT_TOPIC)
+        # Embedded, this process published every report (its worker knows where they end: no
+        # broker round trip, which on Kafka also spares a metadata refresh per slice); remote,
+        # the workers did, and the log says where they end.
+        ends = self.worker.published_ends if self.execution == "embedded" else self.bus.end_offsets(OUTPUT_TOPIC)
         records: list[Record] = []
         deadline = time.monotonic() + self.remote_wait_s
         wait = 0.0
