@@ -678,18 +678,14 @@ class Bus(Closeable):
         """The partition count of ``topic`` (UnknownTopicError if it does not exist)."""
 
     @abstractmethod
-    def publish(
-        self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None
-    ) -> RecordMetadata:
+    def publish(self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None) -> RecordMetadata:
         """Append one record to the partition ``key`` hashes to; returns where it went.
 
         ``value`` is raw bytes or a vtrade Event (encoded with :func:`vtrade.core.events.encode`);
         ``timestamp_ns`` defaults to the event's ``ts``, or the wall clock for raw bytes.
         """
 
-    def publish_many(
-        self, topic: str, items: Iterable[tuple[str, bytes | Event]]
-    ) -> list[RecordMetadata]:
+    def publish_many(self, topic: str, items: Iterable[tuple[str, bytes | Event]]) -> list[RecordMetadata]:
         """Publish ``(key, value)`` pairs in order. Every item is validated before any is
         appended, so bad input appends nothing."""
         self.partitions(topic)
@@ -747,8 +743,10 @@ class Bus(Closeable):
         member = default_member_id() if member_id is None else check_name("member", member_id)
         if auto_offset_reset not in ("earliest", "latest"):
             raise ValueError(f"auto_offset_reset must be 'earliest' or 'latest', got {auto_offset_reset!r}")
-        if isinstance(session_timeout_s, bool) or not isinstance(session_timeout_s, int | float) or not (
-            session_timeout_s > 0
+        if (
+            isinstance(session_timeout_s, bool)
+            or not isinstance(session_timeout_s, int | float)
+            or not (session_timeout_s > 0)
         ):
             raise ValueError(f"session_timeout_s must be a positive number, got {session_timeout_s!r}")
         reset: OffsetReset = "earliest" if auto_offset_reset == "earliest" else "latest"

@@ -317,9 +317,7 @@ class KafkaBus(Bus):
             for (_, _, ts), p, offset in zip(prepared, parts, batch.offsets, strict=True)
         ]
 
-    def publish(
-        self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None
-    ) -> RecordMetadata:
+    def publish(self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None) -> RecordMetadata:
         self.partitions(topic)  # an unknown topic is refused before the value is looked at
         return self._publish(topic, [prepare_value(key, value, timestamp_ns)])[0]
 
@@ -939,9 +937,7 @@ class KafkaConsumer(Consumer):
                         return tp
                 # Never backwards (the owner is the only writer, so its last value is current).
                 todo = {
-                    tp: nxt
-                    for tp, nxt in offsets.items()
-                    if (seen := self._slots[tp].committed) is None or nxt > seen
+                    tp: nxt for tp, nxt in offsets.items() if (seen := self._slots[tp].committed) is None or nxt > seen
                 }
             if not todo:
                 return None

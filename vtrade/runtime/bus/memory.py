@@ -146,9 +146,7 @@ class MemoryBus(Bus):
                 raise UnknownTopicError(f"unknown topic {topic!r} (create it with create_topic)")
             return log
 
-    def publish(
-        self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None
-    ) -> RecordMetadata:
+    def publish(self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None) -> RecordMetadata:
         log = self._log(topic)  # an unknown topic is refused before the value is looked at
         key, payload, ts = prepare_value(key, value, timestamp_ns)
         with self._lock:
