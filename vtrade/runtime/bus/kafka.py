@@ -88,6 +88,10 @@ _NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: "never committed"
 CATCH_UP_S = 5.0
 # A consumer's buffer per partition: fetching pauses above HIGH and resumes below LOW.
 _BUFFER_HIGH, _BUFFER_LOW = 20_000, 5_000
+# How long after serving a request of the application its consumer thread fetches with short waits.
+_HOT_S = 0.1
+# How long the consumer thread waits for the application thread to take a request's answer.
+_HANDOVER_S = 0.005
 # Errors that say the member is no longer in the generation that owned the partition.
 _FENCED_CODES = frozenset(
     {
@@ -106,6 +110,22 @@ def _at(msg: ck.Message) -> tuple[int, int]:
     if partition is None or offset is None:
         raise BusError(f"the Kafka client returned a record without partition or offset ({msg.error()})")
     return partition, offset
+
+
+def _to_record(topic: str, partition: int, offset: int, msg: ck.Message) -> Record:
+    """The message at ``offset`` of ``topic[partition]`` as a Record (per record: keep it lean)."""
+    ts = -1
+    for k, v in msg.headers() or ():
+        if k == _TS_HEADER and type(v) is bytes and len(v) == 8:
+            ts = int.from_bytes(v, "big")
+    if ts < 0:  # produced by a plain Kafka client: its millisecond timestamp
+        ts = max(msg.timestamp()[1], 0) * 1_000_000
+    key = msg.key()
+    try:
+        text = key.decode() if key else ""
+    except UnicodeDecodeError as exc:
+        raise BusError(f"record {offset} of {topic}[{partition}] has a key that is not UTF-8") from exc
+    return Record(topic, partition, offset, text, msg.value() or b"", ts)
 
 
 def _kafka_error(exc: BaseException) -> ck.KafkaError | None:
@@ -335,20 +355,7 @@ class KafkaBus(Bus):
 
     def _record(self, topic: str, msg: ck.Message) -> Record:
         """A fetched Kafka message as a vtrade record of ``topic`` (the name without namespace)."""
-        ts = -1
-        raw = msg.headers()
-        for k, v in raw.items() if isinstance(raw, dict) else raw or ():
-            if k == _TS_HEADER and isinstance(v, bytes) and len(v) == 8:
-                ts = int.from_bytes(v, "big")
-        if ts < 0:  # produced by a plain Kafka client: its millisecond timestamp
-            ts = max(msg.timestamp()[1], 0) * 1_000_000
-        key = msg.key()
-        partition, offset = _at(msg)
-        try:
-            text = key.decode() if key else ""
-        except UnicodeDecodeError as exc:
-            raise BusError(f"record {offset} of {topic}[{partition}] has a key that is not UTF-8") from exc
-        return Record(topic, partition, offset, text, msg.value() or b"", ts)
+        return _to_record(topic, *_at(msg), msg)
 
     def _reader_client(self) -> ck.Consumer:
         if self._reader is None:
@@ -575,7 +582,7 @@ class KafkaConsumer(Consumer):
         self._stop = False
         self._assigned = threading.Event()
         self._failure: BaseException | None = None
-        self._requests: deque[tuple[Callable[[ck.Consumer | None], Any], Future[Any]]] = deque()
+        self._requests: deque[tuple[Callable[[ck.Consumer | None], Any], Future[Any], threading.Event]] = deque()
         self._starts: ck.Consumer | None = None  # commits the group's start points
         self._offsets: ck.Consumer | None = None  # reads committed offsets while out of the group
         self._thread = threading.Thread(target=self._run, name=f"kafka-consumer-{member_id}", daemon=True)
@@ -627,17 +634,27 @@ class KafkaConsumer(Consumer):
             return
         try:
             self._subscribe(c)
-            idle = 0.0
+            idle, hot_until = 0.0, 0.0
             while not self._stop:
-                busy = self._serve(c)
+                if self._serve(c):
+                    hot_until = time.monotonic() + _HOT_S
                 c = self._check_liveness(c)
                 if c is None:  # left the group: wait for the application to come back
                     with self._cond:
                         self._cond.wait(0.02)
                     continue
-                # Requests are served between polls: poll briefly while the application is active.
-                idle = 0.0 if busy else min(idle + 0.005, 0.05)
-                msgs = c.consume(1000, max(idle, 0.002))
+                msgs = c.consume(1000, 0)  # what has arrived (and any rebalance), without waiting
+                if not msgs:
+                    # Requests are served between fetches, so a fetch waits briefly while the
+                    # application is active (its commits come one after another), longer when not.
+                    idle = 0.0 if time.monotonic() < hot_until else min(idle + 0.005, 0.05)
+                    if self._paused_all():
+                        # Nothing can arrive: wait for a request, or for the buffers to drain.
+                        with self._cond:
+                            if not self._requests and not self._stop:
+                                self._cond.wait(0.05)
+                    else:
+                        msgs = c.consume(1000, max(idle, 0.001))
                 if msgs:
                     self._absorb(msgs)
                 self._flow(c)
@@ -697,7 +714,7 @@ class KafkaConsumer(Consumer):
             with self._cond:
                 if not self._requests:
                     return served
-                fn, future = self._requests.popleft()
+                fn, future, picked = self._requests.popleft()
             served = True
             if failing:
                 future.set_exception(BusClosedError(f"consumer {self.member_id!r} of group {self.group!r} is closed"))
@@ -706,8 +723,15 @@ class KafkaConsumer(Consumer):
                 future.set_result(fn(c))
             except BaseException as exc:
                 future.set_exception(exc)
+            # Let the application thread take the answer before this one goes back to converting
+            # fetched records: holding the GIL, it would keep the caller waiting for the
+            # interpreter's switch interval (5 ms) on every commit.
+            picked.wait(_HANDOVER_S)
 
     def _absorb(self, msgs: list[ck.Message]) -> None:
+        # Messages come in runs of one partition (a fetch response each): look the slot up once a run.
+        run: tuple[str | None, int | None] = (None, None)
+        topic, slot = "", None
         with self._cond:
             for msg in msgs:
                 err = msg.error()
@@ -715,16 +739,21 @@ class KafkaConsumer(Consumer):
                     if err.fatal():
                         raise ck.KafkaException(err)
                     continue  # transient (the client retries)
-                topic = self._names.get(msg.topic() or "")
-                if topic is None:
-                    continue
                 partition, offset = _at(msg)
-                slot = self._slots.get(TopicPartition(topic, partition))
+                where = (msg.topic(), partition)
+                if where != run:
+                    run = where
+                    topic = self._names.get(where[0] or "", "")
+                    slot = self._slots.get(TopicPartition(topic, partition)) if topic else None
                 if slot is None or offset < slot.next_fetch:
-                    continue  # revoked meanwhile, or before a seek's target
-                slot.buffer.append(self._bus._record(topic, msg))
+                    continue  # not ours, revoked meanwhile, or before a seek's target
+                slot.buffer.append(_to_record(topic, partition, offset, msg))
                 slot.next_fetch = offset + 1
             self._cond.notify_all()
+
+    def _paused_all(self) -> bool:
+        with self._cond:
+            return bool(self._slots) and all(s.paused for s in self._slots.values())
 
     def _flow(self, c: ck.Consumer) -> None:
         pause, resume = [], []
@@ -831,11 +860,15 @@ class KafkaConsumer(Consumer):
                 raise BusClosedError(f"consumer {self.member_id!r} of group {self.group!r} is closed")
             if self._failure is not None:
                 raise BusError(f"consumer {self.member_id!r} of group {self.group!r} failed: {self._failure}")
-            self._requests.append((fn, future))
+            picked = threading.Event()
+            self._requests.append((fn, future, picked))
+            self._cond.notify_all()  # the consumer thread may be waiting with every partition paused
         try:
             return future.result(timeout_s)
         except FutureTimeout:
             raise BusError(f"consumer {self.member_id!r} of group {self.group!r} did not answer") from None
+        finally:
+            picked.set()
 
     def _sync(self) -> None:
         self._bus._check_open()
@@ -869,7 +902,10 @@ class KafkaConsumer(Consumer):
             buf = slot.buffer
             while buf and buf[0].offset < state.position:
                 buf.popleft()
-            return [buf.popleft() for _ in range(min(max_records, len(buf)))]
+            out = [buf.popleft() for _ in range(min(max_records, len(buf)))]
+            if slot.paused and len(buf) < _BUFFER_LOW:
+                self._cond.notify_all()  # the consumer thread resumes fetching it
+            return out
 
     def _behind(self) -> bool:
         """Whether an owned partition has records this bus object published but not yet handed out."""
