@@ -115,7 +115,8 @@ def _at(msg: ck.Message) -> tuple[int, int]:
 def _to_record(topic: str, partition: int, offset: int, msg: ck.Message) -> Record:
     """The message at ``offset`` of ``topic[partition]`` as a Record (per record: keep it lean)."""
     ts = -1
-    for k, v in msg.headers() or ():
+    raw = msg.headers()
+    for k, v in raw.items() if isinstance(raw, dict) else raw or ():
         if k == _TS_HEADER and type(v) is bytes and len(v) == 8:
             ts = int.from_bytes(v, "big")
     if ts < 0:  # produced by a plain Kafka client: its millisecond timestamp
