@@ -8,8 +8,9 @@ Layout (every name starts with the bus's namespace, ``vt`` by default)::
                             committed (so ``auto_offset_reset="latest"`` is pinned once, as on
                             the other backends, and ``committed`` still says None)
 
-Records are produced with an explicit partition, :func:`vtrade.core.ids.partition_for` of the
-key: that is Kafka's own default partitioner (murmur2), so a key lands on the same partition on
+Records go to the partition :func:`vtrade.core.ids.partition_for` gives their key: that is Kafka's
+own default partitioner (murmur2), which the producer is set to use (cheaper than naming the
+partition; every acknowledgement is checked against it), so a key lands on the same partition on
 every transport, and a plain Kafka producer that uses its default partitioner agrees too. The
 record's exact time in nanoseconds travels in a ``vt.ts`` header (Kafka's own timestamp, in
 milliseconds, is set as well). The producer is idempotent with ``acks=all``, so offsets are dense
@@ -139,30 +140,40 @@ class _Batch:
 
     The producer is idempotent, so a partition's acknowledgements come in the order its records
     were produced: the n-th callback for partition p is the batch's n-th record on p. One bound
-    method serves the whole batch (no closure per record).
+    method serves the whole batch (no closure per record). A record acknowledged on another
+    partition than vtrade computed for it keeps offset -1, which fails the publish.
     """
 
-    __slots__ = ("error", "offsets", "order", "pending")
+    __slots__ = ("by_partition", "error", "offsets", "order", "pending")
 
     def __init__(self, parts: Sequence[int]) -> None:
         self.offsets = [-1] * len(parts)
-        self.order: dict[int, deque[int]] = {}
+        self.by_partition: dict[int, list[int]] = {}  # the records' indexes per partition, in order
         for i, p in enumerate(parts):
-            self.order.setdefault(p, deque()).append(i)
+            same = self.by_partition.get(p)
+            if same is None:
+                self.by_partition[p] = [i]
+            else:
+                same.append(i)
+        self.order = {p: iter(indexes) for p, indexes in self.by_partition.items()}
         self.pending = len(parts)
         self.error: ck.KafkaError | None = None
 
     def delivered(self, err: ck.KafkaError | None, msg: ck.Message) -> None:
+        self.pending -= 1
         partition = msg.partition()
         queue = self.order.get(partition) if partition is not None else None
-        if queue:
-            i = queue.popleft()
-            offset = msg.offset()
-            if err is None and offset is not None:
-                self.offsets[i] = offset
-        if err is not None and self.error is None:
-            self.error = err
-        self.pending -= 1
+        i = next(queue, None) if queue is not None else None
+        offset = msg.offset()
+        if err is not None:
+            if self.error is None:
+                self.error = err
+        elif i is not None and offset is not None:
+            self.offsets[i] = offset
+
+    def ends(self) -> dict[int, int]:
+        """Per partition written, one past the offset of the batch's last record there."""
+        return {p: self.offsets[indexes[-1]] + 1 for p, indexes in self.by_partition.items()}
 
 
 class KafkaBus(Bus):
@@ -213,6 +224,9 @@ class KafkaBus(Bus):
                 "enable.idempotence": True,  # dense offsets, in order, no duplicates on retry
                 "acks": "all",
                 "linger.ms": 0,
+                # Kafka's default partitioner, which vtrade's partition_for computes too (checked on
+                # every acknowledgement): librdkafka picks the partition cheaper than an explicit one.
+                "partitioner": "murmur2",
                 "message.timeout.ms": 30_000,
                 "client.id": f"{namespace}-producer",
             }
@@ -310,11 +324,14 @@ class KafkaBus(Bus):
         parts = [partition_for(k, n) for k, _, _ in prepared]
         batch = _Batch(parts)
         produce, callback = self._producer.produce, batch.delivered
-        for (key, payload, ts), p in zip(prepared, parts, strict=True):
+        for key, payload, ts in prepared:
             headers: list[tuple[str, str | bytes | None]] = [(_TS_HEADER, ts.to_bytes(8, "big"))]
             while True:
                 try:
-                    produce(name, payload, key.encode(), p, callback, timestamp=ts // 1_000_000, headers=headers)
+                    # No explicit partition: the producer's murmur2 partitioner chooses parts[i].
+                    produce(
+                        name, payload, key.encode(), on_delivery=callback, timestamp=ts // 1_000_000, headers=headers
+                    )
                     break
                 except BufferError:
                     self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
@@ -327,12 +344,13 @@ class KafkaBus(Bus):
                     f"the broker at {self.bootstrap} did not acknowledge {batch.pending} record(s) of {topic!r}"
                 )
         if batch.error is not None or -1 in batch.offsets:
-            raise BusError(f"cannot append to {topic!r}: {batch.error or 'a record was not acknowledged'}")
+            what = batch.error or "a record was not acknowledged on the partition its key hashes to"
+            raise BusError(f"cannot append to {topic!r}: {what}")
         with self._lock:
-            for offset, p in zip(batch.offsets, parts, strict=True):
+            for p, end in batch.ends().items():
                 tp = TopicPartition(topic, p)
-                if offset + 1 > self._produced.get(tp, 0):
-                    self._produced[tp] = offset + 1
+                if end > self._produced.get(tp, 0):
+                    self._produced[tp] = end
         return [
             RecordMetadata(topic, p, offset, ts)
             for (_, _, ts), p, offset in zip(prepared, parts, batch.offsets, strict=True)
