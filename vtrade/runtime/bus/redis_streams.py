@@ -14,8 +14,10 @@ Layout (every key starts with the bus's namespace, ``vt`` by default)::
 
 Dense offsets: entries are appended with ``XADD <stream> 0-* ...`` (Redis >= 7.0), so Redis
 itself assigns the sequence atomically and the entry ``0-n`` is offset ``n - 1``; no counter to
-keep in step with the stream. A group reads a partition with ``XREADGROUP``; ``commit`` stores the
-offset and ``XACK``\\ s every pending entry up to it. When a partition changes hands, the new owner
+keep in step with the stream. ``publish_many`` appends a batch (up to ``_APPEND_CHUNK`` records)
+with one script call, which also announces the whole batch to live subscribers in one PUBLISH.
+A group reads a partition with ``XREADGROUP``; ``commit`` stores the offset and ``XACK``\\ s
+every pending entry up to it (by id range: ids are dense). When a partition changes hands, the new owner
 ``XAUTOCLAIM``\\ s all its pending entries and re-reads them, in offset order, before new ones.
 Membership, ownership and commits are small Lua scripts, so each is one atomic round trip.
 
