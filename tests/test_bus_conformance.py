@@ -605,68 +605,67 @@ def test_open_bus_picks_the_backend_from_the_url(redis_url: str, kafka_url: str)
         open_bus("memory://somewhere")
 
 
-def test_redis_new_owner_claims_the_dead_members_pending_entries(
+@pytest.fixture
+def redis_t(
     request: pytest.FixtureRequest, redis_url: str, clock: FakeClock
-) -> None:
+) -> Iterator[tuple[RedisBus, redis.Redis, str]]:
+    """A Redis bus with a topic ``t`` of one partition, a plain client of its server, and the
+    partition's stream."""
     bus = _new_bus("redis", request, clock)
     assert isinstance(bus, RedisBus)
     raw = redis.Redis.from_url(redis_url)
-    stream = f"{bus.namespace}:log:t:0"
     with bus:
         bus.create_topic("t", 1)
-        for i in range(4):
-            bus.publish("t", "k", str(i).encode())
-        assert [i for i, _ in raw.xrange(stream) or []] == [b"0-1", b"0-2", b"0-3", b"0-4"]  # id = offset + 1
-        a = bus.consumer("g", "t", member_id="a")
-        poll_until(a, 4)
-        b = bus.consumer("g", "t", member_id="b")
-        clock.advance(30)
-        assert [r.offset for r in poll_until(b, 4)] == [0, 1, 2, 3]
-        pending = raw.xpending_range(stream, "g", "-", "+", 10)
-        assert [(p["message_id"], p["consumer"]) for p in pending] == [(f"0-{i}".encode(), b"b") for i in range(1, 5)]
-        b.commit()
-        assert raw.xpending(stream, "g")["pending"] == 0
-        assert raw.hget(f"{bus.namespace}:group:g:committed", "t:0") == b"4"
+        yield bus, raw, f"{bus.namespace}:log:t:0"
     raw.close()
+
+
+def test_redis_new_owner_claims_the_dead_members_pending_entries(
+    redis_t: tuple[RedisBus, redis.Redis, str], clock: FakeClock
+) -> None:
+    bus, raw, stream = redis_t
+    for i in range(4):
+        bus.publish("t", "k", str(i).encode())
+    assert [i for i, _ in raw.xrange(stream) or []] == [b"0-1", b"0-2", b"0-3", b"0-4"]  # id = offset + 1
+    a = bus.consumer("g", "t", member_id="a")
+    poll_until(a, 4)
+    b = bus.consumer("g", "t", member_id="b")
+    clock.advance(30)
+    assert [r.offset for r in poll_until(b, 4)] == [0, 1, 2, 3]
+    pending = raw.xpending_range(stream, "g", "-", "+", 10)
+    assert [(p["message_id"], p["consumer"]) for p in pending] == [(f"0-{i}".encode(), b"b") for i in range(1, 5)]
+    b.commit()
+    assert raw.xpending(stream, "g")["pending"] == 0
+    assert raw.hget(f"{bus.namespace}:group:g:committed", "t:0") == b"4"
 
 
 def test_redis_commit_acknowledges_exactly_the_entries_below_the_offset(
-    request: pytest.FixtureRequest, redis_url: str, clock: FakeClock
+    redis_t: tuple[RedisBus, redis.Redis, str],
 ) -> None:
-    bus = _new_bus("redis", request, clock)
-    raw = redis.Redis.from_url(redis_url)
-    stream = f"{bus.namespace}:log:t:0"
-    with bus:
-        bus.create_topic("t", 1)
-        bus.publish_many("t", [("k", str(i).encode()) for i in range(2100)])
-        with bus.consumer("g", "t", member_id="a") as c:
-            records = poll_until(c, 2100)
-            assert raw.xpending(stream, "g")["pending"] == 2100
-            assert c.commit(records[1500]) == {TopicPartition("t", 0): 1501}
-            left = raw.xpending(stream, "g")
-            assert (left["pending"], left["min"], left["max"]) == (599, b"0-1502", b"0-2100")
-            c.commit()
-            assert raw.xpending(stream, "g")["pending"] == 0
-            assert c.committed("t", 0) == 2100
-    raw.close()
+    bus, raw, stream = redis_t
+    bus.publish_many("t", [("k", str(i).encode()) for i in range(2100)])
+    with bus.consumer("g", "t", member_id="a") as c:
+        records = poll_until(c, 2100)
+        assert raw.xpending(stream, "g")["pending"] == 2100
+        assert c.commit(records[1500]) == {TopicPartition("t", 0): 1501}
+        left = raw.xpending(stream, "g")
+        assert (left["pending"], left["min"], left["max"]) == (599, b"0-1502", b"0-2100")
+        c.commit()
+        assert raw.xpending(stream, "g")["pending"] == 0
+        assert c.committed("t", 0) == 2100
 
 
 def test_redis_reads_entries_by_field_name_and_refuses_foreign_ones(
-    request: pytest.FixtureRequest, redis_url: str, clock: FakeClock
+    redis_t: tuple[RedisBus, redis.Redis, str],
 ) -> None:
-    bus = _new_bus("redis", request, clock)
-    raw = redis.Redis.from_url(redis_url)
-    stream = f"{bus.namespace}:log:t:0"
-    with bus:
-        bus.create_topic("t", 1)
-        raw.xadd(stream, {"t": 5, "v": b"x", "k": "key"}, id="0-1")  # another client's field order
-        assert bus.read("t", 0) == [Record("t", 0, 0, "key", b"x", 5)]
-        raw.xadd(stream, {"k": "key", "v": b"y"}, id="0-2")  # no time
-        with pytest.raises(BusError, match=r"malformed stream entry b'0-2' of t\[0\]"):
-            bus.read("t", 0)
-        raw.xadd(stream, {"k": "key", "v": b"z", "t": 6}, id="7-1")  # an id of another scheme
-        with pytest.raises(BusError, match=r"stream entry b'7-1' of t\[0\] was not appended by vtrade"):
-            bus.read("t", 0, 2)
-        with pytest.raises(BusError, match="cannot append to 't'"):
-            bus.publish_many("t", [("key", b"w")])
-    raw.close()
+    bus, raw, stream = redis_t
+    raw.xadd(stream, {"t": 5, "v": b"x", "k": "key"}, id="0-1")  # another client's field order
+    assert bus.read("t", 0) == [Record("t", 0, 0, "key", b"x", 5)]
+    raw.xadd(stream, {"k": "key", "v": b"y"}, id="0-2")  # no time
+    with pytest.raises(BusError, match=r"malformed stream entry b'0-2' of t\[0\]"):
+        bus.read("t", 0)
+    raw.xadd(stream, {"k": "key", "v": b"z", "t": 6}, id="7-1")  # an id of another scheme
+    with pytest.raises(BusError, match=r"stream entry b'7-1' of t\[0\] was not appended by vtrade"):
+        bus.read("t", 0, 2)
+    with pytest.raises(BusError, match="cannot append to 't'"):
+        bus.publish_many("t", [("key", b"w")])
