@@ -519,9 +519,14 @@ class KafkaBus(Bus):
 
     def purge(self) -> int:
         """Delete every topic of this bus's namespace (irreversible); returns how many.
-        Committed offsets stay with the broker's groups."""
+        Committed offsets stay with the broker's groups. The bus's consumers, live
+        subscriptions and readers are closed first: a client that still follows a topic while
+        it is deleted can crash inside librdkafka 2.16 (a segfault handling the metadata of the
+        deleted topic, seen against Tansu; cf. confluentinc/librdkafka#5280)."""
         self._check_open()
         names = [self._name(t) for t in self.topics()]
+        self._close_clients()
+        self._producer.flush(10)
         if names:
             for name, future in self._admin.delete_topics(names, operation_timeout=10).items():
                 try:
@@ -533,18 +538,14 @@ class KafkaBus(Bus):
             self._produced.clear()
         return len(names)
 
-    def close(self) -> None:
+    def _close_clients(self) -> None:
+        """Close every consumer, live subscription and reader of this bus (not the producer)."""
         with self._lock:
-            if self._closed:
-                return
             consumers, subs = list(self._consumers), list(self._subs)
         for c in consumers:
             c.close()
         for s in subs:
             s.close()
-        with self._lock:
-            self._closed = True
-        self._producer.flush(10)
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()
@@ -552,6 +553,15 @@ class KafkaBus(Bus):
             for reader in self._group_readers.values():
                 reader.close()
             self._group_readers.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+        self._close_clients()
+        with self._lock:
+            self._closed = True
+        self._producer.flush(10)
 
     def __repr__(self) -> str:
         return f"<KafkaBus {self.bootstrap} namespace={self.namespace!r}>"
