@@ -218,6 +218,11 @@ class BinanceSync:
             return "live"
         return "syncing" if self.connected_at is not None else "disconnected"
 
+    def wants(self, symbol: str, token: int) -> bool:
+        """Whether a snapshot answering :class:`Fetch` ``token`` of ``symbol`` would be used now."""
+        book = self._books.get(symbol)
+        return book is not None and token != 0 and token == book.token and book.snapshot_id is None
+
     # ------------------------------------------------------------------ inputs
     def connected(self, now: int) -> list[Output]:
         """The websocket is open (at local time ``now``): books sync as their diffs arrive."""
