@@ -268,6 +268,21 @@ def event_type(event: Event) -> str:
 
 
 register_event(
-    BookSnapshot, BookDelta, Quote, Trade, OrderAdded, OrderCancelled, OrderDeleted, OrderExecuted,
-    TradingStatus, Bar, QuoteBar, CorporateActionEvent, Clock, MarketBatch, FeedGap, FeedResync, FeedStale,
+    BookSnapshot,
+    BookDelta,
+    Quote,
+    Trade,
+    OrderAdded,
+    OrderCancelled,
+    OrderDeleted,
+    OrderExecuted,
+    TradingStatus,
+    Bar,
+    QuoteBar,
+    CorporateActionEvent,
+    Clock,
+    MarketBatch,
+    FeedGap,
+    FeedResync,
+    FeedStale,
 )

@@ -1,4 +1,5 @@
-"""The live Binance feed's shell: the websocket and REST I/O around :class:`~vtrade.market.feeds.binance_live.BinanceSync`.
+"""The live Binance feed's shell: websocket and REST I/O around
+:class:`~vtrade.market.feeds.binance_live.BinanceSync`.
 
 :class:`BinanceLive` runs in a background thread with its own event loop (tornado's websocket
 client and HTTP client, which Panel already brings). It resolves each symbol's grid
@@ -47,7 +48,7 @@ from typing import IO, Any
 
 import msgspec
 
-from vtrade.core.events import Event, FeedStatus, MarketEvent
+from vtrade.core.events import Event, FeedStatus, event_type
 from vtrade.core.instruments import Instrument
 from vtrade.market.feeds.binance import binance_instrument, grids_from_text, known_instrument
 from vtrade.market.feeds.binance_live import (
@@ -206,10 +207,11 @@ class BinanceLive:
         with self._lock:
             delay = sync.last_delay_ns if sync is not None else None
             stats = dict(sync.stats) if sync is not None else {}
+        last = self.last_status
         return {
             "state": self.state(),
             "delay_ms": None if delay is None else delay / 1e6,
-            "last": None if self.last_status is None else f"{type(self.last_status).__name__}: {self.last_status.reason}",
+            "last": None if last is None else f"{event_type(last)} {last.symbol}: {last.reason}".replace("  ", " "),
             "connections": self.connections,
             "stats": stats,
             "error": self.error,
@@ -337,8 +339,9 @@ class BinanceLive:
         try:
             resp = await self._http.fetch(url, request_timeout=self._snapshot_s, connect_timeout=self._snapshot_s)
         except (OSError, HTTPClientError, Exception) as exc:  # timeouts are HTTPClientError(599)
-            await asyncio.sleep(self._reconnect_s)
-            self._handle(self._step(lambda now: self.sync.snapshot_failed(now, want.symbol, want.token, str(exc))))  # type: ignore[union-attr]
+            why = str(exc)
+            await asyncio.sleep(self._reconnect_s)  # a failing endpoint is not asked again at once
+            self._handle(self._step(lambda now: self.sync.snapshot_failed(now, want.symbol, want.token, why)))  # type: ignore[union-attr]
             return
         text = resp.body.decode("utf-8", "replace")
 

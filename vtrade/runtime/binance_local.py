@@ -250,7 +250,7 @@ class LocalBinance:
                 {"filterType": "LOT_SIZE", "stepSize": str(inst.lot_size)},
             ]}  # fmt: skip
             if self.market == "coinm":
-                row |= {"pair": s.split("_")[0], "contractSize": int(inst.contract_size)}
+                row |= {"pair": s.split("_")[0], "contractSize": int(inst.contract_size or 1)}
             rows.append(row)
         return {"timezone": "UTC", "serverTime": int(time.time() * 1000), "symbols": rows}
 
@@ -403,7 +403,7 @@ def _application(ex: LocalBinance, settings: dict[str, Any]) -> Any:
                 previous.gone = True
                 previous.close(1001, "replaced by a new connection")
             ex.connections += 1
-            asyncio.ensure_future(ex._pump(self, streams))
+            self.pump = asyncio.ensure_future(ex._pump(self, streams))
 
         def on_message(self, message: str | bytes) -> None:
             pass  # SUBSCRIBE requests are not needed: the streams are in the URL

@@ -27,7 +27,8 @@ counted, reported with its reason (:class:`Skipped`) and skipped.
 >>> from vtrade.core.instruments import BINANCE_BTCUSDT_SPOT
 >>> sync = BinanceSync("spot", [BINANCE_BTCUSDT_SPOT])
 >>> _ = sync.connected(0)
->>> diff = '{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":11,"u":12,"b":[["61800.01","1"]],"a":[]}}'
+>>> diff = ('{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT",'
+...         '"U":11,"u":12,"b":[["61800.01","1"]],"a":[]}}')
 >>> [type(o).__name__ for o in sync.message(1, diff)]  # buffered; the shell is asked for a snapshot
 ['Fetch']
 >>> snap = '{"lastUpdateId":10,"bids":[["61800.00","2"]],"asks":[["61801.00","3"]]}'
