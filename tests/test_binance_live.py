@@ -27,6 +27,7 @@ from vtrade.core.events import (
     FeedGap,
     FeedResync,
     FeedStale,
+    MarketBatch,
     MarketEvent,
     Side,
     decode,
@@ -313,7 +314,7 @@ def run(request: pytest.FixtureRequest) -> Iterator[Callable[..., Run]]:
 
 
 def test_live_feed_reproduces_the_capture_and_the_engine_outputs(run: Callable[..., Run], eventually: Any) -> None:
-    r = run(USDM, limit=30_000, depth="0ms")  # the capture recorded the 0 ms diff stream
+    r = run(USDM, limit=30_000)
     r.feed.start()
     events = r.until_end(eventually)
     ref = reference(USDM)
@@ -475,3 +476,33 @@ def test_grids_come_from_exchange_info() -> None:
             assert feed.instruments["BTCUSDT"].tick_size == BINANCE_BTCUSDT_SPOT.tick_size
         finally:
             feed.stop()
+
+
+def test_a_live_market_trades_on_the_live_feed(eventually: Any) -> None:
+    from vtrade.runtime.execution_worker import read_topic
+    from vtrade.runtime.live import LiveConfig, LiveMarket
+
+    with LocalBinance([USDM], limit=20_000) as ex:
+        cfg = LiveConfig(symbols=(), binance=("BTCUSDT",), binance_market="usdm", binance_urls=(ex.ws_url, ex.rest_url),
+                         bots=False, speed=0)  # fmt: skip
+        m = LiveMarket(cfg, keep_log=True)
+        try:
+            m.open_account("ada", cash=1_000_000)
+            eventually(lambda: ex.done, what="the tape to be out")
+            m.advance(3)
+            top = m.depth("BTCUSDT", levels=1)
+            out = m.submit("ada", "BTCUSDT", "buy", "0.25")
+            assert out.ok, out.reason
+            m.advance(2)
+            assert m.orders("ada").status.tolist() == ["filled"]
+            fill = m.fills("ada").iloc[0]
+            assert fill.price >= top[top.side == "ask"].price.min()  # a market buy takes the live book's offers
+            clock = m.clock()
+            assert clock["live"]["state"] == "live" and clock["live"]["delay_ms"] is not None
+            batches = [r.event for r in read_topic(m._log.bus, "exec.in") if isinstance(r.event, MarketBatch)]
+            deltas = [e for b in batches for e in b.events if isinstance(e, BookDelta)]
+            assert len(deltas) > 50  # the live feed's updates are on the sequenced log
+        finally:
+            m.close()
+        with pytest.raises(ValueError, match="without a data dir"):
+            LiveMarket(cfg, data_dir="/tmp/never-made")

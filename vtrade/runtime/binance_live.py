@@ -48,7 +48,7 @@ from typing import IO, Any
 
 import msgspec
 
-from vtrade.core.events import Event, FeedStatus, event_type
+from vtrade.core.events import BookDelta, BookSnapshot, Event, FeedStatus, MarketEvent, Quote, event_type
 from vtrade.core.instruments import Instrument
 from vtrade.market.feeds.binance import binance_instrument, grids_from_text, known_instrument
 from vtrade.market.feeds.binance_live import (
@@ -63,9 +63,10 @@ from vtrade.market.feeds.binance_live import (
     instrument_from_exchange_info,
     stream_names,
 )
+from vtrade.market.l2book import L2Book
 from vtrade.runtime.replay import parse_duration
 
-__all__ = ["BinanceLive"]
+__all__ = ["BinanceLive", "LiveSource"]
 
 log = logging.getLogger("vtrade.binance_live")
 _S = 1_000_000_000
@@ -132,6 +133,7 @@ class BinanceLive:
         self._stopping = False
         self._fetches: set[asyncio.Task[None]] = set()
         self._lock = threading.Lock()  # the state machine's stats and state are read from other threads
+        self._sources: dict[str, LiveSource] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> BinanceLive:
@@ -216,6 +218,15 @@ class BinanceLive:
             "stats": stats,
             "error": self.error,
         }
+
+    def source(self, symbol: str) -> LiveSource:
+        """``symbol``'s events as a live venue's source (:class:`LiveSource`); before :meth:`start`."""
+        symbol = symbol.upper()
+        if symbol not in self.symbols:
+            raise ValueError(f"{symbol} is not one of this feed's symbols {self.symbols}")
+        if symbol not in self._sources:
+            self._sources[symbol] = LiveSource(self, symbol)
+        return self._sources[symbol]
 
     @property
     def stats(self) -> dict[str, int]:
@@ -330,6 +341,9 @@ class BinanceLive:
                 self._queue.append(o)
                 if self._on_event is not None:
                     self._on_event(o)
+                source = self._sources.get(o.symbol)
+                if source is not None:
+                    source.push(o)
 
     async def _fetch(self, want: Fetch) -> None:
         """GET the depth snapshot asked for and hand it over (or its failure, after a pause)."""
@@ -387,6 +401,65 @@ class BinanceLive:
             tick, lot = grids_from_text(body)
             self.instruments[s], _ = binance_instrument(self.market, s, tick, lot)
             self.grid_sources[s] = "inferred from the first depth snapshot"
+
+
+class LiveSource:
+    """One symbol of a :class:`BinanceLive` feed as the source of a live market's venue: the
+    same shape as a looped capture (:class:`~vtrade.market.capture.CaptureLoop`) for
+    :class:`~vtrade.runtime.live.LiveMarket`, except that it is not drawn ahead, it is asked
+    for what has arrived (:meth:`until`). Its events go onto the market's sequenced log like
+    replayed ones; ``Quote`` events are left out, as in a replay (the depth diffs are the book).
+
+    It keeps the symbol's book as the feed states it, so :meth:`snapshot` opens (or re-opens)
+    an exchange at the book as it is now. A resync's snapshot simply restates the book.
+    """
+
+    events_per_second = 0.0  # nothing is drawn ahead: see until()
+
+    def __init__(self, feed: BinanceLive, symbol: str) -> None:
+        self.feed = feed
+        self.symbol = symbol
+        self._book = L2Book(symbol)
+        self._seq = 0
+        self._queue: deque[MarketEvent] = deque()
+        self._lock = threading.Lock()
+        self.last_ts = 0  # the exchange time of the latest event
+
+    @property
+    def instrument(self) -> Instrument:
+        return self.feed.instruments[self.symbol]
+
+    def push(self, e: Event) -> None:
+        """A feed event of this symbol (called on the feed's thread)."""
+        if not isinstance(e, MarketEvent):
+            return
+        with self._lock:
+            if isinstance(e, BookSnapshot):
+                self._book = L2Book(self.symbol)
+            if isinstance(e, BookSnapshot | BookDelta):
+                self._book.apply(e)
+                self._seq = e.seq
+            self.last_ts = max(self.last_ts, e.ts)
+            if not isinstance(e, Quote):
+                self._queue.append(e)
+
+    def snapshot(self) -> BookSnapshot:
+        """The book now (what arrived before it is in it), stamped with the latest exchange time."""
+        with self._lock:
+            self._queue.clear()
+            return self._book.snapshot(self.last_ts, self._seq)
+
+    def until(self, ts: int) -> list[MarketEvent]:
+        """The events that arrived, up to the first one stamped after ``ts`` (kept for later)."""
+        out: list[MarketEvent] = []
+        with self._lock:
+            q = self._queue
+            while q and q[0].ts <= ts:
+                out.append(q.popleft())
+        return out
+
+    def step(self, n: int) -> list[MarketEvent]:
+        raise TypeError("a live source is not drawn ahead: ask it for what arrived with until()")
 
 
 def _positive(value: str, name: str) -> int:

@@ -5,8 +5,9 @@ trade against without the internet. It speaks what the real exchange speaks:
 
 - the combined websocket stream, ``/stream?streams=btcusdt@depth@100ms/btcusdt@trade/...``: each
   frame the ``{"stream": ..., "data": ...}`` envelope exactly as the capture recorded it (only
-  the streams asked for are sent), with websocket pings (``ping_interval_s``) the client must
-  answer with pongs (:attr:`LocalBinance.pongs` counts them);
+  the streams asked for are sent; the recorded diff stream answers a depth stream of any
+  speed), with websocket pings (``ping_interval_s``) the client must answer with pongs
+  (:attr:`LocalBinance.pongs` counts them);
 - the REST depth snapshot, ``/api/v3/depth`` (spot), ``/fapi/v1/depth`` (USD-M), ``/dapi/v1/depth``
   (COIN-M): the book at the moment of the request, rebuilt from the capture, as Binance's JSON
   (``lastUpdateId``, ``bids``, ``asks``; futures add ``E``/``T``, COIN-M ``symbol``/``pair``), the
@@ -181,7 +182,8 @@ class LocalBinance:
                 books[symbol] = _Book(msg, len(tape), self.market)
                 continue
             data = msg["data"]
-            tape.append(_Msg(recv_ts, body, msg["stream"], symbol, data if data.get("e") == "depthUpdate" else None))
+            diff = data if data.get("e") == "depthUpdate" else None
+            tape.append(_Msg(recv_ts, body, _stream_key(msg["stream"]), symbol, diff))
         missing = set(self.instruments) - set(books)
         if missing:
             raise ValueError(f"no REST snapshot in the capture of {sorted(missing)}")
@@ -385,6 +387,13 @@ _BROKEN = (
 )
 
 
+def _stream_key(name: str) -> str:
+    """A stream name with the depth stream's speed left out: the capture's diffs are served to
+    whichever speed a client asks for (``btcusdt@depth@100ms`` -> ``btcusdt@depth``)."""
+    head, sep, _ = name.partition("@depth")
+    return f"{head}@depth" if sep else name
+
+
 def _application(ex: LocalBinance, settings: dict[str, Any]) -> Any:
     """The tornado application: the websocket stream and the REST endpoints of ``ex``."""
     from tornado.web import Application, RequestHandler
@@ -397,7 +406,7 @@ def _application(ex: LocalBinance, settings: dict[str, Any]) -> Any:
             return True
 
         def open(self, *args: str) -> None:
-            streams = set(filter(None, self.get_argument("streams", "").split("/")))
+            streams = {_stream_key(s) for s in self.get_argument("streams", "").split("/") if s}
             previous, ex._current = ex._current, self
             if previous is not None:
                 previous.gone = True
