@@ -213,9 +213,16 @@ def _serving_args(p: argparse.ArgumentParser) -> None:
     # The names vtrade.execution.queue.queue_model accepts (not imported here: it loads Numba,
     # and `vtrade --help` should stay instant; a test checks the two lists agree).
     p.add_argument("--queue", default="risk_averse", choices=("risk_averse", "prob"), help="queue model")
-    p.add_argument("--market", default="demo", choices=("demo", "synthetic"),
+    p.add_argument("--market", default="demo", choices=("demo", "synthetic", "binance-live"),
                    help="demo: the 500-stock universe, the Binance capture and a synthetic stock (default); "
-                        "synthetic: four stocks on synthetic order flow only (starts in seconds)")  # fmt: skip
+                        "synthetic: four stocks on synthetic order flow only (starts in seconds); "
+                        "binance-live: --symbols on Binance's live market data (needs the internet)")  # fmt: skip
+    p.add_argument("--symbols", default="BTCUSDT", help="binance-live: comma-separated symbols (default BTCUSDT)")
+    p.add_argument("--binance-market", default="spot", choices=("spot", "usdm", "coinm"),
+                   help="binance-live: spot (default), usdm (USD-M futures) or coinm (COIN-M futures)")  # fmt: skip
+    p.add_argument("--binance-url", metavar="WS,REST",
+                   help="binance-live: the websocket and REST base URLs (default: Binance's own), "
+                        "e.g. a local exchange's ws://127.0.0.1:PORT,http://127.0.0.1:PORT")  # fmt: skip
     p.add_argument("--show", action="store_true", help="open a browser tab")
     p.add_argument("--leaderboards", metavar="URL",
                    help="keep the classes' leaderboards in Redis Sorted Sets at URL (redis://host:port/db); "
@@ -247,11 +254,18 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         options = {"speed": args.speed, "seed": args.seed, "queue": args.queue}
-        config = LiveConfig.demo(**options) if args.market == "demo" else LiveConfig(**options)
+        if args.market == "binance-live":
+            config = _binance_config(args, options)
+        else:
+            config = LiveConfig.demo(**options) if args.market == "demo" else LiveConfig(**options)
     except ValueError as exc:
         print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
         return 2
     data_dir = _data_dir(args)
+    market_dir = data_dir
+    if args.market == "binance-live":
+        market_dir = None  # what the exchange sent cannot be replayed: the market starts afresh each time
+        print("vtrade: binance-live: accounts and orders on the live market end with the server", flush=True)
     try:
         boards = _leaderboards(args.leaderboards)
     except ValueError as exc:
@@ -270,12 +284,30 @@ def _serve(args: argparse.Namespace) -> int:
     # same data dir; each class's market starts only when its teacher starts trading.
     room = Classroom(data_dir, boards=boards)
     try:
-        serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir,
+        serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=market_dir,
                      classroom=room)  # fmt: skip
     finally:
         room.close()
         reset_shared_market()
     return 0
+
+
+def _binance_config(args: argparse.Namespace, options: dict[str, Any]) -> Any:
+    """The live Binance market's configuration: ``--symbols`` at the exchange's pace (speed 1),
+    no simulated participants (the book is the exchange's). ValueError for bad flags."""
+    from vtrade.runtime.live import LiveConfig
+
+    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
+    if not symbols or not all(s.replace("_", "").isalnum() for s in symbols):
+        raise ValueError(f"--symbols: expected symbols such as BTCUSDT,ETHUSDT, got {args.symbols!r}")
+    urls = None
+    if args.binance_url:
+        parts = [u.strip() for u in args.binance_url.split(",")]
+        if len(parts) != 2 or not parts[0].startswith(("ws://", "wss://")) or not parts[1].startswith("http"):
+            raise ValueError(f"--binance-url: expected WS,REST (ws://...,http://...), got {args.binance_url!r}")
+        urls = (parts[0], parts[1])
+    return LiveConfig(**(options | {"speed": 1.0}), symbols=(), binance=symbols, binance_market=args.binance_market,
+                      binance_urls=urls, bots=False)  # fmt: skip
 
 
 def _leaderboards(url: str | None) -> Any:

@@ -121,7 +121,9 @@ class LocalBinance:
 
     ``speed``: 0 streams as fast as the client reads, else at ``speed`` times the recording's
     pace. ``ping_interval_s``: how often the server pings each connection (None: never).
-    ``limit``: serve only the first ``limit`` stream messages of the tape.
+    ``limit``: serve only the first ``limit`` stream messages of the tape. ``restamp``: move the
+    exchange's times (``E``, ``T``) to now, as if the recording were happening now (a served
+    demo: the feed's delay is then a real one); off, the messages are the recording's bytes.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class LocalBinance:
         speed: float = 0.0,
         ping_interval_s: float | None = 3.0,
         limit: int | None = None,
+        restamp: bool = False,
     ) -> None:
         paths = [Path(p) for p in captures]
         if not paths:
@@ -138,6 +141,8 @@ class LocalBinance:
         if speed < 0:
             raise ValueError(f"speed must be >= 0, got {speed}")
         self.speed = speed
+        self.restamp = restamp
+        self._shift_ms: int | None = None  # added to E and T when restamping, fixed at start
         self.ping_interval_s = ping_interval_s
         inferred = [infer_instrument(p) for p in paths]
         markets = {i.market for i in inferred}
@@ -226,6 +231,8 @@ class LocalBinance:
         book = self._books[symbol]
         if book.last_u is None:
             snap = dict(book.snapshot)  # the tape has not gone past the capture's own snapshot: that one
+            if self.restamp and "E" in snap:
+                snap |= {k: snap[k] + (self._shift_ms or 0) for k in ("E", "T") if k in snap}
             for side in ("bids", "asks"):
                 snap[side] = snap[side][:limit]
             return snap
@@ -236,7 +243,8 @@ class LocalBinance:
                 break
         out: dict[str, Any] = {"lastUpdateId": last_id}
         if "E" in book.snapshot:
-            out |= {"E": book.last_e, "T": book.last_e}
+            e = book.last_e + (self._shift_ms or 0) if self.restamp else book.last_e
+            out |= {"E": e, "T": e}
         if "symbol" in book.snapshot:
             out |= {"symbol": symbol, "pair": book.snapshot.get("pair", "")}
         out["bids"] = [list(book.bids[k]) for k in sorted(book.bids, reverse=True)[:limit]]
@@ -267,6 +275,9 @@ class LocalBinance:
 
     def start(self) -> LocalBinance:
         """Serve on a free loopback port in a background thread."""
+        if self.restamp:  # the tape's first exchange time becomes now
+            first = next(m.diff["E"] for m in self.tape if m.diff is not None)
+            self._shift_ms = time.time_ns() // 1_000_000 - int(first)
         self._thread = threading.Thread(target=self._serve, name="local-binance", daemon=True)
         self._thread.start()
         if not self._ready.wait(30):
@@ -367,9 +378,22 @@ class LocalBinance:
             if m.diff is not None:
                 book.apply(m.diff)
 
+    def _stamped(self, text: str) -> str:
+        """``text`` with its exchange times moved to the present (see ``restamp``)."""
+        msg = _decode(text)
+        data = msg.get("data") if isinstance(msg, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("E", data.get("T")), int):
+            return text  # a broken frame stays broken; spot's bookTicker has no time
+        for key in ("E", "T"):
+            if isinstance(data.get(key), int):
+                data[key] += self._shift_ms or 0
+        return msgspec.json.encode(msg).decode()
+
     async def _send(self, conn: Any, text: str) -> None:
         from tornado.websocket import WebSocketClosedError
 
+        if self.restamp:
+            text = self._stamped(text)
         try:
             await conn.write_message(text)
             self.sent += 1

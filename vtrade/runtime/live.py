@@ -612,9 +612,7 @@ class LiveMarket:
         if not cfg.binance:
             return None
         if data_dir is not None or cfg.universe:
-            raise ValueError(
-                "a live Binance market is not replayed: run it without a data dir and without the universe"
-            )
+            raise ValueError("a live Binance market is not replayed: run it without a data dir or the universe")
         ws, rest = cfg.binance_urls or (None, None)
         feed = BinanceLive(cfg.binance, market=cfg.binance_market, ws_url=ws, rest_url=rest)
         sources = [feed.source(s) for s in feed.symbols]
@@ -1249,9 +1247,8 @@ class LiveMarket:
             venue.idle = 0
             if account is None or not any(o.symbol == symbol and o.limit_price is not None and o.leaves
                                           for o in self._account(account).orders.values()):  # fmt: skip
-                frame: pd.DataFrame = self._shared_read(
-                    ("depth", symbol, levels), lambda: self._depth_frame(venue, symbol, levels, None)
-                )
+                frame: pd.DataFrame = self._shared_read(("depth", symbol, levels),
+                                                        lambda: self._depth_frame(venue, symbol, levels, None))
                 return frame
             return self._depth_frame(venue, symbol, levels, account)
 
@@ -1299,7 +1296,7 @@ class LiveMarket:
             j, h, n = self._col[symbol], self.config.history, self._hist_n
             order = np.arange(n - min(n, h), n) % h
             if cut is not None:  # only the samples after ``since`` are gathered
-                order = order[int(np.searchsorted(self._hist_ts[order], cut, side="right")) :]
+                order = order[int(np.searchsorted(self._hist_ts[order], cut, side="right")):]
             ts = self._hist_ts[order]
             bid, ask, last = (a[order, j].astype(float) for a in (self._hist_bid, self._hist_ask, self._hist_last))
         return {"ts": ts.view("M8[ns]"), "bid": bid, "ask": ask, "mid": (bid + ask) / 2, "last": last}
