@@ -423,6 +423,7 @@ class LiveSource:
         self._seq = 0
         self._queue: deque[MarketEvent] = deque()
         self._lock = threading.Lock()
+        self._ready = threading.Event()  # set once a snapshot has given the book
         self.last_ts = 0  # the exchange time of the latest event
 
     @property
@@ -439,9 +440,14 @@ class LiveSource:
             if isinstance(e, BookSnapshot | BookDelta):
                 self._book.apply(e)
                 self._seq = e.seq
+                self._ready.set()
             self.last_ts = max(self.last_ts, e.ts)
             if not isinstance(e, Quote):
                 self._queue.append(e)
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until the feed has given this symbol's book (or ``timeout_s``); whether it has."""
+        return self._ready.wait(timeout_s)
 
     def snapshot(self) -> BookSnapshot:
         """The book now (what arrived before it is in it), stamped with the latest exchange time."""

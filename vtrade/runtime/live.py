@@ -616,7 +616,7 @@ class LiveMarket:
         ws, rest = cfg.binance_urls or (None, None)
         feed = BinanceLive(cfg.binance, market=cfg.binance_market, ws_url=ws, rest_url=rest)
         sources = [feed.source(s) for s in feed.symbols]
-        if not feed.start().wait_live(60):
+        if not (feed.start().wait_live(60) and all(src.wait_ready(10) for src in sources)):
             feed.stop()
             raise ConnectionError(f"the live Binance feed did not synchronise: {feed.status()}")
         for src in sources:
