@@ -506,3 +506,19 @@ def test_a_live_market_trades_on_the_live_feed(eventually: Any) -> None:
             m.close()
         with pytest.raises(ValueError, match="without a data dir"):
             LiveMarket(cfg, data_dir="/tmp/never-made")
+
+
+@pytest.mark.parametrize(
+    ("flags", "why"),
+    [
+        (["--symbols", " , "], "--symbols: expected symbols"),
+        (["--symbols", "BTC-USDT"], "--symbols: expected symbols"),
+        (["--binance-url", "http://127.0.0.1:1"], "--binance-url: expected WS,REST"),
+        (["--binance-url", "ws://a,ftp://b"], "--binance-url: expected WS,REST"),
+    ],
+)
+def test_serve_binance_live_refuses_bad_flags(flags: list[str], why: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from vtrade.cli import main
+
+    assert main(["serve", "--market", "binance-live", "--ephemeral", *flags]) == 2
+    assert why in capsys.readouterr().err
