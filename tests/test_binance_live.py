@@ -320,13 +320,12 @@ def test_live_feed_reproduces_the_capture_and_the_engine_outputs(run: Callable[.
     ref = reference(USDM)
     assert check_books(events, ref) > 1500
     live = [e for e in events if isinstance(e, MarketEvent)]
-    assert r.feed.stats["malformed"] == r.feed.stats["gaps"] == 0
+    assert not r.of(FeedGap) and r.feed.stats["malformed"] == 0, r.of(FeedGap)
     assert [e.snapshot_id for e in r.of(FeedResync)] == [live[[type(e) for e in live].index(BookSnapshot)].seq]
     # Trades and quotes: the same events as the file's (but for when they reached us).
     trades = [_strip(e) for e in live if not isinstance(e, BookSnapshot | BookDelta)]
     ref_trades = [_strip(e) for e in ref.events if not isinstance(e, BookSnapshot | BookDelta)]
     assert len(trades) > 10_000 and trades == ref_trades[: len(trades)]
-    eventually(lambda: r.ex.pongs >= 1, what="a pong")  # the server's pings are answered
     # The same orders on both feeds, through the sequenced log and the execution worker: one hash.
     t0 = next(e.ts for e in live if isinstance(e, BookSnapshot))
     book = L2Book("BTCUSDT")
@@ -371,13 +370,13 @@ def _assert_recovered(r: Run, events: list[Event], ref: Reference) -> None:
 @pytest.mark.parametrize("fault", FAULTS)
 def test_each_fault_is_detected_and_recovered(fault: str, run: Callable[..., Run], eventually: Any,
                                               caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
-    r = run(stale_after="1s", snapshot_timeout="1s")
+    r = run(stale_after="2s", snapshot_timeout="1s")
     at = r.ex.diff_positions()[400]
     if fault == "malformed":
         for k in range(5):  # every kind of broken frame, in a row
             r.ex.inject("malformed", at=at + k * 50, variant=k)
     elif fault == "stale":
-        r.ex.inject("stale", at=at, pause_s=3)
+        r.ex.inject("stale", at=at, pause_s=4)
     elif fault == "slow_snapshot":  # a gap, and the snapshot to repair it comes too late and is asked again
         r.ex.inject("drop", at=at)
         r.ex.inject("slow_snapshot", at=at, delay_s=2)
@@ -410,13 +409,13 @@ def test_each_fault_is_detected_and_recovered(fault: str, run: Callable[..., Run
 
 
 def test_a_seeded_storm_of_faults(run: Callable[..., Run], eventually: Any) -> None:
-    r = run(limit=25_000, stale_after="700ms", snapshot_timeout="1s")
+    r = run(limit=25_000, stale_after="2s", snapshot_timeout="1s")
     rng = random.Random(17)
     positions = r.ex.diff_positions()
     chosen = sorted(rng.sample(positions[100 : int(len(positions) * 0.85)], 16))
     kinds = [rng.choice(FAULTS) for _ in chosen]
     for at, kind in zip(chosen, kinds, strict=True):
-        r.ex.inject(kind, at=at, pause_s=1.5, delay_s=1.5, lost=30)
+        r.ex.inject(kind, at=at, pause_s=3, delay_s=1.5, lost=30)
     r.feed.start()
     events = r.until_end(eventually)
     _assert_recovered(r, events, reference(SPOT))
@@ -424,8 +423,8 @@ def test_a_seeded_storm_of_faults(run: Callable[..., Run], eventually: Any) -> N
     assert sum(injected.values()) == len(chosen)
     stats = r.feed.stats
     assert stats["malformed"] == injected["malformed"]
-    assert len(r.of(FeedStale)) == injected["stale"]
-    assert r.ex.connections == 1 + injected["stale"] + injected["disconnect"]
+    assert len(r.of(FeedStale)) >= injected["stale"]  # (a loaded machine may add one: never fewer)
+    assert r.ex.connections >= 1 + injected["stale"] + injected["disconnect"]
     if injected["drop"] + injected["reorder"] + injected["disconnect"]:
         assert r.of(FeedGap)
 
@@ -449,8 +448,8 @@ def test_a_recording_replays_exactly(run: Callable[..., Run], eventually: Any, t
     r.feed.stop()
     with gzip.open(rec, "rt") as fh:
         replayed = list(replay_lines(BinanceSync("spot", [BINANCE_BTCUSDT_SPOT]), fh))
-    live_market = [e for e in events if isinstance(e, MarketEvent)]
-    assert [e for e in replayed if isinstance(e, MarketEvent)] == live_market
+    live_market = [e for e in events if isinstance(e, MarketEvent)]  # the recording goes on after the run's end
+    assert [e for e in replayed if isinstance(e, MarketEvent)][: len(live_market)] == live_market
     assert [e.reason for e in replayed if isinstance(e, FeedGap)] == [e.reason for e in r.of(FeedGap)][:1]
 
 
@@ -522,3 +521,14 @@ def test_serve_binance_live_refuses_bad_flags(flags: list[str], why: str, capsys
 
     assert main(["serve", "--market", "binance-live", "--ephemeral", *flags]) == 2
     assert why in capsys.readouterr().err
+
+
+def test_the_servers_pings_are_answered(eventually: Any) -> None:
+    with LocalBinance([SPOT], limit=200, ping_interval_s=0.3) as ex:
+        feed = BinanceLive(["BTCUSDT"], ws_url=ex.ws_url, rest_url=ex.rest_url).start()
+        try:
+            assert feed.wait_live(30)
+            eventually(lambda: ex.pongs >= 3, what="pongs to the server's pings")
+            assert ex.connections == 1  # no ping went unanswered: the server would have closed the connection
+        finally:
+            feed.stop()

@@ -131,7 +131,7 @@ class LocalBinance:
         captures: Iterable[str | Path],
         *,
         speed: float = 0.0,
-        ping_interval_s: float | None = 3.0,
+        ping_interval_s: float | None = 20.0,
         limit: int | None = None,
         restamp: bool = False,
     ) -> None:
@@ -310,7 +310,8 @@ class LocalBinance:
         self._stopped = asyncio.Event()
         settings: dict[str, Any] = {}
         if self.ping_interval_s:
-            # A client that does not answer a ping by the next one is disconnected.
+            # Every 20 s by default, as Binance's spot streams; a client that does not answer a
+            # ping by the next one is disconnected (the real exchange allows a minute).
             settings["websocket_ping_interval"] = self.ping_interval_s
         app = _application(self, settings)
         sockets = bind_sockets(0, "127.0.0.1")
