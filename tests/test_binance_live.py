@@ -37,7 +37,7 @@ from vtrade.core.events import (
 from vtrade.core.instruments import BINANCE_BTCUSDT_SPOT, BINANCE_BTCUSDT_USDM
 from vtrade.execution.engine import EngineConfig
 from vtrade.execution.orders import OrderType, SubmitOrder
-from vtrade.market.feeds.binance import BinanceFeed
+from vtrade.market.feeds.binance import BinanceFeed, binance_instrument
 from vtrade.market.feeds.binance_live import (
     BinanceSync,
     Fetch,
@@ -193,6 +193,28 @@ def test_stale_stream_age_limit_and_disconnect() -> None:
     assert _kinds(sync.message(102 * S, _diff(13, 14))) == ["Fetch"]  # the stream goes on
     (age,) = sync.tick(103 * S)
     assert isinstance(age, Reconnect) and "connection age limit" in age.reason
+
+
+def test_coinm_messages_follow_the_futures_rules() -> None:
+    inst, _ = binance_instrument("coinm", "BTCUSD_PERP", "0.1", "1")
+    sync = BinanceSync("coinm", [inst])
+    sync.connected(0)
+
+    def diff(u0: int, u1: int, pu: int) -> str:
+        return json.dumps({"stream": "btcusd_perp@depth@100ms", "data": {
+            "e": "depthUpdate", "E": 1, "T": 1, "s": "BTCUSD_PERP", "ps": "BTCUSD", "U": u0, "u": u1, "pu": pu,
+            "b": [["61800.0", "12"]], "a": []}})  # fmt: skip
+
+    (fetch,) = sync.message(1, diff(9, 12, 8))
+    snap = ('{"lastUpdateId":10,"E":1,"T":1,"symbol":"BTCUSD_PERP","pair":"BTCUSD",'
+            '"bids":[["61800.0","5"]],"asks":[["61800.1","7"]]}')  # fmt: skip
+    assert _kinds(sync.snapshot(2, "BTCUSD_PERP", fetch.token, snap)) == ["BookSnapshot", "BookDelta", "FeedResync"]
+    trade = ('{"stream":"btcusd_perp@trade","data":{"e":"trade","E":2,"T":2,"s":"BTCUSD_PERP","t":5,'
+             '"p":"61800.1","q":"3","m":false}}')  # fmt: skip
+    (t,) = sync.message(3, trade)
+    assert t.size == 3 and t.aggressor == Side.BUY  # whole contracts
+    assert _kinds(sync.message(4, diff(20, 25, 12))) == ["BookDelta"]  # futures ids skip: pu links the diffs
+    assert _kinds(sync.message(5, diff(30, 31, 26))) == ["FeedGap", "Fetch"]
 
 
 BROKEN = [
