@@ -346,12 +346,12 @@ class _FlowVenue(_Venue):
         return self._seen([self.source.snapshot()])[0]
 
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
+        if isinstance(self.source, LiveSource):  # the exchange's clock is the market's: what has arrived by now
+            return [] if self.halted else self._seen(self.source.until(end))  # (a halt holds it back)
         if self.halted:
             self.offset += step_ns  # the source's clock stands still: its flow picks up on resume
             return []
         until = end - self.offset
-        if isinstance(self.source, LiveSource):  # what has arrived by now: a live feed is not drawn ahead
-            return self._seen(self.source.until(until))
         # The source counts events, not time: draw until the pending flow reaches past ``until``.
         per_step = max(16, int(self.source.events_per_second * step_ns / 1e9 * 1.25))
         while not self.pending_ts or self.pending_ts[-1] <= until:
