@@ -147,9 +147,8 @@ def test_the_core_replays_a_capture_into_the_readers_events() -> None:
 def test_a_gap_stops_the_book_until_a_new_snapshot_restates_it(market: str) -> None:
     futures = market == "usdm"
     sync = BinanceSync(market, [BINANCE_BTCUSDT_USDM if futures else BINANCE_BTCUSDT_SPOT])
-    sync.connected(0)
-    (fetch,) = sync.message(1, _diff(9, 12, 8 if futures else None))
-    assert isinstance(fetch, Fetch)
+    (fetch,) = sync.connected(0)
+    assert isinstance(fetch, Fetch) and sync.message(1, _diff(9, 12, 8 if futures else None)) == []
     assert _kinds(sync.snapshot(2, "BTCUSDT", fetch.token, SNAP)) == ["BookSnapshot", "BookDelta", "FeedResync"]
     assert _kinds(sync.message(3, _diff(13, 14, 12 if futures else None))) == ["BookDelta"]
     # updates 15-16 never arrive
@@ -166,8 +165,8 @@ def test_a_gap_stops_the_book_until_a_new_snapshot_restates_it(market: str) -> N
 
 def test_duplicates_and_late_diffs_are_ignored_and_an_old_snapshot_is_fetched_again() -> None:
     sync = BinanceSync("spot", [BINANCE_BTCUSDT_SPOT])
-    sync.connected(0)
-    (fetch,) = sync.message(1, _diff(15, 16))
+    (fetch,) = sync.connected(0)
+    assert sync.message(1, _diff(15, 16)) == []
     (again,) = sync.snapshot(2, "BTCUSDT", fetch.token, SNAP)  # id 10: updates 11-14 are missing
     assert isinstance(again, Fetch) and sync.stats["snapshots_too_old"] == 1
     newer = SNAP.replace('"lastUpdateId":10', '"lastUpdateId":15')
@@ -180,8 +179,8 @@ def test_duplicates_and_late_diffs_are_ignored_and_an_old_snapshot_is_fetched_ag
 def test_stale_stream_age_limit_and_disconnect() -> None:
     sync = BinanceSync("spot", [BINANCE_BTCUSDT_SPOT], stale_after_ns=2 * S, max_connection_ns=100 * S)
     assert sync.tick(5) == []  # not connected: nothing to watch
-    sync.connected(0)
-    (fetch,) = sync.message(1, _diff(11, 12))
+    (fetch,) = sync.connected(0)
+    sync.message(1, _diff(11, 12))
     sync.snapshot(2, "BTCUSDT", fetch.token, SNAP)
     assert sync.tick(S) == []
     stale, reconnect = sync.tick(2 * S + 1)
@@ -189,8 +188,8 @@ def test_stale_stream_age_limit_and_disconnect() -> None:
     (gap,) = sync.disconnected(2 * S + 2, reconnect.reason)
     assert isinstance(gap, FeedGap) and "stale stream" in gap.reason and sync.state("BTCUSDT") == "disconnected"
     assert sync.snapshot(3 * S, "BTCUSDT", fetch.token, SNAP) == []
-    sync.connected(3 * S)
-    assert _kinds(sync.message(102 * S, _diff(13, 14))) == ["Fetch"]  # the stream goes on
+    assert _kinds(sync.connected(3 * S)) == ["Fetch"]  # the book is asked for again at once
+    assert sync.message(102 * S, _diff(13, 14)) == []  # the stream goes on
     (age,) = sync.tick(103 * S)
     assert isinstance(age, Reconnect) and "connection age limit" in age.reason
 
@@ -198,14 +197,14 @@ def test_stale_stream_age_limit_and_disconnect() -> None:
 def test_coinm_messages_follow_the_futures_rules() -> None:
     inst, _ = binance_instrument("coinm", "BTCUSD_PERP", "0.1", "1")
     sync = BinanceSync("coinm", [inst])
-    sync.connected(0)
+    (fetch,) = sync.connected(0)
 
     def diff(u0: int, u1: int, pu: int) -> str:
         return json.dumps({"stream": "btcusd_perp@depth@100ms", "data": {
             "e": "depthUpdate", "E": 1, "T": 1, "s": "BTCUSD_PERP", "ps": "BTCUSD", "U": u0, "u": u1, "pu": pu,
             "b": [["61800.0", "12"]], "a": []}})  # fmt: skip
 
-    (fetch,) = sync.message(1, diff(9, 12, 8))
+    assert sync.message(1, diff(9, 12, 8)) == []
     snap = ('{"lastUpdateId":10,"E":1,"T":1,"symbol":"BTCUSD_PERP","pair":"BTCUSD",'
             '"bids":[["61800.0","5"]],"asks":[["61800.1","7"]]}')  # fmt: skip
     assert _kinds(sync.snapshot(2, "BTCUSD_PERP", fetch.token, snap)) == ["BookSnapshot", "BookDelta", "FeedResync"]
@@ -235,8 +234,8 @@ BROKEN = [
 @pytest.mark.parametrize(("text", "why"), BROKEN)
 def test_a_malformed_message_is_counted_and_skipped_with_its_reason(text: str, why: str) -> None:
     sync = BinanceSync("spot", [BINANCE_BTCUSDT_SPOT])
-    sync.connected(0)
-    (fetch,) = sync.message(1, _diff(11, 12))
+    (fetch,) = sync.connected(0)
+    sync.message(1, _diff(11, 12))
     sync.snapshot(2, "BTCUSDT", fetch.token, SNAP)
     (skipped,) = sync.message(3, text)
     assert isinstance(skipped, Skipped) and why in skipped.reason, skipped.reason

@@ -10,7 +10,7 @@ One combined stream carries, per symbol, the diff-depth, trade and bookTicker st
 manage a local order book correctly"), with the rules of :func:`~vtrade.market.feeds.binance.sequence_verdict`:
 
 1. diffs that arrive while the book is not synchronised are buffered, and a REST snapshot is
-   asked for (:class:`Fetch`);
+   asked for (:class:`Fetch`: when the connection opens, and after a gap);
 2. when it comes, buffered diffs with ``u <= lastUpdateId`` are dropped; if the first one left
    starts after ``lastUpdateId + 1`` the snapshot is too old and another is asked for;
 3. the first diff applied has ``U <= lastUpdateId + 1 <= u``; then each continues the previous
@@ -26,11 +26,12 @@ counted, reported with its reason (:class:`Skipped`) and skipped.
 
 >>> from vtrade.core.instruments import BINANCE_BTCUSDT_SPOT
 >>> sync = BinanceSync("spot", [BINANCE_BTCUSDT_SPOT])
->>> _ = sync.connected(0)
+>>> sync.connected(0)  # the shell is asked for a snapshot
+[Fetch(symbol='BTCUSDT', token=1)]
 >>> diff = ('{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT",'
 ...         '"U":11,"u":12,"b":[["61800.01","1"]],"a":[]}}')
->>> [type(o).__name__ for o in sync.message(1, diff)]  # buffered; the shell is asked for a snapshot
-['Fetch']
+>>> sync.message(1, diff)  # buffered until it comes
+[]
 >>> snap = '{"lastUpdateId":10,"bids":[["61800.00","2"]],"asks":[["61801.00","3"]]}'
 >>> [type(o).__name__ for o in sync.snapshot(2, "BTCUSDT", 1, snap)]
 ['BookSnapshot', 'BookDelta', 'FeedResync']
@@ -226,12 +227,16 @@ class BinanceSync:
 
     # ------------------------------------------------------------------ inputs
     def connected(self, now: int) -> list[Output]:
-        """The websocket is open (at local time ``now``): books sync as their diffs arrive."""
+        """The websocket is open (at local time ``now``): diffs are buffered from here, and a
+        snapshot is asked for each book (a quiet symbol gets its book without waiting for a diff)."""
         self.connected_at = self.last_message = now
-        for book in self._books.values():
-            if book.snapshot_id is None and not book.since:
-                book.since = now  # the first synchronisation is timed from the first connection
-        return []
+        out: list[Output] = []
+        for symbol, book in self._books.items():
+            if book.snapshot_id is None:
+                if not book.since:
+                    book.since = now  # the first synchronisation is timed from the first connection
+                out.append(self._fetch(symbol))
+        return out
 
     def message(self, recv_ts: int, text: str | bytes) -> list[Output]:
         """One websocket message (a combined-stream envelope) received at ``recv_ts``."""
@@ -405,14 +410,15 @@ def replay_lines(sync: BinanceSync, lines: Iterable[str]) -> Iterator[Output]:
     for line in lines:
         head, _, body = line.rstrip("\n").partition(" ")
         recv_ts = int(head)
+        outs: list[Output] = []
         if sync.connected_at is None:
-            sync.connected(recv_ts)
+            outs = sync.connected(recv_ts)
         if body.startswith('{"lastUpdateId"') or '"lastUpdateId"' in body[:40]:
             symbol = single or str(_decode(body).get("symbol", ""))
             token = waiting.pop(symbol, 0)
-            outs = sync.snapshot(recv_ts, symbol, token, body) if token else []
+            outs += sync.snapshot(recv_ts, symbol, token, body) if token else []
         else:
-            outs = sync.message(recv_ts, body)
+            outs += sync.message(recv_ts, body)
         for o in outs:
             if isinstance(o, Fetch):
                 waiting[o.symbol] = o.token
