@@ -226,16 +226,26 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *args: An
         _show_warning(message, category, *args, **kw)
 
 
-def _market_args(p: argparse.ArgumentParser) -> None:
+def _market_args(p: argparse.ArgumentParser, *, binance: bool = False) -> None:
     """The flags that say which market runs: ``vtrade serve`` and the execution workers of a
-    scaled-out market take the same ones, so the workers run that market's exchanges."""
+    scaled-out market take the same ones, so the workers run that market's exchanges.
+    ``binance``: also the live Binance market and its flags (served in one process only)."""
     p.add_argument("--seed", type=int, default=7, help="seed of the simulated market and its traders")
     # The names vtrade.execution.queue.queue_model accepts (not imported here: it loads Numba,
     # and `vtrade --help` should stay instant; a test checks the two lists agree).
     p.add_argument("--queue", default="risk_averse", choices=("risk_averse", "prob"), help="queue model")
-    p.add_argument("--market", default="demo", choices=("demo", "synthetic"),
+    p.add_argument("--market", default="demo", choices=("demo", "synthetic", *(("binance-live",) if binance else ())),
                    help="demo: the 500-stock universe, the Binance capture and a synthetic stock (default); "
-                        "synthetic: four stocks on synthetic order flow only (starts in seconds)")  # fmt: skip
+                        "synthetic: four stocks on synthetic order flow only (starts in seconds)"
+                        + ("; binance-live: --symbols on Binance's live market data (needs the internet)"
+                           if binance else ""))  # fmt: skip
+    if binance:
+        p.add_argument("--symbols", default="BTCUSDT", help="binance-live: comma-separated symbols (default BTCUSDT)")
+        p.add_argument("--binance-market", default="spot", choices=("spot", "usdm", "coinm"),
+                       help="binance-live: spot (default), usdm (USD-M futures) or coinm (COIN-M futures)")  # fmt: skip
+        p.add_argument("--binance-url", metavar="WS,REST",
+                       help="binance-live: the websocket and REST base URLs (default: Binance's own), "
+                            "e.g. a local exchange's ws://127.0.0.1:PORT,http://127.0.0.1:PORT")  # fmt: skip
 
 
 def _live_config(args: argparse.Namespace, speed: float = 0.0) -> Any:
@@ -244,6 +254,8 @@ def _live_config(args: argparse.Namespace, speed: float = 0.0) -> Any:
 
     try:
         options = {"speed": speed, "seed": args.seed, "queue": args.queue}
+        if args.market == "binance-live":
+            return _binance_config(args, options)
         return LiveConfig.demo(**options) if args.market == "demo" else LiveConfig(**options)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -253,7 +265,7 @@ def _serving_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
     p.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
     p.add_argument("--speed", type=_speed, default=20.0, help="simulated seconds per wall second (0 = max)")
-    _market_args(p)
+    _market_args(p, binance=True)
     p.add_argument("--show", action="store_true", help="open a browser tab")
     p.add_argument("--bus", metavar="URL",
                    help="run the market on this log (redis://host:port/db or kafka://host:port, with "
@@ -288,8 +300,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"vtrade {args.command}: error: --port must be 1-65535, got {args.port}", file=sys.stderr)
         return 2
     config = _live_config(args, args.speed)
+    if args.bus and args.market == "binance-live":
+        raise UsageError("--bus: the live Binance market runs in one process; leave --bus out")
     bus = _market_bus(args.bus) if args.bus else None
     data_dir = _data_dir(args)
+    market_dir = data_dir
+    if args.market == "binance-live":
+        market_dir = None  # what the exchange sent cannot be replayed: the market starts afresh each time
+        print("vtrade: binance-live: accounts and orders on the live market end with the server", flush=True)
     try:
         boards = _leaderboards(args.leaderboards)
     except ValueError as exc:
@@ -316,7 +334,7 @@ def _serve(args: argparse.Namespace) -> int:
     room = Classroom(data_dir, boards=boards)
     try:
         serve_trader(port=args.port, address=args.address, config=config, market=market, show=args.show,
-                     data_dir=data_dir, classroom=room)  # fmt: skip
+                     data_dir=market_dir, classroom=room)  # fmt: skip
     finally:
         room.close()
         if market is not None:
@@ -332,6 +350,8 @@ def _up(args: argparse.Namespace) -> int:
     if not args.bus:
         raise UsageError("--bus: give the log the processes share (redis://host:port/db or kafka://host:port); "
                          "for one process, use `vtrade serve`")  # fmt: skip
+    if args.market == "binance-live":
+        raise UsageError("--market binance-live runs in one process: use `vtrade serve --market binance-live`")
     url = _fresh_namespace(args.bus)
     _market_bus(url).close()  # reachable and free, before anything starts
     _live_config(args)
@@ -393,6 +413,24 @@ def _market_bus(url: str) -> Any:
         raise UsageError(f"--bus: the log at {url} already holds a market ({records} on {INPUT_TOPIC}); "
                          "a market cannot resume from a bus yet: give a new ?namespace=name")  # fmt: skip
     return bus
+
+
+def _binance_config(args: argparse.Namespace, options: dict[str, Any]) -> Any:
+    """The live Binance market's configuration: ``--symbols`` at the exchange's pace (speed 1),
+    no simulated participants (the book is the exchange's). ValueError for bad flags."""
+    from vtrade.runtime.live import LiveConfig
+
+    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
+    if not symbols or not all(s.replace("_", "").isalnum() for s in symbols):
+        raise ValueError(f"--symbols: expected symbols such as BTCUSDT,ETHUSDT, got {args.symbols!r}")
+    urls = None
+    if args.binance_url:
+        parts = [u.strip() for u in args.binance_url.split(",")]
+        if len(parts) != 2 or not parts[0].startswith(("ws://", "wss://")) or not parts[1].startswith("http"):
+            raise ValueError(f"--binance-url: expected WS,REST (ws://...,http://...), got {args.binance_url!r}")
+        urls = (parts[0], parts[1])
+    return LiveConfig(**(options | {"speed": 1.0}), symbols=(), binance=symbols, binance_market=args.binance_market,
+                      binance_urls=urls, bots=False)  # fmt: skip
 
 
 def _leaderboards(url: str | None) -> Any:

@@ -137,6 +137,7 @@ from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
 from vtrade.portfolio.events import FillBooked, Holding, MarginCalled
 from vtrade.portfolio.feed import AccountFeed
 from vtrade.runtime import live_copilot
+from vtrade.runtime.binance_live import BinanceLive, LiveSource
 from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.datadir import prepare_data_dir
 from vtrade.runtime.live_copilot import SignedOutcome
@@ -177,6 +178,7 @@ _STATE = ("now", "start_ts", "_skipped_ns", "_day_bounds", "_slices", "universe"
 #: (:class:`~vtrade.portfolio.feed.AccountFeed`).
 FEED_TOPIC = "portfolio"
 FEED_EVERY_NS = 30 * 60 * 10**9
+_DOLLARS = ("USD", "USDT", "USDC", "FDUSD", "TUSD", "BUSD")  # quoted at par in the paper account's dollars
 # The default watchlist: what a newcomer sees first (plus whatever they hold or focus).
 FEATURED = ("SPY", "BTCUSDT", "SYNTH", "AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ", "XLK", "XLE", "XLF")
 
@@ -211,6 +213,11 @@ class LiveConfig:
     universe: bool = False
     universe_start: str = "2017-10-02"
     crypto: bool = False
+    # Symbols whose market data comes live from Binance (``binance_market`` spot/usdm/coinm; at
+    # ``binance_urls`` = (websocket, REST) base URLs, default the exchange's own): see binance_live.
+    binance: tuple[str, ...] = ()
+    binance_market: str = "spot"
+    binance_urls: tuple[str, str] | None = None
     default_cash: int = 100_000
     bots: bool = True
     burn_in: int = 200_000
@@ -239,7 +246,7 @@ class LiveConfig:
         return cls(**(base | overrides))
 
     def __post_init__(self) -> None:
-        if not (self.symbols or self.universe or self.crypto):
+        if not (self.symbols or self.universe or self.crypto or self.binance):
             raise ValueError("a live market needs at least one symbol (symbols, universe or crypto)")
         if not (isinstance(self.speed, int | float) and self.speed >= 0 and math.isfinite(self.speed)):
             raise ValueError(f"speed must be a finite number >= 0, got {self.speed!r}")
@@ -328,7 +335,7 @@ class _FlowVenue(_Venue):
     scale = 1.0  # factor on every displayed size
     mirror: tuple[dict[int, int], dict[int, int]] | None = None  # the source's (bids, asks) while scaled
 
-    def __init__(self, inst: Instrument, source: SyntheticMarket | CaptureLoop) -> None:
+    def __init__(self, inst: Instrument, source: SyntheticMarket | CaptureLoop | LiveSource) -> None:
         super().__init__(inst)
         self.source = source
         self.offset = 0
@@ -341,6 +348,8 @@ class _FlowVenue(_Venue):
         return self._seen([self.source.snapshot()])[0]
 
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
+        if isinstance(self.source, LiveSource):  # the exchange's clock is the market's: what has arrived by now
+            return [] if self.halted else self._seen(self.source.until(end))  # (a halt holds it back)
         if self.halted:
             self.offset += step_ns  # the source's clock stands still: its flow picks up on resume
             return []
@@ -496,6 +505,7 @@ class LiveMarket:
         else:
             uni_insts = {}
             self.now = _session_open(date.fromisoformat(cfg.universe_start))
+        self._live_feed = self._open_live(cfg, data_dir)
         self.start_ts = self.now
         self._skipped_ns = 0  # closed hours jumped over: the pacer does not wait for them
         if cfg.crypto:
@@ -601,6 +611,27 @@ class LiveMarket:
         if self._durable is not None:
             self._resume(self._durable)
 
+    def _open_live(self, cfg: LiveConfig, data_dir: str | Path | None) -> BinanceLive | None:
+        """Connect the live Binance feed of ``cfg.binance`` (waits until every book is live):
+        one flow venue per symbol on it, and the market's clock on the exchange's."""
+        if not cfg.binance:
+            return None
+        if data_dir is not None or cfg.universe:
+            raise ValueError("a live Binance market is not replayed: run it without a data dir or the universe")
+        ws, rest = cfg.binance_urls or (None, None)
+        feed = BinanceLive(cfg.binance, market=cfg.binance_market, ws_url=ws, rest_url=rest)
+        sources = [feed.source(s) for s in feed.symbols]
+        if not (feed.start().wait_live(60) and all(src.wait_ready(10) for src in sources)):
+            feed.stop()
+            raise ConnectionError(f"the live Binance feed did not synchronise: {feed.status()}")
+        for src in sources:
+            cur = src.instrument.currency
+            inst = replace(src.instrument, sector="Crypto", name=f"{src.symbol} (Binance live)",
+                           currency="USD" if cur in _DOLLARS else cur)  # fmt: skip
+            self._flow.append(_FlowVenue(inst, src))
+        self.now = max(src.last_ts for src in sources)
+        return feed
+
     def _engine_config(self, symbol: str) -> EngineConfig:
         """The exchange rules of ``symbol`` (what the execution worker builds its engine from)."""
         return _engine_config(self.config, self._queue, self._insts[symbol])
@@ -639,6 +670,8 @@ class LiveMarket:
         """Stop, checkpoint and let go of the data dir (another process may open it then).
         Reads keep working on what the market holds."""
         self.stop()
+        if self._live_feed is not None:
+            self._live_feed.stop()
         with self._lock:
             if self._durable is not None:
                 self._durable.close()
@@ -1439,6 +1472,7 @@ class LiveMarket:
             "day": day,
             "running": self.running,
             "faults": list(self.faults[-3:]),
+            "live": self._live_feed.status() if self._live_feed is not None else None,
         }
 
     # ------------------------------------------------------------------ the slice
