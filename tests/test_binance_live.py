@@ -503,6 +503,7 @@ def test_a_live_market_trades_on_the_live_feed(eventually: Any) -> None:
     from vtrade.runtime.live import LiveConfig, LiveMarket
 
     with LocalBinance([USDM], limit=20_000) as ex:
+        ex.inject("drop", at=ex.diff_positions("BTCUSDT")[200])  # a gap: the feed must resync
         cfg = LiveConfig(symbols=(), binance=("BTCUSDT",), binance_market="usdm", binance_urls=(ex.ws_url, ex.rest_url),
                          bots=False, speed=0)  # fmt: skip
         m = LiveMarket(cfg, keep_log=True)
@@ -510,6 +511,10 @@ def test_a_live_market_trades_on_the_live_feed(eventually: Any) -> None:
             m.open_account("ada", cash=1_000_000)
             eventually(lambda: ex.done, what="the tape to be out")
             m.advance(3)
+            # The feed's status events are on the log (topic "feeds"), and nothing piles up in it.
+            status = [type(r.event).__name__ for r in read_topic(m._log.bus, "feeds")]
+            assert "FeedGap" in status and status[-1] == "FeedResync", status
+            assert m._live_feed is not None and not m._live_feed.take()
             top = m.depth("BTCUSDT", levels=1)
             out = m.submit("ada", "BTCUSDT", "buy", "0.25")
             assert out.ok, out.reason

@@ -99,7 +99,17 @@ import pandas as pd
 from vtrade.copilot.airgap import Gate, RegisterKey, SignedOrder
 from vtrade.copilot.signing import valid_public_key
 from vtrade.core.errors import VtradeError
-from vtrade.core.events import BookDelta, BookSnapshot, Clock, Event, MarketEvent, Side, Trade, TradingStatus
+from vtrade.core.events import (
+    BookDelta,
+    BookSnapshot,
+    Clock,
+    Event,
+    FeedStatus,
+    MarketEvent,
+    Side,
+    Trade,
+    TradingStatus,
+)
 from vtrade.core.instruments import ALWAYS_OPEN, BINANCE_BTCUSDT_USDM, Instrument, us_equity
 from vtrade.core.numbers import Number
 from vtrade.core.rng import seeded_rng
@@ -177,6 +187,8 @@ _STATE = ("now", "start_ts", "_skipped_ns", "_day_bounds", "_slices", "universe"
 #: often, in simulated time, it snapshots every account between session closes
 #: (:class:`~vtrade.portfolio.feed.AccountFeed`).
 FEED_TOPIC = "portfolio"
+#: A live feed's status events (:class:`~vtrade.core.events.FeedStatus`), keyed by symbol.
+FEEDS_TOPIC = "feeds"
 FEED_EVERY_NS = 30 * 60 * 10**9
 _DOLLARS = ("USD", "USDT", "USDC", "FDUSD", "TUSD", "BUSD")  # quoted at par in the paper account's dollars
 # The default watchlist: what a newcomer sees first (plus whatever they hold or focus).
@@ -520,6 +532,8 @@ class LiveMarket:
             raise ValueError("a data dir keeps the embedded log on disk; with a bus of your own, the bus is the log")
         self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config, keep=keep_log,
                             execution=execution)  # fmt: skip
+        if self._live_feed is not None:
+            self._log.bus.create_topic(FEEDS_TOPIC, 1)
         # One folder per market configuration: a served demo and a served class (or another
         # seed) keep their own state under the same data dir, and never replay into each other.
         fingerprint = _fingerprint(cfg)
@@ -631,6 +645,15 @@ class LiveMarket:
             self._flow.append(_FlowVenue(inst, src))
         self.now = max(src.last_ts for src in sources)
         return feed
+
+    def _publish_feed_status(self) -> None:
+        """The live feed's status events (gaps, resyncs, stale streams) since the last slice onto
+        the ``feeds`` topic, keyed by symbol: the log says when the market's data was not the
+        exchange's. (Its market data reached the venues through their sources.)"""
+        assert self._live_feed is not None
+        status = [(e.symbol, e) for e in self._live_feed.take() if isinstance(e, FeedStatus)]
+        if status:
+            self._log.bus.publish_many(FEEDS_TOPIC, status)  # type: ignore[arg-type]
 
     def _engine_config(self, symbol: str) -> EngineConfig:
         """The exchange rules of ``symbol`` (what the execution worker builds its engine from)."""
@@ -1481,6 +1504,8 @@ class LiveMarket:
         if self.universe is not None:
             self.universe.step()
         self._log.slice({s: v.events_until(end, self._step_ns) for s, v in list(self._venues.items())}, end)
+        if self._live_feed is not None:
+            self._publish_feed_status()
         self.now = end
         self._fold_exec()
         self._slices += 1
