@@ -198,7 +198,7 @@ class KafkaBus(Bus):
         namespace: str = "vt",
         clock: Clock = time.monotonic,
         session_timeout_ms: int = 6000,
-        fetch_wait_ms: int = 100,
+        fetch_wait_ms: int = 10,
         config: Mapping[str, Any] | None = None,
     ) -> None:
         self.namespace = check_name("namespace", namespace)
