@@ -623,13 +623,17 @@ class ExecutionWorker(Closeable):
     def _open(self, tp: TopicPartition) -> _Partition:
         snap = self.store.latest(self.group, tp.topic, tp.partition)
         if snap is None:
-            part = _Partition(tp, {}, Deduplicator())
-            self._parts[tp] = part
             # The genesis snapshot: every output of this partition lies after it. If the group
-            # already committed here, the store was lost: outputs may lie anywhere, so the
-            # genesis points at the start of the output log and a restart checks all of it.
+            # already committed here, this store never saw the partition (it moved from another
+            # worker's store, or the store was lost): outputs may lie anywhere, so the genesis
+            # points at the start of the output log, and the replay from offset 0 checks all of
+            # them now and after a restart.
             lost = self._consumer.committed(tp.topic, tp.partition) is not None
-            self._save(part, output_offsets=[0] * self._n_out if lost else None)
+            starts = [0] * self._n_out if lost else None
+            on_log = {} if starts is None else self._published_since(tp, starts)
+            part = _Partition(tp, {}, Deduplicator(), on_log=on_log)
+            self._parts[tp] = part
+            self._save(part, output_offsets=starts)
             return part
         engines = {s: ExecutionEngine.restore(blob) for s, blob in sorted(snap.engines.items())}
         marks = {(tp.topic, tp.partition): snap.offset} if snap.offset >= 0 else {}
