@@ -7,6 +7,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from vtrade.execution.fees import MakerTaker
 from vtrade.execution.orders import CancelOrder, OrderType, ReplaceOrder, SubmitOrder
 from vtrade.market.feeds import open_feed
 from vtrade.market.l2book import L2Book
-from vtrade.runtime.bus import Bus, TopicPartition, open_bus
+from vtrade.runtime.bus import Bus, Consumer, TopicPartition, open_bus
 from vtrade.runtime.bus.redis_streams import RedisBus
 from vtrade.runtime.execution_worker import (
     DeterminismError,
@@ -304,6 +305,37 @@ def test_a_partition_moved_to_a_worker_with_its_own_store_is_replayed_not_republ
     assert second.stats.applied == second.offsets[btc] + 1 > 1000 and second.stats.suppressed == published
     assert output_hash(bus, "exec") == reference
     second.close()
+
+
+def test_a_partition_lost_while_its_worker_rewinds_it_is_left_to_its_new_owner(
+    make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
+) -> None:
+    reference = run_uninterrupted(make_bus(), market, commands)
+    bus = make_bus()
+    sequence(bus, market, commands)
+    with ExecutionWorker(bus, CONFIGS, member_id="m") as first:  # commits past offset 0 ...
+        first.poll_once(500)
+    worker = ExecutionWorker(bus, CONFIGS, member_id="m")  # ... so this one rewinds to its genesis
+    btc = TopicPartition("exec.in", partition_for("BTCUSDT", 8))
+    # A member that takes BTCUSDT's half of the partitions joins just before that rewind.
+    rival_id = "a" if btc.partition < 4 else "z"
+    rivals: list[Consumer] = []
+    opened = worker._open
+
+    def open_then_lose(tp: TopicPartition) -> Any:
+        part = opened(tp)
+        rivals.append(bus.consumer("exec", "exec.in", member_id=rival_id))
+        return part
+
+    worker._open = open_then_lose  # type: ignore[method-assign]
+    assert worker.poll_once(500) == 500  # no error: the rewind of a partition it lost is skipped
+    assert btc not in worker.offsets
+    assert btc in rivals[0].assignment()
+    rivals[0].close()  # the partition comes back, and the worker replays it from its genesis
+    worker._open = opened  # type: ignore[method-assign]
+    worker.run()
+    assert output_hash(bus, "exec") == reference
+    worker.close()
 
 
 def test_a_record_delivered_twice_is_applied_once(market: list[MarketEvent], commands: list[Event]) -> None:

@@ -578,8 +578,11 @@ class ExecutionWorker(Closeable):
                 # from the store's latest snapshot, and rewind to just after it if need be.
                 part = self._open(r.tp)
                 if r.offset > part.offset + 1:
-                    self._consumer.seek(r.topic, r.partition, part.offset + 1)
                     rewound.add(r.tp)
+                    try:
+                        self._consumer.seek(r.topic, r.partition, part.offset + 1)
+                    except ValueError:  # reassigned since the poll: its new owner replays it
+                        del self._parts[r.tp]
                     continue
             if part.dedup.is_new(r):
                 self._apply(part, r)
