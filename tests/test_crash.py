@@ -488,6 +488,9 @@ def spawn() -> Iterator[Callable[[str, str, Path, list[str]], WorkerProcess]]:
     for p in started:
         if p.proc.poll() is None:
             p.kill()
+    for p in started:  # shown if the test failed
+        said = [line for line in p.lines if " progress " not in line]
+        print(f"{p.proc.args[4]} worker: exit {p.proc.returncode}, progress {p.progress}", *said[-10:], sep="\n  ")
 
 
 @pytest.fixture(params=["redis", "kafka"])
