@@ -583,6 +583,9 @@ class ExecutionWorker(Closeable):
                         self._consumer.seek(r.topic, r.partition, part.offset + 1)
                     except ValueError:  # reassigned since the poll: its new owner replays it
                         del self._parts[r.tp]
+                    # The seek synced with the group, which may have taken other partitions of
+                    # this batch away meanwhile: the rest of their records is the new owner's.
+                    owned = set(self._consumer.assignment())
                     continue
             if part.dedup.is_new(r):
                 self._apply(part, r)
@@ -593,6 +596,7 @@ class ExecutionWorker(Closeable):
             else:
                 self.stats.duplicates += 1
             done.append(r)
+        done = [r for r in done if r.tp in owned]  # a new owner redoes the others (and checks the outputs)
         if commit and done:
             try:
                 self._consumer.commit(done)
