@@ -307,6 +307,38 @@ def test_a_partition_moved_to_a_worker_with_its_own_store_is_replayed_not_republ
     second.close()
 
 
+def test_a_snapshot_taken_while_replaying_behind_a_previous_owner_restores_exactly(
+    make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
+) -> None:
+    reference = run_uninterrupted(make_bus(), market, commands)
+    bus = make_bus()
+    sequence(bus, market, commands)
+    btc = TopicPartition("exec.in", partition_for("BTCUSDT", 8))
+    mine = MemorySnapshotStore()
+
+    def worker(store: MemorySnapshotStore, member: str) -> ExecutionWorker:
+        return ExecutionWorker(bus, CONFIGS, snapshot_every=100, store=store, member_id=member)
+
+    def run_to(w: ExecutionWorker, offset: int) -> None:
+        while w.offsets.get(btc, -1) < offset:
+            assert w.poll_once(50) > 0
+
+    with worker(mine, "a") as first:
+        run_to(first, 300)
+    with worker(MemorySnapshotStore(), "b") as other:  # another store: it gets far further
+        run_to(other, 2800)
+    # Back to a worker on the first store: it replays from ~300 behind the other's outputs,
+    # snapshots on the way (those outputs lie before the end of the log) and dies before 2800.
+    with worker(mine, "a") as again:
+        run_to(again, 1000)
+        assert again.stats.suppressed > 0 and again.stats.published == 0
+    last = worker(mine, "a")  # from the snapshot taken mid-replay
+    last.run()
+    assert last.stats.suppressed > 0
+    assert output_hash(bus, "exec") == reference
+    last.close()
+
+
 def test_a_partition_lost_while_its_worker_rewinds_it_is_left_to_its_new_owner(
     make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
 ) -> None:
