@@ -285,12 +285,20 @@ def test_restart_after_a_checkpoint_with_a_file_snapshot_store(
     assert output_hash(bus, "exec") == reference
 
 
-def test_a_partition_moved_to_a_worker_with_its_own_store_is_replayed_not_republished(
+def reference_and_input(
     make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
-) -> None:
+) -> tuple[str, Bus]:
+    """The output hash of an uninterrupted run, and a fresh bus holding the same input."""
     reference = run_uninterrupted(make_bus(), market, commands)
     bus = make_bus()
     sequence(bus, market, commands)
+    return reference, bus
+
+
+def test_a_partition_moved_to_a_worker_with_its_own_store_is_replayed_not_republished(
+    make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
+) -> None:
+    reference, bus = reference_and_input(make_bus, market, commands)
     first = ExecutionWorker(bus, CONFIGS, snapshot_every=400, store=MemorySnapshotStore(), member_id="a")
     for _ in range(4):
         assert first.poll_once(250) == 250
@@ -310,9 +318,7 @@ def test_a_partition_moved_to_a_worker_with_its_own_store_is_replayed_not_republ
 def test_a_snapshot_taken_while_replaying_behind_a_previous_owner_restores_exactly(
     make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
 ) -> None:
-    reference = run_uninterrupted(make_bus(), market, commands)
-    bus = make_bus()
-    sequence(bus, market, commands)
+    reference, bus = reference_and_input(make_bus, market, commands)
     btc = TopicPartition("exec.in", partition_for("BTCUSDT", 8))
     mine = MemorySnapshotStore()
 
@@ -342,9 +348,7 @@ def test_a_snapshot_taken_while_replaying_behind_a_previous_owner_restores_exact
 def test_a_partition_lost_while_its_worker_rewinds_it_is_left_to_its_new_owner(
     make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
 ) -> None:
-    reference = run_uninterrupted(make_bus(), market, commands)
-    bus = make_bus()
-    sequence(bus, market, commands)
+    reference, bus = reference_and_input(make_bus, market, commands)
     with ExecutionWorker(bus, CONFIGS, member_id="m") as first:  # commits past offset 0 ...
         first.poll_once(500)
     worker = ExecutionWorker(bus, CONFIGS, member_id="m")  # ... so this one rewinds to its genesis
