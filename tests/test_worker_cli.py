@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["worker", "portfolio", "--bus", "memory://", "--symbols", "SPY"], "needs --accounts"),
+        (["worker", "portfolio", "--bus", "memory://", "--symbols", "SPY"], "needs --symbols and --accounts"),
+        (["worker", "portfolio", "--bus", "memory://", "--accounts", "ada"], "needs --symbols and --accounts"),
         (["worker", "exec", "--bus", "kafka9://x", "--symbols", "SPY"], "unknown bus URL"),
         (["worker", "exec", "--bus", "memory://", "--symbols", "SPY", "--session-timeout", "0"], "must be positive"),
         (["worker", "exec", "--bus", "memory://", "--symbols", "SPY", "--data-dir", "FILE"], "is a file"),

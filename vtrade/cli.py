@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -86,6 +87,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "project's factor file for raw Lean data; none: apply nothing")  # fmt: skip
     _grid_args(replay)
     _worker_args(sub)
+    up = sub.add_parser(
+        "up",
+        help="start a scaled-out market on a Redis or Kafka log: execution workers and the server, as processes",
+        description="Start the market's roles as separate local processes on one log, supervise them (a role\n"
+        "that dies is restarted) and stop them together on Ctrl-C or SIGTERM. Every line a role\n"
+        "prints is shown prefixed with its name. Each run gets a fresh namespace on the bus unless\n"
+        "the URL names one (?namespace=...).",
+        epilog="examples:\n"
+        "  vtrade up --bus redis://localhost:6379/0 --market synthetic\n"
+        "  vtrade up --bus kafka://localhost:9092 --execution-workers 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _serving_args(up)
+    up.add_argument("--execution-workers", type=_positive_int, default=2, metavar="N",
+                    help="execution workers sharing the exchanges (default 2)")  # fmt: skip
+    _status_args(sub)
 
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning
@@ -106,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "up":
+            return _up(args)
+        if args.command == "status":
+            return _status(args)
     except VtradeError as exc:
         print(f"vtrade {args.command}: error: {exc.render(flags)}", file=sys.stderr)
         return 2
@@ -205,18 +226,51 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *args: An
         _show_warning(message, category, *args, **kw)
 
 
-def _serving_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
-    p.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
-    p.add_argument("--speed", type=_speed, default=20.0, help="simulated seconds per wall second (0 = max)")
+def _market_args(p: argparse.ArgumentParser, *, binance: bool = False) -> None:
+    """The flags that say which market runs: ``vtrade serve`` and the execution workers of a
+    scaled-out market take the same ones, so the workers run that market's exchanges.
+    ``binance``: also the live Binance market and its flags (served in one process only)."""
     p.add_argument("--seed", type=int, default=7, help="seed of the simulated market and its traders")
     # The names vtrade.execution.queue.queue_model accepts (not imported here: it loads Numba,
     # and `vtrade --help` should stay instant; a test checks the two lists agree).
     p.add_argument("--queue", default="risk_averse", choices=("risk_averse", "prob"), help="queue model")
-    p.add_argument("--market", default="demo", choices=("demo", "synthetic"),
+    p.add_argument("--market", default="demo", choices=("demo", "synthetic", *(("binance-live",) if binance else ())),
                    help="demo: the 500-stock universe, the Binance capture and a synthetic stock (default); "
-                        "synthetic: four stocks on synthetic order flow only (starts in seconds)")  # fmt: skip
+                        "synthetic: four stocks on synthetic order flow only (starts in seconds)"
+                        + ("; binance-live: --symbols on Binance's live market data (needs the internet)"
+                           if binance else ""))  # fmt: skip
+    if binance:
+        p.add_argument("--symbols", default="BTCUSDT", help="binance-live: comma-separated symbols (default BTCUSDT)")
+        p.add_argument("--binance-market", default="spot", choices=("spot", "usdm", "coinm"),
+                       help="binance-live: spot (default), usdm (USD-M futures) or coinm (COIN-M futures)")  # fmt: skip
+        p.add_argument("--binance-url", metavar="WS,REST",
+                       help="binance-live: the websocket and REST base URLs (default: Binance's own), "
+                            "e.g. a local exchange's ws://127.0.0.1:PORT,http://127.0.0.1:PORT")  # fmt: skip
+
+
+def _live_config(args: argparse.Namespace, speed: float = 0.0) -> Any:
+    """The :class:`LiveConfig` of :func:`_market_args`'s flags (UsageError if they do not make one)."""
+    from vtrade.runtime.live import LiveConfig
+
+    try:
+        options = {"speed": speed, "seed": args.seed, "queue": args.queue}
+        if args.market == "binance-live":
+            return _binance_config(args, options)
+        return LiveConfig.demo(**options) if args.market == "demo" else LiveConfig(**options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _serving_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
+    p.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
+    p.add_argument("--speed", type=_speed, default=20.0, help="simulated seconds per wall second (0 = max)")
+    _market_args(p, binance=True)
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--bus", metavar="URL",
+                   help="run the market on this log (redis://host:port/db or kafka://host:port, with "
+                        "?namespace=name) with its exchanges in `vtrade worker execution` processes "
+                        "(see `vtrade up`); default: one process, an embedded log")  # fmt: skip
     p.add_argument("--leaderboards", metavar="URL",
                    help="keep the classes' leaderboards in Redis Sorted Sets at URL (redis://host:port/db); "
                         "default: in this process, rebuilt from the data dir at start")  # fmt: skip
@@ -239,19 +293,21 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from vtrade.runtime.classroom import Classroom
-    from vtrade.runtime.live import LiveConfig, reset_shared_market
+    from vtrade.runtime.live import reset_shared_market
     from vtrade.ui.serve import serve_trader
 
     if not 0 < args.port < 65536:
         print(f"vtrade {args.command}: error: --port must be 1-65535, got {args.port}", file=sys.stderr)
         return 2
-    try:
-        options = {"speed": args.speed, "seed": args.seed, "queue": args.queue}
-        config = LiveConfig.demo(**options) if args.market == "demo" else LiveConfig(**options)
-    except ValueError as exc:
-        print(f"vtrade {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    config = _live_config(args, args.speed)
+    if args.bus and args.market == "binance-live":
+        raise UsageError("--bus: the live Binance market runs in one process; leave --bus out")
+    bus = _market_bus(args.bus) if args.bus else None
     data_dir = _data_dir(args)
+    market_dir = data_dir
+    if args.market == "binance-live":
+        market_dir = None  # what the exchange sent cannot be replayed: the market starts afresh each time
+        print("vtrade: binance-live: accounts and orders on the live market end with the server", flush=True)
     try:
         boards = _leaderboards(args.leaderboards)
     except ValueError as exc:
@@ -266,16 +322,115 @@ def _serve(args: argparse.Namespace) -> int:
     # SIGTERM (systemd, docker stop, a test) stops like Ctrl-C: the server's loop ends and the
     # market is stopped in order, so a durable market closes its files instead of being cut off.
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    market = None
+    if bus is not None:
+        from vtrade.runtime.live import LiveMarket
+
+        print(f"vtrade: the market's log is {args.bus}; its exchanges run in `vtrade worker execution` "
+              "processes on it", flush=True)  # fmt: skip
+        market = LiveMarket(config, bus=bus, execution="remote").start()
     # Classes are served alongside /trader (/join, /student, /teacher, /projector), kept in the
     # same data dir; each class's market starts only when its teacher starts trading.
     room = Classroom(data_dir, boards=boards)
     try:
-        serve_trader(port=args.port, address=args.address, config=config, show=args.show, data_dir=data_dir,
-                     classroom=room)  # fmt: skip
+        serve_trader(port=args.port, address=args.address, config=config, market=market, show=args.show,
+                     data_dir=market_dir, classroom=room)  # fmt: skip
     finally:
         room.close()
+        if market is not None:
+            market.close()
         reset_shared_market()
     return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from vtrade.runtime.supervisor import Role, Supervisor
+    from vtrade.runtime.workers import stop_on_sigterm
+
+    if not args.bus:
+        raise UsageError("--bus: give the log the processes share (redis://host:port/db or kafka://host:port); "
+                         "for one process, use `vtrade serve`")  # fmt: skip
+    if args.market == "binance-live":
+        raise UsageError("--market binance-live runs in one process: use `vtrade serve --market binance-live`")
+    url = _fresh_namespace(args.bus)
+    _market_bus(url).close()  # reachable and free, before anything starts
+    _live_config(args)
+    data_dir = _data_dir(args)
+    root = Path(tempfile.mkdtemp(prefix="vtrade-up-")) if data_dir is None else data_dir / "scale-out"
+    market = ["--market", args.market, "--seed", str(args.seed), "--queue", args.queue]
+    me = [sys.executable, "-m", "vtrade.cli"]
+    roles = [
+        Role(f"execution-{i}", [*me, "worker", "execution", "--bus", url, *market,
+                                "--data-dir", str(root / _namespace(url) / f"execution-{i}")])
+        for i in range(1, args.execution_workers + 1)
+    ]  # fmt: skip
+    keep = ["--ephemeral"] if data_dir is None else ["--data-dir", str(data_dir)]
+    serve = [*me, "serve", "--bus", url, *market, "--port", str(args.port), "--address", args.address,
+             "--speed", str(args.speed), *keep, *(["--show"] if args.show else [])]  # fmt: skip
+    if args.leaderboards:
+        serve += ["--leaderboards", args.leaderboards]
+    roles.append(Role("serve", serve))
+    print(f"vtrade up: the log is {url}", flush=True)
+    supervisor = Supervisor(roles)
+    stop = stop_on_sigterm()
+    supervisor.start()
+    return supervisor.run(stop)
+
+
+def _namespace(url: str) -> str:
+    from urllib.parse import parse_qsl, urlsplit
+
+    names = [v for k, v in parse_qsl(urlsplit(url).query) if k == "namespace"]
+    return names[-1] if names else "vt"
+
+
+def _fresh_namespace(url: str) -> str:
+    """``url`` with a namespace of its own for this run, unless it names one."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    if any(k == "namespace" for k, _ in parse_qsl(urlsplit(url).query)):
+        return url
+    fresh = time.strftime("up-%Y%m%d-%H%M%S", time.gmtime())
+    return f"{url}{'&' if urlsplit(url).query else '?'}namespace={fresh}"
+
+
+def _market_bus(url: str) -> Any:
+    """The bus a scaled-out market runs on: reachable, and holding no other market's log (a
+    market cannot resume from a bus yet, and a fresh one on an old log would mix the two)."""
+    from vtrade.runtime.bus import BusError, open_bus
+    from vtrade.runtime.execution_worker import INPUT_TOPIC
+
+    if url.startswith("memory:"):
+        raise UsageError("--bus memory:// is this process only: leave --bus out for the embedded log")
+    try:
+        bus = open_bus(url)
+        held = sum(bus.end_offsets(INPUT_TOPIC)) if INPUT_TOPIC in bus.topics() else 0
+    except (BusError, ValueError, OSError) as exc:
+        raise UsageError(f"--bus: {exc}") from None
+    if held:
+        bus.close()
+        records = f"{held} record{'s' * (held != 1)}"
+        raise UsageError(f"--bus: the log at {url} already holds a market ({records} on {INPUT_TOPIC}); "
+                         "a market cannot resume from a bus yet: give a new ?namespace=name")  # fmt: skip
+    return bus
+
+
+def _binance_config(args: argparse.Namespace, options: dict[str, Any]) -> Any:
+    """The live Binance market's configuration: ``--symbols`` at the exchange's pace (speed 1),
+    no simulated participants (the book is the exchange's). ValueError for bad flags."""
+    from vtrade.runtime.live import LiveConfig
+
+    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
+    if not symbols or not all(s.replace("_", "").isalnum() for s in symbols):
+        raise ValueError(f"--symbols: expected symbols such as BTCUSDT,ETHUSDT, got {args.symbols!r}")
+    urls = None
+    if args.binance_url:
+        parts = [u.strip() for u in args.binance_url.split(",")]
+        if len(parts) != 2 or not parts[0].startswith(("ws://", "wss://")) or not parts[1].startswith("http"):
+            raise ValueError(f"--binance-url: expected WS,REST (ws://...,http://...), got {args.binance_url!r}")
+        urls = (parts[0], parts[1])
+    return LiveConfig(**(options | {"speed": 1.0}), symbols=(), binance=symbols, binance_market=args.binance_market,
+                      binance_urls=urls, bots=False)  # fmt: skip
 
 
 def _leaderboards(url: str | None) -> Any:
@@ -330,18 +485,26 @@ def _worker_args(sub: Any) -> None:
         help="run one execution or portfolio worker against a bus (resumes from its snapshots; SIGTERM stops it)",
         description="Run one worker of the event log. It resumes from the latest snapshot under --data-dir,\n"
         "then folds records until SIGTERM or Ctrl-C, when it checkpoints and leaves its group.\n"
-        "Every symbol is a US equity traded with the default engine settings (L2, no fees).",
+        "An execution worker runs the exchanges of the market `vtrade serve` names with the same\n"
+        "--market, --seed and --queue; with --symbols instead, every symbol is a US equity traded\n"
+        "with the default engine settings (L2, no fees). Start as many execution workers as you\n"
+        "like: the group shares the partitions out, and moves them when one joins or leaves.",
         epilog="examples:\n"
-        "  vtrade worker exec --bus redis://localhost:6379/0 --symbols SPY,QQQ --data-dir /var/vtrade/w1\n"
+        "  vtrade worker execution --bus redis://localhost:6379/0 --market synthetic --data-dir /var/vtrade/w1\n"
+        "  vtrade worker execution --bus kafka://localhost:9092 --symbols SPY,QQQ --data-dir /var/vtrade/w2\n"
         "  vtrade worker portfolio --bus redis://localhost:6379/0 --symbols SPY,QQQ --accounts ada,bob \\\n"
         "    --cash 100000 --data-dir /var/vtrade/p1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    worker.add_argument("kind", choices=("exec", "portfolio"), help="which worker")
-    worker.add_argument("--bus", required=True, help="bus URL: redis://host:port/db[?namespace=x], or memory://")
+    worker.add_argument("kind", choices=("execution", "exec", "portfolio"), help="which worker (exec = execution)")
+    worker.add_argument("--bus", required=True,
+                        help="redis://host:port/db or kafka://host:port (?namespace=x), or memory://")  # fmt: skip
     worker.add_argument("--journal", type=Path, help="with --bus memory://: the DuckDB file holding the log")
     worker.add_argument("--data-dir", type=Path, required=True, help="where the worker keeps its snapshots")
-    worker.add_argument("--symbols", type=_symbols, required=True, help="comma-separated tickers, e.g. SPY,QQQ")
+    worker.add_argument("--symbols", type=_symbols,
+                        help="comma-separated tickers, e.g. SPY,QQQ (portfolio: required; execution: instead of "
+                             "the market flags)")  # fmt: skip
+    _market_args(worker)
     worker.add_argument("--accounts", type=_symbols, help="portfolio: comma-separated accounts to open")
     worker.add_argument("--cash", default="100000", help="portfolio: opening cash of each account (default 100000)")
     worker.add_argument("--member", default="0", help="portfolio: member name within the group (default 0)")
@@ -356,8 +519,8 @@ def _worker(args: argparse.Namespace) -> int:
     from vtrade.runtime.bus import open_bus
     from vtrade.runtime.workers import run_exec_worker, run_portfolio_worker, stop_on_sigterm
 
-    if args.kind == "portfolio" and not args.accounts:
-        print("vtrade worker: error: the portfolio worker needs --accounts", file=sys.stderr)
+    if args.kind == "portfolio" and not (args.accounts and args.symbols):
+        print("vtrade worker: error: the portfolio worker needs --symbols and --accounts", file=sys.stderr)
         return 2
     if not args.session_timeout > 0:
         print("vtrade worker: error: --session-timeout must be positive", file=sys.stderr)
@@ -370,13 +533,18 @@ def _worker(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"vtrade worker: error: {exc}", file=sys.stderr)
         return 2
+    try:
+        exchanges = _exchanges(args) if args.kind != "portfolio" else None
+    except BaseException:
+        bus.close()
+        raise
     stop = stop_on_sigterm()  # only once the input is known good: the handlers outlive a failed start
     progress = sys.stdout if args.progress else None
     every, timeout = args.snapshot_every, args.session_timeout
     stats: object
     try:
-        if args.kind == "exec":
-            stats = run_exec_worker(bus, args.data_dir, args.symbols, stop=stop, snapshot_every=every,
+        if exchanges is not None:
+            stats = run_exec_worker(bus, args.data_dir, exchanges, stop=stop, snapshot_every=every,
                                     session_timeout_s=timeout, progress=progress)  # fmt: skip
         else:
             stats = run_portfolio_worker(bus, args.data_dir, args.symbols, args.accounts, cash=args.cash, stop=stop,
@@ -389,6 +557,93 @@ def _worker(args: argparse.Namespace) -> int:
         bus.close()
     print(f"vtrade worker {args.kind}: stopped cleanly ({stats})", flush=True)
     return 0
+
+
+def _exchanges(args: argparse.Namespace) -> Any:
+    """What an execution worker runs: ``--symbols`` as default US-equity exchanges, else the
+    exchanges of the market the flags name (what `vtrade serve` with the same flags trades)."""
+    if args.symbols:
+        return args.symbols
+    from vtrade.runtime.live import engine_configs_of
+
+    return engine_configs_of(_live_config(args))
+
+
+# ---------------------------------------------------------------------------------------------- status
+
+
+def _status_args(sub: Any) -> None:
+    status = sub.add_parser(
+        "status",
+        help="show the workers on a bus: lag per partition, throughput, last snapshot, stale workers",
+        description="Read the workers' heartbeats from the bus's status topic and the groups' committed\n"
+        "offsets (without joining any group), and print one table of workers and one of partitions.\n"
+        "A worker is stale after three heartbeat intervals (2 s each) without a heartbeat.",
+        epilog="examples:\n  vtrade status --bus redis://localhost:6379/0\n"
+        "  vtrade status --bus kafka://localhost:9092 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument("--bus", required=True, help="bus URL: redis://host:port/db[?namespace=x] or kafka://host:port")
+    status.add_argument("--json", action="store_true", help="print the table as one JSON object")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from vtrade.runtime.bus import open_bus
+    from vtrade.runtime.status import StatusReader
+
+    def fail(message: str) -> int:
+        print(f"vtrade status: error: {message}", file=sys.stderr)
+        return 2
+
+    if args.bus.lower().startswith("memory:"):
+        # A memory bus lives inside one process: a new one here would be empty.
+        return fail("a memory:// bus lives inside its process; give the redis:// or kafka:// URL the workers "
+                    "use (an embedded market's status is on its server's /admin page)")  # fmt: skip
+    errors = _bus_errors()
+    # librdkafka writes each failed connection attempt to stderr; the one line below says it all.
+    quiet = {"log_level": 2} if args.bus.lower().startswith("kafka:") else None
+    try:
+        bus = open_bus(args.bus, kafka_config=quiet)
+    except errors as exc:
+        return fail(_one_line(exc))
+    try:
+        table = StatusReader(bus).table()
+    except errors as exc:
+        return fail(f"cannot read the status from {_public_url(args.bus)}: {_one_line(exc)}")
+    finally:
+        bus.close()
+    if args.json:
+        print(table.to_json().decode())
+    else:
+        from vtrade.ops.status import render_text
+
+        print(render_text(table, title=_public_url(args.bus)))
+    return 0
+
+
+def _bus_errors() -> tuple[type[BaseException], ...]:
+    """What reaching a bus may raise: vtrade's errors, bad URLs, sockets, and the clients' own."""
+    errors: list[type[BaseException]] = [VtradeError, ValueError, OSError]
+    for module, name in (("redis", "RedisError"), ("confluent_kafka", "KafkaException")):
+        with contextlib.suppress(ImportError):  # an optional client that is not installed raises nothing
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _public_url(url: str) -> str:
+    """``url`` without a password (it is printed)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # ---------------------------------------------------------------------------------------------- replay

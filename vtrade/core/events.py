@@ -186,6 +186,37 @@ class MarketBatch(MarketEvent, frozen=True, array_like=True, tag=True):
     events: list[BookSnapshot | BookDelta | Trade]
 
 
+class FeedStatus(Event, frozen=True, array_like=True, tag=True):
+    """A live feed's state changed (not market data: engines never see it; the UI shows it).
+
+    ``feed`` names the connection (e.g. ``"binance-spot"``), ``symbol`` the book concerned
+    (``""``: the whole connection), ``reason`` says why in words. ``ts`` is the local time.
+    """
+
+    feed: str
+    symbol: str
+    reason: str
+
+
+class FeedGap(FeedStatus, frozen=True, array_like=True, tag="feed.gap"):
+    """The book of ``symbol`` can no longer be trusted: updates are missing (a sequence gap, a
+    disconnect). No update is applied to it until a :class:`FeedResync` restates it."""
+
+
+class FeedResync(FeedStatus, frozen=True, array_like=True, tag="feed.resync"):
+    """The book of ``symbol`` was rebuilt from a new snapshot (``snapshot_id``) and the stream
+    continues it; ``reason`` is why the rebuild began, ``took_ns`` how long it took."""
+
+    snapshot_id: int = 0
+    took_ns: int = 0
+
+
+class FeedStale(FeedStatus, frozen=True, array_like=True, tag="feed.stale"):
+    """No message arrived for ``silent_ns``: the connection is dropped and opened again."""
+
+    silent_ns: int = 0
+
+
 class _Codec:
     """Encoder/decoder over the registered event types; later layers register their own."""
 
@@ -237,6 +268,21 @@ def event_type(event: Event) -> str:
 
 
 register_event(
-    BookSnapshot, BookDelta, Quote, Trade, OrderAdded, OrderCancelled, OrderDeleted, OrderExecuted,
-    TradingStatus, Bar, QuoteBar, CorporateActionEvent, Clock, MarketBatch,
+    BookSnapshot,
+    BookDelta,
+    Quote,
+    Trade,
+    OrderAdded,
+    OrderCancelled,
+    OrderDeleted,
+    OrderExecuted,
+    TradingStatus,
+    Bar,
+    QuoteBar,
+    CorporateActionEvent,
+    Clock,
+    MarketBatch,
+    FeedGap,
+    FeedResync,
+    FeedStale,
 )

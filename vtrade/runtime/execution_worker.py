@@ -69,12 +69,14 @@ from vtrade.execution.engine import EngineConfig, ExecutionEngine
 from vtrade.execution.latency import ConstantLatency, LatencyModel
 from vtrade.execution.orders import CancelOrder, ReplaceOrder, SubmitOrder
 from vtrade.execution.venue import MARKET, Merge, expire_before, step
+from vtrade.ops.status import InputPartition
 from vtrade.runtime.bus.base import (
     Bus,
     Closeable,
     CommitError,
     Consumer,
     Deduplicator,
+    NotAssignedError,
     Record,
     TopicPartition,
     UnknownTopicError,
@@ -477,6 +479,10 @@ class ExecutionWorker(Closeable):
     worker first takes a partition that has none. Run one live worker per input partition at
     a time (several workers of a group share the partitions out).
 
+    ``publish=False`` makes a *mirror*: it runs the same engines over the same input, so its
+    books are the exchange's, but publishes nothing. A live market whose execution runs in other
+    processes keeps one to admit orders against the touch and to draw depth.
+
     >>> from vtrade.runtime.bus import open_bus
     >>> bus = open_bus("memory://")
     >>> w = ExecutionWorker(bus, {}, snapshot_every=10_000)
@@ -497,8 +503,10 @@ class ExecutionWorker(Closeable):
         partitions: int = DEFAULT_PARTITIONS,
         member_id: str | None = None,
         session_timeout_s: float = 10.0,
+        publish: bool = True,
     ) -> None:
         self.bus = bus
+        self.publish = publish
         self.group = group
         self.snapshot_every = check_count("snapshot_every", snapshot_every)
         self.store: SnapshotStore = store if store is not None else MemorySnapshotStore()
@@ -506,8 +514,12 @@ class ExecutionWorker(Closeable):
         self.output_topic = output_topic
         self._configs = engine_config_for_symbol
         self._n_in = _ensure_topic(bus, input_topic, partitions)
-        self._n_out = _ensure_topic(bus, output_topic, partitions)
+        n_out = _ensure_topic(bus, output_topic, partitions)  # a mirror's market reads it: it must exist
+        self._n_out = n_out if publish else 0  # a mirror has no outputs of its own to match or point at
         self._parts: dict[TopicPartition, _Partition] = {}
+        #: Per output partition, one past the last record this worker published (what an
+        #: in-process reader of its outputs waits for, without asking the broker).
+        self.published_ends = [0] * self._n_out
         self.stats = WorkerStats()
         self._consumer: Consumer = bus.consumer(
             group, input_topic, member_id=member_id, session_timeout_s=session_timeout_s
@@ -582,7 +594,7 @@ class ExecutionWorker(Closeable):
                     rewound.add(r.tp)
                     try:
                         self._consumer.seek(r.topic, r.partition, part.offset + 1)
-                    except ValueError:  # reassigned since the poll: its new owner replays it
+                    except NotAssignedError:  # the group moved it meanwhile: its new owner goes on
                         del self._parts[r.tp]
                     # The seek synced with the group, which may have taken other partitions of
                     # this batch away meanwhile: the rest of their records is the new owner's.
@@ -617,6 +629,28 @@ class ExecutionWorker(Closeable):
 
     # -- state ----------------------------------------------------------------------------------
 
+    def owned(self) -> list[int]:
+        """The input partitions this worker's group member holds now."""
+        return sorted(tp.partition for tp in self._consumer.assignment())
+
+    @property
+    def member_id(self) -> str:
+        """This worker's member id in its group."""
+        return self._consumer.member_id
+
+    def partition_status(self) -> list[InputPartition]:
+        """The input partitions this worker owns now, each with the offset a restart would resume
+        from (its latest snapshot in the store; None if it has none yet): what its heartbeat says.
+
+        >>> from vtrade.runtime.bus import open_bus
+        >>> w = ExecutionWorker(open_bus("memory://"), {}, partitions=1)
+        >>> w.partition_status()
+        [InputPartition(group='exec', topic='exec.in', partition=0, snapshot=None)]
+        """
+        snaps = self.store.partitions(self.group, self.input_topic)
+        return [InputPartition(self.group, tp.topic, tp.partition, snaps[tp.partition] + 1 if tp.partition in snaps
+                               else None) for tp in self._consumer.assignment()]  # fmt: skip
+
     @property
     def offsets(self) -> dict[TopicPartition, int]:
         """Last applied input offset per partition this worker holds."""
@@ -631,15 +665,14 @@ class ExecutionWorker(Closeable):
     def _open(self, tp: TopicPartition) -> _Partition:
         snap = self.store.latest(self.group, tp.topic, tp.partition)
         if snap is None:
-            # The genesis snapshot: every output of this partition lies after it. If the group
-            # already committed here, this store never saw the partition (it moved from another
-            # worker's store, or the store was lost): outputs may lie anywhere, so the genesis
-            # points at the start of the output log, and the replay from offset 0 checks all of
-            # them now and after a restart.
-            lost = self._consumer.committed(tp.topic, tp.partition) is not None
-            starts = [0] * self._n_out if lost else None
-            on_log = {} if starts is None else self._published_since(tp, starts)
-            part = _Partition(tp, {}, Deduplicator(), on_log=on_log)
+            # No snapshot of this partition in this worker's store: the partition is new, or
+            # another worker ran it (workers on other machines keep stores of their own; it may
+            # have published outputs and died before committing), or the store was lost. So the
+            # replay starts at input offset 0 (see poll_once) and checks the outputs already on
+            # the log from its start instead of publishing them again; the genesis snapshot
+            # points there too.
+            starts = [0] * self._n_out
+            part = _Partition(tp, {}, Deduplicator(), on_log=self._published_since(tp, starts))
             self._parts[tp] = part
             self._save(part, output_offsets=starts)
             return part
@@ -653,9 +686,12 @@ class ExecutionWorker(Closeable):
     def _published_since(self, tp: TopicPartition, starts: list[int]) -> dict[int, deque[tuple[int, bytes]]]:
         """Outputs of input partition ``tp`` on the output log from ``starts`` on, per output partition."""
         found: dict[int, deque[tuple[int, bytes]]] = {}
+        if not self._n_out:
+            return found
+        ends = self.bus.end_offsets(self.output_topic)  # one look at the log, not one per read
         for q in range(self._n_out):
             offset = starts[q] if q < len(starts) else 0
-            while batch := self.bus.read(self.output_topic, q, offset, 1000):
+            while offset < ends[q] and (batch := self.bus.read(self.output_topic, q, offset, 1000)):
                 for r in batch:
                     symbol = getattr(r.event, "symbol", None)
                     if isinstance(symbol, str) and partition_for(symbol, self._n_in) == tp.partition:
@@ -726,6 +762,8 @@ class ExecutionWorker(Closeable):
         self._emit(part, expired + out)
 
     def _emit(self, part: _Partition, outputs: list[ev.ExecEvent]) -> None:
+        if not self.publish:
+            return
         fresh: list[tuple[str, Event]] = []
         for e in outputs:
             pending = part.on_log.get(partition_for(e.account, self._n_out))
@@ -740,7 +778,8 @@ class ExecutionWorker(Closeable):
                 continue
             fresh.append((e.account, e))
         if fresh:
-            self.bus.publish_many(self.output_topic, fresh)
+            for md in self.bus.publish_many(self.output_topic, fresh):
+                self.published_ends[md.partition] = max(self.published_ends[md.partition], md.offset + 1)
             self.stats.published += len(fresh)
 
     def __repr__(self) -> str:

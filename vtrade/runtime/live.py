@@ -99,7 +99,17 @@ import pandas as pd
 from vtrade.copilot.airgap import Gate, RegisterKey, SignedOrder
 from vtrade.copilot.signing import valid_public_key
 from vtrade.core.errors import VtradeError
-from vtrade.core.events import BookDelta, BookSnapshot, Clock, Event, MarketEvent, Side, Trade, TradingStatus
+from vtrade.core.events import (
+    BookDelta,
+    BookSnapshot,
+    Clock,
+    Event,
+    FeedStatus,
+    MarketEvent,
+    Side,
+    Trade,
+    TradingStatus,
+)
 from vtrade.core.instruments import ALWAYS_OPEN, BINANCE_BTCUSDT_USDM, Instrument, us_equity
 from vtrade.core.numbers import Number
 from vtrade.core.rng import seeded_rng
@@ -137,12 +147,14 @@ from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
 from vtrade.portfolio.events import FillBooked, Holding, MarginCalled
 from vtrade.portfolio.feed import AccountFeed
 from vtrade.runtime import live_copilot
+from vtrade.runtime.binance_live import BinanceLive, LiveSource
 from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.datadir import prepare_data_dir
 from vtrade.runtime.live_copilot import SignedOutcome
-from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, LiveLog, dumps, loads
+from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, Execution, LiveLog, dumps, loads
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
+from vtrade.runtime.status import CheckpointedElsewhere, Heartbeat
 
 __all__ = [
     "CancelOutcome",
@@ -154,6 +166,7 @@ __all__ = [
     "SubmitOutcome",
     "UnknownAccountError",
     "UnknownSymbolError",
+    "engine_configs_of",
     "estimate_fill",
     "shared_market",
     "unknown_symbol",
@@ -174,7 +187,10 @@ _STATE = ("now", "start_ts", "_skipped_ns", "_day_bounds", "_slices", "universe"
 #: often, in simulated time, it snapshots every account between session closes
 #: (:class:`~vtrade.portfolio.feed.AccountFeed`).
 FEED_TOPIC = "portfolio"
+#: A live feed's status events (:class:`~vtrade.core.events.FeedStatus`), keyed by symbol.
+FEEDS_TOPIC = "feeds"
 FEED_EVERY_NS = 30 * 60 * 10**9
+_DOLLARS = ("USD", "USDT", "USDC", "FDUSD", "TUSD", "BUSD")  # quoted at par in the paper account's dollars
 # The default watchlist: what a newcomer sees first (plus whatever they hold or focus).
 FEATURED = ("SPY", "BTCUSDT", "SYNTH", "AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ", "XLK", "XLE", "XLF")
 
@@ -209,6 +225,11 @@ class LiveConfig:
     universe: bool = False
     universe_start: str = "2017-10-02"
     crypto: bool = False
+    # Symbols whose market data comes live from Binance (``binance_market`` spot/usdm/coinm; at
+    # ``binance_urls`` = (websocket, REST) base URLs, default the exchange's own): see binance_live.
+    binance: tuple[str, ...] = ()
+    binance_market: str = "spot"
+    binance_urls: tuple[str, str] | None = None
     default_cash: int = 100_000
     bots: bool = True
     burn_in: int = 200_000
@@ -237,7 +258,7 @@ class LiveConfig:
         return cls(**(base | overrides))
 
     def __post_init__(self) -> None:
-        if not (self.symbols or self.universe or self.crypto):
+        if not (self.symbols or self.universe or self.crypto or self.binance):
             raise ValueError("a live market needs at least one symbol (symbols, universe or crypto)")
         if not (isinstance(self.speed, int | float) and self.speed >= 0 and math.isfinite(self.speed)):
             raise ValueError(f"speed must be a finite number >= 0, got {self.speed!r}")
@@ -326,7 +347,7 @@ class _FlowVenue(_Venue):
     scale = 1.0  # factor on every displayed size
     mirror: tuple[dict[int, int], dict[int, int]] | None = None  # the source's (bids, asks) while scaled
 
-    def __init__(self, inst: Instrument, source: SyntheticMarket | CaptureLoop) -> None:
+    def __init__(self, inst: Instrument, source: SyntheticMarket | CaptureLoop | LiveSource) -> None:
         super().__init__(inst)
         self.source = source
         self.offset = 0
@@ -339,6 +360,8 @@ class _FlowVenue(_Venue):
         return self._seen([self.source.snapshot()])[0]
 
     def events_until(self, end: int, step_ns: int) -> list[MarketEvent]:
+        if isinstance(self.source, LiveSource):  # the exchange's clock is the market's: what has arrived by now
+            return [] if self.halted else self._seen(self.source.until(end))  # (a halt holds it back)
         if self.halted:
             self.offset += step_ns  # the source's clock stands still: its flow picks up on resume
             return []
@@ -456,7 +479,10 @@ class LiveMarket:
     checkpoints, in a folder per configuration) and resume from it on start; only with the
     embedded log. ``keep_log``: keep ``exec.in`` and ``exec`` whole on a memory bus (tests,
     audits) instead of trimming what every consumer has read. ``wall_clock``: UTC ns now, what
-    a signed intent's expiry is checked against (tests pass a fake one).
+    a signed intent's expiry is checked against (tests pass a fake one). ``execution``:
+    ``"embedded"`` runs the exchanges in this process; ``"remote"`` leaves them to the execution
+    workers on ``bus`` (``vtrade worker execution``, built from the same config by
+    :func:`engine_configs_of`) and waits for them each slice (see :mod:`vtrade.runtime.live_log`).
     """
 
     def __init__(
@@ -467,6 +493,7 @@ class LiveMarket:
         data_dir: str | Path | None = None,
         keep_log: bool = False,
         wall_clock: Callable[[], int] = time.time_ns,
+        execution: Execution = "embedded",
     ) -> None:
         self.config = cfg = config or LiveConfig()
         self._wall = wall_clock
@@ -490,12 +517,11 @@ class LiveMarket:
         else:
             uni_insts = {}
             self.now = _session_open(date.fromisoformat(cfg.universe_start))
+        self._live_feed = self._open_live(cfg, data_dir)
         self.start_ts = self.now
         self._skipped_ns = 0  # closed hours jumped over: the pacer does not wait for them
         if cfg.crypto:
-            inst = replace(BINANCE_BTCUSDT_USDM, sector="Crypto", name="Bitcoin perpetual (Binance capture)",
-                           currency="USD")  # fmt: skip  # USDT at par: the paper account is in dollars
-            self._flow.append(_FlowVenue(inst, CaptureLoop(_capture_events(), start_ts=self.now)))
+            self._flow.append(_FlowVenue(_CRYPTO, CaptureLoop(_capture_events(), start_ts=self.now)))
         for inst, price in _synthetic_instruments(cfg).values():
             params = SyntheticParams(initial_price=Decimal(price), burn_in=cfg.burn_in, start_ts=self.now)
             self._flow.append(_FlowVenue(inst, SyntheticMarket(inst, seed=cfg.seed, params=params)))
@@ -504,7 +530,10 @@ class LiveMarket:
         # The event log: people's entries, the sequenced exchange input, the execution reports.
         if bus is not None and data_dir is not None:
             raise ValueError("a data dir keeps the embedded log on disk; with a bus of your own, the bus is the log")
-        self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config, keep=keep_log)
+        self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config, keep=keep_log,
+                            execution=execution)  # fmt: skip
+        if self._live_feed is not None:
+            self._log.bus.create_topic(FEEDS_TOPIC, 1)
         # One folder per market configuration: a served demo and a served class (or another
         # seed) keep their own state under the same data dir, and never replay into each other.
         fingerprint = _fingerprint(cfg)
@@ -596,11 +625,39 @@ class LiveMarket:
         if self._durable is not None:
             self._resume(self._durable)
 
+    def _open_live(self, cfg: LiveConfig, data_dir: str | Path | None) -> BinanceLive | None:
+        """Connect the live Binance feed of ``cfg.binance`` (waits until every book is live):
+        one flow venue per symbol on it, and the market's clock on the exchange's."""
+        if not cfg.binance:
+            return None
+        if data_dir is not None or cfg.universe:
+            raise ValueError("a live Binance market is not replayed: run it without a data dir or the universe")
+        ws, rest = cfg.binance_urls or (None, None)
+        feed = BinanceLive(cfg.binance, market=cfg.binance_market, ws_url=ws, rest_url=rest)
+        sources = [feed.source(s) for s in feed.symbols]
+        if not (feed.start().wait_live(60) and all(src.wait_ready(10) for src in sources)):
+            feed.stop()
+            raise ConnectionError(f"the live Binance feed did not synchronise: {feed.status()}")
+        for src in sources:
+            cur = src.instrument.currency
+            inst = replace(src.instrument, sector="Crypto", name=f"{src.symbol} (Binance live)",
+                           currency="USD" if cur in _DOLLARS else cur)  # fmt: skip
+            self._flow.append(_FlowVenue(inst, src))
+        self.now = max(src.last_ts for src in sources)
+        return feed
+
+    def _publish_feed_status(self) -> None:
+        """The live feed's status events (gaps, resyncs, stale streams) since the last slice onto
+        the ``feeds`` topic, keyed by symbol: the log says when the market's data was not the
+        exchange's. (Its market data reached the venues through their sources.)"""
+        assert self._live_feed is not None
+        status = [(e.symbol, e) for e in self._live_feed.take() if isinstance(e, FeedStatus)]
+        if status:
+            self._log.bus.publish_many(FEEDS_TOPIC, status)  # type: ignore[arg-type]
+
     def _engine_config(self, symbol: str) -> EngineConfig:
         """The exchange rules of ``symbol`` (what the execution worker builds its engine from)."""
-        cfg = self.config
-        return EngineConfig(self._insts[symbol], Realism(cfg.realism), queue_model=self._queue, fees=cfg.fees,
-                            session_seed=cfg.seed)  # fmt: skip
+        return _engine_config(self.config, self._queue, self._insts[symbol])
 
     def _wake(self, venue: _Venue) -> None:
         """Start (or wake) ``venue``'s exchange at the current time: its opening book goes onto
@@ -636,6 +693,8 @@ class LiveMarket:
         """Stop, checkpoint and let go of the data dir (another process may open it then).
         Reads keep working on what the market holds."""
         self.stop()
+        if self._live_feed is not None:
+            self._live_feed.stop()
         with self._lock:
             if self._durable is not None:
                 self._durable.close()
@@ -656,9 +715,26 @@ class LiveMarket:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def bus(self) -> Bus:
+        """The event log this market runs on (its embedded memory bus by default)."""
+        return self._log.bus
+
+    @property
+    def consumer_groups(self) -> tuple[tuple[str, str], ...]:
+        """The groups that read this market's log, with their topics (what ``/admin`` shows)."""
+        return self._log.groups
+
     def _run(self) -> None:
         # Sleeping on an event (not time.sleep) makes stop() and set_speed() prompt.
         pacer: Pacer | None = None
+        with self._lock:
+            # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``): the
+            # exchanges, or with remote execution their mirror. Its state is in the market's
+            # checkpoints, not in snapshots of its own.
+            kind = "exec" if self._log.execution == "embedded" else "mirror"
+            beat = Heartbeat(self._log.bus, kind, CheckpointedElsewhere(self._log.worker))
+            beat.tick(self._log.worker.stats.applied, force=True)
         while not self._stop.is_set():
             if pacer is None or self._repace.is_set():
                 # (Re)anchor simulated time to wall time here, at the speed now configured.
@@ -672,12 +748,15 @@ class LiveMarket:
                     self.faults.append(f"market stopped: {type(exc).__name__}: {exc}")
                     raise
                 active = self.now - self._skipped_ns
+                beat.tick(self._log.worker.stats.applied)
             if self._durable is not None and time.monotonic() - self._checkpoint_wall >= CHECKPOINT_S:
                 self.checkpoint()
             if self.config.speed == 0:
                 self._stop.wait(0.001)  # as fast as possible, but let readers take the lock
             else:
                 pacer.wait_until(active)
+        with self._lock:
+            beat.stop(self._log.worker.stats.applied)  # stopped, not stale: it was asked to
 
     def advance(self, slices: int = 1) -> None:
         """Run ``slices`` slices now, synchronously (tests and notebooks; no pacing)."""
@@ -1416,6 +1495,7 @@ class LiveMarket:
             "day": day,
             "running": self.running,
             "faults": list(self.faults[-3:]),
+            "live": self._live_feed.status() if self._live_feed is not None else None,
         }
 
     # ------------------------------------------------------------------ the slice
@@ -1424,6 +1504,8 @@ class LiveMarket:
         if self.universe is not None:
             self.universe.step()
         self._log.slice({s: v.events_until(end, self._step_ns) for s, v in list(self._venues.items())}, end)
+        if self._live_feed is not None:
+            self._publish_feed_status()
         self.now = end
         self._fold_exec()
         self._slices += 1
@@ -2057,6 +2139,30 @@ def _limits_entry(limits: SessionLimits) -> SetLimits:
     allowed = tuple(sorted(limits.allowed_symbols)) if limits.allowed_symbols is not None else None
     return SetLimits(0, allowed, _text(limits.max_position_pct_nav), limits.max_orders_per_day,
                      _text(limits.min_share_price), limits.shorting_allowed)  # fmt: skip
+
+
+#: The Binance capture's perpetual as the live market lists it (USDT at par: the paper account is in dollars).
+_CRYPTO = replace(BINANCE_BTCUSDT_USDM, sector="Crypto", name="Bitcoin perpetual (Binance capture)", currency="USD")
+
+
+def _engine_config(cfg: LiveConfig, queue: QueueModel, inst: Instrument) -> EngineConfig:
+    return EngineConfig(inst, Realism(cfg.realism), queue_model=queue, fees=cfg.fees, session_seed=cfg.seed)
+
+
+def engine_configs_of(cfg: LiveConfig) -> dict[str, EngineConfig]:
+    """Every exchange of the market ``cfg`` describes, by symbol: what an execution worker in
+    another process needs to run that market's exchanges (``vtrade worker execution`` takes the
+    same flags as ``vtrade serve``).
+
+    >>> sorted(engine_configs_of(LiveConfig(symbols=("SYNTH",), prices={"SYNTH": "100.00"})))
+    ['SYNTH']
+    """
+    queue = queue_model(cfg.queue)
+    insts = [_CRYPTO] if cfg.crypto else []
+    insts += [inst for inst, _ in _synthetic_instruments(cfg).values()]
+    if cfg.universe:
+        insts += _universe(cfg)[1].values()
+    return {inst.symbol: _engine_config(cfg, queue, inst) for inst in insts}
 
 
 def _fingerprint(cfg: LiveConfig) -> str:

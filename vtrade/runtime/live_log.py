@@ -17,6 +17,17 @@ Three topics on one :class:`~vtrade.runtime.bus.Bus`:
     What the :class:`~vtrade.runtime.execution_worker.ExecutionWorker` publishes: acceptances,
     fills, cancels, expiries. The market's account views fold it.
 
+**Where execution runs.** By default (``execution="embedded"``) the market runs its own
+:class:`ExecutionWorker` over ``exec.in`` right after publishing each slice. With
+``execution="remote"`` the execution workers of group ``exec`` (``vtrade worker execution``, in
+other processes or machines, as many as there are to share the partitions) publish ``exec``,
+and the market waits for them: after each slice it waits until the group has committed every
+record of ``exec.in`` it published (a worker publishes a record's outputs before committing
+it), then folds ``exec`` up to its end. So a slice's reports are the same whatever runs them,
+and the outputs are the same on every transport and process layout. The market still runs a
+mirror of the engines (:class:`ExecutionWorker` with ``publish=False``): it admits orders
+against the touch and draws depth from its own copy of the books, and publishes nothing.
+
 Everything but ``orders`` is a deterministic function of the configuration and the entries, so
 the embedded default keeps those two topics in memory with a short retention
 (:meth:`MemoryBus.trim`) and, with a data dir, :class:`Durable` keeps the entries journal and
@@ -36,12 +47,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 
+from vtrade.core.errors import VtradeError
 from vtrade.core.events import Clock, Event, MarketEvent, encode
 from vtrade.core.ids import partition_for
 from vtrade.execution import events as ev
@@ -62,12 +75,23 @@ from vtrade.runtime.execution_worker import (
 )
 from vtrade.runtime.journal import Journal
 
-__all__ = ["ENTRIES", "Checkpoint", "Durable", "LiveLog"]
+__all__ = ["ENTRIES", "EXEC_GROUP", "GROUPS", "Checkpoint", "Durable", "ExecutionUnavailable", "LiveLog"]
 
 #: People's entries (accounts, orders, cancels, sessions leaving), in one total order.
 ENTRIES = "orders"
 _GROUP = "live"
+#: The consumer groups of a live market on its log, with the topic each reads (what ``/admin`` shows).
+GROUPS = ((_GROUP, INPUT_TOPIC), (f"{_GROUP}-broker", ENTRIES), (f"{_GROUP}-views", OUTPUT_TOPIC))
 _NEVER = 10**15  # the embedded worker is snapshotted by the market's checkpoints, not by count
+_SESSION_S = 3600.0
+#: The group of the execution workers a market with ``execution="remote"`` waits for.
+EXEC_GROUP = "exec"
+Execution = Literal["embedded", "remote"]
+
+
+class ExecutionUnavailable(VtradeError):
+    """No execution worker handled what the market published within the wait: none is running
+    on the bus, or they cannot keep up."""
 
 
 class LiveLog:
@@ -75,7 +99,9 @@ class LiveLog:
 
     ``engines`` (symbol -> :meth:`ExecutionEngine.snapshot` bytes) and ``sequencer`` start it
     from a checkpoint instead of empty exchanges. ``keep`` keeps ``exec.in`` and ``exec`` whole
-    on a memory bus (by default they are trimmed once folded).
+    on a memory bus (by default they are trimmed once folded). ``execution``: ``"embedded"``, or
+    ``"remote"`` to wait for the workers of group :data:`EXEC_GROUP` (see the module docstring);
+    ``remote_wait_s`` is how long a slice waits for them before :class:`ExecutionUnavailable`.
     """
 
     def __init__(
@@ -88,7 +114,15 @@ class LiveLog:
         engines: dict[str, bytes] | None = None,
         sequencer: Sequencer | None = None,
         keep: bool = False,
+        execution: Execution = "embedded",
+        remote_wait_s: float = 30.0,
     ) -> None:
+        if execution not in ("embedded", "remote"):
+            raise ValueError(f"execution must be 'embedded' or 'remote', got {execution!r}")
+        if execution == "remote" and bus is None:
+            raise ValueError("execution='remote' needs a bus the execution workers can reach (redis://, kafka://)")
+        self.execution: Execution = execution
+        self.remote_wait_s = remote_wait_s
         self.bus = bus if bus is not None else MemoryBus()
         self.bus.create_topic(ENTRIES, 1)
         # Unbound (bus=None): the market publishes a slice's released events in one batch.
@@ -99,11 +133,22 @@ class LiveLog:
             for p in range(n_in):
                 mine = {s: blob for s, blob in engines.items() if partition_for(s, n_in) == p}
                 store.save(WorkerSnapshot(_GROUP, INPUT_TOPIC, p, -1, mine, [0] * DEFAULT_PARTITIONS))
-        self.worker = ExecutionWorker(self.bus, engine_config, group=_GROUP, snapshot_every=_NEVER, store=store)
-        self._entries_in = self.bus.consumer(f"{_GROUP}-broker", ENTRIES)
-        self._reports_in = self.bus.consumer(f"{_GROUP}-views", OUTPUT_TOPIC)
+        # The market is the only member of its three groups, and it may leave one unpolled for
+        # a while (no entries, a paused class): a session that outlives such a pause spares a
+        # rejoin, which on Kafka takes seconds.
+        session = _SESSION_S
+        self.worker = ExecutionWorker(self.bus, engine_config, group=_GROUP, snapshot_every=_NEVER, store=store,
+                                      publish=execution == "embedded", session_timeout_s=session)  # fmt: skip
+        self._entries_in = self.bus.consumer(*GROUPS[1], session_timeout_s=session)
+        self._reports_in = self.bus.consumer(*GROUPS[2], session_timeout_s=session)
         self.published = 0  # records this market put on exec.in
         self.keep = keep  # keep exec.in and exec whole (tests, audits) instead of trimming them
+
+    @property
+    def groups(self) -> tuple[tuple[str, str], ...]:
+        """The consumer groups this market's log has, with the topic each reads: its own
+        (:data:`GROUPS`) and, with remote execution, the execution workers' group."""
+        return GROUPS + (((EXEC_GROUP, INPUT_TOPIC),) if self.execution == "remote" else ())
 
     # -- in
     def enter(self, entry: Event, key: str) -> Record:
@@ -156,26 +201,67 @@ class LiveLog:
         self.pump(released)
 
     def pump(self, released: list[Event]) -> None:
-        """Publish ``released`` to ``exec.in`` and run the execution worker over everything new."""
+        """Publish ``released`` to ``exec.in`` and run the execution worker over everything new
+        (with remote execution: the mirror, then wait for the workers to handle it)."""
         if released:
             # A venue's run of market data is one record (MarketBatch): the log's cost per slice.
             records = batched(released)
             self.bus.publish_many(INPUT_TOPIC, [(e.symbol, e) for e in records])  # type: ignore[attr-defined]
             self.published += len(records)
         self.worker.run()
+        if self.execution == "remote" and released:
+            self._await_workers()
+
+    def _await_workers(self) -> None:
+        """Wait until group :data:`EXEC_GROUP` committed everything on ``exec.in``: its outputs
+        are all on ``exec`` then."""
+        ends = self.bus.end_offsets(INPUT_TOPIC)
+        deadline = time.monotonic() + self.remote_wait_s
+        pause = 0.0005
+        while True:
+            done = self.bus.group_offsets(EXEC_GROUP, INPUT_TOPIC)
+            behind = [p for p, (end, at) in enumerate(zip(ends, done, strict=True)) if end and (at or 0) < end]
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise ExecutionUnavailable(
+                    f"no execution worker handled exec.in partitions {behind} within {self.remote_wait_s:g} s: "
+                    f"start one on this bus with `vtrade worker execution --bus URL` (the market's own flags)"
+                )
+            time.sleep(pause)  # a condition on another process's commits: nothing to wait on but time
+            pause = min(pause * 2, 0.02)
 
     def reports(self) -> list[ev.ExecEvent]:
-        """The execution reports not folded yet, in a transport-independent order: by time, then
-        symbol, then partition and offset (a symbol's reports keep the exchange's order)."""
-        records = self._reports_in.poll(100_000)
-        while more := self._reports_in.poll(100_000):
-            records.extend(more)
+        """The execution reports not folded yet (every one on ``exec`` now), in a
+        transport-independent order: by time, then symbol, then partition and offset (a symbol's
+        reports keep the exchange's order)."""
+        # Embedded, this process published every report (its worker knows where they end: no
+        # broker round trip, which on Kafka also spares a metadata refresh per slice); remote,
+        # the workers did, and the log says where they end.
+        ends = self.worker.published_ends if self.execution == "embedded" else self.bus.end_offsets(OUTPUT_TOPIC)
+        records: list[Record] = []
+        deadline = time.monotonic() + self.remote_wait_s
+        wait = 0.0
+        # A remote log may deliver what is there over several polls: read up to the ends.
+        while True:
+            records.extend(self._reports_in.poll(100_000, timeout_s=wait))
+            if self._read_to(ends):
+                break
+            if time.monotonic() > deadline:
+                raise ExecutionUnavailable(f"the exec log did not deliver up to {ends} within {self.remote_wait_s:g} s")
+            wait = 0.05
         if records:
             self._reports_in.commit(records)
         out = [(r.event, r) for r in records]
         out.sort(key=lambda t: (t[0].ts, t[0].symbol, t[1].partition, t[1].offset))  # type: ignore[attr-defined]
         self._retain()
         return [e for e, _ in out]  # type: ignore[misc]
+
+    def _read_to(self, ends: list[int]) -> bool:
+        """Whether the views' consumer is past ``ends`` (not while it is (re)joining its group)."""
+        owned = {tp.partition for tp in self._reports_in.assignment()}
+        return all(p in owned and self._reports_in.position(OUTPUT_TOPIC, p) >= end
+                   for p, end in enumerate(ends) if end)  # fmt: skip
 
     def engines(self) -> dict[str, bytes]:
         """Every exchange's state (for a checkpoint)."""

@@ -39,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 
+from vtrade.ops.status import InputPartition
 from vtrade.portfolio.book import PortfolioBook, UnknownAccountError
 from vtrade.portfolio.events import PortfolioUpdate
 from vtrade.runtime.bus import Bus, CommitError, Deduplicator, Record, TopicPartition
@@ -100,6 +101,7 @@ class PortfolioWorker:
         # The last record folded per partition since the last snapshot: committed at the next one.
         self._uncommitted: dict[TopicPartition, Record] = {}
         self._since_snapshot = 0
+        self._snapshot_at: dict[TopicPartition, int] = {}  # where a restart resumes, per input partition
 
     def poll_once(self, max_records: int = 10_000, timeout_s: float = 0.0) -> int:
         """Fold one batch of records, publish changed accounts, sample history, and commit
@@ -148,6 +150,7 @@ class PortfolioWorker:
             return
         key, state = f"{STATE_TOPIC}.{self.member}", {STATE_KEY: self.snapshot()}
         self.snapshots.save(WorkerSnapshot(self.group, key, 0, self.stats["records"], state, []))
+        self._snapshot_at = {tp: offset + 1 for tp, offset in self.seen.watermarks.items()}
         pending, self._uncommitted = self._uncommitted, {}
         for consumer, topic in ((self.accounts_in, EXEC), (self.market_in, MARKET)):
             done = [r for tp, r in pending.items() if tp.topic == topic]
@@ -199,8 +202,24 @@ class PortfolioWorker:
         book, watermarks, version, clock, stats, errors = pickle.loads(blob)  # our own snapshot, never user input
         worker = cls(bus, book, **kwargs)
         worker.seen = Deduplicator(watermarks)
+        if worker.snapshots is not None:  # the blob came from the store: a restart resumes there
+            worker._snapshot_at = {tp: offset + 1 for tp, offset in worker.seen.watermarks.items()}
         worker.version, worker.sampler.clock, worker.stats, worker.errors = version, clock, stats, errors
         return worker
+
+    @property
+    def member_id(self) -> str:
+        """This worker's member name in its groups."""
+        return self.member
+
+    def partition_status(self) -> list[InputPartition]:
+        """The ``exec`` and ``market`` partitions this worker owns now (each under its group), with
+        the offset a restart would resume from (None: no snapshot covers it): what its heartbeat says."""
+        out = []
+        for consumer, group in ((self.accounts_in, self.group), (self.market_in, self.market_in.group)):
+            for tp in consumer.assignment():
+                out.append(InputPartition(group, tp.topic, tp.partition, self._snapshot_at.get(tp)))
+        return out
 
     def close(self) -> None:
         """Leave both groups without committing or checkpointing (call :meth:`checkpoint` first

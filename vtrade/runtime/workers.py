@@ -25,7 +25,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
@@ -37,6 +37,7 @@ from vtrade.portfolio.book import PortfolioBook
 from vtrade.runtime.bus import Bus, MemberConflictError
 from vtrade.runtime.execution_worker import DuckDBSnapshotStore, ExecutionWorker, WorkerStats
 from vtrade.runtime.portfolio_worker import PortfolioWorker
+from vtrade.runtime.status import Heartbeat
 
 __all__ = [
     "EXEC_SNAPSHOTS",
@@ -106,7 +107,7 @@ def _data_dir(path: str | os.PathLike[str]) -> Path:
 def run_exec_worker(
     bus: Bus,
     data_dir: str | os.PathLike[str],
-    symbols: Sequence[str],
+    symbols: Sequence[str] | Mapping[str, EngineConfig],
     *,
     stop: threading.Event,
     snapshot_every: int = 1000,
@@ -115,6 +116,8 @@ def run_exec_worker(
     progress: TextIO | None = None,
 ) -> WorkerStats:
     """Run an :class:`ExecutionWorker` for ``symbols`` until ``stop`` is set; returns its stats.
+    ``symbols`` are names (default US-equity exchanges, :func:`engine_configs`) or each
+    exchange's :class:`EngineConfig` by symbol (a live market's: :func:`~vtrade.runtime.live.engine_configs_of`).
 
     Snapshots go to ``<data_dir>/exec-snapshots.duckdb``; a worker started on a data dir with
     snapshots resumes from them. On stop it checkpoints, then leaves the group.
@@ -122,7 +125,8 @@ def run_exec_worker(
     store = DuckDBSnapshotStore(_data_dir(data_dir) / EXEC_SNAPSHOTS)
     try:
         worker = ExecutionWorker(
-            bus, engine_configs(symbols), store=store, snapshot_every=snapshot_every,
+            bus, symbols if isinstance(symbols, Mapping) else engine_configs(symbols), store=store,
+            snapshot_every=snapshot_every,
             session_timeout_s=session_timeout_s,
         )  # fmt: skip
         _fold_until(stop, worker, batch, "exec", progress)
@@ -188,14 +192,23 @@ def _join(make: Callable[[], PortfolioWorker], stop: threading.Event, timeout_s:
 
 def _fold_until(stop: threading.Event, worker: ExecutionWorker | PortfolioWorker, batch: int, kind: str,
                 progress: TextIO | None) -> None:  # fmt: skip
-    """Poll ``worker`` until ``stop`` is set, then checkpoint; it leaves its group either way."""
+    """Poll ``worker`` until ``stop`` is set, then checkpoint; it leaves its group either way.
+    It publishes a heartbeat on the ``status`` topic every couple of seconds (``vtrade status``)."""
     try:
         total = 0
+        held: list[int] | None = None
+        beat = Heartbeat(worker.bus, kind, worker)
+        beat.tick(total, force=True)  # seen at once, before the first (maybe long) batch
         while not stop.is_set():
             n = worker.poll_once(batch, timeout_s=0.1)
             if n:
                 total += n
                 _progress(progress, kind, total)
+            if progress is not None and isinstance(worker, ExecutionWorker) and (now := worker.owned()) != held:
+                held = now  # the group moved partitions (a member joined or left)
+                print(f"{kind} partitions {','.join(map(str, now)) or '-'}", file=progress, flush=True)
+            beat.tick(total)
         worker.checkpoint()
+        beat.stop(total)
     finally:
         worker.close()

@@ -32,7 +32,7 @@ from vtrade.runtime.live import LiveConfig, LiveMarket, shared_market
 if TYPE_CHECKING:
     from vtrade.runtime.classroom import Classroom
 
-__all__ = ["COOKIE", "BrowserAccounts", "serve_apps", "serve_trader", "trader_app", "url_for"]
+__all__ = ["COOKIE", "BrowserAccounts", "admin_app", "serve_apps", "serve_trader", "trader_app", "url_for"]
 
 #: The cookie that names a browser's account (signed: see :mod:`vtrade.core.tokens`).
 COOKIE = "vtrade_account"
@@ -141,6 +141,8 @@ class _AccountCookie(RequestHook):
             # The page load before it chose the account; the session re-verifies the cookie it
             # carried. A websocket cannot set a cookie, and must not open accounts.
             return "browser"
+        if handler.request.path.rstrip("/").rsplit("/", 1)[-1] != "trader":
+            return "guest"  # another page (/admin): it trades as nobody, so it opens no account
         account, fresh = self._accounts.account_for(cookie)
         if fresh is not None:
             give_cookie(handler, COOKIE, fresh, COOKIE_DAYS)
@@ -213,6 +215,18 @@ def trader_app(live: LiveMarket, accounts: BrowserAccounts | None, period_ms: in
     return app
 
 
+def admin_app(live: LiveMarket) -> Callable[[], Any]:
+    """The ``/admin`` app: the workers and groups on ``live``'s bus (:mod:`vtrade.ui.admin`)."""
+
+    def app() -> Any:
+        from vtrade.ui.admin import admin_page
+
+        _quiet_closed_tabs(asyncio.get_running_loop())
+        return admin_page(live)
+
+    return app
+
+
 def serve_apps(
     apps: dict[str, Callable[[], Any]],
     *,
@@ -281,11 +295,12 @@ def serve_trader(
         secret, numbers = keys
         accounts = BrowserAccounts(live, secret, numbers.next)
         provider = _AccountCookie(accounts)
-    apps = {"trader": trader_app(live, accounts, period_ms)}
+    apps = {"trader": trader_app(live, accounts, period_ms), "admin": admin_app(live)}
     extra: list[Any] = []
     if live.resumed:
         print(f"vtrade: {live.resumed}", flush=True)
     print(f"vtrade: trader dashboard at {url_for(address, port)}", flush=True)
+    print(f"vtrade: workers and lag at http://{address}:{port}/admin", flush=True)
     if classroom is not None:
         from vtrade.ui.classroom_serve import ClassCookies, class_apps, class_routes, join_url, teacher_url
 

@@ -385,6 +385,9 @@ def render_clock(clock: dict[str, Any]) -> str:
     True
     >>> "realism L2 · prob queue" in out
     True
+    >>> "live 85 ms" in render_clock({"ts": pd.Timestamp(0, tz="UTC"), "speed": 1.0, "realism": "L2", "queue": "prob",
+    ...                               "live": {"state": "live", "delay_ms": 85.2}})
+    True
     """
     if not clock:
         return "<span class='vt-clock'>starting…</span>"
@@ -393,6 +396,10 @@ def render_clock(clock: dict[str, Any]) -> str:
     queue = str(clock["queue"]).replace("_", "-")
     day = f" · replaying {clock['day']}" if clock.get("day") else ""
     wall = f" data-wall='{clock['wall']:.6f}'" if "wall" in clock else ""
+    live = clock.get("live")
+    if live:  # a live feed: its state (live, syncing, connecting) and how far behind the exchange it is
+        delay = f" {live['delay_ms']:,.0f} ms" if live.get("delay_ms") is not None else ""
+        speed = f"<span class='vt-live' data-state='{live['state']}'>{live['state']}{delay}</span>"
     # What a phone's header has no room for is marked, so the badge can leave it out there.
     text = f"{ts} · {speed}<span class='vt-more'> · realism {clock['realism']} · {queue} queue{day}</span>"
     return f"<span class='vt-clock'{wall}>{text}</span>"

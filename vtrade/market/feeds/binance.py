@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
@@ -183,32 +183,59 @@ def infer_instrument(
     contract_src = None
     if known is not None and tick == known.tick_size and lot == known.lot_size:
         inst = known  # the very object: replays of the shipped captures stay byte-identical
-    elif market == "coinm":
-        pair = pair or symbol.split("_")[0]
-        if contract_size is None:
-            contract_size = COINM_CONTRACT_SIZE.get(pair, COINM_DEFAULT_CONTRACT_SIZE)
-            contract_src = f"{contract_size} USD (Binance's published size for {pair})"
-        else:
-            contract_src = "given"
-        base = pair[: -len("USD")] if pair.endswith("USD") else pair
-        inst = Instrument(
-            symbol, tick, lot, currency=base, venue=_VENUES[market], asset_class="crypto_inverse",
-            contract_size=_positive(p, "contract_size", contract_size), inverse=True,
-        )  # fmt: skip
     else:
-        quote = next((q for q in _QUOTES if symbol.endswith(q) and len(symbol) > len(q)), "USD")
-        asset_class = "crypto" if market == "spot" else "crypto_perp"
-        inst = Instrument(symbol, tick, lot, currency=quote, venue=_VENUES[market], asset_class=asset_class)
+        inst, contract_src = binance_instrument(market, symbol, tick, lot, pair=pair, contract_size=contract_size,
+                                                origin=p)  # fmt: skip
     sources = {tick_src, lot_src}
     source = "inferred" if "inferred" in sources else "given" if "given" in sources else "built-in"
     return InferredInstrument(inst, market, source, tick_src, lot_src, contract_src, scan)
+
+
+def binance_instrument(
+    market: str,
+    symbol: str,
+    tick_size: Number,
+    lot_size: Number,
+    *,
+    pair: str | None = None,
+    contract_size: Number | None = None,
+    origin: object = "Binance",
+) -> tuple[Instrument, str | None]:
+    """The instrument of ``symbol`` on a Binance ``market`` with the given grids, and where a
+    COIN-M contract size came from (None for spot and USD-M). Shared by the capture reader and
+    the live feed, so a symbol is the same instrument whichever way its data arrives.
+
+    >>> inst, said = binance_instrument("coinm", "ETHUSD_PERP", "0.01", "1")
+    >>> inst.currency, str(inst.contract_size), said
+    ('ETH', '10', "10 USD (Binance's published size for ETHUSD)")
+    >>> binance_instrument("spot", "ETHBTC", "0.00001", "0.0001")[0].currency
+    'BTC'
+    """
+    if market not in MARKETS:
+        raise ValueError(f"market must be 'spot', 'usdm' or 'coinm', got {market!r}")
+    tick, lot = _positive(origin, "tick_size", tick_size), _positive(origin, "lot_size", lot_size)
+    if market == "coinm":
+        pair = pair or symbol.split("_")[0]
+        said = "given"
+        if contract_size is None:
+            contract_size = COINM_CONTRACT_SIZE.get(pair, COINM_DEFAULT_CONTRACT_SIZE)
+            said = f"{contract_size} USD (Binance's published size for {pair})"
+        base = pair[: -len("USD")] if pair.endswith("USD") else pair
+        inst = Instrument(
+            symbol, tick, lot, currency=base, venue=_VENUES[market], asset_class="crypto_inverse",
+            contract_size=_positive(origin, "contract_size", contract_size), inverse=True,
+        )  # fmt: skip
+        return inst, said
+    quote = next((q for q in _QUOTES if symbol.endswith(q) and len(symbol) > len(q)), "USD")
+    asset_class = "crypto" if market == "spot" else "crypto_perp"
+    return Instrument(symbol, tick, lot, currency=quote, venue=_VENUES[market], asset_class=asset_class), None
 
 
 def _step(decimals: int) -> Decimal:
     return Decimal(1).scaleb(-decimals)
 
 
-def _positive(path: Path, name: str, value: Number) -> Decimal:
+def _positive(path: object, name: str, value: Number) -> Decimal:
     try:
         d = Decimal(str(value))
     except ArithmeticError:
@@ -307,6 +334,132 @@ def _block_decimals(text: bytes) -> tuple[int, int]:
     dp = int(sig[is_price].max()) if is_price.any() else 0
     ds = int(sig[is_size].max()) if is_size.any() else 0
     return dp, ds
+
+
+class MessageError(ValueError):
+    """A Binance message that cannot become an event (off-grid price, negative size): the
+    capture reader names the file and line, the live feed counts it and skips it."""
+
+
+_M = TypeVar("_M", bound=MarketEvent)
+
+
+def sequence_verdict(
+    market: str, snapshot_id: int, last_u: int | None, first: int, last: int, prev: int
+) -> tuple[str, str]:
+    """Binance's rule for one depth diff (``U`` = ``first``, ``u`` = ``last``, ``pu`` = ``prev``)
+    against a book started from snapshot ``snapshot_id`` whose last applied diff ended at ``last_u``
+    (None: no diff applied yet). Returns ``(verdict, why)``: ``"apply"``; ``"drop"`` (older than
+    the snapshot, before the first applied diff); ``"old"`` (at or before the last applied diff:
+    a duplicate or a late message); ``"gap"`` (updates are missing: the book must be rebuilt).
+
+    >>> sequence_verdict("spot", 100, None, 90, 100, 0)[0], sequence_verdict("spot", 100, None, 95, 105, 0)[0]
+    ('drop', 'apply')
+    >>> sequence_verdict("spot", 100, 105, 107, 110, 0)
+    ('gap', 'sequence gap: U=107 but the previous diff ended at u=105 (expected 106)')
+    >>> sequence_verdict("usdm", 100, 105, 109, 110, 105)[0], sequence_verdict("usdm", 100, 110, 109, 110, 105)[0]
+    ('apply', 'old')
+    """
+    if last_u is None:
+        if last <= snapshot_id:
+            return "drop", f"u={last} is not after the snapshot's lastUpdateId={snapshot_id}"
+        if not first <= snapshot_id + 1 <= last:
+            return "gap", (f"first diff after snapshot {snapshot_id} has U={first}, u={last}: "
+                           f"Binance requires U <= {snapshot_id + 1} <= u")  # fmt: skip
+        return "apply", ""
+    if market in ("usdm", "coinm"):
+        if prev == last_u:
+            return "apply", ""
+        if last <= last_u:
+            return "old", f"u={last} was already applied (the book is at u={last_u})"
+        return "gap", f"sequence gap: pu={prev} but the previous diff ended at u={last_u}"
+    if first == last_u + 1:
+        return "apply", ""
+    if last <= last_u:
+        return "old", f"u={last} was already applied (the book is at u={last_u})"
+    return "gap", f"sequence gap: U={first} but the previous diff ended at u={last_u} (expected {last_u + 1})"
+
+
+class BinanceDecoder:
+    """Binance messages of one instrument as events: the REST depth snapshot, ``depthUpdate``
+    diffs, ``bookTicker`` and ``trade``. ``recv_ts`` is when the message reached us; ``ts`` is
+    the exchange's event time ``E`` (ms, as ns) where the message has one. Raises
+    :class:`MessageError` for values off the instrument's grid and KeyError/TypeError/ValueError
+    for a message of the wrong shape. The capture reader and the live feed both decode with it.
+
+    >>> from vtrade.core.instruments import BINANCE_BTCUSDT_USDM
+    >>> d = BinanceDecoder(BINANCE_BTCUSDT_USDM)
+    >>> d.trade(5, {"e": "trade", "T": 1, "t": 9, "p": "61800.30", "q": "0.006", "m": False}).price
+    618003
+    """
+
+    __slots__ = ("inst",)
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+
+    def snapshot(self, recv_ts: int, msg: dict[str, Any]) -> BookSnapshot:
+        """The REST depth snapshot (``lastUpdateId``, ``bids``, ``asks``; futures add ``E``)."""
+        last_id = int(msg["lastUpdateId"])
+        bp, bs = self.levels(msg["bids"])
+        ap, az = self.levels(msg["asks"])
+        ts = int(msg["E"]) * _MS if "E" in msg else recv_ts
+        return BookSnapshot(ts, recv_ts, self.inst.symbol, last_id, bp, bs, ap, az)
+
+    def delta(self, recv_ts: int, d: dict[str, Any]) -> BookDelta:
+        """A ``depthUpdate`` diff (its sequencing is :func:`sequence_verdict`'s business)."""
+        bp, bs = self.levels(d["b"])
+        ap, az = self.levels(d["a"])
+        prev = int(d["pu"]) if "pu" in d else 0
+        return BookDelta(int(d["E"]) * _MS, recv_ts, self.inst.symbol, int(d["u"]), bp, bs, ap, az, int(d["U"]), prev)
+
+    def quote(self, recv_ts: int, d: dict[str, Any]) -> Quote:
+        """A ``bookTicker`` (spot's has no event time: ``ts`` is then ``recv_ts``)."""
+        pg, sg = self.inst.price_grid, self.inst.size_grid
+        try:
+            bid_px, bid_sz, ask_px, ask_sz = pg.to_int(d["b"]), sg.to_int(d["B"]), pg.to_int(d["a"]), sg.to_int(d["A"])
+        except OffGridError as exc:
+            raise MessageError(str(exc)) from exc
+        ts = int(d["E"]) * _MS if "E" in d else recv_ts
+        return Quote(ts, recv_ts, self.inst.symbol, int(d["u"]), bid_px, bid_sz, ask_px, ask_sz)
+
+    def trade(self, recv_ts: int, d: dict[str, Any]) -> Trade:
+        """A ``trade``; ``ts`` is its trade time ``T``."""
+        try:
+            px, sz = self.inst.price(d["p"]), self.inst.size(d["q"])
+        except OffGridError as exc:
+            raise MessageError(str(exc)) from exc
+        # "m": the buyer was the maker, so the seller took liquidity.
+        aggressor = Side.SELL if d["m"] else Side.BUY
+        return Trade(int(d["T"]) * _MS, recv_ts, self.inst.symbol, int(d["t"]), px, sz, aggressor, int(d["t"]))
+
+    def levels(self, rows: list[list[str]]) -> tuple[list[int], list[int]]:
+        """``[[price, qty], ...]`` as (ticks, lots); a negative size is an error."""
+        to_px, to_sz = self.inst.price_grid.to_int, self.inst.size_grid.to_int
+        try:
+            px = [to_px(r[0]) for r in rows]
+            sz = [to_sz(r[1]) for r in rows]
+        except OffGridError as exc:
+            raise MessageError(str(exc)) from exc
+        if any(s < 0 for s in sz):
+            raise MessageError("negative level size")
+        return px, sz
+
+
+def known_instrument(market: str, symbol: str) -> Instrument | None:
+    """The built-in instrument of a shipped capture's symbol (BTCUSDT spot and USD-M), else None."""
+    return _KNOWN.get((market, symbol))
+
+
+def grids_from_text(text: bytes) -> tuple[Decimal, Decimal]:
+    """(tick, lot) inferred from Binance JSON text as for a capture (:func:`scan_grids`): the
+    finest decimal any price and any quantity string carries.
+
+    >>> grids_from_text(b'{"bids":[["61800.10","0.002"]],"asks":[["61800.20","1.5"]]}')
+    (Decimal('0.1'), Decimal('0.001'))
+    """
+    dp, ds = _block_decimals(text)
+    return _step(dp), _step(ds)
 
 
 class BinanceFeed:
@@ -408,12 +561,9 @@ class _Reader:
         if self.snapshot_id is not None:
             raise DataError(self.path, lineno, "a second REST snapshot: re-synchronisation is not supported")
         inst = self._instrument(lineno, msg.get("symbol"))  # COIN-M snapshots name their symbol
-        last_id = int(msg["lastUpdateId"])
-        bp, bs = self._levels(lineno, msg["bids"], inst)
-        ap, az = self._levels(lineno, msg["asks"], inst)
-        ts = int(msg["E"]) * _MS if "E" in msg else recv_ts
-        self.snapshot_id = last_id
-        yield BookSnapshot(ts, recv_ts, inst.symbol, last_id, bp, bs, ap, az)
+        snap = self._decoded(lineno, BinanceDecoder(inst).snapshot, recv_ts, msg)
+        self.snapshot_id = snap.seq
+        yield snap
         pending, self.pending = self.pending, []
         for p_line, p_recv, data in pending:
             delta = self._on_diff(p_line, p_recv, data)
@@ -421,35 +571,20 @@ class _Reader:
                 yield delta
 
     def _on_diff(self, lineno: int, recv_ts: int, d: dict[str, Any]) -> BookDelta | None:
-        first, last = int(d["U"]), int(d["u"])
-        prev = int(d["pu"]) if "pu" in d else 0
         assert self.snapshot_id is not None
-        if self.last_u is None:
-            if last <= self.snapshot_id:
-                self.stats["diffs_dropped"] += 1
-                return None
-            if not first <= self.snapshot_id + 1 <= last:
-                raise SequenceGapError(
-                    self.path, lineno,
-                    f"first diff after snapshot {self.snapshot_id} has U={first}, u={last}: "
-                    f"Binance requires U <= {self.snapshot_id + 1} <= u",
-                )  # fmt: skip
-        elif self.feed.market in ("usdm", "coinm") and prev != self.last_u:
-            raise SequenceGapError(
-                self.path, lineno, f"sequence gap: pu={prev} but the previous diff ended at u={self.last_u}"
-            )
-        elif self.feed.market == "spot" and first != self.last_u + 1:
-            raise SequenceGapError(
-                self.path, lineno,
-                f"sequence gap: U={first} but the previous diff ended at u={self.last_u} (expected {self.last_u + 1})",
-            )  # fmt: skip
+        verdict, why = sequence_verdict(self.feed.market, self.snapshot_id, self.last_u, int(d["U"]), int(d["u"]),
+                                        int(d["pu"]) if "pu" in d else 0)  # fmt: skip
+        if verdict == "drop":
+            self.stats["diffs_dropped"] += 1
+            return None
+        if verdict != "apply":  # a gap, or an old diff after the book started: the file is broken
+            raise SequenceGapError(self.path, lineno, why)
         inst = self._instrument(lineno, d.get("s"))
-        bp, bs = self._levels(lineno, d["b"], inst)
-        ap, az = self._levels(lineno, d["a"], inst)
-        self.last_u = last
+        delta = self._decoded(lineno, BinanceDecoder(inst).delta, recv_ts, d)
+        self.last_u = delta.seq
         self.stats["diffs_applied"] += 1
-        self.stats["level_updates"] += len(bp) + len(ap)
-        return BookDelta(int(d["E"]) * _MS, recv_ts, inst.symbol, last, bp, bs, ap, az, first, prev)
+        self.stats["level_updates"] += len(delta.bid_px) + len(delta.ask_px)
+        return delta
 
     def _resolve_market(self, lineno: int, d: dict[str, Any]) -> None:
         if self.feed.market == "auto":
@@ -459,35 +594,16 @@ class _Reader:
 
     # ---------------------------------------------------------------- messages
     def _quote(self, lineno: int, recv_ts: int, d: dict[str, Any]) -> Quote:
-        inst = self._instrument(lineno, d.get("s"))
-        pg, sg = inst.price_grid, inst.size_grid
-        try:
-            bid_px, bid_sz, ask_px, ask_sz = pg.to_int(d["b"]), sg.to_int(d["B"]), pg.to_int(d["a"]), sg.to_int(d["A"])
-        except OffGridError as exc:
-            raise DataError(self.path, lineno, str(exc)) from exc
-        ts = int(d["E"]) * _MS if "E" in d else recv_ts
-        return Quote(ts, recv_ts, inst.symbol, int(d["u"]), bid_px, bid_sz, ask_px, ask_sz)
+        return self._decoded(lineno, BinanceDecoder(self._instrument(lineno, d.get("s"))).quote, recv_ts, d)
 
     def _trade(self, lineno: int, recv_ts: int, d: dict[str, Any]) -> Trade:
-        inst = self._instrument(lineno, d.get("s"))
-        try:
-            px, sz = inst.price(d["p"]), inst.size(d["q"])
-        except OffGridError as exc:
-            raise DataError(self.path, lineno, str(exc)) from exc
-        # "m": the buyer was the maker, so the seller took liquidity.
-        aggressor = Side.SELL if d["m"] else Side.BUY
-        return Trade(int(d["T"]) * _MS, recv_ts, inst.symbol, int(d["t"]), px, sz, aggressor, int(d["t"]))
+        return self._decoded(lineno, BinanceDecoder(self._instrument(lineno, d.get("s"))).trade, recv_ts, d)
 
-    def _levels(self, lineno: int, rows: list[list[str]], inst: Instrument) -> tuple[list[int], list[int]]:
-        to_px, to_sz = inst.price_grid.to_int, inst.size_grid.to_int
+    def _decoded(self, lineno: int, decode: Callable[[int, dict[str, Any]], _M], recv_ts: int, d: dict[str, Any]) -> _M:
         try:
-            px = [to_px(r[0]) for r in rows]
-            sz = [to_sz(r[1]) for r in rows]
-        except OffGridError as exc:
+            return decode(recv_ts, d)
+        except MessageError as exc:
             raise DataError(self.path, lineno, str(exc)) from exc
-        if any(s < 0 for s in sz):
-            raise DataError(self.path, lineno, "negative level size")
-        return px, sz
 
     def _instrument(self, lineno: int, symbol: str | None) -> Instrument:
         assert self.inst is not None  # BinanceFeed.__iter__ resolves it first

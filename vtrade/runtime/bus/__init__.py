@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -40,6 +41,7 @@ from vtrade.runtime.bus.base import (
     Deduplicator,
     LiveSubscription,
     MemberConflictError,
+    NotAssignedError,
     Record,
     RecordMetadata,
     TopicConflictError,
@@ -66,6 +68,7 @@ __all__ = [
     "LiveSubscription",
     "MemberConflictError",
     "MemoryBus",
+    "NotAssignedError",
     "Record",
     "RecordMetadata",
     "RedisBus",
@@ -85,13 +88,18 @@ def open_bus(
     namespace: str | None = None,
     clock: Clock | None = None,
     journal: str | os.PathLike[str] | None = None,
+    kafka_config: Mapping[str, Any] | None = None,
 ) -> Bus:
     """A bus for ``url`` (see the module docstring). ``clock`` overrides the heartbeat clock;
-    ``journal`` (memory only) is the file that makes the memory bus durable."""
+    ``journal`` (memory only) is the file that makes the memory bus durable; ``kafka_config``
+    (Kafka only) adds librdkafka settings to every client, e.g. ``{"log_level": 2}`` to keep its
+    connection errors off stderr when the caller reports them itself."""
     if not isinstance(url, str):
         raise TypeError(f"a bus URL must be a str, got {type(url).__name__}")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    if kafka_config is not None and scheme != "kafka":
+        raise ValueError(f"bus URL {url!r}: kafka_config= is for a kafka:// bus")
     if scheme == "memory":
         if parts.netloc or parts.path.strip("/") or parts.query:
             raise ValueError(f"bus URL {url!r}: the memory bus takes no host, path or options; use 'memory://'")
@@ -113,11 +121,14 @@ def open_bus(
 
         return RedisBus(urlunsplit(parts._replace(query=rest)), namespace=namespace, clock=clock or time.time)
     if scheme == "kafka":
-        return _open_kafka(url, parts.netloc, parts.path, parts.query, namespace, clock)
+        return _open_kafka(url, parts.netloc, parts.path, parts.query, namespace, clock, kafka_config)
     raise ValueError(f"unknown bus URL {url!r}: expected 'memory://', 'redis://host:port/db' or 'kafka://host:port'")
 
 
-def _open_kafka(url: str, netloc: str, path: str, query: str, namespace: str | None, clock: Clock | None) -> Bus:
+def _open_kafka(
+    url: str, netloc: str, path: str, query: str, namespace: str | None, clock: Clock | None,
+    config: Mapping[str, Any] | None,
+) -> Bus:  # fmt: skip
     if not netloc or path.strip("/"):
         raise ValueError(f"bus URL {url!r}: a Kafka bus URL is 'kafka://host:port[,host:port...]?namespace=name'")
     options = dict(parse_qsl(query, keep_blank_values=True))
@@ -133,7 +144,9 @@ def _open_kafka(url: str, netloc: str, path: str, query: str, namespace: str | N
         raise ValueError(f"bus URL {url!r}: session_timeout_ms must be a positive int of milliseconds, got {session!r}")
     from vtrade.runtime.bus.kafka import KafkaBus
 
-    return KafkaBus(netloc, namespace=namespace, clock=clock or time.monotonic, session_timeout_ms=int(session))
+    return KafkaBus(
+        netloc, namespace=namespace, clock=clock or time.monotonic, session_timeout_ms=int(session), config=config
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -75,6 +75,11 @@ class CommitError(BusError, ValueError):
     never delivered to it. Nothing was committed."""
 
 
+class NotAssignedError(BusError, ValueError):
+    """The partition is not (or no longer) assigned to this member: the group moved it, perhaps
+    while the caller was working on records it had delivered."""
+
+
 class MemberConflictError(BusError, ValueError):
     """A consumer tried to join a group under the member id of a live member."""
 
@@ -90,7 +95,12 @@ class TopicPartition(NamedTuple):
     partition: int
 
 
-class RecordMetadata(msgspec.Struct, frozen=True):
+# Records and their metadata hold only strings, bytes and ints, so they can never be part of a
+# reference cycle: ``gc=False`` keeps the garbage collector from tracking (and re-scanning) the
+# millions of them a long log holds, which otherwise costs every allocation on a busy bus.
+
+
+class RecordMetadata(msgspec.Struct, frozen=True, gc=False):
     """Where ``publish`` put a record."""
 
     topic: str
@@ -99,7 +109,7 @@ class RecordMetadata(msgspec.Struct, frozen=True):
     timestamp_ns: int
 
 
-class Record(msgspec.Struct, frozen=True):
+class Record(msgspec.Struct, frozen=True, gc=False):
     """One entry of the log, as a consumer sees it.
 
     ``value`` is the raw payload; ``event`` decodes it as a vtrade event.
@@ -223,6 +233,28 @@ def prepare_value(key: object, value: object, timestamp_ns: object) -> tuple[str
     if timestamp_ns < 0:
         raise ValueError(f"timestamp_ns must be >= 0, got {timestamp_ns}")
     return key, payload, timestamp_ns
+
+
+def prepare_many(items: Iterable[tuple[str, bytes | Event]]) -> list[tuple[str, bytes, int]]:
+    """:func:`prepare_value` of every ``(key, value)`` of a ``publish_many`` batch, all of them
+    before any is appended (so bad input appends nothing); timestamps are the defaults.
+
+    >>> prepare_many([("SPY", b"x")])[0][:2]
+    ('SPY', b'x')
+    >>> prepare_many([("SPY", b"x"), ("QQQ", "text")])
+    Traceback (most recent call last):
+    ...
+    TypeError: a record value must be bytes or a vtrade Event, got str (encode it first)
+    """
+    out: list[tuple[str, bytes, int]] = []
+    append, now = out.append, time.time_ns
+    for key, value in items:
+        # The common case, raw bytes under a str key, skips prepare_value's checks one by one.
+        if type(key) is str and type(value) is bytes:
+            append((key, value, now()))
+        else:
+            append(prepare_value(key, value, None))
+    return out
 
 
 def default_member_id() -> str:
@@ -497,11 +529,15 @@ class Consumer(Closeable):
         if records is None:
             offsets = {tp: st.delivered for tp, st in self._owned.items() if st.delivered > 0}
         else:
-            batch = [records] if isinstance(records, Record) else list(records)
-            for r in batch:
+            # Per record only a type check and a compare: a poll's worth is committed at a time.
+            highest: dict[tuple[str, int], int] = {}
+            for r in (records,) if isinstance(records, Record) else records:
                 if not isinstance(r, Record):
                     raise TypeError(f"commit takes Records, got {type(r).__name__}")
-                offsets[r.tp] = max(offsets.get(r.tp, 0), r.offset + 1)
+                where = (r.topic, r.partition)
+                if r.offset > highest.get(where, -1):
+                    highest[where] = r.offset
+            offsets = {TopicPartition(t, p): o + 1 for (t, p), o in highest.items()}
             for tp, nxt in offsets.items():
                 self._check_committable(tp, nxt)
         if not offsets:
@@ -555,7 +591,7 @@ class Consumer(Closeable):
             self._sync()
             state = self._owned.get(tp)
             if state is None:
-                raise ValueError(f"cannot seek {topic}[{partition}]: not assigned to member {self.member_id!r}")
+                raise NotAssignedError(f"cannot seek {topic}[{partition}]: not assigned to member {self.member_id!r}")
             end = self._end_offset(tp)
             if offset > end:
                 raise ValueError(f"cannot seek {topic}[{partition}] to {offset}: the log ends at {end}")
@@ -647,23 +683,18 @@ class Bus(Closeable):
         """The partition count of ``topic`` (UnknownTopicError if it does not exist)."""
 
     @abstractmethod
-    def publish(
-        self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None
-    ) -> RecordMetadata:
+    def publish(self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None) -> RecordMetadata:
         """Append one record to the partition ``key`` hashes to; returns where it went.
 
         ``value`` is raw bytes or a vtrade Event (encoded with :func:`vtrade.core.events.encode`);
         ``timestamp_ns`` defaults to the event's ``ts``, or the wall clock for raw bytes.
         """
 
-    def publish_many(
-        self, topic: str, items: Iterable[tuple[str, bytes | Event]]
-    ) -> list[RecordMetadata]:
+    def publish_many(self, topic: str, items: Iterable[tuple[str, bytes | Event]]) -> list[RecordMetadata]:
         """Publish ``(key, value)`` pairs in order. Every item is validated before any is
         appended, so bad input appends nothing."""
         self.partitions(topic)
-        prepared = [prepare_value(k, v, None) for k, v in items]
-        return [self.publish(topic, k, v, ts) for k, v, ts in prepared]
+        return [self.publish(topic, k, v, ts) for k, v, ts in prepare_many(items)]
 
     @abstractmethod
     def end_offsets(self, topic: str) -> list[int]:
@@ -734,8 +765,10 @@ class Bus(Closeable):
         member = default_member_id() if member_id is None else check_name("member", member_id)
         if auto_offset_reset not in ("earliest", "latest"):
             raise ValueError(f"auto_offset_reset must be 'earliest' or 'latest', got {auto_offset_reset!r}")
-        if isinstance(session_timeout_s, bool) or not isinstance(session_timeout_s, int | float) or not (
-            session_timeout_s > 0
+        if (
+            isinstance(session_timeout_s, bool)
+            or not isinstance(session_timeout_s, int | float)
+            or not (session_timeout_s > 0)
         ):
             raise ValueError(f"session_timeout_s must be a positive number, got {session_timeout_s!r}")
         reset: OffsetReset = "earliest" if auto_offset_reset == "earliest" else "latest"

@@ -56,6 +56,7 @@ from vtrade.runtime.bus.base import (
     TopicPartition,
     check_name,
     check_partitions,
+    prepare_many,
     prepare_value,
 )
 from vtrade.runtime.bus.memory import MemoryBus, MemoryConsumer, _Group
@@ -209,7 +210,7 @@ class JournaledBus(MemoryBus):
 
     def publish_many(self, topic: str, items: Iterable[tuple[str, bytes | Event]]) -> list[RecordMetadata]:
         self.partitions(topic)
-        prepared = [prepare_value(k, v, None) for k, v in items]  # all validated before any is written
+        prepared = prepare_many(items)  # all validated before any is written
         return self._append(topic, prepared) if prepared else []
 
     def _append(self, topic: str, prepared: Sequence[tuple[str, bytes, int]]) -> list[RecordMetadata]:
@@ -234,7 +235,7 @@ class JournaledBus(MemoryBus):
                 "INSERT INTO bus_records SELECT * FROM _vt_batch",
                 table=pa.Table.from_pydict(rows, schema=_RECORDS_SCHEMA),
             )
-            return [MemoryBus.publish(self, topic, key, payload, ts) for key, payload, ts in prepared]
+            return MemoryBus._append_records(self, topic, prepared)
 
     def _persist_commits(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
         rows = [[group, tp.topic, tp.partition, off] for tp, off in sorted(offsets.items())]

@@ -8,8 +8,9 @@ Layout (every name starts with the bus's namespace, ``vt`` by default)::
                             committed (so ``auto_offset_reset="latest"`` is pinned once, as on
                             the other backends, and ``committed`` still says None)
 
-Records are produced with an explicit partition, :func:`vtrade.core.ids.partition_for` of the
-key: that is Kafka's own default partitioner (murmur2), so a key lands on the same partition on
+Records go to the partition :func:`vtrade.core.ids.partition_for` gives their key: that is Kafka's
+own default partitioner (murmur2), which the producer is set to use (cheaper than naming the
+partition; every acknowledgement is checked against it), so a key lands on the same partition on
 every transport, and a plain Kafka producer that uses its default partitioner agrees too. The
 record's exact time in nanoseconds travels in a ``vt.ts`` header (Kafka's own timestamp, in
 milliseconds, is set as well). The producer is idempotent with ``acks=all``, so offsets are dense
@@ -62,6 +63,7 @@ from vtrade.runtime.bus.base import (
     BusError,
     Clock,
     Consumer,
+    NotAssignedError,
     OffsetReset,
     PartitionState,
     Record,
@@ -88,6 +90,10 @@ _NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: "never committed"
 CATCH_UP_S = 5.0
 # A consumer's buffer per partition: fetching pauses above HIGH and resumes below LOW.
 _BUFFER_HIGH, _BUFFER_LOW = 20_000, 5_000
+# How long after serving a request of the application its consumer thread fetches with short waits.
+_HOT_S = 0.1
+# How long the consumer thread waits for the application thread to take a request's answer.
+_HANDOVER_S = 0.005
 # Errors that say the member is no longer in the generation that owned the partition.
 _FENCED_CODES = frozenset(
     {
@@ -108,6 +114,23 @@ def _at(msg: ck.Message) -> tuple[int, int]:
     return partition, offset
 
 
+def _to_record(topic: str, partition: int, offset: int, msg: ck.Message) -> Record:
+    """The message at ``offset`` of ``topic[partition]`` as a Record (per record: keep it lean)."""
+    ts = -1
+    raw = msg.headers()
+    for k, v in raw.items() if isinstance(raw, dict) else raw or ():
+        if k == _TS_HEADER and type(v) is bytes and len(v) == 8:
+            ts = int.from_bytes(v, "big")
+    if ts < 0:  # produced by a plain Kafka client: its millisecond timestamp
+        ts = max(msg.timestamp()[1], 0) * 1_000_000
+    key = msg.key()
+    try:
+        text = key.decode() if key else ""
+    except UnicodeDecodeError as exc:
+        raise BusError(f"record {offset} of {topic}[{partition}] has a key that is not UTF-8") from exc
+    return Record(topic, partition, offset, text, msg.value() or b"", ts)
+
+
 def _kafka_error(exc: BaseException) -> ck.KafkaError | None:
     arg = exc.args[0] if exc.args else None
     return arg if isinstance(arg, ck.KafkaError) else None
@@ -118,30 +141,40 @@ class _Batch:
 
     The producer is idempotent, so a partition's acknowledgements come in the order its records
     were produced: the n-th callback for partition p is the batch's n-th record on p. One bound
-    method serves the whole batch (no closure per record).
+    method serves the whole batch (no closure per record). A record acknowledged on another
+    partition than vtrade computed for it keeps offset -1, which fails the publish.
     """
 
-    __slots__ = ("error", "offsets", "order", "pending")
+    __slots__ = ("by_partition", "error", "offsets", "order", "pending")
 
     def __init__(self, parts: Sequence[int]) -> None:
         self.offsets = [-1] * len(parts)
-        self.order: dict[int, deque[int]] = {}
+        self.by_partition: dict[int, list[int]] = {}  # the records' indexes per partition, in order
         for i, p in enumerate(parts):
-            self.order.setdefault(p, deque()).append(i)
+            same = self.by_partition.get(p)
+            if same is None:
+                self.by_partition[p] = [i]
+            else:
+                same.append(i)
+        self.order = {p: iter(indexes) for p, indexes in self.by_partition.items()}
         self.pending = len(parts)
         self.error: ck.KafkaError | None = None
 
     def delivered(self, err: ck.KafkaError | None, msg: ck.Message) -> None:
+        self.pending -= 1
         partition = msg.partition()
         queue = self.order.get(partition) if partition is not None else None
-        if queue:
-            i = queue.popleft()
-            offset = msg.offset()
-            if err is None and offset is not None:
-                self.offsets[i] = offset
-        if err is not None and self.error is None:
-            self.error = err
-        self.pending -= 1
+        i = next(queue, None) if queue is not None else None
+        offset = msg.offset()
+        if err is not None:
+            if self.error is None:
+                self.error = err
+        elif i is not None and offset is not None:
+            self.offsets[i] = offset
+
+    def ends(self) -> dict[int, int]:
+        """Per partition written, one past the offset of the batch's last record there."""
+        return {p: self.offsets[indexes[-1]] + 1 for p, indexes in self.by_partition.items()}
 
 
 class KafkaBus(Bus):
@@ -192,12 +225,16 @@ class KafkaBus(Bus):
                 "enable.idempotence": True,  # dense offsets, in order, no duplicates on retry
                 "acks": "all",
                 "linger.ms": 0,
+                # Kafka's default partitioner, which vtrade's partition_for computes too (checked on
+                # every acknowledgement): librdkafka picks the partition cheaper than an explicit one.
+                "partitioner": "murmur2",
                 "message.timeout.ms": 30_000,
                 "client.id": f"{namespace}-producer",
             }
         )
         self._reader: ck.Consumer | None = None  # replay and end offsets (assign only, no group)
         self._reader_lock = threading.Lock()
+        self._group_readers: dict[str, ck.Consumer] = {}  # group -> a client reading its offsets
         self._counts: dict[str, int] = {}  # partition counts never change once created
         self._produced: dict[TopicPartition, int] = {}  # per partition, one past our last acked record
         self._lock = threading.Lock()
@@ -289,11 +326,14 @@ class KafkaBus(Bus):
         parts = [partition_for(k, n) for k, _, _ in prepared]
         batch = _Batch(parts)
         produce, callback = self._producer.produce, batch.delivered
-        for (key, payload, ts), p in zip(prepared, parts, strict=True):
+        for key, payload, ts in prepared:
             headers: list[tuple[str, str | bytes | None]] = [(_TS_HEADER, ts.to_bytes(8, "big"))]
             while True:
                 try:
-                    produce(name, payload, key.encode(), p, callback, timestamp=ts // 1_000_000, headers=headers)
+                    # No explicit partition: the producer's murmur2 partitioner chooses parts[i].
+                    produce(
+                        name, payload, key.encode(), on_delivery=callback, timestamp=ts // 1_000_000, headers=headers
+                    )
                     break
                 except BufferError:
                     self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
@@ -306,20 +346,19 @@ class KafkaBus(Bus):
                     f"the broker at {self.bootstrap} did not acknowledge {batch.pending} record(s) of {topic!r}"
                 )
         if batch.error is not None or -1 in batch.offsets:
-            raise BusError(f"cannot append to {topic!r}: {batch.error or 'a record was not acknowledged'}")
+            what = batch.error or "a record was not acknowledged on the partition its key hashes to"
+            raise BusError(f"cannot append to {topic!r}: {what}")
         with self._lock:
-            for offset, p in zip(batch.offsets, parts, strict=True):
+            for p, end in batch.ends().items():
                 tp = TopicPartition(topic, p)
-                if offset + 1 > self._produced.get(tp, 0):
-                    self._produced[tp] = offset + 1
+                if end > self._produced.get(tp, 0):
+                    self._produced[tp] = end
         return [
             RecordMetadata(topic, p, offset, ts)
             for (_, _, ts), p, offset in zip(prepared, parts, batch.offsets, strict=True)
         ]
 
-    def publish(
-        self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None
-    ) -> RecordMetadata:
+    def publish(self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None) -> RecordMetadata:
         self.partitions(topic)  # an unknown topic is refused before the value is looked at
         return self._publish(topic, [prepare_value(key, value, timestamp_ns)])[0]
 
@@ -337,20 +376,7 @@ class KafkaBus(Bus):
 
     def _record(self, topic: str, msg: ck.Message) -> Record:
         """A fetched Kafka message as a vtrade record of ``topic`` (the name without namespace)."""
-        ts = -1
-        raw = msg.headers()
-        for k, v in raw.items() if isinstance(raw, dict) else raw or ():
-            if k == _TS_HEADER and isinstance(v, bytes) and len(v) == 8:
-                ts = int.from_bytes(v, "big")
-        if ts < 0:  # produced by a plain Kafka client: its millisecond timestamp
-            ts = max(msg.timestamp()[1], 0) * 1_000_000
-        key = msg.key()
-        partition, offset = _at(msg)
-        try:
-            text = key.decode() if key else ""
-        except UnicodeDecodeError as exc:
-            raise BusError(f"record {offset} of {topic}[{partition}] has a key that is not UTF-8") from exc
-        return Record(topic, partition, offset, text, msg.value() or b"", ts)
+        return _to_record(topic, *_at(msg), msg)
 
     def _reader_client(self) -> ck.Consumer:
         if self._reader is None:
@@ -448,15 +474,19 @@ class KafkaBus(Bus):
         n = self.partitions(topic)
         self._check_open()
         name = self._name(topic)
-        # A client with the group's id that never subscribes only asks the group coordinator for
-        # offsets: it does not join, so the group does not rebalance.
-        reader = ck.Consumer(self._client_config(**{"group.id": self._group(group), "enable.auto.commit": False}))
-        try:
-            got = reader.committed([ck.TopicPartition(name, p) for p in range(n)], timeout=15)
-        except ck.KafkaException as exc:
-            raise BusError(f"cannot read group {group!r}'s offsets on {topic!r} from {self.bootstrap}: {exc}") from exc
-        finally:
-            reader.close()
+        with self._reader_lock:
+            # A client with the group's id that never subscribes only asks the group coordinator
+            # for offsets: it does not join, so the group does not rebalance. Kept: a producer
+            # waiting on a worker asks often, and a new client costs a coordinator lookup.
+            reader = self._group_readers.get(group)
+            if reader is None:
+                config = self._client_config(**{"group.id": self._group(group), "enable.auto.commit": False})
+                reader = self._group_readers[group] = ck.Consumer(config)
+            try:
+                got = reader.committed([ck.TopicPartition(name, p) for p in range(n)], timeout=15)
+            except ck.KafkaException as exc:
+                where = f"group {group!r}'s offsets on {topic!r} from {self.bootstrap}"
+                raise BusError(f"cannot read {where}: {exc}") from exc
         out: list[int | None] = [None] * n
         for k in got:
             out[k.partition] = k.offset if k.offset >= 0 else None
@@ -489,9 +519,14 @@ class KafkaBus(Bus):
 
     def purge(self) -> int:
         """Delete every topic of this bus's namespace (irreversible); returns how many.
-        Committed offsets stay with the broker's groups."""
+        Committed offsets stay with the broker's groups. The bus's consumers, live
+        subscriptions and readers are closed first: a client that still follows a topic while
+        it is deleted can crash inside librdkafka 2.16 (a segfault handling the metadata of the
+        deleted topic, seen against Tansu; cf. confluentinc/librdkafka#5280)."""
         self._check_open()
         names = [self._name(t) for t in self.topics()]
+        self._close_clients()
+        self._producer.flush(10)
         if names:
             for name, future in self._admin.delete_topics(names, operation_timeout=10).items():
                 try:
@@ -503,22 +538,30 @@ class KafkaBus(Bus):
             self._produced.clear()
         return len(names)
 
-    def close(self) -> None:
+    def _close_clients(self) -> None:
+        """Close every consumer, live subscription and reader of this bus (not the producer)."""
         with self._lock:
-            if self._closed:
-                return
             consumers, subs = list(self._consumers), list(self._subs)
         for c in consumers:
             c.close()
         for s in subs:
             s.close()
-        with self._lock:
-            self._closed = True
-        self._producer.flush(10)
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+            for reader in self._group_readers.values():
+                reader.close()
+            self._group_readers.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+        self._close_clients()
+        with self._lock:
+            self._closed = True
+        self._producer.flush(10)
 
     def __repr__(self) -> str:
         return f"<KafkaBus {self.bootstrap} namespace={self.namespace!r}>"
@@ -596,7 +639,7 @@ class KafkaConsumer(Consumer):
         self._stop = False
         self._assigned = threading.Event()
         self._failure: BaseException | None = None
-        self._requests: deque[tuple[Callable[[ck.Consumer | None], Any], Future[Any]]] = deque()
+        self._requests: deque[tuple[Callable[[ck.Consumer | None], Any], Future[Any], threading.Event]] = deque()
         self._starts: ck.Consumer | None = None  # commits the group's start points
         self._offsets: ck.Consumer | None = None  # reads committed offsets while out of the group
         self._thread = threading.Thread(target=self._run, name=f"kafka-consumer-{member_id}", daemon=True)
@@ -648,17 +691,27 @@ class KafkaConsumer(Consumer):
             return
         try:
             self._subscribe(c)
-            idle = 0.0
+            idle, hot_until = 0.0, 0.0
             while not self._stop:
-                busy = self._serve(c)
+                if self._serve(c):
+                    hot_until = time.monotonic() + _HOT_S
                 c = self._check_liveness(c)
                 if c is None:  # left the group: wait for the application to come back
                     with self._cond:
                         self._cond.wait(0.02)
                     continue
-                # Requests are served between polls: poll briefly while the application is active.
-                idle = 0.0 if busy else min(idle + 0.005, 0.05)
-                msgs = c.consume(1000, max(idle, 0.002))
+                msgs = c.consume(1000, 0)  # what has arrived (and any rebalance), without waiting
+                if not msgs:
+                    # Requests are served between fetches, so a fetch waits briefly while the
+                    # application is active (its commits come one after another), longer when not.
+                    idle = 0.0 if time.monotonic() < hot_until else min(idle + 0.005, 0.05)
+                    if self._paused_all():
+                        # Nothing can arrive: wait for a request, or for the buffers to drain.
+                        with self._cond:
+                            if not self._requests and not self._stop:
+                                self._cond.wait(0.05)
+                    else:
+                        msgs = c.consume(1000, max(idle, 0.001))
                 if msgs:
                     self._absorb(msgs)
                 self._flow(c)
@@ -718,7 +771,7 @@ class KafkaConsumer(Consumer):
             with self._cond:
                 if not self._requests:
                     return served
-                fn, future = self._requests.popleft()
+                fn, future, picked = self._requests.popleft()
             served = True
             if failing:
                 future.set_exception(BusClosedError(f"consumer {self.member_id!r} of group {self.group!r} is closed"))
@@ -727,8 +780,15 @@ class KafkaConsumer(Consumer):
                 future.set_result(fn(c))
             except BaseException as exc:
                 future.set_exception(exc)
+            # Let the application thread take the answer before this one goes back to converting
+            # fetched records: holding the GIL, it would keep the caller waiting for the
+            # interpreter's switch interval (5 ms) on every commit.
+            picked.wait(_HANDOVER_S)
 
     def _absorb(self, msgs: list[ck.Message]) -> None:
+        # Messages come in runs of one partition (a fetch response each): look the slot up once a run.
+        run: tuple[str | None, int | None] = (None, None)
+        topic, slot = "", None
         with self._cond:
             for msg in msgs:
                 err = msg.error()
@@ -736,16 +796,21 @@ class KafkaConsumer(Consumer):
                     if err.fatal():
                         raise ck.KafkaException(err)
                     continue  # transient (the client retries)
-                topic = self._names.get(msg.topic() or "")
-                if topic is None:
-                    continue
                 partition, offset = _at(msg)
-                slot = self._slots.get(TopicPartition(topic, partition))
+                where = (msg.topic(), partition)
+                if where != run:
+                    run = where
+                    topic = self._names.get(where[0] or "", "")
+                    slot = self._slots.get(TopicPartition(topic, partition)) if topic else None
                 if slot is None or offset < slot.next_fetch:
-                    continue  # revoked meanwhile, or before a seek's target
-                slot.buffer.append(self._bus._record(topic, msg))
+                    continue  # not ours, revoked meanwhile, or before a seek's target
+                slot.buffer.append(_to_record(topic, partition, offset, msg))
                 slot.next_fetch = offset + 1
             self._cond.notify_all()
+
+    def _paused_all(self) -> bool:
+        with self._cond:
+            return bool(self._slots) and all(s.paused for s in self._slots.values())
 
     def _flow(self, c: ck.Consumer) -> None:
         pause, resume = [], []
@@ -852,11 +917,15 @@ class KafkaConsumer(Consumer):
                 raise BusClosedError(f"consumer {self.member_id!r} of group {self.group!r} is closed")
             if self._failure is not None:
                 raise BusError(f"consumer {self.member_id!r} of group {self.group!r} failed: {self._failure}")
-            self._requests.append((fn, future))
+            picked = threading.Event()
+            self._requests.append((fn, future, picked))
+            self._cond.notify_all()  # the consumer thread may be waiting with every partition paused
         try:
             return future.result(timeout_s)
         except FutureTimeout:
             raise BusError(f"consumer {self.member_id!r} of group {self.group!r} did not answer") from None
+        finally:
+            picked.set()
 
     def _sync(self) -> None:
         self._bus._check_open()
@@ -890,7 +959,10 @@ class KafkaConsumer(Consumer):
             buf = slot.buffer
             while buf and buf[0].offset < state.position:
                 buf.popleft()
-            return [buf.popleft() for _ in range(min(max_records, len(buf)))]
+            out = [buf.popleft() for _ in range(min(max_records, len(buf)))]
+            if slot.paused and len(buf) < _BUFFER_LOW:
+                self._cond.notify_all()  # the consumer thread resumes fetching it
+            return out
 
     def _behind(self) -> bool:
         """Whether an owned partition has records this bus object published but not yet handed out."""
@@ -931,7 +1003,7 @@ class KafkaConsumer(Consumer):
             with self._cond:
                 slot = self._slots.get(tp)
                 if slot is None or slot.epoch != epoch:
-                    raise ValueError(f"cannot seek {tp.topic}[{tp.partition}]: it was reassigned meanwhile")
+                    raise NotAssignedError(f"cannot seek {tp.topic}[{tp.partition}]: it was reassigned meanwhile")
                 slot.buffer.clear()
                 slot.next_fetch = offset
             assert c is not None  # owned slots exist only while the client is in the group
@@ -958,9 +1030,7 @@ class KafkaConsumer(Consumer):
                         return tp
                 # Never backwards (the owner is the only writer, so its last value is current).
                 todo = {
-                    tp: nxt
-                    for tp, nxt in offsets.items()
-                    if (seen := self._slots[tp].committed) is None or nxt > seen
+                    tp: nxt for tp, nxt in offsets.items() if (seen := self._slots[tp].committed) is None or nxt > seen
                 }
             if not todo:
                 return None

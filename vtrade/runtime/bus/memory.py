@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -43,6 +43,7 @@ from vtrade.runtime.bus.base import (
     check_partitions,
     check_same_partitions,
     check_timeout,
+    prepare_many,
     prepare_value,
     range_assignment,
 )
@@ -145,21 +146,44 @@ class MemoryBus(Bus):
                 raise UnknownTopicError(f"unknown topic {topic!r} (create it with create_topic)")
             return log
 
-    def publish(
-        self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None
-    ) -> RecordMetadata:
-        log = self._log(topic)
+    def publish(self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None) -> RecordMetadata:
+        log = self._log(topic)  # an unknown topic is refused before the value is looked at
         key, payload, ts = prepare_value(key, value, timestamp_ns)
-        partition = partition_for(key, len(log))
         with self._lock:
             self._check_open()
-            part = log[partition]
-            record = Record(topic, partition, part.end, key, payload, ts)
-            part.records.append(record)
-            for sub in self._live.get(topic, ()):
+            record = self._put(topic, log, key, payload, ts)
+            self._announce(topic, (record,))
+        return RecordMetadata(topic, record.partition, record.offset, ts)
+
+    def publish_many(self, topic: str, items: Iterable[tuple[str, bytes | Event]]) -> list[RecordMetadata]:
+        self._log(topic)
+        return self._append_records(topic, prepare_many(items))
+
+    def _append_records(self, topic: str, prepared: Sequence[tuple[str, bytes, int]]) -> list[RecordMetadata]:
+        """Append validated ``(key, payload, timestamp)`` records to an existing topic under one
+        acquisition of the lock, hand them to the live subscribers and wake the waiting polls once."""
+        with self._lock:
+            self._check_open()
+            log, put = self._logs[topic], self._put
+            records = [put(topic, log, key, payload, ts) for key, payload, ts in prepared]
+            self._announce(topic, records)
+        return [RecordMetadata(topic, r.partition, r.offset, r.timestamp_ns) for r in records]
+
+    @staticmethod
+    def _put(topic: str, log: list[_PartitionLog], key: str, payload: bytes, ts: int) -> Record:
+        """Append one record to the partition of ``key`` (the lock is held)."""
+        p = partition_for(key, len(log))
+        part = log[p]
+        record = Record(topic, p, part.base + len(part.records), key, payload, ts)
+        part.records.append(record)
+        return record
+
+    def _announce(self, topic: str, records: Sequence[Record]) -> None:
+        """Hand new records to the live subscribers and wake the waiting polls (the lock is held)."""
+        for sub in self._live.get(topic, ()):
+            for record in records:
                 sub._push(record)
-            self._cond.notify_all()
-        return RecordMetadata(topic, partition, record.offset, ts)
+        self._cond.notify_all()
 
     def end_offsets(self, topic: str) -> list[int]:
         log = self._log(topic)

@@ -14,8 +14,10 @@ Layout (every key starts with the bus's namespace, ``vt`` by default)::
 
 Dense offsets: entries are appended with ``XADD <stream> 0-* ...`` (Redis >= 7.0), so Redis
 itself assigns the sequence atomically and the entry ``0-n`` is offset ``n - 1``; no counter to
-keep in step with the stream. A group reads a partition with ``XREADGROUP``; ``commit`` stores the
-offset and ``XACK``\\ s every pending entry up to it. When a partition changes hands, the new owner
+keep in step with the stream. ``publish_many`` appends a batch (up to ``_APPEND_CHUNK`` records)
+with one script call, which also announces the whole batch to live subscribers in one PUBLISH.
+A group reads a partition with ``XREADGROUP``; ``commit`` stores the offset and ``XACK``\\ s
+every pending entry up to it (by id range: ids are dense). When a partition changes hands, the new owner
 ``XAUTOCLAIM``\\ s all its pending entries and re-reads them, in offset order, before new ones.
 Membership, ownership and commits are small Lua scripts, so each is one atomic round trip.
 
@@ -60,20 +62,37 @@ from vtrade.runtime.bus.base import (
     check_partitions,
     check_same_partitions,
     check_timeout,
+    prepare_many,
     prepare_value,
     range_assignment,
 )
 
 __all__ = ["RedisBus", "RedisConsumer", "RedisLiveSubscription"]
 
-# Append a record and announce it on the live channel in one round trip. The announcement is
-# "<entry sequence>|<msgpack (partition, key, value, ts)>"; the sequence (offset + 1) is only
-# known inside the script, so it is prefixed there as text.
-_PUBLISH = """
-local id = redis.call('XADD', KEYS[1], '0-*', 'k', ARGV[1], 'v', ARGV[2], 't', ARGV[3])
-redis.call('PUBLISH', ARGV[4], string.match(id, '^0%-(%d+)$') .. '|' .. ARGV[5])
-return id
+# Append a batch and announce it on the live channel in one atomic round trip: one script call,
+# and one PUBLISH, per batch rather than per record.
+# KEYS: the streams written. ARGV: the live channel, the announcement's body, how many records go
+# to each stream, then each record's key, value and time, stream by stream.
+# The script is atomic, so a stream's records of the batch get consecutive entries: the first
+# entry's sequence (offset + 1) gives every offset. It returns the first sequence per stream and
+# announces "<first sequence per stream, comma-separated>|<body>" (see _LiveBatch).
+_APPEND = """
+local at = 3 + #KEYS
+local firsts = {}
+for i = 1, #KEYS do
+  local first
+  for _ = 1, tonumber(ARGV[2 + i]) do
+    local id = redis.call('XADD', KEYS[i], '0-*', 'k', ARGV[at], 'v', ARGV[at + 1], 't', ARGV[at + 2])
+    first = first or id
+    at = at + 3
+  end
+  firsts[i] = string.match(first, '^0%-(%d+)$')
+end
+redis.call('PUBLISH', ARGV[1], table.concat(firsts, ',') .. '|' .. ARGV[2])
+return firsts
 """
+# Records per script call: bounds how long one publish_many holds the (single-threaded) server.
+_APPEND_CHUNK = 1000
 
 # Heartbeat, expire silent members, and report the live members and the owners table.
 # KEYS: members, subs, owners. ARGV: member, incarnation, deadline, now, topics.
@@ -152,6 +171,8 @@ return {s, redis.call('HGET', KEYS[3], ARGV[1]) or '', string.match(last, '^0%-(
 """
 
 # Commit several partitions at once, all or nothing: refuse if any ownership epoch is stale.
+# Ids are dense (entry 0-n is offset n - 1), so every entry the group still has pending below the
+# new offset is acknowledged by id range, from the smallest pending one, without listing them.
 # KEYS: owners, committed, stream per partition. ARGV: group, then per partition
 # (field, owner value, next offset).
 _COMMIT = """
@@ -161,17 +182,20 @@ for i = 0, n - 1 do
   if redis.call('HGET', KEYS[1], f) ~= ARGV[3 + 3 * i] then return redis.error_reply('VT_FENCED ' .. f) end
 end
 for i = 0, n - 1 do
-  local f, nxt = ARGV[2 + 3 * i], ARGV[4 + 3 * i]
+  local f, nxt = ARGV[2 + 3 * i], tonumber(ARGV[4 + 3 * i])
   local cur = redis.call('HGET', KEYS[2], f)
-  if (not cur) or tonumber(cur) < tonumber(nxt) then
-    redis.call('HSET', KEYS[2], f, nxt)
-    while true do
-      local p = redis.call('XPENDING', KEYS[3 + i], ARGV[1], '-', '0-' .. nxt, 500)
-      if #p == 0 then break end
-      local ids = {}
-      for j, e in ipairs(p) do ids[j] = e[1] end
-      redis.call('XACK', KEYS[3 + i], ARGV[1], unpack(ids))
-      if #p < 500 then break end
+  if (not cur) or tonumber(cur) < nxt then
+    redis.call('HSET', KEYS[2], f, ARGV[4 + 3 * i])
+    local pending = redis.call('XPENDING', KEYS[3 + i], ARGV[1])
+    if pending[1] > 0 then
+      local lo = tonumber(string.match(pending[2], '^0%-(%d+)$'))
+      local hi = math.min(nxt, tonumber(string.match(pending[3], '^0%-(%d+)$')))
+      while lo <= hi do
+        local ids = {}
+        for seq = lo, math.min(lo + 999, hi) do ids[#ids + 1] = '0-' .. seq end
+        redis.call('XACK', KEYS[3 + i], ARGV[1], unpack(ids))
+        lo = lo + 1000
+      end
     end
   end
 end
@@ -198,8 +222,18 @@ end
 return 1
 """
 
-_live_decoder = msgspec.msgpack.Decoder(tuple[int, str, bytes, int])
+# The announcement's body: the partitions of the streams written (in KEYS order), the partition of
+# each record, and the records' (key, value, time), in publish order.
+_LiveBatch = tuple[list[int], list[int], list[tuple[str, bytes, int]]]
+_live_decoder = msgspec.msgpack.Decoder(_LiveBatch)
 _live_encoder = msgspec.msgpack.Encoder()
+# Stream replies are parsed here, straight from Redis's flat arrays into Records: redis-py's own
+# parsing builds a dict per entry that would be thrown away at once.
+_RAW_REPLIES = ("XRANGE", "XREVRANGE", "XREADGROUP")
+
+
+def _raw_reply(response: Any, **options: Any) -> Any:
+    return response
 
 
 def _offset_of(entry_id: bytes, topic: str, partition: int) -> int:
@@ -209,14 +243,35 @@ def _offset_of(entry_id: bytes, topic: str, partition: int) -> int:
     return int(seq) - 1
 
 
-def _record(topic: str, partition: int, entry_id: bytes, fields: Mapping[bytes, bytes]) -> Record:
+def _record(topic: str, partition: int, entry_id: bytes, fields: Sequence[bytes] | None) -> Record:
+    """One stream entry (``fields`` as Redis sends them: name, value, name, value...) as a Record."""
+    offset = _offset_of(entry_id, topic, partition)
     try:
-        return Record(
-            topic, partition, _offset_of(entry_id, topic, partition), fields[b"k"].decode(), fields[b"v"],
-            int(fields[b"t"]),
-        )
+        if fields is None:
+            raise KeyError("the entry has no fields")
+        named = dict(zip(fields[::2], fields[1::2], strict=True))
+        return Record(topic, partition, offset, named[b"k"].decode(), named[b"v"], int(named[b"t"]))
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         raise BusError(f"malformed stream entry {entry_id!r} of {topic}[{partition}]: {exc!r}") from exc
+
+
+def _records(topic: str, partition: int, entries: Iterable[Any] | None) -> list[Record]:
+    """The entries of a raw XRANGE or XREADGROUP reply as Records, in order.
+
+    Entries laid out as vtrade writes them (``k``, ``v``, ``t``) take the fast path; anything else
+    goes through :func:`_record`, which reads the fields by name or says what is wrong.
+    """
+    out: list[Record] = []
+    append = out.append
+    for entry_id, f in entries or ():
+        if f is not None and len(f) == 6 and f[0] == b"k" and f[2] == b"v" and f[4] == b"t" and entry_id[:2] == b"0-":
+            try:
+                append(Record(topic, partition, int(entry_id[2:]) - 1, f[1].decode(), f[3], int(f[5])))
+                continue
+            except (ValueError, UnicodeDecodeError):
+                pass  # the slow path names the problem
+        append(_record(topic, partition, entry_id, f))
+    return out
 
 
 class RedisBus(Bus):
@@ -247,7 +302,9 @@ class RedisBus(Bus):
         if tuple(int(x) for x in version.split(".")[:2]) < (7, 0):
             self._r.close()
             raise BusError(f"Redis at {self.address} is {version}; the bus needs >= 7.0 (XADD with 0-* ids)")
-        self._lua_publish = self._r.register_script(_PUBLISH)
+        for command in _RAW_REPLIES:
+            self._r.set_response_callback(command, _raw_reply)
+        self._lua_append = self._r.register_script(_APPEND)
         self._lua_sync = self._r.register_script(_SYNC)
         self._lua_take = self._r.register_script(_TAKE)
         self._lua_setup = self._r.register_script(_SETUP)
@@ -305,41 +362,44 @@ class RedisBus(Bus):
 
     # -- producing ----------------------------------------------------------------------------
 
-    def _publish_args(self, topic: str, partition: int, key: str, payload: bytes, ts: int) -> list[Any]:
-        live = _live_encoder.encode((partition, key, payload, ts))
-        return [key, payload, ts, self._channel(topic), live]
-
-    def publish(
-        self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None
-    ) -> RecordMetadata:
-        n = self.partitions(topic)
-        key, payload, ts = prepare_value(key, value, timestamp_ns)
-        p = partition_for(key, n)
-        try:
-            args = self._publish_args(topic, p, key, payload, ts)
-            entry = self._lua_publish(keys=[self._stream(topic, p)], args=args)
-        except redis.ResponseError as exc:
-            raise BusError(f"cannot append to {topic}[{p}]: {exc}") from exc
-        return RecordMetadata(topic, p, _offset_of(entry, topic, p), ts)
+    def publish(self, topic: str, key: str, value: bytes | Event, timestamp_ns: int | None = None) -> RecordMetadata:
+        self.partitions(topic)  # an unknown topic is refused before the value is looked at
+        return self._append(topic, [prepare_value(key, value, timestamp_ns)])[0]
 
     def publish_many(self, topic: str, items: Iterable[tuple[str, bytes | Event]]) -> list[RecordMetadata]:
-        # One pipelined round trip instead of one per record; each append is still atomic.
+        self.partitions(topic)
+        return self._append(topic, prepare_many(items))
+
+    def _append(self, topic: str, prepared: Sequence[tuple[str, bytes, int]]) -> list[RecordMetadata]:
+        """Append validated ``(key, payload, timestamp)`` records with one script call per
+        ``_APPEND_CHUNK`` of them (see ``_APPEND``)."""
         n = self.partitions(topic)
-        prepared = [prepare_value(k, v, None) for k, v in items]
-        parts = [partition_for(k, n) for k, _, _ in prepared]
-        pipe = self._r.pipeline(transaction=False)
-        for (k, payload, ts), p in zip(prepared, parts, strict=True):
-            self._lua_publish(
-                keys=[self._stream(topic, p)], args=self._publish_args(topic, p, k, payload, ts), client=pipe
-            )
-        try:
-            ids = pipe.execute()
-        except redis.ResponseError as exc:
-            raise BusError(f"cannot append to {topic!r}: {exc}") from exc
-        return [
-            RecordMetadata(topic, p, _offset_of(i, topic, p), ts)
-            for i, p, (_, _, ts) in zip(ids, parts, prepared, strict=True)
-        ]
+        channel = self._channel(topic)
+        out: list[RecordMetadata] = []
+        for lo in range(0, len(prepared), _APPEND_CHUNK):
+            chunk = prepared[lo : lo + _APPEND_CHUNK]
+            parts = [partition_for(key, n) for key, _, _ in chunk]
+            by_stream: dict[int, list[Any]] = {}
+            for record, p in zip(chunk, parts, strict=True):
+                args = by_stream.get(p)
+                if args is None:
+                    args = by_stream[p] = []
+                args.extend(record)
+            used = list(by_stream)
+            argv: list[Any] = [channel, _live_encoder.encode((used, parts, chunk))]
+            argv += [len(by_stream[p]) // 3 for p in used]
+            for p in used:
+                argv += by_stream[p]
+            try:
+                firsts = self._lua_append(keys=[self._stream(topic, p) for p in used], args=argv)
+            except redis.ResponseError as exc:
+                raise BusError(f"cannot append to {topic!r}: {exc}") from exc
+            nxt = {p: int(first) - 1 for p, first in zip(used, firsts, strict=True)}
+            for (_, _, ts), p in zip(chunk, parts, strict=True):
+                offset = nxt[p]
+                nxt[p] = offset + 1
+                out.append(RecordMetadata(topic, p, offset, ts))
+        return out
 
     # -- reading outside groups -----------------------------------------------------------------
 
@@ -357,7 +417,7 @@ class RedisBus(Bus):
     def read(self, topic: str, partition: int, offset: int = 0, max_records: int = 1000) -> list[Record]:
         self._check_read_args(topic, partition, offset, max_records)
         entries: Any = self._r.xrange(self._stream(topic, partition), f"0-{offset + 1}", "+", count=max_records)
-        return [_record(topic, partition, i, f) for i, f in entries or ()]
+        return _records(topic, partition, entries)
 
     def group_offsets(self, group: str, topic: str) -> list[int | None]:
         check_name("group", group)
@@ -501,7 +561,10 @@ class RedisConsumer(Consumer):
         bus = self._bus
         start, committed, cursor = bus._lua_setup(
             keys=[
-                bus._stream(*tp), bus._gkey(self.group, "start"), bus._gkey(self.group, "committed"), self._members,
+                bus._stream(*tp),
+                bus._gkey(self.group, "start"),
+                bus._gkey(self.group, "committed"),
+                self._members,
             ],
             args=[self._field(tp), self.group, self.auto_offset_reset, self.member_id, repr(now)],
         )
@@ -510,7 +573,7 @@ class RedisConsumer(Consumer):
 
     def _absorb(self, tp: TopicPartition, st: _RedisPartitionState, entries: Sequence[Any]) -> list[Record]:
         """Records of a group read that continue ``st.position``; the rest is left to XRANGE."""
-        records = [_record(tp.topic, tp.partition, i, f) for i, f in entries]
+        records = _records(tp.topic, tp.partition, entries)
         if not records:
             return []
         st.cursor = max(st.cursor, records[-1].offset + 1)
@@ -536,7 +599,7 @@ class RedisConsumer(Consumer):
         entries: Any = r.xrange(stream, f"0-{st.position + 1}", f"0-{st.cursor}", count=max_records)
         if not entries:
             st.cursor = st.position  # the group cursor pointed past the log: trust the log
-        return [_record(tp.topic, tp.partition, i, f) for i, f in entries or ()]
+        return _records(tp.topic, tp.partition, entries)
 
     def _wait(self, seconds: float) -> None:
         streams: dict[str, TopicPartition] = {}
@@ -623,9 +686,13 @@ class RedisLiveSubscription(BufferedLiveSubscription):
     def _accept(self, msg: Mapping[str, Any] | None) -> bool:
         if msg is None or msg["type"] != "message":
             return False
-        seq, _, payload = bytes(msg["data"]).partition(b"|")
-        partition, key, value, ts = _live_decoder.decode(payload)
-        self._push(Record(self.topic, partition, int(seq) - 1, key, value, ts))
+        firsts, _, body = bytes(msg["data"]).partition(b"|")
+        streams, parts, records = _live_decoder.decode(body)
+        nxt = {p: int(first) - 1 for p, first in zip(streams, firsts.split(b","), strict=True)}
+        for p, (key, value, ts) in zip(parts, records, strict=True):
+            offset = nxt[p]
+            nxt[p] = offset + 1
+            self._push(Record(self.topic, p, offset, key, value, ts))
         return True
 
     def _pump(self) -> None:
