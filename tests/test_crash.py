@@ -8,9 +8,11 @@ Two variants:
   thread between two records (a seeded record count) without checkpointing, committing or
   leaving its group, the worker object is dropped, and a new one resumes from the on-disk
   snapshot store once the group has presumed the dead one gone;
-- Redis: each worker is a ``vtrade worker`` subprocess, killed with SIGKILL when its progress
-  passes a seeded threshold (we wait on the log or on the worker's progress lines, never on a
-  clock) and started again.
+- Redis and Kafka: each worker is a ``vtrade worker`` subprocess, killed with SIGKILL when its
+  progress passes a seeded threshold (we wait on the log or on the worker's progress lines, never
+  on a clock) and started again; meanwhile a second execution worker process joins (a rebalance
+  gives it partitions, which it replays from their start, having no snapshot of them) and is
+  killed in turn, so its partitions move back.
 
 The input is built up front from a seed (synthetic order flow for three symbols, and twenty
 users placing market and limit orders and cancelling some), so both runs see the same log; the
@@ -67,6 +69,10 @@ COMMANDS = 400
 KILLS = 3  # per worker
 SNAPSHOT_EVERY = 150
 SESSION_S = 1.0  # how soon a killed worker's group presumes it dead
+# On Kafka the broker's session notices a killed process; the worker's own session (Kafka's
+# max.poll.interval) only notices a live one that stopped polling, and must outlast the longest
+# stretch between two polls (a worker taking a partition over first reads the exec log).
+KAFKA_SESSION_MS, KAFKA_POLL_INTERVAL_S = 2000, 10.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,7 +425,7 @@ class WorkerProcess:
     def __init__(self, kind: str, url: str, data_dir: Path, extra: list[str]) -> None:
         args = [sys.executable, "-m", "vtrade.cli", "worker", kind, "--bus", url, "--data-dir", str(data_dir),
                 "--symbols", ",".join(SYMBOLS), "--snapshot-every", str(SNAPSHOT_EVERY),
-                "--session-timeout", str(SESSION_S), "--progress", *extra]  # fmt: skip
+                "--progress", *extra]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
         self.progress = 0
@@ -447,37 +453,89 @@ class WorkerProcess:
         return code
 
 
+class Background:
+    """``fn(*args)`` in a daemon thread; :meth:`join` re-raises what it raised, so a condition
+    that timed out in the thread (``eventually``) fails the test."""
+
+    def __init__(self, fn: Callable[..., None], *args: Any) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:
+            self.error = exc
+
+    def join(self, timeout_s: float) -> None:
+        self.thread.join(timeout_s)
+        assert not self.thread.is_alive(), f"{self.thread.name} did not finish within {timeout_s:.0f} s"
+        if self.error is not None:
+            raise self.error
+
+
 @pytest.fixture
-def redis_bus(redis_url: str) -> Iterator[tuple[Bus, str]]:
+def spawn() -> Iterator[Callable[[str, str, Path, list[str]], WorkerProcess]]:
+    """Starts worker processes; whatever still runs when the test ends (it failed) is killed."""
+    started: list[WorkerProcess] = []
+
+    def start(kind: str, url: str, data_dir: Path, extra: list[str]) -> WorkerProcess:
+        started.append(WorkerProcess(kind, url, data_dir, extra))
+        return started[-1]
+
+    yield start
+    for p in started:
+        if p.proc.poll() is None:
+            p.kill()
+    for p in started:  # shown if the test failed
+        said = [line for line in p.lines if " progress " not in line]
+        print(f"{p.proc.args[4]} worker: exit {p.proc.returncode}, progress {p.progress}", *said[-10:], sep="\n  ")
+
+
+@pytest.fixture(params=["redis", "kafka"])
+def worker_bus(request: pytest.FixtureRequest) -> Iterator[tuple[Bus, str, list[str]]]:
+    """A bus on a real Redis or Kafka-protocol broker (a fresh namespace), the URL that worker
+    processes open it with, and their session flags."""
     ns = f"vtcrash-{uuid.uuid4().hex[:10]}"
-    bus = open_bus(redis_url, namespace=ns)
-    yield bus, f"{redis_url}?namespace={ns}"
+    if request.param == "redis":
+        url = f"{request.getfixturevalue('redis_url')}?namespace={ns}"
+        session = SESSION_S
+    else:  # the broker's session: how soon a killed process's partitions move on (a join takes ~half)
+        url = f"{request.getfixturevalue('kafka_url')}?namespace={ns}&session_timeout_ms={KAFKA_SESSION_MS}"
+        session = KAFKA_POLL_INTERVAL_S
+    bus = open_bus(url)
+    yield bus, url, ["--session-timeout", str(session)]
     bus.purge()  # type: ignore[attr-defined]
     bus.close()
 
 
-def test_redis_worker_processes_killed_with_sigkill(
+def test_worker_processes_killed_with_sigkill_and_an_exec_worker_joining(
     tmp_path: Path,
-    redis_bus: tuple[Bus, str],
+    worker_bus: tuple[Bus, str, list[str]],
     session_input: ClassInput,
     reference: Outcome,
     eventually: Callable[..., None],
+    spawn: Callable[[str, str, Path, list[str]], WorkerProcess],
 ) -> None:
-    bus, url = redis_bus
+    bus, url, exec_args = worker_bus
     rng = np.random.default_rng(SEED + 2)
     producer = Producer(bus, session_input.steps)
     feeder = threading.Thread(target=producer.run, daemon=True)
     feeder.start()
-    exec_args: list[str] = []
-    book_args = ["--accounts", ",".join(ACCOUNTS), "--cash", str(CASH)]
+    book_args = [*exec_args, "--accounts", ",".join(ACCOUNTS), "--cash", str(CASH)]
     n_out = reference.n_exec
     # Kill points: the exec log passing a seeded size, the portfolio worker's progress passing one.
     exec_marks = sorted(rng.integers(n_out // 10, n_out * 7 // 10, KILLS).tolist())
     # Small enough that three incarnations never need more than the ~840 records there are.
     book_marks = rng.integers(40, 200, KILLS).tolist()
+    # A second exec worker joins when the exec log passes a seeded size, and is killed once it
+    # has polled a seeded number of records: below what the partitions it takes hold (it replays
+    # them from offset 0, having no snapshot), so it always gets there.
+    join_mark, joiner_mark = int(rng.integers(n_out // 10, n_out // 2)), int(rng.integers(100, 800))
     procs = {
-        "exec": WorkerProcess("exec", url, tmp_path / "exec", exec_args),
-        "portfolio": WorkerProcess("portfolio", url, tmp_path / "portfolio", book_args),
+        "exec": spawn("exec", url, tmp_path / "exec", exec_args),
+        "portfolio": spawn("portfolio", url, tmp_path / "portfolio", book_args),
     }
 
     def exec_grown(mark: int) -> Callable[[], bool]:
@@ -492,15 +550,23 @@ def test_redis_worker_processes_killed_with_sigkill(
             eventually(make(), timeout_s=60, what=f"{kind} progress before a kill")
             assert procs[kind].proc.poll() is None, procs[kind].lines[-20:]
             procs[kind].kill()
-            procs[kind] = WorkerProcess(kind, url, tmp_path / kind, exec_args if kind == "exec" else book_args)
+            procs[kind] = spawn(kind, url, tmp_path / kind, exec_args if kind == "exec" else book_args)
+
+    def joiner() -> None:
+        eventually(exec_grown(join_mark), timeout_s=60, what="the exec log before the second worker joins")
+        procs["joiner"] = spawn("exec", url, tmp_path / "exec-joiner", exec_args)
+        # It got partitions in the rebalance (it polls nothing otherwise), then dies with them:
+        # they move back to the first worker.
+        eventually(lambda: procs["joiner"].progress >= joiner_mark, timeout_s=60, what="the joiner's progress")
+        procs["joiner"].kill()
 
     # Exec kills wait on the log; each portfolio kill waits for the current incarnation's progress.
-    exec_killer = threading.Thread(target=killer, args=("exec", [lambda m=m: exec_grown(m) for m in exec_marks]))
-    book_conditions = [lambda m=m: book_progressed(procs["portfolio"], m) for m in book_marks]
-    exec_killer.start()
-    killer("portfolio", book_conditions)
-    exec_killer.join(timeout=120)
-    assert not exec_killer.is_alive()
+    exec_killer = Background(killer, "exec", [lambda m=m: exec_grown(m) for m in exec_marks])
+    joining = Background(joiner)
+    killer("portfolio", [lambda m=m: book_progressed(procs["portfolio"], m) for m in book_marks])
+    exec_killer.join(timeout_s=120)
+    joining.join(timeout_s=120)
+    assert procs["joiner"].proc.returncode == -signal.SIGKILL
     feeder.join(timeout=60)
     assert producer.error is None
     # Everything the fault-free run published arrives, then the workers stop cleanly (SIGTERM).

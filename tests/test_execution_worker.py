@@ -7,6 +7,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from vtrade.execution.fees import MakerTaker
 from vtrade.execution.orders import CancelOrder, OrderType, ReplaceOrder, SubmitOrder
 from vtrade.market.feeds import open_feed
 from vtrade.market.l2book import L2Book
-from vtrade.runtime.bus import Bus, TopicPartition, open_bus
+from vtrade.runtime.bus import Bus, Consumer, TopicPartition, open_bus
 from vtrade.runtime.bus.redis_streams import RedisBus
 from vtrade.runtime.execution_worker import (
     DeterminismError,
@@ -304,6 +305,95 @@ def test_restart_after_a_checkpoint_with_a_file_snapshot_store(
         assert w2.stats.suppressed == 0 and w2.stats.duplicates == 0  # nothing to redo after a clean stop
         w2.close()
     assert output_hash(bus, "exec") == reference
+
+
+def reference_and_input(
+    make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
+) -> tuple[str, Bus]:
+    """The output hash of an uninterrupted run, and a fresh bus holding the same input."""
+    reference = run_uninterrupted(make_bus(), market, commands)
+    bus = make_bus()
+    sequence(bus, market, commands)
+    return reference, bus
+
+
+def test_a_partition_moved_to_a_worker_with_its_own_store_is_replayed_not_republished(
+    make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
+) -> None:
+    reference, bus = reference_and_input(make_bus, market, commands)
+    first = ExecutionWorker(bus, CONFIGS, snapshot_every=400, store=MemorySnapshotStore(), member_id="a")
+    for _ in range(4):
+        assert first.poll_once(250) == 250
+    published = sum(r.event.symbol == "BTCUSDT" for r in read_topic(bus, "exec"))  # type: ignore[attr-defined]
+    assert published > 0
+    first.close()  # it leaves: the partition moves to a worker whose store never saw it
+    second = ExecutionWorker(bus, CONFIGS, snapshot_every=400, store=MemorySnapshotStore(), member_id="b")
+    second.run()
+    # It started from the genesis (offset 0, not the group's commit) and checked what the first
+    # worker had published instead of publishing it again.
+    btc = TopicPartition("exec.in", partition_for("BTCUSDT", 8))
+    assert second.stats.applied == second.offsets[btc] + 1 > 1000 and second.stats.suppressed == published
+    assert output_hash(bus, "exec") == reference
+    second.close()
+
+
+def test_a_snapshot_taken_while_replaying_behind_a_previous_owner_restores_exactly(
+    make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
+) -> None:
+    reference, bus = reference_and_input(make_bus, market, commands)
+    btc = TopicPartition("exec.in", partition_for("BTCUSDT", 8))
+    mine = MemorySnapshotStore()
+
+    def worker(store: MemorySnapshotStore, member: str) -> ExecutionWorker:
+        return ExecutionWorker(bus, CONFIGS, snapshot_every=100, store=store, member_id=member)
+
+    def run_to(w: ExecutionWorker, offset: int) -> None:
+        while w.offsets.get(btc, -1) < offset:
+            assert w.poll_once(50) > 0
+
+    with worker(mine, "a") as first:
+        run_to(first, 300)
+    with worker(MemorySnapshotStore(), "b") as other:  # another store: it gets far further
+        run_to(other, 2800)
+    # Back to a worker on the first store: it replays from ~300 behind the other's outputs,
+    # snapshots on the way (those outputs lie before the end of the log) and dies before 2800.
+    with worker(mine, "a") as again:
+        run_to(again, 1000)
+        assert again.stats.suppressed > 0 and again.stats.published == 0
+    last = worker(mine, "a")  # from the snapshot taken mid-replay
+    last.run()
+    assert last.stats.suppressed > 0
+    assert output_hash(bus, "exec") == reference
+    last.close()
+
+
+def test_a_partition_lost_while_its_worker_rewinds_it_is_left_to_its_new_owner(
+    make_bus: Callable[[], Bus], market: list[MarketEvent], commands: list[Event]
+) -> None:
+    reference, bus = reference_and_input(make_bus, market, commands)
+    with ExecutionWorker(bus, CONFIGS, member_id="m") as first:  # commits past offset 0 ...
+        first.poll_once(500)
+    worker = ExecutionWorker(bus, CONFIGS, member_id="m")  # ... so this one rewinds to its genesis
+    btc = TopicPartition("exec.in", partition_for("BTCUSDT", 8))
+    # A member that takes BTCUSDT's half of the partitions joins just before that rewind.
+    rival_id = "a" if btc.partition < 4 else "z"
+    rivals: list[Consumer] = []
+    opened = worker._open
+
+    def open_then_lose(tp: TopicPartition) -> Any:
+        part = opened(tp)
+        rivals.append(bus.consumer("exec", "exec.in", member_id=rival_id))
+        return part
+
+    worker._open = open_then_lose  # type: ignore[method-assign]
+    assert worker.poll_once(500) == 500  # no error: the rewind of a partition it lost is skipped
+    assert btc not in worker.offsets
+    assert btc in rivals[0].assignment()
+    rivals[0].close()  # the partition comes back, and the worker replays it from its genesis
+    worker._open = opened  # type: ignore[method-assign]
+    worker.run()
+    assert output_hash(bus, "exec") == reference
+    worker.close()
 
 
 def test_a_record_delivered_twice_is_applied_once(market: list[MarketEvent], commands: list[Event]) -> None:

@@ -460,7 +460,8 @@ class _Partition:
     engines: dict[str, ExecutionEngine]
     dedup: Deduplicator
     since_snapshot: int = 0
-    on_log: dict[int, deque[bytes]] = field(default_factory=dict)  # output partition -> outputs to match
+    # output partition -> (offset, value) of the outputs on the log still to be matched
+    on_log: dict[int, deque[tuple[int, bytes]]] = field(default_factory=dict)
 
     @property
     def offset(self) -> int:
@@ -595,6 +596,9 @@ class ExecutionWorker(Closeable):
                         self._consumer.seek(r.topic, r.partition, part.offset + 1)
                     except NotAssignedError:  # the group moved it meanwhile: its new owner goes on
                         del self._parts[r.tp]
+                    # The seek synced with the group, which may have taken other partitions of
+                    # this batch away meanwhile: the rest of their records is the new owner's.
+                    owned = set(self._consumer.assignment())
                     continue
             if part.dedup.is_new(r):
                 self._apply(part, r)
@@ -605,6 +609,7 @@ class ExecutionWorker(Closeable):
             else:
                 self.stats.duplicates += 1
             done.append(r)
+        done = [r for r in done if r.tp in owned]  # a new owner redoes the others (and checks the outputs)
         if commit and done:
             try:
                 self._consumer.commit(done)
@@ -678,9 +683,9 @@ class ExecutionWorker(Closeable):
         self.stats.restored += 1
         return part
 
-    def _published_since(self, tp: TopicPartition, starts: list[int]) -> dict[int, deque[bytes]]:
+    def _published_since(self, tp: TopicPartition, starts: list[int]) -> dict[int, deque[tuple[int, bytes]]]:
         """Outputs of input partition ``tp`` on the output log from ``starts`` on, per output partition."""
-        found: dict[int, deque[bytes]] = {}
+        found: dict[int, deque[tuple[int, bytes]]] = {}
         if not self._n_out:
             return found
         ends = self.bus.end_offsets(self.output_topic)  # one look at the log, not one per read
@@ -690,15 +695,22 @@ class ExecutionWorker(Closeable):
                 for r in batch:
                     symbol = getattr(r.event, "symbol", None)
                     if isinstance(symbol, str) and partition_for(symbol, self._n_in) == tp.partition:
-                        found.setdefault(q, deque()).append(r.value)
+                        found.setdefault(q, deque()).append((r.offset, r.value))
                 offset = batch[-1].offset + 1
         return found
 
     def _save(self, part: _Partition, output_offsets: list[int] | None = None) -> None:
+        if output_offsets is None:
+            # Where this partition's outputs after the snapshot begin: the end of the output log,
+            # unless a replay is still matching outputs already there (a previous owner got
+            # further), which begin at the first one not matched yet.
+            output_offsets = [
+                pending[0][0] if (pending := part.on_log.get(q)) else end
+                for q, end in enumerate(self.bus.end_offsets(self.output_topic))
+            ]
         snap = WorkerSnapshot(
             self.group, part.tp.topic, part.tp.partition, part.offset,
-            {s: e.snapshot() for s, e in sorted(part.engines.items())},
-            self.bus.end_offsets(self.output_topic) if output_offsets is None else output_offsets,
+            {s: e.snapshot() for s, e in sorted(part.engines.items())}, output_offsets,
         )  # fmt: skip
         self.store.save(snap)
         part.since_snapshot = 0
@@ -756,7 +768,7 @@ class ExecutionWorker(Closeable):
         for e in outputs:
             pending = part.on_log.get(partition_for(e.account, self._n_out))
             if pending:
-                seen = pending.popleft()
+                _, seen = pending.popleft()
                 if seen != encode(e):
                     raise DeterminismError(
                         f"{part.tp.topic}[{part.tp.partition}] after offset {part.offset}: recomputed {e!r}, but the "
