@@ -653,7 +653,7 @@ class LiveMarket:
         assert self._live_feed is not None
         status = [(e.symbol, e) for e in self._live_feed.take() if isinstance(e, FeedStatus)]
         if status:
-            self._log.bus.publish_many(FEEDS_TOPIC, status)  # type: ignore[arg-type]
+            self._log.bus.publish_many(FEEDS_TOPIC, status)
 
     def _engine_config(self, symbol: str) -> EngineConfig:
         """The exchange rules of ``symbol`` (what the execution worker builds its engine from)."""
