@@ -141,6 +141,7 @@ class LiveLog:
                                       publish=execution == "embedded", session_timeout_s=session)  # fmt: skip
         self._entries_in = self.bus.consumer(*GROUPS[1], session_timeout_s=session)
         self._reports_in = self.bus.consumer(*GROUPS[2], session_timeout_s=session)
+        self._in_ends = [0] * self.bus.partitions(INPUT_TOPIC)  # one past this market's last record, per partition
         self.published = 0  # records this market put on exec.in
         self.keep = keep  # keep exec.in and exec whole (tests, audits) instead of trimming them
 
@@ -206,7 +207,8 @@ class LiveLog:
         if released:
             # A venue's run of market data is one record (MarketBatch): the log's cost per slice.
             records = batched(released)
-            self.bus.publish_many(INPUT_TOPIC, [(e.symbol, e) for e in records])  # type: ignore[attr-defined]
+            for md in self.bus.publish_many(INPUT_TOPIC, [(e.symbol, e) for e in records]):  # type: ignore[attr-defined]
+                self._in_ends[md.partition] = max(self._in_ends[md.partition], md.offset + 1)
             self.published += len(records)
         self.worker.run()
         if self.execution == "remote" and released:
@@ -214,8 +216,9 @@ class LiveLog:
 
     def _await_workers(self) -> None:
         """Wait until group :data:`EXEC_GROUP` committed everything on ``exec.in``: its outputs
-        are all on ``exec`` then."""
-        ends = self.bus.end_offsets(INPUT_TOPIC)
+        are all on ``exec`` then. (This market is the one producer of ``exec.in``: where its
+        own publishes ended is where the log ends.)"""
+        ends = self._in_ends
         deadline = time.monotonic() + self.remote_wait_s
         pause = 0.0005
         while True:
