@@ -10,16 +10,17 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import confluent_kafka as ck
 import pytest
 
 from vtrade.core.ids import partition_for
-from vtrade.runtime.bus import KafkaBus, Record, TopicPartition
+from vtrade.runtime.bus import Consumer, KafkaBus, Record, TopicPartition
 
 SESSION_MS = 2000
 
@@ -105,7 +106,8 @@ VICTIM = textwrap.dedent(
         got += c.poll(timeout_s=1)
     c.commit(got[2])
     print("polled", len(got), flush=True)
-    sys.stdin.read()  # until killed
+    while True:  # alive until killed: a live member polls (the group's rebalances wait for that)
+        got += c.poll(timeout_s=0.1)
     """
 )
 
@@ -138,6 +140,38 @@ def test_a_killed_process_loses_its_partitions_to_a_survivor(bus: KafkaBus, tmp_
         if victim.poll() is None:
             victim.kill()
             victim.wait()
+
+
+def test_a_partition_moves_on_only_once_its_holder_polls_again(
+    bus: KafkaBus, eventually: Callable[..., None]
+) -> None:
+    bus.create_topic("t", 2)
+    keys = {partition_for(f"k{i}", 2): f"k{i}" for i in range(20)}  # a key for each partition
+    for i in range(10):
+        for p in (0, 1):
+            bus.publish("t", keys[p], b"%d" % i)
+    a = bus.consumer("g", "t", member_id="a")
+    joined: list[Consumer] = []
+    try:
+        got: list[Record] = []
+        while len(got) < 20:
+            got += a.poll(timeout_s=1)  # a works on records of both partitions ...
+        joiner = threading.Thread(target=lambda: joined.append(bus.consumer("g", "t", member_id="b")), daemon=True)
+        joiner.start()  # ... while b joins from another thread: the rebalance waits for a
+        joiner.join(3 * SESSION_MS / 1000)  # a join takes about half a session when nobody holds it up
+        assert joined == []
+        assert a.commit(got) == {TopicPartition("t", 0): 10, TopicPartition("t", 1): 10}  # served meanwhile
+        assert a.poll() == []  # done with them: partition 1 goes to b
+        joiner.join(30)
+        assert len(joined) == 1
+        b = joined[0]
+        assert b.assignment() == [TopicPartition("t", 1)]
+        eventually(lambda: a.assignment() == [TopicPartition("t", 0)], timeout_s=30, what="a keeping partition 0")
+        assert b.committed("t", 1) == 10
+    finally:
+        a.close()
+        for c in joined:
+            c.close()
 
 
 def test_bad_kafka_settings_are_refused(bus: KafkaBus) -> None:

@@ -28,7 +28,13 @@ polling, and that member leaves the group; its commits are refused from then on 
 
 Rebalancing is Kafka's eager protocol, made to look cooperative: partitions a member keeps
 through a rebalance keep their position and undelivered buffer, and while a rebalance is in
-progress the member hands out nothing from the partitions it may lose.
+progress the member hands out nothing from the partitions it may lose. As in Kafka, where the
+rebalance callback runs inside ``poll``, a member lets go of a partition only between two polls:
+if its last poll handed out records of a partition being revoked, the rebalance waits until the
+application polls again (done with them), closes, or is presumed dead, so no new owner works on
+the partition while the old one still does (the other backends release partitions only at the
+holder's next poll). Not while the holder's thread itself waits on the group (joining another
+member or polling one): it could never poll.
 
 Tansu (the broker in CI) answers ``ListOffsets`` with the last batch's base offset + 1, not the
 end of the log; the bus reads the true end from a fetch (see :meth:`KafkaBus.end_offsets`).
@@ -44,10 +50,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -595,6 +602,9 @@ class KafkaConsumer(Consumer):
     # Live members of this process: (bootstrap, Kafka group, member id) -> consumer.
     _live: ClassVar[dict[tuple[str, str, str], KafkaConsumer]] = {}
     _live_lock: ClassVar[threading.Lock] = threading.Lock()
+    # Threads of this process blocked on a group's rebalance (joining it, or polling a member):
+    # (bootstrap, Kafka group) -> thread id -> how many such calls (under _live_lock).
+    _waiting: ClassVar[dict[tuple[str, str], Counter[int]]] = {}
     _expired: bool
     _cond: threading.Condition
 
@@ -642,10 +652,14 @@ class KafkaConsumer(Consumer):
         self._requests: deque[tuple[Callable[[ck.Consumer | None], Any], Future[Any], threading.Event]] = deque()
         self._starts: ck.Consumer | None = None  # commits the group's start points
         self._offsets: ck.Consumer | None = None  # reads committed offsets while out of the group
+        self._holding: set[TopicPartition] = set()  # partitions of the records the last poll handed out
+        self._holder = 0  # the thread that polled last
         self._thread = threading.Thread(target=self._run, name=f"kafka-consumer-{member_id}", daemon=True)
-        self._thread.start()
         limit = max(30.0, 5 * bus.session_timeout_ms / 1000)
-        if not self._assigned.wait(limit) or self._failure is not None:
+        with self._waiting_on_group():
+            self._thread.start()
+            assigned = self._assigned.wait(limit)
+        if not assigned or self._failure is not None:
             failure = self._failure
             self.close()
             raise BusError(
@@ -832,12 +846,48 @@ class KafkaConsumer(Consumer):
 
     def _on_revoke(self, c: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
         # Eager protocol: everything is revoked; keep the state of what comes back (see _on_assign).
+        revoked = {self._tp(ktp) for ktp in partitions}
         with self._cond:
-            for ktp in partitions:
-                slot = self._slots.get(self._tp(ktp))
+            for tp in revoked:
+                slot = self._slots.get(tp)
                 if slot is not None:
                     slot.suspended = True
             self._cond.notify_all()
+        # Let go between two polls (see the module docstring), serving the application's
+        # commits and seeks meanwhile: the old generation still owns the partitions.
+        while self._still_working_on(revoked):
+            self._serve(c)
+            with self._cond:
+                self._cond.wait(0.01)
+
+    def _still_working_on(self, tps: set[TopicPartition]) -> bool:
+        """Whether the application may still be working on records of ``tps`` its last poll
+        handed out: it has not polled again, closed, or gone silent past its session."""
+        with self._cond:
+            if self._stop or self._expired or not self._holding & tps:
+                return False
+            if self._bus.clock() > self._beat + self.session_timeout_s:
+                return False  # presumed dead: the liveness check takes it out of the group next
+            holder = self._holder
+        with self._live_lock:
+            return not self._waiting.get(self._key[:2], Counter())[holder]
+
+    @contextmanager
+    def _waiting_on_group(self) -> Iterator[None]:
+        """Marks the calling thread as blocked on this group's rebalance while in the block."""
+        group, me = self._key[:2], threading.get_ident()
+        with self._live_lock:
+            self._waiting.setdefault(group, Counter())[me] += 1
+        try:
+            yield
+        finally:
+            with self._live_lock:
+                waiting = self._waiting[group]
+                waiting[me] -= 1
+                if waiting[me] <= 0:
+                    del waiting[me]
+                if not waiting:
+                    del self._waiting[group]
 
     def _on_lost(self, c: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
         # The broker dropped this member (e.g. the process stalled past the session): fenced.
@@ -962,6 +1012,8 @@ class KafkaConsumer(Consumer):
             out = [buf.popleft() for _ in range(min(max_records, len(buf)))]
             if slot.paused and len(buf) < _BUFFER_LOW:
                 self._cond.notify_all()  # the consumer thread resumes fetching it
+            if out:
+                self._holding.add(tp)  # under the lock a revocation checks it with
             return out
 
     def _behind(self) -> bool:
@@ -976,16 +1028,21 @@ class KafkaConsumer(Consumer):
         check_count("max_records", max_records)
         start = time.monotonic()
         deadline = start + check_timeout(timeout_s)
-        while True:
-            self._sync()
-            out = self._fetch_round(max_records)
-            now = time.monotonic()
-            if out:
-                return out
-            if now >= deadline and not (self._behind() and now < start + CATCH_UP_S):
-                return out
-            self._wait(min(max(deadline - now, 0.005), 0.1))
-            self._check_open()
+        with self._cond:  # done with what the last poll handed out: revoked partitions may go
+            self._holding.clear()
+            self._holder = threading.get_ident()
+            self._cond.notify_all()
+        with self._waiting_on_group():
+            while True:
+                self._sync()
+                out = self._fetch_round(max_records)
+                now = time.monotonic()
+                if out:
+                    return out
+                if now >= deadline and not (self._behind() and now < start + CATCH_UP_S):
+                    return out
+                self._wait(min(max(deadline - now, 0.005), 0.1))
+                self._check_open()
 
     def _wait(self, seconds: float) -> None:
         with self._cond:
