@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,39 @@ def wait_until(check: Callable[[], object], timeout_s: float = 60.0, what: str =
 def eventually() -> Callable[..., None]:
     """:func:`wait_until` as a fixture, for test files (imported by path, not as a package)."""
     return wait_until
+
+
+# The Panel models vtrade's pages use, registered before a Bokeh client deserialises one. Only
+# these: importing every model registers some (vizzu, ...) whose scripts every page served later
+# in the same process would then link from a CDN, which the offline and browser tests refuse.
+_PAGE_MODELS = ("browser", "layout", "location", "markup", "reactive_html", "tabulator", "widgets")
+
+
+def pull_marked_text(url: str, marker: str) -> str:
+    """The text of the one model holding ``marker`` in a freshly pulled session of the page at
+    ``url`` (the page itself holds only the loader; the document comes over the websocket, so a
+    Bokeh protocol client reads it), HTML entities unescaped."""
+    import html
+    import importlib
+
+    from bokeh.client import pull_session
+
+    for name in _PAGE_MODELS:
+        importlib.import_module(f"panel.models.{name}")
+    importlib.import_module("vtrade.ui.trader")  # the dashboard's own components (the clickable watchlist)
+    session: Any = pull_session(url=url)
+    try:
+        texts = [str(m.text) for m in session.document.models if marker in str(getattr(m, "text", "") or "")]
+    finally:
+        session.close()
+    assert len(texts) == 1, texts
+    return html.unescape(texts[0])
+
+
+@pytest.fixture
+def pulled_text() -> Callable[[str, str], str]:
+    """:func:`pull_marked_text` as a fixture."""
+    return pull_marked_text
 
 
 @pytest.fixture(scope="session")

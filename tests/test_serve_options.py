@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import html
-import importlib
 import os
-import pkgutil
 import stat
 import subprocess
 import sys
@@ -19,7 +16,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -85,31 +81,14 @@ def _served(args: list[str], log: Path, eventually: Callable[..., None], **env: 
                 proc.wait(10)
 
 
-def _clock_badge(url: str) -> str:
-    """The clock badge's text in a freshly pulled dashboard session (a Bokeh protocol client: the
-    page itself only holds the loader; the document comes over the websocket)."""
-    import panel.models
-    from bokeh.client import pull_session
-
-    for mod in pkgutil.iter_modules(panel.models.__path__):  # register Panel's models for deserialising
-        with contextlib.suppress(ImportError):
-            importlib.import_module(f"panel.models.{mod.name}")
-    importlib.import_module("vtrade.ui.trader")  # the dashboard's own components (the clickable watchlist)
-    session: Any = pull_session(url=url)
-    try:
-        texts = [str(m.text) for m in session.document.models if "vt-clock" in str(getattr(m, "text", "") or "")]
-    finally:
-        session.close()
-    assert len(texts) == 1, texts
-    return html.unescape(texts[0])
-
-
 def _page(url: str) -> str:
     with urllib.request.urlopen(url, timeout=30) as resp:
         return str(resp.read().decode())
 
 
-def test_synthetic_market_with_speed_seed_queue_and_show(tmp_path: Path, eventually: Callable[..., None]) -> None:
+def test_synthetic_market_with_speed_seed_queue_and_show(
+    tmp_path: Path, eventually: Callable[..., None], pulled_text: Callable[[str, str], str]
+) -> None:
     """``--market synthetic --speed 0 --seed 3 --queue prob --show``: ``--show`` opens the URL in
     ``$BROWSER`` (here a script that records it), and the badge shows max speed and the prob queue."""
     opened = tmp_path / "opened.txt"
@@ -121,7 +100,7 @@ def test_synthetic_market_with_speed_seed_queue_and_show(tmp_path: Path, eventua
     with _served(args, log, eventually, BROWSER=str(browser)) as url:
         assert _set_cookie(url) is None  # --ephemeral: every page load a new account, no cookie
         assert "<title>vtrade · trader</title>" in _page(url)
-        badge = _clock_badge(url)
+        badge = pulled_text(url, "vt-clock")
         assert "max speed" in badge and "prob queue" in badge and "realism L2" in badge, badge
         eventually(lambda: opened.exists() and opened.read_text().strip(), 30, "--show to open a browser")
         assert ":" in opened.read_text() and "127.0.0.1" in opened.read_text()  # bokeh opens the server's address
@@ -134,13 +113,14 @@ def test_synthetic_market_with_speed_seed_queue_and_show(tmp_path: Path, eventua
 
 
 def test_synthetic_market_defaults_show_on_the_badge(
-    tmp_path: Path, eventually: Callable[..., None], _own_default_data_dir: Path
+    tmp_path: Path, eventually: Callable[..., None], _own_default_data_dir: Path,
+    pulled_text: Callable[[str, str], str],
 ) -> None:
     """Without the options the badge differs (so the test above can fail): 20× and risk-averse;
     the data is kept in the default data dir ($VTRADE_STATE_DIR here), and a page sets a cookie."""
     log = tmp_path / "serve.log"
     with _served(["serve", "--market", "synthetic"], log, eventually) as url:
-        badge = _clock_badge(url)
+        badge = pulled_text(url, "vt-clock")
         assert "20×" in badge and "risk-averse queue" in badge, badge
         cookie = _set_cookie(url)
         assert cookie is not None and cookie.startswith("vtrade_account=") and "HttpOnly" in cookie
@@ -154,13 +134,15 @@ def _set_cookie(url: str) -> str | None:
         return resp.headers.get("Set-Cookie")
 
 
-def test_demo_serves_the_demo_market(tmp_path: Path, eventually: Callable[..., None]) -> None:
+def test_demo_serves_the_demo_market(
+    tmp_path: Path, eventually: Callable[..., None], pulled_text: Callable[[str, str], str]
+) -> None:
     """``vtrade demo`` (default ``--market demo``) at ``--speed 50`` with ``--data-dir``: a missing
     directory is created (parents too) and named on the first line."""
     log, data = tmp_path / "demo.log", tmp_path / "class" / "data"
     with _served(["demo", "--speed", "50", "--data-dir", str(data)], log, eventually) as url:
         assert "<title>vtrade · trader</title>" in _page(url)
-        badge = _clock_badge(url)
+        badge = pulled_text(url, "vt-clock")
         assert "50×" in badge and "risk-averse queue" in badge, badge
         assert _set_cookie(url) is not None
     lines = log.read_text().splitlines()

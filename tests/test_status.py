@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import html
-import importlib
 import json
 import os
 import re
@@ -369,26 +367,8 @@ def test_vtrade_status_needs_a_bus() -> None:
 # ---------------------------------------------------------------------------------------------- /admin
 
 
-def _pulled_admin_html(url: str) -> str:
-    """The status HTML of a freshly pulled ``/admin`` session (the page holds only the loader; the
-    document comes over the websocket, so a Bokeh protocol client reads it)."""
-    from bokeh.client import pull_session
-
-    # Register the Panel models the page uses, for deserialising; only those: importing every one
-    # (vizzu, ...) would make later pages in this process link their scripts from a CDN.
-    for name in ("browser", "layout", "location", "markup", "reactive_html"):
-        importlib.import_module(f"panel.models.{name}")
-    session: Any = pull_session(url=url)
-    try:
-        texts = [str(m.text) for m in session.document.models if "vt-admin" in str(getattr(m, "text", "") or "")]
-    finally:
-        session.close()
-    assert len(texts) == 1, texts
-    return html.unescape(texts[0])
-
-
 def test_the_admin_page_shows_the_served_markets_worker_and_groups(
-    tmp_path: Path, eventually: Callable[..., None]
+    tmp_path: Path, eventually: Callable[..., None], pulled_text: Callable[[str, str], str]
 ) -> None:
     from vtrade.ui.serve import serve_trader
 
@@ -406,7 +386,7 @@ def test_the_admin_page_shows_the_served_markets_worker_and_groups(
 
         eventually(loaded, what="the server to serve /admin")
         assert "<title>vtrade · admin</title>" in pages[0]
-        text = _pulled_admin_html(url)
+        text = pulled_text(url, "vt-admin")
         # The embedded execution worker's heartbeat, and the market's three groups with their lag.
         assert "<td>exec:live:" in text and "<td>ok</td>" in text and "exec.in[0-7]" in text
         for group, topic in (("live", "exec.in"), ("live-broker", "orders"), ("live-views", "exec")):
