@@ -25,8 +25,10 @@ True
 
 from __future__ import annotations
 
+import asyncio
 import math
 import weakref
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -161,7 +163,18 @@ class LiveView(pn.viewable.Viewer):
         """Refresh every ``period_ms`` (done when the view is displayed; not after :meth:`close`)."""
         if self.closed or self.running:
             return
-        self._callback = pn.state.add_periodic_callback(self.refresh, period=self.period_ms)
+        doc = pn.state._curdoc.get()  # the document Panel made current in this context, if any
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None and (doc is None or doc.session_context is None):
+            # A notebook's view (the kernel's loop runs here): refresh on this loop. Panel's
+            # periodic callback would attach to whatever document or server thread is current
+            # process-wide, which is another thread's server if one runs in this process.
+            self._callback = _LoopRepeat(self.refresh, self.period_ms, loop)
+        else:
+            self._callback = pn.state.add_periodic_callback(self.refresh, period=self.period_ms)
 
     def stop(self) -> None:
         """Stop refreshing (the view keeps showing what it last read; displaying it resumes)."""
@@ -243,3 +256,22 @@ class TicketView(LiveView):
 
     def _build(self) -> pn.viewable.Viewable:
         return pn.Row(order_ticket(self.ticket), blotter(self.state), sizing_mode="stretch_width")
+
+
+class _LoopRepeat:
+    """Call ``fn`` every ``period_ms`` on ``loop`` until :meth:`stop` (the shape of Panel's
+    periodic callback that the view uses: ``running`` and ``stop()``)."""
+
+    def __init__(self, fn: Callable[[], object], period_ms: float, loop: asyncio.AbstractEventLoop) -> None:
+        self.running = True
+        self._task = loop.create_task(self._repeat(fn, period_ms / 1000))
+
+    async def _repeat(self, fn: Callable[[], object], period_s: float) -> None:
+        while self.running:
+            await asyncio.sleep(period_s)
+            if self.running:
+                fn()
+
+    def stop(self) -> None:
+        self.running = False
+        self._task.cancel()

@@ -158,7 +158,11 @@ class TraderState(param.Parameterized):
         # whatever document another thread's server is running a callback for (Bokeh's patched
         # curdoc is process-wide), which once made a notebook's chart wait for a refresh that
         # never came.
-        doc = pn.state.curdoc
+        # Only the document Panel made current in this context (a page it is building) counts:
+        # ``pn.state.curdoc`` falls back to Bokeh's process-wide curdoc, which another thread's
+        # server may have patched for its own callback at that moment, and then a notebook's (or
+        # a test's) state took itself for a served one and its chart stood still.
+        doc = pn.state._curdoc.get()
         self._served = doc is not None and doc.session_context is not None
         self.param.watch(self._on_symbol, "symbol")
 
