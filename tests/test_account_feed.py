@@ -9,7 +9,7 @@ import pytest
 
 from vtrade.portfolio.events import AccountSnapshot, FillBooked, MarginCalled, SessionEnded
 from vtrade.portfolio.feed import AccountFeed
-from vtrade.runtime.live import FEED_TOPIC, LiveConfig, LiveMarket, _fingerprint
+from vtrade.runtime.live import FEED_TOPIC, LiveConfig, LiveMarket, market_fingerprint
 
 FLOW = dict(symbols=("AAPL", "XOM"), speed=0, burn_in=20_000, seed=5, account_feed=True, session="120s")
 
@@ -92,7 +92,7 @@ def test_universe_sessions_close_with_the_nyse_day_and_carry_beta_to_spy() -> No
 
 def test_the_feed_changes_nothing_of_the_market_itself() -> None:
     plain = LiveConfig(**{**FLOW, "account_feed": False})  # type: ignore[arg-type]
-    assert _fingerprint(plain) == _fingerprint(LiveConfig(**FLOW))  # type: ignore[arg-type]
+    assert market_fingerprint(plain) == market_fingerprint(LiveConfig(**FLOW))  # type: ignore[arg-type]
     m = LiveMarket(plain)
     assert FEED_TOPIC not in m._log.bus.topics()
     with pytest.raises(ValueError, match="positive"):

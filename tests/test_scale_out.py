@@ -25,8 +25,8 @@ from vtrade.cli import main
 from vtrade.core.events import BookSnapshot
 from vtrade.runtime.bus import Bus, open_bus
 from vtrade.runtime.execution_worker import INPUT_TOPIC, OUTPUT_TOPIC, output_hash
-from vtrade.runtime.live import LiveConfig, LiveMarket, engine_configs_of
-from vtrade.runtime.live_log import EXEC_GROUP, ExecutionUnavailable, LiveLog
+from vtrade.runtime.live import LiveConfig, LiveMarket, engine_configs_of, market_fingerprint
+from vtrade.runtime.live_log import ENTRIES, EXEC_GROUP, ExecutionUnavailable, LiveLog, claim_pace
 from vtrade.runtime.localhost import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,7 +254,29 @@ def test_serve_refuses_a_bus_that_already_holds_a_market(redis_url: str, capsys:
     bus.create_topic(INPUT_TOPIC, 8)
     bus.publish(INPUT_TOPIC, "SPY", b"x")
     assert main(["serve", "--bus", url, "--market", "synthetic", "--ephemeral"]) == 2
-    assert "already holds a market (1 record on exec.in)" in capsys.readouterr().err
+    assert "already holds a market (1 record)" in capsys.readouterr().err
     assert bus.end_offsets(INPUT_TOPIC)[0:8] and sum(bus.end_offsets(INPUT_TOPIC)) == 1  # untouched
     bus.close()
 
+
+
+def test_serve_joins_a_shared_market_only_of_the_same_configuration_with_a_running_pacer(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{redis_url}?namespace=scale-{uuid.uuid4().hex[:10]}"
+    bus = open_bus(url)
+    assert claim_pace(bus, market_fingerprint(CONFIG))
+    pacer = LiveMarket(CONFIG, bus=bus, role="pacer").start()
+    # Another seed is another market: refused, nothing written.
+    assert main(["serve", "--bus", url, "--market", "synthetic", "--seed", str(SEED + 1), "--ephemeral"]) == 2
+    err = capsys.readouterr().err
+    assert "another market than this one" in err and "same --market, --seed and --queue" in err, err
+    # Its pacer stopped: nobody would run the market's clock.
+    pacer.stop()
+    assert main(["serve", "--bus", url, *MARKET_FLAGS, "--ephemeral"]) == 2
+    assert "has no server pacing it any more" in capsys.readouterr().err
+    # Neither wrote on the log (only the pacer's claim and ticks are there).
+    entries = [r.event for r in bus.read(ENTRIES, 0, 0, 100_000)]
+    assert type(entries[0]).__name__ == "MarketOpened"
+    assert {type(e).__name__ for e in entries[1:]} == {"SliceTick"}
+    bus.close()

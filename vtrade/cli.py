@@ -93,15 +93,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Start the market's roles as separate local processes on one log, supervise them (a role\n"
         "that dies is restarted) and stop them together on Ctrl-C or SIGTERM. Every line a role\n"
         "prints is shown prefixed with its name. Each run gets a fresh namespace on the bus unless\n"
-        "the URL names one (?namespace=...).",
+        "the URL names one (?namespace=...). With --ui-processes N, N servers share the market on\n"
+        "ports --port, --port+1, ...: any of them serves any account (one paces the market, the\n"
+        "others replicate it from the log); put a load balancer in front of them.",
         epilog="examples:\n"
         "  vtrade up --bus redis://localhost:6379/0 --market synthetic\n"
+        "  vtrade up --bus redis://localhost:6379/0 --ui-processes 2\n"
         "  vtrade up --bus kafka://localhost:9092 --execution-workers 3",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _serving_args(up)
     up.add_argument("--execution-workers", type=_positive_int, default=2, metavar="N",
                     help="execution workers sharing the exchanges (default 2)")  # fmt: skip
+    up.add_argument("--ui-processes", type=_positive_int, default=1, metavar="N",
+                    help="servers sharing the market and its accounts, on ports --port to --port+N-1 (default 1)")
     _status_args(sub)
 
     args = parser.parse_args(argv)
@@ -324,19 +329,21 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     market = None
     if bus is not None:
-        from vtrade.runtime.live import LiveMarket
-
-        print(f"vtrade: the market's log is {args.bus}; its exchanges run in `vtrade worker execution` "
-              "processes on it", flush=True)  # fmt: skip
-        market = LiveMarket(config, bus=bus, execution="remote").start()
+        market = _shared_market(config, bus, _public_url(args.bus))
     # Classes are served alongside /trader (/join, /student, /teacher, /projector), kept in the
-    # same data dir; each class's market starts only when its teacher starts trading.
-    room = Classroom(data_dir, boards=boards)
+    # same data dir; each class's market starts only when its teacher starts trading. Their log
+    # is the data dir's, not the bus: on a shared market the server that paces it serves them.
+    room = None
+    if market is not None and market.role == "replica":
+        print("vtrade: classes are served by the server that paces the market", flush=True)
+    else:
+        room = Classroom(data_dir, boards=boards)
     try:
         serve_trader(port=args.port, address=args.address, config=config, market=market, show=args.show,
                      data_dir=market_dir, classroom=room)  # fmt: skip
     finally:
-        room.close()
+        if room is not None:
+            room.close()
         if market is not None:
             market.close()
         reset_shared_market()
@@ -353,7 +360,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.market == "binance-live":
         raise UsageError("--market binance-live runs in one process: use `vtrade serve --market binance-live`")
     url = _fresh_namespace(args.bus)
-    _market_bus(url).close()  # reachable and free, before anything starts
+    _market_bus(url, fresh=True).close()  # reachable and free, before anything starts
     _live_config(args)
     data_dir = _data_dir(args)
     root = Path(tempfile.mkdtemp(prefix="vtrade-up-")) if data_dir is None else data_dir / "scale-out"
@@ -365,11 +372,14 @@ def _up(args: argparse.Namespace) -> int:
         for i in range(1, args.execution_workers + 1)
     ]  # fmt: skip
     keep = ["--ephemeral"] if data_dir is None else ["--data-dir", str(data_dir)]
-    serve = [*me, "serve", "--bus", url, *market, "--port", str(args.port), "--address", args.address,
-             "--speed", str(args.speed), *keep, *(["--show"] if args.show else [])]  # fmt: skip
-    if args.leaderboards:
-        serve += ["--leaderboards", args.leaderboards]
-    roles.append(Role("serve", serve))
+    if args.port + args.ui_processes - 1 > 65535:
+        raise UsageError(f"--ui-processes: {args.ui_processes} servers from port {args.port} go past 65535")
+    for i in range(args.ui_processes):
+        serve = [*me, "serve", "--bus", url, *market, "--port", str(args.port + i), "--address", args.address,
+                 "--speed", str(args.speed), *keep, *(["--show"] if args.show and i == 0 else [])]  # fmt: skip
+        if args.leaderboards:
+            serve += ["--leaderboards", args.leaderboards]
+        roles.append(Role("serve" if args.ui_processes == 1 else f"serve-{i + 1}", serve))
     print(f"vtrade up: the log is {url}", flush=True)
     supervisor = Supervisor(roles)
     stop = stop_on_sigterm()
@@ -394,25 +404,59 @@ def _fresh_namespace(url: str) -> str:
     return f"{url}{'&' if urlsplit(url).query else '?'}namespace={fresh}"
 
 
-def _market_bus(url: str) -> Any:
-    """The bus a scaled-out market runs on: reachable, and holding no other market's log (a
-    market cannot resume from a bus yet, and a fresh one on an old log would mix the two)."""
+def _market_bus(url: str, *, fresh: bool = False) -> Any:
+    """The bus a scaled-out market runs on: reachable, and holding no market but a shared one
+    (``fresh``: none at all). A market cannot resume from a bus yet, and a fresh one on an old
+    log would mix the two."""
     from vtrade.runtime.bus import BusError, open_bus
     from vtrade.runtime.execution_worker import INPUT_TOPIC
+    from vtrade.runtime.live_log import ENTRIES
 
     if url.startswith("memory:"):
         raise UsageError("--bus memory:// is this process only: leave --bus out for the embedded log")
     try:
         bus = open_bus(url)
-        held = sum(bus.end_offsets(INPUT_TOPIC)) if INPUT_TOPIC in bus.topics() else 0
+        topics = bus.topics()
+        held = {t: sum(bus.end_offsets(t)) for t in (ENTRIES, INPUT_TOPIC) if t in topics}
     except (BusError, ValueError, OSError) as exc:
         raise UsageError(f"--bus: {exc}") from None
-    if held:
+    # A shared market (one whose server others may join) has its entries on orders; a log with
+    # exchange input and no entries is another kind of market.
+    taken = sum(held.values()) if fresh else 0 if held.get(ENTRIES) else held.get(INPUT_TOPIC, 0)
+    if taken:
         bus.close()
-        records = f"{held} record{'s' * (held != 1)}"
-        raise UsageError(f"--bus: the log at {url} already holds a market ({records} on {INPUT_TOPIC}); "
+        records = f"{taken} record{'s' * (taken != 1)}"
+        raise UsageError(f"--bus: the log at {_public_url(url)} already holds a market ({records}); "
                          "a market cannot resume from a bus yet: give a new ?namespace=name")  # fmt: skip
     return bus
+
+
+def _shared_market(config: Any, bus: Any, where: str) -> Any:
+    """The market of ``vtrade serve --bus``: the first server on the log paces it (its exchanges
+    in `vtrade worker execution` processes); every later one runs a replica of it and serves the
+    same accounts (:func:`vtrade.runtime.live_log.claim_pace`)."""
+    from vtrade.runtime.live import LiveMarket, market_fingerprint
+    from vtrade.runtime.live_log import MarketMismatch, claim_pace, pacer_running
+
+    try:
+        pacer = claim_pace(bus, market_fingerprint(config))
+    except MarketMismatch as exc:
+        bus.close()
+        raise UsageError(f"--bus: {exc}") from None
+    if pacer:
+        print(f"vtrade: this server paces the market on {where}; its exchanges run in `vtrade worker execution` "
+              "processes there, and more servers may join it with the same flags", flush=True)  # fmt: skip
+        return LiveMarket(config, bus=bus, execution="remote", role="pacer").start()
+    if not pacer_running(bus):
+        bus.close()
+        raise UsageError(f"--bus: the market on {where} has no server pacing it any more (its first server "
+                         "stopped); a market cannot resume from a bus yet: give a new ?namespace=name")  # fmt: skip
+    t0 = time.monotonic()
+    market = LiveMarket(config, bus=bus, role="replica")
+    folded = market.catch_up()
+    print(f"vtrade: joined the market on {where} (another server paces it; accounts are shared): "
+          f"{folded} entries folded in {time.monotonic() - t0:.1f}s", flush=True)  # fmt: skip
+    return market.start()
 
 
 def _binance_config(args: argparse.Namespace, options: dict[str, Any]) -> Any:

@@ -157,6 +157,25 @@ class CloseSession(Event, frozen=True, array_like=True, tag=True):
     cancel: bool = True
 
 
+# ---------------------------------------------------------------------------- the log's own entries
+# A market shared by several processes (one paces it, the others are replicas: see
+# vtrade.runtime.live_log) puts these on ``orders`` too, so the one total order of the log says
+# where each slice falls among people's entries.
+
+
+class MarketOpened(Event, frozen=True, array_like=True, tag=True):
+    """The first entry of a shared market's log: its configuration's ``fingerprint`` and the
+    ``member`` that paces it (the first to claim the log)."""
+
+    fingerprint: str
+    member: str
+
+
+class SliceTick(Event, frozen=True, array_like=True, tag=True):
+    """The pacer ran the slice that ends at ``ts``: every process folding ``orders`` runs it at
+    this place among the entries."""
+
+
 # ---------------------------------------------------------------------------- teacher's market events
 # Entries on the ``orders`` log like the ones above, so they are journaled and re-run at the slice
 # they were made in: every student sees them on the same tape, and a restart brings them back.
@@ -257,4 +276,4 @@ class SetLimits(Event, frozen=True, array_like=True, tag=True):
 
 
 register_event(SubmitOrder, CancelOrder, ReplaceOrder, OpenAccount, CloseSession, MarketShock, TradingHalt,
-               LiquidityDrought, SetLimits)
+               LiquidityDrought, SetLimits, MarketOpened, SliceTick)

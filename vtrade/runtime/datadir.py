@@ -12,6 +12,7 @@ PosixPath('/home/ada/.local/share/vtrade')
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import tempfile
@@ -108,9 +109,10 @@ def server_secret(data_dir: Path) -> bytes:
 
 
 class AccountNumbers:
-    """Account numbers that are never handed out twice, even across restarts: the high-water mark
-    is written (atomically, fsync'd) to ``data_dir`` before a number is returned. A name that a
-    signed cookie carries is then nobody else's, even if its account was lost.
+    """Account numbers that are never handed out twice, even across restarts and by several
+    servers sharing ``data_dir`` (``vtrade up --ui-processes N``): the high-water mark is read
+    and written (atomically, fsync'd) under a lock on the file before a number is returned. A
+    name that a signed cookie carries is then nobody else's, even if its account was lost.
 
     >>> import tempfile; d = Path(tempfile.mkdtemp())
     >>> n = AccountNumbers(d); n.next(), n.next()
@@ -120,24 +122,28 @@ class AccountNumbers:
     """
 
     def __init__(self, data_dir: Path) -> None:
+        self._dir = data_dir
         self._path = data_dir / COUNTER_FILE
         self._lock = threading.Lock()
+        self._read()  # a damaged counter fails now, before the server starts
+
+    def _read(self) -> int:
         try:
-            self._last = int(self._path.read_text().strip() or 0)
+            return int(self._path.read_text().strip() or 0)
         except FileNotFoundError:
-            self._last = 0
+            return 0
         except (OSError, ValueError) as exc:
-            raise _fail(data_dir, f"has a damaged {COUNTER_FILE}: {exc}") from None
+            raise _fail(self._dir, f"has a damaged {COUNTER_FILE}: {exc}") from None
 
     def next(self) -> int:
         """The next unused number (persisted before it is returned)."""
-        with self._lock:
-            number = self._last + 1
+        with self._lock, (self._dir / f"{COUNTER_FILE}.lock").open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # other processes on this dir; released on close
+            number = self._read() + 1
             tmp = self._path.with_suffix(".tmp")
             with tmp.open("w") as out:
                 out.write(f"{number}\n")
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, self._path)
-            self._last = number
             return number

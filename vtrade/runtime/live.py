@@ -126,10 +126,12 @@ from vtrade.execution.orders import (
     CloseSession,
     Intervention,
     LiquidityDrought,
+    MarketOpened,
     MarketShock,
     OpenAccount,
     OrderType,
     SetLimits,
+    SliceTick,
     SubmitOrder,
     TimeInForce,
     TradingHalt,
@@ -150,13 +152,15 @@ from vtrade.runtime import live_copilot
 from vtrade.runtime.binance_live import BinanceLive, LiveSource
 from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.datadir import prepare_data_dir
+from vtrade.runtime.execution_worker import DeterminismError
 from vtrade.runtime.live_copilot import SignedOutcome
-from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, Execution, LiveLog, dumps, loads
+from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, Execution, LiveLog, Role, dumps, loads
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
 from vtrade.runtime.status import CheckpointedElsewhere, Heartbeat
 
 __all__ = [
+    "AccountTakenError",
     "CancelOutcome",
     "LiveConfig",
     "LiveMarket",
@@ -168,6 +172,7 @@ __all__ = [
     "UnknownSymbolError",
     "engine_configs_of",
     "estimate_fill",
+    "market_fingerprint",
     "shared_market",
     "unknown_symbol",
 ]
@@ -284,6 +289,9 @@ class CommandOutcome:
     code: str | None = None
     reason: str | None = None
 
+
+#: The fold's answer to an account opened under a name already taken (by another process on a shared log).
+_NAME_TAKEN = CommandOutcome(False, "", "account_exists", "An account with this name is already open")
 
 # The answers to ``submit`` and ``cancel`` are the same kind of thing. (Declared aliases: a chained
 # ``A = B = C`` makes variables, and annotations naming them go unchecked.)
@@ -483,6 +491,11 @@ class LiveMarket:
     ``"embedded"`` runs the exchanges in this process; ``"remote"`` leaves them to the execution
     workers on ``bus`` (``vtrade worker execution``, built from the same config by
     :func:`engine_configs_of`) and waits for them each slice (see :mod:`vtrade.runtime.live_log`).
+    ``role``, for several processes sharing one market on ``bus`` (see
+    :func:`~vtrade.runtime.live_log.claim_pace`): ``"pacer"`` runs the clock and puts each
+    slice's tick on ``orders``; ``"replica"`` runs no clock of its own, folds the shared
+    ``orders`` (its people's entries go there) and keeps everything it derives in this process;
+    ``"solo"`` (the default) is a market that shares its log with no other UI process.
     """
 
     def __init__(
@@ -494,7 +507,15 @@ class LiveMarket:
         keep_log: bool = False,
         wall_clock: Callable[[], int] = time.time_ns,
         execution: Execution = "embedded",
+        role: Role = "solo",
     ) -> None:
+        if role not in ("solo", "pacer", "replica"):
+            raise ValueError(f"role must be 'solo', 'pacer' or 'replica', got {role!r}")
+        if role != "solo" and (bus is None or data_dir is not None):
+            raise ValueError(f"a {role} shares its market on a bus (redis://, kafka://) and keeps no data dir")
+        if role == "replica" and execution != "embedded":
+            raise ValueError("a replica runs its own copy of the exchanges: execution must be 'embedded'")
+        self.role: Role = role
         self.config = cfg = config or LiveConfig()
         self._wall = wall_clock
         self._lock = threading.RLock()
@@ -530,13 +551,15 @@ class LiveMarket:
         # The event log: people's entries, the sequenced exchange input, the execution reports.
         if bus is not None and data_dir is not None:
             raise ValueError("a data dir keeps the embedded log on disk; with a bus of your own, the bus is the log")
-        self._log = LiveLog(bus, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config, keep=keep_log,
-                            execution=execution)  # fmt: skip
+        # A replica's derived topics stay in this process: the pacer's are the shared ones.
+        own, shared = (None, bus) if role == "replica" else (bus, None)
+        self._log = LiveLog(own, latency=cfg.latency, seed=cfg.seed, engine_config=self._engine_config, keep=keep_log,
+                            execution=execution, entries_bus=shared)  # fmt: skip
         if self._live_feed is not None:
             self._log.bus.create_topic(FEEDS_TOPIC, 1)
         # One folder per market configuration: a served demo and a served class (or another
         # seed) keep their own state under the same data dir, and never replay into each other.
-        fingerprint = _fingerprint(cfg)
+        fingerprint = market_fingerprint(cfg)
         self._durable = None
         if data_dir is not None:
             self._durable = Durable(prepare_data_dir(data_dir) / fingerprint, fingerprint=fingerprint)
@@ -726,15 +749,24 @@ class LiveMarket:
         return self._log.groups
 
     def _run(self) -> None:
-        # Sleeping on an event (not time.sleep) makes stop() and set_speed() prompt.
-        pacer: Pacer | None = None
         with self._lock:
             # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``): the
-            # exchanges, or with remote execution their mirror. Its state is in the market's
-            # checkpoints, not in snapshots of its own.
-            kind = "exec" if self._log.execution == "embedded" else "mirror"
-            beat = Heartbeat(self._log.bus, kind, CheckpointedElsewhere(self._log.worker))
+            # exchanges, or with remote execution their mirror (a replica's: its own copy). Its
+            # state is in the market's checkpoints, not in snapshots of its own.
+            kind = self.role if self.role != "solo" else "exec" if self._log.execution == "embedded" else "mirror"
+            beat = Heartbeat(self._log.shared, kind, CheckpointedElsewhere(self._log.worker))
             beat.tick(self._log.worker.stats.applied, force=True)
+        if self.role == "replica":
+            self._follow(beat)
+        else:
+            self._pace(beat)
+        with self._lock:
+            beat.stop(self._log.worker.stats.applied)  # stopped, not stale: it was asked to
+
+    def _pace(self, beat: Heartbeat) -> None:
+        """Run slices paced at ``config.speed`` until stopped."""
+        # Sleeping on an event (not time.sleep) makes stop() and set_speed() prompt.
+        pacer: Pacer | None = None
         while not self._stop.is_set():
             if pacer is None or self._repace.is_set():
                 # (Re)anchor simulated time to wall time here, at the speed now configured.
@@ -742,11 +774,7 @@ class LiveMarket:
                 pacer = Pacer(self.config.speed, sleep=self._repace.wait)
                 pacer.wait_until(self.now - self._skipped_ns)
             with self._lock:
-                try:
-                    self._slice()
-                except Exception as exc:  # a half-applied slice: stop rather than run on inconsistent
-                    self.faults.append(f"market stopped: {type(exc).__name__}: {exc}")
-                    raise
+                self._guarded(self._step)
                 active = self.now - self._skipped_ns
                 beat.tick(self._log.worker.stats.applied)
             if self._durable is not None and time.monotonic() - self._checkpoint_wall >= CHECKPOINT_S:
@@ -755,29 +783,84 @@ class LiveMarket:
                 self._stop.wait(0.001)  # as fast as possible, but let readers take the lock
             else:
                 pacer.wait_until(active)
-        with self._lock:
-            beat.stop(self._log.worker.stats.applied)  # stopped, not stale: it was asked to
+
+    def _follow(self, beat: Heartbeat) -> None:
+        """A replica: fold the shared ``orders`` as it grows (the pacer's ticks run the slices)
+        until stopped."""
+        while not self._stop.is_set():
+            with self._lock:
+                folded = self._guarded(self._catch_up)
+                beat.tick(self._log.worker.stats.applied)
+            if not folded:
+                self._log.wait_entries(0.2)  # woken by the next entry; the timeout notices stop()
+
+    def _guarded(self, work: Callable[[], Any]) -> Any:
+        try:
+            return work()
+        except Exception as exc:  # a half-applied slice: stop rather than run on inconsistent
+            self.faults.append(f"market stopped: {type(exc).__name__}: {exc}")
+            raise
 
     def advance(self, slices: int = 1) -> None:
-        """Run ``slices`` slices now, synchronously (tests and notebooks; no pacing)."""
+        """Run ``slices`` slices now, synchronously (tests and notebooks; no pacing). A replica
+        has no clock of its own: see :meth:`catch_up`."""
+        if self.role == "replica":
+            raise RuntimeError("a replica runs the slices its pacer puts on the log: call catch_up()")
         for _ in range(slices):
             with self._lock:
-                self._slice()
+                self._step()
+
+    def catch_up(self) -> int:
+        """Fold every entry on ``orders`` now, running the slices the pacer's ticks among them
+        call for; returns how many entries were folded (a replica's reads are then as of the
+        pacer's last tick it saw)."""
+        with self._lock:
+            return self._catch_up()
+
+    def _catch_up(self) -> int:
+        records = self._log.entries()
+        for r in records:
+            self._apply_entry(r.event)
+        return len(records)
+
+    def _step(self) -> None:
+        """One slice. A pacer first puts its tick on ``orders`` and folds the log up to it: the
+        slice runs at that place among the entries, in this process as in every replica."""
+        if self.role == "pacer":
+            self._enter(SliceTick(self.now + self._step_ns))
+        else:
+            self._slice()
 
     # ------------------------------------------------------------------ commands
     def open_account(
         self, account: str, cash: Number | None = None, *, account_kind: AccountKind | str = "cash"
     ) -> None:
         """Open ``account`` with ``cash`` (default ``config.default_cash``) as a ``"cash"`` or
-        ``"margin"`` account (:mod:`vtrade.execution.knobs`); an existing one is an error."""
+        ``"margin"`` account (:mod:`vtrade.execution.knobs`); an existing one is an
+        :class:`AccountTakenError`."""
         if not isinstance(account, str) or not account.strip():
             raise ValueError("an account needs a non-blank name")
         amount = cash_amount(self.config.default_cash if cash is None else cash)
         kind = account_kind_of(account_kind)
         with self._lock:
-            if account.strip() in self._accounts:
-                raise ValueError(f"account {account.strip()!r} is already open")
-            self._enter(OpenAccount(self.now, account.strip(), str(amount), kind))
+            if account.strip() in self._accounts or self._enter(OpenAccount(self.now, account.strip(), str(amount),
+                                                                             kind)) is _NAME_TAKEN:  # fmt: skip
+                raise AccountTakenError(f"account {account.strip()!r} is already open")
+
+    def open_account_if_free(self, account: str) -> bool:
+        """Open ``account`` (default cash, a cash account) unless the name is taken, by someone
+        here or, on a log shared with other servers, by one of them a moment ago (the log's
+        order decides); returns whether it was opened.
+
+        >>> m = LiveMarket(LiveConfig(symbols=("XOM",), speed=0, bots=False, burn_in=20_000))
+        >>> m.open_account_if_free("ada"), m.open_account_if_free("ada")
+        (True, False)
+        """
+        try:
+            self.open_account(account)
+        except AccountTakenError:
+            return False
+        return True
 
     def version(self, account: str) -> int:
         """A counter that changes whenever ``account``'s orders or fills change (cheap polling)."""
@@ -1861,11 +1944,12 @@ class LiveMarket:
 
     # ------------------------------------------------------------------ the log
     def _enter(self, entry: OpenAccount | SubmitOrder | CancelOrder | CloseSession | Intervention | SetLimits
-               | SignedOrder | RegisterKey) -> CommandOutcome | SignedOutcome | None:  # fmt: skip
+               | SignedOrder | RegisterKey | SliceTick) -> CommandOutcome | SignedOutcome | None:  # fmt: skip
         """A person's entry: onto the ``orders`` log (with a data dir, into the journal before
         anything answers), then folded by the broker; returns the broker's answer to it."""
         # The log has one partition: the key only labels the entry (a teacher's acts are the class's).
-        key = "class" if isinstance(entry, MarketShock | TradingHalt | LiquidityDrought | SetLimits) else entry.account
+        key = ("class" if isinstance(entry, MarketShock | TradingHalt | LiquidityDrought | SetLimits)
+               else "clock" if isinstance(entry, SliceTick) else entry.account)  # fmt: skip
         record = self._log.enter(entry, key)
         if self._durable is not None:
             self._durable.append(record)
@@ -1879,14 +1963,27 @@ class LiveMarket:
                 raise TimeoutError(f"the orders log did not deliver entry {record.offset} within 30 s")
 
     def _apply_entry(self, e: object) -> CommandOutcome | SignedOutcome | None:
-        """The broker's fold of one entry (the same on the live path and when a restart re-runs it)."""
+        """The broker's fold of one entry (the same on the live path, in a replica, and when a
+        restart re-runs it)."""
+        if isinstance(e, SliceTick):
+            if e.ts != self.now + self._step_ns:
+                raise DeterminismError(
+                    f"the log's slice ends at {e.ts} but this market's next slice ends at {self.now + self._step_ns}: "
+                    "the pacer runs another market (a different configuration or vtrade version)"
+                )
+            self._slice()
+            return None
         self._changed()  # an order, an account, a halt, a rule: what reads show may differ now
+        if isinstance(e, MarketOpened):
+            return None  # the log's claim (see claim_pace): nothing for the broker
         if isinstance(e, MarketShock | TradingHalt | LiquidityDrought):
             if e.id not in self._interventions:  # an id acts once, however often it is entered
                 self._interventions[e.id] = e
                 self._intervene(e)
             return None
         if isinstance(e, OpenAccount):
+            if e.account in self._accounts:  # another process entered the same name first
+                return _NAME_TAKEN
             self._open(e.account, Decimal(e.cash), account_kind_of(e.kind))
             return None
         if isinstance(e, SetLimits):
@@ -1901,6 +1998,11 @@ class LiveMarket:
         if acct is None:
             return None  # entries are checked before they are made: an unknown account is not ours
         if isinstance(e, SubmitOrder):
+            if e.client_order_id != acct.order_id() or e.ts != self.now:
+                # Entered by a process that had not folded everything before it (a replica, or
+                # two processes trading one account): the id and time are the fold's, the same
+                # in every process.
+                e = msgspec.structs.replace(e, client_order_id=acct.order_id(), ts=self.now)
             return self._send(acct, e)
         if isinstance(e, CancelOrder):
             return self._cancel(acct, e.client_order_id)
@@ -2165,7 +2267,7 @@ def engine_configs_of(cfg: LiveConfig) -> dict[str, EngineConfig]:
     return {inst.symbol: _engine_config(cfg, queue, inst) for inst in insts}
 
 
-def _fingerprint(cfg: LiveConfig) -> str:
+def market_fingerprint(cfg: LiveConfig) -> str:
     """What makes two markets the same market (pacing aside): a data dir holds one of them."""
     import hashlib
 
@@ -2234,6 +2336,10 @@ def _session_open(day: date) -> int:
     while (bounds := calendar.session_bounds(day)) is None:
         day = date.fromordinal(day.toordinal() + 1)
     return bounds[0]
+
+
+class AccountTakenError(VtradeError, ValueError):
+    """An account was opened under a name that is already open."""
 
 
 class UnknownSymbolError(VtradeError, KeyError):

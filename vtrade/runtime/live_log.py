@@ -28,6 +28,17 @@ and the outputs are the same on every transport and process layout. The market s
 mirror of the engines (:class:`ExecutionWorker` with ``publish=False``): it admits orders
 against the touch and draws depth from its own copy of the books, and publishes nothing.
 
+**Several processes on one log** (``vtrade serve --bus`` more than once, or ``vtrade up
+--ui-processes N``). Everything but ``orders`` is a deterministic function of the configuration
+and the entries, so every UI process runs its own copy of the market and folds the same log:
+:func:`claim_pace` makes the first process to open the log its *pacer*, which puts a
+:class:`~vtrade.execution.orders.SliceTick` on ``orders`` before each slice and folds up to it;
+the others are *replicas* (``LiveLog(entries_bus=...)``): they publish their people's entries on
+the shared ``orders``, run a slice wherever the log has a tick, and keep what they derive
+(``exec.in``, ``exec``, the account feed) on a bus of their own. Every process folds the same
+entries at the same places among the same slices, so an account reads the same from any of them;
+a replica answers its own person once it has folded the entry.
+
 Everything but ``orders`` is a deterministic function of the configuration and the entries, so
 the embedded default keeps those two topics in memory with a short retention
 (:meth:`MemoryBus.trim`) and, with a data dir, :class:`Durable` keeps the entries journal and
@@ -48,6 +59,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -59,7 +71,7 @@ from vtrade.core.events import Clock, Event, MarketEvent, encode
 from vtrade.core.ids import partition_for
 from vtrade.execution import events as ev
 from vtrade.execution.engine import EngineConfig
-from vtrade.execution.orders import CancelOrder, ReplaceOrder, SubmitOrder
+from vtrade.execution.orders import CancelOrder, MarketOpened, ReplaceOrder, SubmitOrder
 from vtrade.execution.venue import batched
 from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.bus.base import Record
@@ -75,7 +87,8 @@ from vtrade.runtime.execution_worker import (
 )
 from vtrade.runtime.journal import Journal
 
-__all__ = ["ENTRIES", "EXEC_GROUP", "GROUPS", "Checkpoint", "Durable", "ExecutionUnavailable", "LiveLog"]
+__all__ = ["ENTRIES", "EXEC_GROUP", "GROUPS", "Checkpoint", "Durable", "ExecutionUnavailable", "LiveLog",
+           "MarketMismatch", "Role", "claim_pace", "pacer_running"]
 
 #: People's entries (accounts, orders, cancels, sessions leaving), in one total order.
 ENTRIES = "orders"
@@ -87,11 +100,79 @@ _SESSION_S = 3600.0
 #: The group of the execution workers a market with ``execution="remote"`` waits for.
 EXEC_GROUP = "exec"
 Execution = Literal["embedded", "remote"]
+#: How a market shares its log with other UI processes (see :func:`claim_pace`).
+Role = Literal["solo", "pacer", "replica"]
 
 
 class ExecutionUnavailable(VtradeError):
     """No execution worker handled what the market published within the wait: none is running
     on the bus, or they cannot keep up."""
+
+
+class MarketMismatch(VtradeError):
+    """The log holds another market than the one this process would run on it."""
+
+
+def claim_pace(bus: Bus, fingerprint: str, *, wait_s: float = 30.0) -> bool:
+    """Whether this process paces the shared market on ``bus`` (True: its
+    :class:`MarketOpened` is the log's first entry) or joins it as a replica (False).
+
+    The first process to open an empty log claims it; ``orders`` has one partition, so exactly
+    one claim is first however many processes start at once. A log whose market has another
+    configuration (``fingerprint``), or that holds entries of a market from before shared logs,
+    is a :class:`MarketMismatch` and nothing is written.
+
+    >>> from vtrade.runtime.bus import MemoryBus
+    >>> bus = MemoryBus()
+    >>> claim_pace(bus, "market-1"), claim_pace(bus, "market-1")
+    (True, False)
+    >>> claim_pace(bus, "market-2")
+    Traceback (most recent call last):
+    ...
+    vtrade.runtime.live_log.MarketMismatch: the log holds market-1, another market than this one (market-2): ...
+    """
+    bus.create_topic(ENTRIES, 1)
+    me = ""
+    first = bus.read(ENTRIES, 0, 0, 1)
+    if not first:
+        me = uuid.uuid4().hex
+        bus.publish(ENTRIES, "market", MarketOpened(0, fingerprint, me))
+        deadline = time.monotonic() + wait_s
+        while not first:  # a remote log may show the record a moment after acknowledging it
+            if time.monotonic() > deadline:
+                raise ExecutionUnavailable(f"the log did not show the first entry of {ENTRIES} within {wait_s:g} s")
+            time.sleep(0.01)
+            first = bus.read(ENTRIES, 0, 0, 1)
+    opened = first[0].event
+    if not isinstance(opened, MarketOpened):
+        raise MarketMismatch(f"the log holds a market that was not opened to be shared ({type(opened).__name__} "
+                             f"first on {ENTRIES}): give a new ?namespace=name")  # fmt: skip
+    if opened.fingerprint != fingerprint:
+        raise MarketMismatch(
+            f"the log holds {opened.fingerprint}, another market than this one ({fingerprint}): start it with the "
+            f"same --market, --seed and --queue as the first server, or give a new ?namespace=name"
+        )
+    return opened.member == me
+
+
+def pacer_running(bus: Bus, *, wait_s: float = 60.0) -> bool:
+    """Whether the process pacing the shared market on ``bus`` is alive: its heartbeat (kind
+    ``pacer`` on the ``status`` topic) is fresh. A pacer that has not beaten yet (it starts at
+    the same moment as this replica, as under ``vtrade up``) is waited for up to ``wait_s``; one
+    whose last beat is old or its last (stopped) is not."""
+    from vtrade.ops.status import STALE_AFTER
+    from vtrade.runtime.status import StatusReader
+
+    reader = StatusReader(bus)
+    deadline = time.monotonic() + wait_s
+    while True:
+        beats = [b for b in reader.heartbeats() if b.kind == "pacer"]
+        if beats:
+            last = max(beats, key=lambda b: b.ts)
+            return not last.stopping and (time.time_ns() - last.ts) / 1e9 <= STALE_AFTER * last.interval_s
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)  # another process's first beat: nothing to wait on but time
 
 
 class LiveLog:
@@ -102,6 +183,9 @@ class LiveLog:
     on a memory bus (by default they are trimmed once folded). ``execution``: ``"embedded"``, or
     ``"remote"`` to wait for the workers of group :data:`EXEC_GROUP` (see the module docstring);
     ``remote_wait_s`` is how long a slice waits for them before :class:`ExecutionUnavailable`.
+    ``entries_bus``: a replica's shared log (see the module docstring): ``orders`` is there,
+    read in order by position (no consumer group: every replica reads all of it), and
+    everything else on ``bus``, the replica's own.
     """
 
     def __init__(
@@ -116,6 +200,7 @@ class LiveLog:
         keep: bool = False,
         execution: Execution = "embedded",
         remote_wait_s: float = 30.0,
+        entries_bus: Bus | None = None,
     ) -> None:
         if execution not in ("embedded", "remote"):
             raise ValueError(f"execution must be 'embedded' or 'remote', got {execution!r}")
@@ -124,7 +209,9 @@ class LiveLog:
         self.execution: Execution = execution
         self.remote_wait_s = remote_wait_s
         self.bus = bus if bus is not None else MemoryBus()
-        self.bus.create_topic(ENTRIES, 1)
+        #: Where ``orders`` is: this market's bus, or a replica's shared log.
+        self.shared = entries_bus if entries_bus is not None else self.bus
+        self.shared.create_topic(ENTRIES, 1)
         # Unbound (bus=None): the market publishes a slice's released events in one batch.
         self.sequencer = sequencer if sequencer is not None else Sequencer(None, entry_latency=latency, seed=seed)
         store = MemorySnapshotStore()
@@ -139,7 +226,10 @@ class LiveLog:
         session = _SESSION_S
         self.worker = ExecutionWorker(self.bus, engine_config, group=_GROUP, snapshot_every=_NEVER, store=store,
                                       publish=execution == "embedded", session_timeout_s=session)  # fmt: skip
-        self._entries_in = self.bus.consumer(*GROUPS[1], session_timeout_s=session)
+        self.replica = entries_bus is not None
+        self._entries_in = None if self.replica else self.bus.consumer(*GROUPS[1], session_timeout_s=session)
+        self._entries_at = 0  # a replica's position on orders
+        self._entries_live = self.shared.subscribe_live(ENTRIES) if self.replica else None
         self._reports_in = self.bus.consumer(*GROUPS[2], session_timeout_s=session)
         self._in_ends = [0] * self.bus.partitions(INPUT_TOPIC)  # one past this market's last record, per partition
         self.published = 0  # records this market put on exec.in
@@ -149,23 +239,37 @@ class LiveLog:
     def groups(self) -> tuple[tuple[str, str], ...]:
         """The consumer groups this market's log has, with the topic each reads: its own
         (:data:`GROUPS`) and, with remote execution, the execution workers' group."""
+        if self.replica:
+            return GROUPS[:1] + GROUPS[2:]  # a replica reads orders by position, in no group
         return GROUPS + (((EXEC_GROUP, INPUT_TOPIC),) if self.execution == "remote" else ())
 
     # -- in
     def enter(self, entry: Event, key: str) -> Record:
         """Append one entry to ``orders``; returns the record (what the journal keeps)."""
-        md = self.bus.publish(ENTRIES, key, entry)
+        md = self.shared.publish(ENTRIES, key, entry)
         return Record(md.topic, md.partition, md.offset, key, encode(entry), md.timestamp_ns)
 
     def entries(self) -> list[Record]:
         """The entries not folded yet, oldest first (committed: the caller folds them now)."""
+        if self._entries_in is None:
+            records = self.shared.read(ENTRIES, 0, self._entries_at, 10_000)
+            self._entries_at += len(records)
+            return records
         records = self._entries_in.poll(10_000)
         if records:
             self._entries_in.commit(records)
         return records
 
+    def wait_entries(self, timeout_s: float) -> None:
+        """A replica waits up to ``timeout_s`` for something new on ``orders`` (then reads it
+        with :meth:`entries`)."""
+        assert self._entries_live is not None, "only a replica follows another process's entries"
+        if self._entries_live.get(timeout_s) is not None:
+            self._entries_live.drain()
+
     def skip_entries(self, offset: int) -> None:
         """The broker has folded every entry below ``offset`` (a restart re-ran them): consume them."""
+        assert self._entries_in is not None, "a replica's entries are on the shared log, not re-run from a journal"
         taken = 0
         while taken < offset:
             records = self._entries_in.poll(min(10_000, offset - taken))
@@ -281,7 +385,10 @@ class LiveLog:
 
     def close(self) -> None:
         self.worker.close()
-        self._entries_in.close()
+        if self._entries_in is not None:
+            self._entries_in.close()
+        if self._entries_live is not None:
+            self._entries_live.close()
         self._reports_in.close()
 
 

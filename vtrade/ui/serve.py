@@ -81,13 +81,13 @@ class BrowserAccounts:
         name = verify_token(cookie, self._secret) if cookie else None
         with self._lock:
             if name is not None:
-                if not self.market.has_account(name):
-                    self.market.open_account(name)
+                # Opened again if its data was lost (taken meanwhile: by another server of this
+                # shared log, for this same browser).
+                self.market.open_account_if_free(name)
                 return name, None
             while True:
                 name = f"trader-{self._numbers()}"
-                if not self.market.has_account(name):  # e.g. opened from a notebook under that name
-                    self.market.open_account(name)
+                if self.market.open_account_if_free(name):
                     return name, sign_token(name, self._secret)
 
 

@@ -1021,8 +1021,7 @@ def _new_account(market: LiveMarket) -> str:
     """A fresh account name for a new browser session (never reused, never chosen by the client)."""
     while True:
         name = f"trader-{next(_ACCOUNT_IDS)}"
-        if not market.has_account(name):
-            market.open_account(name)
+        if market.open_account_if_free(name):
             return name
 
 
