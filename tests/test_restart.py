@@ -8,6 +8,10 @@ ids) and the data behind the blotter and NAV chart, from the page's Bokeh docume
 the real command line in a subprocess, so the stop is a real process death.
 
 Screenshots before and after the restart: ``/tmp/restart-<signal>-before.png`` / ``-after.png``.
+
+The same browser also finds its account on either server of a market shared by two (``vtrade up
+--ui-processes 2`` on Redis, issue 15): an order sent through one shows, filled or resting, on the
+other, and the other way round. Screenshots: ``/tmp/shared-server-{1,2}.png``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from vtrade.runtime.localhost import free_port
+from vtrade.runtime.localhost import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 # The headless Chromium of tests/test_browser.py, with its flags (root, offline, no throttling).
@@ -54,10 +59,12 @@ def _answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def _server(data: Path, port: int, log: Path, eventually: Callable[..., None]) -> Iterator[subprocess.Popen[str]]:
-    """``vtrade serve`` on the synthetic market (starts in seconds) with ``--data-dir data``,
-    until it answers; yields the process. Killed on the way out if the test left it running."""
-    args = ["serve", "--market", "synthetic", "--data-dir", str(data), "--port", str(port), "--address", "127.0.0.1"]
+def _server(data: Path, port: int, log: Path, eventually: Callable[..., None], *, command: tuple[str, ...] = ("serve",),
+            servers: int = 1) -> Iterator[subprocess.Popen[str]]:  # fmt: skip
+    """``vtrade serve`` (or ``command``, serving on ``servers`` ports from ``port``) on the
+    synthetic market (starts in seconds) with ``--data-dir data``, until every port answers;
+    yields the process. Stopped on the way out if the test left it running."""
+    args = [*command, "--market", "synthetic", "--data-dir", str(data), "--port", str(port), "--address", "127.0.0.1"]
     with log.open("a") as out:
         proc = subprocess.Popen([sys.executable, "-m", "vtrade.cli", *args], cwd=ROOT, stdout=out,
                                 stderr=subprocess.STDOUT, text=True, env=_env())  # fmt: skip
@@ -65,14 +72,18 @@ def _server(data: Path, port: int, log: Path, eventually: Callable[..., None]) -
     def up() -> bool:
         if proc.poll() is not None:
             pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()[-3000:]}", pytrace=False)
-        return _answers(f"http://127.0.0.1:{port}/trader")
+        return all(_answers(f"http://127.0.0.1:{p}/trader") for p in range(port, port + servers))
 
     try:
         eventually(up, STARTUP_S, "the server to answer")
         yield proc
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.terminate()  # `vtrade up` stops its processes (a kill would leave them running)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.wait(30)
 
 
@@ -238,3 +249,54 @@ def test_the_same_browser_gets_its_account_orders_fills_and_nav_back_after_a_res
         assert before["nav"].items() <= after["nav"].items()
         page.get_by_text(resting, exact=True).filter(visible=True).first.wait_for(timeout=WAIT_MS)  # shown too
     context.close()
+
+
+def test_the_same_browser_sees_its_account_on_either_server_of_a_shared_market(
+    tmp_path: Path, browser: Browser, eventually: Callable[..., None], redis_url: str
+) -> None:
+    data, log, port = tmp_path / "data", tmp_path / "up.log", free_ports(2)
+    bus = f"{redis_url}?namespace=ui-{uuid.uuid4().hex[:10]}"
+    command = ("up", "--bus", bus, "--ui-processes", "2", "--execution-workers", "1")
+    context = browser.new_context(viewport={"width": 1600, "height": 2000})
+    one, two = context.new_page(), context.new_page()
+    with _server(data, port, log, eventually, command=command, servers=2):
+        # Server 1 gives the browser its account; a fill and a resting order go through it.
+        _open(one, f"http://127.0.0.1:{port}/trader")
+        page = one
+        page.get_by_label("Type").select_option("market")
+        type_into(page, "Quantity (shares)", "10")
+        confirm(page, "BUY 10 shares AAPL")
+        filled = _sent(page)
+        page.get_by_label("Type").select_option("limit")
+        type_into(page, "Quantity (shares)", "5")
+        type_into(page, "Limit price ($)", "100.00")
+        page.get_by_label("Time in force").select_option("gtc")
+        confirm(page, "BUY 5 shares AAPL")
+        resting = _sent(page, (filled,))
+
+        def traded(page: Page) -> dict[str, Any] | None:
+            seen = _seen(page)
+            ok = seen["orders"].get(filled) == "filled" and seen["orders"].get(resting) == "accepted" and seen["fills"]
+            return seen if ok else None
+
+        eventually(lambda: traded(one), 90, "the fill and the resting order on server 1")
+        before = traded(one)
+        assert before is not None
+        # The same browser (its cookie) on server 2: the same account, its orders, fills and NAV.
+        _open(two, f"http://127.0.0.1:{port + 1}/trader")
+        eventually(lambda: _has_all_of(_seen(two), before, filled, resting), 90,
+                   "server 2 to show the orders, fills and NAV from server 1")  # fmt: skip
+        assert _seen(two)["account"] == before["account"]
+        # And back: a buy through server 2 shows filled on server 1.
+        two.get_by_label("Type").select_option("market")
+        type_into(two, "Quantity (shares)", "4")
+        confirm(two, "BUY 4 shares AAPL")
+        bought = _sent(two, (filled, resting))
+        eventually(lambda: _seen(one)["orders"].get(bought) == "filled", 90, "server 1 to show the order from 2")
+        for i, page in enumerate((one, two), 1):
+            page.screenshot(path=f"/tmp/shared-server-{i}.png", full_page=True)
+        eventually(lambda: _seen(one)["orders"] == _seen(two)["orders"], 30, "both servers to list the same orders")
+    context.close()
+    text = log.read_text()
+    assert "[serve-1] vtrade: this server paces the market" in text or "[serve-2] vtrade: this server paces" in text
+    assert "joined the market on" in text, text[-3000:]

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["accepts_tcp", "answers_ping", "free_port", "local_tansu", "tansu_binary"]
+__all__ = ["accepts_tcp", "answers_ping", "free_port", "free_ports", "local_tansu", "tansu_binary"]
 
 
 def free_port() -> int:
@@ -30,6 +30,28 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(n: int) -> int:
+    """The first of ``n`` consecutive TCP ports on 127.0.0.1 that were all free a moment ago
+    (what ``vtrade up --port P --ui-processes n`` listens on).
+
+    >>> first = free_ports(2); 0 < first < first + 1 < 65536
+    True
+    """
+    for _ in range(100):
+        first = free_port()
+        if first + n - 1 > 65535:
+            continue
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first, first + n):
+                    s = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return first
+    raise OSError(f"found no {n} consecutive free ports on 127.0.0.1")
 
 
 def answers_ping(port: int, timeout: float = 0.5) -> bool:
