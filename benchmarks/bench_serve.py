@@ -57,9 +57,19 @@ its clock at ``--class-speed``; the server resumes it. The sessions are then the
 class's clock with its ``data-wall``, so lag is measured alike on each (``lag_ms_by_kind``).
 The class floor: p95 lag <= 250 ms.
 
+``--bus URL --ui-processes N`` (issue 15): the market is scaled out with ``vtrade up --bus URL
+--ui-processes N`` (a fresh namespace; one execution worker) and the sessions are spread round-robin
+over the N servers, as a load balancer would. ``server_cpu_pct`` is then the whole tree of
+processes ``vtrade up`` started (``cpu_pct_by_role`` splits it), and a replica's clock badge
+carries the wall time at which the market's pacer started the slice, so its lag includes the
+replication. ``--capacity 20,40,60`` runs the trader scenario at each session count, for 1 and then
+for 2 UI processes (with ``--bus``), stops a ladder at its first count that misses 2 Hz at
+p95 <= 250 ms, and prints both ladders and the ratio of capacities (the largest count that held).
+
     python benchmarks/bench_serve.py [--scenario trader|class] [--sessions 30] [--seconds 30] [--warmup 5]
                                      [--client-procs 1] [--server-args "--speed 20"] [--period-ms 500]
                                      [--apply-patches] [--class-speed 20]
+                                     [--bus redis://localhost:6379/0 [--ui-processes 2] [--capacity 20,40,60]]
 """
 
 from __future__ import annotations
@@ -88,13 +98,14 @@ from typing import IO, Any
 
 import numpy as np
 
-from vtrade.runtime.localhost import free_port
+from vtrade.runtime.localhost import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_P95_LAG_MS = 500.0
 FLOOR_SESSIONS = 30
 FLOOR_RATE_FRACTION = 0.9
 FLOOR_CLASS_P95_LAG_MS = 250.0  # issue 12: a class's 30 students, teacher and projector
+FLOOR_SCALE_P95_LAG_MS = 250.0  # issue 15: what a session count must hold to count as served
 TEACHER_SECRET = "bench-teacher-secret-0123456789"
 Target = tuple[str, dict[str, str]]  # a session's page URL and its query arguments
 WALL = re.compile(r"data-wall=['\"]([0-9]+(?:\.[0-9]+)?)['\"]")
@@ -107,9 +118,15 @@ def log(msg: str) -> None:
 # ---------------------------------------------------------------------------- the server process
 
 
-def server_command(port: int, extra: list[str]) -> list[str]:
-    """``vtrade serve`` with this interpreter (``vtrade.cli`` runs ``main`` under ``-m``)."""
-    return [sys.executable, "-m", "vtrade.cli", "serve", "--port", str(port), "--address", "127.0.0.1", *extra]
+def server_command(port: int, extra: list[str], bus: str | None = None, ui_processes: int = 1) -> list[str]:
+    """``vtrade serve`` with this interpreter (``vtrade.cli`` runs ``main`` under ``-m``); with a
+    ``bus``, ``vtrade up`` on a fresh namespace of it with ``ui_processes`` servers."""
+    where = ["--port", str(port), "--address", "127.0.0.1"]
+    if bus is None:
+        return [sys.executable, "-m", "vtrade.cli", "serve", *where, *extra]
+    url = f"{bus}{'&' if '?' in bus else '?'}namespace=bench-serve-{os.getpid()}-{time.time_ns()}"
+    return [sys.executable, "-m", "vtrade.cli", "up", "--bus", url, "--ui-processes", str(ui_processes),
+            "--execution-workers", "1", *where, *extra]  # fmt: skip
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -147,6 +164,25 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def tree_cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU time of a process and of each process below it, by command (the role
+    ``vtrade up`` gave it: ``serve --port P``, ``worker execution``; or the process itself)."""
+    import psutil
+
+    out: dict[str, float] = {}
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            argv = proc.cmdline()
+            words = argv[argv.index("vtrade.cli") + 1 :] if "vtrade.cli" in argv else [proc.name()]
+            role = words[0] if words[0] != "worker" else " ".join(words[:2])
+            if "--port" in words:  # one server of several
+                role += f" :{words[words.index('--port') + 1]}"
+            t = proc.cpu_times()
+            out[role] = out.get(role, 0.0) + float(t.user + t.system)
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -349,7 +385,8 @@ def prepare_class(data_dir: Path, students: int, speed: float) -> tuple[str, lis
 
 
 def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict[str, Any]:
-    port = free_port()
+    servers = args.ui_processes if args.bus else 1
+    port = free_ports(servers)
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/trader"
     extra = shlex.split(args.server_args)
@@ -357,7 +394,9 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
         # As users run it (durable, on the log), but never in the user's own data dir.
         extra += ["--data-dir", str(log_path.parent / "data")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    targets: list[Target] = [(url, {})] * args.sessions
+    # Round-robin over the servers, as a load balancer in front of `vtrade up` would spread people.
+    urls = [f"http://127.0.0.1:{port + i}/trader" for i in range(servers)]
+    targets: list[Target] = [(urls[i % servers], {}) for i in range(args.sessions)]
     kinds = ["trader"] * args.sessions
     if args.scenario == "class":
         if "--data-dir" not in extra:
@@ -372,7 +411,7 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
                     (f"{base}/projector", {"class": cid, "secret": TEACHER_SECRET})]  # fmt: skip
         kinds = ["student"] * len(tokens) + ["teacher", "projector"]
     sessions = len(targets)
-    cmd = server_command(port, extra)
+    cmd = server_command(port, extra, args.bus, servers)
     log(f"starting the server: {shlex.join(cmd)}")
     server = subprocess.Popen(cmd, stdout=server_log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     ctx = mp.get_context("spawn")  # fresh interpreters: nothing of this process's state is shared
@@ -381,7 +420,10 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
     out: Any = ctx.Queue()
     workers: list[Any] = []
     try:
-        startup_s = wait_until_served(server, url, log_path, args.start_timeout)
+        t_start = time.monotonic()
+        for u in urls:
+            wait_until_served(server, u, log_path, args.start_timeout)
+        startup_s = time.monotonic() - t_start
         log(f"{url} answers after {startup_s:.1f}s; opening {sessions} sessions in {args.client_procs} "
             "client process(es)")  # fmt: skip
         procs = max(1, min(args.client_procs, sessions))
@@ -422,7 +464,7 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
         time.sleep(args.warmup)
         _check_alive(server, workers, log_path)
         load_before = os.getloadavg()[0]
-        cpu0, mcpu0 = cpu_seconds(server.pid), machine_cpu_seconds()
+        tree0, mcpu0 = tree_cpu_seconds(server.pid), machine_cpu_seconds()
         ccpu0 = [cpu_seconds(p.pid) for p in workers]
         t0 = time.time()
         shared_window[0] = t0
@@ -432,11 +474,16 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
             time.sleep(min(1.0, max(0.0, t0 + args.seconds - time.time())))
             _check_alive(server, workers, log_path)
             rss_samples.append(rss_mb(server.pid)[0])
-        cpu1, mcpu1 = cpu_seconds(server.pid), machine_cpu_seconds()
+        tree1, mcpu1 = tree_cpu_seconds(server.pid), machine_cpu_seconds()
         ccpu1 = [cpu_seconds(p.pid) for p in workers]
         t1 = time.time()
         shared_window[1] = t1
         rss_end, rss_peak = rss_mb(server.pid)
+        if args.bus:  # every process `vtrade up` started, not the supervisor alone
+            import psutil
+
+            rss = [rss_mb(p.pid) for p in psutil.Process(server.pid).children(recursive=True)]
+            rss_end, rss_peak = sum(r[0] for r in rss), sum(r[1] for r in rss)
         stop.set()
 
         results: list[dict[str, Any]] = []
@@ -481,10 +528,11 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
     target = 1000.0 / args.period_ms
     rate = sum(per_session) / (n_connected * window) if n_connected else 0.0
     lag = percentiles(lags)
-    server_cpu = (cpu1 - cpu0) / window * 100
+    by_role = {role: (tree1[role] - tree0.get(role, 0.0)) / window * 100 for role in tree1}
+    server_cpu = sum(by_role.values())
     client_cpu = [(b - a) / window * 100 for a, b in zip(ccpu0, ccpu1, strict=True)]
     machine_cpu = (mcpu1 - mcpu0) / window * 100
-    floor_lag = FLOOR_P95_LAG_MS if args.scenario == "trader" else FLOOR_CLASS_P95_LAG_MS
+    floor_lag = args.floor_lag_ms or (FLOOR_P95_LAG_MS if args.scenario == "trader" else FLOOR_CLASS_P95_LAG_MS)
     ok = (n_connected >= FLOOR_SESSIONS and lag["p95"] is not None and lag["p95"] <= floor_lag
           and rate >= FLOOR_RATE_FRACTION * target)  # fmt: skip
     by_kind: dict[str, list[float]] = {}
@@ -499,7 +547,7 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
                     # Busy CPU of everything else on the machine during the window, in % of one
                     # core: the server and the clients share the cores with it.
                     "other_processes_cpu_pct": round(machine_cpu - server_cpu - sum(client_cpu), 1)},
-        "server": {"command": shlex.join(cmd[1:]), "startup_s": round(startup_s, 1)},
+        "server": {"command": shlex.join(cmd[1:]), "startup_s": round(startup_s, 1), "ui_processes": servers},
         "sessions": sessions,
         "sessions_by_kind": dict(Counter(kinds)),
         "sessions_connected": n_connected,
@@ -522,6 +570,7 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
         "lag_ms_by_kind": {k: percentiles(v) for k, v in sorted(by_kind.items())},
         "staleness_ms": percentiles(np.concatenate(stale).tolist() if stale else []),
         "server_cpu_pct": round(server_cpu, 1),
+        "cpu_pct_by_role": {role: round(v, 1) for role, v in sorted(by_role.items())},
         "server_rss_mb": round(rss_end, 1),
         "server_rss_peak_mb": round(rss_peak, 1),
         "server_rss_min_mb_in_window": round(min(rss_samples), 1) if rss_samples else None,
@@ -584,24 +633,90 @@ def main() -> int:
     ap.add_argument("--start-timeout", type=float, default=120.0, help="seconds to wait for the server to answer")
     ap.add_argument("--connect-timeout", type=float, default=600.0,
                     help="budget for opening the sessions; past it the run goes on with those connected")
+    ap.add_argument("--bus", metavar="URL",
+                    help="run the market with `vtrade up --bus URL` (a fresh namespace) instead of `vtrade serve`")
+    ap.add_argument("--ui-processes", type=int, default=1, help="with --bus: servers the sessions are spread over")
+    ap.add_argument("--capacity", metavar="N,N,...",
+                    help="session counts to climb, for 1 and (with --bus) 2 UI processes: the largest that holds "
+                         f"2 Hz at p95 <= {FLOOR_SCALE_P95_LAG_MS:g} ms, and the ratio")  # fmt: skip
+    ap.add_argument("--floor-lag-ms", type=float, help="the p95 lag a run must hold (default: the scenario's floor)")
     args = ap.parse_args()
     if args.sessions < 1 or args.seconds <= 0 or args.warmup < 0 or args.client_procs < 1 or args.period_ms <= 0:
         ap.error("--sessions, --client-procs, --seconds and --period-ms must be positive, --warmup >= 0")
+    if args.ui_processes < 1 or (args.ui_processes > 1 and not args.bus):
+        ap.error("--ui-processes must be positive, and more than 1 needs --bus (the servers share its log)")
+    if args.capacity:
+        try:
+            counts = sorted({int(c) for c in args.capacity.split(",")})
+        except ValueError:
+            ap.error(f"--capacity takes session counts like 20,40,60, got {args.capacity!r}")
+        if not counts or counts[0] < 1 or args.scenario != "trader":
+            ap.error("--capacity climbs positive session counts of the trader scenario")
+        try:
+            return capacity(args, counts)
+        except KeyboardInterrupt:
+            log("interrupted; the server and the clients are stopped")
+            return 130
+    try:
+        out = measure(args)
+    except KeyboardInterrupt:
+        log("interrupted; the server and the clients are stopped")
+        return 130
+    if out is None:
+        return 1
+    print(json.dumps(out, indent=None))
+    return 0 if math.isfinite(out["server_cpu_pct"]) else 1
 
+
+def measure(args: argparse.Namespace) -> dict[str, Any] | None:
+    """One run of ``args`` (None if it failed, said on stderr)."""
     with tempfile.TemporaryDirectory(prefix="bench_serve-") as tmp:
         log_path = Path(tmp) / "server.log"
         with log_path.open("wb") as server_log:
             try:
                 out = run(args, server_log, log_path)
-            except KeyboardInterrupt:
-                log("interrupted; the server and the clients are stopped")
-                return 130
             except RuntimeError as exc:
                 log(f"error: {exc}")
-                return 1
+                return None
         out["server_log_errors"] = log_errors(tail(log_path, 5000))
-    print(json.dumps(out, indent=None))
-    return 0 if math.isfinite(out["server_cpu_pct"]) else 1
+    return out
+
+
+def capacity(args: argparse.Namespace, counts: list[int]) -> int:
+    """Climb ``counts`` for 1 and (with ``--bus``) 2 UI processes; print one JSON object."""
+    args.floor_lag_ms = args.floor_lag_ms or FLOOR_SCALE_P95_LAG_MS
+    ladders: dict[int, list[dict[str, Any]]] = {}
+    held: dict[int, int] = {}
+    for servers in (1, 2) if args.bus else (1,):
+        args.ui_processes = servers
+        ladders[servers], held[servers] = [], 0
+        for n in counts:
+            args.sessions = n
+            log(f"capacity: {n} sessions on {servers} UI process(es)")
+            out = measure(args)
+            ok = out is not None and out["lag_ms"]["p95"] is not None and out["lag_ms"]["p95"] <= args.floor_lag_ms \
+                and out["sessions_connected"] == n and out["updates_per_session_per_s"] >= FLOOR_RATE_FRACTION * (
+                    1000.0 / args.period_ms)  # fmt: skip
+            ladders[servers].append({
+                "sessions": n, "held": ok,
+                **({} if out is None else {k: out[k] for k in ("sessions_connected", "lag_ms",
+                   "updates_per_session_per_s", "server_cpu_pct", "cpu_pct_by_role", "machine")}),
+            })  # fmt: skip
+            if not ok:
+                break
+            held[servers] = n
+    result = {
+        "benchmark": "serve_capacity",
+        "bus": args.bus,
+        "criterion": {"p95_lag_ms_max": args.floor_lag_ms, "update_rate_min_per_s": FLOOR_RATE_FRACTION * 1000.0
+                      / args.period_ms, "seconds": args.seconds},
+        "capacity_sessions": held,
+        # Capacity of two UI processes over one (one run, same machine): what scaling out buys.
+        "ratio_2_over_1": round(held[2] / held[1], 2) if len(held) == 2 and held[1] else None,
+        "ladders": ladders,
+    }
+    print(json.dumps(result, indent=None))
+    return 0
 
 
 if __name__ == "__main__":

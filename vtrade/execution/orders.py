@@ -173,7 +173,10 @@ class MarketOpened(Event, frozen=True, array_like=True, tag=True):
 
 class SliceTick(Event, frozen=True, array_like=True, tag=True):
     """The pacer ran the slice that ends at ``ts``: every process folding ``orders`` runs it at
-    this place among the entries."""
+    this place among the entries. ``wall_ns``: when the pacer started it (UTC ns), so a replica's
+    views say how old what they show is as of the market, not as of their own copy."""
+
+    wall_ns: int = 0
 
 
 # ---------------------------------------------------------------------------- teacher's market events

@@ -827,7 +827,7 @@ class LiveMarket:
         """One slice. A pacer first puts its tick on ``orders`` and folds the log up to it: the
         slice runs at that place among the entries, in this process as in every replica."""
         if self.role == "pacer":
-            self._enter(SliceTick(self.now + self._step_ns))
+            self._enter(SliceTick(self.now + self._step_ns, time.time_ns()))
         else:
             self._slice()
 
@@ -1972,6 +1972,8 @@ class LiveMarket:
                     "the pacer runs another market (a different configuration or vtrade version)"
                 )
             self._slice()
+            if self.role == "replica" and e.wall_ns:
+                self._slice_wall = e.wall_ns / 1e9  # the market's time of it, not this copy's
             return None
         self._changed()  # an order, an account, a halt, a rule: what reads show may differ now
         if isinstance(e, MarketOpened):
