@@ -740,8 +740,9 @@ class LiveMarket:
 
     @property
     def bus(self) -> Bus:
-        """The event log this market runs on (its embedded memory bus by default)."""
-        return self._log.bus
+        """The event log this market runs on (its embedded memory bus by default; a replica's
+        shared log, where its ``orders`` are, though it keeps what it derives in-process)."""
+        return self._log.shared
 
     @property
     def consumer_groups(self) -> tuple[tuple[str, str], ...]:

@@ -239,8 +239,8 @@ class LiveLog:
     def groups(self) -> tuple[tuple[str, str], ...]:
         """The consumer groups this market's log has, with the topic each reads: its own
         (:data:`GROUPS`) and, with remote execution, the execution workers' group."""
-        if self.replica:
-            return GROUPS[:1] + GROUPS[2:]  # a replica reads orders by position, in no group
+        if self.replica:  # its own groups are in-process: the shared log's are its pacer's (remote execution)
+            return GROUPS + ((EXEC_GROUP, INPUT_TOPIC),)
         return GROUPS + (((EXEC_GROUP, INPUT_TOPIC),) if self.execution == "remote" else ())
 
     # -- in
