@@ -27,7 +27,7 @@ from vtrade.runtime.bus import Bus, open_bus
 from vtrade.runtime.execution_worker import INPUT_TOPIC, OUTPUT_TOPIC, output_hash
 from vtrade.runtime.live import LiveConfig, LiveMarket, engine_configs_of, market_fingerprint
 from vtrade.runtime.live_log import ENTRIES, EXEC_GROUP, ExecutionUnavailable, LiveLog, claim_pace
-from vtrade.runtime.localhost import free_port
+from vtrade.runtime.localhost import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 11
@@ -191,34 +191,47 @@ def serves(url: str) -> bool:
         return False
 
 
-def test_vtrade_up_serves_restarts_a_killed_worker_and_stops_everything(
+def test_vtrade_up_serves_restarts_a_killed_worker_or_server_and_stops_everything(
     request: pytest.FixtureRequest, transport: str, tmp_path: Path, eventually: Callable[..., None]
 ) -> None:
     url = bus_url(request, transport)
-    port = free_port()
+    port = free_ports(2)
     up = LineProcess(["up", "--bus", url, *MARKET_FLAGS, "--port", str(port), "--data-dir", str(tmp_path),
-                      "--speed", "0", "--execution-workers", "2"])  # fmt: skip
+                      "--speed", "20", "--execution-workers", "2", "--ui-processes", "2"])  # fmt: skip
+    answer = lambda: all(serves(f"http://localhost:{p}/trader") for p in (port, port + 1))  # noqa: E731
     try:
         eventually(lambda: up.saw("trader dashboard at") or up.proc.poll() is not None, timeout_s=120,
                    what="the server to come up")  # fmt: skip
         assert up.proc.poll() is None, up.lines[-20:]
-        eventually(lambda: serves(f"http://localhost:{port}/trader"), timeout_s=60, what="/trader to answer")
+        eventually(answer, timeout_s=120, what="/trader to answer on both servers")
         bus: Bus = open_bus(url)
         # The market runs on the log, its exchanges in both workers' processes.
         committed = lambda: sum(o or 0 for o in bus.group_offsets(EXEC_GROUP, INPUT_TOPIC))  # noqa: E731
         eventually(lambda: committed() > 100, timeout_s=60, what="the workers to handle the market")
         pids = {line.split()[2]: int(line.split("pid ")[1].split(":")[0]) for line in up.lines
                 if line.startswith("vtrade up:") and " started, pid " in line}  # fmt: skip
-        assert set(pids) == {"execution-1", "execution-2", "serve"}
+        assert set(pids) == {"execution-1", "execution-2", "serve-1", "serve-2"}
+        # One server paces the market, the other joined it.
+        pacing = [line.split("]")[0][1:] for line in up.lines if "this server paces the market" in line]
+        assert len(pacing) == 1 and up.saw("joined the market on"), up.lines[-20:]
         os.kill(pids["execution-1"], signal.SIGKILL)
         eventually(lambda: up.saw("execution-1 exited with -9; restarting it"), timeout_s=30, what="a restart")
         before = committed()
         eventually(lambda: committed() > before + 50, timeout_s=90, what="the market to go on after the restart")
+        # The pacing server dies: the other (or the restarted one) finds it gone and paces on.
+        ticks = lambda: bus.end_offsets(ENTRIES)[0]  # noqa: E731
+        os.kill(pids[pacing[0]], signal.SIGKILL)
+        eventually(lambda: up.saw(f"{pacing[0]} exited with -9; restarting it"), timeout_s=30, what="a restart")
+        eventually(lambda: up.saw("paces it from") or up.saw("resumed it from its log"), timeout_s=120,
+                   what="a server to take the pacing over")  # fmt: skip
+        before = ticks()
+        eventually(lambda: ticks() > before + 40, timeout_s=120, what="the market to tick on")
+        eventually(answer, timeout_s=120, what="both servers to answer again")
         bus.close()
     finally:
         code = up.stop()
     assert code == 0, up.lines[-20:]
-    for role in ("serve", "execution-1", "execution-2"):
+    for role in ("serve-1", "serve-2", "execution-1", "execution-2"):
         assert up.saw(f"vtrade up: {role} stopped (0)"), up.lines[-20:]
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
@@ -260,23 +273,20 @@ def test_serve_refuses_a_bus_that_already_holds_a_market(redis_url: str, capsys:
 
 
 
-def test_serve_joins_a_shared_market_only_of_the_same_configuration_with_a_running_pacer(
+def test_serve_refuses_to_join_a_shared_market_of_another_configuration(
     redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"{redis_url}?namespace=scale-{uuid.uuid4().hex[:10]}"
     bus = open_bus(url)
     assert claim_pace(bus, market_fingerprint(CONFIG))
-    pacer = LiveMarket(CONFIG, bus=bus, role="pacer").start()
+    pacer = LiveMarket(CONFIG, bus=bus, role="pacer")
+    pacer.advance(3)
     # Another seed is another market: refused, nothing written.
     assert main(["serve", "--bus", url, "--market", "synthetic", "--seed", str(SEED + 1), "--ephemeral"]) == 2
     err = capsys.readouterr().err
     assert "another market than this one" in err and "same --market, --seed and --queue" in err, err
-    # Its pacer stopped: nobody would run the market's clock.
-    pacer.stop()
-    assert main(["serve", "--bus", url, *MARKET_FLAGS, "--ephemeral"]) == 2
-    assert "has no server pacing it any more" in capsys.readouterr().err
-    # Neither wrote on the log (only the pacer's claim and ticks are there).
     entries = [r.event for r in bus.read(ENTRIES, 0, 0, 100_000)]
     assert type(entries[0]).__name__ == "MarketOpened"
-    assert {type(e).__name__ for e in entries[1:]} == {"SliceTick"}
+    assert [type(e).__name__ for e in entries[1:]] == ["SliceTick"] * 3
     bus.close()
+

@@ -206,3 +206,47 @@ def test_a_pacer_that_never_beat_or_stopped_is_not_running() -> None:
     assert pacer_running(bus, wait_s=60.0) is True
     pacer.stop()
     assert pacer_running(bus, wait_s=0.0) is False  # its last beat says it stopped
+
+
+def test_a_replica_takes_the_pacing_over_when_its_pacer_stops(eventually: Callable[..., None]) -> None:
+    bus = MemoryBus()
+    assert claim_pace(bus, market_fingerprint(CONFIG))
+    pacer = LiveMarket(CONFIG, bus=bus, role="pacer")
+    replica = LiveMarket(CONFIG, bus=bus, role="replica")
+    pacer.open_account("ada")
+    pacer.advance(5)
+    replica.start()
+    pacer.start()
+    eventually(lambda: replica.now > pacer.start_ts + 10 * 10**9, timeout_s=60, what="the replica to follow")
+    pacer.stop()  # its last heartbeat says it stopped
+    stopped_at = pacer.now
+    eventually(lambda: replica.role == "pacer", timeout_s=60, what="the replica to take the pacing over")
+    eventually(lambda: replica.now > stopped_at + 5 * 10**9, timeout_s=60, what="the market to go on")
+    assert replica.submit("ada", "AAPL", "buy", 2).ok  # trading goes on through the new pacer
+    # A server joining now folds the whole log, both pacers' ticks, and agrees with the new pacer.
+    late = LiveMarket(CONFIG, bus=bus, role="replica")
+    replica.stop()
+    late.catch_up()
+    assert_same(replica, late, ("ada",))
+    assert pacer_running(bus, wait_s=0.0) is False
+
+
+def test_two_pacers_ticking_the_same_slices_run_each_slice_once() -> None:
+    bus = MemoryBus()
+    one = LiveMarket(CONFIG, bus=bus, role="pacer")
+    two = LiveMarket(CONFIG, bus=bus, role="replica")
+    follower = LiveMarket(CONFIG, bus=bus, role="replica")
+    one.open_account("ada")
+    one.advance(3)
+    two.take_over()  # as if it thought the first was gone
+    for _ in range(4):
+        one.advance()  # ticks the next slice...
+        two.advance()  # ...which two has not folded yet: it ticks the same slice end, then skips it
+    follower.catch_up()
+    ticks = [r.event for r in bus.read(ENTRIES, 0, 0, 1000) if type(r.event).__name__ == "SliceTick"]
+    assert len(ticks) == 3 + 2 * 4 and len({t.ts for t in ticks}) == 3 + 4  # each slice end ticked twice
+    assert one.now == two.now == follower.now == one.start_ts + 7 * 10**9
+    assert_same(one, follower, ("ada",))
+    assert_same(two, follower, ("ada",))
+    with pytest.raises(RuntimeError, match="only a replica takes the pacing over"):
+        one.take_over()

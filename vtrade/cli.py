@@ -447,15 +447,18 @@ def _shared_market(config: Any, bus: Any, where: str) -> Any:
         print(f"vtrade: this server paces the market on {where}; its exchanges run in `vtrade worker execution` "
               "processes there, and more servers may join it with the same flags", flush=True)  # fmt: skip
         return LiveMarket(config, bus=bus, execution="remote", role="pacer").start()
-    if not pacer_running(bus):
-        bus.close()
-        raise UsageError(f"--bus: the market on {where} has no server pacing it any more (its first server "
-                         "stopped); a market cannot resume from a bus yet: give a new ?namespace=name")  # fmt: skip
+    orphan = not pacer_running(bus)
     t0 = time.monotonic()
     market = LiveMarket(config, bus=bus, role="replica")
     folded = market.catch_up()
-    print(f"vtrade: joined the market on {where} (another server paces it; accounts are shared): "
-          f"{folded} entries folded in {time.monotonic() - t0:.1f}s", flush=True)  # fmt: skip
+    took = f"{folded} entries folded in {time.monotonic() - t0:.1f}s"
+    if orphan:  # its pacer stopped: this server goes on from where the log ends
+        market.take_over()
+        print(f"vtrade: the market on {where} had no server pacing it; this one resumed it from its log ({took}) "
+              "and paces it now, its exchanges in this process", flush=True)  # fmt: skip
+    else:
+        print(f"vtrade: joined the market on {where} (another server paces it; accounts are shared): {took}",
+              flush=True)  # fmt: skip
     return market.start()
 
 

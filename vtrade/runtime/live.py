@@ -80,6 +80,7 @@ from __future__ import annotations
 import atexit
 import bisect
 import difflib
+import logging
 import math
 import threading
 import time
@@ -154,7 +155,17 @@ from vtrade.runtime.bus import Bus, MemoryBus
 from vtrade.runtime.datadir import prepare_data_dir
 from vtrade.runtime.execution_worker import DeterminismError
 from vtrade.runtime.live_copilot import SignedOutcome
-from vtrade.runtime.live_log import ENTRIES, Checkpoint, Durable, Execution, LiveLog, Role, dumps, loads
+from vtrade.runtime.live_log import (
+    ENTRIES,
+    Checkpoint,
+    Durable,
+    Execution,
+    LiveLog,
+    Role,
+    dumps,
+    loads,
+    pacer_running,
+)
 from vtrade.runtime.pacer import Pacer
 from vtrade.runtime.replay import parse_duration
 from vtrade.runtime.status import CheckpointedElsewhere, Heartbeat
@@ -181,6 +192,11 @@ DEFAULT_SYMBOLS = ("AAPL", "JPM", "XOM", "JNJ")
 BOT_ACCOUNTS = ("bot-maker", "bot-noise")
 SIM_TRADERS = ("sim-index", "sim-momentum", "sim-contrarian")
 CAPTURE_FILE = Path(__file__).resolve().parents[2] / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
+_logger = logging.getLogger(__name__)
+#: Entries a replica folds per hold of the market's lock (its readers get in between).
+FOLD_BATCH = 200
+#: Seconds a replica's clock may stand still before it asks whether its pacer is alive.
+TAKE_OVER_AFTER_S = 2.0
 #: Seconds of wall time between checkpoints of a running market with a data dir.
 CHECKPOINT_S = 30.0
 # What a checkpoint keeps of a market (the rest is rebuilt from the configuration).
@@ -750,21 +766,21 @@ class LiveMarket:
         return self._log.groups
 
     def _run(self) -> None:
-        with self._lock:
-            # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``): the
-            # exchanges, or with remote execution their mirror (a replica's: its own copy). Its
-            # state is in the market's checkpoints, not in snapshots of its own.
-            kind = self.role if self.role != "solo" else "exec" if self._log.execution == "embedded" else "mirror"
-            beat = Heartbeat(self._log.shared, kind, CheckpointedElsewhere(self._log.worker))
-            beat.tick(self._log.worker.stats.applied, force=True)
-        if self.role == "replica":
-            self._follow(beat)
-        else:
-            self._pace(beat)
-        with self._lock:
-            beat.stop(self._log.worker.stats.applied)  # stopped, not stale: it was asked to
+        while True:
+            with self._lock:
+                # The embedded execution worker's heartbeat (``vtrade status``, ``/admin``): the
+                # exchanges, or with remote execution their mirror (a replica's: its own copy).
+                # Its state is in the market's checkpoints, not in snapshots of its own.
+                kind = self.role if self.role != "solo" else "exec" if self._log.execution == "embedded" else "mirror"
+                beat = Heartbeat(self._log.shared, kind, CheckpointedElsewhere(self._log.worker))
+                beat.tick(self._log.worker.stats.applied, force=True)
+            took_over = self._follow(beat) if self.role == "replica" else self._pace(beat)
+            with self._lock:
+                beat.stop(self._log.worker.stats.applied)  # stopped, not stale: it was asked to
+            if not took_over:
+                return
 
-    def _pace(self, beat: Heartbeat) -> None:
+    def _pace(self, beat: Heartbeat) -> bool:
         """Run slices paced at ``config.speed`` until stopped."""
         # Sleeping on an event (not time.sleep) makes stop() and set_speed() prompt.
         pacer: Pacer | None = None
@@ -784,16 +800,44 @@ class LiveMarket:
                 self._stop.wait(0.001)  # as fast as possible, but let readers take the lock
             else:
                 pacer.wait_until(active)
+        return False
 
-    def _follow(self, beat: Heartbeat) -> None:
+    def _follow(self, beat: Heartbeat) -> bool:
         """A replica: fold the shared ``orders`` as it grows (the pacer's ticks run the slices)
-        until stopped."""
+        until stopped; True if it took the pacing over (its pacer stopped, see :meth:`take_over`)."""
+        moved, checked = time.monotonic(), 0.0
         while not self._stop.is_set():
             with self._lock:
-                folded = self._guarded(self._catch_up)
+                before = self.now
+                # A bounded batch under the lock: a replica catching up on a long log still
+                # lets its readers in between.
+                folded = self._guarded(lambda: self._catch_up(FOLD_BATCH))
                 beat.tick(self._log.worker.stats.applied)
-            if not folded:
-                self._log.wait_entries(0.2)  # woken by the next entry; the timeout notices stop()
+                if self.now != before:
+                    moved = time.monotonic()
+            if folded:
+                continue
+            now = time.monotonic()
+            if now - moved > TAKE_OVER_AFTER_S and now - checked > 1.0:
+                checked = now  # the clock stands still: is the pacer still there?
+                if not pacer_running(self._log.shared, wait_s=0.0):
+                    self.take_over()
+                    return True
+            self._log.wait_entries(0.2)  # woken by the next entry; the timeout notices stop()
+        return False
+
+    def take_over(self) -> None:
+        """A replica whose pacer is gone paces the market from here: it folds the rest of the
+        log, then runs the clock and puts the ticks on ``orders`` (its exchanges stay its own).
+        Safe even if the old pacer was only slow: two pacers tick the same slice end, and every
+        process runs a slice once (a tick for a slice already run is skipped)."""
+        with self._lock:
+            if self.role != "replica":
+                raise RuntimeError(f"only a replica takes the pacing over; this market is a {self.role}")
+            self._catch_up()
+            self.role = "pacer"
+            self._repace.set()  # the clock is anchored to wall time again from here
+        _logger.warning("vtrade: the market's pacer is gone: this server paces it from %s", self.clock()["ts"])
 
     def _guarded(self, work: Callable[[], Any]) -> Any:
         try:
@@ -818,8 +862,8 @@ class LiveMarket:
         with self._lock:
             return self._catch_up()
 
-    def _catch_up(self) -> int:
-        records = self._log.entries()
+    def _catch_up(self, limit: int = 10_000) -> int:
+        records = self._log.entries(limit)
         for r in records:
             self._apply_entry(r.event)
         return len(records)
@@ -1967,6 +2011,8 @@ class LiveMarket:
         """The broker's fold of one entry (the same on the live path, in a replica, and when a
         restart re-runs it)."""
         if isinstance(e, SliceTick):
+            if e.ts <= self.now:
+                return None  # a second pacer's tick for a slice already run (a pacer taken over while slow)
             if e.ts != self.now + self._step_ns:
                 raise DeterminismError(
                     f"the log's slice ends at {e.ts} but this market's next slice ends at {self.now + self._step_ns}: "

@@ -239,9 +239,9 @@ class LiveLog:
     def groups(self) -> tuple[tuple[str, str], ...]:
         """The consumer groups this market's log has, with the topic each reads: its own
         (:data:`GROUPS`) and, with remote execution, the execution workers' group."""
-        if self.replica:  # its own groups are in-process: the shared log's are its pacer's (remote execution)
-            return GROUPS + ((EXEC_GROUP, INPUT_TOPIC),)
-        return GROUPS + (((EXEC_GROUP, INPUT_TOPIC),) if self.execution == "remote" else ())
+        # A replica's own groups are in-process: the shared log's are its pacer's (remote execution).
+        remote = self.replica or self.execution == "remote"
+        return GROUPS + (((EXEC_GROUP, INPUT_TOPIC),) if remote else ())
 
     # -- in
     def enter(self, entry: Event, key: str) -> Record:
@@ -249,13 +249,13 @@ class LiveLog:
         md = self.shared.publish(ENTRIES, key, entry)
         return Record(md.topic, md.partition, md.offset, key, encode(entry), md.timestamp_ns)
 
-    def entries(self) -> list[Record]:
-        """The entries not folded yet, oldest first (committed: the caller folds them now)."""
+    def entries(self, limit: int = 10_000) -> list[Record]:
+        """Up to ``limit`` entries not folded yet, oldest first (committed: the caller folds them now)."""
         if self._entries_in is None:
-            records = self.shared.read(ENTRIES, 0, self._entries_at, 10_000)
+            records = self.shared.read(ENTRIES, 0, self._entries_at, limit)
             self._entries_at += len(records)
             return records
-        records = self._entries_in.poll(10_000)
+        records = self._entries_in.poll(limit)
         if records:
             self._entries_in.commit(records)
         return records
