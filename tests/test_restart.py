@@ -298,5 +298,5 @@ def test_the_same_browser_sees_its_account_on_either_server_of_a_shared_market(
         eventually(lambda: _seen(one)["orders"] == _seen(two)["orders"], 30, "both servers to list the same orders")
     context.close()
     text = log.read_text()
-    assert "[serve-1] vtrade: this server paces the market" in text or "[serve-2] vtrade: this server paces" in text
-    assert "joined the market on" in text, text[-3000:]
+    assert "[market] vtrade: this market worker paces the market" in text, text[-3000:]
+    assert "[serve-1] vtrade: joined the market on" in text and "[serve-2] vtrade: joined the market on" in text

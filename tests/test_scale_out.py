@@ -210,18 +210,19 @@ def test_vtrade_up_serves_restarts_a_killed_worker_or_server_and_stops_everythin
         eventually(lambda: committed() > 100, timeout_s=60, what="the workers to handle the market")
         pids = {line.split()[2]: int(line.split("pid ")[1].split(":")[0]) for line in up.lines
                 if line.startswith("vtrade up:") and " started, pid " in line}  # fmt: skip
-        assert set(pids) == {"execution-1", "execution-2", "serve-1", "serve-2"}
-        # One server paces the market, the other joined it.
-        pacing = [line.split("]")[0][1:] for line in up.lines if "this server paces the market" in line]
-        assert len(pacing) == 1 and up.saw("joined the market on"), up.lines[-20:]
+        assert set(pids) == {"market", "execution-1", "execution-2", "serve-1", "serve-2"}
+        # The market worker paces the market; both servers joined it.
+        assert up.saw("[market] vtrade: this market worker paces the market"), up.lines[-20:]
+        for server in ("serve-1", "serve-2"):
+            assert up.saw(f"[{server}] vtrade: joined the market on"), up.lines[-20:]
         os.kill(pids["execution-1"], signal.SIGKILL)
         eventually(lambda: up.saw("execution-1 exited with -9; restarting it"), timeout_s=30, what="a restart")
         before = committed()
         eventually(lambda: committed() > before + 50, timeout_s=90, what="the market to go on after the restart")
-        # The pacing server dies: the other (or the restarted one) finds it gone and paces on.
+        # The market worker dies: a server (or the restarted worker) finds it gone and paces on.
         ticks = lambda: bus.end_offsets(ENTRIES)[0]  # noqa: E731
-        os.kill(pids[pacing[0]], signal.SIGKILL)
-        eventually(lambda: up.saw(f"{pacing[0]} exited with -9; restarting it"), timeout_s=30, what="a restart")
+        os.kill(pids["market"], signal.SIGKILL)
+        eventually(lambda: up.saw("market exited with -9; restarting it"), timeout_s=30, what="a restart")
         eventually(lambda: up.saw("paces it from") or up.saw("resumed it from its log"), timeout_s=120,
                    what="a server to take the pacing over")  # fmt: skip
         before = ticks()
@@ -231,7 +232,7 @@ def test_vtrade_up_serves_restarts_a_killed_worker_or_server_and_stops_everythin
     finally:
         code = up.stop()
     assert code == 0, up.lines[-20:]
-    for role in ("serve-1", "serve-2", "execution-1", "execution-2"):
+    for role in ("serve-1", "serve-2", "market", "execution-1", "execution-2"):
         assert up.saw(f"vtrade up: {role} stopped (0)"), up.lines[-20:]
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
@@ -247,6 +248,11 @@ def test_vtrade_up_serves_restarts_a_killed_worker_or_server_and_stops_everythin
         (["up", "--bus", "nats://x"], "unknown bus URL"),
         (["serve", "--bus", "memory://"], "is this process only"),
         (["worker", "execution", "--bus", "memory://", "--market", "nasdaq", "--data-dir", "D"], "invalid choice"),
+        (["worker", "execution", "--bus", "memory://", "--market", "synthetic"], "needs --data-dir"),
+        (["worker", "market", "--bus", "memory://", "--data-dir", "D"], "not --symbols or --data-dir"),
+        (["worker", "market", "--bus", "memory://"], "is this process only"),
+        (["serve", "--join", "--market", "synthetic"], "--join: give the --bus"),
+        (["up", "--bus", "redis://127.0.0.1:1/0", "--join"], "`vtrade up` starts a market of its own"),
     ],
 )
 def test_bad_scale_out_input_exits_2_with_one_clear_line(

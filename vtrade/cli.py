@@ -276,6 +276,11 @@ def _serving_args(p: argparse.ArgumentParser) -> None:
                    help="run the market on this log (redis://host:port/db or kafka://host:port, with "
                         "?namespace=name) with its exchanges in `vtrade worker execution` processes "
                         "(see `vtrade up`); default: one process, an embedded log")  # fmt: skip
+    p.add_argument("--join", action="store_true",
+                   help="with --bus: serve a market another process paces (`vtrade worker market`), waiting for it "
+                        "to open the log, instead of pacing it if this server is the first")  # fmt: skip
+    p.add_argument("--no-classes", action="store_true",
+                   help="serve /trader and /admin only: another server on the same data dir serves the classes")
     p.add_argument("--leaderboards", metavar="URL",
                    help="keep the classes' leaderboards in Redis Sorted Sets at URL (redis://host:port/db); "
                         "default: in this process, rebuilt from the data dir at start")  # fmt: skip
@@ -305,6 +310,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"vtrade {args.command}: error: --port must be 1-65535, got {args.port}", file=sys.stderr)
         return 2
     config = _live_config(args, args.speed)
+    if args.join and not args.bus:
+        raise UsageError("--join: give the --bus of the market to join")
     if args.bus and args.market == "binance-live":
         raise UsageError("--bus: the live Binance market runs in one process; leave --bus out")
     bus = _market_bus(args.bus) if args.bus else None
@@ -329,13 +336,13 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     market = None
     if bus is not None:
-        market = _shared_market(config, bus, _public_url(args.bus))
+        market = _shared_market(config, bus, _public_url(args.bus), join=args.join)
     # Classes are served alongside /trader (/join, /student, /teacher, /projector), kept in the
     # same data dir; each class's market starts only when its teacher starts trading. Their log
     # is the data dir's, not the bus: on a shared market the server that paces it serves them.
     room = None
-    if market is not None and market.role == "replica":
-        print("vtrade: classes are served by the server that paces the market", flush=True)
+    if args.no_classes:
+        print("vtrade: classes are served by another server", flush=True)
     else:
         room = Classroom(data_dir, boards=boards)
     try:
@@ -359,6 +366,9 @@ def _up(args: argparse.Namespace) -> int:
                          "for one process, use `vtrade serve`")  # fmt: skip
     if args.market == "binance-live":
         raise UsageError("--market binance-live runs in one process: use `vtrade serve --market binance-live`")
+    if args.join or args.no_classes:
+        raise UsageError("--join, --no-classes: `vtrade up` starts a market of its own and serves its classes; "
+                         "to serve a running one: vtrade serve --bus URL --join")  # fmt: skip
     url = _fresh_namespace(args.bus)
     _market_bus(url, fresh=True).close()  # reachable and free, before anything starts
     _live_config(args)
@@ -371,12 +381,16 @@ def _up(args: argparse.Namespace) -> int:
                                 "--data-dir", str(root / _namespace(url) / f"execution-{i}")])
         for i in range(1, args.execution_workers + 1)
     ]  # fmt: skip
+    # The market's clock, venues and broker in a process of their own; every server joins it.
+    # (Roles stop in reverse: the servers, then the market, then the exchanges it waits for.)
+    roles.append(Role("market", [*me, "worker", "market", "--bus", url, *market, "--speed", str(args.speed)]))
     keep = ["--ephemeral"] if data_dir is None else ["--data-dir", str(data_dir)]
     if args.port + args.ui_processes - 1 > 65535:
         raise UsageError(f"--ui-processes: {args.ui_processes} servers from port {args.port} go past 65535")
     for i in range(args.ui_processes):
-        serve = [*me, "serve", "--bus", url, *market, "--port", str(args.port + i), "--address", args.address,
-                 "--speed", str(args.speed), *keep, *(["--show"] if args.show and i == 0 else [])]  # fmt: skip
+        # The first server serves the classes too (their log is the data dir's, not the bus).
+        serve = [*me, "serve", "--bus", url, "--join", *market, "--port", str(args.port + i), "--address",
+                 args.address, *keep, *(["--no-classes"] if i else ["--show"] if args.show else [])]  # fmt: skip
         if args.leaderboards:
             serve += ["--leaderboards", args.leaderboards]
         roles.append(Role("serve" if args.ui_processes == 1 else f"serve-{i + 1}", serve))
@@ -431,34 +445,36 @@ def _market_bus(url: str, *, fresh: bool = False) -> Any:
     return bus
 
 
-def _shared_market(config: Any, bus: Any, where: str) -> Any:
-    """The market of ``vtrade serve --bus``: the first server on the log paces it (its exchanges
-    in `vtrade worker execution` processes); every later one runs a replica of it and serves the
-    same accounts (:func:`vtrade.runtime.live_log.claim_pace`)."""
+def _shared_market(config: Any, bus: Any, where: str, *, join: bool = False, who: str = "server") -> Any:
+    """The market of ``vtrade serve --bus`` and ``vtrade worker market``: the first process on the
+    log paces it (its exchanges in `vtrade worker execution` processes); every later one runs a
+    replica of it (a server serves the same accounts; a market worker stands by) and takes the
+    pacing over if the pacer goes (:func:`vtrade.runtime.live_log.claim_pace`). ``join``: never
+    the first, wait for another to open the log."""
     from vtrade.runtime.live import LiveMarket, market_fingerprint
-    from vtrade.runtime.live_log import MarketMismatch, claim_pace, pacer_running
+    from vtrade.runtime.live_log import ExecutionUnavailable, MarketMismatch, claim_pace, pacer_running
 
     try:
-        pacer = claim_pace(bus, market_fingerprint(config))
-    except MarketMismatch as exc:
+        pacer = claim_pace(bus, market_fingerprint(config), claim=not join, wait_s=120.0 if join else 30.0)
+    except (MarketMismatch, ExecutionUnavailable) as exc:
         bus.close()
         raise UsageError(f"--bus: {exc}") from None
     if pacer:
-        print(f"vtrade: this server paces the market on {where}; its exchanges run in `vtrade worker execution` "
-              "processes there, and more servers may join it with the same flags", flush=True)  # fmt: skip
+        print(f"vtrade: this {who} paces the market on {where}; its exchanges run in `vtrade worker execution` "
+              "processes there, and servers may join it with the same flags", flush=True)  # fmt: skip
         return LiveMarket(config, bus=bus, execution="remote", role="pacer").start()
     orphan = not pacer_running(bus)
     t0 = time.monotonic()
     market = LiveMarket(config, bus=bus, role="replica")
     folded = market.catch_up()
     took = f"{folded} entries folded in {time.monotonic() - t0:.1f}s"
-    if orphan:  # its pacer stopped: this server goes on from where the log ends
+    if orphan:  # its pacer stopped: this process goes on from where the log ends
         market.take_over()
-        print(f"vtrade: the market on {where} had no server pacing it; this one resumed it from its log ({took}) "
+        print(f"vtrade: the market on {where} had nothing pacing it; this {who} resumed it from its log ({took}) "
               "and paces it now, its exchanges in this process", flush=True)  # fmt: skip
     else:
-        print(f"vtrade: joined the market on {where} (another server paces it; accounts are shared): {took}",
-              flush=True)  # fmt: skip
+        role = "accounts are shared" if who == "server" else "this one stands by to take over if it stops"
+        print(f"vtrade: joined the market on {where} (another process paces it; {role}): {took}", flush=True)
     return market.start()
 
 
@@ -529,25 +545,33 @@ def _symbols(text: str) -> list[str]:
 def _worker_args(sub: Any) -> None:
     worker = sub.add_parser(
         "worker",
-        help="run one execution or portfolio worker against a bus (resumes from its snapshots; SIGTERM stops it)",
-        description="Run one worker of the event log. It resumes from the latest snapshot under --data-dir,\n"
-        "then folds records until SIGTERM or Ctrl-C, when it checkpoints and leaves its group.\n"
+        help="run one market, execution or portfolio worker against a bus (SIGTERM stops it)",
+        description="Run one worker of the event log. An execution or portfolio worker resumes from the latest\n"
+        "snapshot under --data-dir, then folds records until SIGTERM or Ctrl-C, when it checkpoints and\n"
+        "leaves its group. A market worker runs the market's clock, venues and broker without a web\n"
+        "server (`vtrade serve --bus URL --join` serves it); a second one stands by and takes over if\n"
+        "the first stops.\n"
         "An execution worker runs the exchanges of the market `vtrade serve` names with the same\n"
         "--market, --seed and --queue; with --symbols instead, every symbol is a US equity traded\n"
         "with the default engine settings (L2, no fees). Start as many execution workers as you\n"
         "like: the group shares the partitions out, and moves them when one joins or leaves.",
         epilog="examples:\n"
+        "  vtrade worker market --bus redis://localhost:6379/0 --market synthetic --speed 20\n"
         "  vtrade worker execution --bus redis://localhost:6379/0 --market synthetic --data-dir /var/vtrade/w1\n"
         "  vtrade worker execution --bus kafka://localhost:9092 --symbols SPY,QQQ --data-dir /var/vtrade/w2\n"
         "  vtrade worker portfolio --bus redis://localhost:6379/0 --symbols SPY,QQQ --accounts ada,bob \\\n"
         "    --cash 100000 --data-dir /var/vtrade/p1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    worker.add_argument("kind", choices=("execution", "exec", "portfolio"), help="which worker (exec = execution)")
+    worker.add_argument("kind", choices=("market", "execution", "exec", "portfolio"),
+                        help="which worker (exec = execution)")  # fmt: skip
     worker.add_argument("--bus", required=True,
                         help="redis://host:port/db or kafka://host:port (?namespace=x), or memory://")  # fmt: skip
     worker.add_argument("--journal", type=Path, help="with --bus memory://: the DuckDB file holding the log")
-    worker.add_argument("--data-dir", type=Path, required=True, help="where the worker keeps its snapshots")
+    worker.add_argument("--data-dir", type=Path,
+                        help="execution, portfolio (required): where the worker keeps its snapshots")  # fmt: skip
+    worker.add_argument("--speed", type=_speed, default=20.0,
+                        help="market: simulated seconds per wall second (0 = max; default 20)")  # fmt: skip
     worker.add_argument("--symbols", type=_symbols,
                         help="comma-separated tickers, e.g. SPY,QQQ (portfolio: required; execution: instead of "
                              "the market flags)")  # fmt: skip
@@ -566,8 +590,14 @@ def _worker(args: argparse.Namespace) -> int:
     from vtrade.runtime.bus import open_bus
     from vtrade.runtime.workers import run_exec_worker, run_portfolio_worker, stop_on_sigterm
 
+    if args.kind == "market":
+        return _market_worker(args)
     if args.kind == "portfolio" and not (args.accounts and args.symbols):
         print("vtrade worker: error: the portfolio worker needs --symbols and --accounts", file=sys.stderr)
+        return 2
+    if args.data_dir is None:
+        print(f"vtrade worker: error: the {args.kind} worker needs --data-dir (where it keeps its snapshots)",
+              file=sys.stderr)  # fmt: skip
         return 2
     if not args.session_timeout > 0:
         print("vtrade worker: error: --session-timeout must be positive", file=sys.stderr)
@@ -603,6 +633,28 @@ def _worker(args: argparse.Namespace) -> int:
     finally:
         bus.close()
     print(f"vtrade worker {args.kind}: stopped cleanly ({stats})", flush=True)
+    return 0
+
+
+def _market_worker(args: argparse.Namespace) -> int:
+    """``vtrade worker market``: the market of the flags on the bus, paced here (or standing by
+    to take over), with no web server; until SIGTERM or Ctrl-C."""
+    from vtrade.runtime.workers import stop_on_sigterm
+
+    if args.symbols or args.data_dir is not None:
+        raise UsageError("the market worker takes the market flags (--market, --seed, --queue, --speed), "
+                         "not --symbols or --data-dir: a market on a bus keeps its state on the bus")  # fmt: skip
+    config = _live_config(args, args.speed)
+    market = _shared_market(config, _market_bus(args.bus), _public_url(args.bus), who="market worker")
+    stop = stop_on_sigterm()
+    try:
+        while not stop.wait(10.0 if args.progress else 3600.0):
+            clock = market.clock()
+            print(f"market {market.role} at {clock['ts']:%Y-%m-%d %H:%M:%S} UTC", flush=True)
+    finally:
+        market.close()
+    print(f"vtrade worker market: stopped cleanly ({market.role} at {market.clock()['ts']:%Y-%m-%d %H:%M:%S} UTC)",
+          flush=True)  # fmt: skip
     return 0
 
 

@@ -113,14 +113,15 @@ class MarketMismatch(VtradeError):
     """The log holds another market than the one this process would run on it."""
 
 
-def claim_pace(bus: Bus, fingerprint: str, *, wait_s: float = 30.0) -> bool:
+def claim_pace(bus: Bus, fingerprint: str, *, wait_s: float = 30.0, claim: bool = True) -> bool:
     """Whether this process paces the shared market on ``bus`` (True: its
     :class:`MarketOpened` is the log's first entry) or joins it as a replica (False).
 
     The first process to open an empty log claims it; ``orders`` has one partition, so exactly
-    one claim is first however many processes start at once. A log whose market has another
-    configuration (``fingerprint``), or that holds entries of a market from before shared logs,
-    is a :class:`MarketMismatch` and nothing is written.
+    one claim is first however many processes start at once. With ``claim=False`` the process
+    only joins: it waits up to ``wait_s`` for another to open the log (ExecutionUnavailable
+    after). A log whose market has another configuration (``fingerprint``), or that holds
+    entries of a market from before shared logs, is a :class:`MarketMismatch`; nothing is written.
 
     >>> from vtrade.runtime.bus import MemoryBus
     >>> bus = MemoryBus()
@@ -134,15 +135,18 @@ def claim_pace(bus: Bus, fingerprint: str, *, wait_s: float = 30.0) -> bool:
     bus.create_topic(ENTRIES, 1)
     me = ""
     first = bus.read(ENTRIES, 0, 0, 1)
-    if not first:
+    if not first and claim:
         me = uuid.uuid4().hex
         bus.publish(ENTRIES, "market", MarketOpened(0, fingerprint, me))
-        deadline = time.monotonic() + wait_s
-        while not first:  # a remote log may show the record a moment after acknowledging it
-            if time.monotonic() > deadline:
-                raise ExecutionUnavailable(f"the log did not show the first entry of {ENTRIES} within {wait_s:g} s")
-            time.sleep(0.01)
-            first = bus.read(ENTRIES, 0, 0, 1)
+    deadline = time.monotonic() + wait_s
+    while not first:  # a remote log may show a record a moment after acknowledging it
+        if time.monotonic() > deadline:
+            raise ExecutionUnavailable(
+                f"no market opened the log within {wait_s:g} s: start `vtrade worker market` (or a server) on it"
+                if not claim else f"the log did not show the first entry of {ENTRIES} within {wait_s:g} s"
+            )
+        time.sleep(0.05)  # another process's write: nothing to wait on but time
+        first = bus.read(ENTRIES, 0, 0, 1)
     opened = first[0].event
     if not isinstance(opened, MarketOpened):
         raise MarketMismatch(f"the log holds a market that was not opened to be shared ({type(opened).__name__} "
