@@ -645,8 +645,10 @@ def _market_worker(args: argparse.Namespace) -> int:
         raise UsageError("the market worker takes the market flags (--market, --seed, --queue, --speed), "
                          "not --symbols or --data-dir: a market on a bus keeps its state on the bus")  # fmt: skip
     config = _live_config(args, args.speed)
-    market = _shared_market(config, _market_bus(args.bus), _public_url(args.bus), who="market worker")
+    bus = _market_bus(args.bus)
+    # Before the start, which may fold a long log: a stop asked meanwhile ends it cleanly after.
     stop = stop_on_sigterm()
+    market = _shared_market(config, bus, _public_url(args.bus), who="market worker")
     try:
         while not stop.wait(10.0 if args.progress else 3600.0):
             clock = market.clock()

@@ -837,7 +837,7 @@ class LiveMarket:
             self._catch_up()
             self.role = "pacer"
             self._repace.set()  # the clock is anchored to wall time again from here
-        _logger.warning("vtrade: the market's pacer is gone: this server paces it from %s", self.clock()["ts"])
+        _logger.warning("vtrade: the market's pacer is gone: this process paces it from %s", self.clock()["ts"])
 
     def _guarded(self, work: Callable[[], Any]) -> Any:
         try:
