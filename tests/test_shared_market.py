@@ -24,19 +24,30 @@ from vtrade.runtime.live_log import ENTRIES, MarketMismatch, claim_pace, pacer_r
 CONFIG = LiveConfig(speed=0, seed=5, symbols=("AAPL", "JPM", "XOM"))
 
 
-@pytest.fixture(params=["memory", "redis", "kafka"])
-def two_buses(request: pytest.FixtureRequest) -> Iterator[tuple[Bus, Bus]]:
+def clients(request: pytest.FixtureRequest, transport: str) -> Iterator[tuple[Bus, Bus]]:
     """Two clients of one log, as two processes would hold (one object on memory://)."""
-    if request.param == "memory":
+    if transport == "memory":
         bus = MemoryBus()
         yield bus, bus
         return
-    base = request.getfixturevalue("redis_url" if request.param == "redis" else "kafka_url")
+    base = request.getfixturevalue("redis_url" if transport == "redis" else "kafka_url")
     url = f"{base}?namespace=shared-{uuid.uuid4().hex[:10]}"
     first, second = open_bus(url), open_bus(url)
     yield first, second
     second.close()
     first.close()
+
+
+@pytest.fixture(params=["memory", "redis", "kafka"])
+def two_buses(request: pytest.FixtureRequest) -> Iterator[tuple[Bus, Bus]]:
+    """:func:`clients` on every transport."""
+    yield from clients(request, request.param)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def two_quick_buses(request: pytest.FixtureRequest) -> Iterator[tuple[Bus, Bus]]:
+    """:func:`clients` where the other tests already cover Kafka's part (its clients are slow to start)."""
+    yield from clients(request, request.param)
 
 
 def pair(buses: tuple[Bus, Bus], config: LiveConfig = CONFIG) -> tuple[LiveMarket, LiveMarket]:
@@ -100,8 +111,8 @@ def test_an_account_reads_the_same_from_the_pacer_and_a_replica(two_buses: tuple
     pacer.close()
 
 
-def test_two_servers_entering_for_one_account_at_once_get_distinct_orders(two_buses: tuple[Bus, Bus]) -> None:
-    pacer, replica = pair(two_buses)
+def test_two_servers_entering_for_one_account_at_once_get_distinct_orders(two_quick_buses: tuple[Bus, Bus]) -> None:
+    pacer, replica = pair(two_quick_buses)
     pacer.open_account("ada")
     replica.catch_up()
     pacer.advance(2)
