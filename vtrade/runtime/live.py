@@ -151,7 +151,7 @@ from vtrade.portfolio.events import FillBooked, Holding, MarginCalled
 from vtrade.portfolio.feed import AccountFeed
 from vtrade.runtime import live_copilot
 from vtrade.runtime.binance_live import BinanceLive, LiveSource
-from vtrade.runtime.bus import Bus, MemoryBus
+from vtrade.runtime.bus import Bus, MemoryBus, Record
 from vtrade.runtime.datadir import prepare_data_dir
 from vtrade.runtime.execution_worker import DeterminismError
 from vtrade.runtime.live_copilot import SignedOutcome
@@ -532,6 +532,7 @@ class LiveMarket:
         if role == "replica" and execution != "embedded":
             raise ValueError("a replica runs its own copy of the exchanges: execution must be 'embedded'")
         self.role: Role = role
+        self._folding = False  # a replica is folding the shared log (see _known)
         self.config = cfg = config or LiveConfig()
         self._wall = wall_clock
         self._lock = threading.RLock()
@@ -863,10 +864,15 @@ class LiveMarket:
             return self._catch_up()
 
     def _catch_up(self, limit: int = 10_000) -> int:
-        records = self._log.entries(limit)
-        for r in records:
-            self._apply_entry(r.event)
-        return len(records)
+        return len(self._fold(self._log.entries(limit)))
+
+    def _fold(self, records: list[Record]) -> dict[int, CommandOutcome | SignedOutcome | None]:
+        """Fold ``records`` of ``orders`` in order; returns each one's answer by offset."""
+        self._folding = True  # what the fold reads of accounts is what it has folded so far
+        try:
+            return {r.offset: self._apply_entry(r.event) for r in records}
+        finally:
+            self._folding = False
 
     def _step(self) -> None:
         """One slice. A pacer first puts its tick on ``orders`` and folds the log up to it: the
@@ -914,7 +920,7 @@ class LiveMarket:
 
     def has_account(self, account: str) -> bool:
         with self._lock:
-            return account in self._accounts
+            return self._known(account) is not None
 
     def submit(
         self,
@@ -1847,8 +1853,18 @@ class LiveMarket:
         acct.nav.append((self.now, float(Decimal(str(cash)))))
         self._accounts[name] = acct
 
-    def _account(self, account: str) -> _Account:
+    def _known(self, account: str) -> _Account | None:
+        """``account`` if this market has it. A replica that has not (yet) first folds the log: an
+        account opened through another server a moment ago is on it, so a person whose next
+        request lands here finds it (read-your-writes across servers)."""
         acct = self._accounts.get(account)
+        if acct is None and self.role == "replica" and not self._folding:
+            self._catch_up()
+            acct = self._accounts.get(account)
+        return acct
+
+    def _account(self, account: str) -> _Account:
+        acct = self._known(account)
         if acct is None or acct.bot or acct.simulated:  # simulated participants are not for people to use
             raise UnknownAccountError(f"no account {account!r}")
         return acct
@@ -2001,7 +2017,7 @@ class LiveMarket:
         # Fold up to and including this entry (on a remote bus it may take a poll or two to show).
         deadline = time.monotonic() + 30.0
         while True:
-            answers = {r.offset: self._apply_entry(r.event) for r in self._log.entries()}
+            answers = self._fold(self._log.entries())
             if record.offset in answers:
                 return answers[record.offset]
             if time.monotonic() > deadline:
