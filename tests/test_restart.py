@@ -180,6 +180,21 @@ def _sent(page: Page, earlier: tuple[str, ...] = ()) -> str:
     return found.group(1)
 
 
+def _buy_one_filled_one_resting(page: Page) -> tuple[str, str]:
+    """A marketable buy of 10 AAPL, which fills, and a GTC bid of 5 far below the market, which
+    rests, sent through the ticket; returns their order ids."""
+    page.get_by_label("Type").select_option("market")
+    type_into(page, "Quantity (shares)", "10")
+    confirm(page, "BUY 10 shares AAPL")
+    filled = _sent(page)
+    page.get_by_label("Type").select_option("limit")
+    type_into(page, "Quantity (shares)", "5")
+    type_into(page, "Limit price ($)", "100.00")
+    page.get_by_label("Time in force").select_option("gtc")
+    confirm(page, "BUY 5 shares AAPL")
+    return filled, _sent(page, (filled,))
+
+
 def _has_all_of(now: dict[str, Any], before: dict[str, Any], filled: str, resting: str) -> bool:
     """``now`` shows the filled order, the still-resting one, every fill and every NAV point of ``before``."""
     return (now["orders"].get(filled) == "filled" and now["orders"].get(resting) == "accepted"
@@ -197,17 +212,7 @@ def test_the_same_browser_gets_its_account_orders_fills_and_nav_back_after_a_res
     page = context.new_page()
     with _server(data, port, log, eventually) as proc:
         _open(page, url)
-        # A marketable buy fills; a GTC bid far below the market rests.
-        page.get_by_label("Type").select_option("market")
-        type_into(page, "Quantity (shares)", "10")
-        confirm(page, "BUY 10 shares AAPL")
-        filled = _sent(page)
-        page.get_by_label("Type").select_option("limit")
-        type_into(page, "Quantity (shares)", "5")
-        type_into(page, "Limit price ($)", "100.00")
-        page.get_by_label("Time in force").select_option("gtc")
-        confirm(page, "BUY 5 shares AAPL")
-        resting = _sent(page, (filled,))
+        filled, resting = _buy_one_filled_one_resting(page)
         for coid in (filled, resting):  # the blotter lists both (a visible cell: an order id also
             # names a hidden <option> of the open-orders select, which may come first in the page)
             page.get_by_text(coid, exact=True).filter(visible=True).first.wait_for(timeout=WAIT_MS)
@@ -262,17 +267,7 @@ def test_the_same_browser_sees_its_account_on_either_server_of_a_shared_market(
     with _server(data, port, log, eventually, command=command, servers=2):
         # Server 1 gives the browser its account; a fill and a resting order go through it.
         _open(one, f"http://127.0.0.1:{port}/trader")
-        page = one
-        page.get_by_label("Type").select_option("market")
-        type_into(page, "Quantity (shares)", "10")
-        confirm(page, "BUY 10 shares AAPL")
-        filled = _sent(page)
-        page.get_by_label("Type").select_option("limit")
-        type_into(page, "Quantity (shares)", "5")
-        type_into(page, "Limit price ($)", "100.00")
-        page.get_by_label("Time in force").select_option("gtc")
-        confirm(page, "BUY 5 shares AAPL")
-        resting = _sent(page, (filled,))
+        filled, resting = _buy_one_filled_one_resting(one)
 
         def traded(page: Page) -> dict[str, Any] | None:
             seen = _seen(page)
