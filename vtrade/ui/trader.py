@@ -503,25 +503,28 @@ def _side_badge(side: str) -> str:
 
 
 #: How a column is shown: its header and kind (``money``, ``price``, ``qty``, ``pct``, ``bps``,
-#: ``side``, ``time``, ``enum``, ``text``). Columns not listed are not shown (internal ones: ``*_lots``,
-#: ``account``, ``simulated`` as true/false).
+#: ``side``, ``time``, ``enum``, ``text``, ``wrap`` for long text). Columns not listed are not shown
+#: (internal ones: ``*_lots``, ``account``, ``simulated`` as true/false). What a student looks for
+#: first comes first (symbol, side, quantity, then status or price): on a phone the table scrolls
+#: sideways and the first columns are what shows; ids come last.
 Column = tuple[str, str, str]
 ORDER_COLUMNS: tuple[Column, ...] = (
-    ("client_order_id", "Order", "text"), ("symbol", "Symbol", "text"), ("side", "Side", "side"),
-    ("type", "Type", "enum"), ("quantity", "Quantity", "qty"), ("status", "Status", "enum"),
-    ("filled", "Filled", "qty"), ("avg_price", "Avg price", "price"), ("limit_price", "Limit", "price"),
-    ("tif", "TIF", "upper"), ("fees", "Fees", "money"), ("ts", "Time (UTC)", "time"), ("reason", "Note", "text"),
+    ("symbol", "Symbol", "text"), ("side", "Side", "side"), ("quantity", "Quantity", "qty"),
+    ("status", "Status", "enum"), ("filled", "Filled", "qty"), ("avg_price", "Avg price", "price"),
+    ("type", "Type", "enum"), ("limit_price", "Limit", "price"), ("tif", "TIF", "upper"), ("fees", "Fees", "money"),
+    ("ts", "Time (UTC)", "time"), ("client_order_id", "Order", "text"), ("reason", "Note", "wrap"),
 )  # fmt: skip
 FILL_COLUMNS: tuple[Column, ...] = (
-    ("fill_id", "Fill", "text"), ("symbol", "Symbol", "text"), ("side", "Side", "side"),
-    ("quantity", "Quantity", "qty"), ("price", "Price", "price"), ("arrival_mid", "Mid at arrival", "price"),
-    ("slippage_bps", "Slippage", "bps"), ("fee", "Fee", "money"), ("liquidity", "Liquidity", "enum"),
+    ("symbol", "Symbol", "text"), ("side", "Side", "side"), ("quantity", "Quantity", "qty"),
+    ("price", "Price", "price"), ("fee", "Fee", "money"), ("slippage_bps", "Slippage", "bps"),
+    ("arrival_mid", "Mid at arrival", "price"), ("liquidity", "Liquidity", "enum"),
     ("queue_ahead", "Queue ahead", "qty"), ("model", "Fill model", "text"), ("ts", "Time (UTC)", "time"),
+    ("fill_id", "Fill", "text"),
 )  # fmt: skip
 POSITION_COLUMNS: tuple[Column, ...] = (
-    ("symbol", "Symbol", "text"), ("quantity", "Quantity", "qty"), ("price", "Price", "price"),
-    ("value", "Value", "money"), ("cost_basis", "Cost basis", "money"), ("unrealized_pnl", "Unrealized P&L", "pnl"),
-    ("weight", "Weight", "weight"), ("sector", "Sector", "text"),
+    ("symbol", "Symbol", "text"), ("quantity", "Quantity", "qty"), ("value", "Value", "money"),
+    ("unrealized_pnl", "Unrealized P&L", "pnl"), ("price", "Price", "price"), ("cost_basis", "Cost basis", "money"),
+    ("weight", "% of holdings", "weight"), ("sector", "Sector", "wrap"),
 )  # fmt: skip
 RANKING_COLUMNS: tuple[Column, ...] = (
     ("rank", "#", "text"), ("account", "Trader", "trader"), ("nav", "NAV", "money"), ("return_pct", "Return", "pct"),
@@ -531,7 +534,7 @@ RANKING_COLUMNS: tuple[Column, ...] = (
 def _cell(kind: str, value: Any, row: Mapping[Any, Any], inst: Instrument | None) -> tuple[str, bool]:
     """(HTML, right-aligned) of one cell; blank for a missing value, never "NaN"."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NaT or value is pd.NA:
-        return "", kind not in ("text", "enum", "side", "time")
+        return "", kind not in ("text", "wrap", "enum", "side", "time")
     if kind == "qty":
         return fmt_quantity(float(value), inst, unit=False), True
     if kind == "price":
@@ -561,6 +564,9 @@ def _cell(kind: str, value: Any, row: Mapping[Any, Any], inst: Instrument | None
     return html.escape(str(value)), False
 
 
+_LEFT = ("text", "wrap", "enum", "side", "time", "upper", "trader")  # kinds of column read from the left
+
+
 def render_table(df: pd.DataFrame | None, columns: Iterable[Column], empty: str,
                  instrument: Any = None, css_class: str = "vt-table") -> str:  # fmt: skip
     """A table for people: human headers, money/percent/instrument-precision formats, blanks for
@@ -579,7 +585,7 @@ def render_table(df: pd.DataFrame | None, columns: Iterable[Column], empty: str,
     if df is None or df.empty:
         return f"<div class='{css_class} vt-empty' style='color:#777;padding:12px 4px;font-style:italic'>{empty}</div>"
     head = "".join(
-        f"<th style='text-align:{'left' if k in ('text', 'enum', 'side', 'time', 'upper', 'trader') else 'right'};"
+        f"<th style='text-align:{'left' if k in _LEFT else 'right'};"
         f"padding:3px 6px;position:sticky;top:0;background:#f5f7fa;white-space:nowrap'>{h}</th>"
         for _, h, k in cols
     )
@@ -594,7 +600,10 @@ def render_table(df: pd.DataFrame | None, columns: Iterable[Column], empty: str,
         cells = []
         for name, _, kind in cols:
             text, right = _cell(kind, i + 1 if name == "rank" else row.get(name), row, inst)
-            cells.append(f"<td style='padding:2px 6px;white-space:nowrap;text-align:{'right' if right else 'left'}'>"
+            # Long text (a refusal's reason, a sector's name) wraps in its cell instead of running
+            # off the table's edge.
+            wrap = "white-space:normal;min-width:140px;max-width:320px" if kind == "wrap" else "white-space:nowrap"
+            cells.append(f"<td style='padding:2px 6px;{wrap};text-align:{'right' if right else 'left'}'>"
                          f"{text}</td>")  # fmt: skip
         rows.append("<tr style='border-top:1px solid #eee'>" + "".join(cells) + "</tr>")
     return (f"<div class='{css_class}' style='overflow:auto;max-height:260px'>"
