@@ -189,7 +189,29 @@ def test_ticket_starts_a_limit_at_the_touch_and_forgets_a_fixed_mistake(market: 
     assert ticket.result.startswith("Not sent")
     ticket.quantity = "5"
     assert ticket.errors == {} and ticket.result == ""
+    ticket.result = "Not sent: The class has ended"  # a refusal no field can fix stays
+    ticket.update_preview()
+    assert ticket.result == "Not sent: The class has ended"
     assert market.orders("ada").empty
+
+
+def test_price_chart_says_real_time_on_a_live_market(market: LiveMarket) -> None:
+    """A live exchange's clock is real time: its chart's axis does not say "simulated"."""
+    from bokeh.plotting import figure
+
+    from vtrade.ui.trader import price_chart
+
+    market.open_account("ada")
+    state = TraderState(market=market, account="ada")
+    state.refresh()
+
+    def axis_label() -> str:
+        fig = next(p.object for p in price_chart(state).select(pn.pane.Bokeh) if isinstance(p.object, figure))
+        return str(fig.xaxis[0].axis_label)
+
+    assert axis_label() == "simulated time (UTC)"
+    state.clock = {**state.clock, "live": {"state": "live", "delay_ms": 80.0}}  # what a live feed's clock holds
+    assert axis_label() == "time (UTC)"
 
 
 def test_unknown_and_simulated_accounts_are_not_usable(market: LiveMarket) -> None:

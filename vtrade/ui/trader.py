@@ -82,6 +82,7 @@ TITLE = "vtrade · trader"
 TICKET_FIELDS = ("symbol", "side", "order_type", "quantity", "limit_price", "tif")
 CHART_POINTS = 2000  # samples a chart keeps (older ones roll off)
 NOT_SENT = "Not sent"  # how the ticket's answer to refused input starts
+FIX_FIELD = f"{NOT_SENT}: fix the field outlined in red"  # its answer to input in error
 
 
 #: A NAV move (fraction) past which the positions table is rebuilt at once, not on its turn.
@@ -335,7 +336,7 @@ class TicketState(param.Parameterized):
             errors: dict[str, str] = {}
         except OrderInputError as err:
             preview, errors = None, {err.field: err.reason}
-        if not errors and self.result.startswith(NOT_SENT):
+        if not errors and self.result == FIX_FIELD:
             # "fix the highlighted field" once nothing is highlighted any more reads as a riddle.
             self.result = ""
         # Only a different estimate travels to the browser (the book often has not moved).
@@ -350,7 +351,7 @@ class TicketState(param.Parameterized):
             out = self.market.submit(self.account, tif=self.tif, **self._inputs())
         except OrderInputError as err:
             self.errors = {err.field: err.reason}
-            self.result = f"{NOT_SENT}: fix the field outlined in red"
+            self.result = FIX_FIELD
             return False
         self.errors = {}
         self.result = f"Sent {out.client_order_id}" if out.ok else f"Refused: {out.reason}"
@@ -365,6 +366,10 @@ def render_ladder(depth: pd.DataFrame, symbol: str, inst: Instrument | None = No
     >>> df = pd.DataFrame({"side": ["ask", "bid"], "price": [10.01, 10.0], "size": [300.0, 200.0],
     ...                    "mine": [0.0, 100.0]})
     >>> "◆ 100" in render_ladder(df, "XYZ") and "10.01" in render_ladder(df, "XYZ")
+    True
+    >>> far = pd.concat([df, pd.DataFrame({"side": ["bid"], "price": [9.0], "size": [0.0], "mine": [50.0]})])
+    >>> out = render_ladder(far, "XYZ")  # an own bid far below the book: set apart, no "0" size
+    >>> "beyond the levels shown" in out and ">0<" not in out and "◆ 50" in out
     True
     """
     if depth is None or depth.empty:
