@@ -38,7 +38,7 @@ def eventually() -> Callable[..., None]:
 # The Panel models vtrade's pages use, registered before a Bokeh client deserialises one. Only
 # these: importing every model registers some (vizzu, ...) whose scripts every page served later
 # in the same process would then link from a CDN, which the offline and browser tests refuse.
-_PAGE_MODELS = ("browser", "layout", "location", "markup", "reactive_html", "tabulator", "widgets")
+_PAGE_MODELS = ("browser", "layout", "location", "markup", "reactive_html", "widgets")
 
 
 def pull_marked_text(url: str, marker: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from vtrade.runtime.live import LiveConfig, LiveMarket
 from vtrade.ui.serve import serve_trader, url_for
@@ -54,9 +54,15 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
+#: How long a browser action (fill, click, select) may wait for its element: a loaded 2-core CI
+#: machine serving several sessions at 50x once needed more than Playwright's default 30 s.
+ACTION_TIMEOUT_MS = 90_000
+
+
 def open_dashboard(browser: Browser, url: str) -> tuple[Page, str]:
     # Tall enough that the whole dashboard is in view: the screenshot shows every panel.
     page = browser.new_context(viewport={"width": 1600, "height": 2000}).new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
     page.goto(url, timeout=60_000)
     page.get_by_text("Confirm order").wait_for(timeout=60_000)
     label = page.get_by_text(re.compile(r"Your account: trader-\d+")).first
@@ -74,9 +80,18 @@ def type_into(page: Page, label: str, text: str) -> None:
     box.press("Enter")
 
 
+def choose_limit(page: Page) -> None:
+    """Make the ticket a limit order and wait until its price field is open and filled in with
+    the touch (greyed out for a market order): text typed next is not overwritten by it."""
+    page.get_by_label("Type").select_option("limit")
+    box = page.get_by_label("Limit price ($)")
+    expect(box).to_be_enabled(timeout=ACTION_TIMEOUT_MS)
+    expect(box).not_to_have_value("", timeout=ACTION_TIMEOUT_MS)
+
+
 def confirm(page: Page, preview: str) -> None:
     """Click confirm once the ticket shows ``preview``: the inputs have reached the server."""
-    page.get_by_text(preview).first.wait_for(timeout=45_000)
+    page.get_by_text(preview).first.wait_for(timeout=ACTION_TIMEOUT_MS)
     page.get_by_role("button", name="Confirm order").click()
 
 
@@ -98,7 +113,7 @@ def test_trade_from_the_browser(served: tuple[str, LiveMarket], browser: Browser
         page.get_by_text(re.compile("⚠.*" + reason, re.IGNORECASE)).wait_for(timeout=15_000)
         page.get_by_role("button", name="Confirm order").click()
         page.get_by_text("Not sent").wait_for(timeout=15_000)
-    page.get_by_label("Type").select_option("limit")
+    choose_limit(page)
     type_into(page, "Quantity (shares)", "10")
     type_into(page, "Limit price ($)", "173.005")
     page.get_by_text(re.compile("⚠.*tick", re.IGNORECASE)).wait_for(timeout=15_000)
@@ -132,7 +147,7 @@ def test_two_browser_sessions_cannot_see_or_cancel_each_others_orders(
     assert a != b
     # A rests a bid far below the market.
     page_a.bring_to_front()
-    page_a.get_by_label("Type").select_option("limit")
+    choose_limit(page_a)
     type_into(page_a, "Quantity (shares)", "5")
     type_into(page_a, "Limit price ($)", "100.00")
     page_a.get_by_label("Time in force").select_option("gtc")
@@ -158,14 +173,34 @@ WIDTHS = [(1440, 900), (1024, 768), (390, 844)]
 VIEWS = ".vt-view"
 
 
-def _boxes(page: Page) -> dict[str, dict[str, float]]:
+_SNAPSHOT = """els => els.map(e => {
+  const r = e.getBoundingClientRect()
+  return [e.className, r.x, r.y, r.width, r.height]
+})"""
+
+
+def _snapshot(page: Page) -> dict[str, dict[str, float]]:
+    # Every view's box from one script run, so from one layout: measured one by one, a view that
+    # grew in between (the copilot's key line arrives late) seemed to overlap the next one's old box.
     out: dict[str, dict[str, float]] = {}
-    for el in page.locator(VIEWS).all():
-        name = next(c for c in (el.get_attribute("class") or "").split() if c.endswith("-view") and c != "vt-view")
-        box = el.bounding_box()
-        assert box is not None and box["width"] > 0 and box["height"] > 0, name
-        out[name] = box
+    for cls, x, y, w, h in page.locator(VIEWS).evaluate_all(_SNAPSHOT):
+        name = next(c for c in cls.split() if c.endswith("-view") and c != "vt-view")
+        out[name] = {"x": x, "y": y, "width": w, "height": h}
     return out
+
+
+def _boxes(page: Page) -> dict[str, dict[str, float]]:
+    """The views' boxes once the layout holds still (two snapshots in a row agree)."""
+    shots = [_snapshot(page)]
+
+    def settled() -> bool:
+        shots.append(_snapshot(page))
+        return shots[-1] == shots[-2]
+
+    wait_until(settled)
+    for name, box in shots[-1].items():
+        assert box["width"] > 0 and box["height"] > 0, name
+    return shots[-1]
 
 
 def _overlap(a: dict[str, float], b: dict[str, float]) -> float:
@@ -179,6 +214,7 @@ def test_layout_has_no_overlaps_at_each_width(served: tuple[str, LiveMarket], br
                                               height: int) -> None:  # fmt: skip
     url, _ = served
     page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
     page.goto(url, timeout=60_000)
     page.get_by_text("Confirm order").wait_for(timeout=60_000)
     page.get_by_text(re.compile(r"depth \(◆")).first.wait_for(timeout=60_000)
@@ -194,6 +230,11 @@ def test_layout_has_no_overlaps_at_each_width(served: tuple[str, LiveMarket], br
     assert all(b["x"] >= 0 and b["x"] + b["width"] <= width + 1 for b in boxes.values()), boxes
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing runs off to the side
     assert page.get_by_text(re.compile(r"\bNaN\b")).count() == 0
+    if 700 < width <= 1200:  # a laptop: the chart has a row of its own (it was ~300 px wide at 1024)
+        assert boxes["vt-chart-view"]["width"] > 0.8 * width, boxes
+    if width <= 1200:  # every column the watchlist shows at this width is in its box, none cut off
+        fits = page.locator("table.vt-watchlist").evaluate("t => t.scrollWidth <= t.parentElement.clientWidth + 1")
+        assert fits, page.locator("table.vt-watchlist").evaluate("t => [t.scrollWidth, t.parentElement.clientWidth]")
     if width < 700:  # on a phone what a trader acts on comes first
         y = {k: v["y"] for k, v in boxes.items()}
         assert y["vt-ticket-view"] < y["vt-portfolio-view"] < y["vt-blotter-view"] < y["vt-copilot-view"] \
@@ -218,14 +259,17 @@ def test_a_0_01_btc_order_shows_0_010_btc_everywhere(served: tuple[str, LiveMark
                                                       eventually: Callable[..., None]) -> None:  # fmt: skip
     url, market = served
     page, account = open_dashboard(browser, url)
+    wait = 90_000  # ms; each step waits on what it needs to see, this only bounds a stall
     page.get_by_label(re.compile("Focus")).select_option("BTCUSDT")
-    page.get_by_text("BTCUSDT depth").wait_for(timeout=30_000)
-    type_into(page, "Quantity (BTC)", "0.01")  # the ticket followed the focus, in the coin's unit
+    page.get_by_text("BTCUSDT depth").wait_for(timeout=wait)
+    page.get_by_label("Quantity (BTC)").wait_for(timeout=wait)  # the ticket followed the focus, in the coin's unit
+    type_into(page, "Quantity (BTC)", "0.01")
 
-    # The preview: 0.010 BTC and notional = 0.01 x its average price (it was 1,000x).
-    preview = page.locator(".vt-preview").filter(has_text="0.010 BTC BTCUSDT")
-    preview.wait_for(timeout=45_000)
-    text = preview.inner_text()
+    # The preview: 0.010 BTC and notional = 0.01 x its average price (it was 1,000x). Read from
+    # one rendering (the preview is re-rendered as the book moves): both numbers or none.
+    preview = page.locator(".vt-preview").filter(has_text="0.010 BTC BTCUSDT").filter(has_text="fills now")
+    preview.wait_for(timeout=wait)
+    text = preview.inner_text(timeout=wait)
     avg = re.search(r"≈ (\$[\d,.]+) avg", text)
     notional = re.search(r"notional (\$[\d,.]+)", text)
     assert avg and notional, text
@@ -234,25 +278,23 @@ def test_a_0_01_btc_order_shows_0_010_btc_everywhere(served: tuple[str, LiveMark
     # A resting bid: the ladder marks 0.010, and its preview values it at the limit (not $0.00).
     bid = float(market.quotes(["BTCUSDT"]).bid.iloc[0])
     limit = f"{round(bid * 0.9, 1):.1f}"
-    page.get_by_label("Type").select_option("limit")
+    choose_limit(page)  # a new limit starts at the touch: the test types over it
     type_into(page, "Limit price ($)", limit)
     page.get_by_label("Time in force").select_option("gtc")
-    page.locator(".vt-preview").filter(has_text="rests in the book").wait_for(timeout=45_000)
-    resting = page.locator(".vt-preview").inner_text()
-    assert f"notional ${0.01 * float(limit):,.2f}" in resting, resting
+    resting = page.locator(".vt-preview").filter(has_text="rests in the book").filter(has_text="0.010 BTC")
+    expect(resting).to_contain_text(f"notional ${0.01 * float(limit):,.2f}", timeout=wait)
     confirm(page, "0.010 BTC BTCUSDT")
-    eventually(lambda: not market.orders(account).empty, 45, "the resting BTC bid to reach the market")
-    page.get_by_text("◆ 0.010").first.wait_for(timeout=45_000)
+    eventually(lambda: not market.orders(account).empty, 90, "the resting BTC bid to reach the market")
+    page.get_by_text("◆ 0.010").first.wait_for(timeout=wait)
 
     # A market order fills: the fills tab and the position say 0.010, as the domain does.
     page.get_by_label("Type").select_option("market")
-    page.locator(".vt-preview").filter(has_text="fills now").wait_for(timeout=45_000)
-    page.get_by_role("button", name="Confirm order").click()
-    eventually(lambda: len(market.orders(account)) == 2, 45, "the market order to reach the market")
-    eventually(lambda: not market.fills(account).empty, 45, "the BTC market order to fill")
+    confirm(page, "fills now")
+    eventually(lambda: len(market.orders(account)) == 2, 90, "the market order to reach the market")
+    eventually(lambda: not market.fills(account).empty, 90, "the BTC market order to fill")
     assert market.fills(account).quantity.sum() == 0.01
     assert market.portfolio(account)["positions"].set_index("symbol").loc["BTCUSDT", "quantity"] == 0.01
-    page.locator(".vt-positions td").filter(has_text=re.compile(r"^0\.010$")).first.wait_for(timeout=45_000)
+    page.locator(".vt-positions td").filter(has_text=re.compile(r"^0\.010$")).first.wait_for(timeout=wait)
     page.get_by_text("Fills", exact=True).click()
-    page.locator(".vt-fills td").filter(has_text=re.compile(r"^0\.010$")).first.wait_for(timeout=45_000)
+    page.locator(".vt-fills td").filter(has_text=re.compile(r"^0\.010$")).first.wait_for(timeout=wait)
     page.context.close()

@@ -153,6 +153,67 @@ def test_account_rules_refuse_with_a_reason(market: LiveMarket) -> None:
     assert market.submit("poor", "AAPL", "sell", 1).code == "short_selling_not_allowed"
 
 
+def test_a_preview_the_broker_would_refuse_says_why_not_a_huge_negative_amount(market: LiveMarket) -> None:
+    """Issue 11 saw "buying power $100,000.00 → $-154,759,900,063.50": the preview of a buy of a
+    billion shares (a slip of the keyboard), whose buying power "after" took the whole quantity at
+    the average price. The order can never go: the preview now says so, with the broker's reason."""
+    from vtrade.ui.trader import render_preview
+
+    market.open_account("typo", cash=100_000)
+    p = market.preview("typo", "AAPL", "buy", "1000000000")
+    assert p.refusal is not None and p.refusal.startswith("Not enough buying power: this order needs $")
+    shown = render_preview(p, market.instrument("AAPL"))
+    assert "would be refused: Not enough buying power" in shown and "→" not in shown, shown
+    out = market.submit("typo", "AAPL", "buy", "1000000000")
+    assert not out.ok and out.reason == p.refusal  # the same rules, the same words
+    # A preview is not an order: it used up none of a class's orders of the day, and an order the
+    # account can pay for previews with no refusal and its buying power after.
+    fine = market.preview("typo", "AAPL", "buy", "10")
+    assert fine.refusal is None and 0 < fine.buying_power_after < fine.buying_power
+    assert "buying power $100,000.00 → $" in render_preview(fine, market.instrument("AAPL"))
+    # A limit order resting where the rules let it: no refusal either.
+    assert market.preview("typo", "AAPL", "buy", "10", "limit", _far_below(market, "AAPL"), "gtc").refusal is None
+    assert market.orders("typo").client_order_id.tolist() == [out.client_order_id]
+
+
+def test_ticket_starts_a_limit_at_the_touch_and_forgets_a_fixed_mistake(market: LiveMarket) -> None:
+    """Choosing "limit" fills in the passive touch (an empty field was outlined red before anything
+    was typed); "Not sent: fix the field outlined in red" goes once no field is in error."""
+    market.open_account("ada")
+    ticket = TicketState(market=market, account="ada", symbol="AAPL")
+    ticket.order_type = "limit"
+    assert float(ticket.limit_price) == pytest.approx(market.quotes(["AAPL"]).bid.iloc[0]) and ticket.errors == {}
+    ticket.quantity = "abc"
+    assert not ticket.submit() and ticket.result.startswith("Not sent") and set(ticket.errors) == {"quantity"}
+    ticket.update_preview()  # a refresh while the mistake stands keeps the answer
+    assert ticket.result.startswith("Not sent")
+    ticket.quantity = "5"
+    assert ticket.errors == {} and ticket.result == ""
+    ticket.result = "Not sent: The class has ended"  # a refusal no field can fix stays
+    ticket.update_preview()
+    assert ticket.result == "Not sent: The class has ended"
+    assert market.orders("ada").empty
+
+
+def test_price_chart_says_real_time_on_a_live_market(market: LiveMarket) -> None:
+    """A live exchange's clock is real time: its chart's axis does not say "simulated"."""
+    from bokeh.plotting import figure
+
+    from vtrade.ui.trader import price_chart
+
+    market.open_account("ada")
+    state = TraderState(market=market, account="ada")
+    state.refresh()
+
+    def axis_label() -> str:
+        fig = next(p.object for p in price_chart(state).select(pn.pane.Bokeh) if isinstance(p.object, figure))
+        return str(fig.xaxis[0].axis_label)
+
+    assert axis_label() == "simulated time (UTC)"
+    state.clock = {**state.clock, "live": {"state": "live", "delay_ms": 80.0}}  # what a live feed's clock holds
+    assert axis_label() == "time (UTC)"
+
+
 def test_unknown_and_simulated_accounts_are_not_usable(market: LiveMarket) -> None:
     with pytest.raises(UnknownAccountError):
         market.orders("nobody")

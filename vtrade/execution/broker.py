@@ -30,7 +30,7 @@ function ``symbol -> ticks | None`` (the broker asks only for what an account ho
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -249,18 +249,26 @@ class Brokerage:
         day = order.ts // _DAY_NS  # the daily order limit resets at midnight UTC
         if day != acct.day:
             acct.day, acct.orders_today = day, 0
-        state = self.state(acct.name)
-        inst = self.instruments[order.symbol]
-        ctx = PreTradeContext(
-            inst, state, market, self._marks(state, marks, order.symbol), bid, ask, last, acct.orders_today,
-            self.limits, self.policy, self.fees,
-        )  # fmt: skip
+        ctx = self._context(order, market=market, bid=bid, ask=ask, last=last, marks=marks)
         order = size_to_cash(order, ctx)
         rejection = pre_trade_check(order, ctx)
         if rejection is None:
             acct.orders_today += 1
             acct.working[order.client_order_id] = order
         return order, rejection
+
+    def _context(
+        self, order: SubmitOrder, *, market: MarketStatus, bid: int | None, ask: int | None, last: int | None,
+        marks: MarkSource,
+    ) -> PreTradeContext:  # fmt: skip
+        acct = self.account(order.account)
+        # Today's count as admit will see it: a count from an earlier day no longer applies.
+        today = acct.orders_today if order.ts // _DAY_NS == acct.day else 0
+        state = self.state(acct.name)
+        return PreTradeContext(
+            self.instruments[order.symbol], state, market, self._marks(state, marks, order.symbol), bid, ask, last,
+            today, self.limits, self.policy, self.fees,
+        )  # fmt: skip
 
     def buying_power(self, name: str, marks: MarkSource) -> Decimal:
         """What ``name`` may still spend (Reg T for a margin account), less what orders hold."""
@@ -274,14 +282,37 @@ class Brokerage:
 
     def preview(
         self, order: SubmitOrder, *, levels: Iterable[tuple[int, int]], mid2: int | None, marks: MarkSource,
-        used: ConsumedLiquidity | None = None,
+        used: ConsumedLiquidity | None = None, market: MarketStatus | None = None, bid: int | None = None,
+        ask: int | None = None, last: int | None = None,
     ) -> Preview:  # fmt: skip
         """``order``'s estimated outcome against ``levels`` (the opposite side of its book, best
-        first) with the account's buying power before and after; nothing is sent or reserved."""
+        first) with the account's buying power before and after; nothing is sent or reserved.
+
+        Given the ``market``'s status and the order's own ``bid``/``ask``/``last`` (as for
+        :meth:`admit`), the preview also carries the reason :meth:`admit` would refuse the order
+        now (``refusal``): the same rules, without counting the order.
+
+        >>> from vtrade.core.instruments import us_equity
+        >>> from vtrade.execution.orders import OrderType
+        >>> b = Brokerage({"SPY": us_equity("SPY")})
+        >>> _ = b.open_account("you", cash=Decimal("1000"))
+        >>> big = SubmitOrder(0, "you", "preview", "SPY", Side.BUY, OrderType.MARKET, 1_000_000)
+        >>> p = b.preview(big, levels=[(16765, 500)], mid2=33529, marks={}, market=MarketStatus(open=True),
+        ...               bid=16764, ask=16765, last=None)
+        >>> p.refusal
+        'Not enough buying power: this order needs $167,650,000.00, you have $1,000.00'
+        >>> b.account("you").orders_today  # a preview is not an order
+        0
+        """
         inst = self.instruments[order.symbol]
         state = self.state(order.account)
         bp = buying_power(state, self._marks(state, marks, order.symbol), self.policy)
-        return preview_order(order, inst, levels, mid2=mid2, buying_power=bp, used=used, fees=self.fees)
+        p = preview_order(order, inst, levels, mid2=mid2, buying_power=bp, used=used, fees=self.fees)
+        if market is None:
+            return p
+        ctx = self._context(order, market=market, bid=bid, ask=ask, last=last, marks=marks)
+        refused = pre_trade_check(size_to_cash(order, ctx), ctx)
+        return p if refused is None else replace(p, refusal=refused.reason)
 
     # ------------------------------------------------------------------ margin
     def margin_call(self, name: str, marks: MarkSource, ts: int) -> MarginCall | None:

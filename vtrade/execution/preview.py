@@ -39,6 +39,9 @@ class Preview:
     ``fillable`` is the quantity that would fill now (units), ``avg_price`` its average price,
     ``slippage_bps`` vs the current mid (positive = worse for the side), ``fee`` the estimated
     commission, ``buying_power``/``buying_power_after`` the account's before and after.
+    ``refusal`` is the reason the broker's account rules would refuse the order if it were sent
+    now (None: it would go out, or the rules were not asked), so a preview never looks fine
+    for an order that will not go.
     """
 
     symbol: str
@@ -54,6 +57,7 @@ class Preview:
     buying_power_after: float
     rests: bool
     note: str
+    refusal: str | None = None
 
 
 def estimate_fill(

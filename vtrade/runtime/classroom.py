@@ -878,8 +878,8 @@ class StudentDesk:
         return self._market.symbols()
 
     def preview(self, symbol: str, side: str, quantity: Number, order_type: str = "market",
-                limit_price: Number | None = None) -> Any:  # fmt: skip
-        return self._market.preview(self.account, symbol, side, quantity, order_type, limit_price)
+                limit_price: Number | None = None, tif: str = "day") -> Any:  # fmt: skip
+        return self._market.preview(self.account, symbol, side, quantity, order_type, limit_price, tif)
 
     def submit(self, symbol: str, side: str, quantity: Number, order_type: str = "market",
                limit_price: Number | None = None, tif: str = "day", *, note: object = None,

@@ -1104,20 +1104,26 @@ class LiveMarket:
         quantity: Number,
         order_type: str | OrderType = "market",
         limit_price: Number | None = None,
+        tif: str = "day",
     ) -> Preview:
-        """The estimated fill of an order against the current book; raises OrderInputError like submit."""
+        """The estimated fill of an order against the current book, and the reason the account
+        rules would refuse it if sent now (``refusal``); raises OrderInputError like submit."""
         with self._lock:
             acct = self._account(account)
             o = submit_from_user(acct.name, "preview", symbol, side, order_type, quantity, limit_price,
-                                 ts=self.now, instruments=self._insts)  # fmt: skip
-            self._venue(o.symbol)
+                                 tif=tif, ts=self.now, instruments=self._insts)  # fmt: skip
+            venue = self._venue(o.symbol)
             engine = self._engine_of(o.symbol)
             book = engine.book
             top = book.top(50)
             far_px, far_sz = (top.ask_px, top.ask_sz) if o.side is Side.BUY else (top.bid_px, top.bid_sz)
             levels = list(zip(far_px.tolist(), far_sz.tolist(), strict=True))
-            return self.broker.preview(o, levels=levels, mid2=book.mid2(), marks=self._mark_ticks,
-                                       used=engine.used)  # fmt: skip
+            bid, bid_sz, ask, ask_sz = book.touch()
+            return self.broker.preview(
+                o, levels=levels, mid2=book.mid2(), marks=self._mark_ticks, used=engine.used,
+                market=MarketStatus.at(venue.inst, o.ts, halted=engine.halted),
+                bid=bid if bid_sz else None, ask=ask if ask_sz else None, last=engine.last_trade,
+            )  # fmt: skip
 
     # ------------------------------------------------------------------ the teacher's market events
     def shock(self, symbols: Iterable[str] | str, pct: Number, *, id: str) -> bool:

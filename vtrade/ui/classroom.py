@@ -53,6 +53,7 @@ from vtrade.ui.resources import LocalFast, local_template
 if TYPE_CHECKING:
     from vtrade.runtime.live import LiveMarket
 from vtrade.ui.trader import (
+    FIX_FIELD,
     Column,
     LiveHTML,
     SharedByFrame,
@@ -309,7 +310,7 @@ class ClassTicketState(TicketState):
                                    note=self.note)  # fmt: skip
         except OrderInputError as err:
             self.errors = {err.field: err.reason}
-            self.result = "Not sent: fix the highlighted field"
+            self.result = FIX_FIELD
             return False
         except ClassroomError as refused:
             self.errors = {"note": str(refused)} if refused.code in ("note_required", "bad_text") else {}

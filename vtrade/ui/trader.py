@@ -29,7 +29,14 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, DataRange1d, DatetimeTickFormatter, FactorRange, NumeralTickFormatter
+from bokeh.models import (
+    ColumnDataSource,
+    DataRange1d,
+    DatetimeTickFormatter,
+    FactorRange,
+    NoOverlap,
+    NumeralTickFormatter,
+)
 from bokeh.models.annotations import Legend
 from bokeh.plotting import figure
 from panel.custom import JSComponent
@@ -74,6 +81,8 @@ T = TypeVar("T")
 TITLE = "vtrade · trader"
 TICKET_FIELDS = ("symbol", "side", "order_type", "quantity", "limit_price", "tif")
 CHART_POINTS = 2000  # samples a chart keeps (older ones roll off)
+NOT_SENT = "Not sent"  # how the ticket's answer to refused input starts
+FIX_FIELD = f"{NOT_SENT}: fix the field outlined in red"  # its answer to input in error
 
 
 #: A NAV move (fraction) past which the positions table is rebuilt at once, not on its turn.
@@ -288,6 +297,13 @@ class TicketState(param.Parameterized):
         self.quantity = market.suggested_quantity(self.symbol)
         self.param.watch(self._on_symbol, "symbol")
 
+    @param.depends("order_type", watch=True)
+    def _on_order_type(self) -> None:
+        # A limit order starts at the passive touch (the field empty was outlined red at once,
+        # "needs a limit price", before the student had typed anything).
+        if self.order_type == "limit" and not self.limit_price.strip():
+            self.limit_price = self._touch(self.symbol)
+
     def _on_symbol(self, event: param.parameterized.Event) -> None:
         # A quantity and a limit price belong to their instrument (100 shares of SPY at $650 is
         # no order for BTC): a new symbol starts from its own sensible quantity and no limit.
@@ -312,14 +328,17 @@ class TicketState(param.Parameterized):
         return {"symbol": self.symbol, "side": self.side, "quantity": self.quantity,
                 "order_type": self.order_type, "limit_price": limit}  # fmt: skip
 
-    @param.depends("symbol", "side", "order_type", "quantity", "limit_price", watch=True)
+    @param.depends("symbol", "side", "order_type", "quantity", "limit_price", "tif", watch=True)
     def update_preview(self) -> None:
         """Re-estimate the order against the current book (and show input errors as they are typed)."""
         try:
-            preview = self.market.preview(self.account, **self._inputs())
+            preview = self.market.preview(self.account, tif=self.tif, **self._inputs())
             errors: dict[str, str] = {}
         except OrderInputError as err:
             preview, errors = None, {err.field: err.reason}
+        if not errors and self.result == FIX_FIELD:
+            # "fix the highlighted field" once nothing is highlighted any more reads as a riddle.
+            self.result = ""
         # Only a different estimate travels to the browser (the book often has not moved).
         if preview != self.preview:
             self.preview = preview
@@ -332,7 +351,7 @@ class TicketState(param.Parameterized):
             out = self.market.submit(self.account, tif=self.tif, **self._inputs())
         except OrderInputError as err:
             self.errors = {err.field: err.reason}
-            self.result = "Not sent: fix the highlighted field"
+            self.result = FIX_FIELD
             return False
         self.errors = {}
         self.result = f"Sent {out.client_order_id}" if out.ok else f"Refused: {out.reason}"
@@ -348,6 +367,10 @@ def render_ladder(depth: pd.DataFrame, symbol: str, inst: Instrument | None = No
     ...                    "mine": [0.0, 100.0]})
     >>> "◆ 100" in render_ladder(df, "XYZ") and "10.01" in render_ladder(df, "XYZ")
     True
+    >>> far = pd.concat([df, pd.DataFrame({"side": ["bid"], "price": [9.0], "size": [0.0], "mine": [50.0]})])
+    >>> out = render_ladder(far, "XYZ")  # an own bid far below the book: set apart, no "0" size
+    >>> "beyond the levels shown" in out and ">0<" not in out and "◆ 50" in out
+    True
     """
     if depth is None or depth.empty:
         return f"<div class='vt-ladder'><b>{html.escape(str(symbol))}</b>: no book yet</div>"
@@ -362,9 +385,16 @@ def render_ladder(depth: pd.DataFrame, symbol: str, inst: Instrument | None = No
         width = int(100 * float(size) / biggest)
         mine = f"◆ {own:,.{sd}f}" if own else ""
         bar = f"<div style='background:{colour}33;width:{width}%;height:14px'></div>"
+        # An own order away from the levels shown has no book size here (the market says 0):
+        # a dashed line sets it apart from the book, and its size is left blank, not "0".
+        beyond = own and not size
+        shown = "" if beyond else f"{size:,.{sd}f}"
+        edge = (f" style='{'border-top' if side == 'bid' else 'border-bottom'}:1px dashed #999'"
+                " title='your order, beyond the levels shown'") if beyond else ""  # fmt: skip
         rows.append(
-            f"<tr><td style='color:{colour};text-align:right;padding-right:8px'>{price:,.{pd_}f}</td>"
-            f"<td style='text-align:right;padding-right:6px'>{size:,.{sd}f}</td><td style='width:40%'>{bar}</td>"
+            f"<tr{edge}>"
+            f"<td style='color:{colour};text-align:right;padding-right:8px'>{price:,.{pd_}f}</td>"
+            f"<td style='text-align:right;padding-right:6px'>{shown}</td><td style='width:40%'>{bar}</td>"
             f"<td style='color:#1565c0;font-weight:bold'>{mine}</td></tr>"
         )
     return (
@@ -416,6 +446,9 @@ def render_preview(p: Preview | None, inst: Instrument | None = None) -> str:
     >>> p = Preview("AAPL", "buy", 10, 10, 100.02, 100.0, 2.0, 1000.2, 1.0, 5000, 3999.8, False, "fills now")
     >>> "2.0 bps" in render_preview(p)
     True
+    >>> from dataclasses import replace
+    >>> "would be refused: Not enough" in render_preview(replace(p, refusal="Not enough buying power"))
+    True
     """
     if p is None:
         return ""
@@ -423,13 +456,18 @@ def render_preview(p: Preview | None, inst: Instrument | None = None) -> str:
     pd_ = inst.price_decimals if inst is not None else 2
     est = f"≈ {fmt_money(p.avg_price, max(2, pd_))} avg" if p.avg_price is not None else "no immediate fill"
     slip = f"{p.slippage_bps:.1f} bps vs mid {fmt_money(p.mid, max(2, pd_))}" if p.slippage_bps is not None else "–"
-    warn = " ⚠ exceeds buying power" if p.buying_power_after < 0 else ""
     side = _side_badge(p.side)
+    if p.refusal:
+        # Not a buying power "after" that can never happen (−$154bn for a typo'd quantity): the
+        # broker's own reason, which says what it needs and what there is.
+        after = (f"<span class='vt-refusal' style='color:#c62828'>⚠ This order would be refused: "
+                 f"{html.escape(p.refusal)}</span>")  # fmt: skip
+    else:
+        after = f"buying power {fmt_money(p.buying_power)} → {fmt_money(p.buying_power_after)}"
     return (
         f"<div class='vt-preview'><b>Preview</b> {side} {qty} {html.escape(p.symbol)}: {est} "
         f"({html.escape(p.note)})<br>slippage {slip} · est. fee {fmt_money(p.fee)} · "
-        f"notional {fmt_money(p.notional)}<br>"
-        f"buying power {fmt_money(p.buying_power)} → {fmt_money(p.buying_power_after)}{warn}</div>"
+        f"notional {fmt_money(p.notional)}<br>{after}</div>"
     )
 
 
@@ -470,25 +508,28 @@ def _side_badge(side: str) -> str:
 
 
 #: How a column is shown: its header and kind (``money``, ``price``, ``qty``, ``pct``, ``bps``,
-#: ``side``, ``time``, ``enum``, ``text``). Columns not listed are not shown (internal ones: ``*_lots``,
-#: ``account``, ``simulated`` as true/false).
+#: ``side``, ``time``, ``enum``, ``text``, ``wrap`` for long text). Columns not listed are not shown
+#: (internal ones: ``*_lots``, ``account``, ``simulated`` as true/false). What a student looks for
+#: first comes first (symbol, side, quantity, then status or price): on a phone the table scrolls
+#: sideways and the first columns are what shows; ids come last.
 Column = tuple[str, str, str]
 ORDER_COLUMNS: tuple[Column, ...] = (
-    ("client_order_id", "Order", "text"), ("symbol", "Symbol", "text"), ("side", "Side", "side"),
-    ("type", "Type", "enum"), ("quantity", "Quantity", "qty"), ("status", "Status", "enum"),
-    ("filled", "Filled", "qty"), ("avg_price", "Avg price", "price"), ("limit_price", "Limit", "price"),
-    ("tif", "TIF", "upper"), ("fees", "Fees", "money"), ("ts", "Time (UTC)", "time"), ("reason", "Note", "text"),
+    ("symbol", "Symbol", "text"), ("side", "Side", "side"), ("quantity", "Quantity", "qty"),
+    ("status", "Status", "enum"), ("filled", "Filled", "qty"), ("avg_price", "Avg price", "price"),
+    ("type", "Type", "enum"), ("limit_price", "Limit", "price"), ("tif", "TIF", "upper"), ("fees", "Fees", "money"),
+    ("ts", "Time (UTC)", "time"), ("client_order_id", "Order", "text"), ("reason", "Note", "wrap"),
 )  # fmt: skip
 FILL_COLUMNS: tuple[Column, ...] = (
-    ("fill_id", "Fill", "text"), ("symbol", "Symbol", "text"), ("side", "Side", "side"),
-    ("quantity", "Quantity", "qty"), ("price", "Price", "price"), ("arrival_mid", "Mid at arrival", "price"),
-    ("slippage_bps", "Slippage", "bps"), ("fee", "Fee", "money"), ("liquidity", "Liquidity", "enum"),
+    ("symbol", "Symbol", "text"), ("side", "Side", "side"), ("quantity", "Quantity", "qty"),
+    ("price", "Price", "price"), ("fee", "Fee", "money"), ("slippage_bps", "Slippage", "bps"),
+    ("arrival_mid", "Mid at arrival", "price"), ("liquidity", "Liquidity", "enum"),
     ("queue_ahead", "Queue ahead", "qty"), ("model", "Fill model", "text"), ("ts", "Time (UTC)", "time"),
+    ("fill_id", "Fill", "text"),
 )  # fmt: skip
 POSITION_COLUMNS: tuple[Column, ...] = (
-    ("symbol", "Symbol", "text"), ("quantity", "Quantity", "qty"), ("price", "Price", "price"),
-    ("value", "Value", "money"), ("cost_basis", "Cost basis", "money"), ("unrealized_pnl", "Unrealized P&L", "pnl"),
-    ("weight", "Weight", "weight"), ("sector", "Sector", "text"),
+    ("symbol", "Symbol", "text"), ("quantity", "Quantity", "qty"), ("value", "Value", "money"),
+    ("unrealized_pnl", "Unrealized P&L", "pnl"), ("price", "Price", "price"), ("cost_basis", "Cost basis", "money"),
+    ("weight", "% of holdings", "weight"), ("sector", "Sector", "wrap"),
 )  # fmt: skip
 RANKING_COLUMNS: tuple[Column, ...] = (
     ("rank", "#", "text"), ("account", "Trader", "trader"), ("nav", "NAV", "money"), ("return_pct", "Return", "pct"),
@@ -498,7 +539,7 @@ RANKING_COLUMNS: tuple[Column, ...] = (
 def _cell(kind: str, value: Any, row: Mapping[Any, Any], inst: Instrument | None) -> tuple[str, bool]:
     """(HTML, right-aligned) of one cell; blank for a missing value, never "NaN"."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NaT or value is pd.NA:
-        return "", kind not in ("text", "enum", "side", "time")
+        return "", kind not in ("text", "wrap", "enum", "side", "time")
     if kind == "qty":
         return fmt_quantity(float(value), inst, unit=False), True
     if kind == "price":
@@ -528,6 +569,9 @@ def _cell(kind: str, value: Any, row: Mapping[Any, Any], inst: Instrument | None
     return html.escape(str(value)), False
 
 
+_LEFT = ("text", "wrap", "enum", "side", "time", "upper", "trader")  # kinds of column read from the left
+
+
 def render_table(df: pd.DataFrame | None, columns: Iterable[Column], empty: str,
                  instrument: Any = None, css_class: str = "vt-table") -> str:  # fmt: skip
     """A table for people: human headers, money/percent/instrument-precision formats, blanks for
@@ -546,7 +590,7 @@ def render_table(df: pd.DataFrame | None, columns: Iterable[Column], empty: str,
     if df is None or df.empty:
         return f"<div class='{css_class} vt-empty' style='color:#777;padding:12px 4px;font-style:italic'>{empty}</div>"
     head = "".join(
-        f"<th style='text-align:{'left' if k in ('text', 'enum', 'side', 'time', 'upper', 'trader') else 'right'};"
+        f"<th style='text-align:{'left' if k in _LEFT else 'right'};"
         f"padding:3px 6px;position:sticky;top:0;background:#f5f7fa;white-space:nowrap'>{h}</th>"
         for _, h, k in cols
     )
@@ -561,12 +605,23 @@ def render_table(df: pd.DataFrame | None, columns: Iterable[Column], empty: str,
         cells = []
         for name, _, kind in cols:
             text, right = _cell(kind, i + 1 if name == "rank" else row.get(name), row, inst)
-            cells.append(f"<td style='padding:2px 6px;white-space:nowrap;text-align:{'right' if right else 'left'}'>"
+            # Long text (a refusal's reason, a sector's name) wraps in its cell instead of running
+            # off the table's edge.
+            wrap = "white-space:normal;min-width:140px;max-width:320px" if kind == "wrap" else "white-space:nowrap"
+            cells.append(f"<td style='padding:2px 6px;{wrap};text-align:{'right' if right else 'left'}'>"
                          f"{text}</td>")  # fmt: skip
         rows.append("<tr style='border-top:1px solid #eee'>" + "".join(cells) + "</tr>")
     return (f"<div class='{css_class}' style='overflow:auto;max-height:260px'>"
             "<table style='border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums;width:100%'>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")  # fmt: skip
+
+
+def _result_html(result: str) -> str:
+    # Nothing at all when there is no answer yet (an empty Markdown pane still took a line).
+    if not result:
+        return ""
+    colour = "#c62828" if result.startswith((NOT_SENT, "Refused", "Cancel refused")) else "#1b5e20"
+    return f"<span style='color:{colour}'>{html.escape(result)}</span>"
 
 
 def _field_error(errors: dict[str, str], field: str) -> str:
@@ -634,11 +689,11 @@ _WATCH_CSS = """<style>
 .vt-watchlist { width: 100%; font-size: 13px; border-collapse: collapse; white-space: nowrap;
   font-variant-numeric: tabular-nums; }
 .vt-watchlist th { text-align: left; background: #f5f7fa; }
-.vt-watchlist td, .vt-watchlist th { padding: 3px 6px; }
+.vt-watchlist td, .vt-watchlist th { padding: 3px 5px; }
 .vt-watchlist tr + tr { border-top: 1px solid #eee; }
 .vt-watchlist .n { text-align: right; }
-.vt-watchlist .name { max-width: 170px; overflow: hidden; text-overflow: ellipsis; }
-@media (max-width: 1200px) { .vt-watchlist .mid { display: none; } .vt-watchlist .name { max-width: 140px; } }
+.vt-watchlist .name { max-width: 150px; overflow: hidden; text-overflow: ellipsis; }
+@media (max-width: 900px) { .vt-watchlist .mid { display: none; } .vt-watchlist .name { max-width: 140px; } }
 @media (max-width: 700px) { .vt-watchlist .wide { display: none; } }
 </style>"""
 
@@ -725,14 +780,14 @@ def watchlist(state: TraderState) -> pn.viewable.Viewable:
 
     state.param.watch(show, ["quotes", "symbol"])
     table.param.watch(clicked, "clicked")
-    return pn.Column("### Watchlist", focus, table, sizing_mode="stretch_width", css_classes=["vt-watch"])
+    return pn.Column(heading("### Watchlist"), focus, table, sizing_mode="stretch_width", css_classes=["vt-watch"])
 
 
 def leaderboard(state: TraderState) -> pn.viewable.Viewable:
     """The class ranked by NAV (simulated members marked): what everyone may see of everyone."""
     table = LiveHTML(pn.bind(render_table, state.param.ranking, RANKING_COLUMNS, "No traders yet"),
                          sizing_mode="stretch_width")  # fmt: skip
-    return pn.Column("### Leaderboard", table, sizing_mode="stretch_width", css_classes=["vt-leaderboard"])
+    return pn.Column(heading("### Leaderboard"), table, sizing_mode="stretch_width", css_classes=["vt-leaderboard"])
 
 
 def depth_ladder(state: TraderState) -> pn.viewable.Viewable:
@@ -756,12 +811,24 @@ def time_ticks() -> DatetimeTickFormatter:
     )  # fmt: skip
 
 
+def time_axis_label(clock: Mapping[str, Any]) -> str:
+    """The time axis's label: a live feed's clock is the exchange's real time, any other the
+    simulation's.
+
+    >>> time_axis_label({"live": {"state": "live"}}), time_axis_label({"live": None})
+    ('time (UTC)', 'simulated time (UTC)')
+    """
+    return "time (UTC)" if clock.get("live") else "simulated time (UTC)"
+
+
 def _time_figure(height: int, ylabel: str, title: str | None = None) -> figure:
     fig = figure(x_axis_type="datetime", height=height, sizing_mode="stretch_width", title=title,
                  tools="pan,wheel_zoom,box_zoom,reset,hover", toolbar_location="above", min_width=260)  # fmt: skip
     fig.yaxis.axis_label = ylabel
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0.00")
     fig.xaxis.formatter = time_ticks()
+    # Where the plot is narrow (a phone) labels that would run together are left out.
+    fig.xaxis.major_label_policy = NoOverlap(min_distance=8)
     _ticks(fig.xaxis, 4)
     _ticks(fig.yaxis, 5)
     return fig
@@ -779,7 +846,7 @@ def price_chart(state: TraderState) -> pn.viewable.Viewable:
     its ranges follow the data in the browser."""
     fig = _time_figure(400, "")
     fig.yaxis.formatter = NumeralTickFormatter(format="$0,0.00")
-    fig.xaxis.axis_label = "simulated time (UTC)"
+    fig.xaxis.axis_label = time_axis_label(state.clock)
     items = []
     for col, colour, width, alpha in (("bid", "#2e7d32", 1, 0.6), ("ask", "#c62828", 1, 0.6),
                                       ("mid", "#1565c0", 2, 1.0)):  # fmt: skip
@@ -792,8 +859,17 @@ def price_chart(state: TraderState) -> pn.viewable.Viewable:
     legend = Legend(**options)
     fig.add_layout(legend, "above")
     title = pn.bind(lambda s: f"### {s} price", state.param.symbol)
-    return pn.Column(pn.pane.Markdown(title), pn.pane.Bokeh(fig, sizing_mode="stretch_width"),
+    return pn.Column(heading(title), pn.pane.Bokeh(fig, sizing_mode="stretch_width"),
                      sizing_mode="stretch_width", min_width=280, css_classes=["vt-chart"])  # fmt: skip
+
+
+HEADING_CSS = ":host h3, :host h4 { margin: 6px 0 2px 0; }"
+
+
+def heading(text: Any) -> pn.pane.Markdown:
+    """A section heading ("### My orders", or a function of params giving it) without the
+    theme's wide margins above and below."""
+    return pn.pane.Markdown(text, margin=(2, 10), stylesheets=[HEADING_CSS])
 
 
 #: The field in error is outlined red (Panel widgets render in a shadow root: the rule goes there).
@@ -832,15 +908,23 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
     # Buy green, sell red, each with its arrow and word: the chosen one filled (not a shade of one colour).
     widgets["side"].stylesheets = [*widgets["side"].stylesheets, SIDE_CSS]
 
+    def limit_applies(order_type: str) -> None:
+        # A market order has no limit: the field is greyed out rather than left to look ignored.
+        widgets["limit_price"].param.update(disabled=order_type != "limit",
+                                            placeholder="" if order_type == "limit" else "limit orders only")
+
     def on_change(event: param.parameterized.Event) -> None:
         if event.name == "symbol":
             widgets["quantity"].name = qty_label(event.new)
+        elif event.name == "order_type":
+            limit_applies(event.new)
         elif event.name == "errors":
             for field, w in widgets.items():
                 classes = [c for c in w.css_classes if c != "vt-error"]
                 w.css_classes = [*classes, "vt-error"] if field in event.new else classes
 
-    ticket.param.watch(on_change, ["symbol", "errors"])
+    limit_applies(ticket.order_type)
+    ticket.param.watch(on_change, ["symbol", "errors", "order_type"])
     if "note" in ticket.param:  # a class's ticket: the trade note (why), required or not by the class
         widgets["note"] = pn.widgets.TextInput.from_param(ticket.param.note, name=getattr(ticket, "note_label", "Note"),
                                                           placeholder="why this trade, in a sentence")  # fmt: skip
@@ -862,9 +946,10 @@ def order_ticket(ticket: TicketState) -> pn.viewable.Viewable:
         return render_preview(p, ticket.market.instrument(symbol))
 
     return pn.Column(
-        "### Order ticket", *rows,
+        heading("### Order ticket"), *rows,
         LiveHTML(pn.bind(preview, ticket.param.preview, ticket.param.symbol), sizing_mode="stretch_width"),
-        pn.Row(refresh, submit), pn.pane.Markdown(ticket.param.result), width=330, css_classes=["vt-ticket"],
+        pn.Row(refresh, submit), LiveHTML(pn.bind(_result_html, ticket.param.result), margin=(0, 10)), width=330,
+        css_classes=["vt-ticket"],
     )  # fmt: skip
 
 
@@ -896,14 +981,23 @@ def blotter(state: TraderState) -> pn.viewable.Viewable:
     which = pn.widgets.Select(label="Open order", options=state.param.open_orders, width=180)
     cancel = pn.widgets.Button(label="Cancel order", color="warning", align="end")
 
+    def cancellable(open_orders: list[str]) -> None:
+        # An empty picker and a live button read as broken when there is nothing to cancel.
+        which.param.update(disabled=not open_orders, name="Open order" if open_orders else "Open order (none)")
+        cancel.disabled = not open_orders
+
+    cancellable(state.open_orders)
+    state.param.watch(lambda e: cancellable(e.new), "open_orders")
+
     def cancel_selected(event: param.parameterized.Event) -> None:
         if which.value:
             state.cancel(which.value)
 
     cancel.on_click(cancel_selected)
-    return pn.Column("### My orders", pn.Tabs(("Orders", orders), ("Fills", fills), sizing_mode="stretch_width"),
-                     pn.Row(which, cancel), pn.pane.Markdown(state.param.message),
-                     sizing_mode="stretch_width", css_classes=["vt-blotter"])  # fmt: skip
+    tabs = pn.Tabs(("Orders", orders), ("Fills", fills), sizing_mode="stretch_width")
+    answer = LiveHTML(pn.bind(_result_html, state.param.message), margin=(0, 10))
+    return pn.Column(heading("### My orders"), tabs, pn.Row(which, cancel), answer, sizing_mode="stretch_width",
+                     css_classes=["vt-blotter"])  # fmt: skip
 
 
 def _allocation(sectors: pd.DataFrame, cash: float | None) -> dict[str, Any]:
@@ -938,6 +1032,7 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
     sector_fig.xaxis.axis_label = "exposure"
     # Short labels ($1.2k, $100k) and few ticks: "0 200400600800 1,001,201…" ran together.
     sector_fig.xaxis.formatter = NumeralTickFormatter(format="$0.[0]a")
+    sector_fig.xaxis.major_label_policy = NoOverlap(min_distance=8)
     _ticks(sector_fig.xaxis, 4)
 
     def show_sectors(*events: param.parameterized.Event) -> None:
@@ -959,8 +1054,8 @@ def portfolio_panel(state: TraderState) -> pn.viewable.Viewable:
                         pn.pane.Bokeh(sector_fig, sizing_mode="stretch_width", min_width=260,
                                       styles={"flex": "1 1 300px"}),
                         sizing_mode="stretch_width", flex_wrap="wrap")  # fmt: skip
-    summary = pn.Column("### My portfolio", LiveHTML(pn.bind(_summary_html, state.param.summary)),
-                        "#### Positions", positions, sizing_mode="stretch_width",
+    summary = pn.Column(heading("### My portfolio"), LiveHTML(pn.bind(_summary_html, state.param.summary)),
+                        heading("#### Positions"), positions, sizing_mode="stretch_width",
                         css_classes=["vt-positions-pane"])  # fmt: skip
     return pn.Column(summary, charts, sizing_mode="stretch_width", css_classes=["vt-portfolio"])
 
@@ -996,15 +1091,23 @@ _SLOTS: dict[str, tuple[int, int, str, int]] = {
     "account": (0, 0, "100%", 0), "watchlist": (1, 3, "560px", 5), "copilot": (2, 2, "380px", 4),
     "leaderboard": (3, 1, "300px", 8), "break1": (4, 0, "100%", 9), "ladder": (5, 0, "300px", 6),
     "chart": (6, 1, "320px", 7), "ticket": (7, 0, "330px", 1), "break2": (8, 0, "100%", 9),
-    "blotter": (9, 1, "520px", 3), "portfolio": (10, 1, "520px", 2), "leaderboard-low": (11, 1, "330px", 8),
+    "blotter": (9, 1, "100%", 3), "portfolio": (10, 1, "520px", 2), "leaderboard-low": (11, 1, "330px", 8),
+}  # fmt: skip
+
+
+#: On a laptop (701-1200 px) the views that need width get whole rows: the watchlist (its
+#: columns were cut off beside the chat), then the chat, then the price chart (~300 px wide
+#: between ladder and ticket at 1024 px), then the ladder, widened, beside the ticket.
+_LAPTOP: dict[str, str] = {
+    "watchlist": "flex: 1 1 100%;", "copilot": "flex: 1 1 100%;", "chart": "order: 4; flex: 1 1 100%;",
+    "ladder": "flex: 1 1 250px; width: auto !important;",
 }  # fmt: skip
 
 
 def _slot_css(slot: str) -> str:
     order, grow, basis, phone = _SLOTS[slot]
-    # On a laptop the ladder gives the chart room (at 1024 px the chart was ~150 px wide).
-    laptop = "@media (max-width: 1200px) { :host { width: 250px !important; flex-basis: 250px; } }\n" if (
-        slot == "ladder") else ""  # fmt: skip
+    laptop = (f"@media (min-width: 701px) and (max-width: 1200px) {{ :host {{ {_LAPTOP[slot]} }} }}\n"
+              if slot in _LAPTOP else "")  # fmt: skip
     return (f":host {{ order: {order}; flex: {grow} 1 {basis}; min-width: 0; max-width: 100%; }}\n{laptop}"
             f"@media (max-width: 700px) {{ :host {{ order: {phone}; flex: 1 1 100%; width: 100% !important; }} }}")
 
