@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from vtrade.runtime.localhost import free_port, free_ports
 
@@ -170,14 +171,16 @@ def _open(page: Page, url: str) -> None:
 
 
 def _sent(page: Page, earlier: tuple[str, ...] = ()) -> str:
-    """The id of the order the ticket just sent: its "Sent <id>" answer, once it names an order
-    other than the ``earlier`` ones (the answer stays until the next order replaces it)."""
-    pattern = "Sent " + "".join(rf"(?!{re.escape(c)}(?:\s|$))" for c in earlier) + r"(\S+)"
-    answer = page.get_by_text(re.compile(pattern)).first
-    answer.wait_for(timeout=WAIT_MS)
-    found = re.search(pattern, answer.inner_text())
-    assert found is not None, answer.inner_text()
-    return found.group(1)
+    """The id of the order the ticket just sent: the order the blotter lists besides the
+    ``earlier`` ones, once it does (the blotter is the page's record of what was sent)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        new = [o for o in (row["Order"] for row in _table_rows(page, ".vt-orders")) if o not in earlier]
+        if new:
+            assert len(new) == 1, new
+            return new[0]
+        assert time.monotonic() < deadline, f"no order besides {earlier} in the blotter"
+        page.wait_for_timeout(200)  # the blotter refreshes twice a second
 
 
 def _buy_one_filled_one_resting(page: Page) -> tuple[str, str]:
@@ -188,9 +191,15 @@ def _buy_one_filled_one_resting(page: Page) -> tuple[str, str]:
     confirm(page, "BUY 10 shares AAPL")
     filled = _sent(page)
     page.get_by_label("Type").select_option("limit")
+    # A new limit starts at the touch: type over it only once it is there.
+    box = page.get_by_label("Limit price ($)")
+    expect(box).to_be_enabled(timeout=WAIT_MS)
+    expect(box).not_to_have_value("", timeout=WAIT_MS)
     type_into(page, "Quantity (shares)", "5")
     type_into(page, "Limit price ($)", "100.00")
     page.get_by_label("Time in force").select_option("gtc")
+    page.locator(".vt-preview").filter(has_text="BUY 5 shares AAPL").filter(has_text="rests in the book").wait_for(
+        timeout=WAIT_MS)  # fmt: skip
     confirm(page, "BUY 5 shares AAPL")
     return filled, _sent(page, (filled,))
 
