@@ -28,10 +28,12 @@ Output rows (``log``): ``[kind, ts, order_no, p0 .. p6]``:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, typeof, types
+from numba.core.dispatcher import Dispatcher
 
 from vtrade.execution import desk as dk
 from vtrade.execution._match import run as match_run
@@ -453,8 +455,7 @@ def _next_tick(ts, every, pending, has_data, next_data, in_flight):  # type: ign
     return ts + max(1, (next_data - ts) // every) * every
 
 
-@njit(nogil=True)
-def run(  # type: ignore[no-untyped-def]
+def _run(  # type: ignore[no-untyped-def]
     strategy, d, B, bscratch, vscratch,
     kinds, ends, side, px, sz, ts, clock, t_first, t_last, every, latency, tol, qkind, qn, prot_kind, prot_val,
     T, orders, log, samples, used, S,
@@ -594,3 +595,24 @@ def run(  # type: ignore[no-untyped-def]
             timer = _next_tick(now, every, inbox < S[X_NEV], has_data, next_data, c_head < c_tail)
             has_timer = True
     return T, orders, log, samples, used
+
+
+@functools.cache
+def _loop(argtypes: tuple[Any, ...]) -> Dispatcher:
+    # An explicit signature whose strategy is a first-class function type (a pointer to the
+    # jitted strategy), not the strategy's own dispatcher type: the loop is then compiled
+    # once for every strategy and cached on disk like the kernels (a dispatcher argument
+    # would make Numba compile the loop anew for each strategy in each process).
+    return njit(argtypes, cache=True, nogil=True)(_run)  # type: ignore[no-any-return]
+
+
+def run(strategy: Dispatcher, d: dk.Desk, *args: Any) -> tuple[Table, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Replay a batch with ``strategy`` (a jitted function of a :class:`~vtrade.execution.desk.Desk`
+    returning nothing). The arguments after the desk are those of :func:`_run`; returns the
+    grown ``(table, orders, log, samples, used)``."""
+    desk_type = typeof(d)
+    argtypes = (types.FunctionType(types.none(desk_type)), desk_type, *(typeof(a) for a in args))
+    try:
+        return _loop(argtypes)(strategy, d, *args)  # type: ignore[no-any-return]
+    except TypeError as exc:
+        raise TypeError(f"a compiled strategy must be an @njit function of one Desk returning nothing: {exc}") from exc

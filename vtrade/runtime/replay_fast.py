@@ -42,6 +42,7 @@ from vtrade.execution.tables import OrderRecord, fills_frame, orders_frame
 from vtrade.market.l2book import L2Book, UpdateBatch
 
 Code = ev.RejectCode
+_MIN_WINDOW, _MAX_WINDOW = 1 << 12, 1 << 18  # ladder widths in ticks (L2Book's default and its widest)
 _TYPES = {dk.LIMIT: OrderType.LIMIT, dk.MARKET: OrderType.MARKET}
 _TIFS = {dk.GTC: TimeInForce.GTC, dk.IOC: TimeInForce.IOC, dk.FOK: TimeInForce.FOK}
 _STATUS = {fp.S_ACCEPTED: "accepted", fp.S_PARTIAL: "partially_filled", fp.S_FILLED: "filled",
@@ -251,9 +252,13 @@ def run_compiled(batch: UpdateBatch, strategy: Callable[[dk.Desk], None], config
     would cross the exchange's book or the strategy's view.
     """
     inst = config.instrument
-    book = L2Book(inst.symbol)
-    view = L2Book(inst.symbol)
     n = batch.n_events
+    # The loop cannot widen a ladder between kernel calls as the Python path does (L2Book.settle):
+    # size both books' windows once, from the prices the batch holds.
+    span = int(batch.px.max() - batch.px.min()) + 1 if batch.n_updates else 0
+    window = min(_MAX_WINDOW, max(_MIN_WINDOW, 1 << max(span - 1, 1).bit_length()))
+    book = L2Book(inst.symbol, window=window, max_window=_MAX_WINDOW)
+    view = L2Book(inst.symbol, window=window, max_window=_MAX_WINDOW)
     scratch = book.prepare(batch, 0, n) if n else np.zeros(1, dtype=np.int64)  # room for every level the batch can add
     vscratch = view.prepare(batch, 0, n) if n else np.zeros(1, dtype=np.int64)
     clock = np.maximum.accumulate(batch.ts) if n else batch.ts
