@@ -22,6 +22,9 @@ Python ``Context``          compiled (``vtrade.jit``)
 ``ctx.open_orders``         ``n_open(d)``, ``open_order(d, i)``
 =========================  =============================================
 
+A strategy keeps its own state between calls in ``d.mem`` (int64) and ``d.fmem`` (float64),
+zero at the start of each run (a compiled function has no context to hang attributes on).
+
 Orders are numbered 1, 2, 3... in the order the strategy sends them; the order's client id is
 ``f"{account}-{number}"``, as the Context names them. Prices are integer ticks and quantities
 integer lots (DESIGN.md §3). ``tif`` is :data:`GTC`, :data:`IOC` or :data:`FOK`.
@@ -64,21 +67,25 @@ class Desk(NamedTuple):
     st: np.ndarray  # int64 scalars, see NOW, POSITION, ...
     op: np.ndarray  # open orders as the strategy knows them, oldest first: [n, (no, side, type, price, qty)]
     cmd: np.ndarray  # commands sent during this call: [n, (kind, no, side, type, price, qty, tif, post_only)]
+    mem: np.ndarray  # the strategy's own int64 scalars, kept from call to call (zero at the start of a run)
+    fmem: np.ndarray  # ... and float64 ones
 
 
-def new_desk(book: tuple[np.ndarray, ...], max_open: int = 1024, max_commands: int = 1024) -> Desk:
-    """An empty desk over ``book`` (an ``L2Book.kernel_arrays()`` tuple).
+def new_desk(book: tuple[np.ndarray, ...], max_open: int = 1024, max_commands: int = 1024, memory: int = 64) -> Desk:
+    """An empty desk over ``book`` (an ``L2Book.kernel_arrays()`` tuple), with ``memory`` slots
+    of each of ``mem`` and ``fmem`` for the strategy's own state.
 
     >>> from vtrade.market.l2book import L2Book
     >>> d = new_desk(L2Book().kernel_arrays())
     >>> int(d.st[NEXT_NO]), d.op.shape, d.cmd.shape
     (1, (1024, 5), (1024, 8))
     """
-    if max_open < 1 or max_commands < 1:
-        raise ValueError(f"max_open and max_commands must be >= 1, got {max_open}, {max_commands}")
+    if max_open < 1 or max_commands < 1 or memory < 0:
+        raise ValueError(f"need max_open, max_commands >= 1 and memory >= 0, got {max_open}, {max_commands}, {memory}")
     st = np.zeros(ST_SIZE, dtype=np.int64)
     st[NEXT_NO] = 1
-    return Desk(*book, st, np.zeros((max_open, 5), dtype=np.int64), np.zeros((max_commands, 8), dtype=np.int64))
+    return Desk(*book, st, np.zeros((max_open, 5), dtype=np.int64), np.zeros((max_commands, 8), dtype=np.int64),
+                np.zeros(memory, dtype=np.int64), np.zeros(memory, dtype=np.float64))  # fmt: skip
 
 
 # ------------------------------------------------------------------ reading

@@ -78,9 +78,15 @@ class JitAdapter:
         self.strategy = strategy
         self._numbers: dict[str, int] = {}  # client order id -> the desk's order number
         self._next = 1
+        self._mem: tuple[np.ndarray, np.ndarray] | None = None  # the desk's mem and fmem, kept between calls
 
     def __call__(self, ctx: Any) -> None:
-        d = dk.new_desk(ctx.book.kernel_arrays(), max_open=max(16, 2 * len(ctx.open_orders)))
+        d = dk.new_desk(ctx.book.kernel_arrays())
+        if len(ctx.open_orders) > d.op.shape[0]:
+            raise ValueError("too many open orders for the desk (raise max_open)")
+        if self._mem is None:
+            self._mem = (d.mem, d.fmem)
+        d = d._replace(mem=self._mem[0], fmem=self._mem[1])
         st = d.st
         st[dk.NOW], st[dk.POSITION], st[dk.NEXT_NO] = ctx.now, ctx.position, self._next
         st[dk.LAST_TRADE], st[dk.HAS_LAST] = (ctx.last_trade or 0), ctx.last_trade is not None
