@@ -6,6 +6,7 @@ and the path falls back to the Python engine, saying why, where the loop does no
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from numba import njit
 
 import vtrade as vt
 import vtrade.jit as vj
-from vtrade.core.events import Quote, Side
+from vtrade.core.events import Quote, Side, TradingStatus
 from vtrade.execution import events as ev
 from vtrade.execution.fees import MakerTaker
 from vtrade.execution.orders import TimeInForce
@@ -185,3 +186,20 @@ def test_the_desk_helpers_read_what_the_context_reads() -> None:
     with pytest.raises(ValueError, match="max_open"):
         vj.new_desk(book.kernel_arrays(), max_open=0)
     assert np.all(d.mem == 0)
+
+
+def test_a_stream_with_events_the_loop_does_not_replay_runs_once_on_the_python_engine() -> None:
+    """A halt in the feed: the compiled path reads the stream up to it, then hands everything,
+    from the first event, to the Python engine (a stream is read once)."""
+    feed = open_feed(USDM)
+    head = list(itertools.islice(iter(feed), 3_000))
+    t = head[1_500].ts
+    events = [*head[:1_500], TradingStatus(t, t, "BTCUSDT", 0, True), TradingStatus(t, t, "BTCUSDT", 0, False),
+              *head[1_500:]]  # fmt: skip
+    kw = {"instrument": feed.instrument, "every": "100ms", "realism": "L2", "latency": "1ms"}
+    jit = vt.replay(iter(events), strategy=exerciser_jit, **kw)
+    py = vt.replay(iter(events), strategy=exerciser_py, **kw)
+    assert jit.path == "python" and "halts" in (jit.path_note or "")
+    assert (jit.inputs, jit.market_events) == (py.inputs, py.market_events)
+    assert len(jit.fills) > 0
+    assert jit.output_hash() == py.output_hash()

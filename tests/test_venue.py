@@ -84,7 +84,8 @@ def test_replay_results_are_pinned(name: str) -> None:
     assert vt.replay(path, strategy=strategy, **options).output_hash() == PINNED[name]
 
 
-@pytest.mark.parametrize(("name", "path"), [("usdm_market_maker_L2", "compiled"), ("lobster_aapl_L3_market_maker", "python")])
+@pytest.mark.parametrize(("name", "path"),
+                         [("usdm_market_maker_L2", "compiled"), ("lobster_aapl_L3_market_maker", "python")])
 def test_the_compiled_market_maker_gives_the_pinned_outputs(name: str, path: str) -> None:
     """The same strategy written as a jitted function: on the full Binance capture it runs in the
     compiled loop, on LOBSTER L3 on the Python engine; both byte-identical to the Python strategy."""

@@ -84,8 +84,10 @@ def new_desk(book: tuple[np.ndarray, ...], max_open: int = 1024, max_commands: i
         raise ValueError(f"need max_open, max_commands >= 1 and memory >= 0, got {max_open}, {max_commands}, {memory}")
     st = np.zeros(ST_SIZE, dtype=np.int64)
     st[NEXT_NO] = 1
-    return Desk(*book, st, np.zeros((max_open, 5), dtype=np.int64), np.zeros((max_commands, 8), dtype=np.int64),
-                np.zeros(memory, dtype=np.int64), np.zeros(memory, dtype=np.float64))  # fmt: skip
+    bl, bm, bok, bos, al, am, aok, aos = book
+    return Desk(bl, bm, bok, bos, al, am, aok, aos, st, np.zeros((max_open, 5), dtype=np.int64),
+                np.zeros((max_commands, 8), dtype=np.int64), np.zeros(memory, dtype=np.int64),
+                np.zeros(memory, dtype=np.float64))  # fmt: skip
 
 
 # ------------------------------------------------------------------ reading

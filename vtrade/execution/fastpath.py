@@ -29,6 +29,7 @@ Output rows (``log``): ``[kind, ts, order_no, p0 .. p6]``:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -214,7 +215,7 @@ def _refresh_used(used, S, kinds, ends, side, px, e0, e1):  # type: ignore[no-un
 def _leaves(orders, no):  # type: ignore[no-untyped-def]
     o = orders[no]
     st = o[O_STATUS]
-    if st == S_ACCEPTED or st == S_PARTIAL:
+    if st in (S_ACCEPTED, S_PARTIAL):
         return o[O_QTY] - o[O_FILLED]
     return 0
 
@@ -288,7 +289,7 @@ def _work(orders, log, S, T, B, used, no, last, prot_kind, prot_val):  # type: i
             for j in range(tp.shape[0]):
                 log = _fill(orders, log, S, T, no, tp[j], tq[j], 1, M_SWEEP)
     st = o[O_STATUS]
-    if not (st == S_ACCEPTED or st == S_PARTIAL):
+    if st not in (S_ACCEPTED, S_PARTIAL):
         return log, used
     if o[O_TIF] == dk.IOC or o[O_TIF] == dk.FOK or not has_limit:
         # A market order's reason says whether price protection stopped it (engine._unfilled_reason).
@@ -355,7 +356,7 @@ def _room(T):  # type: ignore[no-untyped-def]
 @njit(cache=True, nogil=True)
 def _is_open(orders, no):  # type: ignore[no-untyped-def]
     st = orders[no, O_STATUS]
-    return st == S_ACCEPTED or st == S_PARTIAL
+    return st in (S_ACCEPTED, S_PARTIAL)
 
 
 @njit(cache=True, nogil=True)
@@ -434,7 +435,7 @@ def _notice(d, log, orders, i):  # type: ignore[no-untyped-def]
         d.st[dk.POSITION] += log[i, 4] * orders[no, O_SIDE]
         if log[i, 5] == 0:
             dk.forget(d, no)
-    elif kind == EV_CANCELLED or kind == EV_REJECTED:
+    elif kind in (EV_CANCELLED, EV_REJECTED):
         dk.forget(d, no)
 
 
@@ -603,16 +604,16 @@ def _loop(argtypes: tuple[Any, ...]) -> Dispatcher:
     # jitted strategy), not the strategy's own dispatcher type: the loop is then compiled
     # once for every strategy and cached on disk like the kernels (a dispatcher argument
     # would make Numba compile the loop anew for each strategy in each process).
-    return njit(argtypes, cache=True, nogil=True)(_run)  # type: ignore[no-any-return]
+    return njit(argtypes, cache=True, nogil=True)(_run)
 
 
-def run(strategy: Dispatcher, d: dk.Desk, *args: Any) -> tuple[Table, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def run(strategy: Callable[[dk.Desk], None], d: dk.Desk, *args: Any) -> tuple[Table, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Replay a batch with ``strategy`` (a jitted function of a :class:`~vtrade.execution.desk.Desk`
     returning nothing). The arguments after the desk are those of :func:`_run`; returns the
     grown ``(table, orders, log, samples, used)``."""
     desk_type = typeof(d)
     argtypes = (types.FunctionType(types.none(desk_type)), desk_type, *(typeof(a) for a in args))
     try:
-        return _loop(argtypes)(strategy, d, *args)  # type: ignore[no-any-return]
+        return _loop(argtypes)(strategy, d, *args)
     except TypeError as exc:
         raise TypeError(f"a compiled strategy must be an @njit function of one Desk returning nothing: {exc}") from exc

@@ -271,22 +271,22 @@ class ReplayResult:
     @property
     def orders(self) -> pd.DataFrame:
         """The orders table (``vt.schema.ORDERS``)."""
-        return self._part("orders")  # type: ignore[no-any-return]
+        return self._part("orders")
 
     @property
     def fills(self) -> pd.DataFrame:
         """The fills table (``vt.schema.FILLS``), with receipts."""
-        return self._part("fills")  # type: ignore[no-any-return]
+        return self._part("fills")
 
     @property
     def book(self) -> pd.DataFrame:
         """The exchange's top of book and last trade at each strategy call."""
-        return self._part("book")  # type: ignore[no-any-return]
+        return self._part("book")
 
     @property
     def events(self) -> list[ev.ExecEvent]:
         """The exchange's output events, in order."""
-        return self._part("events")  # type: ignore[no-any-return]
+        return self._part("events")
 
     def with_notes(self, corporate_actions: tuple[CorporateAction, ...], warnings: tuple[str, ...]) -> ReplayResult:
         """This result with the corporate actions applied and the data warnings attached."""
@@ -472,7 +472,7 @@ def replay(
                         margin or MarginPolicy(), fees)  # fmt: skip
     step = parse_duration(every)
     note = None
-    replay_source = None
+    replay_source: Iterator[MarketEvent] | None = None
     if replay_fast.is_compiled_strategy(strategy):
         note = replay_fast.why_not_compiled(config, lat, broker is not None)
         if note is None and isinstance(lat, ConstantLatency):
@@ -480,7 +480,7 @@ def replay(
             if isinstance(fast, ReplayResult):
                 return fast
             note = "the feed holds events the compiled loop does not replay (e.g. halts or corporate actions)"
-            replay_source: Iterator[MarketEvent] | None = fast
+            replay_source = fast
         strategy = replay_fast.JitAdapter(strategy)  # type: ignore[arg-type]
     runner = _Runner(config, strategy, step, lat, account, broker)
     runner.path_note = note

@@ -22,6 +22,7 @@ and the public tables only when they are asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -188,7 +189,8 @@ class CompiledRun:
             sub = self.submitted(no)
             entered = OrderRecord.entered(sub, int(o[no, fp.O_ENTERED]), status=_STATUS[int(o[no, fp.O_STATUS])],
                                           reason=reasons.get(no, ""))  # fmt: skip
-            rows.append(_with(entered, int(o[no, fp.O_FILLED]), int(o[no, fp.O_NOTIONAL]), fees.get(no, (0, Decimal(0)))[1]))
+            fee = fees.get(no, (0, Decimal(0)))[1]
+            rows.append(replace(entered, filled=int(o[no, fp.O_FILLED]), notional=int(o[no, fp.O_NOTIONAL]), fees=fee))
         for i in rejected:
             r = out[i]
             assert isinstance(r, ev.OrderRejected)
@@ -240,18 +242,14 @@ class CompiledRun:
         """The top of the exchange's book and its last trade at each strategy call (replay's ``_Sample`` rows)."""
         rows = []
         for t, bid, bs, ask, az, last in self.samples.tolist():
-            rows.append((t, bid if bs else None, bs or None, ask if az else None, az or None, None if last < 0 else last))
+            last_px = None if last < 0 else last
+            rows.append((t, bid if bs else None, bs or None, ask if az else None, az or None, last_px))
         return rows
 
 
-def _with(record: OrderRecord, filled: int, notional: int, fees: Decimal) -> OrderRecord:
-    from dataclasses import replace
-
-    return replace(record, filled=filled, notional=notional, fees=fees)
-
-
 def run_compiled(batch: UpdateBatch, strategy: Callable[[dk.Desk], None], config: EngineConfig, every: int,
-                 latency: ConstantLatency, account: str, t_first: int | None, t_last: int) -> tuple[CompiledRun, int, int]:  # fmt: skip
+                 latency: ConstantLatency, account: str, t_first: int | None, t_last: int
+                 ) -> tuple[CompiledRun, int, int]:  # fmt: skip
     """Run the compiled loop over ``batch``; returns the run and the input and market event counts.
 
     Raises :class:`~vtrade.core.errors.CrossedBookError` as the Python path does when an event
