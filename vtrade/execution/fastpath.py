@@ -607,7 +607,9 @@ def _loop(argtypes: tuple[Any, ...]) -> Dispatcher:
     return njit(argtypes, cache=True, nogil=True)(_run)
 
 
-def run(strategy: Callable[[dk.Desk], None], d: dk.Desk, *args: Any) -> tuple[Table, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def run(
+    strategy: Callable[[dk.Desk], None], d: dk.Desk, *args: Any
+) -> tuple[Table, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Replay a batch with ``strategy`` (a jitted function of a :class:`~vtrade.execution.desk.Desk`
     returning nothing). The arguments after the desk are those of :func:`_run`; returns the
     grown ``(table, orders, log, samples, used)``."""

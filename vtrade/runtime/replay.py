@@ -412,7 +412,9 @@ def replay(
     is one duration for entry, response and feed, or a :class:`LatencyModel`. The top of
     book is sampled every ``every`` (when the strategy runs). L1/L2 replays with a constant
     latency run on arrays through the engine's compiled path; others step event by event;
-    both give the same events.
+    both give the same events. A compiled strategy (a Numba function of a desk, see
+    :mod:`vtrade.jit`) runs with the exchange in one compiled loop when the replay allows it
+    (L2, constant latency, no ``cash``), else on this engine; ``result.path`` says which.
 
     With ``cash`` set, the account's rules apply (:mod:`vtrade.execution.broker`): every
     order is checked at entry (buying power, ``account_kind`` "cash" or "margin" with Reg T

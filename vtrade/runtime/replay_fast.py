@@ -11,12 +11,9 @@ Both give byte-identical outputs (``result.output_hash()``). The loop records or
 and book samples in int64 arrays; :class:`CompiledRun` turns them into the execution events
 and the public tables only when they are asked for.
 
->>> import vtrade as vt
->>> from vtrade.strategies import market_maker_jit
->>> r = vt.replay("data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz", strategy=market_maker_jit,
-...               every="100ms", realism="L2", latency="1ms")
->>> r.path, len(r.fills) > 0
-('compiled', True)
+>>> from vtrade.core.instruments import us_equity
+>>> why_not_compiled(EngineConfig(us_equity("SPY"), Realism.L3), ConstantLatency(0), has_broker=False)
+'the compiled loop runs L2 replays; this one is L3'
 """
 
 from __future__ import annotations
@@ -261,10 +258,11 @@ def run_compiled(batch: UpdateBatch, strategy: Callable[[dk.Desk], None], config
     # size both books' windows once, from the prices the batch holds.
     span = int(batch.px.max() - batch.px.min()) + 1 if batch.n_updates else 0
     window = min(_MAX_WINDOW, max(_MIN_WINDOW, 1 << max(span - 1, 1).bit_length()))
-    book = L2Book(inst.symbol, window=window, max_window=_MAX_WINDOW)
-    view = L2Book(inst.symbol, window=window, max_window=_MAX_WINDOW)
-    scratch = book.prepare(batch, 0, n) if n else np.zeros(1, dtype=np.int64)  # room for every level the batch can add
-    vscratch = view.prepare(batch, 0, n) if n else np.zeros(1, dtype=np.int64)
+    # Room for every level the batch can add, given at construction (a reservation later copies).
+    book = L2Book(inst.symbol, window=window, max_window=_MAX_WINDOW, capacity=batch.n_updates + 1)
+    view = L2Book(inst.symbol, window=window, max_window=_MAX_WINDOW, capacity=batch.n_updates + 1)
+    scratch = np.zeros(max(1, batch.max_event_updates()), dtype=np.int64)  # a crossing event's undo space
+    vscratch = np.zeros_like(scratch)
     clock = np.maximum.accumulate(batch.ts) if n else batch.ts
     d = dk.new_desk(view.kernel_arrays())
     qm = config.queue_model
