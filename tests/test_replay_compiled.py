@@ -18,7 +18,8 @@ from numba import njit
 
 import vtrade as vt
 import vtrade.jit as vj
-from vtrade.core.events import Quote, Side, TradingStatus
+from vtrade.core.errors import CrossedBookError
+from vtrade.core.events import BookDelta, BookSnapshot, Quote, Side, TradingStatus
 from vtrade.execution import events as ev
 from vtrade.execution.fees import MakerTaker
 from vtrade.execution.orders import TimeInForce
@@ -203,3 +204,24 @@ def test_a_stream_with_events_the_loop_does_not_replay_runs_once_on_the_python_e
     assert (jit.inputs, jit.market_events) == (py.inputs, py.market_events)
     assert len(jit.fills) > 0
     assert jit.output_hash() == py.output_hash()
+
+
+def test_a_break_in_the_recording_and_a_crossing_event_are_handled_as_on_the_python_path(
+    capture: tuple[UpdateBatch, Any],
+) -> None:
+    batch, inst = capture
+    part = batch.slice(0, 3_000)
+    ts = part.ts.copy()
+    ts[1_500:] += 6 * 24 * 3600 * 10**9  # two recordings six days apart: strategy time skips the silence
+    gap = UpdateBatch(part.kinds, part.ends, part.side, part.px, part.sz, ts, part.seq)
+    py, jit = both_ways(gap, inst)
+    assert jit.path == "compiled" and len(jit.book) < 2_000  # not a call every 100 ms through six days
+    assert jit.output_hash() == py.output_hash()
+    pd.testing.assert_frame_equal(jit.book, py.book)
+
+    snapshot = BookSnapshot(1, 1, "BTCUSDT", 1, [618000], [5], [618001], [5])
+    crossing = BookDelta(2, 2, "BTCUSDT", 2, [618002], [1], [], [])
+    bad = UpdateBatch.from_events([snapshot, crossing], trades=True)
+    for strategy in (exerciser_py, exerciser_jit):
+        with pytest.raises(CrossedBookError, match="would cross"):
+            vt.replay(bad, instrument=inst, strategy=strategy, every="100ms", realism="L2", latency="1ms")
