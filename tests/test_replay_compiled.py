@@ -206,6 +206,30 @@ def test_a_stream_with_events_the_loop_does_not_replay_runs_once_on_the_python_e
     assert jit.output_hash() == py.output_hash()
 
 
+def quote_for_10s_py(ctx: Context) -> None:
+    """Quote at the touch for the first 10 s of the replay, then go quiet (so a silence can be skipped)."""
+    start = vars(ctx).setdefault("start", ctx.now)
+    if ctx.now - start < 10 * 10**9:
+        ctx.cancel_all()
+        bid, bid_sz, ask, ask_sz = ctx.book.touch()
+        if bid_sz and ask_sz:
+            ctx.buy(1, price=bid)
+            ctx.sell(1, price=ask)
+
+
+@njit(cache=True)
+def quote_for_10s_jit(d: vj.Desk) -> None:
+    """quote_for_10s_py, compiled."""
+    if d.mem[0] == 0:
+        d.mem[0] = vj.now(d)
+    if vj.now(d) - d.mem[0] < 10 * 10**9:
+        vj.cancel_all(d)
+        bid, bid_sz, ask, ask_sz = vj.touch(d)
+        if bid_sz and ask_sz:
+            vj.buy(d, 1, bid)
+            vj.sell(d, 1, ask)
+
+
 def test_a_break_in_the_recording_and_a_crossing_event_are_handled_as_on_the_python_path(
     capture: tuple[UpdateBatch, Any],
 ) -> None:
@@ -214,8 +238,11 @@ def test_a_break_in_the_recording_and_a_crossing_event_are_handled_as_on_the_pyt
     ts = part.ts.copy()
     ts[1_500:] += 6 * 24 * 3600 * 10**9  # two recordings six days apart: strategy time skips the silence
     gap = UpdateBatch(part.kinds, part.ends, part.side, part.px, part.sz, ts, part.seq)
-    py, jit = both_ways(gap, inst)
+    kw = {"instrument": inst, "every": "100ms", "realism": "L2", "latency": "1ms"}
+    py = vt.replay(gap, strategy=quote_for_10s_py, **kw)
+    jit = vt.replay(gap, strategy=quote_for_10s_jit, **kw)
     assert jit.path == "compiled" and len(jit.book) < 2_000  # not a call every 100 ms through six days
+    assert len(jit.fills) > 0
     assert jit.output_hash() == py.output_hash()
     pd.testing.assert_frame_equal(jit.book, py.book)
 
