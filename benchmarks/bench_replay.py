@@ -5,10 +5,13 @@ Prints one JSON object. The strategy (``vtrade.strategies:market_maker``, mirror
 then post 1 lot at best bid - 1 tick and 1 lot at best ask + 1 tick, post-only; power-2
 probabilistic queue model; constant 1 ms entry and response latency; partial fills on.
 
-Two figures, each with its ratio to hftbacktest:
+Two figures, each with its ratio to hftbacktest, for vtrade's two paths: the Python strategy
+on the reference engine, and the same strategy compiled (``vtrade.strategies:market_maker_jit``)
+in vtrade's compiled loop (the two give byte-identical outputs; the run checks their hashes):
 
 (a) warm replay throughput on pre-converted input, events counted as hftbacktest counts
-    them (price-level updates + trades), after a warm-up run; best of ``--repeat``;
+    them (price-level updates + trades), after a warm-up run; best of ``--repeat`` (every
+    run's time is listed too);
 (b) cold end-to-end wall time in a fresh process, from the raw ``.gz`` to a finished
     result (import + conversion + JIT + run). vtrade's Numba kernels are cached on disk
     (``cache=True``) after their first compile, which is what a notebook user restarting a
@@ -49,54 +52,66 @@ t0 = time.perf_counter()
 import sys
 import vtrade as vt
 from vtrade.execution.queue import PowerProbQueueFunc, ProbQueue
-from vtrade.strategies import market_maker
+from vtrade.strategies import {strategy}
 t1 = time.perf_counter()
-r = vt.replay({capture!r}, strategy=market_maker, every="100ms", realism="L2", latency="1ms",
+r = vt.replay({capture!r}, strategy={strategy}, every="100ms", realism="L2", latency="1ms",
               queue=ProbQueue(PowerProbQueueFunc(2)))
 t2 = time.perf_counter()
-print("RESULT " + json.dumps({{"import_s": t1 - t0, "convert_jit_run_s": t2 - t1, "fills": len(r.fills)}}))
+result = {{"import_s": t1 - t0, "convert_jit_run_s": t2 - t1, "fills": len(r.fills), "path": r.path}}
+print("RESULT " + json.dumps(result))
 """
+PATHS = {"python": "market_maker", "compiled": "market_maker_jit"}
 
 
 def vtrade_warm(repeat: int) -> dict[str, Any]:
     import vtrade as vt
+    from vtrade import strategies
     from vtrade.core.events import Quote
     from vtrade.execution.queue import PowerProbQueueFunc, ProbQueue
     from vtrade.market import open_feed
     from vtrade.market.l2book import UpdateBatch
-    from vtrade.strategies import market_maker
 
     feed = open_feed(CAPTURE)
     t0 = time.perf_counter()
     batch = UpdateBatch.from_events((e for e in feed if not isinstance(e, Quote)), trades=True)
     convert_s = time.perf_counter() - t0
 
-    def run(b: UpdateBatch) -> Any:
-        return vt.replay(b, instrument=feed.instrument, strategy=market_maker, every="100ms", realism="L2",
+    def run(b: UpdateBatch, strategy: Any) -> Any:
+        return vt.replay(b, instrument=feed.instrument, strategy=strategy, every="100ms", realism="L2",
                          latency="1ms", queue=ProbQueue(PowerProbQueueFunc(2)))  # fmt: skip
 
-    run(batch.slice(0, 5000))  # warm-up: loads (or compiles) the kernels
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = run(batch)
-        times.append(time.perf_counter() - t0)
-    assert result is not None
-    best = min(times)
-    return {
+    out: dict[str, Any] = {
         "events": batch.n_updates,
         "book_events": int((batch.kinds != 2).sum()),
         "trades": int((batch.kinds == 2).sum()),
-        "fills": len(result.fills),
-        "warm_seconds": round(best, 4),
-        "warm_events_per_s": round(batch.n_updates / best),
         "parse_and_convert_seconds": round(convert_s, 3),
-        "summary": result.summary(),
     }
+    hashes = {}
+    for path, name in PATHS.items():
+        strategy = getattr(strategies, name)
+        run(batch.slice(0, 5000), strategy)  # warm-up: loads (or compiles) the kernels and the loop
+        times, result = [], None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            result = run(batch, strategy)
+            times.append(time.perf_counter() - t0)
+        assert result is not None and result.path == path, (path, result and result.path)
+        best = min(times)
+        hashes[path] = result.output_hash()
+        out[path] = {
+            "strategy": f"vtrade.strategies:{name}",
+            "fills": len(result.fills),
+            "warm_seconds": round(best, 4),
+            "warm_seconds_all": [round(t, 4) for t in times],
+            "warm_events_per_s": round(batch.n_updates / best),
+            "summary": result.summary(),
+        }
+    out["same_output_hash"] = hashes["python"] == hashes["compiled"]
+    return out
 
 
-def vtrade_cold(fresh_numba_cache: bool) -> dict[str, Any]:
-    code = textwrap.dedent(_COLD.format(capture=str(CAPTURE)))
+def vtrade_cold(fresh_numba_cache: bool, strategy: str = "market_maker") -> dict[str, Any]:
+    code = textwrap.dedent(_COLD.format(capture=str(CAPTURE), strategy=strategy))
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as cache:
         if fresh_numba_cache:
@@ -117,9 +132,10 @@ def main() -> None:
     args = ap.parse_args()
 
     out: dict[str, Any] = {"benchmark": "bench_replay", "input": CAPTURE.name, "settings": SETTINGS}
-    out["vtrade"] = vtrade_warm(args.repeat)
-    out["vtrade"]["cold"] = vtrade_cold(fresh_numba_cache=False)
-    out["vtrade"]["cold_first_run_empty_numba_cache"] = vtrade_cold(fresh_numba_cache=True)
+    out["vtrade"] = v = vtrade_warm(args.repeat)
+    for path, name in PATHS.items():
+        v[path]["cold"] = vtrade_cold(fresh_numba_cache=False, strategy=name)
+        v[path]["cold_first_run_empty_numba_cache"] = vtrade_cold(fresh_numba_cache=True, strategy=name)
     if not args.skip_peer:
         from peers import hftbacktest_mm as peer
 
@@ -128,18 +144,23 @@ def main() -> None:
             warm = peer.run_market_making(npz, warm=True, repeats=args.repeat)
         cold = peer.cold_end_to_end(CAPTURE)
         out["hftbacktest"] = {"warm": warm, "cold_seconds": round(cold["seconds"], 3), "cold": cold["breakdown"]}
-        v = out["vtrade"]
         # Best run on both sides; each input update counted once (hftbacktest stores some twice).
         peer_rate = warm["events_unique"] / min(warm["seconds_all"])
         out["hftbacktest"]["warm_events_per_s_best"] = round(peer_rate)
         out["ratios"] = {
-            "warm_throughput_vtrade_over_hftbacktest": round(v["warm_events_per_s"] / peer_rate, 3),
-            "cold_hftbacktest_seconds_over_vtrade": round(cold["seconds"] / v["cold"]["seconds"], 3),
-            "cold_first_run_hftbacktest_over_vtrade": round(
-                cold["seconds"] / v["cold_first_run_empty_numba_cache"]["seconds"], 3
-            ),
-            "fills_vtrade_vs_hftbacktest": [v["fills"], warm.get("fills")],
+            f"{path}_{key}": value
+            for path in PATHS
+            for key, value in {
+                "warm_throughput_vtrade_over_hftbacktest": round(v[path]["warm_events_per_s"] / peer_rate, 3),
+                "cold_hftbacktest_seconds_over_vtrade": round(cold["seconds"] / v[path]["cold"]["seconds"], 3),
+                "cold_first_run_hftbacktest_over_vtrade": round(
+                    cold["seconds"] / v[path]["cold_first_run_empty_numba_cache"]["seconds"], 3
+                ),
+            }.items()
         }
+        out["ratios"]["fills_vtrade_python_compiled_hftbacktest"] = [
+            v["python"]["fills"], v["compiled"]["fills"], warm.get("fills")
+        ]
     print(json.dumps(out, indent=1, default=str))
 
 

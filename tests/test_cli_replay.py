@@ -40,9 +40,12 @@ def short_usdm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_market_maker_on_binance_l2(short_usdm: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("strategy", [f"{STRATEGIES}:market_maker", "vtrade.strategies:market_maker_jit"],
+                         ids=["python", "compiled"])
+def test_market_maker_on_binance_l2(short_usdm: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    strategy: str) -> None:  # fmt: skip
     out = tmp_path / "mm"
-    argv = ["replay", str(short_usdm), "--strategy", f"{STRATEGIES}:market_maker", "--realism", "L2",
+    argv = ["replay", str(short_usdm), "--strategy", strategy, "--realism", "L2",
             "--every", "100ms", "--latency", "1ms", "--fees", "maker-taker", "--out", str(out), "--quiet"]  # fmt: skip
     assert main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == OUTPUTS
@@ -64,6 +67,7 @@ def test_market_maker_on_binance_l2(short_usdm: Path, tmp_path: Path, capsys: py
     assert int(m["fills"].replace(",", "")) == len(fills)
     assert float(m["fees"]) == pytest.approx(fills.fee.sum(), abs=0.005)
     assert f"-> {out}" in stdout
+    assert ("ran in the compiled loop" in stdout) == strategy.endswith("_jit")
 
 
 def test_buy_and_hold_on_spy_second_bars(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

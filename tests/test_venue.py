@@ -25,7 +25,7 @@ from vtrade.runtime.bus import open_bus
 from vtrade.runtime.execution_worker import ExecutionWorker, Sequencer, read_topic
 from vtrade.runtime.live_log import LiveLog
 from vtrade.runtime.replay import Context
-from vtrade.strategies import buy_and_hold, market_maker
+from vtrade.strategies import buy_and_hold, market_maker, market_maker_jit
 
 ROOT = Path(__file__).resolve().parent.parent
 USDM = ROOT / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
@@ -82,6 +82,17 @@ RUNS: dict[str, tuple[Path, Any, dict[str, Any]]] = {
 def test_replay_results_are_pinned(name: str) -> None:
     path, strategy, options = RUNS[name]
     assert vt.replay(path, strategy=strategy, **options).output_hash() == PINNED[name]
+
+
+@pytest.mark.parametrize(("name", "path"),
+                         [("usdm_market_maker_L2", "compiled"), ("lobster_aapl_L3_market_maker", "python")])
+def test_the_compiled_market_maker_gives_the_pinned_outputs(name: str, path: str) -> None:
+    """The same strategy written as a jitted function: on the full Binance capture it runs in the
+    compiled loop, on LOBSTER L3 on the Python engine; both byte-identical to the Python strategy."""
+    feed, _, options = RUNS[name]
+    result = vt.replay(feed, strategy=market_maker_jit, **options)
+    assert (result.path, result.output_hash()) == (path, PINNED[name])
+    assert (result.path_note is None) == (path == "compiled")
 
 
 class EventByEvent:

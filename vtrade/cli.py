@@ -908,6 +908,10 @@ def _replay(args: argparse.Namespace) -> int:
           f"{_summary_text(result.summary(), inst.currency, places=8 if inst.inverse else 2)}")  # fmt: skip
     if (note := result.corporate_actions_note()) is not None:
         print(note, file=sys.stderr if result.warnings else sys.stdout)
+    if result.path == "compiled":
+        print("ran in the compiled loop (strategy, orders and books compiled together)")
+    elif result.path_note is not None:
+        print(f"the compiled strategy ran on the Python engine: {result.path_note}")
     print(f"wrote {', '.join(_OUTPUTS)} -> {args.out} in {time.perf_counter() - started:.2f}s")
     return 0
 

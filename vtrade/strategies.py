@@ -15,9 +15,12 @@ From the command line::
 
 from __future__ import annotations
 
+from numba import njit
+
+from vtrade.execution.desk import Desk, buy, cancel_all, sell, touch
 from vtrade.runtime.replay import Context
 
-__all__ = ["buy_and_hold", "market_maker"]
+__all__ = ["buy_and_hold", "market_maker", "market_maker_jit"]
 
 
 def market_maker(ctx: Context) -> None:
@@ -57,3 +60,22 @@ def buy_and_hold(ctx: Context) -> None:
         return  # no market yet (a feed that starts before its first quote or bar): a market order would find nothing
     ctx.buy(100)
     state["buy_and_hold_done"] = True
+
+
+@njit(cache=True)
+def market_maker_jit(d: Desk) -> None:
+    """:func:`market_maker` as a compiled strategy (:mod:`vtrade.jit`): the same quotes, the same
+    outputs byte for byte, and on an L2 replay with a constant latency it runs in one compiled loop.
+
+    >>> import vtrade as vt
+    >>> r = vt.replay("data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz",
+    ...               strategy=market_maker_jit, every="100ms", latency="1ms", realism="L2")
+    >>> r.path, r.summary()["maker_share"]
+    ('compiled', 1.0)
+    """
+    cancel_all(d)
+    bid, bid_size, ask, ask_size = touch(d)
+    if bid_size == 0 or ask_size == 0:
+        return
+    buy(d, 1, bid - 1, True)
+    sell(d, 1, ask + 1, True)

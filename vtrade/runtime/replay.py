@@ -73,6 +73,7 @@ from vtrade.market.feeds import Feed, open_feed
 from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
 from vtrade.market.l3book import L3Book
 from vtrade.portfolio.corporate_actions import CorporateAction, FactorRow
+from vtrade.runtime import replay_fast
 
 #: A silence in the feed longer than this (and nothing in flight) is a break between
 #: recordings: the strategy timer skips it (see ``_Runner._next_tick``).
@@ -224,21 +225,80 @@ class Context:
         return self.submit(order)
 
 
-@dataclass(frozen=True)
 class ReplayResult:
-    """Orders, fills (with receipts) and book samples of a replay, as DataFrames."""
+    """Orders, fills (with receipts) and book samples of a replay, as DataFrames.
 
-    orders: pd.DataFrame
-    fills: pd.DataFrame
-    book: pd.DataFrame
-    events: list[ev.ExecEvent]
-    inputs: int
-    market_events: int
-    instrument: Instrument
-    #: Splits and dividends that took effect during the run (see ``corporate_actions=``).
-    corporate_actions: tuple[CorporateAction, ...] = ()
-    #: Warnings about the data, e.g. raw prices with no factor data to adjust them.
-    warnings: tuple[str, ...] = ()
+    Each of ``orders``, ``fills``, ``book`` and ``events`` may be given as its value or as a
+    function that builds it: the replay records into arrays and lists in its loop and builds
+    a table only when it is first read (most sweeps only look at a summary or a hash).
+    ``path`` says which engine ran: ``"compiled"`` (one Numba loop over a compiled strategy,
+    our orders and both books) or ``"python"`` (the reference engine); ``path_note`` why a
+    compiled strategy ran on the Python engine.
+    """
+
+    def __init__(
+        self,
+        orders: pd.DataFrame | Callable[[], pd.DataFrame],
+        fills: pd.DataFrame | Callable[[], pd.DataFrame],
+        book: pd.DataFrame | Callable[[], pd.DataFrame],
+        events: list[ev.ExecEvent] | Callable[[], list[ev.ExecEvent]],
+        inputs: int,
+        market_events: int,
+        instrument: Instrument,
+        corporate_actions: tuple[CorporateAction, ...] = (),
+        warnings: tuple[str, ...] = (),
+        *,
+        path: str = "python",
+        path_note: str | None = None,
+    ) -> None:
+        self._parts: dict[str, Any] = {"orders": orders, "fills": fills, "book": book, "events": events}
+        self.inputs = inputs
+        self.market_events = market_events
+        self.instrument = instrument
+        #: Splits and dividends that took effect during the run (see ``corporate_actions=``).
+        self.corporate_actions = corporate_actions
+        #: Warnings about the data, e.g. raw prices with no factor data to adjust them.
+        self.warnings = warnings
+        self.path = path
+        self.path_note = path_note
+
+    def _part(self, name: str) -> Any:
+        value = self._parts[name]
+        if callable(value):
+            value = self._parts[name] = value()
+        return value
+
+    @property
+    def orders(self) -> pd.DataFrame:
+        """The orders table (``vt.schema.ORDERS``)."""
+        return self._part("orders")
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        """The fills table (``vt.schema.FILLS``), with receipts."""
+        return self._part("fills")
+
+    @property
+    def book(self) -> pd.DataFrame:
+        """The exchange's top of book and last trade at each strategy call."""
+        return self._part("book")
+
+    @property
+    def events(self) -> list[ev.ExecEvent]:
+        """The exchange's output events, in order."""
+        return self._part("events")
+
+    def with_notes(self, corporate_actions: tuple[CorporateAction, ...], warnings: tuple[str, ...]) -> ReplayResult:
+        """This result with the corporate actions applied and the data warnings attached."""
+        out = ReplayResult(self._parts["orders"], self._parts["fills"], self._parts["book"], self._parts["events"],
+                           self.inputs, self.market_events, self.instrument, corporate_actions, warnings,
+                           path=self.path, path_note=self.path_note)  # fmt: skip
+        out._parts = self._parts  # share what either builds
+        return out
+
+    def __repr__(self) -> str:
+        return (f"ReplayResult({self.instrument.symbol}, path={self.path!r}, inputs={self.inputs}, "
+                f"market_events={self.market_events})")  # fmt: skip
 
     def output_hash(self) -> str:
         """SHA-256 of the encoded output events: equal hashes mean byte-identical runs."""
@@ -352,7 +412,9 @@ def replay(
     is one duration for entry, response and feed, or a :class:`LatencyModel`. The top of
     book is sampled every ``every`` (when the strategy runs). L1/L2 replays with a constant
     latency run on arrays through the engine's compiled path; others step event by event;
-    both give the same events.
+    both give the same events. A compiled strategy (a Numba function of a desk, see
+    :mod:`vtrade.jit`) runs with the exchange in one compiled loop when the replay allows it
+    (L2, constant latency, no ``cash``), else on this engine; ``result.path`` says which.
 
     With ``cash`` set, the account's rules apply (:mod:`vtrade.execution.broker`): every
     order is checked at entry (buying power, ``account_kind`` "cash" or "margin" with Reg T
@@ -410,14 +472,67 @@ def replay(
     if cash is not None:
         broker = Broker(inst, account, cash_amount(cash), account_kind_of(account_kind), limits or SessionLimits(),
                         margin or MarginPolicy(), fees)  # fmt: skip
-    runner = _Runner(config, strategy, parse_duration(every), lat, account, broker)
+    step = parse_duration(every)
+    note = None
+    replay_source: Iterator[MarketEvent] | None = None
+    if replay_fast.is_compiled_strategy(strategy):
+        note = replay_fast.why_not_compiled(config, lat, broker is not None)
+        if note is None and isinstance(lat, ConstantLatency):
+            fast = _run_compiled(source, strategy, config, step, lat, account, corporate_actions)
+            if isinstance(fast, ReplayResult):
+                return fast
+            note = "the feed holds events the compiled loop does not replay (e.g. halts or corporate actions)"
+            replay_source = fast
+        strategy = replay_fast.JitAdapter(strategy)  # type: ignore[arg-type]
+    runner = _Runner(config, strategy, step, lat, account, broker)
+    runner.path_note = note
     if isinstance(source, UpdateBatch):
         if corporate_actions not in ("auto", False, None):
             raise ValueError("corporate actions are not applied to a pre-converted UpdateBatch; replay the feed")
         return runner.run_batch(source, progress=progress)
     stream, missing = _action_stream(source, inst, corporate_actions)
+    if replay_source is not None:  # the compiled path read part of a stream already
+        result = runner.run(replay_source, progress=progress)
+        return _with_corporate_actions(result, stream, missing, source)
     result = runner.run(iter(source) if stream is None else stream.wrap(source), progress=progress)
     return _with_corporate_actions(result, stream, missing, source)
+
+
+def _run_compiled(source: Feed | Iterable[MarketEvent] | UpdateBatch, strategy: Any, config: EngineConfig, every: int,
+                  latency: ConstantLatency, account: str, corporate_actions: CorporateActionsSpec
+                  ) -> ReplayResult | Iterator[MarketEvent] | None:  # fmt: skip
+    """The compiled loop's replay of ``source``; or, when its events need the Python path, the
+    feed's events again (those read so far, then the rest: a stream is read once), or None
+    when nothing was read."""
+    if every <= 0:
+        raise ValueError("every must be a positive duration")
+    inst = config.instrument
+    if isinstance(source, UpdateBatch):
+        if corporate_actions not in ("auto", False, None):
+            raise ValueError("corporate actions are not applied to a pre-converted UpdateBatch; replay the feed")
+        batch = source
+        t_first = int(batch.ts.min()) if batch.n_events else None
+        t_last = int(batch.ts.max()) if batch.n_events else 0
+    else:
+        stream, _ = _action_stream(source, inst, corporate_actions)
+        if stream is not None:
+            return None
+        seen: list[MarketEvent] = []
+        keep: list[Event] = []
+        t_first, t_last = None, 0
+        events = iter(source)
+        for e in events:
+            seen.append(e)
+            t_first = e.ts if t_first is None else t_first
+            t_last = max(t_last, e.ts)
+            if isinstance(e, BookSnapshot | BookDelta | Trade):
+                keep.append(e)
+            elif not isinstance(e, Quote):  # at L2 a venue's separate top-of-book stream is not book data
+                return itertools.chain(seen, events)
+        batch = UpdateBatch.from_events(keep, trades=True)
+    run, inputs, markets = replay_fast.run_compiled(batch, strategy, config, every, latency, account, t_first, t_last)
+    return ReplayResult(run.orders_frame, run.fills_frame, lambda: _book_frame(run.book_samples(), inst), run.events,
+                        inputs, markets, inst, path="compiled")  # fmt: skip
 
 
 class RawDataWarning(UserWarning):
@@ -500,7 +615,7 @@ def _with_corporate_actions(result: ReplayResult, stream: ca.ActionStream | None
                  "splits and dividends in that span are NOT applied (a split shows up as a price jump in P&L); "
                  "pass corporate_actions=FILE (CLI: --corporate-actions FILE)",)  # fmt: skip
         warnings.warn(notes[0], RawDataWarning, stacklevel=3)
-    return replace(result, corporate_actions=tuple(stream.taken), warnings=notes)
+    return result.with_notes(tuple(stream.taken), notes)
 
 
 def _corporate_action_totals(events: list[ev.ExecEvent]) -> tuple[int, float]:
@@ -561,6 +676,7 @@ class _Runner:
             self._inbox = deque()
         self._t_first: int | None = None
         self._t_last = 0
+        self.path_note: str | None = None  # why a compiled strategy runs here (see replay_fast)
 
     def _push(self, ts: int, rank: int, item: Any) -> None:
         heapq.heappush(self.heap, (ts, rank, next(self.seq), item))
@@ -845,14 +961,16 @@ class _Runner:
         self.samples.append((ts, *(bid or (None, None)), *(ask or (None, None)), self.engine.last_trade))
 
     def _result(self) -> ReplayResult:
+        engine, outputs, sent, samples, inst = self.engine, self.outputs, self.sent, self.samples, self.inst
         return ReplayResult(
-            orders=_orders_frame(self.engine, self.outputs, self.sent, self.inst),
-            fills=fills_frame((e for e in self.outputs if isinstance(e, ev.OrderFilled)), self.inst),
-            book=_book_frame(self.samples, self.inst),
-            events=self.outputs,
-            inputs=self.inputs,
-            market_events=self.market_events,
-            instrument=self.inst,
+            lambda: _orders_frame(engine, outputs, sent, inst),
+            lambda: fills_frame((e for e in outputs if isinstance(e, ev.OrderFilled)), inst),
+            lambda: _book_frame(samples, inst),
+            outputs,
+            self.inputs,
+            self.market_events,
+            inst,
+            path_note=self.path_note,
         )
 
 
