@@ -20,7 +20,8 @@ Kernels assume the caller reserved overflow capacity for every level that may ex
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from vtrade.core.jit import njit
 
 SNAPSHOT = 1  # event kind: clear both sides, then apply the event's levels
 DELTA = 0  # event kind: apply the event's levels on top of the book
