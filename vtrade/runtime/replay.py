@@ -539,7 +539,7 @@ def replay_many(
     settings = {name: p.default for name, p in inspect.signature(replay).parameters.items()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _READ_ONCE and name != "progress"}
     settings["instrument"] = common.pop("instrument", None)
-    plans = []
+    plans: deque[_Plan] = deque()
     for i, row in enumerate(rows):
         run = {**settings, **common, **{k: v for k, v in row.items() if k in own}}
         try:
@@ -549,8 +549,9 @@ def replay_many(
             raise ValueError(f"parameter set {i} {row!r}: {exc}") from exc
     converted: dict[Realism, _Converted] = {}
     out = []
-    for row, plan in zip(rows, tqdm(plans, desc="replay_many", unit=" runs", disable=not progress), strict=True):
-        result = plan.run(progress=False, converted=converted)
+    for row in tqdm(rows, desc="replay_many", unit=" runs", disable=not progress):
+        # Let go of each run as soon as it is summarised: kept, their events would pile up.
+        result = plans.popleft().run(progress=False, converted=converted)
         out.append({**{k: row.get(k) for k in keys}, **result.summary(), "output_hash": result.output_hash()})
     return pd.DataFrame(out)
 
