@@ -398,8 +398,6 @@ def replay(
 
 _Source = Feed | Iterable[MarketEvent] | UpdateBatch
 _Converted = tuple[UpdateBatch | None, int | None, int]  # a feed as arrays (None: not batchable), its time span
-
-
 _Grid = Decimal | int | str | None
 
 
