@@ -33,7 +33,9 @@ def _load_array_math_without_scipy() -> None:
         return  # already decided, or SciPy already paid for: nothing to save
     import numba.np.linalg as linalg
 
-    probe = linalg.ensure_blas
+    probe = getattr(linalg, "ensure_blas", None)
+    if probe is None:
+        return  # a Numba that probes differently: leave it alone
 
     def _deferred() -> None:
         raise ImportError("BLAS probe deferred by vtrade.core.jit")
