@@ -30,7 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURE = ROOT / "data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz"
-GRID = {"offset": [1, 2, 3, 4, 5], "lots": [1, 2], "latency": ["1ms", "5ms"]}
+GRID: dict[str, list[Any]] = {"offset": [1, 2, 3, 4, 5], "lots": [1, 2], "latency": ["1ms", "5ms"]}
 
 
 def main() -> None:
