@@ -5,6 +5,12 @@ and reported separately; the book figures time only applying updates. The peer i
 plain-Python dict-per-side book (``d[price] = size``, ``pop`` on 0) run on the same updates in
 the same process, so the ratio holds on a noisy machine.
 
+``l2_one_call_*``: the whole capture in ONE kernel call (``L2Book.apply_range``, how the
+matching engine applies market data between two of our orders' fills), on a new book ("cold":
+its price windows are sized from the data first, included in the time) and on a book whose
+windows are already in place ("wide"). Before the windows were fitted to the data, a cold
+call ran at about half the wide speed: its windows started narrow and could only widen between calls.
+
     python benchmarks/bench_books.py [--repeat 7]
 """
 
@@ -76,6 +82,19 @@ def main() -> None:
         for ev in book_events:
             book.apply(ev)
 
+    def one_call(book: L2Book) -> None:
+        book.apply_range(batch, 0, batch.n_events)
+
+    one_call_cold_s = best_of(lambda: one_call(L2Book("cold")), args.repeat)
+    wide = L2Book("wide")
+    one_call(wide)
+
+    def again() -> None:
+        wide.clear()
+        one_call(wide)
+
+    one_call_wide_s = best_of(again, args.repeat)
+
     event_s = best_of(per_event, max(1, args.repeat // 3))
     baseline_s = best_of(lambda: dict_baseline(batch), args.repeat)
 
@@ -86,7 +105,8 @@ def main() -> None:
     from vtrade.core.events import Side
 
     same = all(
-        dict(zip(*(a.tolist() for a in book.levels(s)), strict=True)) == ref
+        dict(zip(*(a.tolist() for a in b.levels(s)), strict=True)) == ref
+        for b in (book, wide)
         for s, ref in ((Side.BUY, bids), (Side.SELL, asks))
     )
     print(json.dumps({
@@ -101,10 +121,14 @@ def main() -> None:
         "flatten_seconds": round(flatten_s, 4),
         "l2_batch_updates_per_s": round(n / batch_s),
         "l2_batch_with_top10_updates_per_s": round(n / top10_s),
+        "l2_one_call_cold_updates_per_s": round(n / one_call_cold_s),
+        "l2_one_call_wide_updates_per_s": round(n / one_call_wide_s),
+        "ratio_one_call_cold_vs_wide": round(one_call_wide_s / one_call_cold_s, 2),
         "l2_per_event_api_updates_per_s": round(n / event_s),
         "dict_baseline_updates_per_s": round(n / baseline_s),
         "ratio_batch_vs_baseline": round(baseline_s / batch_s, 2),
         "ratio_batch_top10_vs_baseline": round(baseline_s / top10_s, 2),
+        "ratio_one_call_cold_vs_baseline": round(baseline_s / one_call_cold_s, 2),
         "ratio_per_event_vs_baseline": round(baseline_s / event_s, 2),
         "final_books_identical": same,
         "final_levels": {"bids": len(bids), "asks": len(asks)},

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
 from vtrade.core.errors import CrossedBookError
 from vtrade.core.events import BookDelta, BookSnapshot, Quote, Side, Trade
+from vtrade.market import _l2kernels as k
 from vtrade.market.l2book import L2Book, UpdateBatch, quote_snapshot
 
 
@@ -118,15 +121,14 @@ def test_record_depth_rows_match_top_after_each_event() -> None:
     assert out[1].tolist() == [[99, 0], [6, 0], [101, 102], [3, 8]]
 
 
-@pytest.mark.parametrize("window", [16, 64, 4096])
-def test_matches_a_dict_book_through_recentres_growth_and_far_levels(window: int) -> None:
-    """Seeded random walk with far-away levels: exercises ladder, overflow, re-centring, growth."""
-    rng = np.random.default_rng(7)
-    book = L2Book("T", window=window, max_window=max(window, 1024))
+def _walk(seed: int, steps: int) -> Iterator[tuple[BookDelta, dict[int, int], dict[int, int]]]:
+    """A seeded random walk of deltas with far-away levels; yields each delta with the dict
+    books (price -> size) it leaves, which the caller may read but not change."""
+    rng = np.random.default_rng(seed)
     bids: dict[int, int] = {}
     asks: dict[int, int] = {}
     mid = 10_000
-    for step in range(4000):
+    for step in range(steps):
         mid += int(rng.integers(-3, 4)) * (25 if step % 500 == 0 else 1)
         bid_px, ask_px, bid_sz, ask_sz = [], [], [], []
         for _ in range(int(rng.integers(1, 8))):
@@ -148,13 +150,21 @@ def test_matches_a_dict_book_through_recentres_growth_and_far_levels(window: int
             if p <= mid:
                 ask_px.append(p)
                 ask_sz.append(0)
-        book.apply(BookDelta(step, step, "T", step, bid_px, bid_sz, ask_px, ask_sz))
         for ref, pxs, szs in ((bids, bid_px, bid_sz), (asks, ask_px, ask_sz)):
             for p, s in zip(pxs, szs, strict=True):
                 if s:
                     ref[p] = s
                 else:
                     ref.pop(p, None)
+        yield BookDelta(step, step, "T", step, bid_px, bid_sz, ask_px, ask_sz), bids, asks
+
+
+@pytest.mark.parametrize("window", [16, 64, 4096])
+def test_matches_a_dict_book_through_recentres_growth_and_far_levels(window: int) -> None:
+    """Exercises ladder, overflow, re-centring, growth."""
+    book = L2Book("T", window=window, max_window=max(window, 1024))
+    for step, (delta, bids, asks) in enumerate(_walk(7, 4000)):
+        book.apply(delta)
         if step % 97 == 0 or step == 3999:
             for side, ref, rev in ((Side.BUY, bids, True), (Side.SELL, asks, False)):
                 px, sz = book.levels(side)
@@ -167,6 +177,37 @@ def test_matches_a_dict_book_through_recentres_growth_and_far_levels(window: int
             if bids:
                 best = max(bids)
                 assert book.depth(Side.BUY, band) == sum(s for p, s in bids.items() if p >= best - band)
+
+
+@pytest.mark.parametrize("max_window", [1024, 1 << 16])  # too narrow for the far levels; wide enough
+def test_a_window_fitted_to_a_batch_holds_it_in_one_call_with_the_same_rows(max_window: int) -> None:
+    events: list[BookDelta | BookSnapshot] = []
+    for step, (delta, bids, asks) in enumerate(_walk(11, 3000)):
+        events.append(delta)
+        if step == 1500:  # a snapshot empties both sides: the fitted window must stay where it is
+            events.append(BookSnapshot(step, step, "T", step, sorted(bids, reverse=True),
+                                       [bids[p] for p in sorted(bids, reverse=True)], sorted(asks),
+                                       [asks[p] for p in sorted(asks)]))  # fmt: skip
+    batch = UpdateBatch.from_events(events)
+    assert batch.n_updates >= 4096  # large enough for apply_batch to fit the windows itself
+    # The reference: the same events in small batches, each too small to be fitted to.
+    adaptive = L2Book("T", window=16, max_window=max_window)
+    rows = np.concatenate([adaptive.apply_batch(batch.slice(e, min(e + 50, batch.n_events)), record_depth=8)
+                           for e in range(0, batch.n_events, 50)])  # fmt: skip
+    fitted = L2Book("T", window=16, max_window=max_window)
+    assert np.array_equal(fitted.apply_batch(batch, record_depth=8), rows)
+    # One kernel call on a fitted book: the windows neither move nor widen on the way.
+    book = L2Book("T", window=16, max_window=max_window)
+    book.fit(batch)
+    layout = [(s.lad.shape[0], int(s.meta[0])) for s in (book._bids, book._asks)]
+    scratch = book.prepare(batch, 0, batch.n_events)
+    out = np.empty((batch.n_events, 4, 8), dtype=np.int64)
+    assert k.apply_events(*book.kernel_arrays(), batch.kinds, batch.ends, batch.side, batch.px, batch.sz,
+                          book.tolerance, scratch, out, 8) == -1  # fmt: skip
+    assert [(s.lad.shape[0], int(s.meta[0])) for s in (book._bids, book._asks)] == layout
+    assert np.array_equal(out, rows)
+    if max_window == 1 << 16:
+        assert layout[0][0] > 16 and int(book._bids.meta[k.NOV]) == 0  # every level in the ladder
 
 
 def test_bad_arguments() -> None:

@@ -18,15 +18,16 @@ if TYPE_CHECKING:
     from vtrade.portfolio import analytics
     from vtrade.runtime.classroom import Classroom
     from vtrade.runtime.live_session import LiveSession
-    from vtrade.runtime.replay import replay
+    from vtrade.runtime.replay import replay, replay_many
     from vtrade.runtime.session import Session, live
 
 __all__ = [
     "Classroom", "LiveSession", "Session", "__version__", "analytics", "live", "load_ipython_extension", "open_feed",
-    "read_book", "replay", "schema", "unload_ipython_extension",
+    "read_book", "replay", "replay_many", "schema", "unload_ipython_extension",
 ]  # fmt: skip
 _LAZY = {
     "replay": "vtrade.runtime.replay",
+    "replay_many": "vtrade.runtime.replay",
     "read_book": "vtrade.market",
     "open_feed": "vtrade.market",
     "Session": "vtrade.runtime.session",

@@ -23,10 +23,11 @@ from vtrade.runtime.replay import Context
 __all__ = ["buy_and_hold", "market_maker", "market_maker_jit"]
 
 
-def market_maker(ctx: Context) -> None:
-    """Quote both sides one tick outside the touch: cancel every open order, then post a bid
-    at best bid - 1 tick and an ask at best ask + 1 tick, 1 lot each, post-only (an order that
-    would trade on arrival is rejected instead of taking liquidity). Needs a book (L1/L2/L3).
+def market_maker(ctx: Context, offset: int = 1, lots: int = 1) -> None:
+    """Quote both sides ``offset`` ticks outside the touch: cancel every open order, then post a
+    bid at best bid - offset and an ask at best ask + offset, ``lots`` each, post-only (an order
+    that would trade on arrival is rejected instead of taking liquidity). Needs a book (L1/L2/L3).
+    ``vt.replay_many`` sweeps ``offset`` and ``lots`` like any replay setting.
 
     >>> import vtrade as vt
     >>> result = vt.replay("data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz",
@@ -38,8 +39,8 @@ def market_maker(ctx: Context) -> None:
     bid, ask = ctx.book.best_bid(), ctx.book.best_ask()
     if bid is None or ask is None:
         return
-    ctx.buy(1, price=bid[0] - 1, post_only=True)
-    ctx.sell(1, price=ask[0] + 1, post_only=True)
+    ctx.buy(lots, price=bid[0] - offset, post_only=True)
+    ctx.sell(lots, price=ask[0] + offset, post_only=True)
 
 
 def buy_and_hold(ctx: Context) -> None:

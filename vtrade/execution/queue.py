@@ -39,7 +39,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from numba import njit
+from vtrade.core.jit import njit
 
 # Model kinds, as the compiled replay loop sees them.
 RISK_AVERSE = 0

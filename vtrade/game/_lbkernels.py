@@ -56,9 +56,11 @@ from typing import Any
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from vtrade.core.jit import njit
 
 # header words
 N, NB, NBCAP, SLOTCAP, ARENACAP, ARENA_USED, CAP = range(7)

@@ -20,7 +20,8 @@ Kernels assume the caller reserved overflow capacity for every level that may ex
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from vtrade.core.jit import njit
 
 SNAPSHOT = 1  # event kind: clear both sides, then apply the event's levels
 DELTA = 0  # event kind: apply the event's levels on top of the book
@@ -42,18 +43,22 @@ def _find(keys: np.ndarray, n: int, key: int) -> int:
 
 @njit(cache=True, nogil=True)
 def _sorted_set(keys: np.ndarray, sizes: np.ndarray, n: int, key: int, size: int) -> int:
+    # Shifts run in place, element by element, in the direction that never reads a moved slot:
+    # a slice assignment of overlapping parts of one array makes Numba allocate a temporary.
     i = _find(keys, n, key)
     if i < n and keys[i] == key:
         if size == 0:
-            keys[i : n - 1] = keys[i + 1 : n].copy()
-            sizes[i : n - 1] = sizes[i + 1 : n].copy()
+            for j in range(i, n - 1):
+                keys[j] = keys[j + 1]
+                sizes[j] = sizes[j + 1]
             return n - 1
         sizes[i] = size
         return n
     if size == 0:
         return n  # venues send removals of levels we do not hold; nothing to do
-    keys[i + 1 : n + 1] = keys[i:n].copy()
-    sizes[i + 1 : n + 1] = sizes[i:n].copy()
+    for j in range(n, i, -1):
+        keys[j] = keys[j - 1]
+        sizes[j] = sizes[j - 1]
     keys[i] = key
     sizes[i] = size
     return n + 1
@@ -106,7 +111,10 @@ def put(lad: np.ndarray, meta: np.ndarray, ok: np.ndarray, os: np.ndarray, key: 
     if meta[NWIN] + meta[NOV] == 0:
         if size == 0:
             return
-        meta[BASE] = key - head  # empty side: put the window around the first level
+        if not w // 8 <= key - meta[BASE] < w:
+            # Empty side: put the window around the first level, unless it already holds it
+            # with room below (a window sized from the data, see ``L2Book.fit``, stays put).
+            meta[BASE] = key - head
     i = key - meta[BASE]
     if i >= w:
         if size == 0:
@@ -170,8 +178,15 @@ def count(meta: np.ndarray) -> int:
 
 @njit(cache=True, nogil=True)
 def clear(lad: np.ndarray, meta: np.ndarray) -> None:
-    if meta[NWIN] > 0:
-        lad[:] = 0
+    # Zero only the occupied stretch below the best: a window sized from the data may be far
+    # wider than the book (an L1 feed is a snapshot of one level per side per quote).
+    left = meta[NWIN]
+    t = meta[TOP]
+    while left > 0:
+        if lad[t] != 0:
+            lad[t] = 0
+            left -= 1
+        t -= 1
     meta[TOP] = -1
     meta[NWIN] = 0
     meta[NOV] = 0
@@ -228,6 +243,30 @@ def _write_row(bl, bm, bok, bos, al, am, aok, aos, out, row, depth, kbuf, sbuf):
     for k in range(depth):
         out[row, 2, k] = -kbuf[k] if k < na else 0
         out[row, 3, k] = sbuf[k] if k < na else 0
+
+
+@njit(cache=True, nogil=True)
+def sample_keys(kinds, ends, side, px, sz, stride, bids, asks):  # type: ignore[no-untyped-def]
+    """Where a batch sets levels, per side in key space, for sizing windows (``L2Book.fit``).
+
+    Looks at every ``stride``-th update and writes the keys of those that set a level (not a
+    trade, not a removal) into ``bids``/``asks`` (each ``len(px) // stride + 1`` long);
+    returns how many of each.
+    """
+    nb, na = 0, 0
+    e = 0
+    for u in range(0, px.shape[0], stride):
+        while ends[e] <= u:
+            e += 1
+        if kinds[e] == TRADE or sz[u] <= 0:
+            continue
+        if side[u] > 0:
+            bids[nb] = px[u]
+            nb += 1
+        else:
+            asks[na] = -px[u]
+            na += 1
+    return nb, na
 
 
 STRICT, LOCKED_OK, CROSSED_OK = 0, 1, 2  # what an event may leave behind

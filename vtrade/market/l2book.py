@@ -33,6 +33,13 @@ _I64 = np.int64
 _GROW_AT = 64  # overflow levels that make a side's ladder widen
 _TOLERANCE = {"reject": k.STRICT, "locked": k.LOCKED_OK, "crossed": k.CROSSED_OK}
 _CHUNK = 1 << 13  # level updates per kernel call, so ladders can widen between calls
+# Batches this large size the windows from their own prices (L2Book.fit); smaller ones (one
+# event at a time, live) leave the windows to adapt as levels arrive (_Side.maybe_grow).
+_FIT_MIN_UPDATES = 1 << 12
+# The share of a side's level updates the fitted window may leave to the overflow: the rare
+# levels far from the touch (Binance shows bids at a hundredth of the price) would otherwise
+# make every window as wide as max_window.
+_FIT_OUTLIERS = 0.001
 
 
 class TopOfBook(NamedTuple):
@@ -175,8 +182,10 @@ class _Side:
         need = self.n + extra
         if need > self.ok.shape[0]:
             cap = max(need, 2 * self.ok.shape[0])
-            self.ok = np.resize(self.ok, cap)
-            self.os = np.resize(self.os, cap)
+            old_ok, old_os = self.ok, self.os
+            nov = int(self.meta[k.NOV])  # only the overflow's levels live here
+            self.ok, self.os = np.zeros(cap, dtype=_I64), np.zeros(cap, dtype=_I64)
+            self.ok[:nov], self.os[:nov] = old_ok[:nov], old_os[:nov]
 
     def args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.lad, self.meta, self.ok, self.os
@@ -190,26 +199,54 @@ class _Side:
         w = self.lad.shape[0]
         if self.meta[k.NOV] <= _GROW_AT or w >= max_window:
             return
+        w = min(4 * w, max_window)
+        self.relayout(w, int(k.best(self.lad, self.meta, self.ok)) - (w - w // 8))
+
+    def fit(self, sample: np.ndarray, max_window: int) -> None:
+        """Size and place the window once for levels at keys like ``sample`` (a sample of them, in
+        this side's key space), so that applying them never re-centres the window nor sends a
+        level near the touch to the overflow.
+
+        The window reaches from the highest key down to all but the lowest ``_FIT_OUTLIERS`` of
+        them, with an eighth of its width spare at each end (room for keys above the sampled
+        ones, and a later snapshot's first level finds room below it and keeps the window where
+        it is, see ``_l2kernels.put``); never narrower than it is, never wider than ``max_window``.
+        """
+        if sample.shape[0] == 0:
+            return
+        hi = int(sample.max())
+        if self.n:
+            hi = max(hi, int(k.best(self.lad, self.meta, self.ok)))
+        lo = int(np.quantile(sample, _FIT_OUTLIERS, method="lower"))
+        w = self.lad.shape[0]
+        want = min(max(w, -(-(hi - lo + 1) * 4 // 3)), max_window)
+        lo = max(lo, hi - (want - want // 4))  # a capped window cannot reach further down
+        base = int(self.meta[k.BASE])
+        if want == w and base + w // 8 <= lo and hi < base + w:
+            return
+        self.relayout(want, hi - (want - want // 8))
+
+    def relayout(self, window: int, base: int) -> None:
+        """Rebuild the side on a ladder of ``window`` ticks starting at key ``base`` (every level
+        must be below ``base + window``); O(window + levels)."""
         keys, sizes = self.keys_sizes()
         n = keys.shape[0]
-        self.lad = np.zeros(min(4 * w, max_window), dtype=_I64)
+        if window == self.lad.shape[0]:
+            self.lad[:] = 0
+        else:
+            self.lad = np.zeros(window, dtype=_I64)
         self.reserve(n)
         self.ok[:n] = keys[::-1]
         self.os[:n] = sizes[::-1]
         self.meta[:] = (0, -1, 0, n)
-        head = self.lad.shape[0] - self.lad.shape[0] // 8
-        k.recenter(self.lad, self.meta, self.ok, self.os, int(keys[0]) - head)
+        k.recenter(self.lad, self.meta, self.ok, self.os, base)
 
     def best_key(self) -> int | None:
         return int(k.best(self.lad, self.meta, self.ok)) if self.n else None
 
     def keys_sizes(self) -> tuple[np.ndarray, np.ndarray]:
-        """All levels, best first."""
-        idx = np.flatnonzero(self.lad)
-        nov = int(self.meta[k.NOV])
-        keys = np.concatenate((self.ok[:nov], self.meta[k.BASE] + idx))[::-1]
-        sizes = np.concatenate((self.os[:nov], self.lad[idx]))[::-1]
-        return keys, sizes
+        """All levels, best first (a walk down from the best: a fitted window is mostly empty)."""
+        return self.top(self.n)
 
     def top(self, depth: int) -> tuple[np.ndarray, np.ndarray]:
         keys = np.empty(depth, dtype=_I64)
@@ -249,6 +286,7 @@ class L2Book:
         self._asks = _Side(window, capacity)
         self._scratch = np.zeros(64, dtype=_I64)
         self._empty_out = np.zeros((0, 4, 0), dtype=_I64)
+        self._fitted: int | None = None  # id() of the last batch the windows were fitted to
 
     # ----------------------------------------------------------------- updates
     def apply(self, event: Event) -> bool:
@@ -304,6 +342,7 @@ class L2Book:
         crossing one does not.
         """
         out = np.empty((batch.n_events, 4, record_depth), dtype=_I64) if record_depth else self._empty_out
+        self._fit_once(batch)
         if self._scratch.shape[0] < batch.n_updates:  # cheaper than finding the widest event
             widest = batch.max_event_updates()
             if self._scratch.shape[0] < widest:
@@ -341,7 +380,12 @@ class L2Book:
         return self._tolerance
 
     def prepare(self, batch: UpdateBatch, e0: int, e1: int) -> np.ndarray:
-        """Reserve room for events ``e0:e1`` of ``batch``; returns the scratch array to pass."""
+        """Reserve room for events ``e0:e1`` of ``batch``; returns the scratch array to pass.
+
+        The first call for a large batch also sizes the windows for all of it (:meth:`fit`), so a
+        consumer that applies it in one kernel call gets the wide-window speed from the start.
+        """
+        self._fit_once(batch)
         u0 = int(batch.ends[e0 - 1]) if e0 else 0
         u1 = int(batch.ends[e1 - 1]) if e1 else 0
         self._bids.reserve(u1 - u0)
@@ -349,6 +393,37 @@ class L2Book:
         if self._scratch.shape[0] < u1 - u0:  # no event is wider than the whole range
             self._scratch = np.zeros(max(u1 - u0, 2 * self._scratch.shape[0]), dtype=_I64)
         return self._scratch
+
+    def fit(self, batch: UpdateBatch) -> None:
+        """Size and place each side's price window for the levels ``batch`` will set.
+
+        A side is a dense ladder over a window of prices plus a slower sorted overflow below it
+        (see ``_l2kernels``). Fitted once from the data, the window holds every level near the
+        touch from the first update on: no re-centring, no level shifted in the overflow, and
+        no waiting for the ladder to widen between kernel calls. The book's contents do not
+        change. :meth:`apply_batch` and :meth:`prepare` call it for batches of 4,096 updates or
+        more; call it yourself before applying a smaller batch in pieces.
+
+        >>> book = L2Book(window=16)
+        >>> batch = UpdateBatch.from_events([BookDelta(0, 0, "T", 0, list(range(900, 1000)), [1] * 100, [], [])])
+        >>> book.fit(batch)
+        >>> _ = book.apply_batch(batch)
+        >>> book.n_levels(Side.BUY), book.best_bid()
+        (100, (999, 1))
+        """
+        # A strided sample places a window as well as every key would, at a fraction of the cost.
+        stride = max(1, batch.n_updates >> 14)
+        bids = np.empty(batch.n_updates // stride + 1, dtype=_I64)
+        asks = np.empty_like(bids)
+        nb, na = k.sample_keys(batch.kinds, batch.ends, batch.side, batch.px, batch.sz, stride, bids, asks)
+        self._bids.fit(bids[:nb], self.max_window)
+        self._asks.fit(asks[:na], self.max_window)
+        self._fitted = id(batch)
+
+    def _fit_once(self, batch: UpdateBatch) -> None:
+        # An id() reused by a later batch only skips a fit: the contents never depend on it.
+        if batch.n_updates >= _FIT_MIN_UPDATES and id(batch) != self._fitted:
+            self.fit(batch)
 
     def settle(self) -> None:
         """After a compiled consumer applied events: let the ladders widen if they need to."""

@@ -61,10 +61,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
-from numba import njit
 
 from vtrade.core.events import BookDelta, BookSnapshot, MarketEvent, Side, Trade
 from vtrade.core.instruments import Instrument, us_equity
+from vtrade.core.jit import njit
 from vtrade.core.rng import seeded_rng
 
 SECONDS_PER_YEAR = 252 * 23_400  # trading seconds: 252 days of 6.5 hours

@@ -84,7 +84,9 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
+from numba import prange
+
+from vtrade.core.jit import njit
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike

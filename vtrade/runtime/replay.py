@@ -34,14 +34,18 @@ anything but the inputs, and ``result.output_hash()`` is the same on every run.
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import heapq
+import inspect
 import itertools
 import re
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -447,15 +451,108 @@ def replay(
 
         vt.replay("data/intraday/lean_minute_trade_bars.csv.gz", symbol="SPY", realism="bars", tick_size="0.0001")
     """
-    grid = {"tick_size": tick_size, "lot_size": lot_size, "contract_size": contract_size}
+    source = _open_source(feed, instrument, symbol, tick_size, lot_size, contract_size)
+    plan = _plan(
+        source, strategy=strategy, every=every, realism=realism, latency=latency, fees=fees, queue=queue,
+        instrument=instrument, account=account, cash=cash, account_kind=account_kind, limits=limits, margin=margin,
+        seed=seed, corporate_actions=corporate_actions, **engine_options,
+    )  # fmt: skip
+    return plan.run(progress=progress)
+
+
+_Source = Feed | Iterable[MarketEvent] | UpdateBatch
+_Converted = tuple[UpdateBatch | None, int | None, int]  # a feed as arrays (None: not batchable), its time span
+_Grid = Decimal | int | str | None
+
+
+def _open_source(
+    feed: str | Path | _Source, instrument: Instrument | None, symbol: str | None, tick_size: _Grid, lot_size: _Grid,
+    contract_size: _Grid,
+) -> _Source:  # fmt: skip
+    """What :func:`replay` reads: a path opened as a Feed; anything else as it is."""
     if isinstance(feed, str | Path):
-        source: Feed | Iterable[MarketEvent] | UpdateBatch = open_feed(
-            feed, instrument=instrument, symbol=symbol, tick_size=tick_size, lot_size=lot_size,
-            contract_size=contract_size)
-    elif symbol is not None or any(v is not None for v in grid.values()):
+        return open_feed(feed, instrument=instrument, symbol=symbol, tick_size=tick_size, lot_size=lot_size,
+                         contract_size=contract_size)  # fmt: skip
+    if symbol is not None or any(v is not None for v in (tick_size, lot_size, contract_size)):
         raise ValueError("symbol=, tick_size=, lot_size=, contract_size= apply to a file path; else pass instrument=")
-    else:
-        source = feed
+    return feed
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A compiled strategy and what the compiled loop runs it with (see :mod:`vtrade.runtime.replay_fast`)."""
+
+    strategy: Any
+    config: EngineConfig
+    every: int
+    latency: ConstantLatency
+    account: str
+
+
+@dataclass
+class _Plan:
+    """One replay, checked and set up, not yet run. ``compiled``: try the compiled loop first."""
+
+    runner: _Runner
+    source: _Source
+    corporate_actions: CorporateActionsSpec
+    compiled: _Compiled | None = None
+
+    def run(self, *, progress: bool, converted: dict[Realism, _Converted] | None = None) -> ReplayResult:
+        """Run it; ``converted`` (see ``_Runner.run``) lets runs over the same events share their arrays."""
+        runner, source = self.runner, self.source
+        try:
+            with _cyclic_gc_paused():
+                again: Iterator[MarketEvent] | None = None  # what the compiled loop read and gave back
+                if self.compiled is not None:
+                    c = self.compiled
+                    fast = _run_compiled(source, c.strategy, c.config, c.every, c.latency, c.account,
+                                         self.corporate_actions)  # fmt: skip
+                    if isinstance(fast, ReplayResult):
+                        return fast
+                    runner.path_note = "the feed holds events the compiled loop does not replay (e.g. halts or " \
+                        "corporate actions)"
+                    again = fast
+                if isinstance(source, UpdateBatch):
+                    return runner.run_batch(source, progress=progress)
+                stream, missing = _action_stream(source, runner.inst, self.corporate_actions)
+                if again is not None:  # the compiled loop read part of a stream already
+                    result = runner.run(again, progress=progress)
+                elif stream is None:
+                    return runner.run(iter(source), progress=progress, converted=converted)
+                else:
+                    result = runner.run(stream.wrap(source), progress=progress)  # its events are not the plain feed's
+            return _with_corporate_actions(result, stream, missing, source)
+        finally:
+            runner.close()
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector off while a replay runs.
+
+    A run keeps tens of thousands of objects alive until it ends (orders, their states, the
+    output events), so the collector, counting them as long-lived, ran a full collection of
+    the whole heap (every module's objects too) in most runs: 100-200 ms, the +-20 % warm
+    replays varied by. What the run leaves as garbage is freed by reference counting once it
+    ends (``_Runner.close`` breaks its one cycle), so pausing the collector loses nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _plan(
+    source: _Source, *, strategy: Strategy | None, every: str | int, realism: str | Realism,
+    latency: str | int | LatencyModel, fees: FeeModel | None, queue: str | QueueModel, instrument: Instrument | None,
+    account: str, cash: Number | None, account_kind: AccountKind | str, limits: SessionLimits | None,
+    margin: MarginPolicy | None, seed: int, corporate_actions: CorporateActionsSpec, **engine_options: Any,
+) -> _Plan:  # fmt: skip
+    """Check every setting of one replay and build its engine, broker and runner (see :func:`replay`)."""
     if isinstance(source, Feed) and Realism(realism) is Realism.BARS:
         source = source.as_bars()  # trade prints drive the bars rung as one-print bars
     inst = instrument or (source.instrument if isinstance(source, Feed) else None)
@@ -474,28 +571,179 @@ def replay(
                         margin or MarginPolicy(), fees)  # fmt: skip
     step = parse_duration(every)
     note = None
-    replay_source: Iterator[MarketEvent] | None = None
+    compiled: _Compiled | None = None
     if replay_fast.is_compiled_strategy(strategy):
         note = replay_fast.why_not_compiled(config, lat, broker is not None)
         if note is None and isinstance(lat, ConstantLatency):
-            fast = _run_compiled(source, strategy, config, step, lat, account, corporate_actions)
-            if isinstance(fast, ReplayResult):
-                return fast
-            note = "the feed holds events the compiled loop does not replay (e.g. halts or corporate actions)"
-            replay_source = fast
+            compiled = _Compiled(strategy, config, step, lat, account)
         strategy = replay_fast.JitAdapter(strategy)  # type: ignore[arg-type]
     runner = _Runner(config, strategy, step, lat, account, broker)
     runner.path_note = note
     if isinstance(source, UpdateBatch):
         if corporate_actions not in ("auto", False, None):
             raise ValueError("corporate actions are not applied to a pre-converted UpdateBatch; replay the feed")
-        return runner.run_batch(source, progress=progress)
-    stream, missing = _action_stream(source, inst, corporate_actions)
-    if replay_source is not None:  # the compiled path read part of a stream already
-        result = runner.run(replay_source, progress=progress)
-        return _with_corporate_actions(result, stream, missing, source)
-    result = runner.run(iter(source) if stream is None else stream.wrap(source), progress=progress)
-    return _with_corporate_actions(result, stream, missing, source)
+        if not runner.batchable():
+            raise ValueError("a pre-converted batch replays at L1/L2 with a constant latency and no on_market hook")
+    return _Plan(runner, source, corporate_actions, compiled)
+
+
+#: What ``replay_many`` may vary from run to run: :func:`replay`'s settings and the engine options,
+#: but not what decides how the feed is read, which is done once for all runs.
+_READ_ONCE = ("symbol", "tick_size", "lot_size", "contract_size", "instrument")
+
+
+def replay_many(
+    feed: str | Path | Feed | Iterable[MarketEvent] | UpdateBatch,
+    strategy: Callable[..., Any] | None = None,
+    *,
+    params: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+    progress: bool = False,
+    **common: Any,
+) -> pd.DataFrame:
+    """Replay ``feed`` once per parameter set; one row of summary figures per run.
+
+    The feed is read and parsed once, and converted to arrays once per realism, for all runs
+    (the compiled kernels are shared by every run in the process anyway), so a sweep costs
+    little more than the replays themselves. Each row is exactly what a separate
+    :func:`replay` with those settings gives: the parameters, then :meth:`ReplayResult.summary`
+    (fills, volume, position, VWAP shortfall, fees, P&L, maker share, currency), then
+    ``output_hash`` (equal hashes: byte-identical runs).
+
+    ``params`` is a list of parameter sets (dicts), or a grid: a dict of lists, run as every
+    combination (the first key varies slowest). A parameter is either a keyword of
+    :func:`replay` (``every``, ``latency``, ``queue``, ``realism``, ``fees``, ``seed``, ``cash``,
+    engine options like ``price_protection_bps``...) or a keyword parameter of ``strategy``: a
+    function ``strategy(ctx, **its_params)`` gets them bound, and a class is instantiated with
+    them, a new instance per run (so its state never leaks from one run to the next). Other
+    keywords (``common``) go to every run: ``realism="L2"``, ``instrument=...``, ``symbol=...``.
+    An unknown parameter, an empty ``params``, or a bad value (checked for every run before
+    the first starts) raises ValueError, and nothing runs.
+
+    >>> import vtrade as vt
+    >>> from vtrade.strategies import market_maker  # market_maker(ctx, offset=1, lots=1)
+    >>> runs = vt.replay_many("data/crypto/hftbacktest_binance_usdm_btcusdt_20240808.jsonl.gz", market_maker,
+    ...                       params={"offset": [1, 3], "lots": [1, 2]}, every="100ms", realism="L2", latency="1ms")
+    >>> runs[["offset", "lots", "fills", "volume", "pnl"]].round({"pnl": 2})
+       offset  lots  fills  volume   pnl
+    0       1     1    447   0.447 -3.55
+    1       1     2    447   0.894 -7.11
+    2       3     1    426   0.426 -3.18
+    3       3     2    426   0.852 -6.36
+    """
+    rows = _parameter_sets(params)
+    own = _replay_keywords() - {"strategy", "progress"}  # replay_many's own arguments
+    bad = sorted(set(common) - own)
+    if bad:
+        raise ValueError(f"replay_many got unknown keyword(s) {bad}; keywords go to every run and must be "
+                         f"vt.replay's: {sorted(own)}")  # fmt: skip
+    takes = _strategy_keywords(strategy)
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    for key in keys:
+        if key in common:
+            raise ValueError(f"{key!r} is given to every run and also in params; give it in one place")
+        if key == "strategy":
+            raise ValueError("the strategy is replay_many's second argument; call it once per strategy to compare")
+        if key in _READ_ONCE or key == "progress":
+            raise ValueError(f"{key!r} cannot vary between runs (the feed is read once for all of them); "
+                             "pass it to replay_many as a keyword, or call replay_many once per value")  # fmt: skip
+        if key in own and takes is not None and key in takes:
+            raise ValueError(f"{key!r} is both a vt.replay keyword and a parameter of the strategy; rename the "
+                             "strategy's")  # fmt: skip
+        if key not in own and takes is not None and key not in takes:
+            theirs = f"; the strategy takes {sorted(takes)}" if takes else "; the strategy takes no parameters"
+            raise ValueError(f"unknown parameter {key!r}: not a vt.replay keyword ({sorted(own - set(_READ_ONCE))})"
+                             f"{theirs if strategy is not None else ''}")  # fmt: skip
+    read = {k: common.pop(k, None) for k in _READ_ONCE if k != "instrument"}
+    source = _parsed_once(_open_source(feed, common.get("instrument"), **read))
+    settings = {name: p.default for name, p in inspect.signature(replay).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _READ_ONCE and name != "progress"}
+    settings["instrument"] = common.pop("instrument", None)
+    plans: deque[_Plan] = deque()
+    for i, row in enumerate(rows):
+        run = {**settings, **common, **{k: v for k, v in row.items() if k in own}}
+        try:
+            run["strategy"] = _bind(strategy, {k: v for k, v in row.items() if k not in own})
+            plans.append(_plan(source, **run))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"parameter set {i} {row!r}: {exc}") from exc
+    converted: dict[Realism, _Converted] = {}
+    out = []
+    for row in tqdm(rows, desc="replay_many", unit=" runs", disable=not progress):
+        # Let go of each run as soon as it is summarised: kept, their events would pile up.
+        result = plans.popleft().run(progress=False, converted=converted)
+        out.append({**{k: row.get(k) for k in keys}, **result.summary(), "output_hash": result.output_hash()})
+    return pd.DataFrame(out)
+
+
+def _parameter_sets(params: Any) -> list[dict[str, Any]]:
+    """``params`` as a list of dicts: a list of parameter sets as it is, a grid as every combination."""
+    if isinstance(params, Mapping):
+        for key, values in params.items():
+            if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray | range):
+                raise ValueError(f"a params grid maps each parameter to a list of values; got {key!r}: {values!r} "
+                                 f"(write {{{key!r}: [{values!r}]}} for one value)")  # fmt: skip
+        names = list(params)
+        rows = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*params.values())]
+        if not rows:
+            raise ValueError(f"the params grid {dict(params)!r} has no combination (an empty list of values)")
+        return rows
+    if isinstance(params, str | bytes) or not isinstance(params, Sequence):
+        raise ValueError(f"params must be a list of parameter sets (dicts) or a grid (a dict of lists), got {params!r}")
+    if not params:
+        raise ValueError("params is empty: give at least one parameter set, e.g. params=[{'every': '100ms'}]")
+    for i, row in enumerate(params):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"params[{i}] is {row!r}: each parameter set is a dict, e.g. {{'latency': '1ms'}}")
+        for key in row:
+            if not isinstance(key, str):
+                raise ValueError(f"params[{i}] has a parameter name that is not a string: {key!r}")
+    return [dict(row) for row in params]
+
+
+def _replay_keywords() -> set[str]:
+    """The keywords :func:`replay` takes, its engine options included."""
+    named = {n for n, p in inspect.signature(replay).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    passed = {"instrument", "realism", "queue_model", "fees", "session_seed"}  # replay sets these itself
+    return named | {f.name for f in fields(EngineConfig)} - passed
+
+
+def _strategy_keywords(strategy: Any) -> set[str] | None:
+    """The parameters ``strategy`` can be given by keyword (beside the context); None: any."""
+    if strategy is None:
+        return set()
+    try:
+        sig = inspect.signature(strategy)
+    except (TypeError, ValueError):  # a callable Python cannot introspect: it takes none we know of
+        return set()
+    ps = list(sig.parameters.values())
+    if not isinstance(strategy, type) and ps and ps[0].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                              inspect.Parameter.POSITIONAL_OR_KEYWORD):  # fmt: skip
+        ps = ps[1:]  # the context
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in ps):
+        return None
+    return {p.name for p in ps if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
+def _bind(strategy: Callable[..., Any] | None, params: dict[str, Any]) -> Strategy | None:
+    """The strategy one run calls: a class instantiated anew, a function with its parameters bound."""
+    if isinstance(strategy, type):
+        return strategy(**params)
+    if strategy is None or not params:
+        return strategy
+    if not inspect.isfunction(strategy) and not inspect.ismethod(strategy):
+        raise ValueError(f"strategy parameters {sorted(params)} need a function taking them as keywords, or a class "
+                         f"to instantiate with them, not the object {strategy!r}")  # fmt: skip
+    return functools.partial(strategy, **params)
+
+
+def _parsed_once(source: _Source) -> _Source:
+    """The same events, parsed now and kept, so that every run reads them from memory."""
+    if isinstance(source, UpdateBatch):
+        return source
+    if isinstance(source, Feed):
+        events = list(source)
+        return replace(source, events=lambda: events)
+    return list(source)
 
 
 def _run_compiled(source: Feed | Iterable[MarketEvent] | UpdateBatch, strategy: Any, config: EngineConfig, every: int,
@@ -614,7 +862,7 @@ def _with_corporate_actions(result: ReplayResult, stream: ca.ActionStream | None
         notes = (f"warning: {stream.symbol} prices are raw as traded{fmt} from {first} to {last}, but {missing}: "
                  "splits and dividends in that span are NOT applied (a split shows up as a price jump in P&L); "
                  "pass corporate_actions=FILE (CLI: --corporate-actions FILE)",)  # fmt: skip
-        warnings.warn(notes[0], RawDataWarning, stacklevel=3)
+        warnings.warn(notes[0], RawDataWarning, stacklevel=4)  # past _Plan.run and replay(_many)
     return result.with_notes(tuple(stream.taken), notes)
 
 
@@ -626,6 +874,10 @@ def _corporate_action_totals(events: list[ev.ExecEvent]) -> tuple[int, float]:
             lots += e.position_after - e.position_before
             cash += e.cash
     return lots, float(cash)
+
+
+def _replay_ended(command: Event) -> None:
+    raise RuntimeError(f"this replay has ended: {type(command).__name__} not sent (a Context is for its own run)")
 
 
 class _Runner:
@@ -678,6 +930,12 @@ class _Runner:
         self._t_last = 0
         self.path_note: str | None = None  # why a compiled strategy runs here (see replay_fast)
 
+    def close(self) -> None:
+        """The run is over: the context's orders no longer go anywhere. This also breaks the
+        runner's one reference cycle (context -> runner), so all of it is freed as soon as the
+        caller lets go, without waiting for the cyclic garbage collector."""
+        self.ctx._send = _replay_ended
+
     def _push(self, ts: int, rank: int, item: Any) -> None:
         heapq.heappush(self.heap, (ts, rank, next(self.seq), item))
 
@@ -707,9 +965,21 @@ class _Runner:
             self.sent[command.client_order_id] = (self.ctx.now, command)  # entered now: the orders table's ts
         self.venue.send(msgspec.structs.replace(command, ts=arrival))  # type: ignore[arg-type]
 
-    def run(self, events: Iterator[MarketEvent], *, progress: bool) -> ReplayResult:
+    def run(self, events: Iterator[MarketEvent], *, progress: bool,
+            converted: dict[Realism, _Converted] | None = None) -> ReplayResult:  # fmt: skip
+        """Replay ``events``. ``converted`` (per realism: the feed as arrays, or None if only the
+        event-by-event path can run it, and its time span) is filled by the first run of a feed
+        and read by later runs of the same events, which then skip the conversion."""
         bar = tqdm(desc="replay", unit=" events", disable=not progress, mininterval=0.5)
-        batch = self._batch(events) if self._batchable() else None
+        batch = None
+        if self.batchable():
+            known = converted.get(self.realism) if converted is not None else None
+            if known is None:
+                batch = self._batch(events)
+                if converted is not None:
+                    converted[self.realism] = (batch, self._t_first, self._t_last)
+            elif known[0] is not None:
+                batch, self._t_first, self._t_last = known
         if batch is not None:
             self._run_batched(batch, bar)
         else:
@@ -718,8 +988,6 @@ class _Runner:
         return self._result()
 
     def run_batch(self, batch: UpdateBatch, *, progress: bool) -> ReplayResult:
-        if not self._batchable():
-            raise ValueError("a pre-converted batch replays at L1/L2 with a constant latency and no on_market hook")
         if batch.n_events:
             self._t_first, self._t_last = int(batch.ts.min()), int(batch.ts.max())
         bar = tqdm(desc="replay", unit=" events", disable=not progress, mininterval=0.5)
@@ -728,7 +996,7 @@ class _Runner:
         return self._result()
 
     # ------------------------------------------------------------ fast mode
-    def _batchable(self) -> bool:
+    def batchable(self) -> bool:
         """L1/L2 with a constant feed latency and no per-event strategy hook run on arrays."""
         return (
             self.realism in (Realism.L1, Realism.L2)
