@@ -156,11 +156,11 @@ def wait_until_served(proc: subprocess.Popen[bytes], url: str, log_path: Path, t
         time.sleep(0.25)
 
 
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(grace_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
@@ -501,7 +501,9 @@ def run(args: argparse.Namespace, server_log: IO[bytes], log_path: Path) -> dict
             if p.is_alive():
                 p.terminate()
                 p.join(5)
-        stop_process(server)
+        # `vtrade up` stops its roles one by one (servers, market, workers): give it the time, or
+        # killing it would leave them running.
+        stop_process(server, grace_s=90.0 if args.bus else 10.0)
 
     window = t1 - t0
     results.sort(key=lambda r: r["index"])
