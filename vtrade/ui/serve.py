@@ -149,12 +149,12 @@ class _AccountCookie(RequestHook):
         return account
 
 
-#: What Bokeh logs when a write finds the browser gone (it then closes the connection itself).
+#: What Bokeh and Panel log when a write finds the browser gone (the connection is then closed).
 _CLOSED_TAB_WARNING = "Failed sending message as connection was closed"
 
 
 class _ClosedTabFilter(logging.Filter):
-    """Drops Bokeh's one warning for a write to a tab that has just closed, nothing else.
+    """Drops Bokeh's and Panel's one warning for a write to a tab that has just closed, nothing else.
 
     A tab's websocket can die while a refresh is being written (the server learns of the close
     from that failing write, or a moment after it): not a fault of the server nor of the page,
@@ -190,9 +190,11 @@ def _quiet_closed_tabs(loop: asyncio.AbstractEventLoop) -> None:
 
     handler.vtrade_quiet_closed_tabs = True  # type: ignore[attr-defined]
     loop.set_exception_handler(handler)
-    ws_log = logging.getLogger("bokeh.server.views.ws")
-    if not any(isinstance(f, _ClosedTabFilter) for f in ws_log.filters):
-        ws_log.addFilter(_ClosedTabFilter())
+    # Bokeh's websocket view and Panel's own dispatch (a refresh's frames) both say it.
+    for name in ("bokeh.server.views.ws", "panel.io.document"):
+        writer_log = logging.getLogger(name)
+        if not any(isinstance(f, _ClosedTabFilter) for f in writer_log.filters):
+            writer_log.addFilter(_ClosedTabFilter())
 
 
 def trader_app(live: LiveMarket, accounts: BrowserAccounts | None, period_ms: int = 500) -> Callable[[], Any]:
